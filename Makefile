@@ -1,0 +1,57 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is here too.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
+
+.PHONY: install run test lint format unit integration e2e infra synth bench openapi clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install ## start the whole API locally: moto as AWS, no account, no Docker
+	$(VENV)/bin/backinstock serve --info-file .local/server.json
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+integration: install
+	$(PY) -m pytest tests/integration -q
+
+e2e: install
+	$(PY) -m pytest tests/e2e -q
+
+infra: install
+	$(PY) -m pytest tests/infra -q
+
+test: install lint ## lint and every test layer, including one full validated CDK synth
+	$(PY) -m pytest -q
+
+synth: install ## full synth: validation on, dependency layer bundled locally with pip (no Docker)
+	$(VENV)/bin/npx --version >/dev/null 2>&1 || true
+	$(PY) app.py
+
+openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
+	$(PY) -m backinstock.services.openapi > docs/openapi.json
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""The API describing itself: /help, the OpenAPI document, and the MCP transport (which runs every other action)."""
+
+from __future__ import annotations
+
+from backinstock.models.meta import HelpQuery, HelpResponse
+from backinstock.registry import META_RESOURCE, Action, Auth
+
+RESOURCE = META_RESOURCE
+
+HELP = Action(
+    name="help",
+    method="GET",
+    path="/help",
+    resource=RESOURCE,
+    description="List the actions of the API with their paths, aliases and JSON Schemas, optionally under a prefix",
+    handler="meta.help",
+    aliases=("list actions", "what can I do"),
+    query_model=HelpQuery,
+    response_model=HelpResponse,
+    notes=("Also served by appending /help to any resource path, e.g. /back_in_stock/settings/help.",),
+    help_suffix=True,
+)
+
+OPENAPI = Action(
+    name="get_openapi",
+    method="GET",
+    path="/openapi.json",
+    resource=RESOURCE,
+    description="The OpenAPI 3.1 document of this API, generated from the action registry",
+    handler="meta.openapi",
+    aliases=("openapi", "api schema"),
+    auth=Auth.PUBLIC,
+    notes=("Public: no API key needed.",),
+)
+
+MCP = Action(
+    name="mcp",
+    method="POST",
+    path="/mcp",
+    resource=RESOURCE,
+    description="Model Context Protocol endpoint (Streamable HTTP, stateless, JSON responses): every action as a tool",
+    handler="meta.mcp",
+    aliases=("model context protocol",),
+    auth=Auth.BEARER,
+    mcp_tool=False,
+    runs_actions=True,
+    notes=(
+        "Authenticate with Authorization: Bearer <api key>.",
+        "Methods: initialize, tools/list, tools/call, ping. A tool call runs the same code as the HTTP route.",
+    ),
+)
+
+ACTIONS = (HELP, OPENAPI, MCP)

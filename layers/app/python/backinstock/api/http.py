@@ -1,0 +1,150 @@
+"""The HTTP face of an action: turns one registry entry plus one endpoint function into a Lambda handler.
+
+A function's entry point is a few lines:
+
+    from backinstock.actions.settings import GET_SETTINGS
+    from backinstock.api.http import Request, route
+
+    @route(GET_SETTINGS)
+    def handler(request: Request) -> Settings:
+        return settings.get_settings(deps.shops(), request.shop_id)
+
+`route` registers the action's path(s) on a Powertools REST resolver, validates the query and body against the
+action's models (every problem reported at once), hands the endpoint a `Request`, and turns the result or a domain
+error into the response. Errors leave through `error_response`, the only place the envelope is produced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
+
+from backinstock.api.validation import parse_body, parse_query
+from backinstock.errors import AppError, Problem
+from backinstock.registry import BASE_PATH, Action
+
+logger = Logger()
+metrics = Metrics(namespace="BackInStock")
+
+JSON = "application/json; charset=utf-8"
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class Request:
+    action: Action
+    shop_id: str
+    path_params: dict[str, str]
+    query: Any
+    body: Any
+    headers: Mapping[str, str]
+    request_id: str
+
+
+@dataclass
+class Reply:
+    """An endpoint's result when it needs a status other than the action's `success_status` (e.g. 207)."""
+
+    payload: Any
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def dump(payload: Any) -> str:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json(exclude_none=True)
+    return json.dumps(payload, default=str, separators=(",", ":"))
+
+
+def error_body(problems: list[Problem], request_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "errors": [p.text() for p in problems],
+        "error_details": [{"code": p.code, "field": p.field, "message": p.message} for p in problems],
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def error_response(status: int, problems: list[Problem], request_id: str | None) -> Response:
+    return Response(status_code=status, content_type=JSON, body=dump(error_body(problems, request_id)))
+
+
+def not_found_message(method: str, path: str) -> str:
+    return f"No v2 action registered for {method} {path}"
+
+
+def _rule(path: str) -> str:
+    # `:id` (the reference's notation) -> `<id>` (Powertools' route syntax).
+    return BASE_PATH + re.sub(r":([a-z_]+)", r"<\1>", path)
+
+
+def shop_id_of(event: Mapping[str, Any]) -> str:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    return str(authorizer.get("shop_id") or "")
+
+
+def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]:
+    def decorate(endpoint: Callable[[Request], Any]) -> LambdaHandler:
+        app = APIGatewayRestResolver()
+
+        def request_id() -> str:
+            return app.current_event.request_context.request_id or ""
+
+        def call(**path_params: str) -> Response:
+            event = app.current_event
+            query = parse_query(action.query_model, event.query_string_parameters) if action.query_model else None
+            body = parse_body(action.body_model, event.decoded_body) if action.body_model else None
+            shop_id = shop_id_of(event.raw_event)
+            logger.append_keys(action=action.name, shop_id=shop_id or None)
+            request = Request(action, shop_id, path_params, query, body, event.headers, request_id())
+            result = endpoint(request)
+            reply = result if isinstance(result, Reply) else Reply(result, action.success_status)
+            metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+            return Response(
+                status_code=reply.status,
+                content_type=JSON,
+                body=dump(reply.payload),
+                headers={"X-Request-Id": request_id(), **reply.headers},
+            )
+
+        for path in action.all_paths:
+            app.route(rule=_rule(path), method=action.method)(call)
+
+        @app.exception_handler(AppError)
+        def app_error(exc: AppError) -> Response:
+            logger.info("request rejected", extra={"status": exc.status, "errors": [p.text() for p in exc.problems]})
+            metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
+            return error_response(exc.status, exc.problems, request_id())
+
+        @app.exception_handler(Exception)
+        def unexpected(exc: Exception) -> Response:
+            logger.exception("unhandled error")
+            metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+            problem = Problem("internal_error", "Internal error: the request was not completed; retry later")
+            return error_response(500, [problem], request_id())
+
+        @app.not_found
+        def unknown(_exc: Exception) -> Response:
+            event = app.current_event
+            problem = Problem("not_found", not_found_message(event.http_method, event.path))
+            return error_response(404, [problem], request_id())
+
+        @metrics.log_metrics
+        @logger.inject_lambda_context(clear_state=True)
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            metrics.add_dimension(name="action", value=action.name)
+            return app.resolve(event, context)
+
+        handler.action = action  # type: ignore[attr-defined]
+        return handler
+
+    return decorate

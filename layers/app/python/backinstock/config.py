@@ -1,0 +1,38 @@
+"""Environment of a function, one pydantic model per need, validated once per container (cold start).
+
+CDK sets exactly the variables an action's `Access` needs (see `stacks/constructs/api.py`); the local server
+sets the same names. A missing or malformed variable fails the cold start with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+E = TypeVar("E", bound=BaseModel)
+
+DEFAULT_TABLE_NAME = "backinstock"
+
+
+class BaseEnv(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    POWERTOOLS_SERVICE_NAME: str = "backinstock"
+    POWERTOOLS_METRICS_NAMESPACE: str = "BackInStock"
+    LOG_LEVEL: str = "INFO"
+
+
+class TableEnv(BaseEnv):
+    TABLE_NAME: str = Field(min_length=3, max_length=255)
+
+
+@cache
+def load(model: type[E]) -> E:
+    return model.model_validate(dict(os.environ))
+
+
+def table_name() -> str:
+    return load(TableEnv).TABLE_NAME

@@ -1,0 +1,32 @@
+"""Models shared by every resource: the error envelope and the helper for deep-partial fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(description: str | None = None) -> Any:
+    """A deep-partial field: may be omitted, may not be null.
+
+    The default (None) is never validated, so an omitted key stays unset, while an explicit `null` fails the
+    field's type and is reported like any other bad value. The JSON Schema shows the plain type, no default.
+    """
+    return Field(default=None, description=description, json_schema_extra=_drop_default)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    field: str | None = None
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    errors: list[str]
+    error_details: list[ErrorDetail] = []
+    request_id: str | None = None

@@ -1,0 +1,34 @@
+"""Models of the self-describing routes: /help and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HelpQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str | None = Field(
+        default=None,
+        description="Only list actions whose path starts with this prefix, e.g. /back_in_stock/settings",
+        max_length=200,
+    )
+
+
+class HelpAction(BaseModel):
+    name: str
+    method: str
+    path: str
+    description: str
+    aliases: list[str]
+    path_params: list[str]
+    request_schema: dict[str, Any]
+    notes: list[str]
+
+
+class HelpResponse(BaseModel):
+    version: str
+    base_path: str
+    actions: list[HelpAction]

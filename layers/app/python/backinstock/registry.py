@@ -1,0 +1,177 @@
+"""The action registry: every action of the API is declared here exactly once.
+
+From these declarations, and nothing else, come the API Gateway routes and one Lambda per action (CDK), the
+least-privilege IAM of each function, the local server's routing table, `/help`, the OpenAPI document and the MCP
+tools. Declarations live in `backinstock.actions.<resource>` modules; this module only holds the types and the
+aggregate, and imports the declaration modules lazily so that a Lambda handler imports only its own resource.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+BASE_PATH = "/api/v2/external"
+API_VERSION = "2.0"
+META_RESOURCE = "meta"
+
+# Resource modules whose ACTIONS lists make up the registry, in the order /help lists them.
+RESOURCE_MODULES = (
+    "backinstock.actions.settings",
+    "backinstock.actions.meta",
+)
+
+
+class Access(enum.Enum):
+    """What an action may touch. CDK turns each into the narrowest IAM grant and the environment it needs."""
+
+    TABLE_READ = "table:read"
+    TABLE_WRITE = "table:write"
+
+
+class Auth(enum.Enum):
+    """How a route is authenticated. The identity source header is what API Gateway requires before it calls
+    the authorizer; the local server enforces the same header."""
+
+    API_KEY = "X-Auth-Token"
+    BEARER = "Authorization"
+    PUBLIC = ""
+
+
+_PARAM = re.compile(r":([a-z_]+)")
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    method: str
+    path: str  # relative to BASE_PATH, `:param` placeholders, as the reference writes them
+    resource: str
+    description: str
+    handler: str  # module under functions/ exposing `handler`, e.g. "settings.get_settings"
+    access: frozenset[Access] = frozenset()
+    aliases: tuple[str, ...] = ()
+    body_model: type[BaseModel] | None = None
+    query_model: type[BaseModel] | None = None
+    response_model: type[BaseModel] | None = None
+    success_status: int = 200
+    notes: tuple[str, ...] = ()
+    auth: Auth = Auth.API_KEY
+    mcp_tool: bool = True  # the MCP transport itself is a route but not a tool
+    runs_actions: bool = False  # runs other actions in-process (MCP): needs the union of their access
+    extra_paths: tuple[str, ...] = field(default=())  # same action reachable on more paths
+    help_suffix: bool = False  # also served at `<every static prefix>/help` (filled in by `actions()`)
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PARAM.findall(self.path)
+
+    @property
+    def all_paths(self) -> tuple[str, ...]:
+        return (self.path, *self.extra_paths)
+
+    @property
+    def read_only(self) -> bool:
+        return Access.TABLE_WRITE not in self.access
+
+    def gateway_path(self, path: str | None = None) -> str:
+        """`/back_in_stock/signups/:id` -> `/api/v2/external/back_in_stock/signups/{id}` (API Gateway syntax)."""
+        return BASE_PATH + _PARAM.sub(r"{\1}", path or self.path)
+
+    def input_schema(self) -> dict[str, Any]:
+        """One JSON Schema for everything a caller passes: path params, query and body fields, flattened into one
+        object. /help shows it as `request_schema` and MCP uses it as the tool's `inputSchema`."""
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        defs: dict[str, Any] = {}
+        for param in self.path_params:
+            properties[param] = {"type": "string", "description": f"The `{param}` path parameter"}
+            required.append(param)
+        for model in (self.query_model, self.body_model):
+            if model is None:
+                continue
+            schema = model.model_json_schema(ref_template="#/$defs/{model}")
+            defs.update(schema.pop("$defs", {}))
+            properties.update(schema.get("properties", {}))
+            required.extend(schema.get("required", []))
+        schema_out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+        if required:
+            schema_out["required"] = required
+        if defs:
+            schema_out["$defs"] = defs
+        return schema_out
+
+
+@cache
+def actions() -> tuple[Action, ...]:
+    """Every action, in declaration order. Imports every resource module: for tooling, not for a single handler."""
+    out: list[Action] = []
+    for module_name in RESOURCE_MODULES:
+        out.extend(importlib.import_module(module_name).ACTIONS)
+    # Resource paths only: the self-describing routes (help, openapi, mcp) get no `/help` of their own.
+    prefixes = help_prefixes([a.path for a in out if a.resource != META_RESOURCE])
+    out = [
+        dataclasses.replace(a, extra_paths=(*a.extra_paths, *(p + "/help" for p in prefixes))) if a.help_suffix else a
+        for a in out
+    ]
+    names = [a.name for a in out]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate action names in the registry: {sorted(duplicates)}")
+    return tuple(out)
+
+
+def by_name(name: str) -> Action:
+    for action in actions():
+        if action.name == name:
+            return action
+    raise KeyError(name)
+
+
+def match(method: str, path: str) -> tuple[Action, dict[str, str]] | None:
+    """Find the action for a request path relative to the base path. Returns it with its path parameters."""
+    for action in actions():
+        if action.method != method:
+            continue
+        for pattern in action.all_paths:
+            params = _match_path(pattern, path)
+            if params is not None:
+                return action, params
+    return None
+
+
+def _match_path(pattern: str, path: str) -> dict[str, str] | None:
+    want = pattern.strip("/").split("/")
+    got = path.strip("/").split("/")
+    if len(want) != len(got):
+        return None
+    params: dict[str, str] = {}
+    for w, g in zip(want, got, strict=True):
+        if w.startswith(":"):
+            if not g:
+                return None
+            params[w[1:]] = g
+        elif w != g:
+            return None
+    return params
+
+
+def help_prefixes(paths: list[str]) -> list[str]:
+    """Every static prefix of the given action paths (`/back_in_stock`, `/back_in_stock/settings`, ...): each gets a
+    `<prefix>/help` route. Prefixes that contain a path parameter are left out."""
+    prefixes: set[str] = set()
+    for path in paths:
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            if parts[i - 1].startswith(":"):
+                break
+            prefixes.add("/" + "/".join(parts[:i]))
+    return sorted(prefixes)
