@@ -142,13 +142,13 @@ def match(method: str, path: str) -> tuple[Action, dict[str, str]] | None:
         if action.method != method:
             continue
         for pattern in action.all_paths:
-            params = _match_path(pattern, path)
+            params = match_path(pattern, path)
             if params is not None:
                 return action, params
     return None
 
 
-def _match_path(pattern: str, path: str) -> dict[str, str] | None:
+def match_path(pattern: str, path: str) -> dict[str, str] | None:
     want = pattern.strip("/").split("/")
     got = path.strip("/").split("/")
     if len(want) != len(got):

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from backinstock.api.validation import parse_body, parse_query
 from backinstock.errors import AppError, Problem
+from backinstock import registry
 from backinstock.registry import BASE_PATH, Action
 
 logger = Logger()
@@ -42,6 +43,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 class Request:
     action: Action
     shop_id: str
+    path: str
     path_params: dict[str, str]
     query: Any
     body: Any
@@ -93,6 +95,10 @@ def shop_id_of(event: Mapping[str, Any]) -> str:
 
 
 def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]:
+    if action.help_suffix:
+        # Its `<prefix>/help` paths are derived from the whole registry (see `registry.actions()`).
+        action = registry.by_name(action.name)
+
     def decorate(endpoint: Callable[[Request], Any]) -> LambdaHandler:
         app = APIGatewayRestResolver()
 
@@ -105,7 +111,7 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
             body = parse_body(action.body_model, event.decoded_body) if action.body_model else None
             shop_id = shop_id_of(event.raw_event)
             logger.append_keys(action=action.name, shop_id=shop_id or None)
-            request = Request(action, shop_id, path_params, query, body, event.headers, request_id())
+            request = Request(action, shop_id, event.path, path_params, query, body, event.headers, request_id())
             result = endpoint(request)
             reply = result if isinstance(result, Reply) else Reply(result, action.success_status)
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
@@ -136,6 +142,7 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
         def unknown(_exc: Exception) -> Response:
             event = app.current_event
             problem = Problem("not_found", not_found_message(event.http_method, event.path))
+            metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
             return error_response(404, [problem], request_id())
 
         @metrics.log_metrics

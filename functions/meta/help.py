@@ -1,0 +1,11 @@
+"""GET /help and GET <resource path>/help"""
+
+from backinstock.actions.meta import HELP
+from backinstock.api.http import Request, route
+from backinstock.services import help as help_service
+
+
+@route(HELP)
+def handler(request: Request) -> object:
+    prefix = request.query.prefix or help_service.prefix_of(request.path)
+    return help_service.help_for(prefix)

@@ -1,0 +1,11 @@
+"""GET /back_in_stock/settings"""
+
+from backinstock import deps
+from backinstock.actions.settings import GET_SETTINGS
+from backinstock.api.http import Request, route
+from backinstock.services import settings
+
+
+@route(GET_SETTINGS)
+def handler(request: Request) -> object:
+    return settings.get_settings(deps.shops(), request.shop_id)

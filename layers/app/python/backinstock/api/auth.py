@@ -1,0 +1,47 @@
+"""The API-key authorizer: an API Gateway Lambda REQUEST authorizer in AWS, and the same code in front of every
+action in the local run.
+
+API Gateway caches the result per token (see `infra_spec.AUTHORIZER_CACHE_SECONDS`), so the policy allows every
+route of the API and carries the shop id in its context; actions read it from `requestContext.authorizer.shop_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+    parse_api_gateway_arn,
+)
+
+from backinstock import deps
+from backinstock.services.shops import authenticate
+
+logger = Logger()
+
+
+def shop_for(headers: dict[str, Any] | None) -> str | None:
+    return authenticate(deps.shops(), dict(headers or {}))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = APIGatewayAuthorizerRequestEvent(event)
+    shop_id = shop_for(request.headers)
+    if shop_id is None:
+        logger.info("rejected an API key")
+        # API Gateway turns exactly this message into its UNAUTHORIZED gateway response (our 401 envelope).
+        raise Exception("Unauthorized")  # noqa: TRY002
+    arn = parse_api_gateway_arn(request.method_arn)
+    policy = APIGatewayAuthorizerResponse(
+        principal_id=shop_id,
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context={"shop_id": shop_id},
+    )
+    policy.allow_all_routes()
+    return policy.asdict()

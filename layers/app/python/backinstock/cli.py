@@ -1,0 +1,141 @@
+"""`backinstock`: the admin CLI and the local run.
+
+    backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH]
+    backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
+    backinstock shops rotate-key --shop-id ID
+
+The shop commands talk to whatever AWS endpoint boto3 is configured for: a real account (set TABLE_NAME to the
+stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s info file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+DEFAULT_INFO_FILE = ".local/server.json"
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _use_local(info_file: str) -> None:
+    from backinstock.local import backend
+
+    try:
+        info = json.loads(Path(info_file).read_text())
+    except FileNotFoundError:
+        sys.exit(f"no local server info at {info_file}: start one with `make run` (or `backinstock serve`)")
+    backend.apply_environment(backend.local_environment(info["aws_endpoint"]))
+
+
+def cmd_shops_create(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.services import shops
+
+    _print(shops.create_shop(deps.shops(), args.domain, args.plan, args.currency, args.timezone))
+    return 0
+
+
+def cmd_shops_rotate(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.services import shops
+
+    result = shops.rotate_key(deps.shops(), args.shop_id)
+    _print({**result, "revoked": "the previous key no longer authenticates"})
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.local import backend
+    from backinstock.local.server import LocalApi
+    from backinstock.services import shops
+
+    moto = backend.start_moto(args.host, args.aws_port)
+    endpoint = f"http://{args.host}:{args.aws_port}"
+    backend.apply_environment(backend.local_environment(endpoint))
+    backend.create_resources()
+    demo = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
+    api = LocalApi(args.host, args.port).start()
+    info = {"base_url": api.base_url, "aws_endpoint": endpoint, "shop_id": demo["shop_id"], "api_key": demo["api_key"]}
+    if args.info_file:
+        path = Path(args.info_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(info, indent=2) + "\n")
+    print(
+        f"Back-in-stock API running locally (moto as AWS, no account, no Docker)\n"
+        f"  base URL      {info['base_url']}\n"
+        f"  demo shop     {demo['domain']} ({demo['shop_id']})\n"
+        f"  API key       {demo['api_key']}\n"
+        f"  AWS endpoint  {endpoint}\n"
+        f"Try: curl -H 'X-Auth-Token: {demo['api_key']}' {info['base_url']}/back_in_stock/settings\n"
+        f"Ctrl-C stops it.",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    print("stopping...", flush=True)
+    api.stop()
+    moto.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backinstock", description="Back-in-stock API: admin CLI and local run")
+    parser.add_argument(
+        "--local",
+        nargs="?",
+        const=DEFAULT_INFO_FILE,
+        metavar="INFO_FILE",
+        help=f"talk to the local run's backend (reads its info file, default {DEFAULT_INFO_FILE})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the whole API locally")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--aws-port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
+    serve.add_argument("--info-file", help="write {base_url, aws_endpoint, shop_id, api_key} as JSON here")
+    serve.add_argument("--demo-domain", default="demo-shop.myshopify.com")
+    serve.set_defaults(func=cmd_serve)
+
+    shops = sub.add_parser("shops", help="manage shops and their API keys").add_subparsers(dest="shops", required=True)
+    create = shops.add_parser("create", help="create a shop; prints its API key (shown once)")
+    create.add_argument("--domain", required=True, help="the shop's myshopify domain")
+    create.add_argument("--plan", default="free")
+    create.add_argument("--currency", default="USD")
+    create.add_argument("--timezone", default="UTC")
+    create.set_defaults(func=cmd_shops_create)
+    rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
+    rotate.add_argument("--shop-id", required=True)
+    rotate.set_defaults(func=cmd_shops_rotate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from backinstock.errors import AppError
+
+    args = build_parser().parse_args(argv)
+    if args.local and args.command != "serve":
+        _use_local(args.local)
+    try:
+        return int(args.func(args))
+    except AppError as exc:
+        print(json.dumps({"errors": [p.text() for p in exc.problems]}), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

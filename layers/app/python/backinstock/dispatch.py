@@ -1,0 +1,103 @@
+"""Find and run an action's Lambda handler in-process: the local server and the MCP endpoint both use it, so a
+request reaches exactly the code that API Gateway would invoke.
+
+Handler modules live under `functions/` and are imported by the name Lambda uses (`settings.get_settings`): in
+Lambda the code asset is the root of `sys.path`; locally `ensure_functions_on_path()` puts `functions/` there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from backinstock.registry import BASE_PATH, Action, match_path
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def ensure_functions_on_path() -> None:
+    """Locally (repo checkout): make `functions/` importable the way Lambda sees it. No-op in Lambda."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "functions"
+        if (candidate / "settings").is_dir():
+            if str(candidate) not in sys.path:
+                sys.path.insert(0, str(candidate))
+            return
+
+
+@cache
+def handler_for(module: str) -> Handler:
+    ensure_functions_on_path()
+    return importlib.import_module(module).handler  # type: ignore[no-any-return]
+
+
+class LambdaContext:
+    """The attributes of a Lambda context that our handlers and Powertools read."""
+
+    def __init__(self, function_name: str, memory_mb: int = 256) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def proxy_event(
+    action: Action,
+    method: str,
+    path: str,
+    *,
+    path_params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    body: str | None = None,
+    shop_id: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as production sends it to the action's Lambda."""
+    request_id = request_id or str(uuid.uuid4())
+    resource = action.gateway_path(_pattern_for(action, path))
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers or {}),
+        "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
+        "queryStringParameters": dict(query) if query else None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": dict(path_params) if path_params else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": "/local" + path,
+            "stage": "local",
+            "requestId": request_id,
+            "identity": {"sourceIp": "127.0.0.1"},
+            "authorizer": {"shop_id": shop_id, "principalId": shop_id} if shop_id else None,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def _pattern_for(action: Action, path: str) -> str:
+    relative = path.removeprefix(BASE_PATH)
+    for pattern in action.all_paths:
+        if match_path(pattern, relative) is not None:
+            return pattern
+    return action.path
+
+
+def invoke(action: Action, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return handler_for(action.handler)(event, context or LambdaContext(action.name))

@@ -1,0 +1,117 @@
+"""The local HTTP front: plays API Gateway in front of the very handlers Lambda runs.
+
+Each request is matched against the registry (the same routing table CDK builds), authenticated by the same
+authorizer code (API Gateway's identity-source rule included: a route's auth header must be present), turned into
+the REST proxy event production sends, and handed to the action's handler. Unknown routes and failed
+authentication answer exactly what the stack's gateway responses answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from backinstock import dispatch, registry
+from backinstock.api.auth import shop_for
+from backinstock.api.http import not_found_message
+from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+# One invocation at a time per function, as one Lambda container does (Powertools' logger/metrics are per process).
+_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+
+def gateway_error(status: int, message: str) -> dict[str, Any]:
+    """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the bare envelope."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"errors": [message]}),
+    }
+
+
+def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
+    """One request through gateway routing, the authorizer and the action's handler. Returns the proxy response."""
+    split = urlsplit(raw_path)
+    path = split.path.rstrip("/") or "/"
+    query = dict(parse_qsl(split.query, keep_blank_values=True)) or None
+    found = registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
+    if found is None:
+        return gateway_error(404, not_found_message(method, path))
+    action, params = found
+    shop_id = None
+    if action.auth is not registry.Auth.PUBLIC:
+        lowered = {k.lower() for k, v in headers.items() if v}
+        if action.auth.value.lower() not in lowered:
+            return gateway_error(401, UNAUTHORIZED_MESSAGE)
+        with _locks["authorizer"]:
+            shop_id = shop_for(headers)
+        if shop_id is None:
+            return gateway_error(401, UNAUTHORIZED_MESSAGE)
+    event = dispatch.proxy_event(
+        action, method, path, path_params=params, headers=headers, query=query, body=body, shop_id=shop_id
+    )
+    with _locks[action.name]:
+        return dispatch.invoke(action, event)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "backinstock-local"
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._send(gateway_error(413, f"request body exceeds {MAX_BODY} bytes"))
+            return
+        raw = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items()}
+        try:
+            body = raw.decode("utf-8") if raw else None
+        except UnicodeDecodeError:
+            self._send(gateway_error(400, "request body must be UTF-8"))
+            return
+        self._send(handle(self.command, self.path, headers, body))
+
+    def _send(self, response: dict[str, Any]) -> None:
+        body = (response.get("body") or "").encode()
+        self.send_response(int(response["statusCode"]))
+        headers = {**(response.get("headers") or {})}
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+        pass  # the handlers log structured JSON through Powertools; no second access log
+
+
+class LocalApi:
+    def __init__(self, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="local-api", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}{registry.BASE_PATH}"
+
+    def start(self) -> LocalApi:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,254 @@
+"""Shops, their API keys and their settings in the main table. Every DynamoDB expression for them lives here.
+
+Items (see docs/DATA_MODEL.md):
+- `SHOP#<id> / SHOP`         the shop: profile, current key hash, settings leaves (`cfg:<dotted.path>`), SMS
+                             verification state. Settings live on the shop item: one GetItem reads them, one
+                             UpdateItem writes a patch.
+- `DOMAIN#<domain> / DOMAIN` uniqueness of the myshopify domain, points to the shop id.
+- `APIKEY#<sha256> / APIKEY` a key's hash -> shop id, `active` or `revoked`. Keys are never stored in clear.
+
+A settings PATCH writes only the leaves it names (`SET #a = :a, ...`), never a read-modify-write of the whole
+object: two concurrent PATCHes of different keys both survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from backinstock import aws
+from backinstock.errors import Conflict, NotFound
+from backinstock.infra_spec import PK, SK
+
+SETTINGS_PREFIX = "cfg:"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def shop_key(shop_id: str) -> dict[str, Any]:
+    return {PK: {"S": f"SHOP#{shop_id}"}, SK: {"S": "SHOP"}}
+
+
+def _domain_key(domain: str) -> dict[str, Any]:
+    return {PK: {"S": f"DOMAIN#{domain}"}, SK: {"S": "DOMAIN"}}
+
+
+def _api_key_key(key_hash: str) -> dict[str, Any]:
+    return {PK: {"S": f"APIKEY#{key_hash}"}, SK: {"S": "APIKEY"}}
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_plain(v)) for k, v in values.items()}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _native(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _native(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: integral ones become int (settings are integers)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Shop:
+    shop_id: str
+    domain: str
+    plan: str
+    currency: str
+    timezone: str
+    created_at: str
+    api_key_hash: str
+    settings_leaves: dict[str, Any]
+    sms_verification: dict[str, Any] | None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Shop:
+        data = from_item(item)
+        leaves = {k[len(SETTINGS_PREFIX) :]: v for k, v in data.items() if k.startswith(SETTINGS_PREFIX)}
+        verification = None
+        if data.get("sms_verification_status"):
+            verification = {
+                "status": data["sms_verification_status"],
+                "started_at": data["sms_verification_started_at"],
+            }
+        return cls(
+            shop_id=data["shop_id"],
+            domain=data["domain"],
+            plan=data["plan"],
+            currency=data["currency"],
+            timezone=data["timezone"],
+            created_at=data["created_at"],
+            api_key_hash=data["api_key_hash"],
+            settings_leaves=leaves,
+            sms_verification=verification,
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "shop_id": self.shop_id,
+            "domain": self.domain,
+            "plan": self.plan,
+            "currency": self.currency,
+            "timezone": self.timezone,
+            "created_at": self.created_at,
+        }
+
+
+class ShopRepository:
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    # ------------------------------------------------------------------------------------------------ shops
+    def create(self, shop: dict[str, Any], key_hash: str, now: str) -> None:
+        """Shop, domain claim and first key in one transaction: a taken domain creates nothing."""
+        item = {**shop_key(shop["shop_id"]), **to_item({**shop, "api_key_hash": key_hash, "entity": "shop"})}
+        domain_item = {**_domain_key(shop["domain"]), **to_item({"shop_id": shop["shop_id"], "entity": "domain"})}
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": domain_item,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {"Put": self._key_put(key_hash, shop["shop_id"], now)},
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                raise Conflict(f"a shop with domain {shop['domain']} already exists") from None
+            raise
+
+    def get(self, shop_id: str, consistent: bool = True) -> Shop | None:
+        response = self.client.get_item(TableName=self.table_name, Key=shop_key(shop_id), ConsistentRead=consistent)
+        item = response.get("Item")
+        return Shop.from_item(item) if item else None
+
+    def require(self, shop_id: str) -> Shop:
+        shop = self.get(shop_id)
+        if shop is None:
+            raise NotFound(f"shop {shop_id} not found")
+        return shop
+
+    # ------------------------------------------------------------------------------------------------- keys
+    def _key_put(self, key_hash: str, shop_id: str, now: str) -> dict[str, Any]:
+        values = {"shop_id": shop_id, "status": "active", "created_at": now, "entity": "api_key"}
+        return {
+            "TableName": self.table_name,
+            "Item": {**_api_key_key(key_hash), **to_item(values)},
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+
+    def shop_id_for_key(self, key_hash: str) -> str | None:
+        """The shop an active key belongs to, or None for an unknown or revoked key."""
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_api_key_key(key_hash),
+            ProjectionExpression="shop_id, #s",
+            ExpressionAttributeNames={"#s": "status"},
+        )
+        item = response.get("Item")
+        if not item or item.get("status", {}).get("S") != "active":
+            return None
+        return str(item["shop_id"]["S"])
+
+    def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str) -> None:
+        """New key in, old key revoked, shop pointed at the new one: all or nothing, and only if nobody rotated
+        the key in between (the shop's current hash is still `old_hash`)."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Put": self._key_put(new_hash, shop_id, now)},
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": _api_key_key(old_hash),
+                            "UpdateExpression": "SET #s = :revoked, revoked_at = :now",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":revoked": {"S": "revoked"}, ":now": {"S": now}},
+                            "ConditionExpression": "attribute_exists(PK)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": shop_key(shop_id),
+                            "UpdateExpression": "SET api_key_hash = :new",
+                            "ConditionExpression": "api_key_hash = :old",
+                            "ExpressionAttributeValues": {":new": {"S": new_hash}, ":old": {"S": old_hash}},
+                        }
+                    },
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException:
+            raise Conflict("the key was rotated concurrently; read the shop and retry") from None
+
+    # --------------------------------------------------------------------------------------------- settings
+    def update_settings(
+        self, shop_id: str, leaves: dict[str, Any], start_sms_verification_at: str | None = None
+    ) -> Shop:
+        """Write the given settings leaves (dotted path -> value) and return the shop after the write.
+
+        `start_sms_verification_at` records a pending SMS verification unless one was already started
+        (`if_not_exists`: only the first enabling starts it).
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        for i, (path, value) in enumerate(sorted(leaves.items())):
+            names[f"#a{i}"] = SETTINGS_PREFIX + path
+            values[f":a{i}"] = _serializer.serialize(_plain(value))
+            sets.append(f"#a{i} = :a{i}")
+        if start_sms_verification_at:
+            sets.append("sms_verification_status = if_not_exists(sms_verification_status, :pending)")
+            sets.append("sms_verification_started_at = if_not_exists(sms_verification_started_at, :started)")
+            values[":pending"] = {"S": "pending"}
+            values[":started"] = {"S": start_sms_verification_at}
+        if not sets:
+            return self.require(shop_id)
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": shop_key(shop_id),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "attribute_exists(PK)",
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            response = self.client.update_item(**request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise NotFound(f"shop {shop_id} not found") from None
+        return Shop.from_item(response["Attributes"])
+

@@ -1,0 +1,37 @@
+"""`/help`: the registry described for people and agents. Every entry comes from `backinstock.registry`."""
+
+from __future__ import annotations
+
+from backinstock import registry
+from backinstock.models.meta import HelpAction, HelpResponse
+
+
+def describe(action: registry.Action) -> HelpAction:
+    return HelpAction(
+        name=action.name,
+        method=action.method,
+        path=action.path,
+        description=action.description,
+        aliases=list(action.aliases),
+        path_params=action.path_params,
+        request_schema=action.input_schema(),
+        notes=list(action.notes),
+    )
+
+
+def help_for(prefix: str | None) -> HelpResponse:
+    """Actions whose path starts with `prefix` (a path segment boundary: `/back_in_stock/set` matches nothing)."""
+    wanted = "/" + prefix.strip("/") if prefix and prefix.strip("/") else None
+    selected = [
+        describe(a)
+        for a in registry.actions()
+        if wanted is None or a.path == wanted or a.path.startswith(wanted + "/")
+    ]
+    return HelpResponse(version=registry.API_VERSION, base_path=registry.BASE_PATH, actions=selected)
+
+
+def prefix_of(request_path: str) -> str | None:
+    """`/api/v2/external/back_in_stock/settings/help` -> `/back_in_stock/settings` (None for the bare `/help`)."""
+    path = request_path.removeprefix(registry.BASE_PATH)
+    prefix = path.removesuffix("/help")
+    return prefix or None

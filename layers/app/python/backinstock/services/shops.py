@@ -1,0 +1,112 @@
+"""Shops and API keys: creation, key rotation, and authentication of a presented key.
+
+API keys are random (256 bits, URL-safe), shown once, stored only as their SHA-256 hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from backinstock.errors import ValidationFailed
+from backinstock.repositories.shops import Shop
+
+KEY_PREFIX = "bis_"
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,61}\.myshopify\.com$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+PLANS = ("free", "starter", "growth", "pro", "enterprise")
+
+
+class ShopStore(Protocol):
+    def create(self, shop: dict[str, Any], key_hash: str, now: str) -> None: ...
+
+    def require(self, shop_id: str) -> Shop: ...
+
+    def shop_id_for_key(self, key_hash: str) -> str | None: ...
+
+    def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str) -> None: ...
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def create_shop(
+    store: ShopStore,
+    domain: str,
+    plan: str = "free",
+    currency: str = "USD",
+    timezone: str = "UTC",
+    shop_id: str | None = None,
+) -> dict[str, str]:
+    """Create a shop and its first API key. Returns the key: the only time it is ever shown."""
+    domain = domain.strip().lower()
+    problems = []
+    if not _DOMAIN.match(domain):
+        problems.append(f"domain must be a myshopify domain like my-shop.myshopify.com (got {domain!r})")
+    if plan not in PLANS:
+        problems.append(f"plan must be one of {', '.join(PLANS)} (got {plan!r})")
+    if not _CURRENCY.match(currency):
+        problems.append(f"currency must be an ISO 4217 code like USD (got {currency!r})")
+    if not _valid_timezone(timezone):
+        problems.append(f"timezone must be an IANA time zone like Europe/Paris (got {timezone!r})")
+    if problems:
+        raise ValidationFailed(*problems)
+    api_key = new_key()
+    now = _now()
+    shop = {
+        "shop_id": shop_id or uuid.uuid4().hex[:16],
+        "domain": domain,
+        "plan": plan,
+        "currency": currency,
+        "timezone": timezone,
+        "created_at": now,
+    }
+    store.create(shop, hash_key(api_key), now)
+    return {"shop_id": shop["shop_id"], "domain": domain, "api_key": api_key}
+
+
+def _valid_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def rotate_key(store: ShopStore, shop_id: str) -> dict[str, str]:
+    """Issue a new key and revoke the current one. Returns the new key (shown once)."""
+    shop = store.require(shop_id)
+    api_key = new_key()
+    store.rotate_key(shop_id, shop.api_key_hash, hash_key(api_key), _now())
+    return {"shop_id": shop_id, "domain": shop.domain, "api_key": api_key}
+
+
+def authenticate(store: ShopStore, headers: dict[str, str]) -> str | None:
+    """The shop id for the request's key (`X-Auth-Token: <key>` or `Authorization: Bearer <key>`), or None.
+
+    Missing, malformed, unknown and revoked keys are indistinguishable to the caller.
+    """
+    lowered = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
+    token = lowered.get("x-auth-token", "").strip()
+    if not token:
+        scheme, _, value = lowered.get("authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer":
+            token = value.strip()
+    if not token or len(token) > 200:
+        return None
+    return store.shop_id_for_key(hash_key(token))

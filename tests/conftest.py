@@ -1,0 +1,14 @@
+"""Shared fixtures. Event and context builders live in `tests/helpers.py`.
+
+The environment is set before any boto3 client exists: clients are created lazily (`backinstock.aws`) and
+`deps.reset()` forgets them between tests.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BackInStock")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "backinstock")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

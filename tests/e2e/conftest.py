@@ -1,0 +1,81 @@
+"""Local end-to-end: the test session starts `backinstock serve` (moto + HTTP front) and talks HTTP to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    info_file = tmp_path_factory.mktemp("serve") / "server.json"
+    log_file = info_file.with_suffix(".log")
+    cli = Path(sys.executable).with_name("backinstock")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with log_file.open("w") as log:
+        proc = subprocess.Popen(
+            [str(cli), "serve", "--port", str(_free_port()), "--aws-port", str(_free_port()),
+             "--info-file", str(info_file)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+    deadline = time.monotonic() + 60
+    while not info_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"backinstock serve did not start:\n{log_file.read_text()}")
+        time.sleep(0.1)
+    info = json.loads(info_file.read_text())
+    info["log_file"] = str(log_file)
+    yield info
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+def http(
+    server: dict[str, Any],
+    method: str,
+    path: str,
+    body: Any = None,
+    api_key: str | None | bool = True,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """An HTTP request to the local server. `api_key=True` uses the demo shop's key. Returns (status, json, headers)."""
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if api_key is True:
+        all_headers["X-Auth-Token"] = server["api_key"]
+    elif isinstance(api_key, str):
+        all_headers["X-Auth-Token"] = api_key
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(server["base_url"] + path, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text else None, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        text = exc.read()
+        return exc.code, json.loads(text) if text else None, dict(exc.headers)
