@@ -34,9 +34,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with log_file.open("w") as log:
         proc = subprocess.Popen(
-            [str(cli), "serve", "--port", str(_free_port()), "--aws-port", str(_free_port()),
-             "--info-file", str(info_file)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                str(cli),
+                "serve",
+                "--port",
+                str(_free_port()),
+                "--aws-port",
+                str(_free_port()),
+                "--info-file",
+                str(info_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     deadline = time.monotonic() + 60
     while not info_file.exists():
@@ -60,7 +70,7 @@ def http(
     method: str,
     path: str,
     body: Any = None,
-    api_key: str | None | bool = True,
+    api_key: str | bool | None = True,
     headers: dict[str, str] | None = None,
     raw: bytes | None = None,
 ) -> tuple[int, Any, dict[str, str]]:

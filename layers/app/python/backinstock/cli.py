@@ -11,6 +11,7 @@ stack's table), or the local run's embedded backend (`--local` reads the endpoin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -82,10 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     print("stopping...", flush=True)
     api.stop()
     moto.stop()

@@ -33,7 +33,8 @@ def ensure_functions_on_path() -> None:
 @cache
 def handler_for(module: str) -> Handler:
     ensure_functions_on_path()
-    return importlib.import_module(module).handler  # type: ignore[no-any-return]
+    handler: Handler = importlib.import_module(module).handler
+    return handler
 
 
 class LambdaContext:

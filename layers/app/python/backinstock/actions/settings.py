@@ -84,8 +84,10 @@ def _capability_actions(capability: str) -> tuple[Action, Action]:
         response_model=full,
         notes=_PATCH_NOTES
         + (
-            ("Enabling SMS for the first time starts a restricted-content verification: SMS sends may be held "
-             "until the shop is verified (see sms.verification).",)
+            (
+                "Enabling SMS for the first time starts a restricted-content verification: SMS sends may be held "
+                "until the shop is verified (see sms.verification).",
+            )
             if capability == "channels"
             else ()
         ),

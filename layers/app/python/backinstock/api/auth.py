@@ -33,7 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if shop_id is None:
         logger.info("rejected an API key")
         # API Gateway turns exactly this message into its UNAUTHORIZED gateway response (our 401 envelope).
-        raise Exception("Unauthorized")  # noqa: TRY002
+        raise Exception("Unauthorized")
     arn = parse_api_gateway_arn(request.method_arn)
     policy = APIGatewayAuthorizerResponse(
         principal_id=shop_id,

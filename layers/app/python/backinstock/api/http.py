@@ -27,9 +27,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
+from backinstock import registry
 from backinstock.api.validation import parse_body, parse_query
 from backinstock.errors import AppError, Problem
-from backinstock import registry
 from backinstock.registry import BASE_PATH, Action
 
 logger = Logger()

@@ -46,7 +46,7 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[
     for item in loc[:-1]:
         if isinstance(item, int):
             continue
-        field = current.model_fields.get(item) if isinstance(current, type) else None
+        field = current.model_fields.get(item) if _is_model(current) else None
         if field is None:
             return []
         annotation = field.annotation

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,8 +21,9 @@ from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
-# One invocation at a time per function, as one Lambda container does (Powertools' logger/metrics are per process).
-_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+# One invocation at a time: every function shares this process, and Powertools' logger and metrics keep
+# per-process state that a Lambda container never shares between concurrent invocations.
+_invocation = threading.RLock()
 
 
 def gateway_error(status: int, message: str) -> dict[str, Any]:
@@ -40,7 +40,9 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
     split = urlsplit(raw_path)
     path = split.path.rstrip("/") or "/"
     query = dict(parse_qsl(split.query, keep_blank_values=True)) or None
-    found = registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
+    found = (
+        registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
+    )
     if found is None:
         return gateway_error(404, not_found_message(method, path))
     action, params = found
@@ -49,14 +51,14 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
         lowered = {k.lower() for k, v in headers.items() if v}
         if action.auth.value.lower() not in lowered:
             return gateway_error(401, UNAUTHORIZED_MESSAGE)
-        with _locks["authorizer"]:
+        with _invocation:
             shop_id = shop_for(headers)
         if shop_id is None:
             return gateway_error(401, UNAUTHORIZED_MESSAGE)
     event = dispatch.proxy_event(
         action, method, path, path_params=params, headers=headers, query=query, body=body, shop_id=shop_id
     )
-    with _locks[action.name]:
+    with _invocation:
         return dispatch.invoke(action, event)
 
 
@@ -93,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the handlers log structured JSON through Powertools; no second access log
 
 
@@ -106,7 +108,7 @@ class LocalApi:
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}{registry.BASE_PATH}"
+        return f"http://{host!s}:{port}{registry.BASE_PATH}"
 
     def start(self) -> LocalApi:
         self.thread.start()

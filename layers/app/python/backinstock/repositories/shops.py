@@ -132,7 +132,13 @@ class ShopRepository:
         try:
             self.client.transact_write_items(
                 TransactItems=[
-                    {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
                     {
                         "Put": {
                             "TableName": self.table_name,
@@ -251,4 +257,3 @@ class ShopRepository:
         except self.client.exceptions.ConditionalCheckFailedException:
             raise NotFound(f"shop {shop_id} not found") from None
         return Shop.from_item(response["Attributes"])
-

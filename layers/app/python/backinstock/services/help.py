@@ -23,9 +23,7 @@ def help_for(prefix: str | None) -> HelpResponse:
     """Actions whose path starts with `prefix` (a path segment boundary: `/back_in_stock/set` matches nothing)."""
     wanted = "/" + prefix.strip("/") if prefix and prefix.strip("/") else None
     selected = [
-        describe(a)
-        for a in registry.actions()
-        if wanted is None or a.path == wanted or a.path.startswith(wanted + "/")
+        describe(a) for a in registry.actions() if wanted is None or a.path == wanted or a.path.startswith(wanted + "/")
     ]
     return HelpResponse(version=registry.API_VERSION, base_path=registry.BASE_PATH, actions=selected)
 

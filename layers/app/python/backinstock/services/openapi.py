@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -38,7 +38,8 @@ def _models() -> list[type[BaseModel]]:
 
 def document() -> dict[str, Any]:
     models = _models()
-    keys = [(m, "validation") for m in models] + [(m, "serialization") for m in models]
+    modes: tuple[Literal["validation"], Literal["serialization"]] = ("validation", "serialization")
+    keys = [(m, mode) for mode in modes for m in models]
     refs, top = models_json_schema(keys, ref_template=_REF)
     schemas = top.get("$defs", {})
 
@@ -88,15 +89,11 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
             },
         },
     }
-    params = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in action.path_params
-    ]
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in action.path_params]
     if action.query_model is not None:
         schema = action.query_model.model_json_schema(ref_template=_REF)
         for name, prop in schema.get("properties", {}).items():
-            params.append(
-                {"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
-            )
+            params.append({"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop})
     if params:
         operation["parameters"] = params
     if action.body_model is not None:

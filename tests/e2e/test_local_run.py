@@ -1,0 +1,87 @@
+"""The local run as a user meets it: `backinstock serve` over HTTP, and the admin CLI against its backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+from tests.e2e.conftest import http
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(server: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    info = Path(server["log_file"]).with_suffix(".json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("backinstock")), "--local", str(info), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_info_file_names_the_base_url_backend_and_demo_shop(server: dict[str, Any]) -> None:
+    assert server["base_url"].endswith("/api/v2/external")
+    assert server["aws_endpoint"].startswith("http://127.0.0.1:")
+    assert server["shop_id"] and server["api_key"].startswith("bis_")
+
+
+def test_every_settings_route_over_http(server: dict[str, Any]) -> None:
+    status, full, headers = http(server, "GET", "/back_in_stock/settings")
+    assert status == 200 and set(full) == {"channels", "delivery", "compliance", "tagging", "alerts"}
+    assert headers["Content-Type"].startswith("application/json")
+    for capability in full:
+        status, block, _ = http(server, "GET", f"/back_in_stock/settings/{capability}")
+        assert (status, block) == (200, full[capability])
+    patches = {
+        "channels": {"push": {"enabled": False}},
+        "delivery": {"batching": {"enabled": True, "mode": "fixed", "batch_size": 50}},
+        "compliance": {"optin_required": True},
+        "tagging": {"order_tags": {"enabled": True, "tag": "restock-recovered"}},
+        "alerts": {"signups_threshold": {"count": 25, "notify": True}, "scheduled_reports": {"weekly": True}},
+    }
+    for capability, patch in patches.items():
+        status, block, _ = http(server, "PATCH", f"/back_in_stock/settings/{capability}", patch)
+        assert status == 200, block
+    status, full, _ = http(server, "PATCH", "/back_in_stock/settings", {"delivery": {"stock_threshold": 3}})
+    assert status == 200
+    assert full["channels"]["push"]["enabled"] is False
+    assert full["delivery"]["batching"]["batch_size"] == 50 and full["delivery"]["stock_threshold"] == 3
+    assert full["tagging"]["order_tags"] == {"enabled": True, "tag": "restock-recovered"}
+    assert full["alerts"]["scheduled_reports"]["weekly"] is True
+
+
+def test_bad_requests_over_http(server: dict[str, Any]) -> None:
+    status, body, _ = http(server, "PATCH", "/back_in_stock/settings/delivery", raw=b"{oops")
+    assert status == 422 and "not valid JSON" in body["errors"][0]
+    status, body, _ = http(server, "GET", "/back_in_stock/settings", api_key=None)
+    assert (status, body) == (401, {"errors": [UNAUTHORIZED_MESSAGE]})
+    status, body, _ = http(server, "GET", "/back_in_stock/unknown")
+    assert status == 404 and body["errors"][0].startswith("No v2 action registered for GET")
+
+
+def test_cli_creates_a_shop_and_rotates_its_key_against_the_local_backend(server: dict[str, Any]) -> None:
+    created = cli(server, "shops", "create", "--domain", "cli-shop.myshopify.com", "--currency", "EUR")
+    assert created.returncode == 0, created.stderr
+    shop = json.loads(created.stdout)
+    assert set(shop) == {"shop_id", "domain", "api_key"}
+    assert http(server, "GET", "/back_in_stock/settings", api_key=shop["api_key"])[0] == 200
+
+    rotated = cli(server, "shops", "rotate-key", "--shop-id", shop["shop_id"])
+    assert rotated.returncode == 0, rotated.stderr
+    new_key = json.loads(rotated.stdout)["api_key"]
+    assert http(server, "GET", "/back_in_stock/settings", api_key=shop["api_key"])[0] == 401
+    assert http(server, "GET", "/back_in_stock/settings", api_key=new_key)[0] == 200
+
+    duplicate = cli(server, "shops", "create", "--domain", "cli-shop.myshopify.com")
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr

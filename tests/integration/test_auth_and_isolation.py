@@ -1,0 +1,96 @@
+"""Security: keys, revocation, the one 401, and shops that never see each other's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backinstock import deps
+from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+from backinstock.services import shops
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+UNAUTHORIZED = (401, {"errors": [UNAUTHORIZED_MESSAGE]})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Auth-Token": ""},
+        {"X-Auth-Token": "not-a-key"},
+        {"X-Auth-Token": "bis_" + "x" * 43},
+        {"X-Auth-Token": "y" * 5000},
+        {"Authorization": "Basic abc"},
+    ],
+)
+def test_missing_malformed_and_unknown_keys_get_the_same_401(shop: dict[str, Any], headers: dict) -> None:
+    assert call("GET", "/back_in_stock/settings", headers=headers) == UNAUTHORIZED
+    assert call("PATCH", "/back_in_stock/settings", headers=headers, body={"compliance": {}}) == UNAUTHORIZED
+
+
+def test_keys_are_stored_only_as_hashes(shop: dict[str, Any]) -> None:
+    stored = deps.shops().require(shop["shop_id"])
+    assert stored.api_key_hash == shops.hash_key(shop["api_key"])
+    assert shop["api_key"] not in repr(stored)
+
+
+def test_a_rotated_key_stops_working_and_the_new_one_works(shop: dict[str, Any]) -> None:
+    rotated = shops.rotate_key(deps.shops(), shop["shop_id"])
+    assert rotated["api_key"] != shop["api_key"]
+    assert call("GET", "/back_in_stock/settings", shop["api_key"]) == UNAUTHORIZED
+    assert call("GET", "/back_in_stock/settings", rotated["api_key"])[0] == 200
+
+
+def test_a_shop_never_reads_or_writes_another_shops_settings(shop: dict[str, Any], other_shop: dict[str, Any]) -> None:
+    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    call("PATCH", "/back_in_stock/settings/tagging", other_shop["api_key"], {"order_tags": {"tag": "theirs"}})
+    _, mine = call("GET", "/back_in_stock/settings", shop["api_key"])
+    _, theirs = call("GET", "/back_in_stock/settings", other_shop["api_key"])
+    assert mine["compliance"]["optin_required"] is True and mine["tagging"]["order_tags"]["tag"] == "STOQ-back-in-stock"
+    assert theirs["compliance"]["optin_required"] is False and theirs["tagging"]["order_tags"]["tag"] == "theirs"
+
+
+def test_duplicate_domain_creates_nothing(shop: dict[str, Any]) -> None:
+    from backinstock.errors import Conflict
+
+    with pytest.raises(Conflict):
+        shops.create_shop(deps.shops(), "FIRST-shop.myshopify.com")
+
+
+def test_shop_creation_validates_its_input(aws: None) -> None:
+    from backinstock.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as caught:
+        shops.create_shop(deps.shops(), "not a domain", plan="gold", currency="usd", timezone="Mars/Base")
+    assert len(caught.value.problems) == 4
+
+
+def test_unknown_route_is_a_404_with_the_envelope(shop: dict[str, Any]) -> None:
+    status, body = call("GET", "/back_in_stock/nothing_here", shop["api_key"])
+    assert (status, body) == (
+        404,
+        {"errors": ["No v2 action registered for GET /api/v2/external/back_in_stock/nothing_here"]},
+    )
+    status, body = call("DELETE", "/back_in_stock/settings", shop["api_key"])
+    assert (status, body) == (
+        404,
+        {"errors": ["No v2 action registered for DELETE /api/v2/external/back_in_stock/settings"]},
+    )
+
+
+def test_help_is_served_at_the_prefix_and_under_resource_paths(shop: dict[str, Any]) -> None:
+    status, by_query = call("GET", "/help?prefix=/back_in_stock/settings", shop["api_key"])
+    assert status == 200 and by_query["base_path"] == "/api/v2/external"
+    assert call("GET", "/back_in_stock/settings/help", shop["api_key"]) == (200, by_query)
+    assert len(by_query["actions"]) == 12
+    entry = next(a for a in by_query["actions"] if a["name"] == "update_delivery_settings")
+    assert entry["request_schema"]["additionalProperties"] is False
+    assert "batching" in entry["request_schema"]["properties"]
+
+
+def test_openapi_is_public(aws: None) -> None:
+    status, document = call("GET", "/openapi.json")
+    assert status == 200 and document["openapi"] == "3.1.0"

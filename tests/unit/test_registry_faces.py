@@ -1,0 +1,88 @@
+"""The registry is the one declaration: /help, OpenAPI, the handler modules and the local routing table agree."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from backinstock import dispatch, registry
+from backinstock.services import help as help_service
+from backinstock.services import openapi
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def registry_routes() -> set[tuple[str, str]]:
+    return {(a.method, a.gateway_path(p)) for a in registry.actions() for p in a.all_paths}
+
+
+def test_every_settings_route_of_the_reference_is_registered() -> None:
+    expected = {("GET", "/back_in_stock/settings"), ("PATCH", "/back_in_stock/settings")}
+    for capability in ("channels", "delivery", "compliance", "tagging", "alerts"):
+        expected |= {(m, f"/back_in_stock/settings/{capability}") for m in ("GET", "PATCH")}
+    assert expected <= {(a.method, a.path) for a in registry.actions()}
+    assert len(expected) == 12
+
+
+def test_openapi_paths_equal_the_registry_routes() -> None:
+    document = openapi.document()
+    routes = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert routes == registry_routes()
+
+
+def test_openapi_document_in_the_repo_has_not_drifted() -> None:
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert committed == openapi.document(), "docs/openapi.json is stale: run `make openapi`"
+
+
+def test_help_lists_every_action_with_its_input_schema() -> None:
+    listed = help_service.help_for(None).actions
+    assert [a.name for a in listed] == [a.name for a in registry.actions()]
+    for entry in listed:
+        assert entry.request_schema == registry.by_name(entry.name).input_schema()
+
+
+def test_help_prefix_matches_whole_segments_only() -> None:
+    names = {a.name for a in help_service.help_for("/back_in_stock/settings/tagging").actions}
+    assert names == {"get_tagging_settings", "update_tagging_settings"}
+    assert help_service.help_for("/back_in_stock/set").actions == []
+
+
+def test_every_static_resource_prefix_has_a_help_route() -> None:
+    help_paths = set(registry.by_name("help").all_paths)
+    assert {"/help", "/back_in_stock/help", "/back_in_stock/settings/help"} <= help_paths
+    assert "/back_in_stock/settings/delivery/help" in help_paths
+
+
+def test_every_action_has_its_handler_module() -> None:
+    dispatch.ensure_functions_on_path()
+    for action in registry.actions():
+        module = importlib.import_module(action.handler)
+        assert module.handler.action.name == action.name, action.name
+
+
+def test_every_handler_module_belongs_to_an_action() -> None:
+    modules = {
+        str(p.relative_to(ROOT / "functions").with_suffix("")).replace("/", ".")
+        for p in (ROOT / "functions").rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    assert modules - {"auth.authorizer"} == {a.handler for a in registry.actions()}
+
+
+def test_local_routing_table_resolves_every_route_to_its_action() -> None:
+    for action in registry.actions():
+        for path in action.all_paths:
+            concrete = path.replace(":id", "abc")
+            found = registry.match(action.method, concrete)
+            assert found is not None and found[0].name == action.name
+
+
+def test_request_bodies_reject_unknown_fields() -> None:
+    for action in registry.actions():
+        if action.body_model is not None:
+            assert action.body_model.model_config.get("extra") == "forbid", action.name
