@@ -29,7 +29,7 @@ DEFAULT_TAG = "STOQ-back-in-stock"
 
 # ---------------------------------------------------------------------------------------------- full blocks
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class EnabledFlag(_Block):
@@ -121,7 +121,7 @@ class Settings(_Block):
 
 # --------------------------------------------------------------------------------------------- patch blocks
 class _Patch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 def _ids(value: list[int]) -> list[int]:
