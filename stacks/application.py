@@ -1,0 +1,66 @@
+"""Builds the CDK app: `app.py` and the infrastructure tests go through `build_app`, so what the tests synthesize
+is what `cdk synth` and `make synth` synthesize.
+
+No side effects: no AWS calls, no git, no clock. Account and region come from the environment the CDK CLI sets
+(CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION); without them the stack is environment-agnostic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+from stacks import nag
+from stacks.backinstock_stack import BackInStockStack
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STACK_ID = "BackInStock"
+
+# Context keys this app reads (`cdk synth -c alarm_email=ops@example.com`).
+CTX_LOG_LEVEL = "log_level"
+CTX_ALARM_EMAIL = "alarm_email"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The `context` of cdk.json: feature flags and defaults. The CDK CLI passes it to the app itself; a plain
+    `python app.py` would not see it, so the app loads it as defaults (the CLI's values still win)."""
+    return dict(json.loads((REPO_ROOT / "cdk.json").read_text()).get("context", {}))
+
+
+def build_app(
+    *,
+    outdir: str | None = None,
+    validation: bool = True,
+    checks: bool = True,
+    context: Mapping[str, Any] | None = None,
+) -> tuple[cdk.App, BackInStockStack]:
+    """`validation`: aws-cdk-lib's built-in CloudFormation validation (also off with CDK_VALIDATION=false).
+    `checks`: the cdk-nag AWS Solutions pack. `context` overrides everything else, CLI context included (tests
+    pass `{"aws:cdk:bundling-stacks": []}` to skip bundling)."""
+    app = cdk.App(
+        outdir=outdir,
+        context=cdk_json_context(),
+        post_cli_context=dict(context or {}),
+        builtin_cloud_formation_validation=validation,
+    )
+    if checks:
+        nag.add_checks(app)
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+        region=os.environ.get("CDK_DEFAULT_REGION"),
+    )
+    stack = BackInStockStack(
+        app,
+        STACK_ID,
+        env=env,
+        description="Back-in-stock API (v2 external): API Gateway, one Lambda per action, DynamoDB",
+        log_level=str(app.node.try_get_context(CTX_LOG_LEVEL) or "INFO"),
+        alarm_email=app.node.try_get_context(CTX_ALARM_EMAIL) or None,
+    )
+    cdk.Tags.of(app).add("app", "backinstock")
+    return app, stack
