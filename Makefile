@@ -43,9 +43,9 @@ infra: install
 test: install lint ## lint and every test layer, including one full validated CDK synth
 	$(PY) -m pytest -q
 
-synth: install ## full synth: validation on, dependency layer bundled locally with pip (no Docker)
-	$(VENV)/bin/npx --version >/dev/null 2>&1 || true
+synth: install ## full synth: validation and cdk-nag on, dependency layer bundled locally with pip (no Docker)
 	$(PY) app.py
+	@echo "Cloud assembly: $(CURDIR)/cdk.out (deploy: npx aws-cdk@2 deploy, see docs/DEPLOY.md)"
 
 openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
 	$(PY) -m backinstock.services.openapi > docs/openapi.json
