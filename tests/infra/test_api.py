@@ -1,0 +1,131 @@
+"""The REST API: routes equal the registry, authorizers, gateway responses in the API's envelope, the stage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backinstock import infra_spec, registry
+from backinstock.api.http import not_found_message
+from backinstock.registry import Auth
+from tests.infra.template import Synth, getatt_target, methods, registry_routes
+
+pytestmark = pytest.mark.infra
+
+
+def test_routes_equal_the_registry(synth: Synth) -> None:
+    # Given every path (main, extra, `/help`) of every action, under the base path
+    expected = registry_routes()
+    assert ("GET", "/api/v2/external/back_in_stock/settings/help") in expected
+    # Then the template has exactly those (method, path) pairs: nothing missing, nothing extra
+    assert set(methods(synth)) == expected
+
+
+def test_each_route_invokes_its_own_actions_function(synth: Synth) -> None:
+    functions = {logical_id: props["Handler"] for logical_id, props in _functions(synth)}
+    routes = methods(synth)
+    for action in registry.actions():
+        for path in action.all_paths:
+            integration = routes[(action.method, action.gateway_path(path))]["Integration"]
+            assert integration["Type"] == "AWS_PROXY"
+            assert integration["IntegrationHttpMethod"] == "POST"
+            assert functions[getatt_target(integration["Uri"])] == f"{action.handler}.handler"
+
+
+def test_every_route_but_the_public_ones_goes_through_the_authorizer_for_its_header(synth: Synth) -> None:
+    authorizers = synth.resources("AWS::ApiGateway::Authorizer")
+    header_of = {lid: a["Properties"]["IdentitySource"] for lid, a in authorizers.items()}
+    routes = methods(synth)
+    seen_auth = set()
+    for action in registry.actions():
+        for path in action.all_paths:
+            method = routes[(action.method, action.gateway_path(path))]
+            if action.auth is Auth.PUBLIC:
+                assert method["AuthorizationType"] == "NONE", action.name
+                assert "AuthorizerId" not in method, action.name
+            else:
+                assert method["AuthorizationType"] == "CUSTOM", action.name
+                assert header_of[method["AuthorizerId"]["Ref"]] == f"method.request.header.{action.auth.value}"
+                seen_auth.add(action.auth)
+    # The MCP transport authenticates with `Authorization: Bearer`, everything else with X-Auth-Token.
+    assert registry.by_name("mcp").auth is Auth.BEARER
+    assert seen_auth == {Auth.API_KEY, Auth.BEARER}
+    assert any(a.auth is Auth.PUBLIC for a in registry.actions())
+
+
+def test_authorizers_share_one_function_and_cache_for_the_spec_ttl(synth: Synth) -> None:
+    authorizers = [a["Properties"] for a in synth.resources("AWS::ApiGateway::Authorizer").values()]
+    assert sorted(a["IdentitySource"] for a in authorizers) == [
+        "method.request.header.Authorization",
+        "method.request.header.X-Auth-Token",
+    ]
+    functions = dict(_functions(synth))
+    targets = {getatt_target(a["AuthorizerUri"]) for a in authorizers}
+    assert len(targets) == 1
+    assert functions[targets.pop()]["Handler"] == "auth.authorizer.handler"
+    for authorizer in authorizers:
+        assert authorizer["Type"] == "REQUEST"
+        assert authorizer["AuthorizerResultTtlInSeconds"] == infra_spec.AUTHORIZER_CACHE_SECONDS
+
+
+def _gateway_responses(synth: Synth) -> dict[str, dict]:
+    return {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synth.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+
+
+@pytest.mark.parametrize("response_type", ["UNAUTHORIZED", "ACCESS_DENIED"])
+def test_authorization_failures_are_a_401_with_the_one_message(synth: Synth, response_type: str) -> None:
+    response = _gateway_responses(synth)[response_type]
+    assert response["StatusCode"] == "401"
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert body["errors"] == [infra_spec.UNAUTHORIZED_MESSAGE]
+    assert body["request_id"] == "$context.requestId"
+
+
+def test_an_unknown_route_or_method_is_a_404_worded_like_the_lambda_side(synth: Synth) -> None:
+    # API Gateway answers MISSING_AUTHENTICATION_TOKEN for a route or method it does not have.
+    response = _gateway_responses(synth)["MISSING_AUTHENTICATION_TOKEN"]
+    assert response["StatusCode"] == "404"
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    # Same wording as the functions' own 404 (`not_found_message`), with API Gateway's request method and path.
+    assert body["errors"] == [not_found_message("$context.httpMethod", "$context.path")]
+
+
+@pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
+def test_every_other_gateway_error_is_in_the_envelope(synth: Synth, response_type: str) -> None:
+    response = _gateway_responses(synth)[response_type]
+    assert "StatusCode" not in response  # keeps API Gateway's status (429, 413, 504, ...)
+    template = response["ResponseTemplates"]["application/json"]
+    # API Gateway renders $context.error.messageString as a quoted JSON string.
+    rendered = json.loads(template.replace("$context.error.messageString", json.dumps("Limit Exceeded")))
+    assert rendered["errors"] == ["Limit Exceeded"]
+
+
+def test_stage_logs_traces_and_throttles(synth: Synth) -> None:
+    (stage,) = [s["Properties"] for s in synth.resources("AWS::ApiGateway::Stage").values()]
+    assert stage["TracingEnabled"] is True
+    access_log = json.loads(stage["AccessLogSetting"]["Format"])
+    assert access_log["requestId"] == "$context.requestId"
+    assert access_log["status"] == "$context.status"
+    assert ":log-group:" in json.dumps(stage["AccessLogSetting"]["DestinationArn"])
+    (settings,) = stage["MethodSettings"]
+    assert settings["HttpMethod"] == "*" and settings["ResourcePath"] == "/*"
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
+
+
+def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
+    permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()]
+    # one per route, one per authorizer; no test-invoke permissions
+    assert len(permissions) == len(registry_routes()) + 2
+    for permission in permissions:
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        assert "execute-api" in json.dumps(permission["SourceArn"])
+
+
+def _functions(synth: Synth) -> list[tuple[str, dict]]:
+    return [(lid, r["Properties"]) for lid, r in synth.resources("AWS::Lambda::Function").items()]
