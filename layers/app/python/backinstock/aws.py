@@ -15,7 +15,7 @@ def client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(  # type: ignore[call-overload]
+    return boto3.client(
         service,
         config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
     )
