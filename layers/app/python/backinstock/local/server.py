@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,11 +28,11 @@ _invocation = threading.RLock()
 
 
 def gateway_error(status: int, message: str) -> dict[str, Any]:
-    """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the bare envelope."""
+    """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the envelope and request id."""
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"errors": [message]}),
+        "body": json.dumps({"errors": [message], "request_id": str(uuid.uuid4())}),
     }
 
 
