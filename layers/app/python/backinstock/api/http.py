@@ -49,6 +49,7 @@ class Request:
     body: Any
     headers: Mapping[str, str]
     request_id: str
+    raw_body: str | None = None  # the body as sent, for an action without a body model (MCP's JSON-RPC)
 
 
 @dataclass
@@ -111,14 +112,16 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
             body = parse_body(action.body_model, event.decoded_body) if action.body_model else None
             shop_id = shop_id_of(event.raw_event)
             logger.append_keys(action=action.name, shop_id=shop_id or None)
-            request = Request(action, shop_id, event.path, path_params, query, body, event.headers, request_id())
+            request = Request(
+                action, shop_id, event.path, path_params, query, body, event.headers, request_id(), event.decoded_body
+            )
             result = endpoint(request)
             reply = result if isinstance(result, Reply) else Reply(result, action.success_status)
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
             return Response(
                 status_code=reply.status,
-                content_type=JSON,
-                body=dump(reply.payload),
+                content_type=JSON if reply.payload is not None else None,  # None: no body (e.g. 202)
+                body=dump(reply.payload) if reply.payload is not None else None,
                 headers={"X-Request-Id": request_id(), **reply.headers},
             )
 
