@@ -1,0 +1,136 @@
+"""MCP through the local gateway (routing, Bearer authorizer, handler) against moto: the tools are the HTTP
+actions, with the same schemas, the same answers, the same errors and the same shop isolation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from backinstock import deps, registry
+from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+UNAUTHORIZED = (401, {"errors": [UNAUTHORIZED_MESSAGE]})
+BAD_CHANNELS = {"sms": {"enabled": "yes"}, "email": {"enabled": False}, "fax": {"enabled": True}}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+
+
+def rpc(key: str, method: str, params: dict[str, Any] | None = None, message_id: int = 1) -> tuple[int, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": message_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return call("POST", "/mcp", body=message, headers=bearer(key))
+
+
+def tool(key: str, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    status, body = rpc(key, "tools/call", {"name": name, "arguments": arguments or {}})
+    assert status == 200, body
+    result: dict[str, Any] = body["result"]
+    assert json.loads(result["content"][0]["text"]) == result.get("structuredContent")
+    return result
+
+
+def stored_leaves(shop: dict[str, Any]) -> dict[str, Any]:
+    return deps.shops().require(shop["shop_id"]).settings_leaves
+
+
+def test_the_handshake_over_the_gateway(shop: dict[str, Any]) -> None:
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    status, body = rpc(shop["api_key"], "initialize", params)
+    assert status == 200 and body["result"]["protocolVersion"] == "2025-11-25"
+    notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert call("POST", "/mcp", body=notification, headers=bearer(shop["api_key"])) == (202, None)
+
+
+def test_tools_are_the_registry_and_their_schemas_are_what_help_shows(shop: dict[str, Any]) -> None:
+    status, body = rpc(shop["api_key"], "tools/list")
+    assert status == 200
+    tools = {t["name"]: t for t in body["result"]["tools"]}
+    assert list(tools) == [a.name for a in registry.actions() if a.mcp_tool]
+
+    status, help_body = call("GET", "/help", shop["api_key"])
+    assert status == 200
+    request_schemas = {a["name"]: a["request_schema"] for a in help_body["actions"]}
+    assert set(tools) == set(request_schemas) - {"mcp"}
+    for name, entry in tools.items():
+        assert entry["inputSchema"] == request_schemas[name], name
+
+
+def test_get_settings_tool_returns_the_same_json_as_the_http_get(shop: dict[str, Any]) -> None:
+    call("PATCH", "/back_in_stock/settings/delivery", shop["api_key"], {"stock_threshold": 4})
+    status, expected = call("GET", "/back_in_stock/settings", shop["api_key"])
+    assert status == 200
+    result = tool(shop["api_key"], "get_settings")
+    assert result["isError"] is False
+    assert result["structuredContent"] == expected
+
+
+def test_a_patch_tool_writes_what_the_http_patch_would(shop: dict[str, Any]) -> None:
+    result = tool(shop["api_key"], "update_delivery_settings", {"batching": {"enabled": True, "batch_size": 50}})
+    assert result["isError"] is False
+    assert result["structuredContent"]["batching"]["batch_size"] == 50
+    assert call("GET", "/back_in_stock/settings/delivery", shop["api_key"]) == (200, result["structuredContent"])
+
+
+def test_a_bad_patch_tool_call_is_an_error_result_with_the_http_422_and_writes_nothing(shop: dict[str, Any]) -> None:
+    before = stored_leaves(shop)
+    result = tool(shop["api_key"], "update_channels_settings", BAD_CHANNELS)
+    status, http_body = call("PATCH", "/back_in_stock/settings/channels", shop["api_key"], BAD_CHANNELS)
+
+    assert status == 422
+    assert result["isError"] is True
+    envelope = result["structuredContent"]
+    assert envelope["status"] == 422
+    assert envelope["errors"] == http_body["errors"]
+    assert envelope["error_details"] == http_body["error_details"]
+    assert {d["field"] for d in envelope["error_details"]} == {"sms.enabled", "fax"}
+    assert envelope["request_id"]
+    assert stored_leaves(shop) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not-a-key"},
+        {"Authorization": "Basic abc"},
+        {"X-Auth-Token": "placeholder"},  # the route's identity source is Authorization, as in API Gateway
+    ],
+)
+def test_a_missing_or_wrong_bearer_is_401(shop: dict[str, Any], headers: dict[str, str]) -> None:
+    headers = {k: (shop["api_key"] if v == "placeholder" else v) for k, v in headers.items()}
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_settings"}}
+    assert call("POST", "/mcp", body=message, headers=headers) == UNAUTHORIZED
+
+
+def test_a_rotated_key_stops_working_for_mcp(shop: dict[str, Any]) -> None:
+    from backinstock.services import shops
+
+    shops.rotate_key(deps.shops(), shop["shop_id"])
+    assert rpc(shop["api_key"], "ping") == UNAUTHORIZED
+
+
+def test_each_key_reads_and_writes_its_own_shop(shop: dict[str, Any], other_shop: dict[str, Any]) -> None:
+    tool(shop["api_key"], "update_compliance_settings", {"optin_required": True})
+    tool(other_shop["api_key"], "update_tagging_settings", {"order_tags": {"tag": "theirs"}})
+
+    mine = tool(shop["api_key"], "get_settings")["structuredContent"]
+    theirs = tool(other_shop["api_key"], "get_settings")["structuredContent"]
+    assert mine["compliance"]["optin_required"] is True and mine["tagging"]["order_tags"]["tag"] != "theirs"
+    assert theirs["compliance"]["optin_required"] is False and theirs["tagging"]["order_tags"]["tag"] == "theirs"
+    assert call("GET", "/back_in_stock/settings", other_shop["api_key"]) == (200, theirs)
+
+
+def test_get_and_delete_on_the_mcp_path_are_not_routes(shop: dict[str, Any]) -> None:
+    """Stateless: no SSE stream to GET and no session to DELETE. The gateway answers 404 (no route)."""
+    for method in ("GET", "DELETE"):
+        status, body = call(method, "/mcp", headers=bearer(shop["api_key"]))
+        assert status == 404 and body["errors"]
