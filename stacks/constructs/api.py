@@ -36,8 +36,8 @@ ACCESS_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 DEFAULT_MEMORY_MB = 512
 DEFAULT_TIMEOUT = Duration.seconds(10)
-# The MCP transport imports the MCP layer (~1.2 s at 512 MB) and runs other actions in-process: more memory buys
-# CPU for the cold start; the timeout stays under API Gateway's 29 s integration limit.
+# The MCP transport speaks the protocol itself (no SDK import) but may load the handler of every tool it runs,
+# in-process: more memory buys CPU for those first imports; the timeout stays under API Gateway's 29 s limit.
 RUNS_ACTIONS_MEMORY_MB = 1024
 RUNS_ACTIONS_TIMEOUT = Duration.seconds(25)
 
