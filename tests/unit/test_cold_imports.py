@@ -40,7 +40,9 @@ def probe(module: str) -> dict[str, list[str]]:
     return result
 
 
-@pytest.mark.parametrize("action", [a for a in registry.actions() if a.read_only and not a.runs_actions], ids=lambda a: a.name)
+@pytest.mark.parametrize(
+    "action", [a for a in registry.actions() if a.read_only and not a.runs_actions], ids=lambda a: a.name
+)
 def test_read_only_handlers_import_nothing_heavy_and_make_no_client(action: registry.Action) -> None:
     assert probe(action.handler) == {"heavy": [], "clients": []}
 
