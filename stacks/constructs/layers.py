@@ -113,7 +113,7 @@ class Layers(Construct):
                 bundling=BundlingOptions(
                     # Required by CDK, never pulled: PipLocalBundling always bundles (or fails loudly).
                     image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
-                    local=PipLocalBundling(requirements),
+                    local=PipLocalBundling(requirements),  # type: ignore[arg-type]  # jsii.implements is invisible to mypy
                 ),
             ),
             compatible_runtimes=[RUNTIME],
