@@ -1,0 +1,66 @@
+"""Counts, not timers: how many DynamoDB calls each action makes, and that none of them ever Scans."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from backinstock import deps, dispatch, registry
+
+pytestmark = pytest.mark.integration
+
+PATCH_BODIES = {
+    "update_settings": {"delivery": {"stock_threshold": 2}, "channels": {"sms": {"enabled": True}}},
+    "update_channels_settings": {"sms": {"enabled": True}, "push": {"enabled": False}},
+    "update_delivery_settings": {"batching": {"mode": "fixed"}, "locations": {"location_ids": [1, 2]}},
+    "update_compliance_settings": {"optin_required": True},
+    "update_tagging_settings": {"order_tags": {"enabled": True, "tag": "x"}},
+    "update_alerts_settings": {"scheduled_reports": {"weekly": True}},
+}
+
+
+@pytest.fixture
+def dynamodb_calls(shop: dict[str, Any]) -> Counter[str]:
+    calls: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    deps.shops().client.meta.events.register("before-call.dynamodb", count)
+    return calls
+
+
+@pytest.mark.parametrize("action", [a for a in registry.actions() if a.resource == "settings"], ids=lambda a: a.name)
+def test_each_settings_action_makes_exactly_one_dynamodb_call(
+    action: registry.Action, shop: dict[str, Any], dynamodb_calls: Counter[str]
+) -> None:
+    body = PATCH_BODIES.get(action.name)
+    event = dispatch.proxy_event(
+        action,
+        action.method,
+        action.gateway_path(),
+        body=json.dumps(body) if body is not None else None,
+        shop_id=shop["shop_id"],
+    )
+    response = dispatch.invoke(action, event)
+    assert response["statusCode"] == 200, response["body"]
+    expected = "GetItem" if action.method == "GET" else "UpdateItem"
+    assert dynamodb_calls == Counter({expected: 1})
+
+
+def test_no_action_ever_scans(shop: dict[str, Any], dynamodb_calls: Counter[str]) -> None:
+    for action in registry.actions():
+        if action.name == "mcp":
+            continue
+        event = dispatch.proxy_event(
+            action,
+            action.method,
+            action.gateway_path(),
+            body=json.dumps(PATCH_BODIES.get(action.name, {})) if action.body_model else None,
+            shop_id=shop["shop_id"],
+        )
+        assert dispatch.invoke(action, event)["statusCode"] < 300, action.name
+    assert dynamodb_calls and "Scan" not in dynamodb_calls
