@@ -21,7 +21,7 @@ def cli(server: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
     info = Path(server["log_file"]).with_suffix(".json")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return subprocess.run(
-        [str(Path(sys.executable).with_name("backinstock")), "--local", str(info), *args],
+        [str(Path(sys.executable).with_name("backinstock")), "--local", "--local-info", str(info), *args],
         capture_output=True,
         text=True,
         env=env,

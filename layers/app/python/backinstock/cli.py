@@ -93,12 +93,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backinstock", description="Back-in-stock API: admin CLI and local run")
+    parser.add_argument("--local", action="store_true", help="talk to the local run's backend (`make run`)")
     parser.add_argument(
-        "--local",
-        nargs="?",
-        const=DEFAULT_INFO_FILE,
+        "--local-info",
+        default=DEFAULT_INFO_FILE,
         metavar="INFO_FILE",
-        help=f"talk to the local run's backend (reads its info file, default {DEFAULT_INFO_FILE})",
+        help=f"the local server's info file that --local reads (default {DEFAULT_INFO_FILE})",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     if args.local and args.command != "serve":
-        _use_local(args.local)
+        _use_local(args.local_info)
     try:
         return int(args.func(args))
     except AppError as exc:
