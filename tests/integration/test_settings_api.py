@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -172,3 +173,16 @@ def test_concurrent_patches_of_different_keys_both_survive(shop: dict[str, Any])
     assert body["tagging"]["order_tags"]["enabled"] is True
     assert body["channels"]["push"]["enabled"] is False
     assert body["compliance"]["optin_required"] is True
+
+
+def test_an_unexpected_failure_is_a_500_envelope_without_internals(
+    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(settings, "get_settings", broken)
+    status, body = call("GET", "/back_in_stock/settings/alerts", shop["api_key"])
+    assert status == 500
+    assert body["errors"] == ["Internal error: the request was not completed; retry later"]
+    assert "secret" not in json.dumps(body) and body["request_id"]
