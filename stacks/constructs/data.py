@@ -28,7 +28,7 @@ class Data(Construct):
             self,
             spec.logical_id,
             partition_key=_key(spec.partition_key),
-            sort_key=_key(spec.sort_key),
+            sort_key=_key(spec.sort_key) if spec.sort_key else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True

@@ -24,7 +24,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # mock_aws intercepts in process; no endpoint
     deps.reset()
     with mock_aws():
-        backend.create_resources()
+        for name, value in backend.create_resources().items():
+            monkeypatch.setenv(name, value)
+        deps.reset()
         yield
     deps.reset()
 

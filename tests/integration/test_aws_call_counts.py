@@ -49,18 +49,3 @@ def test_each_settings_action_makes_exactly_one_dynamodb_call(
     assert response["statusCode"] == 200, response["body"]
     expected = "GetItem" if action.method == "GET" else "UpdateItem"
     assert dynamodb_calls == Counter({expected: 1})
-
-
-def test_no_action_ever_scans(shop: dict[str, Any], dynamodb_calls: Counter[str]) -> None:
-    for action in registry.actions():
-        if action.name == "mcp":
-            continue
-        event = dispatch.proxy_event(
-            action,
-            action.method,
-            action.gateway_path(),
-            body=json.dumps(PATCH_BODIES.get(action.name, {})) if action.body_model else None,
-            shop_id=shop["shop_id"],
-        )
-        assert dispatch.invoke(action, event)["statusCode"] < 300, action.name
-    assert dynamodb_calls and "Scan" not in dynamodb_calls

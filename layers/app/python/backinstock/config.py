@@ -36,3 +36,34 @@ def load(model: type[E]) -> E:
 
 def table_name() -> str:
     return load(TableEnv).TABLE_NAME
+
+
+class QueueEnv(BaseEnv):
+    SEND_QUEUE_URL: str = Field(min_length=8)
+
+
+class IdempotencyEnv(BaseEnv):
+    IDEMPOTENCY_TABLE_NAME: str = Field(min_length=3, max_length=255)
+
+
+class LinkEnv(BaseEnv):
+    LINK_SECRET_ARN: str = Field(min_length=3)
+
+
+class WorkerEnv(TableEnv, QueueEnv, LinkEnv):
+    """The send worker: sends mail from SENDER_EMAIL and links customers to PUBLIC_BASE_URL (the API's base URL)."""
+
+    SENDER_EMAIL: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    PUBLIC_BASE_URL: str = Field(pattern=r"^https?://")
+
+
+def queue_url() -> str:
+    return load(QueueEnv).SEND_QUEUE_URL
+
+
+def idempotency_table() -> str:
+    return load(IdempotencyEnv).IDEMPOTENCY_TABLE_NAME
+
+
+def link_secret_arn() -> str:
+    return load(LinkEnv).LINK_SECRET_ARN

@@ -25,6 +25,8 @@ META_RESOURCE = "meta"
 
 # Resource modules whose ACTIONS lists make up the registry, in the order /help lists them.
 RESOURCE_MODULES = (
+    "backinstock.actions.signups",
+    "backinstock.actions.notifications",
     "backinstock.actions.settings",
     "backinstock.actions.meta",
 )
@@ -35,6 +37,9 @@ class Access(enum.Enum):
 
     TABLE_READ = "table:read"
     TABLE_WRITE = "table:write"
+    SEND_QUEUE = "queue:send"  # enqueue work for the send worker (notify, bulk notify, transfer, opt-in mail)
+    IDEMPOTENCY = "idempotency"  # the Idempotency-Key store (Powertools idempotency table)
+    LINK_SECRET = "secret:links"  # noqa: S105 (an access kind, not a secret): the HMAC key that signs and verifies opt-in / unsubscribe links
 
 
 class Auth(enum.Enum):
@@ -69,6 +74,9 @@ class Action:
     runs_actions: bool = False  # runs other actions in-process (MCP): needs the union of their access
     extra_paths: tuple[str, ...] = field(default=())  # same action reachable on more paths
     help_suffix: bool = False  # also served at `<every static prefix>/help` (filled in by `actions()`)
+    body_optional: bool = False  # an empty body reads as `{}` (every field of the body model has a default)
+    idempotent: bool = False  # honours the `Idempotency-Key` header (replays the first response)
+    html: bool = False  # answers a small HTML page (public customer-facing links), not JSON
 
     @property
     def path_params(self) -> list[str]:
@@ -80,7 +88,8 @@ class Action:
 
     @property
     def read_only(self) -> bool:
-        return Access.TABLE_WRITE not in self.access
+        """No side effect at all: reads the table, nothing else."""
+        return self.access <= {Access.TABLE_READ}
 
     def gateway_path(self, path: str | None = None) -> str:
         """`/back_in_stock/signups/:id` -> `/api/v2/external/back_in_stock/signups/{id}` (API Gateway syntax)."""
@@ -137,15 +146,19 @@ def by_name(name: str) -> Action:
 
 
 def match(method: str, path: str) -> tuple[Action, dict[str, str]] | None:
-    """Find the action for a request path relative to the base path. Returns it with its path parameters."""
+    """Find the action for a request path relative to the base path. Returns it with its path parameters.
+
+    As in API Gateway, a static segment wins over a path parameter: `/back_in_stock/signups/help` is the help
+    route, not `get_signup` with `id=help`."""
+    best: tuple[int, Action, dict[str, str]] | None = None
     for action in actions():
         if action.method != method:
             continue
         for pattern in action.all_paths:
             params = match_path(pattern, path)
-            if params is not None:
-                return action, params
-    return None
+            if params is not None and (best is None or len(params) < best[0]):
+                best = (len(params), action, params)
+    return (best[1], best[2]) if best else None
 
 
 def match_path(pattern: str, path: str) -> dict[str, str] | None:

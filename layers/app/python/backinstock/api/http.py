@@ -36,6 +36,7 @@ logger = Logger()
 metrics = Metrics(namespace="BackInStock")
 
 JSON = "application/json; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -59,11 +60,14 @@ class Reply:
     payload: Any
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
 
 
 def dump(payload: Any) -> str:
     if isinstance(payload, BaseModel):
-        return payload.model_dump_json(exclude_none=True)
+        # Settings leave unset optional blocks out; representations that show `null` (the reference's signups and
+        # notifications) say so with `keep_nulls`.
+        return payload.model_dump_json(exclude_none=not getattr(payload, "keep_nulls", False))
     return json.dumps(payload, default=str, separators=(",", ":"))
 
 
@@ -79,6 +83,12 @@ def error_body(problems: list[Problem], request_id: str | None) -> dict[str, Any
 
 def error_response(status: int, problems: list[Problem], request_id: str | None) -> Response:
     return Response(status_code=status, content_type=JSON, body=dump(error_body(problems, request_id)))
+
+
+def _jsonable(reply: Reply) -> dict[str, Any]:
+    """A reply as the idempotency store keeps it (replayed byte for byte as JSON)."""
+    payload = json.loads(dump(reply.payload)) if reply.payload is not None else None
+    return {"status": reply.status, "payload": payload, "headers": reply.headers}
 
 
 def not_found_message(method: str, path: str) -> str:
@@ -109,21 +119,43 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
         def call(**path_params: str) -> Response:
             event = app.current_event
             query = parse_query(action.query_model, event.query_string_parameters) if action.query_model else None
-            body = parse_body(action.body_model, event.decoded_body) if action.body_model else None
+            raw = event.decoded_body
+            if action.body_optional and (raw is None or not raw.strip()):
+                raw = "{}"
+            body = parse_body(action.body_model, raw) if action.body_model else None
             shop_id = shop_id_of(event.raw_event)
             logger.append_keys(action=action.name, shop_id=shop_id or None)
-            request = Request(
-                action, shop_id, event.path, path_params, query, body, event.headers, request_id(), event.decoded_body
-            )
-            result = endpoint(request)
-            reply = result if isinstance(result, Reply) else Reply(result, action.success_status)
+            request = Request(action, shop_id, event.path, path_params, query, body, event.headers, request_id(), raw)
+            reply = run_endpoint(request)
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+            has_body = reply.payload is not None
             return Response(
                 status_code=reply.status,
-                content_type=JSON if reply.payload is not None else None,  # None: no body (e.g. 202)
-                body=dump(reply.payload) if reply.payload is not None else None,
+                content_type=reply.content_type if has_body else None,  # None: no body (e.g. 202)
+                body=(reply.payload if isinstance(reply.payload, str) else dump(reply.payload)) if has_body else None,
                 headers={"X-Request-Id": request_id(), **reply.headers},
             )
+
+        def run_endpoint(request: Request) -> Reply:
+            if action.idempotent:
+                from backinstock.api import idempotency
+
+                key = idempotency.key_from(request.headers)
+                if key is not None:
+                    stored, replayed = idempotency.run_once(
+                        request.shop_id,
+                        action.name,
+                        key,
+                        request.raw_body,
+                        lambda: _jsonable(as_reply(endpoint(request))),
+                        app.lambda_context,
+                    )
+                    headers = {**stored["headers"], "Idempotent-Replayed": "true" if replayed else "false"}
+                    return Reply(stored["payload"], stored["status"], headers)
+            return as_reply(endpoint(request))
+
+        def as_reply(result: Any) -> Reply:
+            return result if isinstance(result, Reply) else Reply(result, action.success_status)
 
         for path in action.all_paths:
             app.route(rule=_rule(path), method=action.method)(call)

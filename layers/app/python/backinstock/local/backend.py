@@ -10,11 +10,21 @@ from backinstock import aws, deps, infra_spec
 from backinstock.config import DEFAULT_TABLE_NAME
 
 REGION = "us-east-1"
+IDEMPOTENCY_TABLE_NAME = "backinstock-idempotency"
+SEND_QUEUE_NAME = "backinstock-send"
+SENDER_EMAIL = "alerts@backinstock.local"
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:3000/api/v2/external"
 
 
-def local_environment(endpoint: str, table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
-    """What a process needs to talk to the local backend: the same variables Lambda gets, plus the endpoint."""
+def local_environment(
+    endpoint: str, table_name: str = DEFAULT_TABLE_NAME, public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+) -> dict[str, str]:
+    """What a process needs to talk to the local backend: the same variables Lambda gets, plus the endpoint.
+    The queue URL and the secret ARN are known once the resources exist: `create_resources` returns them."""
     return {
+        "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
+        "SENDER_EMAIL": SENDER_EMAIL,
+        "PUBLIC_BASE_URL": public_base_url,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any credentials; no real account is involved
@@ -46,17 +56,17 @@ def start_moto(host: str, port: int) -> Any:
 
 def create_table(spec: infra_spec.TableSpec, name: str) -> None:
     client = aws.client("dynamodb")
-    attributes = {spec.partition_key, spec.sort_key}
+    attributes = {spec.partition_key} | ({spec.sort_key} if spec.sort_key else set())
     for index in spec.indexes:
         attributes.update({index.partition_key, index.sort_key})
+    key_schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+    if spec.sort_key:
+        key_schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
     request: dict[str, Any] = {
         "TableName": name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
-        "KeySchema": [
-            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
-            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
-        ],
+        "KeySchema": key_schema,
     }
     if spec.indexes:
         request["GlobalSecondaryIndexes"] = [
@@ -82,5 +92,46 @@ def create_table(spec: infra_spec.TableSpec, name: str) -> None:
         )
 
 
-def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> None:
+def create_queue(spec: infra_spec.QueueSpec, name: str) -> str:
+    """The queue and its dead-letter queue, with the stack's redrive policy and visibility timeout."""
+    import json
+
+    sqs = aws.client("sqs")
+    retention = str(spec.retention_days * 86400)
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count})
+    url: str = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+            "MessageRetentionPeriod": retention,
+            "RedrivePolicy": redrive,
+        },
+    )["QueueUrl"]
+    return url
+
+
+def create_link_secret() -> str:
+    import secrets
+
+    client = aws.client("secretsmanager")
+    try:
+        arn: str = client.create_secret(Name=infra_spec.LINK_SECRET_NAME, SecretString=secrets.token_urlsafe(48))["ARN"]
+    except client.exceptions.ResourceExistsException:
+        arn = client.describe_secret(SecretId=infra_spec.LINK_SECRET_NAME)["ARN"]
+    return arn
+
+
+def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
+    """Every resource of the stack that the code talks to. Returns the environment they add (queue URL, secret
+    ARN) and applies it to this process."""
     create_table(infra_spec.MAIN_TABLE, table_name)
+    create_table(infra_spec.IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_NAME)
+    aws.client("ses").verify_email_identity(EmailAddress=os.environ.get("SENDER_EMAIL", SENDER_EMAIL))
+    env = {
+        "SEND_QUEUE_URL": create_queue(infra_spec.SEND_QUEUE, SEND_QUEUE_NAME),
+        "LINK_SECRET_ARN": create_link_secret(),
+    }
+    apply_environment(env)
+    return env

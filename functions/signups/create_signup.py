@@ -1,0 +1,11 @@
+"""POST /back_in_stock/signups"""
+
+from backinstock import deps
+from backinstock.actions.signups import CREATE
+from backinstock.api.http import Request, route
+from backinstock.services import signups
+
+
+@route(CREATE)
+def handler(request: Request) -> object:
+    return signups.create_signup(deps.waitlist(), request.shop_id, request.body)

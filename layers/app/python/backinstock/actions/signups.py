@@ -1,0 +1,220 @@
+"""Signups, the waitlist (reference 004), and the customer-facing links of its emails (opt-in, unsubscribe)."""
+
+from __future__ import annotations
+
+from backinstock.models import signups as m
+from backinstock.models.links import LinkQuery
+from backinstock.registry import Access, Action, Auth
+
+RESOURCE = "signups"
+_PREFIX = "/back_in_stock/signups"
+_READ = frozenset({Access.TABLE_READ})
+_QUEUE = frozenset({Access.TABLE_READ, Access.SEND_QUEUE, Access.IDEMPOTENCY})
+_IDEMPOTENCY_NOTE = (
+    "Send an Idempotency-Key header to make retries safe: the same key and body replay the first response "
+    "(Idempotent-Replayed: true) without a second effect; the same key with another body is a 422."
+)
+_LIST_NOTE = (
+    "Newest first. Pages are stable: pass meta.as_of back as `as_of` with the next pages and rows created since "
+    "are left out. per_page defaults to 50, at most 200; out-of-range values are a 422."
+)
+
+LIST = Action(
+    name="list_signups",
+    method="GET",
+    path=_PREFIX,
+    resource=RESOURCE,
+    description="List the waitlist: who is waiting for which variant, filtered and paginated",
+    handler="signups.list_signups",
+    access=_READ,
+    aliases=("waitlist", "show the waitlist", "notify me list", "who's waiting", "customers waiting for restock"),
+    query_model=m.SignupListQuery,
+    response_model=m.SignupList,
+    notes=(_LIST_NOTE, "status accepts pending, notified and unsubscribed; blocked sends are in the notification log."),
+)
+
+GET = Action(
+    name="get_signup",
+    method="GET",
+    path=f"{_PREFIX}/:id",
+    resource=RESOURCE,
+    description="Read one signup: status, contact, variant, customer, opt-in and send counts",
+    handler="signups.get_signup",
+    access=_READ,
+    aliases=("show signup", "read a waitlist entry"),
+    response_model=m.Signup,
+)
+
+CREATE = Action(
+    name="create_signup",
+    method="POST",
+    path=_PREFIX,
+    resource=RESOURCE,
+    description="Add a customer to a variant's waitlist (finds or creates the customer)",
+    handler="signups.create_signup",
+    access=_QUEUE | {Access.TABLE_WRITE},
+    aliases=("add to waitlist", "sign up for restock alert", "create signup"),
+    body_model=m.SignupCreate,
+    response_model=m.Signup,
+    success_status=201,
+    idempotent=True,
+    notes=(
+        "409 when a pending signup already exists for the same contact, variant and channel.",
+        "shopify_product_id is resolved from the shop's catalog when omitted; an unknown variant needs it.",
+        "When the shop requires double opt-in, the customer gets a confirmation message.",
+        _IDEMPOTENCY_NOTE,
+    ),
+)
+
+DELETE = Action(
+    name="delete_signup",
+    method="DELETE",
+    path=f"{_PREFIX}/:id",
+    resource=RESOURCE,
+    description="Remove a signup from the waitlist (pending signups only)",
+    handler="signups.delete_signup",
+    access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE}),
+    aliases=("remove from waitlist", "cancel restock alert", "take customer off the notify me list"),
+    response_model=m.Deleted,
+    notes=("409 for an already-notified signup: history is immutable.",),
+)
+
+NOTIFY = Action(
+    name="notify_signup",
+    method="POST",
+    path=f"{_PREFIX}/:id/notify",
+    resource=RESOURCE,
+    description="Send the back-in-stock notification for one signup now, regardless of stock",
+    handler="signups.notify_signup",
+    access=_QUEUE,
+    aliases=("send the restock email", "notify this customer", "resend restock notification"),
+    body_model=m.NotifyBody,
+    body_optional=True,
+    response_model=m.Queued,
+    success_status=202,
+    idempotent=True,
+    notes=(
+        "409 when the signup was already notified and allow_resend is not set.",
+        "Delivery runs through the send pipeline; its outcome (sent or blocked, with the reason) is in the "
+        "notification log.",
+        _IDEMPOTENCY_NOTE,
+    ),
+)
+
+BULK_NOTIFY = Action(
+    name="bulk_notify_signups",
+    method="POST",
+    path=f"{_PREFIX}/bulk_notify",
+    resource=RESOURCE,
+    description="Queue restock notifications for up to 1000 signups",
+    handler="signups.bulk_notify_signups",
+    access=_QUEUE,
+    aliases=("notify the waitlist", "notify everyone waiting", "send restock emails to the whole waitlist"),
+    body_model=m.BulkNotifyBody,
+    response_model=m.BulkNotifyResult,
+    notes=(
+        "200 when every send queues, 207 Multi-Status with the same body on partial failure: always check failed.",
+        "Unknown ids land in failed as not found; already-notified ones unless allow_resend is set.",
+        _IDEMPOTENCY_NOTE,
+    ),
+)
+
+BULK_DELETE = Action(
+    name="bulk_delete_signups",
+    method="POST",
+    path=f"{_PREFIX}/bulk_delete",
+    resource=RESOURCE,
+    description="Delete up to 1000 pending signups, all or nothing",
+    handler="signups.bulk_delete_signups",
+    access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE}),
+    aliases=("clear the waitlist", "purge pending restock signups"),
+    body_model=m.BulkDeleteBody,
+    response_model=m.BulkDeleted,
+    notes=(
+        "If any id was already notified, the request fails with 422 listing those ids and nothing is deleted.",
+        "Ids that do not exist in this shop are not counted in deleted_count.",
+    ),
+)
+
+TRANSFER = Action(
+    name="transfer_signups",
+    method="POST",
+    path=f"{_PREFIX}/transfer",
+    resource=RESOURCE,
+    description="Move signups from one variant to another (variant merges or replacements)",
+    handler="signups.transfer_signups",
+    access=_QUEUE,
+    aliases=("move the waitlist", "merge waitlists", "shift restock signups to a new variant"),
+    body_model=m.TransferBody,
+    response_model=m.TransferAccepted,
+    success_status=202,
+    idempotent=True,
+    notes=(
+        "Runs asynchronously, a page at a time, so waitlists of any size move; watch the list with variant_id.",
+        "Signups that would duplicate a pending signup on the target variant are dropped rather than moved.",
+        _IDEMPOTENCY_NOTE,
+    ),
+)
+
+_LINKS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.LINK_SECRET})
+
+CONFIRM_OPTIN = Action(
+    name="confirm_optin",
+    method="GET",
+    path="/back_in_stock/optin/confirm",
+    resource=RESOURCE,
+    description="Customer link: confirm a double opt-in (signed token from the confirmation message)",
+    handler="links.confirm_optin",
+    access=_LINKS,
+    query_model=LinkQuery,
+    auth=Auth.PUBLIC,
+    mcp_tool=False,
+    html=True,
+    notes=(
+        "Public, reached from the customer's message; answers an HTML page. A bad or expired token changes nothing.",
+    ),
+)
+
+UNSUBSCRIBE_PAGE = Action(
+    name="unsubscribe_page",
+    method="GET",
+    path="/back_in_stock/unsubscribe",
+    resource=RESOURCE,
+    description="Customer link: the unsubscribe page (a button that confirms with POST)",
+    handler="links.unsubscribe_page",
+    access=frozenset({Access.LINK_SECRET}),
+    query_model=LinkQuery,
+    auth=Auth.PUBLIC,
+    mcp_tool=False,
+    html=True,
+    notes=("GET changes nothing (mail scanners follow links); the page's button POSTs.",),
+)
+
+UNSUBSCRIBE = Action(
+    name="unsubscribe",
+    method="POST",
+    path="/back_in_stock/unsubscribe",
+    resource=RESOURCE,
+    description="Customer link: unsubscribe a signup from its restock alert (also RFC 8058 one-click)",
+    handler="links.unsubscribe",
+    access=_LINKS,
+    query_model=LinkQuery,
+    auth=Auth.PUBLIC,
+    mcp_tool=False,
+    html=True,
+    notes=("Public; answers an HTML page. A bad or expired token changes nothing.",),
+)
+
+ACTIONS = (
+    LIST,
+    GET,
+    CREATE,
+    DELETE,
+    NOTIFY,
+    BULK_NOTIFY,
+    BULK_DELETE,
+    TRANSFER,
+    CONFIRM_OPTIN,
+    UNSUBSCRIBE_PAGE,
+    UNSUBSCRIBE,
+)

@@ -1,0 +1,294 @@
+"""Signups (the waitlist) and notifications (the send log): request bodies, list queries and representations
+(reference 004).
+
+Request bodies are strict (`"5"` is not an integer, `"yes"` is not a boolean) and reject unknown keys. List queries
+arrive as strings, so they are parsed laxly, but bounds are enforced: an out-of-range `page` or `per_page` is a 422,
+never silently clamped.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+
+MAX_BULK_IDS = 1000
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+MAX_QUANTITY = 10_000
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+ShopifyId = Annotated[StrictInt, Field(ge=1, le=2**53)]
+SignupId = Annotated[str, Field(min_length=1, max_length=64)]
+Channel = Literal["email", "sms", "push"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalize_phone(value: str) -> str:
+    return re.sub(r"[\s().-]", "", value)
+
+
+# ---------------------------------------------------------------------------------------------- request bodies
+class SignupCreate(_Body):
+    channel: Literal["email", "sms"] = Field(description="email or sms (push signups come from the storefront)")
+    shopify_variant_id: ShopifyId
+    email: str | None = Field(default=None, max_length=254, description="Required for the email channel")
+    phone: str | None = Field(default=None, max_length=32, description="E.164, required for the sms channel")
+    shopify_product_id: ShopifyId | None = Field(default=None, description="Resolved from the variant when omitted")
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)] = 1
+    name: str | None = Field(default=None, max_length=200, description="Customer name")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = normalize_email(value)
+        if not EMAIL.match(value):
+            raise ValueError(f"must be an email address like jane@example.com (got {value!r})")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = normalize_phone(value)
+        if not E164.match(value):
+            raise ValueError(f"must be an E.164 phone number like +15551234567 (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _contact_for_channel(self) -> SignupCreate:
+        if self.channel == "email" and self.email is None:
+            raise ValueError("email is required for the email channel")
+        if self.channel == "sms" and self.phone is None:
+            raise ValueError("phone is required for the sms channel")
+        return self
+
+    @property
+    def contact(self) -> str:
+        return (self.email if self.channel == "email" else self.phone) or ""
+
+
+class NotifyBody(_Body):
+    allow_resend: StrictBool = Field(default=False, description="Required to re-notify an already-notified signup")
+
+
+class BulkNotifyBody(_Body):
+    signup_ids: list[SignupId] = Field(min_length=1, max_length=MAX_BULK_IDS, description="At most 1000 ids")
+    allow_resend: StrictBool = False
+
+
+class BulkDeleteBody(_Body):
+    signup_ids: list[SignupId] = Field(min_length=1, max_length=MAX_BULK_IDS, description="At most 1000 ids")
+
+
+class TransferBody(_Body):
+    from_shopify_variant_id: ShopifyId
+    to_shopify_variant_id: ShopifyId
+    to_shopify_product_id: ShopifyId
+    from_shopify_product_id: ShopifyId | None = Field(default=None, description="Resolved when omitted")
+    scope: Literal["pending", "notified", "all"] = "pending"
+
+    @model_validator(mode="after")
+    def _different(self) -> TransferBody:
+        if self.from_shopify_variant_id == self.to_shopify_variant_id:
+            raise ValueError("from_shopify_variant_id and to_shopify_variant_id must differ")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------- list queries
+def parse_moment(value: Any, end_of_day: bool) -> datetime:
+    """ISO 8601 date or date-time. A bare date covers its whole day (`to=2026-06-01` includes that day); a
+    date-time without an offset is UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time.max if end_of_day else time.min)
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.max if end_of_day else time.min)
+        else:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"must be an ISO 8601 date or date-time like 2026-06-01T12:00:00Z (got {text!r})"
+                ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class _ListQuery(_Query):
+    from_: datetime | None = Field(default=None, alias="from", description="ISO 8601: window start (inclusive)")
+    to: datetime | None = Field(default=None, description="ISO 8601: window end (inclusive; a date covers its day)")
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+    variant_id: int | None = Field(default=None, ge=1, description="Shopify variant id")
+    product_id: int | None = Field(default=None, ge=1, description="Shopify product id")
+    channel: Channel | None = None
+    as_of: datetime | None = Field(
+        default=None,
+        description="Snapshot time from meta.as_of of the first page: rows created later are left out, so pages "
+        "stay stable while new rows arrive",
+    )
+
+    @field_validator("from_", "as_of", mode="before")
+    @classmethod
+    def _start(cls, value: Any) -> datetime | None:
+        return None if value is None else parse_moment(value, end_of_day=False)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _end(cls, value: Any) -> datetime | None:
+        return None if value is None else parse_moment(value, end_of_day=True)
+
+    @model_validator(mode="after")
+    def _window(self) -> _ListQuery:
+        if self.from_ and self.to and self.from_ > self.to:
+            raise ValueError("from must not be after to")
+        return self
+
+    def upper_bound(self, now: datetime) -> datetime:
+        """The newest `created_at` this request lists: the earliest of `to`, `as_of` and now."""
+        bounds = [b for b in (self.to, self.as_of, now) if b is not None]
+        return min(bounds)
+
+
+class SignupListQuery(_ListQuery):
+    status: Literal["pending", "notified", "unsubscribed"] | None = Field(
+        default=None, description="pending / notified / unsubscribed (blocked sends: the notification log)"
+    )
+    email: str | None = Field(default=None, min_length=1, max_length=254, description="Partial, case-insensitive")
+    phone: str | None = Field(default=None, min_length=1, max_length=32, description="Partial match")
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _not_blocked(cls, value: Any) -> Any:
+        if value == "blocked":
+            raise ValueError(
+                "blocked is not a filterable status: list blocked sends with "
+                "GET /back_in_stock/notifications?status=blocked"
+            )
+        return value
+
+
+class NotificationListQuery(_ListQuery):
+    status: Literal["sent", "blocked"] | None = None
+
+
+# ----------------------------------------------------------------------------------------------- representations
+class _Representation(BaseModel):
+    keep_nulls: ClassVar[bool] = True  # the reference shows `null` fields: `api.http.dump` keeps them
+
+
+class Variant(_Representation):
+    shopify_variant_id: int
+    shopify_product_id: int
+    title: str | None
+
+
+class Customer(_Representation):
+    id: str
+    email: str | None
+    phone: str | None = None
+    name: str | None
+
+
+class Optin(_Representation):
+    required: bool
+    confirmed: bool | None = Field(description="Only meaningful when double opt-in is required; null otherwise")
+
+
+class Signup(_Representation):
+    id: str
+    status: Literal["pending", "notified", "unsubscribed", "blocked"]
+    channel: Channel
+    contact: str
+    quantity: int
+    variant: Variant
+    customer: Customer
+    optin: Optin
+    notifications_sent: int
+    last_notified_at: str | None
+    created_at: str
+
+
+class PageMeta(_Representation):
+    total_count: int
+    page: int
+    per_page: int
+    total_pages: int
+    as_of: str = Field(description="Pass back as `as_of` with the next pages for a stable listing")
+
+
+class SignupList(_Representation):
+    signups: list[Signup]
+    meta: PageMeta
+
+
+class Notification(_Representation):
+    id: str
+    status: Literal["sent", "blocked"]
+    blocked_reason: str | None
+    channel: Channel
+    contact: str
+    shopify_variant_id: int
+    shopify_product_id: int
+    signup_id: str
+    sent_at: str
+
+
+class NotificationList(_Representation):
+    notifications: list[Notification]
+    meta: PageMeta
+
+
+class Deleted(_Representation):
+    deleted: bool
+    signup_id: str
+
+
+class Queued(_Representation):
+    signup_id: str
+    queued: bool
+
+
+class BulkFailure(_Representation):
+    signup_id: str
+    error: str
+
+
+class BulkNotifyResult(_Representation):
+    success: list[str]
+    failed: list[BulkFailure]
+
+
+class BulkDeleted(_Representation):
+    deleted_count: int
+
+
+class TransferAccepted(_Representation):
+    success: bool
+    scope: str
+    from_shopify_variant_id: int
+    to_shopify_variant_id: int
+    transfer_id: str = Field(description="Traces the asynchronous move in logs")

@@ -1,0 +1,52 @@
+"""The send queue: what API actions enqueue for the send worker. SendMessageBatch, 10 entries per call.
+
+Message bodies (JSON), by `kind`:
+- `send`: `{shop_id, sends: [{send_id, signup_id, allow_resend}]}`: several sends per message (bulk notify packs
+  `SENDS_PER_MESSAGE`), each with its own claim, so a redelivered message never sends twice.
+- `optin`: `{shop_id, signup_id}`: the double opt-in confirmation message.
+- `transfer`: `{shop_id, transfer_id, from_variant_id, target, scope, start_key}`: one page of a waitlist transfer;
+  the worker enqueues the next page itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from backinstock import aws, config
+
+BATCH_LIMIT = 10
+SENDS_PER_MESSAGE = 50
+
+
+class SendQueue:
+    def __init__(self, url: str | None = None, client: Any = None) -> None:
+        self._url = url
+        self._client = client
+
+    @property
+    def url(self) -> str:
+        return self._url or config.queue_url()
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("sqs")
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(message, separators=(",", ":")))
+
+    def send_many(self, messages: list[dict[str, Any]]) -> list[int]:
+        """Enqueue every message, 10 per SendMessageBatch. Returns the indexes of the messages SQS refused."""
+        failed: list[int] = []
+        for start in range(0, len(messages), BATCH_LIMIT):
+            chunk = messages[start : start + BATCH_LIMIT]
+            entries = [
+                {"Id": str(start + i), "MessageBody": json.dumps(m, separators=(",", ":"))} for i, m in enumerate(chunk)
+            ]
+            try:
+                response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            except Exception:  # the whole call failed: every message of the chunk is reported, none is lost silently
+                failed.extend(range(start, start + len(chunk)))
+                continue
+            failed.extend(int(f["Id"]) for f in response.get("Failed", []))
+        return failed

@@ -1,0 +1,364 @@
+"""Signups, their customers and the pending-uniqueness guard. Every DynamoDB expression for them lives here.
+
+Items (see docs/DATA_MODEL.md):
+- `SHOP#<id> / SIGNUP#<uuid7>`: the signup, with its customer and variant denormalized (one GetItem reads the
+  full representation). `GSI1PK=SHOP#<id>#VARIANT#<variant>` and `GSI2PK=SHOP#<id>#PRODUCT#<product>`, both with
+  `SIGNUP#<uuid7>` as sort key, serve the per-variant and per-product lists; UUIDv7 ids sort by creation time.
+- `SHOP#<id> / CUSTOMER#<channel>#<contact>`: find-or-create in one UpdateItem (`if_not_exists`).
+- `SHOP#<id> / PENDING#<variant>#<channel>#<contact>`: at most one active (not yet notified, not unsubscribed)
+  signup per contact, variant and channel, claimed in the same transaction as the signup's Put, so of two
+  concurrent identical creates exactly one wins.
+
+Lifecycle timestamps (`notified_at`, `blocked_at`, `unsubscribed_at`, `optin_confirmed_at`) are absent until set:
+the status filter is a FilterExpression on their existence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from backinstock.errors import Conflict
+from backinstock.ids import id_bounds
+from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
+
+SIGNUP = "SIGNUP#"
+
+
+def shop_pk(shop_id: str) -> str:
+    return f"SHOP#{shop_id}"
+
+
+def variant_pk(shop_id: str, variant_id: int) -> str:
+    return f"SHOP#{shop_id}#VARIANT#{variant_id}"
+
+
+def product_pk(shop_id: str, product_id: int) -> str:
+    return f"SHOP#{shop_id}#PRODUCT#{product_id}"
+
+
+def guard_sk(variant_id: int, channel: str, contact: str) -> str:
+    return f"PENDING#{variant_id}#{channel}#{contact}"
+
+
+def signup_key(shop_id: str, signup_id: str) -> dict[str, Any]:
+    return key(shop_pk(shop_id), SIGNUP + signup_id)
+
+
+STATUS_FILTERS = {
+    "pending": "attribute_not_exists(notified_at) AND attribute_not_exists(unsubscribed_at) "
+    "AND attribute_not_exists(blocked_at)",
+    "notified": "attribute_exists(notified_at) AND attribute_not_exists(unsubscribed_at)",
+    "unsubscribed": "attribute_exists(unsubscribed_at)",
+}
+
+
+class ListFilter:
+    """A key range and a FilterExpression for a Query over signups or notifications of one shop."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def add(self, clause: str, names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
+        self.clauses.append(f"({clause})")
+        self.names.update(names or {})
+        self.values.update({k: serialize(v) for k, v in (values or {}).items()})
+
+
+def list_ids(
+    repo: Repository,
+    shop_id: str,
+    prefix: str,
+    where: ListFilter,
+    variant_id: int | None,
+    product_id: int | None,
+    start: datetime | None,
+    end: datetime,
+) -> list[str]:
+    """Ids (newest first) of one shop's items with sort key `prefix<uuid7>` in the window that pass the filter.
+
+    The narrowest key serves the Query: the variant index, else the product index, else the shop's partition.
+    Only keys are projected: counting a big waitlist moves ids, not items. Never a Scan."""
+    low, high = id_bounds(start, end)
+    values: dict[str, Any] = {":low": {"S": prefix + low}, ":high": {"S": prefix + high}}
+    request: dict[str, Any] = {"ScanIndexForward": False}
+    if variant_id is not None:
+        request["IndexName"] = "GSI1"
+        condition = "GSI1PK = :pk AND GSI1SK BETWEEN :low AND :high"
+        values[":pk"] = {"S": variant_pk(shop_id, variant_id)}
+        if product_id is not None:
+            where.add("product_id = :product", values={":product": product_id})
+    elif product_id is not None:
+        request["IndexName"] = "GSI2"
+        condition = "GSI2PK = :pk AND GSI2SK BETWEEN :low AND :high"
+        values[":pk"] = {"S": product_pk(shop_id, product_id)}
+    else:
+        condition = "PK = :pk AND SK BETWEEN :low AND :high"
+        values[":pk"] = {"S": shop_pk(shop_id)}
+    request["KeyConditionExpression"] = condition
+    request["ProjectionExpression"] = "SK"
+    if where.clauses:
+        request["FilterExpression"] = " AND ".join(where.clauses)
+        values.update(where.values)
+        if where.names:
+            request["ExpressionAttributeNames"] = where.names
+    request["ExpressionAttributeValues"] = values
+    return [item["SK"]["S"][len(prefix) :] for item in repo.query(**request)]
+
+
+class SignupRepository(Repository):
+    # ------------------------------------------------------------------------------------------------ reads
+    def signup(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
+        return self.get(shop_pk(shop_id), SIGNUP + signup_id)
+
+    def signups(self, shop_id: str, signup_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """id -> item for the ids that exist in this shop (BatchGetItem, 100 per call, strongly consistent)."""
+        items = self.batch_get([signup_key(shop_id, i) for i in dict.fromkeys(signup_ids)])
+        return {item["signup_id"]: item for item in items}
+
+    def list_ids(self, shop_id: str, where: ListFilter, **window: Any) -> list[str]:
+        return list_ids(self, shop_id, SIGNUP, where, **window)
+
+    def by_variant(self, shop_id: str, variant_id: int, start_key: dict[str, Any] | None, limit: int) -> Any:
+        """One page of a variant's signups, oldest first, for the transfer worker. Returns (items, next key)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pk AND begins_with(GSI1SK, :signup)",
+            "ExpressionAttributeValues": {":pk": {"S": variant_pk(shop_id, variant_id)}, ":signup": {"S": SIGNUP}},
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        response = self.client.query(**request)
+        return [from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    # ------------------------------------------------------------------------------------------- customers
+    def upsert_customer(
+        self,
+        shop_id: str,
+        channel: str,
+        contact: str,
+        new_id: str,
+        name: str | None,
+        email: str | None,
+        phone: str | None,
+        now: str,
+    ) -> dict[str, Any]:
+        """Find or create the customer behind a contact in one UpdateItem; a given name updates the stored one."""
+        sets = ["customer_id = if_not_exists(customer_id, :id)", "created_at = if_not_exists(created_at, :now)"]
+        sets.append("entity = :entity")
+        values: dict[str, Any] = {":id": new_id, ":now": now, ":entity": "customer"}
+        for field, value in (("name", name), ("email", email), ("phone", phone)):
+            if value is not None:
+                sets.append(f"#{field} = :{field}")
+                values[f":{field}"] = value
+        names = {f"#{f}": f for f, v in (("name", name), ("email", email), ("phone", phone)) if v is not None}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key(shop_pk(shop_id), f"CUSTOMER#{channel}#{contact}"),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ExpressionAttributeValues": {k: serialize(v) for k, v in values.items()},
+            "ReturnValues": "ALL_NEW",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        return from_item(self.client.update_item(**request)["Attributes"])
+
+    # ---------------------------------------------------------------------------------------------- writes
+    def create(self, signup: dict[str, Any], stale_guard_owner: str | None = None) -> None:
+        """Put the signup and claim its pending guard together. Raises `GuardTaken(owner_id)` when another active
+        signup holds the guard. `stale_guard_owner`: take the guard over from that (no longer active) signup."""
+        shop_id = signup["shop_id"]
+        guard = key(shop_pk(shop_id), guard_sk(signup["variant_id"], signup["channel"], signup["contact"]))
+        guard_put: dict[str, Any] = {
+            "Item": {**guard, **to_item({"entity": "pending_guard", "signup_id": signup["signup_id"]})},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if stale_guard_owner:
+            guard_put["ConditionExpression"] = "signup_id = :owner"
+            guard_put["ExpressionAttributeValues"] = {":owner": {"S": stale_guard_owner}}
+        else:
+            guard_put["ConditionExpression"] = "attribute_not_exists(PK)"
+        try:
+            self.transact(
+                [
+                    {
+                        "Put": {
+                            "Item": {**signup_key(shop_id, signup["signup_id"]), **to_item(signup)},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {"Put": guard_put},
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
+                old = reasons[1].get("Item") or {}
+                raise GuardTaken(old.get("signup_id", {}).get("S")) from None
+            raise
+
+    def release_guard(self, signup: dict[str, Any]) -> None:
+        """Free the pending guard if this signup still holds it (best effort: a stale guard is taken over at the
+        next create, see `create`)."""
+        guard = key(shop_pk(signup["shop_id"]), guard_sk(signup["variant_id"], signup["channel"], signup["contact"]))
+        self._delete_guard_if_owned(guard, signup["signup_id"])
+
+    def delete_unnotified(self, shop_id: str, signup_id: str) -> dict[str, Any]:
+        """Delete a signup that was never notified. Raises Conflict if it was; returns the deleted item."""
+        try:
+            response = self.client.delete_item(
+                TableName=self.table_name,
+                Key=signup_key(shop_id, signup_id),
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(notified_at)",
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            if exc.response.get("Item"):
+                raise Conflict(
+                    f"Signup {signup_id} was already notified: notified signups are history and cannot be deleted"
+                ) from None
+            raise SignupMissing(signup_id) from None
+        deleted = from_item(response["Attributes"])
+        self.release_guard(deleted)
+        return deleted
+
+    def delete_many_unnotified(self, shop_id: str, signups: list[dict[str, Any]]) -> None:
+        """Delete signups checked beforehand as never notified: conditional deletes in transactions of 100, so a
+        signup notified in the meantime is never deleted (its whole chunk fails with Conflict)."""
+        for start in range(0, len(signups), 100):
+            chunk = signups[start : start + 100]
+            try:
+                self.transact(
+                    [
+                        {
+                            "Delete": {
+                                "Key": signup_key(shop_id, s["signup_id"]),
+                                "ConditionExpression": "attribute_not_exists(notified_at)",
+                            }
+                        }
+                        for s in chunk
+                    ]
+                )
+            except self.client.exceptions.TransactionCanceledException:
+                raise Conflict(
+                    "A signup of this request was notified while it was being deleted; "
+                    f"{start} signups were deleted before it. Retry with the remaining ids."
+                ) from None
+            for signup in chunk:
+                self.release_guard(signup)
+
+    def set_timestamp(self, shop_id: str, signup_id: str, field: str, value: str) -> dict[str, Any] | None:
+        """Set a lifecycle timestamp once (`unsubscribed_at`, `optin_confirmed_at`); returns the signup after the
+        write, or None when the signup does not exist."""
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=signup_key(shop_id, signup_id),
+                UpdateExpression="SET #f = if_not_exists(#f, :v)",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":v": {"S": value}},
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return from_item(response["Attributes"])
+
+    def move(self, signup: dict[str, Any], target: dict[str, Any], take_guard: bool) -> bool:
+        """Point a signup at another variant (its id and history stay). A signup that holds a pending guard moves
+        it too; when the target already has an active signup for the same contact and channel, the signup is
+        dropped instead (deleted with its guard). Returns True if moved, False if dropped."""
+        shop_id = signup["shop_id"]
+        new_values = {
+            "variant_id": target["variant_id"],
+            "product_id": target["product_id"],
+            "variant_title": target.get("title"),
+            "product_title": target.get("product_title"),
+            "GSI1PK": variant_pk(shop_id, target["variant_id"]),
+            "GSI2PK": product_pk(shop_id, target["product_id"]),
+        }
+        sets = [f"#{k} = :{k}" for k, v in new_values.items() if v is not None]
+        removes = [f"#{k}" for k, v in new_values.items() if v is None]
+        names = {f"#{k}": k for k in new_values}
+        values = {f":{k}": serialize(v) for k, v in new_values.items() if v is not None}
+        values[":from"] = serialize(signup["GSI1PK"])
+        update = {
+            "Update": {
+                "Key": signup_key(shop_id, signup["signup_id"]),
+                "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+                "ConditionExpression": "GSI1PK = :from",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        if not take_guard:
+            try:
+                self.transact([update])
+            except self.client.exceptions.TransactionCanceledException:
+                return False  # moved or deleted concurrently: nothing to do
+            return True
+        old_guard = key(shop_pk(shop_id), guard_sk(signup["variant_id"], signup["channel"], signup["contact"]))
+        new_guard = key(shop_pk(shop_id), guard_sk(target["variant_id"], signup["channel"], signup["contact"]))
+        try:
+            self.transact(
+                [
+                    update,
+                    {
+                        "Put": {
+                            "Item": {
+                                **new_guard,
+                                **to_item({"entity": "pending_guard", "signup_id": signup["signup_id"]}),
+                            },
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as exc:
+            codes = self.cancellation_codes(exc)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed" and codes[0] is None:
+                # The target already has an active signup for this contact: drop this one, as the reference says.
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key=signup_key(shop_id, signup["signup_id"]),
+                    ConditionExpression="GSI1PK = :from",
+                    ExpressionAttributeValues={":from": serialize(signup["GSI1PK"])},
+                )
+                self.release_guard(signup)
+                return False
+            return False
+        self._delete_guard_if_owned(old_guard, signup["signup_id"])
+        return True
+
+    def _delete_guard_if_owned(self, guard: dict[str, Any], signup_id: str) -> None:
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=guard,
+                ConditionExpression="signup_id = :id",
+                ExpressionAttributeValues={":id": {"S": signup_id}},
+            )
+
+    def iter_variant(self, shop_id: str, variant_id: int) -> Iterator[dict[str, Any]]:
+        items, start = self.by_variant(shop_id, variant_id, None, 500)
+        yield from items
+        while start:
+            items, start = self.by_variant(shop_id, variant_id, start, 500)
+            yield from items
+
+
+class GuardTaken(Exception):
+    def __init__(self, owner_id: str | None) -> None:
+        super().__init__(owner_id)
+        self.owner_id = owner_id
+
+
+class SignupMissing(Exception):
+    pass

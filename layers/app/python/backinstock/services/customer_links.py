@@ -1,0 +1,67 @@
+"""What a customer reaches through a signed link: confirm a double opt-in, unsubscribe from a restock alert.
+
+Answers are small HTML pages. A tampered, expired or unknown token changes nothing and says so plainly, without
+telling which of the three it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from backinstock import ids
+from backinstock.repositories.signups import SignupRepository
+from backinstock.services import links
+
+INVALID = (
+    "This link is invalid or has expired",
+    "Nothing was changed. If you still want to change your restock alert, use the link in the most recent message.",
+)
+
+
+def page(title: str, text: str, form_action: str | None = None, button: str | None = None) -> str:
+    form = ""
+    if form_action and button:
+        form = (
+            f'<form method="post" action="{escape(form_action)}"><button type="submit" '
+            f'style="font-size:16px;padding:8px 16px">{escape(button)}</button></form>'
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title></head>"
+        '<body style="font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em">'
+        f"<h1>{escape(title)}</h1><p>{escape(text)}</p>{form}</body></html>"
+    )
+
+
+def confirm_optin(repo: SignupRepository, key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
+    moment = now or ids.now()
+    claim = links.verify_token(key, token, "optin", moment)
+    item = repo.set_timestamp(claim.shop_id, claim.signup_id, "optin_confirmed_at", ids.iso(moment)) if claim else None
+    if item is None:
+        return 400, page(*INVALID)
+    name = item.get("product_title") or "the product"
+    return 200, page("You're on the list", f"Thanks for confirming. We'll let you know when {name} is back in stock.")
+
+
+def unsubscribe_form(key: bytes, token: str, action_url: str, now: datetime | None = None) -> tuple[int, str]:
+    """GET: a page with a button. Link scanners in mail systems follow GET links; only the POST unsubscribes."""
+    if links.verify_token(key, token, "unsubscribe", now or ids.now()) is None:
+        return 400, page(*INVALID)
+    return 200, page(
+        "Unsubscribe from this restock alert?",
+        "You will no longer be told when this product is back in stock.",
+        form_action=action_url,
+        button="Unsubscribe",
+    )
+
+
+def unsubscribe(repo: SignupRepository, key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
+    moment = now or ids.now()
+    claim = links.verify_token(key, token, "unsubscribe", moment)
+    item = repo.set_timestamp(claim.shop_id, claim.signup_id, "unsubscribed_at", ids.iso(moment)) if claim else None
+    if item is None:
+        return 400, page(*INVALID)
+    repo.release_guard(item)
+    return 200, page("You're unsubscribed", "You will not receive this restock alert. You can sign up again anytime.")

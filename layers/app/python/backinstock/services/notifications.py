@@ -1,0 +1,50 @@
+"""The send log (reference 004): read-only list and read by id. Rows are written by the send worker only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from backinstock import ids
+from backinstock.errors import NotFound
+from backinstock.models import signups as m
+from backinstock.repositories.notifications import NotificationRepository
+from backinstock.repositories.signups import ListFilter
+from backinstock.services.signups import page_meta, page_of, window
+
+
+def view(item: dict[str, Any]) -> m.Notification:
+    return m.Notification(
+        id=item["notification_id"],
+        status=item["status"],
+        blocked_reason=item.get("blocked_reason"),
+        channel=item["channel"],
+        contact=item["contact"],
+        shopify_variant_id=item["variant_id"],
+        shopify_product_id=item["product_id"],
+        signup_id=item["signup_id"],
+        sent_at=item["sent_at"],
+    )
+
+
+def list_notifications(
+    repo: NotificationRepository, shop_id: str, query: m.NotificationListQuery, now: datetime | None = None
+) -> m.NotificationList:
+    where = ListFilter()
+    if query.channel:
+        where.add("channel = :channel", values={":channel": query.channel})
+    if query.status:
+        where.add("#status = :status", names={"#status": "status"}, values={":status": query.status})
+    bounds, upper = window(query, now or ids.now())
+    matching = repo.list_ids(shop_id, where, **bounds)
+    page_ids = page_of(matching, query)
+    found = {i["notification_id"]: i for i in repo.notifications(shop_id, page_ids)} if page_ids else {}
+    rows = [view(found[i]) for i in page_ids if i in found]
+    return m.NotificationList(notifications=rows, meta=page_meta(len(matching), query, upper))
+
+
+def get_notification(repo: NotificationRepository, shop_id: str, notification_id: str) -> m.Notification:
+    item = repo.notification(shop_id, notification_id) if ids.is_uuid(notification_id) else None
+    if item is None:
+        raise NotFound(f"Notification not found: no notification {notification_id} in this shop")
+    return view(item)

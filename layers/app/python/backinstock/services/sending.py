@@ -1,0 +1,242 @@
+"""The send worker's rules: decide per signup whether to send, deliver through a provider, log every attempt.
+
+Every queued send carries a `send_id`. The worker claims it in DynamoDB before calling the provider and records
+the result after; a message delivered twice finds the claim and does not send again:
+- claim `sent` or `blocked`: the work is done; nothing happens.
+- claim `sending`: an earlier attempt crashed after claiming, so the provider may or may not have accepted the
+  message. The worker does not send again (no double sends); it records the attempt as sent. The trade-off is
+  at-most-once delivery in the rare crash between claim and provider call.
+- the provider raises: the claim and the month's usage are released and the error propagates, so SQS redelivers
+  and the send is retried (up to the queue's maxReceiveCount, then the dead-letter queue).
+
+Blocked reasons, checked in this order, each a sentence a merchant understands (see `BLOCKED`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from backinstock import ids
+from backinstock.models.settings import Settings
+from backinstock.providers import Email, Providers
+from backinstock.repositories.notifications import (
+    AlreadyClaimed,
+    NotificationRepository,
+    NotNotifiable,
+    QuotaExceeded,
+)
+from backinstock.repositories.shops import Shop, ShopRepository
+from backinstock.repositories.signups import SignupRepository
+from backinstock.services import links
+
+logger = Logger(child=True)
+
+# Monthly sends per plan (None: unlimited). A send blocked by the quota is logged, not retried.
+PLAN_MONTHLY_SENDS: dict[str, int | None] = {
+    "free": 100,
+    "starter": 1_000,
+    "growth": 10_000,
+    "pro": 100_000,
+    "enterprise": None,
+}
+CLAIM_RETENTION = timedelta(days=15)  # longer than the queue keeps a message (4 days) and the DLQ (14 days)
+
+BLOCKED = {
+    "unsubscribed": "The contact unsubscribed from restock alerts",
+    "channel_disabled": "The {channel} channel is disabled in settings (channels.{channel}.enabled)",
+    "optin_unconfirmed": "Double opt-in is required and the customer has not confirmed it yet",
+    "sms_verification": "SMS sending is held until the shop's SMS restricted-content verification completes "
+    "(status: {status})",
+    "quota": "The {plan} plan's monthly send quota ({limit} sends) is used up for {month}",
+}
+
+
+@dataclass(frozen=True)
+class Sender:
+    signups: SignupRepository
+    notifications: NotificationRepository
+    shops: ShopRepository
+    providers: Providers
+    link_key: bytes
+    public_base_url: str
+
+
+@dataclass
+class Outcome:
+    status: str  # sent | blocked | skipped | recovered
+    reason: str | None = None
+
+
+def blocked_reason(item: dict[str, Any], shop: Shop, settings: Settings) -> str | None:
+    channel = item["channel"]
+    if item.get("unsubscribed_at"):
+        return BLOCKED["unsubscribed"]
+    if not getattr(settings.channels, channel).enabled:
+        return BLOCKED["channel_disabled"].format(channel=channel)
+    if item.get("optin_required") and not item.get("optin_confirmed_at"):
+        return BLOCKED["optin_unconfirmed"]
+    if channel == "sms":
+        status = (shop.sms_verification or {}).get("status", "not started")
+        if status != "verified":
+            return BLOCKED["sms_verification"].format(status=status)
+    return None
+
+
+def _notification(
+    item: dict[str, Any], notification_id: str, status: str, reason: str | None, at: str
+) -> dict[str, Any]:
+    return {
+        "notification_id": notification_id,
+        "shop_id": item["shop_id"],
+        "signup_id": item["signup_id"],
+        "status": status,
+        "blocked_reason": reason,
+        "channel": item["channel"],
+        "contact": item["contact"],
+        "variant_id": item["variant_id"],
+        "product_id": item["product_id"],
+        "sent_at": at,
+        "created_at": at,
+    }
+
+
+def process_send(
+    s: Sender, shop: Shop, settings: Settings, send: dict[str, Any], now: datetime | None = None
+) -> Outcome:
+    shop_id, send_id, signup_id = shop.shop_id, send["send_id"], send["signup_id"]
+    allow_resend = bool(send.get("allow_resend"))
+    moment = now or ids.now()
+    at = ids.iso(moment)
+    expires_at = int((moment + CLAIM_RETENTION).timestamp())
+
+    claim = s.notifications.claim(shop_id, send_id)
+    item = s.signups.signup(shop_id, signup_id)
+    if claim is not None:
+        if claim["status"] != "sending" or item is None:
+            return Outcome("skipped", "already processed")
+        logger.warning(
+            "send interrupted after its claim; recording it without sending again", extra={"send_id": send_id}
+        )
+        s.notifications.record_sent(
+            _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"]), send_id, None
+        )
+        s.signups.release_guard(item)
+        return Outcome("recovered")
+    if item is None:
+        return Outcome("skipped", "signup deleted")
+    if item.get("notified_at") and not allow_resend:
+        return Outcome("skipped", "already notified; no resend was asked for")
+
+    notification_id = ids.uuid7(moment)
+    reason = blocked_reason(item, shop, settings)
+    month = moment.strftime("%Y-%m")
+    limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
+    if reason is None:
+        try:
+            s.notifications.claim_send(
+                shop_id, send_id, signup_id, notification_id, month, limit, allow_resend, expires_at, at
+            )
+        except AlreadyClaimed:
+            return Outcome("skipped", "claimed concurrently")
+        except NotNotifiable:
+            return Outcome("skipped", "notified concurrently")
+        except QuotaExceeded:
+            reason = BLOCKED["quota"].format(plan=shop.plan, limit=limit, month=month)
+    if reason is not None:
+        try:
+            s.notifications.record_blocked(
+                _notification(item, notification_id, "blocked", reason, at), send_id, expires_at, allow_resend
+            )
+        except (AlreadyClaimed, NotNotifiable):
+            return Outcome("skipped", "processed concurrently")
+        return Outcome("blocked", reason)
+
+    try:
+        provider_id = deliver(s, shop, item, moment)
+    except Exception:
+        s.notifications.release_claim(shop_id, send_id, month)
+        raise
+    s.notifications.record_sent(_notification(item, notification_id, "sent", None, at), send_id, provider_id)
+    s.signups.release_guard(item)
+    return Outcome("sent")
+
+
+# ---------------------------------------------------------------------------------------------------- messages
+UTM = "utm_source=backinstock&utm_medium={channel}&utm_campaign=restock"
+
+
+def product_url(shop: Shop, item: dict[str, Any]) -> str:
+    handle = item.get("product_handle")
+    path = f"/products/{handle}" if handle else f"/products/{item['product_id']}"
+    return f"https://{shop.domain}{path}?variant={item['variant_id']}&{UTM.format(channel=item['channel'])}"
+
+
+def product_name(item: dict[str, Any]) -> str:
+    product = item.get("product_title") or f"Product {item['product_id']}"
+    variant = item.get("variant_title")
+    return f"{product} ({variant})" if variant and variant != "Default Title" else product
+
+
+def deliver(s: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> str:
+    name = product_name(item)
+    url = product_url(shop, item)
+    token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "unsubscribe", moment)
+    unsubscribe = links.link(s.public_base_url, token, "unsubscribe")
+    channel = item["channel"]
+    if channel == "email":
+        return s.providers.email.send(restock_email(item["contact"], name, url, unsubscribe))
+    if channel == "sms":
+        return s.providers.sms.send(
+            item["contact"], f"{name} is back in stock: {url} Unsubscribe: {unsubscribe} or reply STOP"
+        )
+    endpoint = item.get("push_endpoint")
+    if not endpoint:
+        raise ValueError(f"push signup {item['signup_id']} has no push endpoint")
+    return s.providers.push.send(endpoint, "Back in stock", f"{name} is back in stock", url)
+
+
+def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
+    subject = f"{name} is back in stock"
+    text = (
+        f"Good news: {name} is back in stock.\n\nShop it now: {url}\n\n"
+        f"You asked to be told when it returned. Unsubscribe: {unsubscribe}\n"
+    )
+    html = (
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        f"<h1>{escape(name)} is back in stock</h1>"
+        f"<p>You asked us to tell you when it returned. It is available now.</p>"
+        f'<p><a href="{escape(url)}">Shop {escape(name)}</a></p>'
+        f'<p style="font-size:12px;color:#666"><a href="{escape(unsubscribe)}">Unsubscribe</a> from this alert.</p>'
+        "</body></html>"
+    )
+    return Email(to=to, subject=subject, html=html, text=text)
+
+
+def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None = None) -> Outcome:
+    """The double opt-in confirmation: a link the customer clicks to confirm. Not a restock alert: no quota,
+    no log row."""
+    if item.get("optin_confirmed_at") or item.get("unsubscribed_at") or item.get("notified_at"):
+        return Outcome("skipped", "nothing to confirm")
+    moment = now or ids.now()
+    token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "optin", moment)
+    confirm = links.link(s.public_base_url, token, "optin")
+    name = product_name(item)
+    if item["channel"] == "sms":
+        s.providers.sms.send(item["contact"], f"Confirm your restock alert for {name}: {confirm}")
+        return Outcome("sent")
+    text = f"Please confirm that you want an alert when {name} is back in stock: {confirm}\n"
+    html = (
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        f"<p>Please confirm that you want an email when <b>{escape(name)}</b> is back in stock.</p>"
+        f'<p><a href="{escape(confirm)}">Confirm my restock alert</a></p>'
+        '<p style="font-size:12px;color:#666">Ignore this email if you did not ask for it.</p></body></html>'
+    )
+    s.providers.email.send(
+        Email(to=item["contact"], subject=f"Confirm your restock alert for {name}", html=html, text=text)
+    )
+    return Outcome("sent")

@@ -1,0 +1,378 @@
+"""Waitlist rules (reference 004): list, read, create, delete, notify, bulk operations, transfer.
+
+No HTTP and no boto3: repositories and the queue are passed in (`Waitlist`). Sends are not made here: notify and
+bulk notify enqueue them for the send worker (`services.sending`), which decides and delivers.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from backinstock import ids
+from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
+from backinstock.models import signups as m
+from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
+from backinstock.repositories.catalog import CatalogRepository
+from backinstock.repositories.shops import ShopRepository
+from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
+from backinstock.services.settings import settings_of
+
+ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
+NOT_FOUND = "Signup not found"
+
+
+@dataclass(frozen=True)
+class Waitlist:
+    signups: SignupRepository
+    catalog: CatalogRepository
+    shops: ShopRepository
+    queue: SendQueue
+
+
+# ------------------------------------------------------------------------------------------------ representation
+def status_of(item: dict[str, Any]) -> str:
+    """Compiled from timestamps, with the reference's precedence: unsubscribed > notified > blocked > pending."""
+    if item.get("unsubscribed_at"):
+        return "unsubscribed"
+    if item.get("notified_at"):
+        return "notified"
+    if item.get("blocked_at"):
+        return "blocked"
+    return "pending"
+
+
+def view(item: dict[str, Any]) -> m.Signup:
+    required = bool(item.get("optin_required"))
+    return m.Signup(
+        id=item["signup_id"],
+        status=status_of(item),
+        channel=item["channel"],
+        contact=item["contact"],
+        quantity=int(item.get("quantity", 1)),
+        variant=m.Variant(
+            shopify_variant_id=item["variant_id"],
+            shopify_product_id=item["product_id"],
+            title=item.get("variant_title"),
+        ),
+        customer=m.Customer(
+            id=item["customer_id"],
+            email=item.get("customer_email"),
+            phone=item.get("customer_phone"),
+            name=item.get("customer_name"),
+        ),
+        optin=m.Optin(required=required, confirmed=bool(item.get("optin_confirmed_at")) if required else None),
+        notifications_sent=int(item.get("notifications_sent", 0)),
+        last_notified_at=item.get("last_notified_at"),
+        created_at=item["created_at"],
+    )
+
+
+def page_meta(total: int, query: m._ListQuery, as_of: datetime) -> m.PageMeta:
+    return m.PageMeta(
+        total_count=total,
+        page=query.page,
+        per_page=query.per_page,
+        total_pages=math.ceil(total / query.per_page),
+        as_of=ids.iso(as_of),
+    )
+
+
+def page_of(all_ids: list[str], query: m._ListQuery) -> list[str]:
+    start = (query.page - 1) * query.per_page
+    return all_ids[start : start + query.per_page]
+
+
+def window(query: m._ListQuery, now: datetime) -> tuple[dict[str, Any], datetime]:
+    upper = query.upper_bound(now)
+    return {
+        "variant_id": query.variant_id,
+        "product_id": query.product_id,
+        "start": query.from_,
+        "end": upper,
+    }, upper
+
+
+# --------------------------------------------------------------------------------------------------------- reads
+def list_signups(w: Waitlist, shop_id: str, query: m.SignupListQuery, now: datetime | None = None) -> m.SignupList:
+    where = ListFilter()
+    if query.channel:
+        where.add("channel = :channel", values={":channel": query.channel})
+    if query.status:
+        where.add(STATUS_FILTERS[query.status])
+    if query.email:
+        where.add("contains(search_email, :email)", values={":email": m.normalize_email(query.email)})
+    if query.phone:
+        where.add("contains(search_phone, :phone)", values={":phone": m.normalize_phone(query.phone)})
+    bounds, upper = window(query, now or ids.now())
+    matching = w.signups.list_ids(shop_id, where, **bounds)
+    page_ids = page_of(matching, query)
+    found = w.signups.signups(shop_id, page_ids) if page_ids else {}
+    rows = [view(found[i]) for i in page_ids if i in found]
+    return m.SignupList(signups=rows, meta=page_meta(len(matching), query, upper))
+
+
+def get_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Signup:
+    return view(_require(w, shop_id, signup_id))
+
+
+def _require(w: Waitlist, shop_id: str, signup_id: str) -> dict[str, Any]:
+    item = w.signups.signup(shop_id, signup_id) if ids.is_uuid(signup_id) else None
+    if item is None:
+        raise NotFound(f"{NOT_FOUND}: no signup {signup_id} in this shop")
+    return item
+
+
+# -------------------------------------------------------------------------------------------------------- create
+def resolve_variant(
+    w: Waitlist, shop_id: str, variant_id: int, product_id: int | None, field_prefix: str = ""
+) -> dict[str, Any]:
+    """The catalog's view of a variant: `{variant_id, product_id, title, product_title}`. An unknown variant needs an
+    explicit product id; a product id that contradicts the catalog is refused."""
+    known = w.catalog.variant(shop_id, variant_id)
+    if known is None:
+        if product_id is None:
+            raise ValidationFailed(
+                problems=[
+                    Problem(
+                        "unknown_variant",
+                        f"variant {variant_id} is not in this shop's catalog: pass {field_prefix}shopify_product_id "
+                        "too, or sync the catalog first",
+                        f"{field_prefix}shopify_variant_id",
+                    )
+                ]
+            )
+        return {"variant_id": variant_id, "product_id": product_id, "title": None, "product_title": None}
+    if product_id is not None and product_id != known["product_id"]:
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "product_mismatch",
+                    f"variant {variant_id} belongs to product {known['product_id']}, not {product_id}",
+                    f"{field_prefix}shopify_product_id",
+                )
+            ]
+        )
+    return {
+        "variant_id": variant_id,
+        "product_id": int(known["product_id"]),
+        "title": known.get("title"),
+        "product_title": known.get("product_title"),
+        "handle": known.get("handle"),
+    }
+
+
+def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime | None = None) -> m.Signup:
+    moment = now or ids.now()
+    at = ids.iso(moment)
+    variant = resolve_variant(w, shop_id, body.shopify_variant_id, body.shopify_product_id)
+    optin_required = settings_of(w.shops.require(shop_id)).compliance.optin_required
+    customer = w.signups.upsert_customer(
+        shop_id, body.channel, body.contact, str(uuid.uuid4()), body.name, body.email, body.phone, at
+    )
+    signup_id = ids.uuid7(moment)
+    search_email = " ".join(v for v in (body.email, customer.get("email")) if v)
+    search_phone = " ".join(v for v in (body.phone, customer.get("phone")) if v)
+    item = {
+        "entity": "signup",
+        "signup_id": signup_id,
+        "shop_id": shop_id,
+        "channel": body.channel,
+        "contact": body.contact,
+        "quantity": body.quantity,
+        "variant_id": variant["variant_id"],
+        "product_id": variant["product_id"],
+        "variant_title": variant.get("title"),
+        "product_title": variant.get("product_title"),
+        "product_handle": variant.get("handle"),
+        "customer_id": customer["customer_id"],
+        "customer_email": customer.get("email"),
+        "customer_phone": customer.get("phone"),
+        "customer_name": customer.get("name"),
+        "optin_required": optin_required,
+        "notifications_sent": 0,
+        "created_at": at,
+        "search_email": search_email or None,
+        "search_phone": search_phone or None,
+        "GSI1PK": f"SHOP#{shop_id}#VARIANT#{variant['variant_id']}",
+        "GSI1SK": f"SIGNUP#{signup_id}",
+        "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{variant['product_id']}",
+        "GSI2SK": f"SIGNUP#{signup_id}",
+    }
+    _create_unique(w, item)
+    if optin_required:
+        w.queue.send({"kind": "optin", "shop_id": shop_id, "signup_id": signup_id})
+    return view(item)
+
+
+def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
+    try:
+        w.signups.create(item)
+        return
+    except GuardTaken as taken:
+        owner = w.signups.signup(item["shop_id"], taken.owner_id) if taken.owner_id else None
+        if owner is not None and status_of(owner) in ("pending", "blocked"):
+            raise Conflict(
+                f"A pending signup already exists for {item['contact']} on variant {item['variant_id']} over "
+                f"{item['channel']} (signup {owner['signup_id']})"
+            ) from None
+        stale = taken.owner_id
+    # The guard's owner was notified, unsubscribed or deleted without releasing it (a crash in between): take it.
+    try:
+        w.signups.create(item, stale_guard_owner=stale)
+    except GuardTaken:
+        raise Conflict(
+            f"A pending signup already exists for {item['contact']} on variant {item['variant_id']} over "
+            f"{item['channel']}"
+        ) from None
+
+
+# -------------------------------------------------------------------------------------------------------- delete
+def delete_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
+    if not ids.is_uuid(signup_id):
+        raise NotFound(f"{NOT_FOUND}: no signup {signup_id} in this shop")
+    try:
+        w.signups.delete_unnotified(shop_id, signup_id)
+    except SignupMissing:
+        raise NotFound(f"{NOT_FOUND}: no signup {signup_id} in this shop") from None
+    return m.Deleted(deleted=True, signup_id=signup_id)
+
+
+def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
+    """All or nothing: one notified id fails the whole request with a 422 naming the offending ids. Ids that do not
+    exist in this shop are not counted."""
+    wanted = [i for i in dict.fromkeys(body.signup_ids) if ids.is_uuid(i)]
+    found = w.signups.signups(shop_id, wanted) if wanted else {}
+    notified = [i for i in wanted if i in found and found[i].get("notified_at")]
+    if notified:
+        shown = ", ".join(notified[:50]) + (f" and {len(notified) - 50} more" if len(notified) > 50 else "")
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "already_notified",
+                    f"{len(notified)} signup(s) were already notified and cannot be deleted (history is immutable); "
+                    f"nothing was deleted: {shown}",
+                    "signup_ids",
+                )
+            ]
+        )
+    targets = [found[i] for i in wanted if i in found]
+    w.signups.delete_many_unnotified(shop_id, targets)
+    return m.BulkDeleted(deleted_count=len(targets))
+
+
+# -------------------------------------------------------------------------------------------------------- notify
+def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
+    return {"send_id": str(uuid.uuid4()), "signup_id": signup_id, "allow_resend": allow_resend}
+
+
+def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody) -> m.Queued:
+    item = _require(w, shop_id, signup_id)
+    if item.get("notified_at") and not body.allow_resend:
+        raise Conflict(ALREADY_NOTIFIED)
+    w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_send(signup_id, body.allow_resend)]})
+    return m.Queued(signup_id=signup_id, queued=True)
+
+
+def bulk_notify(w: Waitlist, shop_id: str, body: m.BulkNotifyBody) -> tuple[m.BulkNotifyResult, bool]:
+    """Returns the result and whether every id queued (200) or not (207)."""
+    wanted = list(dict.fromkeys(body.signup_ids))
+    found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
+    failed: list[m.BulkFailure] = []
+    queueable: list[str] = []
+    for signup_id in wanted:
+        item = found.get(signup_id)
+        if item is None:
+            failed.append(m.BulkFailure(signup_id=signup_id, error=NOT_FOUND))
+        elif item.get("notified_at") and not body.allow_resend:
+            failed.append(m.BulkFailure(signup_id=signup_id, error=ALREADY_NOTIFIED))
+        else:
+            queueable.append(signup_id)
+    chunks = [queueable[i : i + SENDS_PER_MESSAGE] for i in range(0, len(queueable), SENDS_PER_MESSAGE)]
+    messages = [
+        {"kind": "send", "shop_id": shop_id, "sends": [_send(i, body.allow_resend) for i in chunk]} for chunk in chunks
+    ]
+    refused = set(w.queue.send_many(messages))
+    success: list[str] = []
+    for index, chunk in enumerate(chunks):
+        if index in refused:
+            failed.extend(m.BulkFailure(signup_id=i, error="Could not be queued; retry this id") for i in chunk)
+        else:
+            success.extend(chunk)
+    return m.BulkNotifyResult(success=success, failed=failed), not failed
+
+
+# ------------------------------------------------------------------------------------------------------ transfer
+def transfer(w: Waitlist, shop_id: str, body: m.TransferBody) -> m.TransferAccepted:
+    """Validate now, move asynchronously: the send worker moves the waitlist a page at a time (tens of thousands
+    of signups do not fit one request)."""
+    target = resolve_variant(w, shop_id, body.to_shopify_variant_id, body.to_shopify_product_id, "to_")
+    source_known = w.catalog.variant(shop_id, body.from_shopify_variant_id)
+    if (
+        source_known is not None
+        and body.from_shopify_product_id is not None
+        and int(source_known["product_id"]) != body.from_shopify_product_id
+    ):
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "product_mismatch",
+                    f"variant {body.from_shopify_variant_id} belongs to product {source_known['product_id']}, "
+                    f"not {body.from_shopify_product_id}",
+                    "from_shopify_product_id",
+                )
+            ]
+        )
+    transfer_id = str(uuid.uuid4())
+    w.queue.send(
+        {
+            "kind": "transfer",
+            "shop_id": shop_id,
+            "transfer_id": transfer_id,
+            "from_variant_id": body.from_shopify_variant_id,
+            "from_product_id": body.from_shopify_product_id,
+            "target": {k: v for k, v in target.items() if k != "handle"},
+            "scope": body.scope,
+            "start_key": None,
+        }
+    )
+    return m.TransferAccepted(
+        success=True,
+        scope=body.scope,
+        from_shopify_variant_id=body.from_shopify_variant_id,
+        to_shopify_variant_id=body.to_shopify_variant_id,
+        transfer_id=transfer_id,
+    )
+
+
+TRANSFER_PAGE = 200
+
+
+def in_scope(item: dict[str, Any], scope: str) -> bool:
+    if scope == "all":
+        return True
+    notified = bool(item.get("notified_at"))
+    return notified if scope == "notified" else not notified and not item.get("unsubscribed_at")
+
+
+def run_transfer_page(w: Waitlist, message: dict[str, Any]) -> dict[str, Any]:
+    """Move one page of the source variant's signups (the worker's `transfer` message). Returns counts and the
+    continuation message when more pages remain."""
+    shop_id = message["shop_id"]
+    items, next_key = w.signups.by_variant(shop_id, message["from_variant_id"], message.get("start_key"), TRANSFER_PAGE)
+    moved = dropped = 0
+    for item in items:
+        if message.get("from_product_id") and item["product_id"] != message["from_product_id"]:
+            continue
+        if not in_scope(item, message["scope"]):
+            continue
+        holds_guard = status_of(item) in ("pending", "blocked")
+        if w.signups.move(item, message["target"], take_guard=holds_guard):
+            moved += 1
+        else:
+            dropped += 1
+    follow = {**message, "start_key": next_key} if next_key else None
+    return {"moved": moved, "dropped": dropped, "next": follow}

@@ -1,0 +1,81 @@
+"""The send worker: consumes the send queue with Powertools batch processing and partial batch failures.
+
+Each SQS record is one message (`backinstock.queue`): a record that raises is reported in `batchItemFailures`
+and redelivered alone; after the queue's maxReceiveCount it lands in the dead-letter queue (alarmed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from backinstock import deps
+from backinstock.services import sending, signups
+from backinstock.services.settings import settings_of
+
+logger = Logger()
+metrics = Metrics(namespace="BackInStock")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle_message(message: dict[str, Any], sender: sending.Sender | None = None) -> Counter[str]:
+    """Run one queue message. Raises when any part of it must be retried (parts already done are skipped on the
+    retry: sends through their claims, transfers because moved signups left the source variant)."""
+    kind = message.get("kind")
+    outcomes: Counter[str] = Counter()
+    if kind == "transfer":
+        result = signups.run_transfer_page(deps.waitlist(), message)
+        if result["next"]:
+            deps.queue().send(result["next"])
+        logger.info(
+            "transfer page",
+            extra={"transfer_id": message["transfer_id"], **{k: result[k] for k in ("moved", "dropped")}},
+        )
+        outcomes.update(moved=result["moved"], dropped=result["dropped"])
+        return outcomes
+    s = sender or deps.sender()
+    shop = s.shops.get(message["shop_id"])
+    if shop is None:
+        logger.warning("message for an unknown shop dropped", extra={"shop_id": message["shop_id"]})
+        outcomes["dropped"] += 1
+        return outcomes
+    if kind == "optin":
+        item = s.signups.signup(shop.shop_id, message["signup_id"])
+        if item is not None:
+            outcomes[sending.send_optin(s, shop, item).status] += 1
+        return outcomes
+    if kind != "send":
+        raise ValueError(f"unknown message kind {kind!r}")
+    settings = settings_of(shop)
+    errors: list[Exception] = []
+    for send in message["sends"]:
+        try:
+            outcome = sending.process_send(s, shop, settings, send)
+        except Exception as exc:  # one failing send must not stop the others of the message
+            logger.exception("send failed; the message will be retried", extra={"send_id": send["send_id"]})
+            errors.append(exc)
+            continue
+        outcomes[outcome.status] += 1
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(message['sends'])} sends failed; retrying the message") from errors[
+            0
+        ]
+    return outcomes
+
+
+def record_handler(record: SQSRecord) -> None:
+    outcomes = handle_message(json.loads(record.body))
+    for status, count in outcomes.items():
+        metrics.add_metric(name=f"Sends_{status}", unit=MetricUnit.Count, value=count)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> Any:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
