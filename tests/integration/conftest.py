@@ -39,3 +39,79 @@ def shop(aws: None) -> dict[str, Any]:
 @pytest.fixture
 def other_shop(aws: None) -> dict[str, Any]:
     return shops.create_shop(deps.shops(), "second-shop.myshopify.com")
+
+
+@pytest.fixture
+def catalog(shop: dict[str, Any]) -> dict[str, int]:
+    """Two products: a tee (variants 101, 102) and a mug (variant 201)."""
+    repo = deps.catalog()
+    repo.put_variant(shop["shop_id"], 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
+    repo.put_variant(shop["shop_id"], 102, 10, "Large / Blue", "Classic Tee", "classic-tee")
+    repo.put_variant(shop["shop_id"], 201, 20, "Default Title", "Camp Mug", "camp-mug")
+    return {"small": 101, "large": 102, "mug": 201}
+
+
+class Worker:
+    """Plays Lambda's SQS event source: receives from the send queue, runs the worker's Lambda handler, deletes
+    what succeeded and leaves failed records on the queue (visible again at once, for the test)."""
+
+    def __init__(self) -> None:
+        import os
+
+        self.sqs = deps.queue().client
+        self.url = os.environ["SEND_QUEUE_URL"]
+
+    def pending(self) -> list[dict[str, Any]]:
+        from tests.helpers import receive_all
+
+        return receive_all(self.sqs, self.url)
+
+    def run(self, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        from backinstock import dispatch
+        from tests.helpers import context, sqs_event
+
+        messages = self.pending() if messages is None else messages
+        if not messages:
+            return {"batchItemFailures": []}
+        result: dict[str, Any] = dispatch.handler_for("workers.send_worker")(sqs_event(messages), context("worker"))
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return result
+
+    def drain(self, rounds: int = 10) -> None:
+        for _ in range(rounds):
+            if not self.run()["batchItemFailures"] and not self.pending_count():
+                return
+
+    def pending_count(self) -> int:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.fixture
+def worker(aws: None) -> Worker:
+    return Worker()
+
+
+@pytest.fixture
+def outbox(aws: None) -> Any:
+    """What moto's SES and SNS received: `outbox.emails()` and `outbox.sms()`."""
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    class Outbox:
+        def emails(self) -> list[Any]:
+            return list(get_backend("ses")[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+        def sms(self) -> list[tuple[str, str]]:
+            return list(get_backend("sns")[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values())
+
+    return Outbox()
