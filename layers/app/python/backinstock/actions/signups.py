@@ -112,6 +112,7 @@ BULK_NOTIFY = Action(
     aliases=("notify the waitlist", "notify everyone waiting", "send restock emails to the whole waitlist"),
     body_model=m.BulkNotifyBody,
     response_model=m.BulkNotifyResult,
+    idempotent=True,
     notes=(
         "200 when every send queues, 207 Multi-Status with the same body on partial failure: always check failed.",
         "Unknown ids land in failed as not found; already-notified ones unless allow_resend is set.",

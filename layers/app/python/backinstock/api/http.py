@@ -86,9 +86,13 @@ def error_response(status: int, problems: list[Problem], request_id: str | None)
 
 
 def _jsonable(reply: Reply) -> dict[str, Any]:
-    """A reply as the idempotency store keeps it (replayed byte for byte as JSON)."""
-    payload = json.loads(dump(reply.payload)) if reply.payload is not None else None
-    return {"status": reply.status, "payload": payload, "headers": reply.headers}
+    """A reply as the idempotency store keeps it: the body as the text that was sent, replayed byte for byte."""
+    body = (
+        (reply.payload if isinstance(reply.payload, str) else dump(reply.payload))
+        if reply.payload is not None
+        else None
+    )
+    return {"status": reply.status, "body": body, "headers": reply.headers, "content_type": reply.content_type}
 
 
 def not_found_message(method: str, path: str) -> str:
@@ -151,7 +155,7 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
                         app.lambda_context,
                     )
                     headers = {**stored["headers"], "Idempotent-Replayed": "true" if replayed else "false"}
-                    return Reply(stored["payload"], stored["status"], headers)
+                    return Reply(stored["body"], stored["status"], headers, stored["content_type"])
             return as_reply(endpoint(request))
 
         def as_reply(result: Any) -> Reply:

@@ -1,7 +1,8 @@
 """The send worker: consumes the send queue with Powertools batch processing and partial batch failures.
 
 Each SQS record is one message (`backinstock.queue`): a record that raises is reported in `batchItemFailures`
-and redelivered alone; after the queue's maxReceiveCount it lands in the dead-letter queue (alarmed).
+and redelivered alone (even when every record of the batch failed); after the queue's maxReceiveCount it lands in
+the dead-letter queue (alarmed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from backinstock.services.settings import settings_of
 
 logger = Logger()
 metrics = Metrics(namespace="BackInStock")
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported record by record too (not raised): SQS redelivers exactly the same
+# way, and the function's Errors metric stays for real faults (poison messages end in the alarmed DLQ).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def handle_message(message: dict[str, Any], sender: sending.Sender | None = None) -> Counter[str]:

@@ -1,0 +1,78 @@
+"""No action ever Scans: every registry action (and the send worker) runs with valid input, DynamoDB calls are
+counted by operation, and Scan must not be among them. A new action without a sample here fails the test."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from backinstock import aws, ids, registry
+from backinstock.services import links
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+
+
+def requests_for(
+    shop: dict[str, Any], signup_id: str, pending_id: str, notification_id: str
+) -> dict[str, tuple[str, Any]]:
+    """action name -> (path, body) of a valid request."""
+    token = links.make_token(links.signing_key(), shop["shop_id"], signup_id, "unsubscribe", ids.now())
+    optin = links.make_token(links.signing_key(), shop["shop_id"], signup_id, "optin", ids.now())
+    s = "/back_in_stock/signups"
+    return {
+        "list_signups": (f"{s}?variant_id=101&status=pending&email=a", None),
+        "get_signup": (f"{s}/{signup_id}", None),
+        "create_signup": (s, {"channel": "email", "shopify_variant_id": 102, "email": "n@example.com"}),
+        "notify_signup": (f"{s}/{signup_id}/notify", {"allow_resend": True}),
+        "bulk_notify_signups": (f"{s}/bulk_notify", {"signup_ids": [signup_id], "allow_resend": True}),
+        "transfer_signups": (
+            f"{s}/transfer",
+            {"from_shopify_variant_id": 201, "to_shopify_variant_id": 102, "to_shopify_product_id": 10},
+        ),
+        "bulk_delete_signups": (f"{s}/bulk_delete", {"signup_ids": ["01900000-0000-7000-8000-000000000000"]}),
+        "delete_signup": (f"{s}/{pending_id}", None),
+        "list_notifications": ("/back_in_stock/notifications?status=sent&product_id=10", None),
+        "get_notification": (f"/back_in_stock/notifications/{notification_id}", None),
+        "confirm_optin": (f"/back_in_stock/optin/confirm?token={optin}", None),
+        "unsubscribe_page": (f"/back_in_stock/unsubscribe?token={token}", None),
+        "unsubscribe": (f"/back_in_stock/unsubscribe?token={token}", None),
+        "get_settings": ("/back_in_stock/settings", None),
+        "update_settings": ("/back_in_stock/settings", {"compliance": {"optin_required": False}}),
+        "help": ("/help?prefix=/back_in_stock", None),
+        "get_openapi": ("/openapi.json", None),
+    }
+
+
+def test_no_action_and_not_the_worker_ever_scans(shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> None:
+    key = shop["api_key"]
+    _, signup = call(
+        "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"}
+    )
+    call("POST", f"/back_in_stock/signups/{signup['id']}/notify", key)
+    worker.drain()
+    notification_id = call("GET", "/back_in_stock/notifications", key)[1]["notifications"][0]["id"]
+    pending = call(
+        "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 201, "email": "d@x.io"}
+    )
+
+    calls: Counter[str] = Counter()
+    aws.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
+    )
+    samples = requests_for(shop, signup["id"], pending[1]["id"], notification_id)
+    order = [a for a in registry.actions() if a.name != "mcp"]
+    order.sort(key=lambda a: a.name in ("delete_signup", "unsubscribe"))  # destructive ones last
+    for action in order:
+        sample = samples.get(action.name)
+        if sample is None and action.resource == "settings":
+            sample = (action.path, {} if action.method == "PATCH" else None)
+        assert sample is not None, f"no sample request for {action.name}: add one"
+        path, body = sample
+        status, answer = call(action.method, path, key if action.auth is not registry.Auth.PUBLIC else None, body)
+        assert status < 300, (action.name, answer)
+    worker.drain()
+    assert calls["Query"] > 0 and calls["GetItem"] > 0
+    assert "Scan" not in calls

@@ -1,0 +1,324 @@
+"""The send pipeline end to end against moto: notify / bulk notify -> SQS -> worker -> SES / SNS -> send log.
+
+Covers the rules of the issue: every attempt is one log row (sent, or blocked with a readable reason), a message
+delivered twice never sends twice (including a crash after the provider accepted), resends only with
+allow_resend, and partial batch failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from backinstock import deps
+from backinstock.repositories.notifications import NotificationRepository
+from backinstock.services import sending
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+SIGNUPS = "/back_in_stock/signups"
+
+
+@pytest.fixture
+def signup(shop: dict[str, Any], catalog: dict[str, int]) -> dict[str, Any]:
+    status, body = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "jane@example.com"}
+    )
+    assert status == 201
+    return body
+
+
+def notify(key: str, signup_id: str, **body: Any) -> tuple[int, Any]:
+    return call("POST", f"{SIGNUPS}/{signup_id}/notify", key, body or None)
+
+
+def log(key: str, query: str = "") -> list[dict[str, Any]]:
+    status, body = call("GET", f"/back_in_stock/notifications{query}", key)
+    assert status == 200, body
+    return list(body["notifications"])
+
+
+def test_notify_sends_one_email_and_logs_it(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    assert notify(key, signup["id"]) == (202, {"signup_id": signup["id"], "queued": True})
+    worker.drain()
+    [email] = outbox.emails()
+    assert email.destinations["ToAddresses"] == ["jane@example.com"]
+    assert email.subject == "Classic Tee (Small / Blue) is back in stock"
+    assert "https://first-shop.myshopify.com/products/classic-tee?variant=101&amp;utm_source=backinstock" in email.body
+    assert "/back_in_stock/unsubscribe?token=" in email.body
+    [row] = log(key)
+    assert row["status"] == "sent" and row["blocked_reason"] is None
+    assert (row["signup_id"], row["channel"], row["contact"]) == (signup["id"], "email", "jane@example.com")
+    assert (row["shopify_variant_id"], row["shopify_product_id"]) == (101, 10)
+    assert call("GET", f"/back_in_stock/notifications/{row['id']}", key) == (200, row)
+    after = call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]
+    assert after["status"] == "notified"
+    assert after["notifications_sent"] == 1 and after["last_notified_at"] == row["sent_at"]
+
+
+def test_resend_needs_allow_resend(shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any) -> None:
+    key = shop["api_key"]
+    notify(key, signup["id"])
+    worker.drain()
+    status, body = notify(key, signup["id"])
+    assert status == 409 and body["errors"] == ["Signup was already notified. Pass allow_resend to send again."]
+    assert notify(key, signup["id"], allow_resend=True)[0] == 202
+    worker.drain()
+    assert len(outbox.emails()) == 2
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["notifications_sent"] == 2
+
+
+def test_two_notifies_queued_before_the_first_send_send_once(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    assert notify(key, signup["id"])[0] == 202
+    assert notify(key, signup["id"])[0] == 202  # still pending: both queue
+    worker.drain()
+    assert len(outbox.emails()) == 1
+    assert len(log(key)) == 1
+
+
+def test_a_message_delivered_twice_sends_once(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
+) -> None:
+    notify(shop["api_key"], signup["id"])
+    [message] = worker.pending()
+    worker.run([message])
+    worker.run([message])  # SQS at-least-once: the same message again
+    assert len(outbox.emails()) == 1
+    assert len(log(shop["api_key"])) == 1
+
+
+def test_a_crash_after_the_provider_accepted_does_not_send_twice(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notify(shop["api_key"], signup["id"])
+    original = NotificationRepository.record_sent
+    crashes = {"left": 1}
+
+    def crash_once(self: NotificationRepository, *args: Any, **kwargs: Any) -> bool:
+        if crashes["left"]:
+            crashes["left"] -= 1
+            raise RuntimeError("Lambda died after SES accepted the email")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NotificationRepository, "record_sent", crash_once)
+    [message] = worker.pending()
+    first = worker.run([message])
+    assert [f["itemIdentifier"] for f in first["batchItemFailures"]] == [message["MessageId"]]
+    assert len(outbox.emails()) == 1
+    worker.drain()  # redelivery
+    assert len(outbox.emails()) == 1, "the redelivered message must not send again"
+    [row] = log(shop["api_key"])
+    assert row["status"] == "sent"
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", shop["api_key"])[1]["notifications_sent"] == 1
+
+
+def test_a_provider_failure_releases_the_claim_and_the_retry_sends(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notify(shop["api_key"], signup["id"])
+    sender = deps.sender()
+    real_send = sender.providers.email.send
+    failures = {"left": 1}
+
+    def flaky(email: Any) -> str:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("SES throttled")
+        return real_send(email)
+
+    monkeypatch.setattr(sender.providers.email, "send", flaky)
+    assert worker.run()["batchItemFailures"]
+    assert outbox.emails() == [] and log(shop["api_key"]) == []
+    worker.drain()
+    assert len(outbox.emails()) == 1
+    assert deps.notifications().usage(shop["shop_id"], log(shop["api_key"])[0]["sent_at"][:7]) == 1
+
+
+def test_one_failing_record_fails_alone(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    ids = [
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"p{i}@example.com"})[1][
+            "id"
+        ]
+        for i in range(2)
+    ]
+    for signup_id in ids:
+        notify(key, signup_id)
+    messages = worker.pending()
+    poison = {**messages[0], "Body": json.dumps({"kind": "mystery", "shop_id": shop["shop_id"]})}
+    result = worker.run([poison, messages[1]])
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [poison["MessageId"]]
+    assert len(outbox.emails()) == 1
+
+
+# -------------------------------------------------------------------------------------------------- blocked sends
+def blocked_rows(key: str) -> list[dict[str, Any]]:
+    return log(key, "?status=blocked")
+
+
+def test_disabled_channel_blocks_with_a_reason(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    call("PATCH", "/back_in_stock/settings/channels", key, {"email": {"enabled": False}})
+    notify(key, signup["id"])
+    worker.drain()
+    assert outbox.emails() == []
+    [row] = blocked_rows(key)
+    assert row["blocked_reason"] == "The email channel is disabled in settings (channels.email.enabled)"
+    after = call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]
+    assert after["status"] == "blocked" and after["notifications_sent"] == 0
+    assert log(key, "?status=sent") == []
+
+
+def test_sms_is_held_while_verification_is_pending(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})
+    _, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15550001111"})
+    notify(key, body["id"])
+    worker.drain()
+    assert outbox.sms() == []
+    [row] = blocked_rows(key)
+    assert "verification" in row["blocked_reason"] and "pending" in row["blocked_reason"]
+
+
+def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any) -> None:
+    key = shop["api_key"]
+    call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})
+    repo = deps.shops()
+    repo.client.update_item(
+        TableName=repo.table_name,
+        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": "SHOP"}},
+        UpdateExpression="SET sms_verification_status = :v",
+        ExpressionAttributeValues={":v": {"S": "verified"}},
+    )
+    _, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15550001111"})
+    notify(key, body["id"])
+    worker.drain()
+    [(phone, text)] = outbox.sms()
+    assert phone == "+15550001111" and "Camp Mug is back in stock" in text and "unsubscribe?token=" in text
+    assert log(key)[0]["status"] == "sent"
+
+
+def test_unconfirmed_double_optin_blocks(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
+    _, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    worker.drain()  # the confirmation email
+    [confirmation] = outbox.emails()
+    assert (
+        confirmation.subject.startswith("Confirm your restock alert") and "/optin/confirm?token=" in confirmation.body
+    )
+    notify(key, body["id"])
+    worker.drain()
+    assert len(outbox.emails()) == 1
+    assert blocked_rows(key)[0]["blocked_reason"] == sending.BLOCKED["optin_unconfirmed"]
+
+
+def test_an_unsubscribed_contact_is_not_sent_to(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
+) -> None:
+    deps.signups().set_timestamp(shop["shop_id"], signup["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
+    key = shop["api_key"]
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "unsubscribed"
+    notify(key, signup["id"])
+    worker.drain()
+    assert outbox.emails() == []
+    assert blocked_rows(key)[0]["blocked_reason"] == sending.BLOCKED["unsubscribed"]
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "unsubscribed"  # precedence
+
+
+def test_the_plan_quota_blocks_once_used_up(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sending.PLAN_MONTHLY_SENDS, "growth", 2)
+    key = shop["api_key"]
+    ids = [
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"q{i}@example.com"})[1][
+            "id"
+        ]
+        for i in range(3)
+    ]
+    status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
+    assert status == 200 and sorted(body["success"]) == sorted(ids) and body["failed"] == []
+    worker.drain()
+    assert len(outbox.emails()) == 2
+    [row] = blocked_rows(key)
+    assert row["blocked_reason"].startswith("The growth plan's monthly send quota (2 sends) is used up for ")
+
+
+# ------------------------------------------------------------------------------------------------------ bulk notify
+def test_bulk_notify_reports_unknown_and_already_notified_ids(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    ids = [
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"b{i}@example.com"})[1][
+            "id"
+        ]
+        for i in range(3)
+    ]
+    notify(key, ids[0])
+    worker.drain()
+    unknown = "01900000-0000-7000-8000-000000000000"
+    status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": [*ids, unknown, "garbage"]})
+    assert status == 207
+    assert body["success"] == ids[1:]
+    assert {f["signup_id"]: f["error"] for f in body["failed"]} == {
+        ids[0]: "Signup was already notified. Pass allow_resend to send again.",
+        unknown: "Signup not found",
+        "garbage": "Signup not found",
+    }
+    worker.drain()
+    assert len(outbox.emails()) == 3
+    status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids, "allow_resend": True})
+    assert (status, body["failed"]) == (200, [])
+    worker.drain()
+    assert len(outbox.emails()) == 6
+
+
+def test_bulk_notify_validates_its_body(shop: dict[str, Any]) -> None:
+    key = shop["api_key"]
+    assert call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ["x"] * 1001})[0] == 422
+    assert call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": []})[0] == 422
+    status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ["a"], "allow_resend": "yes"})
+    assert status == 422 and body["error_details"][0]["field"] == "allow_resend"
+
+
+# ------------------------------------------------------------------------------------------------------ send log
+def test_notification_log_filters_and_isolation(
+    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any
+) -> None:
+    key = shop["api_key"]
+    a = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"})[1]
+    b = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 201, "email": "b@example.com"})[1]
+    notify(key, a["id"])
+    worker.drain()
+    call("PATCH", "/back_in_stock/settings/channels", key, {"email": {"enabled": False}})
+    notify(key, b["id"])
+    worker.drain()
+    assert [r["signup_id"] for r in log(key)] == [b["id"], a["id"]]
+    assert [r["signup_id"] for r in log(key, "?status=sent")] == [a["id"]]
+    assert [r["signup_id"] for r in log(key, "?variant_id=201")] == [b["id"]]
+    assert [r["signup_id"] for r in log(key, "?product_id=10")] == [a["id"]]
+    assert log(key, "?channel=sms") == []
+    assert log(key, "?to=2000-01-01") == []
+    assert call("GET", "/back_in_stock/notifications?status=pending", key)[0] == 422
+    row_id = log(key)[0]["id"]
+    theirs = other_shop["api_key"]
+    assert log(theirs) == []
+    assert call("GET", f"/back_in_stock/notifications/{row_id}", theirs)[0] == 404
+    assert call("GET", "/back_in_stock/notifications/not-an-id", key)[0] == 404
