@@ -322,3 +322,26 @@ def test_notification_log_filters_and_isolation(
     assert log(theirs) == []
     assert call("GET", f"/back_in_stock/notifications/{row_id}", theirs)[0] == 404
     assert call("GET", "/back_in_stock/notifications/not-an-id", key)[0] == 404
+
+
+def test_the_optin_confirmation_goes_out_once_even_if_redelivered(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    [message] = worker.pending()
+    worker.run([message])
+    worker.run([message])
+    assert len(outbox.emails()) == 1
+
+
+def test_a_refused_create_leaves_an_optin_message_that_sends_nothing(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
+    body = {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"}
+    assert call("POST", SIGNUPS, key, body)[0] == 201
+    assert call("POST", SIGNUPS, key, body)[0] == 409
+    worker.drain()
+    assert len(outbox.emails()) == 1

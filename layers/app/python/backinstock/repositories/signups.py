@@ -271,6 +271,22 @@ class SignupRepository(Repository):
             return None
         return from_item(response["Attributes"])
 
+    def mark_once(self, shop_id: str, signup_id: str, field: str, value: str) -> bool:
+        """Set a timestamp only if it was never set. True for the one caller that set it (at-most-once work such
+        as the opt-in confirmation message)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=signup_key(shop_id, signup_id),
+                UpdateExpression="SET #f = :v",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#f)",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def move(self, signup: dict[str, Any], target: dict[str, Any], take_guard: bool) -> bool:
         """Point a signup at another variant (its id and history stay). A signup that holds a pending guard moves
         it too; when the target already has an active signup for the same contact and channel, the signup is

@@ -219,10 +219,12 @@ def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
 
 def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None = None) -> Outcome:
     """The double opt-in confirmation: a link the customer clicks to confirm. Not a restock alert: no quota,
-    no log row."""
+    no log row. Sent at most once per signup (`optin_requested_at` is claimed before the provider call)."""
     if item.get("optin_confirmed_at") or item.get("unsubscribed_at") or item.get("notified_at"):
         return Outcome("skipped", "nothing to confirm")
     moment = now or ids.now()
+    if not s.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", ids.iso(moment)):
+        return Outcome("skipped", "confirmation already sent")
     token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "optin", moment)
     confirm = links.link(s.public_base_url, token, "optin")
     name = product_name(item)

@@ -202,9 +202,11 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
         "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{variant['product_id']}",
         "GSI2SK": f"SIGNUP#{signup_id}",
     }
-    _create_unique(w, item)
     if optin_required:
+        # Queued before the write: if the write then fails (409, or a crash), the worker finds no such signup and
+        # sends nothing; the other order could leave a signup whose confirmation never goes out.
         w.queue.send({"kind": "optin", "shop_id": shop_id, "signup_id": signup_id})
+    _create_unique(w, item)
     return view(item)
 
 
