@@ -140,3 +140,21 @@ def test_get_and_delete_on_the_mcp_path_are_not_routes(shop: dict[str, Any]) -> 
     for method in ("GET", "DELETE"):
         status, body = call(method, "/mcp", headers=bearer(shop["api_key"]))
         assert status == 404 and body["errors"]
+
+
+def test_waitlist_tools_run_the_same_code_as_http(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    key = shop["api_key"]
+    created = tool(key, "create_signup", {"channel": "email", "shopify_variant_id": 101, "email": "mcp@example.com"})
+    assert not created["isError"]
+    signup = created["structuredContent"]
+    assert call("GET", f"/back_in_stock/signups/{signup['id']}", key) == (200, signup)
+    listed = tool(key, "list_signups", {"variant_id": 101, "per_page": 10, "from": "2000-01-01"})
+    assert [s["id"] for s in listed["structuredContent"]["signups"]] == [signup["id"]]
+    again = tool(key, "create_signup", {"channel": "email", "shopify_variant_id": 101, "email": "mcp@example.com"})
+    assert again["isError"] and again["structuredContent"]["status"] == 409
+    queued = tool(key, "notify_signup", {"id": signup["id"]})
+    assert queued["structuredContent"] == {"signup_id": signup["id"], "queued": True}
+    bad = tool(key, "list_signups", {"status": "blocked"})
+    assert bad["isError"] and bad["structuredContent"]["status"] == 422
+    tools = {t["name"] for t in rpc(key, "tools/list")[1]["result"]["tools"]}
+    assert "unsubscribe" not in tools and "confirm_optin" not in tools  # customer links are not agent tools
