@@ -11,12 +11,14 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import aws_cdk as cdk
+from pydantic import TypeAdapter, ValidationError
 
+from backinstock import config
 from stacks import nag
-from stacks.backinstock_stack import BackInStockStack
+from stacks.backinstock_stack import DEFAULT_SENDER_EMAIL, BackInStockStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STACK_ID = "BackInStock"
@@ -24,6 +26,20 @@ STACK_ID = "BackInStock"
 # Context keys this app reads (`cdk synth -c alarm_email=ops@example.com`).
 CTX_LOG_LEVEL = "log_level"
 CTX_ALARM_EMAIL = "alarm_email"
+CTX_SENDER_EMAIL = "sender_email"
+
+
+def sender_email(value: Any) -> str:
+    """The `sender_email` context: the From address of customer mail (an SES-verified identity in the account).
+    Checked at synth with the worker's own rule (`backinstock.config.WorkerEnv`), so a typo fails the synth, not
+    the worker's cold start."""
+    address = str(value or DEFAULT_SENDER_EMAIL)
+    field = config.WorkerEnv.model_fields["SENDER_EMAIL"]
+    try:
+        TypeAdapter(Annotated[str, field]).validate_python(address)
+    except ValidationError:
+        raise ValueError(f"context {CTX_SENDER_EMAIL}: not an e-mail address: {address!r}") from None
+    return address
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -58,9 +74,10 @@ def build_app(
         app,
         STACK_ID,
         env=env,
-        description="Back-in-stock API (v2 external): API Gateway, one Lambda per action, DynamoDB",
+        description="Back-in-stock API (v2 external): API Gateway, one Lambda per action, DynamoDB, SQS send worker",
         log_level=str(app.node.try_get_context(CTX_LOG_LEVEL) or "INFO"),
         alarm_email=app.node.try_get_context(CTX_ALARM_EMAIL) or None,
+        sender_email=sender_email(app.node.try_get_context(CTX_SENDER_EMAIL)),
     )
     cdk.Tags.of(app).add("app", "backinstock")
     return app, stack

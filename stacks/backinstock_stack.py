@@ -10,8 +10,12 @@ from constructs import Construct
 from backinstock.registry import BASE_PATH
 from stacks.constructs.api import Api
 from stacks.constructs.data import Data
+from stacks.constructs.functions import AccessTargets, FunctionFactory
 from stacks.constructs.layers import Layers
 from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.sending import SEND_WORKER_NAME, Sending
+
+DEFAULT_SENDER_EMAIL = "alerts@example.com"
 
 
 class BackInStockStack(Stack):
@@ -22,19 +26,29 @@ class BackInStockStack(Stack):
         *,
         log_level: str = "INFO",
         alarm_email: str | None = None,
+        sender_email: str = DEFAULT_SENDER_EMAIL,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.data = Data(self, "Data")
         self.layers = Layers(self, "Layers")
-        self.api = Api(
-            self,
-            "Api",
-            table=self.data.table,
-            index_names=self.data.index_names(),
+        # The queue and the link secret come first: API functions are granted on them.
+        self.sending = Sending(self, "Sending")
+        functions = FunctionFactory(
             layers=self.layers,
+            targets=AccessTargets(
+                table=self.data.table,
+                index_names=tuple(self.data.index_names()),
+                idempotency_table=self.data.idempotency_table,
+                send_queue=self.sending.queue,
+                link_secret=self.sending.link_secret,
+            ),
             log_level=log_level,
         )
+        self.api = Api(self, "Api", functions=functions)
+        base_url = self.api.rest_api.url_for_path(BASE_PATH)
+        # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.
+        self.sending.add_send_worker(functions=functions, public_base_url=base_url, sender_email=sender_email)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -42,11 +56,19 @@ class BackInStockStack(Stack):
             functions=self.api.functions,
             authorizer=self.api.authorizer_function,
             table=self.data.table,
+            workers={SEND_WORKER_NAME: self.sending.worker},
+            send_queue=self.sending.queue,
+            dead_letter_queue=self.sending.dead_letter_queue,
             alarm_email=alarm_email,
         )
 
-        CfnOutput(
-            self, "ApiBaseUrl", value=self.api.rest_api.url_for_path(BASE_PATH), description="v2 external base URL"
-        )
+        CfnOutput(self, "ApiBaseUrl", value=base_url, description="v2 external base URL")
         CfnOutput(self, "TableName", value=self.data.table.table_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "SendQueueUrl", value=self.sending.queue.queue_url, description="send queue (worker input)")
+        CfnOutput(
+            self,
+            "DeadLetterQueueUrl",
+            value=self.sending.dead_letter_queue.queue_url,
+            description="send queue's dead letters (alarmed; redrive after fixing the cause)",
+        )

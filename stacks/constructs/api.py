@@ -1,78 +1,49 @@
 """The API construct: one REST API, one Lambda function per registry action, one authorizer.
 
 Everything here is a loop over `backinstock.registry.actions()`: an action added to the registry gets its function,
-its least-privilege role and its routes without a line changing in this file.
+its least-privilege role and its routes without a line changing in this file. The functions themselves (role,
+grants and environment per `Access`) come from `stacks.constructs.functions.FunctionFactory`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from backinstock import config, infra_spec, registry
+from backinstock import infra_spec, registry
 from backinstock.api.http import not_found_message
 from backinstock.registry import Access, Action, Auth
-from stacks.constructs.layers import ARCHITECTURE, REPO_ROOT, RUNTIME, Layers
+from stacks.constructs.functions import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionFactory
 from stacks.nag import acknowledge
 
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-FUNCTION_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
 AUTHORIZER_HANDLER = "auth.authorizer"  # functions/auth/authorizer.py, `handler`
 
 STAGE_NAME = "prod"
 THROTTLE_RATE_LIMIT = 50  # steady requests per second, whole stage
 THROTTLE_BURST_LIMIT = 100
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 ACCESS_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
-DEFAULT_MEMORY_MB = 512
-DEFAULT_TIMEOUT = Duration.seconds(10)
 # The MCP transport speaks the protocol itself (no SDK import) but may load the handler of every tool it runs,
 # in-process: more memory buys CPU for those first imports; the timeout stays under API Gateway's 29 s limit.
 RUNS_ACTIONS_MEMORY_MB = 1024
 RUNS_ACTIONS_TIMEOUT = Duration.seconds(25)
 
-# Least privilege on the table, per `Access`. Never Scan. TransactWriteItems needs no action of its own: DynamoDB
-# authorizes each item of a transaction against the per-item action (PutItem, UpdateItem, DeleteItem,
-# ConditionCheckItem).
-TABLE_ACTIONS: Mapping[Access, tuple[str, ...]] = {
-    Access.TABLE_READ: (
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:Query",
-        "dynamodb:ConditionCheckItem",
-    ),
-    Access.TABLE_WRITE: (
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-    ),
-}
-
 
 def effective_access(action: Action, actions: Iterable[Action]) -> frozenset[Access]:
     """What the action's function may touch: its own access, plus, for an action that runs other actions
-    in-process (MCP), the union of theirs."""
+    in-process (MCP), the union of theirs: the actions it can run are the MCP tools (`mcp_tool`), so the customer
+    link pages (not tools) add nothing, and the MCP function never reads the link key."""
     if not action.runs_actions:
         return action.access
-    return frozenset().union(action.access, *(other.access for other in actions if other.name != action.name))
-
-
-def table_actions(access: frozenset[Access]) -> list[str]:
-    """IAM actions for an access set. Writing implies reading (conditional writes, read-modify-write)."""
-    if Access.TABLE_WRITE in access:
-        access = access | {Access.TABLE_READ}
-    return [name for kind in (Access.TABLE_READ, Access.TABLE_WRITE) if kind in access for name in TABLE_ACTIONS[kind]]
+    runnable = (other.access for other in actions if other.mcp_tool and other.name != action.name)
+    return frozenset().union(action.access, *runnable)
 
 
 def construct_name(action_name: str) -> str:
@@ -124,22 +95,9 @@ ACCESS_LOG_FIELDS = {
 
 
 class Api(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        table: dynamodb.ITable,
-        index_names: Iterable[str],
-        layers: Layers,
-        log_level: str = "INFO",
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, functions: FunctionFactory) -> None:
         super().__init__(scope, construct_id)
-        self._table = table
-        self._index_arns = [f"{table.table_arn}/index/{name}" for name in index_names]
-        self._layers = layers
-        self._base_env = config.BaseEnv(LOG_LEVEL=log_level).model_dump()
-        self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_EXCLUDES)
+        self._functions = functions
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=ACCESS_LOG_RETENTION)
         self.rest_api = apigw.RestApi(
@@ -204,55 +162,16 @@ class Api(Construct):
         description: str,
         runs_actions: bool = False,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION)
-        role = iam.Role(
+        return self._functions.function(
             self,
-            f"{name}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"backinstock {handler}: least privilege from the action registry",
-        )
-        log_group.grant_write(role)
-        environment = dict(self._base_env)
-        if access:
-            environment["TABLE_NAME"] = self._table.table_name
-            self._grant_table(role, access)
-        function = lambda_.Function(
-            self,
-            f"{name}Function",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=f"{handler}.handler",
-            code=self._code,
-            layers=self._layers.all,
-            environment=environment,
-            role=role,
-            log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            name,
+            handler=handler,
+            access=access,
+            description=description,
+            role_description=f"backinstock {handler}: least privilege from the action registry",
             memory_size=RUNS_ACTIONS_MEMORY_MB if runs_actions else DEFAULT_MEMORY_MB,
             timeout=RUNS_ACTIONS_TIMEOUT if runs_actions else DEFAULT_TIMEOUT,
-            description=description[:256],
         )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level "
-            "permissions; it is the only wildcard in this role.",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "Pinned to Python 3.12: the dependencies layer is built for cp312 (pip --python-version 3.12) and the "
-            "code is tested on it; moving runtime is a deliberate change of both.",
-        )
-        return function
-
-    def _grant_table(self, role: iam.Role, access: frozenset[Access]) -> None:
-        reads = [a for a in table_actions(access) if a in TABLE_ACTIONS[Access.TABLE_READ]]
-        writes = [a for a in table_actions(access) if a in TABLE_ACTIONS[Access.TABLE_WRITE]]
-        # Reads (Query) reach the indexes; writes only ever address the base table.
-        role.add_to_policy(iam.PolicyStatement(actions=reads, resources=[self._table.table_arn, *self._index_arns]))
-        if writes:
-            role.add_to_policy(iam.PolicyStatement(actions=writes, resources=[self._table.table_arn]))
 
     def _auth_options(self, action: Action) -> dict[str, Any]:
         if action.auth is Auth.PUBLIC:

@@ -99,3 +99,42 @@ def iam_actions(statements: list[dict[str, Any]], prefix: str = "") -> set[str]:
 
 def registry_routes() -> set[tuple[str, str]]:
     return {(a.method, a.gateway_path(p)) for a in registry.actions() for p in a.all_paths}
+
+
+def resource_name(value: Any) -> str:
+    """An IAM resource as a readable string: `Ref` and `Fn::GetAtt` become the logical ID they name (pseudo
+    parameters keep theirs: `AWS::Region`), `Fn::Join` is joined. `{"Fn::GetAtt": ["MainTable", "Arn"]}` ->
+    `MainTable`; the GSI1 ARN -> `MainTable/index/GSI1`; `*` stays `*`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(resource_name(p) for p in parts)
+    raise ValueError(f"unexpected IAM resource {value!r}")
+
+
+def grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Resource (see `resource_name`) -> the IAM actions the Allow statements grant on it, whatever way the
+    statements are split or merged."""
+    out: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement
+        assert "NotAction" not in statement and "NotResource" not in statement, statement
+        for resource in as_list(statement["Resource"]):
+            out.setdefault(resource_name(resource), set()).update(as_list(statement["Action"]))
+    return out
+
+
+def role_of(props: dict[str, Any]) -> str:
+    """The logical ID of a function's role."""
+    return str(props["Role"]["Fn::GetAtt"][0])
+
+
+def log_group_of(props: dict[str, Any]) -> str:
+    """The logical ID of a function's own log group."""
+    return str(props["LoggingConfig"]["LogGroup"]["Ref"])

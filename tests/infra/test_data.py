@@ -1,4 +1,5 @@
-"""The table is the one `infra_spec.MAIN_TABLE` describes, and it is protected like production data."""
+"""The tables are the ones `infra_spec` describes: the main table, protected like production data, and the
+idempotency table, a day-long replay cache."""
 
 from __future__ import annotations
 
@@ -40,3 +41,23 @@ def test_table_keys_indexes_ttl_stream_and_protection(synth: Synth) -> None:
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["DeletionProtectionEnabled"] is True
     assert len(synth.resources("AWS::DynamoDB::Table")) == len(infra_spec.TABLES)
+
+
+def test_idempotency_table_keys_ttl_and_lifecycle(synth: Synth) -> None:
+    spec = infra_spec.IDEMPOTENCY_TABLE
+    table = synth.template["Resources"][spec.logical_id]  # logical ID pinned, like the main table's
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    # Powertools' DynamoDB persistence layer: partition key `id`, no sort key, TTL on `expiration`.
+    assert spec.partition_key == "id" and spec.sort_key is None and spec.ttl_attribute == "expiration"
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert "GlobalSecondaryIndexes" not in props
+    assert "StreamSpecification" not in props
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    # Records replay a response for at most a day: the table goes with the stack (see stacks/constructs/data.py).
+    assert table["DeletionPolicy"] == "Delete"
+    assert props.get("DeletionProtectionEnabled", False) is False

@@ -1,38 +1,100 @@
-"""One function per action: runtime, architecture, layers, environment and least-privilege IAM from the registry."""
+"""One function per action: runtime, architecture, layers, environment and least-privilege IAM from the registry.
+
+Each `Access` kind is one grant on one resource, with the environment variable the code reads for it:
+TABLE_READ / TABLE_WRITE -> the main table (and its indexes for reads), TABLE_NAME; IDEMPOTENCY -> the idempotency
+table, IDEMPOTENCY_TABLE_NAME; SEND_QUEUE -> the send queue, SEND_QUEUE_URL; LINK_SECRET -> the link secret,
+LINK_SECRET_ARN. The tests below state every expected grant; nothing else may appear in a role.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from backinstock import config, registry
+from backinstock import config, infra_spec, registry
 from backinstock.registry import Access, Action
-from tests.infra.template import Synth, as_list, function_of, functions_by_handler, iam_actions, statements_of_role
+from tests.infra.template import (
+    Synth,
+    function_of,
+    functions_by_handler,
+    grants,
+    log_group_of,
+    role_of,
+    statements_of_role,
+)
 
 pytestmark = pytest.mark.infra
 
 # Stated here on purpose, not imported from the construct: the test is the second opinion.
 READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
 WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+IDEMPOTENCY = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+SEND = {"sqs:SendMessage"}
+SECRET_READ = {"secretsmanager:GetSecretValue"}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+MAIN = infra_spec.MAIN_TABLE.logical_id
+INDEXES = [f"{MAIN}/index/{index.name}" for index in infra_spec.MAIN_TABLE.indexes]
+IDEMPOTENCY_TABLE = infra_spec.IDEMPOTENCY_TABLE.logical_id
+QUEUE = infra_spec.SEND_QUEUE.logical_id
+SECRET = "LinkSecret"
+
 AUTHORIZER_HANDLER = "auth.authorizer.handler"
+WORKER_HANDLERS = {f"{h}.handler" for h in infra_spec.WORKER_HANDLERS}
 
 
-def expected_table_actions(action: Action) -> set[str]:
-    access = set(action.access)
-    if action.runs_actions:
-        for other in registry.actions():
-            access |= other.access
-    if Access.TABLE_WRITE in access:
-        return READ | WRITE
-    return READ if Access.TABLE_READ in access else set()
+def effective_access(action: Action) -> frozenset[Access]:
+    """The MCP function runs the MCP tools in-process: it may touch what any of them may."""
+    if not action.runs_actions:
+        return action.access
+    tools = [other.access for other in registry.actions() if other.mcp_tool]
+    return frozenset().union(action.access, *tools)
 
 
-def role_statements(synth: Synth, function_props: dict) -> list[dict]:
-    return statements_of_role(synth, function_props["Role"]["Fn::GetAtt"][0])
+def expected_grants(access: frozenset[Access]) -> dict[str, set[str]]:
+    """Resource -> IAM actions, for the grants that follow from an access set (logs and X-Ray aside)."""
+    out: dict[str, set[str]] = {}
+    if access & {Access.TABLE_READ, Access.TABLE_WRITE}:
+        out[MAIN] = READ | (WRITE if Access.TABLE_WRITE in access else set())
+        out.update(dict.fromkeys(INDEXES, READ))  # reads reach the indexes, writes never
+    if Access.IDEMPOTENCY in access:
+        out[IDEMPOTENCY_TABLE] = IDEMPOTENCY
+    if Access.SEND_QUEUE in access:
+        out[QUEUE] = SEND
+    if Access.LINK_SECRET in access:
+        out[SECRET] = SECRET_READ
+    return out
 
 
-def test_one_function_per_action_plus_the_authorizer(synth: Synth) -> None:
+def expected_environment(access: frozenset[Access]) -> dict[str, Any]:
+    variables: dict[str, Any] = dict(config.BaseEnv().model_dump())
+    if access & {Access.TABLE_READ, Access.TABLE_WRITE}:
+        variables["TABLE_NAME"] = {"Ref": MAIN}
+    if Access.IDEMPOTENCY in access:
+        variables["IDEMPOTENCY_TABLE_NAME"] = {"Ref": IDEMPOTENCY_TABLE}
+    if Access.SEND_QUEUE in access:
+        variables["SEND_QUEUE_URL"] = {"Ref": QUEUE}
+    if Access.LINK_SECRET in access:
+        variables["LINK_SECRET_ARN"] = {"Ref": SECRET}
+    return variables
+
+
+def function_grants(synth: Synth, props: dict) -> dict[str, set[str]]:
+    """An API function's grants without its own log group and X-Ray, which every function has (checked here: X-Ray
+    has no resource-level permissions, and is the one wildcard, the acknowledged cdk-nag IAM5)."""
+    granted = grants(statements_of_role(synth, role_of(props)))
+    assert granted.pop(log_group_of(props)) == LOGS
+    assert granted.pop("*") == XRAY, "X-Ray is the only wildcard of an API function"
+    return granted
+
+
+def test_one_function_per_action_plus_the_authorizer_and_the_workers(synth: Synth) -> None:
     handlers = set(functions_by_handler(synth))
-    assert handlers == {f"{a.handler}.handler" for a in registry.actions()} | {AUTHORIZER_HANDLER}
+    actions = {f"{a.handler}.handler" for a in registry.actions()}
+    assert handlers == actions | {AUTHORIZER_HANDLER} | WORKER_HANDLERS
+    assert len(handlers) == len(registry.actions()) + 1 + len(WORKER_HANDLERS)
 
 
 def test_every_function_runs_python_312_on_arm64_with_both_layers_and_tracing(synth: Synth) -> None:
@@ -53,65 +115,103 @@ def test_every_function_runs_python_312_on_arm64_with_both_layers_and_tracing(sy
 
 
 @pytest.mark.parametrize("action", registry.actions(), ids=lambda a: a.name)
-def test_function_has_exactly_the_table_actions_its_access_implies(synth: Synth, action: Action) -> None:
+def test_role_grants_exactly_what_the_access_implies(synth: Synth, action: Action) -> None:
     _, props = function_of(synth, action)
-    statements = role_statements(synth, props)
-    granted = iam_actions(statements, "dynamodb:")
-    assert granted == expected_table_actions(action)
-    assert "dynamodb:Scan" not in granted
+    granted = function_grants(synth, props)
+    assert granted == expected_grants(effective_access(action))
+    every_action = {a for actions in granted.values() for a in actions}
+    assert "dynamodb:Scan" not in every_action
     if action.read_only and not action.runs_actions:
-        assert not granted & WRITE
+        assert every_action <= READ
 
 
-def test_mcp_function_has_the_union_of_every_other_actions_access(synth: Synth) -> None:
+def test_only_send_queue_actions_may_send_and_only_send(synth: Synth) -> None:
+    senders = set()
+    for action in registry.actions():
+        _, props = function_of(synth, action)
+        granted = function_grants(synth, props)
+        sqs_actions = {a for actions in granted.values() for a in actions if a.startswith("sqs:")}
+        if Access.SEND_QUEUE in effective_access(action):
+            senders.add(action.name)
+            # SendMessageBatch is authorized as sqs:SendMessage: no receive, delete, purge or attribute reads.
+            assert sqs_actions == SEND, action.name
+            assert granted[QUEUE] == SEND
+        else:
+            assert not sqs_actions, action.name
+    assert {"notify_signup", "bulk_notify_signups", "transfer_signups", "create_signup", "mcp"} <= senders
+
+
+def test_only_idempotency_actions_touch_the_idempotency_table(synth: Synth) -> None:
+    users = set()
+    for action in registry.actions():
+        _, props = function_of(synth, action)
+        granted = function_grants(synth, props)
+        if action.idempotent:
+            # The handler wrapper runs Powertools idempotency for these: without the grant every call would fail.
+            assert Access.IDEMPOTENCY in action.access, action.name
+        if Access.IDEMPOTENCY in effective_access(action):
+            users.add(action.name)
+            assert granted[IDEMPOTENCY_TABLE] == IDEMPOTENCY, action.name
+        else:
+            assert IDEMPOTENCY_TABLE not in granted, action.name
+    assert {a.name for a in registry.actions() if a.idempotent} <= users
+    assert "mcp" in users
+
+
+def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
+    readers = set()
+    for action in registry.actions():
+        _, props = function_of(synth, action)
+        granted = function_grants(synth, props)
+        if Access.LINK_SECRET in effective_access(action):
+            readers.add(action.name)
+            assert granted[SECRET] == SECRET_READ, action.name
+        else:
+            assert SECRET not in granted, action.name
+    # The customer links verify tokens; no API-key action needs the key, and MCP runs no link page.
+    assert readers == {"confirm_optin", "unsubscribe_page", "unsubscribe"}
+
+
+def test_mcp_function_has_the_union_of_the_tools_access(synth: Synth) -> None:
     mcp = registry.by_name("mcp")
     assert mcp.runs_actions
     _, props = function_of(synth, mcp)
-    assert iam_actions(role_statements(synth, props), "dynamodb:") == READ | WRITE
+    granted = function_grants(synth, props)
+    assert granted[MAIN] == READ | WRITE
+    assert granted[QUEUE] == SEND
+    assert granted[IDEMPOTENCY_TABLE] == IDEMPOTENCY
+    assert SECRET not in granted
 
 
-def test_authorizer_reads_the_table_and_never_writes(synth: Synth) -> None:
+def test_authorizer_reads_the_table_and_nothing_else(synth: Synth) -> None:
     _, props = functions_by_handler(synth)[AUTHORIZER_HANDLER]
-    assert iam_actions(role_statements(synth, props), "dynamodb:") == READ
-    assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "MainTable"}
+    assert function_grants(synth, props) == expected_grants(frozenset({Access.TABLE_READ}))
+    assert props["Environment"]["Variables"] == expected_environment(frozenset({Access.TABLE_READ}))
 
 
-def test_roles_grant_nothing_beyond_table_logs_and_tracing(synth: Synth) -> None:
+def test_roles_have_no_managed_policies_and_writes_address_base_tables(synth: Synth) -> None:
     for _logical_id, props in functions_by_handler(synth).values():
-        role = synth.template["Resources"][props["Role"]["Fn::GetAtt"][0]]["Properties"]
+        role = synth.template["Resources"][role_of(props)]["Properties"]
         assert "ManagedPolicyArns" not in role
-        statements = role_statements(synth, props)
-        others = iam_actions(statements) - READ - WRITE
-        assert others <= {
-            "logs:CreateLogStream",
-            "logs:PutLogEvents",
-            "xray:PutTraceSegments",
-            "xray:PutTelemetryRecords",
-        }
-        for statement in statements:
-            actions = set(as_list(statement["Action"]))
-            resources = as_list(statement["Resource"])
-            if "*" in resources:
-                # X-Ray has no resource-level permissions: the one wildcard, and the acknowledged cdk-nag IAM5.
-                assert actions <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-            if actions & (READ | WRITE):
-                # the table and its indexes, nothing else
-                assert all("MainTable" in str(r) for r in resources)
-            if actions & WRITE:
-                assert "/index/" not in str(resources), "writes address the base table only"
+        assert "Policies" not in role
+        for resource, actions in grants(statements_of_role(synth, role_of(props))).items():
+            if "/index/" in resource:
+                assert actions <= READ, "writes address the base table only"
 
 
 @pytest.mark.parametrize("action", registry.actions(), ids=lambda a: a.name)
-def test_environment_has_table_name_exactly_when_the_function_touches_the_table(synth: Synth, action: Action) -> None:
+def test_environment_has_exactly_the_variables_its_access_needs(synth: Synth, action: Action) -> None:
     _, props = function_of(synth, action)
-    variables = props["Environment"]["Variables"]
-    if expected_table_actions(action):
-        assert variables["TABLE_NAME"] == {"Ref": "MainTable"}
-    else:
-        assert "TABLE_NAME" not in variables
-    # The names the functions validate at cold start (backinstock.config), with the values the app expects.
+    assert props["Environment"]["Variables"] == expected_environment(effective_access(action))
+
+
+def test_environment_names_are_the_ones_the_code_reads() -> None:
     base = config.BaseEnv().model_dump()
-    assert {k: v for k, v in variables.items() if k != "TABLE_NAME"} == base
     assert base["POWERTOOLS_SERVICE_NAME"] == "backinstock"
     assert base["POWERTOOLS_METRICS_NAMESPACE"] == "BackInStock"
     assert set(config.TableEnv.model_fields) - set(base) == {"TABLE_NAME"}
+    assert set(config.IdempotencyEnv.model_fields) - set(base) == {"IDEMPOTENCY_TABLE_NAME"}
+    assert set(config.QueueEnv.model_fields) - set(base) == {"SEND_QUEUE_URL"}
+    assert set(config.LinkEnv.model_fields) - set(base) == {"LINK_SECRET_ARN"}
+    every_kind = expected_environment(frozenset(Access))
+    assert set(every_kind) - set(base) == {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SEND_QUEUE_URL", "LINK_SECRET_ARN"}

@@ -1,10 +1,10 @@
-"""Alarms on every function and on the API, all notifying the alarm topic."""
+"""Alarms on every function, on the API and on the send queue, all notifying the alarm topic."""
 
 from __future__ import annotations
 
 import pytest
 
-from backinstock import registry
+from backinstock import infra_spec, registry
 from tests.infra.template import Synth, function_of, functions_by_handler
 
 pytestmark = pytest.mark.infra
@@ -26,6 +26,10 @@ def test_every_action_function_has_an_errors_and_a_throttles_alarm(synth: Synth)
     for action in registry.actions():
         logical_id, _ = function_of(synth, action)
         assert watched.pop(logical_id) == {"Errors", "Throttles"}, action.name
+    # The workers too: with partial batch failures an invocation errors only when a whole batch fails or times out.
+    for handler in infra_spec.WORKER_HANDLERS:
+        logical_id, _ = functions_by_handler(synth)[f"{handler}.handler"]
+        assert watched.pop(logical_id) == {"Errors", "Throttles"}, handler
     # The authorizer rejects a bad key by raising "Unauthorized", which Lambda counts as an error: an Errors alarm
     # would page on every bad key. Its real failures surface as API Gateway 5xx (the API alarm below).
     assert watched == {authorizer: {"Throttles"}}
@@ -34,6 +38,36 @@ def test_every_action_function_has_an_errors_and_a_throttles_alarm(synth: Synth)
 def test_api_5xx_alarm(synth: Synth) -> None:
     api_alarms = [a for a in _alarms(synth) if a.get("Namespace") == "AWS/ApiGateway"]
     assert [a["MetricName"] for a in api_alarms] == ["5XXError"]
+
+
+def _sqs_alarms(synth: Synth) -> dict[tuple[str, str], dict]:
+    """(queue logical ID, metric name) -> alarm."""
+    out = {}
+    for alarm in _alarms(synth):
+        if alarm.get("Namespace") == "AWS/SQS":
+            (dimension,) = alarm["Dimensions"]
+            assert dimension["Name"] == "QueueName"
+            out[(dimension["Value"]["Fn::GetAtt"][0], alarm["MetricName"])] = alarm
+    return out
+
+
+def test_the_first_dead_letter_raises_an_alarm(synth: Synth) -> None:
+    dead_letters = f"{infra_spec.SEND_QUEUE.logical_id}DeadLetters"
+    alarm = _sqs_alarms(synth)[(dead_letters, "ApproximateNumberOfMessagesVisible")]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dead_letters, "QueueName"]}
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["EvaluationPeriods"] == 1
+
+
+def test_late_sends_raise_an_alarm(synth: Synth) -> None:
+    alarm = _sqs_alarms(synth)[(infra_spec.SEND_QUEUE.logical_id, "ApproximateAgeOfOldestMessage")]
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # Not before one visibility timeout (a message being retried is not late yet), and within the hour.
+    assert infra_spec.SEND_QUEUE.visibility_timeout_seconds <= alarm["Threshold"] <= 3600
+    assert len(_sqs_alarms(synth)) == 2
 
 
 def test_every_alarm_notifies_the_topic_which_only_takes_tls(synth: Synth) -> None:

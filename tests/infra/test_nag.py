@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from backinstock import registry
+from backinstock.registry import Auth
 from tests.infra.template import Synth
 
 pytestmark = pytest.mark.infra
@@ -49,6 +51,19 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
     # Runtime and X-Ray wildcard: per function and per role, never stack-wide.
     assert all(p.endswith("Function") for p in acked["AwsSolutions-L1"])
     assert all(p.endswith("Role") for p in acked["AwsSolutions-IAM5[Resource::*]"])
-    # Public routes only: the OpenAPI document.
-    assert all("/GET" in p and "openapi.json" in p for p in acked["AwsSolutions-APIG4"])
+    # Public routes only, each one: the OpenAPI document and the customer links of emails.
+    public = {
+        f"/BackInStock/Api/RestApi/Default{action.gateway_path(path)}/{action.method}"
+        for action in registry.actions()
+        if action.auth is Auth.PUBLIC
+        for path in action.all_paths
+    }
+    assert set(acked["AwsSolutions-APIG4"]) == public
+    assert any(p.endswith("/openapi.json/GET") for p in public)
+    # Sending: the dead-letter queue is the one queue without a DLQ; the link key is the one unrotated secret; the
+    # SES identity wildcard belongs to the send worker alone.
+    assert set(acked["AwsSolutions-SQS3"]) == {"/BackInStock/Sending/SendQueueDeadLetters"}
+    assert set(acked["AwsSolutions-SMG4"]) == {"/BackInStock/Sending/LinkSecret"}
+    ses = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]"
+    assert set(acked[ses]) == {"/BackInStock/Sending/SendWorkerRole"}
     assert not any(p.count("/") <= 1 for where in acked.values() for p in where), "no stack-level acknowledgment"

@@ -1,0 +1,226 @@
+"""One way to build a Lambda function, shared by the API's action functions and the queue workers.
+
+Every function gets the same runtime, architecture, layers and code asset, its own log group and its own role. What
+the role may do and which variables the environment holds follow from an `Access` set, one kind at a time
+(`GRANTS`): an action declares its access in the registry, a worker in its construct, and both are built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from backinstock import config
+from backinstock.registry import Access
+from stacks.constructs.layers import ARCHITECTURE, REPO_ROOT, RUNTIME, Layers
+from stacks.nag import acknowledge
+
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+FUNCTION_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DEFAULT_MEMORY_MB = 512
+DEFAULT_TIMEOUT = Duration.seconds(10)
+
+# Least privilege on the main table. Never Scan. TransactWriteItems needs no action of its own: DynamoDB authorizes
+# each item of a transaction against the per-item action (PutItem, UpdateItem, DeleteItem, ConditionCheckItem).
+TABLE_ACTIONS: Mapping[Access, tuple[str, ...]] = {
+    Access.TABLE_READ: (
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+    ),
+    Access.TABLE_WRITE: (
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ),
+}
+# Powertools' DynamoDB persistence layer: a conditional PutItem claims the key, GetItem reads a replay, UpdateItem
+# stores the response, DeleteItem forgets a failed attempt. Items are addressed by key only: no Query, no index.
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# SendMessageBatch has no IAM action of its own: SQS authorizes it as sqs:SendMessage.
+SEND_QUEUE_ACTIONS = ("sqs:SendMessage",)
+# The key is read once per container; nothing describes, lists or writes it.
+LINK_SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+
+XRAY_WILDCARD_REASON = (
+    "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions; it is "
+    "the only wildcard in this role."
+)
+RUNTIME_REASON = (
+    "Pinned to Python 3.12: the dependencies layer is built for cp312 (pip --python-version 3.12) and the code is "
+    "tested on it; moving runtime is a deliberate change of both."
+)
+
+
+def table_actions(access: frozenset[Access]) -> list[str]:
+    """IAM actions on the main table for an access set. Writing implies reading (conditional writes,
+    read-modify-write)."""
+    if Access.TABLE_WRITE in access:
+        access = access | {Access.TABLE_READ}
+    return [name for kind in (Access.TABLE_READ, Access.TABLE_WRITE) if kind in access for name in TABLE_ACTIONS[kind]]
+
+
+@dataclass(frozen=True)
+class AccessTargets:
+    """The resources the `Access` kinds reach."""
+
+    table: dynamodb.ITable
+    index_names: tuple[str, ...]
+    idempotency_table: dynamodb.ITable
+    send_queue: sqs.IQueue
+    link_secret: secretsmanager.ISecret
+    index_arns: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_arns", [f"{self.table.table_arn}/index/{n}" for n in self.index_names])
+
+
+# One grant per access kind: adds the role's statements and returns the environment variables the code reads for it
+# (the names of `backinstock.config`). The table kinds share one grant (writing implies reading).
+Grant = Callable[[AccessTargets, iam.IRole, frozenset[Access]], dict[str, str]]
+
+
+def _grant_table(targets: AccessTargets, role: iam.IRole, access: frozenset[Access]) -> dict[str, str]:
+    actions = table_actions(access)
+    reads = [a for a in actions if a in TABLE_ACTIONS[Access.TABLE_READ]]
+    writes = [a for a in actions if a in TABLE_ACTIONS[Access.TABLE_WRITE]]
+    # Reads (Query) reach the indexes; writes only ever address the base table.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=reads, resources=[targets.table.table_arn, *targets.index_arns])
+    )
+    if writes:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=writes, resources=[targets.table.table_arn]))
+    return {"TABLE_NAME": targets.table.table_name}
+
+
+def _grant_idempotency(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(IDEMPOTENCY_ACTIONS), resources=[targets.idempotency_table.table_arn])
+    )
+    return {"IDEMPOTENCY_TABLE_NAME": targets.idempotency_table.table_name}
+
+
+def _grant_send_queue(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(SEND_QUEUE_ACTIONS), resources=[targets.send_queue.queue_arn])
+    )
+    return {"SEND_QUEUE_URL": targets.send_queue.queue_url}
+
+
+def _grant_link_secret(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(LINK_SECRET_ACTIONS), resources=[targets.link_secret.secret_arn])
+    )
+    return {"LINK_SECRET_ARN": targets.link_secret.secret_arn}
+
+
+GRANTS: Mapping[Access, Grant] = {
+    Access.TABLE_READ: _grant_table,
+    Access.TABLE_WRITE: _grant_table,
+    Access.IDEMPOTENCY: _grant_idempotency,
+    Access.SEND_QUEUE: _grant_send_queue,
+    Access.LINK_SECRET: _grant_link_secret,
+}
+# A new access kind without a grant would silently grant nothing: fail the synth (and the import) instead.
+_UNGRANTED = set(Access) - set(GRANTS)
+if _UNGRANTED:
+    raise RuntimeError(
+        f"stacks/constructs/functions.py: no grant for access kinds {sorted(a.name for a in _UNGRANTED)}"
+    )
+
+# Environment variable -> the config model that reads it, for the variables the grants set: a renamed variable on
+# either side fails the synth here rather than the function's cold start.
+_GRANT_VARIABLES: dict[str, type[config.BaseEnv]] = {
+    "TABLE_NAME": config.TableEnv,
+    "IDEMPOTENCY_TABLE_NAME": config.IdempotencyEnv,
+    "SEND_QUEUE_URL": config.QueueEnv,
+    "LINK_SECRET_ARN": config.LinkEnv,
+}
+for _variable, _model in _GRANT_VARIABLES.items():
+    if _variable not in _model.model_fields:
+        raise RuntimeError(f"{_model.__name__} no longer reads {_variable}: update the grants")
+
+
+def grant_access(targets: AccessTargets, role: iam.IRole, access: frozenset[Access]) -> dict[str, str]:
+    """Every grant an access set implies, once each. Returns the environment variables they need."""
+    environment: dict[str, str] = {}
+    done: set[Grant] = set()
+    for kind in Access:  # a stable order: the template does not change when a frozenset iterates differently
+        grant = GRANTS[kind]
+        if kind in access and grant not in done:
+            done.add(grant)
+            environment.update(grant(targets, role, access))
+    return environment
+
+
+class FunctionFactory:
+    """Builds functions into any construct: the action functions into `Api`, the workers into `Sending`."""
+
+    def __init__(self, *, layers: Layers, targets: AccessTargets, log_level: str = "INFO") -> None:
+        self.targets = targets
+        self._layers = layers
+        self._base_env = config.BaseEnv(LOG_LEVEL=log_level).model_dump()
+        # One asset for every function: the whole functions/ directory (each entry point is a few lines).
+        self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_EXCLUDES)
+
+    def function(
+        self,
+        scope: Construct,
+        name: str,
+        *,
+        handler: str,
+        access: frozenset[Access],
+        description: str,
+        role_description: str,
+        memory_size: int = DEFAULT_MEMORY_MB,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        environment: Mapping[str, str] | None = None,
+        statements: Iterable[iam.PolicyStatement] = (),
+        wildcard_reason: str = XRAY_WILDCARD_REASON,
+    ) -> lambda_.Function:
+        """`handler`: module under functions/ exposing `handler`. `access`: what the role may touch, and the
+        environment that goes with it. `environment` and `statements`: what no access kind covers (a worker's
+        provider calls, its settings). `wildcard_reason`: why every `Resource: *` of the role is needed."""
+        log_group = logs.LogGroup(scope, f"{name}Logs", retention=LOG_RETENTION)
+        role = iam.Role(
+            scope,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=role_description,
+        )
+        log_group.grant_write(role)
+        env = {**self._base_env, **grant_access(self.targets, role, access), **(environment or {})}
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        function = lambda_.Function(
+            scope,
+            f"{name}Function",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=f"{handler}.handler",
+            code=self._code,
+            layers=self._layers.all,
+            environment=env,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            memory_size=memory_size,
+            timeout=timeout,
+            description=description[:256],
+        )
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", wildcard_reason)
+        acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+        return function

@@ -1,0 +1,172 @@
+"""Sending: the send queue and its dead-letter queue, the link-signing secret, and the send worker.
+
+API actions enqueue (notify, bulk notify, transfer, opt-in mail: `Access.SEND_QUEUE`); the worker consumes the queue
+in batches with partial batch failures, sends through SES (email) and SNS (SMS, push), and signs the links of its
+messages with the secret (`Access.LINK_SECRET`, which the public link actions also read to verify them).
+
+Built in two steps because the worker links customers to the API: the queue and the secret exist before the API
+(whose functions are granted on them), the worker after it (`add_send_worker`, given the API's base URL). The
+worker is no API route, so its reference to the REST API makes no cycle.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from backinstock import infra_spec
+from backinstock.infra_spec import LINK_SECRET_NAME, SEND_QUEUE, QueueSpec
+from backinstock.registry import Access
+from stacks.constructs.functions import FunctionFactory
+from stacks.nag import acknowledge
+
+SEND_WORKER_HANDLER = "workers.send_worker"  # functions/workers/send_worker.py, `handler`
+SEND_WORKER_NAME = "send_worker"
+DEAD_LETTER_RETENTION = Duration.days(14)  # the SQS maximum: time to find the cause and redrive
+LINK_SECRET_LOGICAL_ID = "LinkSecret"  # noqa: S105 (a logical ID, not a secret)
+LINK_SECRET_LENGTH = 64  # letters and digits: ~380 bits of HMAC key
+# Parallel worker invocations the queue may start. Bounds the send rate a bulk notify can reach (SES and SNS
+# accounts have per-second quotas; a throttled send is retried, then dead-lettered) and the share of the account's
+# Lambda concurrency the worker can take from the API.
+SEND_WORKER_MAX_CONCURRENCY = 10
+
+# What the worker touches through the grants every function gets (main table read/write, its own queue for
+# transfer continuations, the link key); its provider calls are the statements of `_provider_statements`.
+SEND_WORKER_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE, Access.LINK_SECRET})
+
+if SEND_WORKER_HANDLER not in infra_spec.WORKER_HANDLERS:
+    raise RuntimeError(f"{SEND_WORKER_HANDLER} is not in infra_spec.WORKER_HANDLERS")
+
+
+class Sending(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, spec: QueueSpec = SEND_QUEUE) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            f"{spec.logical_id}DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            spec.logical_id,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(spec.retention_days),
+            # 6 worker timeouts (AWS's advice for Lambda event sources): the poller may retry a throttled invocation
+            # with the same batch, and its messages must not become visible to another worker meanwhile.
+            visibility_timeout=Duration.seconds(spec.visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=spec.max_receive_count
+            ),
+        )
+        # Queues hold messages in flight: a moved construct must never replace them (the messages would be lost).
+        _pin(self.queue, spec.logical_id)
+        _pin(self.dead_letter_queue, f"{spec.logical_id}DeadLetters")
+
+        self.link_secret = secretsmanager.Secret(
+            self,
+            LINK_SECRET_LOGICAL_ID,
+            secret_name=LINK_SECRET_NAME,
+            description="backinstock: HMAC key of the opt-in and unsubscribe links in customers' messages",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=LINK_SECRET_LENGTH, exclude_punctuation=True, include_space=False
+            ),
+            # Retained: deleting it would break every link already in a customer's inbox (see docs/DEPLOY.md).
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        _pin(self.link_secret, LINK_SECRET_LOGICAL_ID)
+
+        self._worker: lambda_.Function | None = None
+        self._acknowledge()
+
+    @property
+    def worker(self) -> lambda_.Function:
+        if self._worker is None:
+            raise RuntimeError("Sending.add_send_worker has not been called")
+        return self._worker
+
+    def add_send_worker(
+        self, *, functions: FunctionFactory, public_base_url: str, sender_email: str
+    ) -> lambda_.Function:
+        """The send worker: an SQS event source on the send queue, partial batch failures, least privilege."""
+        if self._worker is not None:
+            raise RuntimeError("the send worker exists already")
+        spec = self.spec
+        worker = functions.function(
+            self,
+            "SendWorker",
+            handler=SEND_WORKER_HANDLER,
+            access=SEND_WORKER_ACCESS,
+            description="Send worker: send queue -> SES email, SNS SMS and push; transfer pages",
+            role_description=f"backinstock {SEND_WORKER_HANDLER}: least privilege for the send worker",
+            timeout=Duration.seconds(spec.worker_timeout_seconds),
+            environment={"SENDER_EMAIL": sender_email, "PUBLIC_BASE_URL": public_base_url},
+            statements=_provider_statements(self, sender_email),
+            wildcard_reason=(
+                "Two actions support no narrower resource: X-Ray tracing (xray:PutTraceSegments, "
+                "xray:PutTelemetryRecords) and sns:Publish, which sends SMS to a phone number (PhoneNumber) that "
+                "has no ARN; the same statement covers push to SNS platform endpoints, which customers register "
+                "at run time. SES sending is pinned to the sender address (ses:FromAddress)."
+            ),
+        )
+        worker.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue,
+                batch_size=spec.batch_size,
+                report_batch_item_failures=True,
+                max_concurrency=SEND_WORKER_MAX_CONCURRENCY,
+            )
+        )
+        assert worker.role is not None
+        acknowledge(
+            worker.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+            "ses:SendEmail is authorized against the sender's identity and, while the account is in the SES sandbox, "
+            "each recipient's: the resource is this account's identities, and the condition ses:FromAddress pins "
+            "the sender to the configured address.",
+        )
+        self._worker = worker
+        return worker
+
+    def _acknowledge(self) -> None:
+        acknowledge(
+            self.dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This is the dead-letter queue of the send queue: it has no dead-letter queue of its own, and an alarm "
+            "fires on its first message.",
+        )
+        acknowledge(
+            self.link_secret,
+            "AwsSolutions-SMG4",
+            "No automatic rotation: the key verifies the opt-in and unsubscribe links already sent to customers, so "
+            "rotating it would break every link in their inboxes. Rotate by hand, knowingly (docs/DEPLOY.md).",
+        )
+
+
+def _provider_statements(scope: Construct, sender_email: str) -> list[iam.PolicyStatement]:
+    stack = Stack.of(scope)
+    return [
+        # SES authorizes SendEmail against the sender's identity and, in the sandbox, the recipient's too: the
+        # resource is this account's identities, the condition pins the From address to the configured sender.
+        iam.PolicyStatement(
+            actions=["ses:SendEmail"],
+            resources=[f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity/*"],
+            conditions={"StringEquals": {"ses:FromAddress": sender_email}},
+        ),
+        # SMS to a phone number has no resource ARN: Publish needs "*" (acknowledged with X-Ray's wildcard).
+        iam.PolicyStatement(actions=["sns:Publish"], resources=["*"]),
+    ]
+
+
+def _pin(construct: Construct, logical_id: str) -> None:
+    resource = construct.node.default_child
+    assert isinstance(resource, CfnResource)
+    resource.override_logical_id(logical_id)

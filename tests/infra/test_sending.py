@@ -1,0 +1,188 @@
+"""Sending: the send queue and its dead-letter queue, the send worker (event source, role, environment), the link
+secret, the outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from backinstock import config, infra_spec
+from tests.infra.template import (
+    SKIP_BUNDLING,
+    Synth,
+    functions_by_handler,
+    grants,
+    log_group_of,
+    role_of,
+    statements_of_role,
+)
+
+pytestmark = pytest.mark.infra
+
+SPEC = infra_spec.SEND_QUEUE
+QUEUE = SPEC.logical_id
+DEAD_LETTERS = f"{SPEC.logical_id}DeadLetters"
+SECRET = "LinkSecret"
+MAIN = infra_spec.MAIN_TABLE.logical_id
+WORKER_HANDLER = "workers.send_worker.handler"
+DEFAULT_SENDER = "alerts@example.com"
+
+READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
+WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+# What the Lambda poller needs (ReceiveMessage, DeleteMessage, ChangeMessageVisibility, attributes) plus SendMessage:
+# the worker enqueues the next page of a transfer itself.
+QUEUE_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:SendMessage",
+}
+SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
+
+
+def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
+    return functions_by_handler(synth)[WORKER_HANDLER]
+
+
+def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
+    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
+    assert resource["Type"] == "AWS::SQS::Queue"
+    return dict(resource["Properties"])
+
+
+def test_worker_handlers_are_the_spec(synth: Synth) -> None:
+    assert infra_spec.WORKER_HANDLERS == ("workers.send_worker",)
+    _, props = _worker(synth)
+    assert props["Timeout"] == SPEC.worker_timeout_seconds
+    assert props["MemorySize"] >= 512
+
+
+def test_worker_consumes_the_send_queue_in_batches_with_partial_failures(synth: Synth) -> None:
+    worker, _ = _worker(synth)
+    (mapping,) = [m["Properties"] for m in synth.resources("AWS::Lambda::EventSourceMapping").values()]
+    assert mapping["FunctionName"] == {"Ref": worker}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [QUEUE, "Arn"]}
+    assert mapping["BatchSize"] == SPEC.batch_size
+    # Without it, one failing record makes the whole batch visible again and every other record is redone.
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2  # the minimum SQS accepts
+    assert mapping.get("Enabled", True) is True
+
+
+def test_send_queue_redrives_to_the_dead_letter_queue(synth: Synth) -> None:
+    queue = _queue(synth, QUEUE)
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]},
+        "maxReceiveCount": SPEC.max_receive_count,
+    }
+    assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86400
+    dead_letters = _queue(synth, DEAD_LETTERS)
+    assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
+    assert "RedrivePolicy" not in dead_letters
+    # The dead letters must outlive the retries: a message's age counts from its first enqueue.
+    assert dead_letters["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+
+
+def test_visibility_timeout_is_at_least_six_worker_timeouts(synth: Synth) -> None:
+    _, worker = _worker(synth)
+    queue = _queue(synth, QUEUE)
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_seconds
+
+
+@pytest.mark.parametrize("logical_id", [QUEUE, DEAD_LETTERS])
+def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
+    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
+    (policy,) = [
+        p["Properties"]
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
+    ]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_worker_role_is_least_privilege(synth: Synth) -> None:
+    _, props = _worker(synth)
+    role = synth.template["Resources"][role_of(props)]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    statements = statements_of_role(synth, role_of(props))
+    granted = grants(statements)
+    assert granted.pop(log_group_of(props)) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    expected = {
+        MAIN: READ | WRITE,
+        **{f"{MAIN}/index/{index.name}": READ for index in infra_spec.MAIN_TABLE.indexes},
+        QUEUE: QUEUE_ACTIONS,
+        SECRET: {"secretsmanager:GetSecretValue"},
+        SES_IDENTITIES: {"ses:SendEmail"},
+        # SMS to a phone number has no ARN; X-Ray has no resource-level permissions.
+        "*": {"sns:Publish", "xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    }
+    assert granted == expected
+    every_action = {a for actions in granted.values() for a in actions}
+    assert "dynamodb:Scan" not in every_action
+    assert infra_spec.IDEMPOTENCY_TABLE.logical_id not in granted
+    (ses,) = [s for s in statements if s["Action"] == "ses:SendEmail"]
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": DEFAULT_SENDER}}
+
+
+def test_worker_environment_is_the_worker_env(synth: Synth) -> None:
+    _, props = _worker(synth)
+    variables = props["Environment"]["Variables"]
+    assert set(variables) == set(config.WorkerEnv.model_fields)
+    assert variables["TABLE_NAME"] == {"Ref": MAIN}
+    assert variables["SEND_QUEUE_URL"] == {"Ref": QUEUE}
+    assert variables["LINK_SECRET_ARN"] == {"Ref": SECRET}
+    assert variables["SENDER_EMAIL"] == DEFAULT_SENDER
+    # The API's own base URL (customer links point at the public link routes): the stage URL plus the base path.
+    assert variables["PUBLIC_BASE_URL"] == synth.template["Outputs"]["ApiBaseUrl"]["Value"]
+    parts = variables["PUBLIC_BASE_URL"]["Fn::Join"][1]
+    assert parts[0] == "https://" and parts[-1] == "/api/v2/external"
+    assert any(isinstance(p, dict) and p.get("Ref", "").startswith("ApiRestApi") for p in parts)
+
+
+def test_link_secret_is_generated_named_and_retained(synth: Synth) -> None:
+    resource = synth.template["Resources"][SECRET]
+    assert resource["Type"] == "AWS::SecretsManager::Secret"
+    assert resource["DeletionPolicy"] == "Retain"
+    props = resource["Properties"]
+    assert props["Name"] == infra_spec.LINK_SECRET_NAME
+    assert "SecretString" not in props  # never in the template
+    generated = props["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32
+    assert generated["ExcludePunctuation"] is True
+    # No rotation: it would break the links already in customers' inboxes (acknowledged SMG4).
+    assert not synth.resources("AWS::SecretsManager::RotationSchedule")
+
+
+def test_outputs_name_the_queues(synth: Synth) -> None:
+    outputs = synth.template["Outputs"]
+    assert outputs["SendQueueUrl"]["Value"] == {"Ref": QUEUE}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": DEAD_LETTERS}
+
+
+def test_sender_email_comes_from_the_context(tmp_path: Any) -> None:
+    from stacks.application import build_app
+
+    context = {**SKIP_BUNDLING, "sender_email": "restock@mail.shop.example"}
+    app, stack = build_app(outdir=str(tmp_path), validation=False, checks=False, context=context)
+    template = app.synth().get_stack_artifact(stack.artifact_id).template
+    (worker,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == WORKER_HANDLER
+    ]
+    assert worker["Environment"]["Variables"]["SENDER_EMAIL"] == "restock@mail.shop.example"
+    assert '"ses:FromAddress": "restock@mail.shop.example"' in json.dumps(template)
+
+
+def test_a_malformed_sender_email_fails_the_synth(tmp_path: Any) -> None:
+    from stacks.application import build_app
+
+    with pytest.raises(ValueError, match="sender_email"):
+        build_app(outdir=str(tmp_path), validation=False, checks=False, context={"sender_email": "not-an-address"})
