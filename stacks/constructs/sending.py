@@ -20,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from backinstock import infra_spec
-from backinstock.infra_spec import LINK_SECRET_NAME, SEND_QUEUE, QueueSpec
+from backinstock.infra_spec import SEND_QUEUE, QueueSpec
 from backinstock.registry import Access
 from stacks.constructs.functions import FunctionFactory
 from stacks.nag import acknowledge
@@ -74,7 +74,8 @@ class Sending(Construct):
         self.link_secret = secretsmanager.Secret(
             self,
             LINK_SECRET_LOGICAL_ID,
-            secret_name=LINK_SECRET_NAME,
+            # No fixed name: CloudFormation names it per stack, so stacks can share an account and a redeploy after
+            # `cdk destroy` does not collide with the retained secret. Functions find it by ARN (LINK_SECRET_ARN).
             description="backinstock: HMAC key of the opt-in and unsubscribe links in customers' messages",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=LINK_SECRET_LENGTH, exclude_punctuation=True, include_space=False

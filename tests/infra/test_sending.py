@@ -146,12 +146,12 @@ def test_worker_environment_is_the_worker_env(synth: Synth) -> None:
     assert any(isinstance(p, dict) and p.get("Ref", "").startswith("ApiRestApi") for p in parts)
 
 
-def test_link_secret_is_generated_named_and_retained(synth: Synth) -> None:
+def test_link_secret_is_generated_unnamed_and_retained(synth: Synth) -> None:
     resource = synth.template["Resources"][SECRET]
     assert resource["Type"] == "AWS::SecretsManager::Secret"
     assert resource["DeletionPolicy"] == "Retain"
     props = resource["Properties"]
-    assert props["Name"] == infra_spec.LINK_SECRET_NAME
+    assert "Name" not in props  # CloudFormation names it per stack: no collision between stacks or redeploys
     assert "SecretString" not in props  # never in the template
     generated = props["GenerateSecretString"]
     assert generated["PasswordLength"] >= 32
