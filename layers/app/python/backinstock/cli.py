@@ -4,8 +4,9 @@
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
 
-The shop commands talk to whatever AWS endpoint boto3 is configured for: a real account (set TABLE_NAME to the
-stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s info file).
+The shop commands talk to whatever AWS endpoint boto3 is configured for: a real account (set TABLE_NAME
+to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
+info file).
 """
 
 from __future__ import annotations
@@ -27,14 +28,19 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+def _read_info(info_file: str) -> dict[str, Any]:
+    try:
+        info: dict[str, Any] = json.loads(Path(info_file).read_text())
+    except FileNotFoundError:
+        sys.exit(f"no local server info at {info_file}: start one with `make run` (or `backinstock serve`)")
+    return info
+
+
 def _use_local(info_file: str) -> None:
     from backinstock.local import backend
 
-    try:
-        info = json.loads(Path(info_file).read_text())
-    except FileNotFoundError:
-        sys.exit(f"no local server info at {info_file}: start one with `make run` (or `backinstock serve`)")
-    backend.apply_environment(backend.local_environment(info["aws_endpoint"]))
+    info = _read_info(info_file)
+    backend.apply_environment(backend.local_environment(info["aws_endpoint"], public_base_url=info["base_url"]))
 
 
 def cmd_shops_create(args: argparse.Namespace) -> int:
@@ -57,16 +63,25 @@ def cmd_shops_rotate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock import deps
     from backinstock.local import backend
-    from backinstock.local.server import LocalApi
+    from backinstock.local.pollers import start_pollers
+    from backinstock.local.server import LocalApi, invocation_lock
     from backinstock.services import shops
 
     moto = backend.start_moto(args.host, args.aws_port)
     endpoint = f"http://{args.host}:{args.aws_port}"
-    backend.apply_environment(backend.local_environment(endpoint))
-    backend.create_resources()
-    demo = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
-    api = LocalApi(args.host, args.port).start()
-    info = {"base_url": api.base_url, "aws_endpoint": endpoint, "shop_id": demo["shop_id"], "api_key": demo["api_key"]}
+    api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
+    backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
+    resources = backend.create_resources()
+    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
+    pollers = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
+    api.start()
+    info = {
+        "base_url": api.base_url,
+        "aws_endpoint": endpoint,
+        "shop_id": demo_shop["shop_id"],
+        "api_key": demo_shop["api_key"],
+        "send_queue_url": resources["SEND_QUEUE_URL"],
+    }
     if args.info_file:
         path = Path(args.info_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,10 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"Back-in-stock API running locally (moto as AWS, no account, no Docker)\n"
         f"  base URL      {info['base_url']}\n"
-        f"  demo shop     {demo['domain']} ({demo['shop_id']})\n"
-        f"  API key       {demo['api_key']}\n"
+        f"  demo shop     {demo_shop['domain']} ({demo_shop['shop_id']})\n"
+        f"  API key       {demo_shop['api_key']}\n"
         f"  AWS endpoint  {endpoint}\n"
-        f"Try: curl -H 'X-Auth-Token: {demo['api_key']}' {info['base_url']}/back_in_stock/settings\n"
+        f"Try: curl -H 'X-Auth-Token: {demo_shop['api_key']}' {info['base_url']}/back_in_stock/settings\n"
         f"Ctrl-C stops it.",
         flush=True,
     )
@@ -86,6 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     print("stopping...", flush=True)
+    for poller in pollers:
+        poller.stop()
     api.stop()
     moto.stop()
     return 0
@@ -120,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)
+
     return parser
 
 

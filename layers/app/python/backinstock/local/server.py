@@ -23,8 +23,9 @@ from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 # One invocation at a time: every function shares this process, and Powertools' logger and metrics keep
-# per-process state that a Lambda container never shares between concurrent invocations.
-_invocation = threading.RLock()
+# per-process state that a Lambda container never shares between concurrent invocations. The queue pollers
+# (`backinstock.local.pollers`) hold it too while a worker runs.
+invocation_lock = threading.RLock()
 
 
 def gateway_error(status: int, message: str) -> dict[str, Any]:
@@ -52,14 +53,14 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
         lowered = {k.lower() for k, v in headers.items() if v}
         if action.auth.value.lower() not in lowered:
             return gateway_error(401, UNAUTHORIZED_MESSAGE)
-        with _invocation:
+        with invocation_lock:
             shop_id = shop_for(headers)
         if shop_id is None:
             return gateway_error(401, UNAUTHORIZED_MESSAGE)
     event = dispatch.proxy_event(
         action, method, path, path_params=params, headers=headers, query=query, body=body, shop_id=shop_id
     )
-    with _invocation:
+    with invocation_lock:
         return dispatch.invoke(action, event)
 
 
