@@ -3,10 +3,12 @@
     backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
+    backinstock outbox [--limit N] [--html]
 
 The shop commands talk to whatever AWS endpoint boto3 is configured for: a real account (set TABLE_NAME
 to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
-info file).
+info file). `outbox` exists only in the local run: it reads the info file (`--local-info`) and asks the local
+server what its embedded SES and SNS delivered.
 """
 
 from __future__ import annotations
@@ -60,6 +62,33 @@ def cmd_shops_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def outbox_url(info: dict[str, Any]) -> str:
+    from urllib.parse import urlsplit
+
+    from backinstock.local.outbox import OUTBOX_PATH
+
+    base = urlsplit(info["base_url"])
+    return f"{base.scheme}://{base.netloc}{OUTBOX_PATH}"
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    info = _read_info(args.local_info)
+    url = outbox_url(info) + (f"?limit={args.limit}" if args.limit is not None else "")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (a local http URL from the info file)
+            outbox = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        sys.exit(f"could not read the outbox at {url} ({exc}): is `backinstock serve` running?")
+    if not args.html:
+        for message in outbox.get("emails", []):
+            message.pop("html", None)
+    _print(outbox)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock import deps
     from backinstock.local import backend
@@ -92,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  demo shop     {demo_shop['domain']} ({demo_shop['shop_id']})\n"
         f"  API key       {demo_shop['api_key']}\n"
         f"  AWS endpoint  {endpoint}\n"
+        f"  outbox        {outbox_url(info)} (or: backinstock outbox)\n"
         f"Try: curl -H 'X-Auth-Token: {demo_shop['api_key']}' {info['base_url']}/back_in_stock/settings\n"
         f"Ctrl-C stops it.",
         flush=True,
@@ -138,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)
 
+    outbox = sub.add_parser(
+        "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"
+    )
+    outbox.add_argument("--limit", type=int, help="only the last N of each kind")
+    outbox.add_argument("--html", action="store_true", help="include each email's HTML body")
+    outbox.set_defaults(func=cmd_outbox)
     return parser
 
 

@@ -19,6 +19,7 @@ from backinstock import dispatch, registry
 from backinstock.api.auth import shop_for
 from backinstock.api.http import not_found_message
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+from backinstock.local import outbox
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -37,11 +38,25 @@ def gateway_error(status: int, message: str) -> dict[str, Any]:
     }
 
 
+def outbox_response(method: str, query: dict[str, str]) -> dict[str, Any]:
+    """`GET /local/outbox[?limit=N]`: the local run's delivered messages. Not an API action (outside the base path,
+    not in the registry): it exists only here, for a developer looking at what customers would have received."""
+    if method != "GET":
+        return gateway_error(405, f"{outbox.OUTBOX_PATH} answers GET only")
+    limit = query.get("limit")
+    if limit is not None and not limit.isdigit():
+        return gateway_error(400, f"limit must be a non-negative integer (got {limit!r})")
+    body = outbox.read(int(limit) if limit is not None else None)
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
 def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
     """One request through gateway routing, the authorizer and the action's handler. Returns the proxy response."""
     split = urlsplit(raw_path)
     path = split.path.rstrip("/") or "/"
     query = dict(parse_qsl(split.query, keep_blank_values=True)) or None
+    if path == outbox.OUTBOX_PATH:
+        return outbox_response(method, query or {})
     found = (
         registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
     )
