@@ -3,10 +3,11 @@
     backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
+    backinstock catalog add --shop-id ID --variant-id N --product-id N [--title T] [--product-title T] [--handle H]
     backinstock outbox [--limit N] [--html]
 
-The shop commands talk to whatever AWS endpoint boto3 is configured for: a real account (set TABLE_NAME
-to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
+The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
+TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
 info file). `outbox` exists only in the local run: it reads the info file (`--local-info`) and asks the local
 server what its embedded SES and SNS delivered.
 """
@@ -62,6 +63,26 @@ def cmd_shops_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_add(args: argparse.Namespace) -> int:
+    from backinstock import deps
+
+    deps.shops().require(args.shop_id)  # a typo'd shop id is an error, not an orphan catalog row
+    deps.catalog().put_variant(
+        args.shop_id, args.variant_id, args.product_id, args.title, args.product_title, args.handle
+    )
+    _print(
+        {
+            "shop_id": args.shop_id,
+            "variant_id": args.variant_id,
+            "product_id": args.product_id,
+            "title": args.title,
+            "product_title": args.product_title,
+            "handle": args.handle,
+        }
+    )
+    return 0
+
+
 def outbox_url(info: dict[str, Any]) -> str:
     from urllib.parse import urlsplit
 
@@ -91,7 +112,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock import deps
-    from backinstock.local import backend
+    from backinstock.local import backend, demo
     from backinstock.local.pollers import start_pollers
     from backinstock.local.server import LocalApi, invocation_lock
     from backinstock.services import shops
@@ -102,6 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
     resources = backend.create_resources()
     demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
+    catalog = demo.seed(demo_shop["shop_id"])
     pollers = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
     api.start()
     info = {
@@ -110,11 +132,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "shop_id": demo_shop["shop_id"],
         "api_key": demo_shop["api_key"],
         "send_queue_url": resources["SEND_QUEUE_URL"],
+        "demo_variant_ids": [v.variant_id for v in catalog],
     }
     if args.info_file:
         path = Path(args.info_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(info, indent=2) + "\n")
+    variants = "\n".join(f"    {v.variant_id}  product {v.product_id}  {v.product_title} / {v.title}" for v in catalog)
     print(
         f"Back-in-stock API running locally (moto as AWS, no account, no Docker)\n"
         f"  base URL      {info['base_url']}\n"
@@ -122,7 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  API key       {demo_shop['api_key']}\n"
         f"  AWS endpoint  {endpoint}\n"
         f"  outbox        {outbox_url(info)} (or: backinstock outbox)\n"
-        f"Try: curl -H 'X-Auth-Token: {demo_shop['api_key']}' {info['base_url']}/back_in_stock/settings\n"
+        f"  demo catalog  (variant id, product id; {len(demo.SIGNUPS)} demo signups wait on them)\n{variants}\n"
+        f"Try: curl -H 'X-Auth-Token: {demo_shop['api_key']}' '{info['base_url']}/back_in_stock/signups"
+        f"?variant_id={catalog[0].variant_id}'\n"
         f"Ctrl-C stops it.",
         flush=True,
     )
@@ -167,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)
+
+    catalog = sub.add_parser("catalog", help="manage a shop's catalog (variants the waitlist refers to)")
+    catalog_sub = catalog.add_subparsers(dest="catalog", required=True)
+    add = catalog_sub.add_parser("add", help="add or replace one variant of a shop's catalog")
+    add.add_argument("--shop-id", required=True)
+    add.add_argument("--variant-id", type=int, required=True, help="Shopify variant id")
+    add.add_argument("--product-id", type=int, required=True, help="Shopify product id")
+    add.add_argument("--title", help="the variant's title, e.g. 'Small / Blue'")
+    add.add_argument("--product-title", help="the product's title, shown in restock messages")
+    add.add_argument("--handle", help="the product's handle, for the product link in messages")
+    add.set_defaults(func=cmd_catalog_add)
 
     outbox = sub.add_parser(
         "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"
