@@ -18,7 +18,7 @@ DEFAULT_TABLE_NAME = "backinstock"
 
 
 class BaseEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     POWERTOOLS_SERVICE_NAME: str = "backinstock"
     POWERTOOLS_METRICS_NAMESPACE: str = "BackInStock"
