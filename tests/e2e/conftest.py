@@ -11,13 +11,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 pytestmark = pytest.mark.e2e
+T = TypeVar("T")
 
 
 def _free_port() -> int:
@@ -56,6 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         time.sleep(0.1)
     info = json.loads(info_file.read_text())
     info["log_file"] = str(log_file)
+    info["info_file"] = str(info_file)
     yield info
     proc.send_signal(signal.SIGINT)
     try:
@@ -89,3 +91,39 @@ def http(
     except urllib.error.HTTPError as exc:
         text = exc.read()
         return exc.code, json.loads(text) if text else None, dict(exc.headers)
+
+
+def fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[int, str, dict[str, str]]:
+    """Any URL (an HTML page a customer's link opens, the local outbox). Returns (status, text, headers)."""
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+def cli(server: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """The admin CLI against the session's local run (`--local --local-info <the session's info file>`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("backinstock")), "--local", "--local-info", server["info_file"], *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0, interval: float = 0.2) -> T:
+    """Poll `probe` until it returns something (not None, not False) or `timeout` seconds pass, then fail naming
+    `what`. The send worker runs asynchronously (the local run's queue poller), so tests wait on state, not time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
-from tests.e2e.conftest import http
+from tests.e2e.conftest import cli, http
 
 pytestmark = pytest.mark.e2e
-
-
-def cli(server: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
-    info = Path(server["log_file"]).with_suffix(".json")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("backinstock")), "--local", "--local-info", str(info), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_info_file_names_the_base_url_backend_and_demo_shop(server: dict[str, Any]) -> None:
@@ -85,3 +69,20 @@ def test_cli_creates_a_shop_and_rotates_its_key_against_the_local_backend(server
 
     duplicate = cli(server, "shops", "create", "--domain", "cli-shop.myshopify.com")
     assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+
+
+def test_the_demo_shop_starts_with_a_catalog_and_a_waitlist(server: dict[str, Any]) -> None:
+    variant_ids = server["demo_variant_ids"]
+    assert len(variant_ids) == 6
+    banner = Path(server["log_file"]).read_text()
+    assert all(str(v) in banner for v in variant_ids) and "backinstock outbox" in banner
+    status, listed, _ = http(server, "GET", "/back_in_stock/signups?per_page=200")
+    assert status == 200 and listed["meta"]["total_count"] == 7
+    assert sorted(s["channel"] for s in listed["signups"]) == ["email"] * 5 + ["sms"] * 2
+    assert {s["variant"]["shopify_variant_id"] for s in listed["signups"]} <= set(variant_ids)
+    assert all(s["variant"]["title"] for s in listed["signups"])
+
+
+def test_cli_catalog_add_refuses_an_unknown_shop(server: dict[str, Any]) -> None:
+    added = cli(server, "catalog", "add", "--shop-id", "nope", "--variant-id", "1", "--product-id", "2")
+    assert added.returncode == 2 and "not found" in added.stderr
