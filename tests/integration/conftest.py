@@ -22,6 +22,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # mock_aws intercepts in process; no endpoint
+    # moto honours DelaySeconds: the opt-in message's small delay would hide it from tests that drain the queue at
+    # once. What makes the opt-in safe without the delay (the worker retries a young message) is tested directly.
+    monkeypatch.setattr("backinstock.services.signups.OPTIN_DELAY_SECONDS", 0)
     deps.reset()
     with mock_aws():
         for name, value in backend.create_resources().items():
@@ -115,3 +118,21 @@ def outbox(aws: None) -> Any:
             return list(get_backend("sns")[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values())
 
     return Outbox()
+
+
+@pytest.fixture
+def atomic_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each DynamoDB call atomic, as DynamoDB's are, for tests that race threads: moto's are not (a cancelled
+    transaction restores a copy of the whole table, undoing a concurrent winner; a Query can iterate a dict that
+    another thread's write resizes). Threads still interleave between calls, which is where our races are."""
+    import threading
+
+    client = deps.shops().client
+    original = client._make_api_call
+    one_call_at_a_time = threading.Lock()
+
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        with one_call_at_a_time:
+            return original(*args, **kwargs)
+
+    monkeypatch.setattr(client, "_make_api_call", atomic)

@@ -345,3 +345,35 @@ def test_a_refused_create_leaves_an_optin_message_that_sends_nothing(
     assert call("POST", SIGNUPS, key, body)[0] == 409
     worker.drain()
     assert len(outbox.emails()) == 1
+
+
+def test_an_optin_message_seen_before_its_signup_is_retried_not_lost(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the worker receives the opt-in message before the signup's write is visible (the race in AWS)
+    from backinstock.services import signups as service
+
+    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    real_create = service._create_unique
+    held: list[Any] = []
+    monkeypatch.setattr(service, "_create_unique", lambda w, item: held.append((w, item)))
+    status, _ = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"}
+    )
+    assert status == 201
+    [message] = worker.pending()
+    # When the worker runs it: the message fails (retried), nothing is sent
+    assert worker.run([message])["batchItemFailures"]
+    assert outbox.emails() == []
+    # Then once the write lands, the retry sends the confirmation
+    real_create(*held[0])
+    worker.drain()
+    assert len(outbox.emails()) == 1
+
+
+def test_an_old_optin_message_without_its_signup_is_dropped(shop: dict[str, Any], worker: Any, outbox: Any) -> None:
+    deps.queue().send(
+        {"kind": "optin", "shop_id": shop["shop_id"], "signup_id": "gone", "queued_at": "2026-01-01T00:00:00.000Z"}
+    )
+    assert worker.run()["batchItemFailures"] == []
+    assert outbox.emails() == []

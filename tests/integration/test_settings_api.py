@@ -136,7 +136,7 @@ def test_sms_verification_is_read_only(shop: dict[str, Any]) -> None:
     assert status == 422 and body["errors"][0].startswith("sms.verification: is not a known field")
 
 
-def test_concurrent_patches_of_different_keys_both_survive(shop: dict[str, Any]) -> None:
+def test_concurrent_patches_of_different_keys_both_survive(shop: dict[str, Any], atomic_dynamodb: None) -> None:
     """Writers race on the service directly (the local gateway runs one invocation at a time, as a single Lambda
     container would; in AWS concurrent PATCHes run in separate containers)."""
     patches = [

@@ -93,20 +93,9 @@ def test_a_second_pending_signup_for_the_same_contact_variant_and_channel_is_409
 
 
 def test_of_concurrent_identical_creates_exactly_one_wins(
-    shop: dict[str, Any], catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    shop: dict[str, Any], catalog: dict[str, int], atomic_dynamodb: None
 ) -> None:
     # The service is called from threads directly: the local gateway serializes invocations, Lambda does not.
-    # Each DynamoDB call is made atomic, as DynamoDB's are; moto's are not under threads (a cancelled transaction
-    # restores a copy of the whole table, undoing a concurrent winner's writes).
-    client = deps.signups().client
-    original = client._make_api_call
-    one_call_at_a_time = threading.Lock()
-
-    def atomic(*args: Any, **kwargs: Any) -> Any:
-        with one_call_at_a_time:
-            return original(*args, **kwargs)
-
-    monkeypatch.setattr(client, "_make_api_call", atomic)
     statuses: list[int] = []
     barrier = threading.Barrier(6)
     body = SignupCreate(channel="email", shopify_variant_id=101, email="race@example.com")

@@ -3,7 +3,8 @@
 Message bodies (JSON), by `kind`:
 - `send`: `{shop_id, sends: [{send_id, signup_id, allow_resend}]}`: several sends per message (bulk notify packs
   `SENDS_PER_MESSAGE`), each with its own claim, so a redelivered message never sends twice.
-- `optin`: `{shop_id, signup_id}`: the double opt-in confirmation message.
+- `optin`: `{shop_id, signup_id, queued_at}`: the double opt-in confirmation message, queued (delayed a little)
+  before the signup is written; the worker retries a young message whose signup it cannot see yet.
 - `transfer`: `{shop_id, transfer_id, from_variant_id, target, scope, start_key}`: one page of a waitlist transfer;
   the worker enqueues the next page itself.
 """
@@ -17,6 +18,8 @@ from backinstock import aws, config
 
 BATCH_LIMIT = 10
 SENDS_PER_MESSAGE = 50
+OPTIN_DELAY_SECONDS = 2  # the signup's write normally lands well within this
+OPTIN_WAIT_SECONDS = 60  # a message younger than this whose signup is missing is retried, older ones are dropped
 
 
 class SendQueue:
@@ -32,8 +35,10 @@ class SendQueue:
     def client(self) -> Any:
         return self._client or aws.client("sqs")
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(message, separators=(",", ":")))
+    def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
+        self.client.send_message(
+            QueueUrl=self.url, MessageBody=json.dumps(message, separators=(",", ":")), DelaySeconds=delay_seconds
+        )
 
     def send_many(self, messages: list[dict[str, Any]]) -> list[int]:
         """Enqueue every message, 10 per SendMessageBatch. Returns the indexes of the messages SQS refused."""

@@ -15,7 +15,7 @@ from typing import Any
 from backinstock import ids
 from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
 from backinstock.models import signups as m
-from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
+from backinstock.queue import OPTIN_DELAY_SECONDS, SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
@@ -204,8 +204,12 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
     }
     if optin_required:
         # Queued before the write: if the write then fails (409, or a crash), the worker finds no such signup and
-        # sends nothing; the other order could leave a signup whose confirmation never goes out.
-        w.queue.send({"kind": "optin", "shop_id": shop_id, "signup_id": signup_id})
+        # sends nothing; the other order could leave a signup whose confirmation never goes out. The message is
+        # delayed a little, and the worker retries it while it is young if the signup is not visible yet.
+        w.queue.send(
+            {"kind": "optin", "shop_id": shop_id, "signup_id": signup_id, "queued_at": at},
+            delay_seconds=OPTIN_DELAY_SECONDS,
+        )
     _create_unique(w, item)
     return view(item)
 

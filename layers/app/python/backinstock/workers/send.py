@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,7 +17,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from backinstock import deps
+from backinstock import deps, ids
+from backinstock.queue import OPTIN_WAIT_SECONDS
 from backinstock.services import sending, signups
 from backinstock.services.settings import settings_of
 
@@ -50,8 +52,12 @@ def handle_message(message: dict[str, Any], sender: sending.Sender | None = None
         return outcomes
     if kind == "optin":
         item = s.signups.signup(shop.shop_id, message["signup_id"])
-        if item is not None:
-            outcomes[sending.send_optin(s, shop, item).status] += 1
+        if item is None:
+            if _age_seconds(message.get("queued_at")) < OPTIN_WAIT_SECONDS:
+                raise RuntimeError("the signup of this opt-in message is not visible yet; retrying the message")
+            outcomes["skipped"] += 1  # the create was refused (409) or failed: nothing to confirm
+            return outcomes
+        outcomes[sending.send_optin(s, shop, item).status] += 1
         return outcomes
     if kind != "send":
         raise ValueError(f"unknown message kind {kind!r}")
@@ -70,6 +76,12 @@ def handle_message(message: dict[str, Any], sender: sending.Sender | None = None
             0
         ]
     return outcomes
+
+
+def _age_seconds(queued_at: str | None) -> float:
+    if not queued_at:
+        return float("inf")
+    return (ids.now() - datetime.fromisoformat(queued_at.replace("Z", "+00:00"))).total_seconds()
 
 
 def record_handler(record: SQSRecord) -> None:
