@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backinstock import deps
+from backinstock import cli, deps
 from backinstock.repositories.notifications import NotificationRepository
 from backinstock.services import sending
 from tests.helpers import call
@@ -196,19 +196,22 @@ def test_sms_is_held_while_verification_is_pending(
 def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any) -> None:
     key = shop["api_key"]
     call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})
-    repo = deps.shops()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": "SHOP"}},
-        UpdateExpression="SET sms_verification_status = :v",
-        ExpressionAttributeValues={":v": {"S": "verified"}},
-    )
+    # the operator records the verification's outcome with the admin CLI
+    assert cli.main(["shops", "sms-verification", "--shop-id", shop["shop_id"], "--status", "verified"]) == 0
+    channels = call("GET", "/back_in_stock/settings/channels", key)[1]
+    assert channels["sms"]["verification"]["status"] == "verified"
     _, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15550001111"})
     notify(key, body["id"])
     worker.drain()
     [(phone, text)] = outbox.sms()
     assert phone == "+15550001111" and "Camp Mug is back in stock" in text and "unsubscribe?token=" in text
     assert log(key)[0]["status"] == "sent"
+    # a rejected verification holds SMS again
+    assert cli.main(["shops", "sms-verification", "--shop-id", shop["shop_id"], "--status", "rejected"]) == 0
+    notify(key, body["id"], allow_resend=True)
+    worker.drain()
+    assert len(outbox.sms()) == 1 and "(status: rejected)" in blocked_rows(key)[0]["blocked_reason"]
+    assert cli.main(["shops", "sms-verification", "--shop-id", "nope", "--status", "verified"]) == 2
 
 
 def test_unconfirmed_double_optin_blocks(

@@ -63,6 +63,14 @@ def cmd_shops_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shops_sms_verification(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.services import shops
+
+    _print(shops.set_sms_verification(deps.shops(), args.shop_id, args.status))
+    return 0
+
+
 def cmd_catalog_add(args: argparse.Namespace) -> int:
     from backinstock import deps
 
@@ -193,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)
+    verify = shops.add_parser(
+        "sms-verification", help="record the outcome of a shop's SMS restricted-content verification"
+    )
+    verify.add_argument("--shop-id", required=True)
+    verify.add_argument("--status", required=True, choices=("pending", "verified", "rejected"))
+    verify.set_defaults(func=cmd_shops_sms_verification)
 
     catalog = sub.add_parser("catalog", help="manage a shop's catalog (variants the waitlist refers to)")
     catalog_sub = catalog.add_subparsers(dest="catalog", required=True)

@@ -219,6 +219,23 @@ class ShopRepository:
         except self.client.exceptions.TransactionCanceledException:
             raise Conflict("the key was rotated concurrently; read the shop and retry") from None
 
+    def set_sms_verification(self, shop_id: str, status: str, now: str) -> Shop:
+        """Set the SMS verification status; the start time is kept (or set now if it never started)."""
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=shop_key(shop_id),
+                UpdateExpression="SET sms_verification_status = :s, "
+                "sms_verification_started_at = if_not_exists(sms_verification_started_at, :now), "
+                "sms_verification_updated_at = :now",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":s": {"S": status}, ":now": {"S": now}},
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise NotFound(f"shop {shop_id} not found") from None
+        return Shop.from_item(response["Attributes"])
+
     # --------------------------------------------------------------------------------------------- settings
     def update_settings(
         self, shop_id: str, leaves: dict[str, Any], start_sms_verification_at: str | None = None

@@ -30,6 +30,8 @@ class ShopStore(Protocol):
 
     def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str) -> None: ...
 
+    def set_sms_verification(self, shop_id: str, status: str, now: str) -> Shop: ...
+
 
 def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
@@ -94,6 +96,18 @@ def rotate_key(store: ShopStore, shop_id: str) -> dict[str, str]:
     api_key = new_key()
     store.rotate_key(shop_id, shop.api_key_hash, hash_key(api_key), _now())
     return {"shop_id": shop_id, "domain": shop.domain, "api_key": api_key}
+
+
+SMS_VERIFICATION_STATUSES = ("pending", "verified", "rejected")
+
+
+def set_sms_verification(store: ShopStore, shop_id: str, status: str) -> dict[str, Any]:
+    """Record the outcome of the SMS restricted-content verification (an operator's decision): SMS sends go out
+    only while it is `verified`. Returns the channels' view of it."""
+    if status not in SMS_VERIFICATION_STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(SMS_VERIFICATION_STATUSES)} (got {status!r})")
+    shop = store.set_sms_verification(shop_id, status, _now())
+    return {"shop_id": shop_id, "sms_verification": shop.sms_verification}
 
 
 def authenticate(store: ShopStore, headers: dict[str, str]) -> str | None:
