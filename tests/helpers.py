@@ -42,28 +42,6 @@ def context(name: str = "test") -> dispatch.LambdaContext:
     return dispatch.LambdaContext(name)
 
 
-def sqs_event(
-    messages: list[dict[str, Any]], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:q"
-) -> dict[str, Any]:
-    """The event Lambda's SQS event source hands the worker, for messages received with ReceiveMessage."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
-
-
 def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Every message visible on the queue now (moto answers at once; no long polling)."""
     out: list[dict[str, Any]] = []

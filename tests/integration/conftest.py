@@ -55,14 +55,25 @@ def catalog(shop: dict[str, Any]) -> dict[str, int]:
 
 
 class Worker:
-    """Plays Lambda's SQS event source: receives from the send queue, runs the worker's Lambda handler, deletes
-    what succeeded and leaves failed records on the queue (visible again at once, for the test)."""
+    """Plays Lambda's SQS event source with the local run's poller (`backinstock.local.pollers`), driven by the
+    test: failed records go back on the queue visible at once, so a test can redeliver them when it wants."""
 
     def __init__(self) -> None:
         import os
+        import threading
+
+        from backinstock.local.pollers import QueuePoller
 
         self.sqs = deps.queue().client
         self.url = os.environ["SEND_QUEUE_URL"]
+        self.poller = QueuePoller(
+            self.url,
+            "workers.send_worker",
+            threading.RLock(),
+            wait_seconds=0,
+            retry_base_seconds=0,
+            retry_max_seconds=0,
+        )
 
     def pending(self) -> list[dict[str, Any]]:
         from tests.helpers import receive_all
@@ -70,22 +81,10 @@ class Worker:
         return receive_all(self.sqs, self.url)
 
     def run(self, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        from backinstock import dispatch
-        from tests.helpers import context, sqs_event
-
+        """One batch through the worker (the messages given, or every visible one). Returns the failures."""
         messages = self.pending() if messages is None else messages
-        if not messages:
-            return {"batchItemFailures": []}
-        result: dict[str, Any] = dispatch.handler_for("workers.send_worker")(sqs_event(messages), context("worker"))
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] in failed:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-            else:
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return result
+        failed = self.poller.run_batch(messages) if messages else set()
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in sorted(failed)]}
 
     def drain(self, rounds: int = 10) -> None:
         for _ in range(rounds):

@@ -162,6 +162,12 @@ class QueuePoller:
         ).get("Messages", [])
         if not messages:
             return {"received": 0, "succeeded": 0, "failed": 0}
+        failed_ids = self.run_batch(messages)
+        return {"received": len(messages), "succeeded": len(messages) - len(failed_ids), "failed": len(failed_ids)}
+
+    def run_batch(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Run the handler on received messages, delete the successes, back the failures off. Returns the ids of
+        the failed messages."""
         failed_ids = self.invoke(messages)
         succeeded = [m for m in messages if m["MessageId"] not in failed_ids]
         failed = [m for m in messages if m["MessageId"] in failed_ids]
@@ -169,7 +175,7 @@ class QueuePoller:
             self._delete(succeeded)
         if failed:
             self._back_off(failed)
-        return {"received": len(messages), "succeeded": len(succeeded), "failed": len(failed)}
+        return failed_ids
 
     def invoke(self, messages: list[dict[str, Any]]) -> set[str]:
         """Run the handler on the batch as Lambda would. Returns the ids of the messages that failed: the
