@@ -73,7 +73,7 @@ class Repository:
             self._client = aws.client("dynamodb")
         return self._client
 
-    def get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+    def read(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
         response = self.client.get_item(TableName=self.table_name, Key=key(pk, sk), ConsistentRead=consistent)
         item = response.get("Item")
         return from_item(item) if item else None

@@ -34,4 +34,4 @@ class CatalogRepository(Repository):
         self.client.put_item(TableName=self.table_name, Item=item)
 
     def variant(self, shop_id: str, variant_id: int) -> dict[str, Any] | None:
-        return self.get(_shop_pk(shop_id), f"VARIANT#{variant_id}", consistent=False)
+        return self.read(_shop_pk(shop_id), f"VARIANT#{variant_id}", consistent=False)

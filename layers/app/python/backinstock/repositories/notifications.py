@@ -32,7 +32,7 @@ class NotNotifiable(Exception):
 
 class NotificationRepository(Repository):
     def notification(self, shop_id: str, notification_id: str) -> dict[str, Any] | None:
-        return self.get(shop_pk(shop_id), NOTIF + notification_id)
+        return self.read(shop_pk(shop_id), NOTIF + notification_id)
 
     def notifications(self, shop_id: str, ids: list[str]) -> list[dict[str, Any]]:
         return self.batch_get([key(shop_pk(shop_id), NOTIF + i) for i in ids])
@@ -42,7 +42,7 @@ class NotificationRepository(Repository):
 
     # ----------------------------------------------------------------------------------------- worker state
     def claim(self, shop_id: str, send_id: str) -> dict[str, Any] | None:
-        return self.get(shop_pk(shop_id), f"SEND#{send_id}")
+        return self.read(shop_pk(shop_id), f"SEND#{send_id}")
 
     def _claim_put(self, shop_id: str, send_id: str, values: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -216,5 +216,5 @@ class NotificationRepository(Repository):
         return True
 
     def usage(self, shop_id: str, month: str) -> int:
-        item = self.get(shop_pk(shop_id), f"USAGE#{month}")
+        item = self.read(shop_pk(shop_id), f"USAGE#{month}")
         return int(item.get("sends", 0)) if item else 0

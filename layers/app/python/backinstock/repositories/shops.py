@@ -14,19 +14,13 @@ object: two concurrent PATCHes of different keys both survive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-from backinstock import aws
 from backinstock.errors import Conflict, NotFound
 from backinstock.infra_spec import PK, SK
+from backinstock.repositories.base import Repository, from_item, serialize, to_item
 
 SETTINGS_PREFIX = "cfg:"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def shop_key(shop_id: str) -> dict[str, Any]:
@@ -39,33 +33,6 @@ def _domain_key(domain: str) -> dict[str, Any]:
 
 def _api_key_key(key_hash: str) -> dict[str, Any]:
     return {PK: {"S": f"APIKEY#{key_hash}"}, SK: {"S": "APIKEY"}}
-
-
-def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_plain(v)) for k, v in values.items()}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _native(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _native(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal: integral ones become int (settings are integers)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else value
-    if isinstance(value, list):
-        return [_native(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _native(v) for k, v in value.items()}
-    return value
 
 
 @dataclass(frozen=True)
@@ -113,17 +80,7 @@ class Shop:
         }
 
 
-class ShopRepository:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
-
+class ShopRepository(Repository):
     # ------------------------------------------------------------------------------------------------ shops
     def create(self, shop: dict[str, Any], key_hash: str, now: str) -> None:
         """Shop, domain claim and first key in one transaction: a taken domain creates nothing."""
@@ -250,7 +207,7 @@ class ShopRepository:
         sets: list[str] = []
         for i, (path, value) in enumerate(sorted(leaves.items())):
             names[f"#a{i}"] = SETTINGS_PREFIX + path
-            values[f":a{i}"] = _serializer.serialize(_plain(value))
+            values[f":a{i}"] = serialize(value)
             sets.append(f"#a{i} = :a{i}")
         if start_sms_verification_at:
             sets.append("sms_verification_status = if_not_exists(sms_verification_status, :pending)")

@@ -113,7 +113,7 @@ def list_ids(
 class SignupRepository(Repository):
     # ------------------------------------------------------------------------------------------------ reads
     def signup(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
-        return self.get(shop_pk(shop_id), SIGNUP + signup_id)
+        return self.read(shop_pk(shop_id), SIGNUP + signup_id)
 
     def signups(self, shop_id: str, signup_ids: list[str]) -> dict[str, dict[str, Any]]:
         """id -> item for the ids that exist in this shop (BatchGetItem, 100 per call, strongly consistent)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import Any
 
 from backinstock import ids
 from backinstock.repositories.signups import SignupRepository
@@ -35,10 +36,17 @@ def page(title: str, text: str, form_action: str | None = None, button: str | No
     )
 
 
-def confirm_optin(repo: SignupRepository, key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
+def _stamp(
+    repo: SignupRepository, key: bytes, token: str, purpose: links.Purpose, field: str, now: datetime | None
+) -> dict[str, Any] | None:
+    """The signup the token names, after setting `field` once; None for a bad token or an unknown signup."""
     moment = now or ids.now()
-    claim = links.verify_token(key, token, "optin", moment)
-    item = repo.set_timestamp(claim.shop_id, claim.signup_id, "optin_confirmed_at", ids.iso(moment)) if claim else None
+    claim = links.verify_token(key, token, purpose, moment)
+    return repo.set_timestamp(claim.shop_id, claim.signup_id, field, ids.iso(moment)) if claim else None
+
+
+def confirm_optin(repo: SignupRepository, key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
+    item = _stamp(repo, key, token, "optin", "optin_confirmed_at", now)
     if item is None:
         return 400, page(*INVALID)
     name = item.get("product_title") or "the product"
@@ -58,9 +66,7 @@ def unsubscribe_form(key: bytes, token: str, action_url: str, now: datetime | No
 
 
 def unsubscribe(repo: SignupRepository, key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
-    moment = now or ids.now()
-    claim = links.verify_token(key, token, "unsubscribe", moment)
-    item = repo.set_timestamp(claim.shop_id, claim.signup_id, "unsubscribed_at", ids.iso(moment)) if claim else None
+    item = _stamp(repo, key, token, "unsubscribe", "unsubscribed_at", now)
     if item is None:
         return 400, page(*INVALID)
     repo.release_guard(item)
