@@ -380,3 +380,32 @@ def test_an_old_optin_message_without_its_signup_is_dropped(shop: dict[str, Any]
     )
     assert worker.run()["batchItemFailures"] == []
     assert outbox.emails() == []
+
+
+def test_push_goes_to_the_subscribers_sns_platform_endpoint(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any
+) -> None:
+    # Given a push signup (the storefront widget writes them; the admin API creates email and sms ones)
+    import boto3
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    sns = boto3.client("sns", region_name="us-east-1")
+    app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
+    endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app["PlatformApplicationArn"], Token="device-1")
+    repo = deps.signups()
+    repo.client.update_item(
+        TableName=repo.table_name,
+        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"SIGNUP#{signup['id']}"}},
+        UpdateExpression="SET channel = :push, push_endpoint = :arn",
+        ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
+    )
+    # When it is notified
+    notify(shop["api_key"], signup["id"])
+    worker.drain()
+    # Then SNS delivered one message to that endpoint, and the log says sent over push
+    backend = get_backend("sns")[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    [message] = backend.platform_endpoints[endpoint["EndpointArn"]].messages.values()
+    assert "Classic Tee (Small / Blue) is back in stock" in message and "utm_medium=push" in message
+    [row] = log(shop["api_key"])
+    assert (row["channel"], row["status"]) == ("push", "sent")
