@@ -1,11 +1,13 @@
-"""`make bench`: cold-import time of every action's handler and warm per-action latency in process against moto.
+"""`make bench`: cold start of every handler, warm per-action latency, bulk notify and the send worker, in process
+against moto.
 
 Cold import: a fresh `python -c "import <handler module>"` per run, timed from inside the child around the import
 alone (interpreter start-up excluded), median of 9, against the baseline `import boto3, pydantic` plus Powertools'
-event handler. Warm latency: each action's handler invoked in process (moto's `mock_aws` as AWS), after one warm-up
-call, median and p95 of N calls, with the AWS calls each invocation makes.
+event handler; the same child then makes the first invocation against moto with a valid request (`bench/cases.py`).
+Warm latency: each action's handler invoked in process (moto's `mock_aws` as AWS), after one warm-up call, median
+and p95 of N calls, with the AWS calls each invocation makes. Bulk notify and the worker: `bench/bulk.py`.
 
-Results go to stdout as a markdown table and to bench/results/latest.json; docs/PERFORMANCE.md quotes them.
+Results go to stdout as markdown tables and to bench/results/latest.json; docs/PERFORMANCE.md quotes them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "9"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "50"))
+WARM_WRITE_CALLS = int(os.environ.get("BENCH_WARM_WRITE_CALLS", "20"))
+READ_SIGNUPS = 100  # the reads' shop: 100 signups on two variants, the first 50 notified
+READ_NOTIFICATIONS = 50
 BASELINE = "import boto3, pydantic; import aws_lambda_powertools.event_handler"
 # `import pydantic` is lazy: it does not load BaseModel. Any module that defines a model pays for that too.
 BASELINE_WITH_MODEL = BASELINE + "; from pydantic import BaseModel"
@@ -46,179 +52,321 @@ heavy = sorted(m for m in sys.modules if m.startswith({heavy!r}))
 print(json.dumps({{"ms": elapsed, "heavy": heavy}}))
 """
 
-# Import, then the first invocation (the rest of a cold start) against moto: the backend is set up untimed.
+# Import, then the first invocation (the rest of a cold start) against moto: resources, a shop and the data the
+# request needs are set up untimed (bench/cases.py `first_call`).
 _FIRST_CALL = """
-import contextlib, io, json, os, sys, time
+import contextlib, io, json, sys, time
 sys.path.insert(0, {functions!r})
 t0 = time.perf_counter()
 import {module} as target
 import_ms = (time.perf_counter() - t0) * 1000
+heavy = sorted(m for m in sys.modules if m.startswith({heavy!r}))
+sys.path.insert(0, {root!r})
 from moto import mock_aws
-from backinstock import dispatch, registry, deps
-from backinstock.local import backend
-from backinstock.services import shops
-env = backend.local_environment("http://unused"); env.pop("AWS_ENDPOINT_URL"); os.environ.update(env)
+from bench import cases
+cases.use_local_environment()
+first_ms, reason = None, None
 with mock_aws():
-    backend.create_resources()
-    shop = shops.create_shop(deps.shops(), "cold-start.myshopify.com")
-    import boto3
-    deps.reset()  # the function's own session and client are created during its first invocation, as in Lambda
-    boto3.DEFAULT_SESSION = None
-    action = registry.by_name({action!r})
-    body = {body!r}
-    event = dispatch.proxy_event(action, action.method, action.gateway_path(), body=body, shop_id=shop["shop_id"])
-    with contextlib.redirect_stdout(io.StringIO()):
-        t1 = time.perf_counter()
-        response = target.handler(event, dispatch.LambdaContext(action.name))
-        first_ms = (time.perf_counter() - t1) * 1000
-assert response["statusCode"] < 300, response
-print(json.dumps({{"import_ms": import_ms, "first_call_ms": first_ms}}))
+    try:
+        _, event, context = cases.first_call({target!r})
+    except cases.NoSample as exc:
+        reason = str(exc)
+    else:
+        import boto3, gc
+        from backinstock import deps
+        deps.reset()  # the function's own session and clients are created during its first invocation, as in Lambda
+        boto3.DEFAULT_SESSION = None
+        gc.collect()  # the setup's garbage is not the function's: collections it triggers would be timed otherwise
+        with contextlib.redirect_stdout(io.StringIO()):
+            t1 = time.perf_counter()
+            response = target.handler(event, context)
+            first_ms = (time.perf_counter() - t1) * 1000
+        if not cases.succeeded({target!r}, response):
+            first_ms, reason = None, "first call failed: " + json.dumps(response, default=str)[:300]
+print(json.dumps({{"import_ms": import_ms, "heavy": heavy, "first_call_ms": first_ms, "reason": reason}}))
 """
 
 
-PATCH_BODIES = {
-    "update_settings": {"delivery": {"stock_threshold": 2}, "compliance": {"optin_required": True}},
-    "update_channels_settings": {"push": {"enabled": False}},
-    "update_delivery_settings": {"batching": {"enabled": True, "mode": "fixed", "batch_size": 50}},
-    "update_compliance_settings": {"optin_required": True},
-    "update_tagging_settings": {"order_tags": {"enabled": True}},
-    "update_alerts_settings": {"scheduled_reports": {"weekly": True}},
-}
-
-
-def body_for(action_name: str) -> str | None:
-    body = PATCH_BODIES.get(action_name)
-    return json.dumps(body) if body is not None else None
-
-
 def _child(statement: str, template: str = _CHILD, **fields: Any) -> dict[str, Any]:
-    code = template.format(functions=str(ROOT / "functions"), statement=statement, heavy=HEAVY, **fields)
-    env = {**os.environ, "TABLE_NAME": "bench", "PYTHONDONTWRITEBYTECODE": "0"}
+    code = template.format(
+        functions=str(ROOT / "functions"), root=str(ROOT), statement=statement, heavy=HEAVY, **fields
+    )
+    env = {**os.environ, "TABLE_NAME": "bench"}
+    # Cached bytecode, as a deployed layer should have: any value of PYTHONDONTWRITEBYTECODE, even "0", stops Python
+    # from writing .pyc files, and every child would then compile whatever changed since the last write.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
-        raise RuntimeError(f"{statement} failed:\n{out.stderr}")
+        raise RuntimeError(f"{statement or fields} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cold_imports() -> dict[str, Any]:
+def cold_targets() -> list[tuple[str, str]]:
+    """(target, handler module): every registry action but MCP, then the authorizer and the send worker."""
     from backinstock import registry
+    from bench import cases
 
+    targets = [(a.name, a.handler) for a in registry.actions() if a.name != "mcp"]
+    return [*targets, (cases.AUTHORIZER, cases.AUTHORIZER), (cases.WORKER, cases.WORKER)]
+
+
+def cold_imports() -> dict[str, Any]:
+    """Each row's ratios are to baseline samples taken between its own samples (paired): on a shared machine whose
+    load drifts, a baseline measured once at the start would make later rows look better or worse than they are."""
     _child(BASELINE)  # warm the OS page cache and .pyc files once, for every measurement alike
-    baseline = statistics.median(_child(BASELINE)["ms"] for _ in range(RUNS))
-    with_model = statistics.median(_child(BASELINE_WITH_MODEL)["ms"] for _ in range(RUNS))
+    pairs = [(_child(BASELINE)["ms"], _child(BASELINE_WITH_MODEL)["ms"]) for _ in range(RUNS)]
+    baseline = statistics.median(b for b, _ in pairs)
+    with_model = statistics.median(m for _, m in pairs)
+    model_factor = statistics.median(m / b for b, m in pairs)  # what `from pydantic import BaseModel` adds, as a ratio
     rows = []
-    for action in registry.actions():
-        if action.name == "mcp":
-            continue  # measured separately: it loads the handlers of the tools it runs
-        module = action.handler
-        heavy = _child(f"import {module}")["heavy"]
-        samples = [
-            _child("", _FIRST_CALL, module=module, action=action.name, body=body_for(action.name)) for _ in range(RUNS)
-        ]
+    for target, module in cold_targets():
+        samples, paired = [], []
+        for _ in range(RUNS):
+            samples.append(_child("", _FIRST_CALL, module=module, target=target))
+            paired.append(_child(BASELINE)["ms"])
         imported = statistics.median(s["import_ms"] for s in samples)
-        first = statistics.median(s["first_call_ms"] for s in samples)
+        row_baseline = statistics.median(paired)
+        firsts = [s["first_call_ms"] for s in samples if s["first_call_ms"] is not None]
+        reasons = sorted({s["reason"] for s in samples if s["reason"]})
         rows.append(
             {
+                "target": target,
                 "module": module,
                 "import_ms": round(imported, 1),
-                "ratio_to_baseline": round(imported / baseline, 2),
-                "ratio_to_baseline_with_model": round(imported / with_model, 2),
-                "first_call_ms": round(first, 1),
-                "heavy_modules": heavy,
+                "paired_baseline_ms": round(row_baseline, 1),
+                "ratio_to_baseline": round(imported / row_baseline, 2),
+                "ratio_to_baseline_with_model": round(imported / (row_baseline * model_factor), 2),
+                "first_call_ms": round(statistics.median(firsts), 1) if len(firsts) == len(samples) else None,
+                "first_call_note": "; ".join(reasons) or None,
+                "heavy_modules": samples[0]["heavy"],
             }
         )
-    auth = statistics.median(_child("import auth.authorizer")["ms"] for _ in range(RUNS))
-    rows.append(
-        {
-            "module": "auth.authorizer",
-            "import_ms": round(auth, 1),
-            "ratio_to_baseline": round(auth / baseline, 2),
-            "ratio_to_baseline_with_model": round(auth / with_model, 2),
-            "first_call_ms": None,
-            "heavy_modules": [],
-        }
-    )
+        row = rows[-1]
+        print(
+            f"cold {module}: {row['import_ms']} ms (x{row['ratio_to_baseline']}), first call {row['first_call_ms']}",
+            file=sys.stderr,
+        )
     return {
         "baseline_statement": BASELINE,
         "baseline_median_ms": round(baseline, 1),
         "baseline_with_model_statement": BASELINE_WITH_MODEL,
         "baseline_with_model_median_ms": round(with_model, 1),
+        "model_factor": round(model_factor, 3),
         "runs": RUNS,
         "rows": rows,
     }
 
 
-def warm_latency() -> list[dict[str, Any]]:
+def _ops(counter: Counter[str], per: int) -> dict[str, float]:
+    return {op.split(".", 1)[1]: round(n / per, 2) for op, n in sorted(counter.items())}
+
+
+def warm_latency() -> dict[str, Any]:
+    """Settings and meta actions (50 calls), the waitlist's read actions on a seeded shop (50 calls), and the
+    waitlist's write actions with a fresh input per call (20 calls)."""
     from moto import mock_aws
 
-    from backinstock import deps, dispatch, registry
+    from backinstock import dispatch, registry
     from backinstock.local import backend
-    from backinstock.services import shops
+    from bench import cases
 
-    os.environ.update(backend.local_environment("http://unused"))
-    os.environ.pop("AWS_ENDPOINT_URL")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    deps.reset()
-    rows = []
+    cases.use_local_environment(log_level="WARNING")
+    out: dict[str, Any] = {"actions": [], "reads": [], "writes": [], "not_measured": {}}
     with mock_aws():
         backend.create_resources()
-        shop = shops.create_shop(deps.shops(), "bench-shop.myshopify.com")
-        calls = {"n": 0}
-        deps.shops().client.meta.events.register(
-            "before-call.dynamodb", lambda **_: calls.__setitem__("n", calls["n"] + 1)
-        )
+        shop_id = cases.new_shop("bench-shop.myshopify.com")["shop_id"]
+        with cases.moto_transactions(snapshots=False) as seeding:
+            variants = [cases.VARIANT if i % 2 == 0 else cases.OTHER_VARIANT for i in range(READ_SIGNUPS)]
+            signup_ids = [cases.new_signup(shop_id, v) for v in variants]
+            notification_ids = [cases.send_now(shop_id, s) for s in signup_ids[:READ_NOTIFICATIONS]]
+        assert seeding["cancelled"] == 0, seeding
+        out["read_table_items"] = cases.table_items()
+        meter = cases.Meter()
+
+        def timed(action: registry.Action, event: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+            with contextlib.redirect_stdout(io.StringIO()):  # EMF metric lines
+                t0 = time.perf_counter()
+                response = dispatch.invoke(action, event)
+                elapsed = (time.perf_counter() - t0) * 1000
+            assert response["statusCode"] < 300, (action.name, response)
+            return elapsed, response
+
+        def repeat(action: registry.Action, call: cases.Call, times: int) -> dict[str, Any]:
+            event = cases.event(action, call, shop_id)
+            timed(action, event)  # warm-up: imports, first client
+            samples, inside = [], []
+            meter.reset()
+            for _ in range(times):
+                before = meter.inside_ms()
+                samples.append(timed(action, event)[0])
+                inside.append(meter.inside_ms() - before)
+            return {
+                "action": action.name,
+                "request": call.label or call.path.replace(shop_id, "<shop>"),
+                "median_ms": round(statistics.median(samples), 2),
+                "p95_ms": round(cases.percentile(samples, 0.95), 2),
+                "median_inside_aws_ms": round(statistics.median(inside), 2),
+                "dynamodb_calls_per_request": sum(meter.of("dynamodb").values()) / times,
+                "calls_per_request": _ops(meter.calls, times),
+            }
+
+        page = f"page 1 of {READ_SIGNUPS // 50} (50 of {READ_SIGNUPS} signups)"
+        reads: dict[str, list[cases.Call]] = {
+            "list_signups": [
+                cases.Call(cases.SIGNUPS, label=page),
+                cases.Call(
+                    cases.SIGNUPS,
+                    query={"variant_id": str(cases.VARIANT)},
+                    label=f"variant_id filter: GSI1 ({READ_SIGNUPS // 2} of {READ_SIGNUPS})",
+                ),
+                cases.Call(cases.SIGNUPS, query={"status": "notified"}, label="status=notified (filter expression)"),
+            ],
+            "get_signup": [cases.Call(f"{cases.SIGNUPS}/{signup_ids[0]}", {"id": signup_ids[0]}, label="by id")],
+            "list_notifications": [cases.Call(cases.NOTIFICATIONS, label=f"page 1 (50 of {READ_NOTIFICATIONS})")],
+            "get_notification": [
+                cases.Call(f"{cases.NOTIFICATIONS}/{notification_ids[0]}", {"id": notification_ids[0]}, label="by id")
+            ],
+        }
+
+        writes = []
         for action in registry.actions():
             if action.name == "mcp":
+                out["not_measured"][action.name] = "runs other actions' handlers in process: measured through them"
+            elif action.resource in ("settings", registry.META_RESOURCE):
+                row = repeat(action, cases.request_for(action, shop_id), WARM_CALLS)
+                out["actions"].append(row)
+            elif action.read_only:
+                try:
+                    calls = reads.get(action.name) or [cases.request_for(action, shop_id)]
+                except cases.NoSample as exc:
+                    out["not_measured"][action.name] = str(exc)
+                    continue
+                out["reads"].extend(repeat(action, call, WARM_CALLS) for call in calls)
+            else:
+                writes.append(action)
+
+        # Writes last, on the same shop: a fresh input per call (seeded untimed), moto as it is.
+        out["write_table_items_before"] = cases.table_items()
+        for action in writes:
+            try:
+                cases.request_for(action, shop_id)
+            except cases.NoSample as exc:
+                out["not_measured"][action.name] = str(exc)
                 continue
-            event = dispatch.proxy_event(
-                action, action.method, action.gateway_path(), body=body_for(action.name), shop_id=shop["shop_id"]
-            )
-            with contextlib.redirect_stdout(io.StringIO()):  # EMF metric lines
-                response = dispatch.invoke(action, event)  # warm-up: imports, first client
-                assert response["statusCode"] < 300, (action.name, response)
-                samples = []
-                calls["n"] = 0
-                for _ in range(WARM_CALLS):
-                    t0 = time.perf_counter()
-                    dispatch.invoke(action, event)
-                    samples.append((time.perf_counter() - t0) * 1000)
-            samples.sort()
-            rows.append(
+            samples, inside, copies = [], [], []
+            totals: Counter[str] = Counter()
+            for attempt in range(WARM_WRITE_CALLS + 1):
+                event = cases.event(action, cases.request_for(action, shop_id), shop_id)
+                meter.reset()
+                with cases.moto_transactions(snapshots=True) as tx:
+                    elapsed, _ = timed(action, event)
+                if attempt == 0:
+                    continue  # warm-up
+                samples.append(elapsed)
+                inside.append(meter.inside_ms())
+                copies.append(tx["snapshot_seconds"] * 1000)
+                totals.update(meter.calls)
+            cases.drain_queue()
+            out["writes"].append(
                 {
                     "action": action.name,
                     "median_ms": round(statistics.median(samples), 2),
-                    "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
-                    "dynamodb_calls_per_request": calls["n"] / WARM_CALLS,
+                    "p95_ms": round(cases.percentile(samples, 0.95), 2),
+                    "median_inside_aws_ms": round(statistics.median(inside), 2),
+                    "median_moto_table_copy_ms": round(statistics.median(copies), 2),
+                    "calls_per_request": _ops(totals, WARM_WRITE_CALLS),
                 }
             )
-    return rows
+        out["write_table_items_after"] = cases.table_items()
+    return out
+
+
+def _calls(ops: dict[str, float]) -> str:
+    return ", ".join(f"{op} {n:g}" for op, n in ops.items()) or "none"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    from bench import bulk
+
+    cold, warm = results["cold_import"], results["warm"]
+    lines = [
+        f"### Cold import (fresh process, median of {cold['runs']})\n",
+        f"Baseline `{BASELINE}`: **{cold['baseline_median_ms']} ms**; ",
+        f"with `from pydantic import BaseModel`: **{cold['baseline_with_model_median_ms']} ms** (measured first). ",
+        "Ratios are to the baseline samples taken between each row's own samples (`paired baseline ms`);",
+        f"the BaseModel column scales that by the measured factor {cold['model_factor']}.\n",
+        "| handler module | import ms | paired baseline ms | x baseline | x baseline+BaseModel | first call ms | "
+        "heavy modules |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    notes = []
+    for row in cold["rows"]:
+        heavy = ", ".join(h for h in HEAVY if any(m == h or m.startswith(h + ".") for m in row["heavy_modules"]))
+        heavy = heavy or "none"
+        first = row["first_call_ms"] if row["first_call_ms"] is not None else "-"
+        lines.append(
+            f"| `{row['module']}` | {row['import_ms']} | {row['paired_baseline_ms']} | {row['ratio_to_baseline']} | "
+            f"{row['ratio_to_baseline_with_model']} | {first} | {heavy} |"
+        )
+        if row["first_call_note"]:
+            notes.append(f"- `{row['module']}`: {row['first_call_note']}")
+    lines += ["", *notes] if notes else []
+    lines += [
+        f"\n### Warm latency in process against moto ({WARM_CALLS} calls each)\n",
+        "| action | median ms | p95 ms | DynamoDB calls / request |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {r['action']} | {r['median_ms']} | {r['p95_ms']} | {r['dynamodb_calls_per_request']:g} |"
+            for r in warm["actions"]
+        ),
+        f"\n### Waitlist reads, warm ({WARM_CALLS} calls each; {READ_SIGNUPS} signups on two variants, "
+        f"{READ_NOTIFICATIONS} notifications; table {warm['read_table_items']} items)\n",
+        "| action | request | median ms | p95 ms | median ms inside AWS calls | DynamoDB calls / request |",
+        "|---|---|---:|---:|---:|---|",
+        *(
+            f"| {r['action']} | {r['request']} | {r['median_ms']} | {r['p95_ms']} | {r['median_inside_aws_ms']} | "
+            f"{_calls(r['calls_per_request'])} |"
+            for r in warm["reads"]
+        ),
+        f"\n### Waitlist writes, warm ({WARM_WRITE_CALLS} calls each, a fresh input per call, moto as it is; table "
+        f"{warm['write_table_items_before']} -> {warm['write_table_items_after']} items)\n",
+        "| action | median ms | p95 ms | median ms inside AWS calls | of which moto's table copy "
+        "| AWS calls / request |",
+        "|---|---:|---:|---:|---:|---|",
+        *(
+            f"| {r['action']} | {r['median_ms']} | {r['p95_ms']} | {r['median_inside_aws_ms']} | "
+            f"{r['median_moto_table_copy_ms']} | {_calls(r['calls_per_request'])} |"
+            for r in warm["writes"]
+        ),
+    ]
+    if warm["not_measured"]:
+        lines += ["", "Not measured warm:", *(f"- {name}: {why}" for name, why in warm["not_measured"].items())]
+    lines += ["", bulk.markdown(results["bulk"])]
+    return "\n".join(lines)
 
 
 def main() -> None:
-    cold = cold_imports()
-    warm = warm_latency()
-    results = {"python": sys.version.split()[0], "cold_import": cold, "warm": warm}
+    """`python bench/run.py [cold] [warm] [bulk]`: all three by default; a subset reuses the other figures of the
+    last run (bench/results/latest.json) for the markdown."""
+    from bench import bulk
+
+    keys = {"cold": "cold_import", "warm": "warm", "bulk": "bulk"}
+    parts = [p for p in keys if p in sys.argv[1:]] or list(keys)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-
-    print(f"## Cold import (fresh process, median of {cold['runs']})\n")
-    print(f"Baseline `{BASELINE}`: **{cold['baseline_median_ms']} ms**; ")
-    print(f"with `from pydantic import BaseModel`: **{cold['baseline_with_model_median_ms']} ms**\n")
-    print("| handler module | import ms | x baseline | x baseline+BaseModel | first call ms | heavy modules |")
-    print("|---|---:|---:|---:|---:|---|")
-    for row in cold["rows"]:
-        heavy = ", ".join(row["heavy_modules"]) or "none"
-        first = row["first_call_ms"] if row["first_call_ms"] is not None else "-"
-        print(
-            f"| `{row['module']}` | {row['import_ms']} | {row['ratio_to_baseline']} | "
-            f"{row['ratio_to_baseline_with_model']} | {first} | {heavy} |"
-        )
-    print(f"\n## Warm latency in process against moto ({WARM_CALLS} calls each)\n")
-    print("| action | median ms | p95 ms | DynamoDB calls / request |")
-    print("|---|---:|---:|---:|")
-    for row in warm:
-        print(f"| {row['action']} | {row['median_ms']} | {row['p95_ms']} | {row['dynamodb_calls_per_request']:g} |")
+    latest = out / "latest.json"
+    results: dict[str, Any] = json.loads(latest.read_text()) if len(parts) < len(keys) and latest.exists() else {}
+    results["python"] = sys.version.split()[0]
+    results["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    runners = {"cold": cold_imports, "warm": warm_latency, "bulk": bulk.run}
+    for part in parts:
+        results[keys[part]] = runners[part]()
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    latest.write_text(json.dumps(results, indent=2) + "\n")
+    if set(keys.values()) <= results.keys():
+        print(markdown(results))
+    else:
+        print(json.dumps({keys[p]: results[keys[p]] for p in parts}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,387 @@
+"""What the benchmarks share: a valid request for every action (seeding what it needs: a signup, a notification, a
+link token), stub delivery providers, AWS call metering, and a switch for moto's per-transaction table copy.
+
+Everything here runs inside `moto.mock_aws()` with the local backend's resources (`backend.create_resources()`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backinstock.registry import Action
+    from backinstock.services.sending import Sender
+
+SIGNUPS = "/back_in_stock/signups"
+NOTIFICATIONS = "/back_in_stock/notifications"
+PRODUCT = 9001
+VARIANT = 4001  # "Classic Tee, Small / Blue" in the bench shop's catalog
+OTHER_VARIANT = 4002  # "Classic Tee, Large / Blue"
+WORKER = "workers.send_worker"  # not a registry action: the SQS consumer
+AUTHORIZER = "auth.authorizer"
+
+PATCH_BODIES: dict[str, dict[str, Any]] = {
+    "update_settings": {"delivery": {"stock_threshold": 2}, "compliance": {"optin_required": False}},
+    "update_channels_settings": {"push": {"enabled": True}},
+    "update_delivery_settings": {"batching": {"enabled": True, "mode": "fixed", "batch_size": 50}},
+    "update_compliance_settings": {"optin_required": False},
+    "update_tagging_settings": {"order_tags": {"enabled": True}},
+    "update_alerts_settings": {"scheduled_reports": {"weekly": True}},
+}
+
+
+class NoSample(Exception):
+    """The bench has no valid request for this action (a new action: add one to `request_for`)."""
+
+
+# ------------------------------------------------------------------------------------------------ environment
+def use_local_environment(log_level: str | None = None) -> None:
+    """The variables Lambda gets, without an endpoint: `mock_aws` intercepts boto3 in process."""
+    from backinstock import deps
+    from backinstock.local import backend
+
+    env = backend.local_environment("http://unused")
+    env.pop("AWS_ENDPOINT_URL")
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(env)
+    if log_level:
+        os.environ["LOG_LEVEL"] = log_level
+    deps.reset()
+
+
+def new_shop(domain: str, plan: str = "growth") -> dict[str, str]:
+    """A shop (growth plan: 10,000 sends a month, so the quota's condition is evaluated but never refuses) with two
+    catalog variants of one product."""
+    from backinstock import deps
+    from backinstock.services import shops
+
+    shop = shops.create_shop(deps.shops(), domain, plan=plan)
+    for variant, title in ((VARIANT, "Small / Blue"), (OTHER_VARIANT, "Large / Blue")):
+        deps.catalog().put_variant(shop["shop_id"], variant, PRODUCT, title, "Classic Tee", "classic-tee")
+    return shop
+
+
+# --------------------------------------------------------------------------------------------------- seeding
+def new_signup(shop_id: str, variant_id: int = VARIANT) -> str:
+    """A pending email signup, through the service as the API creates it (customer, guard, signup)."""
+    from backinstock import deps
+    from backinstock.models.signups import SignupCreate
+    from backinstock.services import signups
+
+    body = SignupCreate(channel="email", shopify_variant_id=variant_id, email=f"b{uuid.uuid4().hex[:16]}@example.com")
+    return signups.create_signup(deps.waitlist(), shop_id, body).id
+
+
+def send_now(shop_id: str, signup_id: str) -> str:
+    """Run one send through the worker's rules with stub providers. Returns the notification id."""
+    from backinstock import deps
+    from backinstock.services import sending
+    from backinstock.services.settings import settings_of
+
+    shop = deps.shops().require(shop_id)
+    send_id = str(uuid.uuid4())
+    outcome = sending.process_send(stub_sender(), shop, settings_of(shop), {"send_id": send_id, "signup_id": signup_id})
+    assert outcome.status == "sent", outcome
+    claim = deps.notifications().claim(shop_id, send_id)
+    assert claim is not None
+    return str(claim["notification_id"])
+
+
+def new_notification(shop_id: str) -> str:
+    return send_now(shop_id, new_signup(shop_id))
+
+
+def link_token(shop_id: str, signup_id: str, purpose: str) -> str:
+    from backinstock import ids
+    from backinstock.services import links
+
+    return links.make_token(links.signing_key(), shop_id, signup_id, purpose, ids.now())  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------------------------------------------- requests
+@dataclass
+class Call:
+    """One request to an action, relative to the base path; what `dispatch.proxy_event` needs."""
+
+    path: str
+    path_params: dict[str, str] | None = None
+    query: dict[str, str] | None = None
+    body: Any = None
+    label: str = ""  # what the request is, when it is not the action's plain form
+
+
+def request_for(action: Action, shop_id: str) -> Call:
+    """A valid request for the action, after seeding what it needs (each call seeds afresh: a delete deletes a new
+    signup, a create creates a new contact)."""
+    name = action.name
+    if name == "list_signups":
+        return Call(SIGNUPS)
+    if name == "list_notifications":
+        return Call(NOTIFICATIONS)
+    if name == "create_signup":
+        email = f"new-{uuid.uuid4().hex[:16]}@example.com"
+        return Call(SIGNUPS, body={"channel": "email", "shopify_variant_id": VARIANT, "email": email})
+    if name in ("get_signup", "delete_signup"):
+        signup_id = new_signup(shop_id)
+        return Call(f"{SIGNUPS}/{signup_id}", {"id": signup_id})
+    if name == "notify_signup":
+        signup_id = new_signup(shop_id)
+        return Call(f"{SIGNUPS}/{signup_id}/notify", {"id": signup_id})
+    if name in ("bulk_notify_signups", "bulk_delete_signups"):
+        return Call(action.path, body={"signup_ids": [new_signup(shop_id) for _ in range(3)]})
+    if name == "transfer_signups":
+        new_signup(shop_id)
+        body = {
+            "from_shopify_variant_id": VARIANT,
+            "to_shopify_variant_id": OTHER_VARIANT,
+            "to_shopify_product_id": PRODUCT,
+        }
+        return Call(action.path, body=body)
+    if name == "get_notification":
+        notification_id = new_notification(shop_id)
+        return Call(f"{NOTIFICATIONS}/{notification_id}", {"id": notification_id})
+    if name in ("confirm_optin", "unsubscribe_page", "unsubscribe"):
+        purpose = "optin" if name == "confirm_optin" else "unsubscribe"
+        return Call(action.path, query={"token": link_token(shop_id, new_signup(shop_id), purpose)})
+    if name in PATCH_BODIES:
+        return Call(action.path, body=PATCH_BODIES[name])
+    if action.path_params or (action.body_model is not None and not action.body_optional):
+        raise NoSample(f"no sample request for {name} in bench/cases.py (it needs path parameters or a body)")
+    return Call(action.path)
+
+
+def event(action: Action, call: Call, shop_id: str) -> dict[str, Any]:
+    """The API Gateway proxy event for the call, as the authorizer leaves it (public routes carry no shop)."""
+    from backinstock import dispatch, registry
+
+    return dispatch.proxy_event(
+        action,
+        action.method,
+        registry.BASE_PATH + call.path,
+        path_params=call.path_params,
+        query=call.query,
+        body=json.dumps(call.body) if call.body is not None else None,
+        shop_id=None if action.auth is registry.Auth.PUBLIC else shop_id,
+    )
+
+
+def first_call(target: str) -> tuple[Any, dict[str, Any], Any]:
+    """For the cold-start child: resources, a shop with a small waitlist and one notification, and a valid event
+    for `target` (an action name, the authorizer or the send worker). Returns (handler, event, context) with the
+    handler not yet imported by this function; the caller resets clients before invoking it."""
+    from backinstock import dispatch, registry
+    from backinstock.local import backend
+
+    backend.create_resources()
+    shop = new_shop("cold-start.myshopify.com")
+    shop_id = shop["shop_id"]
+    for _ in range(3):
+        new_signup(shop_id)
+    new_notification(shop_id)
+    if target == AUTHORIZER:
+        arn = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/api/v2/external/back_in_stock/signups"
+        authorizer_event = {"type": "REQUEST", "methodArn": arn, "headers": {"X-Auth-Token": shop["api_key"]}}
+        return target, authorizer_event, dispatch.LambdaContext("authorizer")
+    if target == WORKER:
+        message = {
+            "kind": "send",
+            "shop_id": shop_id,
+            "sends": [{"send_id": str(uuid.uuid4()), "signup_id": new_signup(shop_id), "allow_resend": False}],
+        }
+        return target, sqs_event([message]), dispatch.LambdaContext("send-worker")
+    action = registry.by_name(target)
+    return action.handler, event(action, request_for(action, shop_id), shop_id), dispatch.LambdaContext(action.name)
+
+
+def succeeded(target: str, response: dict[str, Any]) -> bool:
+    if target == AUTHORIZER:
+        return bool(response.get("policyDocument"))
+    if target == WORKER:
+        return response.get("batchItemFailures") == []
+    return int(response["statusCode"]) < 300
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What Lambda's SQS event source hands the worker."""
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "bench",
+                "body": json.dumps(m),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backinstock-send",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+# ------------------------------------------------------------------------------------------------- providers
+class StubEmail:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, email: Any) -> str:
+        self.sent += 1
+        return f"stub-email-{self.sent}"
+
+
+class StubSms:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, phone: str, text: str) -> str:
+        self.sent += 1
+        return f"stub-sms-{self.sent}"
+
+
+class StubPush:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, endpoint: str, title: str, body: str, url: str) -> str:
+        self.sent += 1
+        return f"stub-push-{self.sent}"
+
+
+def stub_sender() -> Sender:
+    """The worker's dependencies with providers that only return an id (no SES, no SNS)."""
+    from backinstock import deps
+    from backinstock.local import backend
+    from backinstock.providers import Providers
+    from backinstock.services.sending import Sender
+
+    return Sender(
+        signups=deps.signups(),
+        notifications=deps.notifications(),
+        shops=deps.shops(),
+        providers=Providers(email=StubEmail(), sms=StubSms(), push=StubPush()),
+        link_key=b"bench-link-signing-key-not-a-secret",
+        public_base_url=backend.DEFAULT_PUBLIC_BASE_URL,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- instruments
+class Meter:
+    """AWS calls by `service.Operation`, and the wall time spent inside them (botocore serialization, moto and
+    parsing), from botocore's before-call / after-call events on the clients the code uses (`backinstock.aws`)."""
+
+    def __init__(self, services: tuple[str, ...] = ("dynamodb", "sqs")) -> None:
+        from backinstock import aws
+
+        self.calls: Counter[str] = Counter()
+        self.seconds: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+        for service in services:
+            events = aws.client(service).meta.events
+            events.register(f"before-call.{service}", self._before)
+            events.register(f"after-call.{service}", self._after)
+
+    def _before(self, event_name: str, **_: Any) -> None:
+        operation = event_name.split(".", 1)[1]
+        self.calls[operation] += 1
+        self._started[operation] = time.perf_counter()
+
+    def _after(self, event_name: str, **_: Any) -> None:
+        operation = event_name.split(".", 1)[1]
+        elapsed = time.perf_counter() - self._started.pop(operation, time.perf_counter())
+        self.seconds[operation] = self.seconds.get(operation, 0.0) + elapsed
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.seconds.clear()
+
+    def inside_ms(self) -> float:
+        return sum(self.seconds.values()) * 1000
+
+    def of(self, service: str) -> Counter[str]:
+        return Counter({k.split(".", 1)[1]: v for k, v in self.calls.items() if k.startswith(service + ".")})
+
+
+@contextlib.contextmanager
+def moto_transactions(snapshots: bool = True) -> Iterator[dict[str, float]]:
+    """Count moto's TransactWriteItems, time its table copies, and optionally skip them.
+
+    moto deep-copies the whole table once per item of every TransactWriteItems, to roll back a cancelled one
+    (moto 5.2.5, `DynamoDBBackend.transact_write_items`): 0.1-0.3 ms per table item per transaction item on this
+    machine, so a send's two 3-item transactions cost ~5 s on a table of 3,000 signup-sized items. DynamoDB has no
+    such cost.
+    With `snapshots=False` the copy is skipped, which is only correct while no transaction is cancelled (moto would
+    keep the partial writes of a cancelled one): `cancelled` counts them and callers require zero."""
+    import copy
+    from unittest import mock
+
+    import moto.dynamodb.models as models
+
+    stats: dict[str, float] = {"transactions": 0, "cancelled": 0, "snapshot_seconds": 0.0}
+    table_type = models.Table
+    real_transact = models.DynamoDBBackend.transact_write_items
+
+    class Copier:
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if not isinstance(value, table_type):
+                return copy.deepcopy(value, memo)
+            if not snapshots:
+                return value
+            started = time.perf_counter()
+            try:
+                return copy.deepcopy(value, memo)
+            finally:
+                stats["snapshot_seconds"] += time.perf_counter() - started
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        stats["transactions"] += 1
+        try:
+            real_transact(self, transact_items)
+        except Exception:
+            stats["cancelled"] += 1
+            raise
+
+    with (
+        mock.patch.object(models, "copy", Copier),
+        mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact),
+    ):
+        yield stats
+
+
+def drain_queue() -> list[dict[str, Any]]:
+    """Receive and delete every message of the send queue (moto refuses a second PurgeQueue within 60 s, as SQS
+    does). Returns their bodies."""
+    from backinstock import deps
+
+    queue = deps.queue()
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        bodies.extend(json.loads(m["Body"]) for m in messages)
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        queue.client.delete_message_batch(QueueUrl=queue.url, Entries=entries)
+
+
+def table_items() -> int:
+    from backinstock import aws, config
+
+    return int(aws.client("dynamodb").describe_table(TableName=config.table_name())["Table"]["ItemCount"])
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p95 of 7 samples is the largest)."""
+    ordered = sorted(samples)
+    rank = max(1, -(-int(fraction * 100) * len(ordered) // 100))
+    return ordered[min(rank, len(ordered)) - 1]

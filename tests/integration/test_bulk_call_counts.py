@@ -1,0 +1,201 @@
+"""Counts, not timers: the AWS calls of bulk notify, notify and the filtered signup lists, by service and operation.
+
+Bulk notify of 1000 signups reads them with BatchGetItem (`BATCH_GET_LIMIT` keys per call) and queues them with
+SendMessageBatch (`queue.BATCH_LIMIT` messages per call, `queue.SENDS_PER_MESSAGE` sends per message); one notify
+is one GetItem and one SendMessage; a filtered list is one Query on the narrowest key and one BatchGetItem for the
+page. Nothing Scans. Expected counts are computed from the constants, so changing a limit keeps these tests honest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from backinstock import aws, deps, dispatch, registry
+from backinstock.models.signups import MAX_BULK_IDS, SignupCreate
+from backinstock.queue import BATCH_LIMIT, SENDS_PER_MESSAGE
+from backinstock.repositories.base import BATCH_GET_LIMIT, to_item
+from backinstock.repositories.signups import SignupRepository, signup_key
+from backinstock.services import signups
+from tests.helpers import receive_all
+
+pytestmark = pytest.mark.integration
+
+
+class _Recorder(SignupRepository):
+    """`create_signup`'s writes, kept instead of made: `seed` writes the signup items afterwards with BatchWriteItem.
+    moto copies the whole table before every TransactWriteItems, so 1000 creates through the API take minutes
+    (quadratic in the table's size). The customer find-or-create answers as it does for a new contact."""
+
+    def __init__(self) -> None:
+        super().__init__(deps.signups().table_name, deps.signups().client)
+        self.items: list[dict[str, Any]] = []
+
+    def upsert_customer(
+        self,
+        shop_id: str,
+        channel: str,
+        contact: str,
+        new_id: str,
+        name: str | None,
+        email: str | None,
+        phone: str | None,
+        now: str,
+    ) -> dict[str, Any]:
+        return {"customer_id": new_id, "name": name, "email": email, "phone": phone}
+
+    def create(self, signup: dict[str, Any], stale_guard_owner: str | None = None) -> None:
+        self.items.append(signup)
+
+
+def seed(shop_id: str, count: int, variant_id: int, prefix: str = "c") -> list[str]:
+    """`count` pending email signups on a catalog variant, built by `services.signups.create_signup` itself (same
+    item shape, same ids), written 25 per BatchWriteItem. Their pending guards and customer items are not written:
+    nothing measured here reads them. Returns the ids in creation order."""
+    recorder = _Recorder()
+    shop = deps.shops().require(shop_id)
+    waitlist = signups.Waitlist(
+        signups=recorder,
+        catalog=SimpleNamespace(variant=cache(deps.catalog().variant)),  # type: ignore[arg-type]
+        shops=SimpleNamespace(require=lambda _: shop),  # type: ignore[arg-type]
+        queue=deps.queue(),
+    )
+    created = [
+        signups.create_signup(
+            waitlist,
+            shop_id,
+            SignupCreate(channel="email", shopify_variant_id=variant_id, email=f"{prefix}{i}@example.com"),
+        ).id
+        for i in range(count)
+    ]
+    recorder.batch_write(
+        [{"PutRequest": {"Item": {**signup_key(shop_id, s["signup_id"]), **to_item(s)}}} for s in recorder.items]
+    )
+    return created
+
+
+@pytest.fixture
+def calls(shop: dict[str, Any]) -> Counter[str]:
+    """`service.Operation` -> number of calls, from botocore's before-call event on the clients the code uses."""
+    counted: Counter[str] = Counter()
+    for service in ("dynamodb", "sqs"):
+        aws.client(service).meta.events.register(
+            f"before-call.{service}", lambda event_name, **_: counted.update([event_name.split(".", 1)[1]])
+        )
+    return counted
+
+
+@pytest.fixture
+def query_params(shop: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameters of every DynamoDB Query, as the code passed them."""
+    seen: list[dict[str, Any]] = []
+    aws.client("dynamodb").meta.events.register(
+        "before-parameter-build.dynamodb.Query", lambda params, **_: seen.append(dict(params))
+    )
+    return seen
+
+
+def invoke(
+    name: str,
+    shop: dict[str, Any],
+    path_params: dict[str, str] | None = None,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """The action's Lambda handler, in process, as API Gateway calls it once the authorizer has answered."""
+    action = registry.by_name(name)
+    path = action.path
+    for param, value in (path_params or {}).items():
+        path = path.replace(f":{param}", value)
+    event = dispatch.proxy_event(
+        action,
+        action.method,
+        registry.BASE_PATH + path,
+        path_params=path_params,
+        query=query,
+        body=json.dumps(body) if body is not None else None,
+        shop_id=shop["shop_id"],
+    )
+    response = dispatch.invoke(action, event)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def test_bulk_notify_of_1000_signups_reads_in_batches_of_100_and_queues_in_batches_of_10(
+    shop: dict[str, Any], catalog: dict[str, int], calls: Counter[str]
+) -> None:
+    signup_ids = seed(shop["shop_id"], MAX_BULK_IDS, catalog["small"])
+    calls.clear()
+
+    status, result = invoke("bulk_notify_signups", shop, body={"signup_ids": signup_ids})
+
+    assert status == 200, result
+    assert result["failed"] == [] and sorted(result["success"]) == sorted(signup_ids)
+    messages = math.ceil(MAX_BULK_IDS / SENDS_PER_MESSAGE)
+    expected = Counter(
+        {
+            "dynamodb.BatchGetItem": math.ceil(MAX_BULK_IDS / BATCH_GET_LIMIT),
+            "sqs.SendMessageBatch": math.ceil(messages / BATCH_LIMIT),
+        }
+    )
+    assert calls == expected
+    assert calls["dynamodb.BatchGetItem"] <= 10 and calls["sqs.SendMessageBatch"] <= 100  # the issue's ceilings
+    assert "dynamodb.Scan" not in calls
+
+    queued = [json.loads(m["Body"]) for m in receive_all(deps.queue().client, deps.queue().url)]
+    assert len(queued) == messages
+    assert all(m["kind"] == "send" and len(m["sends"]) <= SENDS_PER_MESSAGE for m in queued)
+    sent_ids = [s["signup_id"] for m in queued for s in m["sends"]]
+    assert sorted(sent_ids) == sorted(signup_ids)  # every id exactly once
+    assert len({s["send_id"] for m in queued for s in m["sends"]}) == MAX_BULK_IDS
+
+
+def test_notify_is_one_get_item_and_one_send_message(
+    shop: dict[str, Any], catalog: dict[str, int], calls: Counter[str]
+) -> None:
+    [signup_id] = seed(shop["shop_id"], 1, catalog["small"])
+    calls.clear()
+
+    status, result = invoke("notify_signup", shop, path_params={"id": signup_id})
+
+    assert status == 202, result
+    assert calls == Counter({"dynamodb.GetItem": 1, "sqs.SendMessage": 1})
+
+
+@pytest.mark.parametrize(
+    ("filter_by", "index"),
+    [("variant_id", "GSI1"), ("product_id", "GSI2"), (None, None)],
+    ids=["variant-GSI1", "product-GSI2", "unfiltered-table"],
+)
+def test_a_list_page_is_one_query_on_the_narrowest_key_and_one_batch_get(
+    shop: dict[str, Any],
+    catalog: dict[str, int],
+    calls: Counter[str],
+    query_params: list[dict[str, Any]],
+    filter_by: str | None,
+    index: str | None,
+) -> None:
+    small = seed(shop["shop_id"], 30, catalog["small"], prefix="s")
+    seed(shop["shop_id"], 10, catalog["mug"], prefix="m")
+    values = {"variant_id": str(catalog["small"]), "product_id": "10"}
+    query = {"per_page": "20", **({filter_by: values[filter_by]} if filter_by else {})}
+    calls.clear()
+
+    status, result = invoke("list_signups", shop, query=query)
+
+    assert status == 200, result
+    assert calls == Counter({"dynamodb.Query": 1, "dynamodb.BatchGetItem": 1})
+    [params] = query_params
+    assert params.get("IndexName") == index
+    assert params["ProjectionExpression"] == "SK"  # the Query moves keys; the page's items come from BatchGetItem
+    expected_total = 40 if filter_by is None else 30
+    assert result["meta"]["total_count"] == expected_total
+    assert len(result["signups"]) == 20
+    if filter_by:
+        assert {s["id"] for s in result["signups"]} <= set(small)
+        assert {s["variant"]["shopify_variant_id"] for s in result["signups"]} == {catalog["small"]}
