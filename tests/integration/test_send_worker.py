@@ -409,3 +409,26 @@ def test_push_goes_to_the_subscribers_sns_platform_endpoint(
     assert "Classic Tee (Small / Blue) is back in stock" in message and "utm_medium=push" in message
     [row] = log(shop["api_key"])
     assert (row["channel"], row["status"]) == ("push", "sent")
+
+
+def test_the_worker_starts_no_send_the_timeout_could_cut(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    from backinstock.workers import send as worker_module
+
+    key = shop["api_key"]
+    ids = [
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"t{i}@example.com"})[1][
+            "id"
+        ]
+        for i in range(3)
+    ]
+    call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
+    [message] = worker.pending()
+    body = json.loads(message["Body"])
+    clock = iter([60_000, 60_000, 5_000])  # time left before each send: the third would start too late
+    with pytest.raises(RuntimeError, match="parts of the message failed"):
+        worker_module.handle_message(body, remaining_ms=lambda: next(clock))
+    assert len(outbox.emails()) == 2
+    worker_module.handle_message(body, remaining_ms=lambda: 60_000)  # the retry sends only the rest
+    assert len(outbox.emails()) == 3

@@ -209,6 +209,14 @@ class SignupRepository(Repository):
         guard = key(shop_pk(signup["shop_id"]), guard_sk(signup["variant_id"], signup["channel"], signup["contact"]))
         self._delete_guard_if_owned(guard, signup["signup_id"])
 
+    def release_guards(self, signups: list[dict[str, Any]]) -> None:
+        """`release_guard` for many signups, 16 conditional deletes in flight (BatchWriteItem has no condition,
+        and a guard may belong to another signup by now). boto3 clients are thread-safe."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(self.release_guard, signups))
+
     def delete_unnotified(self, shop_id: str, signup_id: str) -> dict[str, Any]:
         """Delete a signup that was never notified. Raises Conflict if it was; returns the deleted item."""
         try:
@@ -251,8 +259,7 @@ class SignupRepository(Repository):
                     "A signup of this request was notified while it was being deleted; "
                     f"{start} signups were deleted before it. Retry with the remaining ids."
                 ) from None
-            for signup in chunk:
-                self.release_guard(signup)
+            self.release_guards(chunk)
 
     def set_timestamp(self, shop_id: str, signup_id: str, field: str, value: str) -> dict[str, Any] | None:
         """Set a lifecycle timestamp once (`unsubscribed_at`, `optin_confirmed_at`); returns the signup after the

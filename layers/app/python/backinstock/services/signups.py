@@ -19,7 +19,6 @@ from backinstock.queue import OPTIN_DELAY_SECONDS, SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
-from backinstock.services.settings import settings_of
 
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
@@ -168,6 +167,8 @@ def resolve_variant(
 def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime | None = None) -> m.Signup:
     moment = now or ids.now()
     at = ids.iso(moment)
+    from backinstock.services.settings import settings_of  # only create needs the settings models (cold start)
+
     variant = resolve_variant(w, shop_id, body.shopify_variant_id, body.shopify_product_id)
     optin_required = settings_of(w.shops.require(shop_id)).compliance.optin_required
     customer = w.signups.upsert_customer(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,9 +30,17 @@ metrics = Metrics(namespace="BackInStock")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def handle_message(message: dict[str, Any], sender: sending.Sender | None = None) -> Counter[str]:
+# Stop starting sends when the invocation has less than this left: a send cut by the timeout is recorded as sent
+# without having been sent (see services/sending.py); the unstarted rest of the message is retried instead.
+TIME_RESERVE_MS = 10_000
+
+
+def handle_message(
+    message: dict[str, Any], sender: sending.Sender | None = None, remaining_ms: Callable[[], int] | None = None
+) -> Counter[str]:
     """Run one queue message. Raises when any part of it must be retried (parts already done are skipped on the
-    retry: sends through their claims, transfers because moved signups left the source variant)."""
+    retry: sends through their claims, transfers because moved signups left the source variant). `remaining_ms`
+    (the Lambda context's) stops it from starting a send that the timeout could cut."""
     kind = message.get("kind")
     outcomes: Counter[str] = Counter()
     if kind == "transfer":
@@ -63,7 +72,11 @@ def handle_message(message: dict[str, Any], sender: sending.Sender | None = None
         raise ValueError(f"unknown message kind {kind!r}")
     settings = settings_of(shop)
     errors: list[Exception] = []
-    for send in message["sends"]:
+    for index, send in enumerate(message["sends"]):
+        if remaining_ms is not None and remaining_ms() < TIME_RESERVE_MS:
+            left = len(message["sends"]) - index
+            errors.append(TimeoutError(f"{left} sends not started: the invocation is running out of time"))
+            break
         try:
             outcome = sending.process_send(s, shop, settings, send)
         except Exception as exc:  # one failing send must not stop the others of the message
@@ -72,9 +85,7 @@ def handle_message(message: dict[str, Any], sender: sending.Sender | None = None
             continue
         outcomes[outcome.status] += 1
     if errors:
-        raise RuntimeError(f"{len(errors)} of {len(message['sends'])} sends failed; retrying the message") from errors[
-            0
-        ]
+        raise RuntimeError(f"{len(errors)} parts of the message failed; retrying the message") from errors[0]
     return outcomes
 
 
@@ -84,8 +95,9 @@ def _age_seconds(queued_at: str | None) -> float:
     return (ids.now() - datetime.fromisoformat(queued_at.replace("Z", "+00:00"))).total_seconds()
 
 
-def record_handler(record: SQSRecord) -> None:
-    outcomes = handle_message(json.loads(record.body))
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    remaining = lambda_context.get_remaining_time_in_millis if lambda_context is not None else None
+    outcomes = handle_message(json.loads(record.body), remaining_ms=remaining)
     for status, count in outcomes.items():
         metrics.add_metric(name=f"Sends_{status}", unit=MetricUnit.Count, value=count)
 
