@@ -16,7 +16,6 @@ the status filter is a FilterExpression on their existence.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -368,13 +367,6 @@ class SignupRepository(Repository):
                 ConditionExpression="signup_id = :id",
                 ExpressionAttributeValues={":id": {"S": signup_id}},
             )
-
-    def iter_variant(self, shop_id: str, variant_id: int) -> Iterator[dict[str, Any]]:
-        items, start = self.by_variant(shop_id, variant_id, None, 500)
-        yield from items
-        while start:
-            items, start = self.by_variant(shop_id, variant_id, start, 500)
-            yield from items
 
 
 class GuardTaken(Exception):
