@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from backinstock import ids
@@ -10,7 +11,7 @@ from backinstock.errors import NotFound
 from backinstock.models import signups as m
 from backinstock.repositories.notifications import NotificationRepository
 from backinstock.repositories.signups import ListFilter
-from backinstock.services.signups import page_meta, page_of, window
+from backinstock.services.signups import page
 
 
 def view(item: dict[str, Any]) -> m.Notification:
@@ -31,16 +32,14 @@ def list_notifications(
     repo: NotificationRepository, shop_id: str, query: m.NotificationListQuery, now: datetime | None = None
 ) -> m.NotificationList:
     where = ListFilter()
-    if query.channel:
-        where.add("channel = :channel", values={":channel": query.channel})
     if query.status:
         where.add("#status = :status", names={"#status": "status"}, values={":status": query.status})
-    bounds, upper = window(query, now or ids.now())
-    matching = repo.list_ids(shop_id, where, **bounds)
-    page_ids = page_of(matching, query)
-    found = {i["notification_id"]: i for i in repo.notifications(shop_id, page_ids)} if page_ids else {}
-    rows = [view(found[i]) for i in page_ids if i in found]
-    return m.NotificationList(notifications=rows, meta=page_meta(len(matching), query, upper))
+
+    def fetch(page_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i["notification_id"]: i for i in repo.notifications(shop_id, page_ids)}
+
+    items, meta = page(query, where, partial(repo.list_ids, shop_id), fetch, now)
+    return m.NotificationList(notifications=[view(i) for i in items], meta=meta)
 
 
 def get_notification(repo: NotificationRepository, shop_id: str, notification_id: str) -> m.Notification:

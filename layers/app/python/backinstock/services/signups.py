@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from backinstock import ids
@@ -70,48 +72,43 @@ def view(item: dict[str, Any]) -> m.Signup:
     )
 
 
-def page_meta(total: int, query: m._ListQuery, as_of: datetime) -> m.PageMeta:
-    return m.PageMeta(
-        total_count=total,
+def page(
+    query: m._ListQuery,
+    where: ListFilter,
+    list_ids: Callable[..., list[str]],
+    fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
+    now: datetime | None = None,
+) -> tuple[list[dict[str, Any]], m.PageMeta]:
+    """One page of a list (signups or notifications): the filters shared by both lists are added to `where`, the
+    matching ids (newest first, up to the snapshot time) give the count, `fetch` reads the page's items by id."""
+    if query.channel:
+        where.add("channel = :channel", values={":channel": query.channel})
+    upper = query.upper_bound(now or ids.now())
+    matching = list_ids(where, variant_id=query.variant_id, product_id=query.product_id, start=query.from_, end=upper)
+    start = (query.page - 1) * query.per_page
+    page_ids = matching[start : start + query.per_page]
+    found = fetch(page_ids) if page_ids else {}
+    meta = m.PageMeta(
+        total_count=len(matching),
         page=query.page,
         per_page=query.per_page,
-        total_pages=math.ceil(total / query.per_page),
-        as_of=ids.iso(as_of),
+        total_pages=math.ceil(len(matching) / query.per_page),
+        as_of=ids.iso(upper),
     )
-
-
-def page_of(all_ids: list[str], query: m._ListQuery) -> list[str]:
-    start = (query.page - 1) * query.per_page
-    return all_ids[start : start + query.per_page]
-
-
-def window(query: m._ListQuery, now: datetime) -> tuple[dict[str, Any], datetime]:
-    upper = query.upper_bound(now)
-    return {
-        "variant_id": query.variant_id,
-        "product_id": query.product_id,
-        "start": query.from_,
-        "end": upper,
-    }, upper
+    return [found[i] for i in page_ids if i in found], meta
 
 
 # --------------------------------------------------------------------------------------------------------- reads
 def list_signups(w: Waitlist, shop_id: str, query: m.SignupListQuery, now: datetime | None = None) -> m.SignupList:
     where = ListFilter()
-    if query.channel:
-        where.add("channel = :channel", values={":channel": query.channel})
     if query.status:
         where.add(STATUS_FILTERS[query.status])
     if query.email:
         where.add("contains(search_email, :email)", values={":email": m.normalize_email(query.email)})
     if query.phone:
         where.add("contains(search_phone, :phone)", values={":phone": m.normalize_phone(query.phone)})
-    bounds, upper = window(query, now or ids.now())
-    matching = w.signups.list_ids(shop_id, where, **bounds)
-    page_ids = page_of(matching, query)
-    found = w.signups.signups(shop_id, page_ids) if page_ids else {}
-    rows = [view(found[i]) for i in page_ids if i in found]
-    return m.SignupList(signups=rows, meta=page_meta(len(matching), query, upper))
+    items, meta = page(query, where, partial(w.signups.list_ids, shop_id), partial(w.signups.signups, shop_id), now)
+    return m.SignupList(signups=[view(i) for i in items], meta=meta)
 
 
 def get_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Signup:
@@ -222,19 +219,20 @@ def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
     except GuardTaken as taken:
         owner = w.signups.signup(item["shop_id"], taken.owner_id) if taken.owner_id else None
         if owner is not None and status_of(owner) in ("pending", "blocked"):
-            raise Conflict(
-                f"A pending signup already exists for {item['contact']} on variant {item['variant_id']} over "
-                f"{item['channel']} (signup {owner['signup_id']})"
-            ) from None
+            raise _duplicate(item, f" (signup {owner['signup_id']})") from None
         stale = taken.owner_id
     # The guard's owner was notified, unsubscribed or deleted without releasing it (a crash in between): take it.
     try:
         w.signups.create(item, stale_guard_owner=stale)
     except GuardTaken:
-        raise Conflict(
-            f"A pending signup already exists for {item['contact']} on variant {item['variant_id']} over "
-            f"{item['channel']}"
-        ) from None
+        raise _duplicate(item) from None
+
+
+def _duplicate(item: dict[str, Any], owner: str = "") -> Conflict:
+    return Conflict(
+        f"A pending signup already exists for {item['contact']} on variant {item['variant_id']} over "
+        f"{item['channel']}{owner}"
+    )
 
 
 # -------------------------------------------------------------------------------------------------------- delete
