@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from backinstock import deps
-from backinstock.local import backend
+from backinstock.local import backend, stepfunctions
 from backinstock.services import shops
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # once. What makes the opt-in safe without the delay (the worker retries a young message) is tested directly.
     monkeypatch.setattr("backinstock.services.signups.OPTIN_DELAY_SECONDS", 0)
     deps.reset()
-    with mock_aws():
+    with mock_aws(config=stepfunctions.MOTO_CONFIG):  # type: ignore[arg-type]
+        stepfunctions.enable()
         for name, value in backend.create_resources().items():
             monkeypatch.setenv(name, value)
         deps.reset()

@@ -120,11 +120,13 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock import deps
-    from backinstock.local import backend, demo
+    from backinstock.local import backend, demo, stepfunctions
     from backinstock.local.pollers import start_pollers
     from backinstock.local.server import LocalApi, invocation_lock
     from backinstock.services import shops
 
+    os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
+    stepfunctions.enable(invocation_lock)
     moto = backend.start_moto(args.host, args.aws_port)
     endpoint = f"http://{args.host}:{args.aws_port}"
     api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port

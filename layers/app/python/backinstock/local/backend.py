@@ -133,5 +133,8 @@ def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
         "SEND_QUEUE_URL": create_queue(infra_spec.SEND_QUEUE, SEND_QUEUE_NAME),
         "LINK_SECRET_ARN": create_link_secret(),
     }
+    from backinstock.local import stepfunctions
+
+    env.update(stepfunctions.create_state_machines(REGION))
     apply_environment(env)
     return env
