@@ -121,7 +121,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock import deps
     from backinstock.local import backend, demo, stepfunctions
-    from backinstock.local.pollers import start_pollers
+    from backinstock.local.pollers import start_pollers, start_stream_pollers
     from backinstock.local.server import LocalApi, invocation_lock
     from backinstock.services import shops
 
@@ -134,7 +134,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     resources = backend.create_resources()
     demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
     catalog = demo.seed(demo_shop["shop_id"])
-    pollers = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
+    pollers: list[Any] = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
+    pollers += start_stream_pollers(os.environ["TABLE_NAME"], invocation_lock)  # the table stream's (rollups)
     api.start()
     info = {
         "base_url": api.base_url,

@@ -67,3 +67,24 @@ def idempotency_table() -> str:
 
 def link_secret_arn() -> str:
     return load(LinkEnv).LINK_SECRET_ARN
+
+
+class ExportRunEnv(BaseEnv):
+    """Functions that start or stop export workflows (and abort their partial uploads)."""
+
+    EXPORT_STATE_MACHINE_ARN: str = Field(min_length=20)
+    EXPORT_BUCKET_NAME: str = Field(min_length=3, max_length=63)
+
+
+class ExportReadEnv(BaseEnv):
+    """Functions that sign download URLs of export files."""
+
+    EXPORT_BUCKET_NAME: str = Field(min_length=3, max_length=63)
+
+
+def export_bucket() -> str:
+    return load(ExportReadEnv).EXPORT_BUCKET_NAME
+
+
+def export_state_machine() -> str:
+    return load(ExportRunEnv).EXPORT_STATE_MACHINE_ARN

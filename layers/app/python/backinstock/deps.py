@@ -12,8 +12,11 @@ if TYPE_CHECKING:
     from backinstock.queue import SendQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
+    from backinstock.repositories.rollups import RollupRepository
     from backinstock.repositories.signups import SignupRepository
     from backinstock.services.sending import Sender
+    from backinstock.services.exports import Exports, Workflow
+    from backinstock.services.reports import Reports
     from backinstock.services.signups import Waitlist
 
 
@@ -41,6 +44,47 @@ def notifications() -> NotificationRepository:
     from backinstock.repositories.notifications import NotificationRepository
 
     return NotificationRepository(config.table_name())
+
+
+@cache
+def rollups() -> RollupRepository:
+    from backinstock.repositories.rollups import RollupRepository
+
+    return RollupRepository(config.table_name())
+
+
+def reports() -> Reports:
+    """Rollups, the catalog (titles) and the shop (currency) for the report reads."""
+    from backinstock.services.reports import Reports
+
+    return Reports(rollups=rollups(), catalog=catalog(), shops=shops())
+
+
+def exports() -> Exports:
+    """Export jobs, and what their rows come from (reports, the waitlist)."""
+    from backinstock.repositories.exports import ExportRepository
+    from backinstock.services.exports import Exports
+
+    return Exports(jobs=ExportRepository(config.table_name()), reports=reports(), signups=signups())
+
+
+def export_workflow() -> Workflow:
+    from backinstock.services.exports import Workflow
+
+    return Workflow(config.export_state_machine())
+
+
+def sign_export(object_key: str, seconds: int) -> str:
+    """A pre-signed GET URL of an export file (signed with this function's credentials)."""
+    from backinstock.csvfile import download_url
+
+    return download_url(config.export_bucket(), object_key, seconds)
+
+
+def abort_export(object_key: str, upload_id: str) -> None:
+    from backinstock.csvfile import abort_upload
+
+    abort_upload(config.export_bucket(), object_key, upload_id)
 
 
 @cache
@@ -77,7 +121,7 @@ def sender() -> Sender:
 
 def reset() -> None:
     """Forget built dependencies, clients and the loaded environment (tests change them between cases)."""
-    for factory in (shops, signups, catalog, notifications, queue, sender):
+    for factory in (shops, signups, catalog, notifications, rollups, queue, sender):
         factory.cache_clear()
     from backinstock.services import links
 

@@ -28,6 +28,7 @@ RESOURCE_MODULES = (
     "backinstock.actions.signups",
     "backinstock.actions.notifications",
     "backinstock.actions.settings",
+    "backinstock.actions.reports",
     "backinstock.actions.meta",
 )
 
@@ -40,6 +41,8 @@ class Access(enum.Enum):
     SEND_QUEUE = "queue:send"  # enqueue work for the send worker (notify, bulk notify, transfer, opt-in mail)
     IDEMPOTENCY = "idempotency"  # the Idempotency-Key store (Powertools idempotency table)
     LINK_SECRET = "secret:links"  # noqa: S105 (an access kind, not a secret): the HMAC key that signs and verifies opt-in / unsubscribe links
+    EXPORT_RUN = "exports:run"  # start and stop export workflow executions, abort an export's partial upload
+    EXPORT_READ = "exports:read"  # read export files: sign their download URLs
 
 
 class Auth(enum.Enum):
@@ -77,6 +80,7 @@ class Action:
     body_optional: bool = False  # an empty body reads as `{}` (every field of the body model has a default)
     idempotent: bool = False  # honours the `Idempotency-Key` header (replays the first response)
     html: bool = False  # answers a small HTML page (public customer-facing links), not JSON
+    report: str | None = None  # the report this action reads (a GET: listed by the manifest) or exports (a POST)
 
     @property
     def path_params(self) -> list[str]:

@@ -12,6 +12,7 @@ from backinstock.config import DEFAULT_TABLE_NAME
 REGION = "us-east-1"
 IDEMPOTENCY_TABLE_NAME = "backinstock-idempotency"
 SEND_QUEUE_NAME = "backinstock-send"
+EXPORT_BUCKET_NAME = "backinstock-exports"
 SENDER_EMAIL = "alerts@backinstock.local"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:3000/api/v2/external"
 
@@ -32,6 +33,7 @@ def local_environment(
         "AWS_REGION": REGION,
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         "TABLE_NAME": table_name,
+        "EXPORT_BUCKET_NAME": EXPORT_BUCKET_NAME,
         "POWERTOOLS_SERVICE_NAME": "backinstock",
         "POWERTOOLS_METRICS_NAMESPACE": "BackInStock",
     }
@@ -123,11 +125,35 @@ def create_link_secret() -> str:
     return arn
 
 
+def create_export_bucket(name: str = EXPORT_BUCKET_NAME) -> None:
+    """The export files' bucket, with the stack's lifecycle rule (files expire, partial uploads are aborted)."""
+    s3 = aws.client("s3")
+    try:
+        s3.create_bucket(Bucket=name)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        return
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-exports",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": infra_spec.EXPORT_FILE_RETENTION_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
+
+
 def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
     """Every resource of the stack that the code talks to. Returns the environment they add (queue URL, secret
     ARN) and applies it to this process."""
     create_table(infra_spec.MAIN_TABLE, table_name)
     create_table(infra_spec.IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_NAME)
+    create_export_bucket(os.environ.get("EXPORT_BUCKET_NAME", EXPORT_BUCKET_NAME))
     aws.client("ses").verify_email_identity(EmailAddress=os.environ.get("SENDER_EMAIL", SENDER_EMAIL))
     env = {
         "SEND_QUEUE_URL": create_queue(infra_spec.SEND_QUEUE, SEND_QUEUE_NAME),

@@ -1,4 +1,4 @@
-"""Background pollers of the local run: they play Lambda's SQS event sources.
+"""Background pollers of the local run: they play Lambda's SQS and DynamoDB Streams event sources.
 
 A poller long-polls one queue, hands each batch to the worker's handler as the very event Lambda's event source
 mapping sends (`sqs_event`), deletes the records that succeeded and leaves the failed ones (`batchItemFailures`,
@@ -237,3 +237,154 @@ def start_pollers(env: dict[str, str], lock: threading.RLock) -> list[QueuePolle
         QueuePoller(env[variable], handler, lock, batch_size=spec.batch_size).start()
         for variable, handler, spec in EVENT_SOURCES
     ]
+
+
+# ------------------------------------------------------------------------------------------ DynamoDB Streams
+def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """The event Lambda's DynamoDB Streams event source sends for records read with GetRecords."""
+    out = []
+    for record in records:
+        body = dict(record["dynamodb"])
+        created = body.get("ApproximateCreationDateTime")
+        if created is not None and not isinstance(created, int | float):
+            body["ApproximateCreationDateTime"] = int(created.timestamp())
+        out.append({**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": body, "eventSourceARN": stream_arn})
+    return {"Records": out}
+
+
+class StreamPoller:
+    """Reads every shard of a table's stream from its start and runs the consumer's handler on batches of records,
+    as Lambda's event source mapping does: a failed record (`batchItemFailures`: its sequence number, or the whole
+    batch when the handler raises) is retried from there, up to `retry_attempts` times, then skipped with a warning
+    (in AWS: described on the on-failure queue)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        spec: infra_spec.StreamConsumerSpec,
+        lock: threading.RLock,
+        *,
+        interval_seconds: float = 0.5,
+        client: Any = None,
+    ) -> None:
+        self.table_name = table_name
+        self.spec = spec
+        self.lock = lock
+        self.interval_seconds = interval_seconds
+        self._client = client
+        self._iterators: dict[str, str | None] = {}
+        self._attempts: dict[str, int] = {}
+        self._stream_arn: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stream-{spec.handler}", daemon=True)
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodbstreams")
+
+    @property
+    def stream_arn(self) -> str:
+        if self._stream_arn is None:
+            table = aws.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
+            self._stream_arn = str(table["LatestStreamArn"])
+        return self._stream_arn
+
+    def start(self) -> StreamPoller:
+        self.stream_arn  # noqa: B018 (fail at start when the table has no stream)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.poll_once():
+                    self._stop.wait(self.interval_seconds)
+            except Exception:
+                logger.exception("stream poller %s: a read failed", self.spec.handler)
+                self._stop.wait(1)
+
+    def drain(self, rounds: int = 50) -> int:
+        """Poll until no shard has records left (tests). Returns how many records were handed to the handler."""
+        total = 0
+        for _ in range(rounds):
+            handled = self.poll_once()
+            if not handled:
+                return total
+            total += handled
+        return total
+
+    def poll_once(self) -> int:
+        """One GetRecords per shard, each non-empty batch through the handler. Returns the records handled."""
+        handled = 0
+        shards = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self.client.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            iterator = self._iterators[shard_id]
+            if iterator is None:
+                continue
+            response = self.client.get_records(ShardIterator=iterator, Limit=self.spec.batch_size)
+            records = response.get("Records", [])
+            if not records:
+                self._iterators[shard_id] = response.get("NextShardIterator")
+                continue
+            handled += len(records)
+            failed_at = self._invoke(records)
+            if failed_at is None:
+                self._iterators[shard_id] = response.get("NextShardIterator")
+                continue
+            attempts = self._attempts.get(failed_at, 0) + 1
+            self._attempts[failed_at] = attempts
+            if attempts > self.spec.retry_attempts:
+                logger.warning(
+                    "stream poller %s: record %s failed %s times; skipped (in AWS: the on-failure queue)",
+                    self.spec.handler,
+                    failed_at,
+                    attempts,
+                )
+                self._iterators[shard_id] = self.client.get_shard_iterator(
+                    StreamArn=self.stream_arn,
+                    ShardId=shard_id,
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    SequenceNumber=failed_at,
+                )["ShardIterator"]
+            else:
+                self._iterators[shard_id] = self.client.get_shard_iterator(
+                    StreamArn=self.stream_arn,
+                    ShardId=shard_id,
+                    ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=failed_at,
+                )["ShardIterator"]
+        return handled
+
+    def invoke(self, records: list[dict[str, Any]]) -> Any:
+        """Hand a batch to the handler, as Lambda does. Returns its answer."""
+        handler: Handler = dispatch.handler_for(self.spec.handler)
+        with self.lock:
+            return handler(stream_event(records, self.stream_arn), dispatch.LambdaContext(self.spec.handler))
+
+    def _invoke(self, records: list[dict[str, Any]]) -> str | None:
+        """The sequence number to retry from, or None when the batch succeeded."""
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+        try:
+            response = self.invoke(records)
+        except Exception:
+            logger.warning("stream poller %s: the handler raised; retrying the batch", self.spec.handler, exc_info=True)
+            return sequence[0]
+        failed = failures_of(response, set(sequence))
+        if not failed:
+            return None
+        return min(failed, key=sequence.index)
+
+
+def start_stream_pollers(table_name: str, lock: threading.RLock) -> list[StreamPoller]:
+    """One started poller per stream consumer of the stack (infra_spec.STREAM_CONSUMERS)."""
+    return [StreamPoller(table_name, spec, lock).start() for spec in infra_spec.STREAM_CONSUMERS]

@@ -82,6 +82,21 @@ def list_ids(
 
     The narrowest key serves the Query: the variant index, else the product index, else the shop's partition.
     Only keys are projected: counting a big waitlist moves ids, not items. Never a Scan."""
+    request = list_request(shop_id, prefix, where, variant_id, product_id, start, end)
+    request["ProjectionExpression"] = "SK"
+    return [item["SK"]["S"][len(prefix) :] for item in repo.query(**request)]
+
+
+def list_request(
+    shop_id: str,
+    prefix: str,
+    where: ListFilter,
+    variant_id: int | None,
+    product_id: int | None,
+    start: datetime | None,
+    end: datetime,
+) -> dict[str, Any]:
+    """The Query (newest first) behind `list_ids`: the narrowest key, the window as a key range, the filter."""
     low, high = id_bounds(start, end)
     values: dict[str, Any] = {":low": {"S": prefix + low}, ":high": {"S": prefix + high}}
     request: dict[str, Any] = {"ScanIndexForward": False}
@@ -99,14 +114,13 @@ def list_ids(
         condition = "PK = :pk AND SK BETWEEN :low AND :high"
         values[":pk"] = {"S": shop_pk(shop_id)}
     request["KeyConditionExpression"] = condition
-    request["ProjectionExpression"] = "SK"
     if where.clauses:
         request["FilterExpression"] = " AND ".join(where.clauses)
         values.update(where.values)
         if where.names:
             request["ExpressionAttributeNames"] = where.names
     request["ExpressionAttributeValues"] = values
-    return [item["SK"]["S"][len(prefix) :] for item in repo.query(**request)]
+    return request
 
 
 class SignupRepository(Repository):
@@ -121,6 +135,33 @@ class SignupRepository(Repository):
 
     def list_ids(self, shop_id: str, where: ListFilter, **window: Any) -> list[str]:
         return list_ids(self, shop_id, SIGNUP, where, **window)
+
+    def iter_pages(
+        self, shop_id: str, where: ListFilter, start_key: dict[str, Any] | None = None, **window: Any
+    ) -> Any:
+        """Full signup items of a listing, newest first, a Query page at a time: yields (items, raw keys of each
+        item) so that a long export can resume after any item (`start_key`, an item's raw key)."""
+        request = list_request(shop_id, SIGNUP, where, **window)
+        request["TableName"] = self.table_name
+        key_names = ["PK", "SK"]
+        if request.get("IndexName"):
+            key_names += [f"{request['IndexName']}PK", f"{request['IndexName']}SK"]
+        while True:
+            if start_key:
+                request["ExclusiveStartKey"] = start_key
+            response = self.client.query(**request)
+            raw = response.get("Items", [])
+            yield [from_item(i) for i in raw], [{k: i[k] for k in key_names} for i in raw]
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return
+
+    def count(self, shop_id: str, where: ListFilter, **window: Any) -> int:
+        """How many signups a listing matches (Select=COUNT: no item leaves DynamoDB)."""
+        request = list_request(shop_id, SIGNUP, where, **window)
+        request["Select"] = "COUNT"
+        paginator = self.client.get_paginator("query")
+        return sum(page["Count"] for page in paginator.paginate(TableName=self.table_name, **request))
 
     def by_variant(self, shop_id: str, variant_id: int, start_key: dict[str, Any] | None, limit: int) -> Any:
         """One page of a variant's signups, oldest first, for the transfer worker. Returns (items, next key)."""

@@ -1,0 +1,11 @@
+"""GET /back_in_stock/reports/conversions"""
+
+from backinstock import deps
+from backinstock.actions.reports import CONVERSIONS
+from backinstock.api.http import Request, route
+from backinstock.services import reports
+
+
+@route(CONVERSIONS)
+def handler(request: Request) -> object:
+    return reports.conversions(deps.reports(), request.shop_id, request.query)

@@ -1,0 +1,11 @@
+"""POST /back_in_stock/reports/products_in_demand/export"""
+
+from backinstock import deps
+from backinstock.actions.reports import EXPORT_PRODUCTS_IN_DEMAND
+from backinstock.api.http import Request, route
+from backinstock.services import exports
+
+
+@route(EXPORT_PRODUCTS_IN_DEMAND)
+def handler(request: Request) -> object:
+    return exports.start(deps.exports(), deps.export_workflow(), request.shop_id, "products_in_demand", request.body)

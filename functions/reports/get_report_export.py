@@ -1,0 +1,11 @@
+"""GET /back_in_stock/reports/exports/:job_id"""
+
+from backinstock import deps
+from backinstock.actions.reports import GET_EXPORT
+from backinstock.api.http import Request, route
+from backinstock.services import exports
+
+
+@route(GET_EXPORT)
+def handler(request: Request) -> object:
+    return exports.get(deps.exports(), request.shop_id, request.path_params["job_id"], deps.sign_export)

@@ -1,0 +1,11 @@
+"""GET /back_in_stock/reports/notifications"""
+
+from backinstock import deps
+from backinstock.actions.reports import NOTIFICATIONS
+from backinstock.api.http import Request, route
+from backinstock.services import reports
+
+
+@route(NOTIFICATIONS)
+def handler(request: Request) -> object:
+    return reports.notifications(deps.reports(), request.shop_id, request.query)

@@ -1,0 +1,137 @@
+"""CSV export files: rows written with `csv.writer` into a bounded buffer, shipped to S3 as multipart parts.
+
+Memory holds one part (`PART_SIZE`, >= S3's 5 MiB minimum) and the row being written, whatever the file's size.
+The upload's state (upload id, part ETags) is small and JSON-serialisable: an export that runs over several Lambda
+invocations carries it in the workflow's state and resumes at a part boundary.
+
+Cells are neutralised against formula injection (OWASP "CSV Injection"): a text cell that starts with `=`, `+`, `-`,
+`@`, a tab or a carriage return gets a leading `'`, so a spreadsheet shows it as text instead of evaluating it.
+Numbers are written as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from backinstock import aws
+
+PART_SIZE = 8 * 1024 * 1024
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_TRIGGERS):
+        return "'" + value
+    return value
+
+
+class MultipartCsv:
+    """Writes rows to `s3://bucket/key`. `state` resumes an upload started by an earlier invocation."""
+
+    def __init__(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        file_name: str,
+        state: dict[str, Any] | None = None,
+        part_size: int = PART_SIZE,
+        client: Any = None,
+    ) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.file_name = file_name
+        self.part_size = part_size
+        self._client = client
+        self.upload_id: str | None = (state or {}).get("upload_id")
+        self.parts: list[dict[str, Any]] = list((state or {}).get("parts", []))
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("s3")
+
+    def state(self) -> dict[str, Any]:
+        return {"upload_id": self.upload_id, "parts": self.parts}
+
+    def start(self) -> str:
+        if self.upload_id is None:
+            self.upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType="text/csv; charset=utf-8",
+                ContentDisposition=f'attachment; filename="{self.file_name}"',
+            )["UploadId"]
+        return self.upload_id
+
+    def write_rows(self, rows: Iterable[list[Any]]) -> bool:
+        """Write rows; returns True when a part was uploaded (the buffer is empty: a safe place to stop)."""
+        self._writer.writerows([neutralise(c) for c in row] for row in rows)
+        if self._buffer.tell() >= self.part_size:
+            self._flush()
+            return True
+        return False
+
+    def write_row(self, row: list[Any]) -> bool:
+        self._writer.writerow([neutralise(c) for c in row])
+        if self._buffer.tell() >= self.part_size:
+            self._flush()
+            return True
+        return False
+
+    def _flush(self) -> None:
+        data = self._buffer.getvalue().encode("utf-8")
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        if not data:
+            return
+        upload_id = self.start()
+        number = len(self.parts) + 1
+        etag = self.client.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=data
+        )["ETag"]
+        self.parts.append({"PartNumber": number, "ETag": etag})
+
+    def complete(self) -> None:
+        """Upload what is buffered as the last part (the only part allowed under 5 MiB) and complete the file."""
+        self._flush()
+        upload_id = self.start()
+        if not self.parts:  # nothing at all was written: an empty file still needs one part
+            etag = self.client.upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=1, Body=b""
+            )["ETag"]
+            self.parts.append({"PartNumber": 1, "ETag": etag})
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": self.parts}
+        )
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            abort_upload(self.bucket, self.key, self.upload_id, self._client)
+
+
+    def delete(self) -> None:
+        """Remove a completed file (its job was cancelled while it was being completed)."""
+        self.client.delete_object(Bucket=self.bucket, Key=self.key)
+
+
+def abort_upload(bucket: str, key: str, upload_id: str, client: Any = None) -> None:
+    s3 = client or aws.client("s3")
+    try:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except s3.exceptions.NoSuchUpload:
+        return
+
+
+def download_url(bucket: str, key: str, expires_in: int, client: Any = None) -> str:
+    s3 = client or aws.client("s3")
+    url: str = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in, HttpMethod="GET"
+    )
+    return url

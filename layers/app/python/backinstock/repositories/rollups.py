@@ -1,0 +1,142 @@
+"""Rollup items of the reports, written by the stream aggregator and read by the report actions.
+
+Items (docs/DATA_MODEL.md, "Report rollups"):
+- `SHOP#<id>#ROLLUP#<dimension> / <G>#<bucket start>`: counters (`ADD`) of one dimension in one bucket.
+- `SHOP#<id>#ROLLUP#APPLIED / EVENT#<stream eventID>`: the stream record was applied (expires after 2 days: a
+  stream keeps records 24 hours).
+- `SHOP#<id>#ROLLUP#ONCE / ORDER#<order_id>` and `CONVERTED#<signup_id>`: an order or a conversion was counted.
+
+A change is one `TransactWriteItems`: the record's marker (`attribute_not_exists`), the once-keys it claims, the
+counter updates. A replayed record fails on its marker and changes nothing; a once-key already claimed drops its
+counters from the transaction, which is retried without them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from backinstock.repositories.base import Repository, from_item, key, serialize
+from backinstock.services.rollups import Change, Deltas
+
+MARKER_RETENTION = timedelta(days=2)
+ONCE_RETENTION = timedelta(days=400)
+MAX_TRANSACTION = 100
+
+
+def rollup_pk(shop_id: str, dimension: str) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#{dimension}"
+
+
+class RollupRepository(Repository):
+    # ------------------------------------------------------------------------------------------------- writes
+    def apply(self, change: Change, event_id: str, now: datetime) -> str:
+        """Apply one record's change once. Returns `applied`, `replayed` or `empty`."""
+        for (dimension, bucket), values in change.latest.items():
+            for name, value in values.items():
+                self._raise_to(change.shop_id, dimension, bucket, name, value)
+        active = dict(change.once)
+        while True:
+            updates = _merge(change.plain, *active.values())
+            if not updates:
+                return "empty"
+            marker = {
+                "Put": {
+                    "Item": {
+                        **key(rollup_pk(change.shop_id, "APPLIED"), f"EVENT#{event_id}"),
+                        "entity": {"S": "rollup_marker"},
+                        "expires_at": {"N": str(int((now + MARKER_RETENTION).timestamp()))},
+                    },
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+            once_keys = list(active)
+            onces = [
+                {
+                    "Put": {
+                        "Item": {
+                            **key(rollup_pk(change.shop_id, "ONCE"), once_key),
+                            "entity": {"S": "rollup_once"},
+                            "expires_at": {"N": str(int((now + ONCE_RETENTION).timestamp()))},
+                        },
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                for once_key in once_keys
+            ]
+            writes = [self._update(change.shop_id, slot, counters) for slot, counters in sorted(updates.items())]
+            items = [marker, *onces, *writes]
+            if len(items) > MAX_TRANSACTION:
+                raise ValueError(f"a rollup change of {len(items)} writes exceeds one transaction")
+            try:
+                self.transact(items)
+                return "applied"
+            except self.client.exceptions.TransactionCanceledException as exc:
+                codes = self.cancellation_codes(exc)
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return "replayed"
+                taken = [k for i, k in enumerate(once_keys) if len(codes) > i + 1 and codes[i + 1] == "ConditionalCheckFailed"]
+                if not taken:
+                    raise
+                for once_key in taken:
+                    active.pop(once_key)
+
+    def _update(self, shop_id: str, slot: tuple[str, str], counters: dict[str, Decimal]) -> dict[str, Any]:
+        dimension, bucket = slot
+        names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
+        values = {f":c{i}": serialize(counters[name]) for i, name in enumerate(sorted(counters))}
+        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(names)))
+        return {
+            "Update": {
+                "Key": key(rollup_pk(shop_id, dimension), bucket),
+                "UpdateExpression": f"ADD {adds} SET entity = :entity",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {**values, ":entity": {"S": "rollup"}},
+            }
+        }
+
+    def _raise_to(self, shop_id: str, dimension: str, bucket: str, name: str, value: int) -> None:
+        """`name = max(name, value)`: a conditional update, idempotent and order-free."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key(rollup_pk(shop_id, dimension), bucket),
+                UpdateExpression="SET #n = :v, entity = :entity",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :v",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues={":v": {"N": str(value)}, ":entity": {"S": "rollup"}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return
+
+    # -------------------------------------------------------------------------------------------------- reads
+    def range(
+        self, shop_id: str, dimension: str, first: str, last: str, attributes: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rollup items of one dimension with bucket keys in [first, last], eventually consistent (the reports'
+        "read replicas"). `attributes`: only these counters (and the key) come back."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": rollup_pk(shop_id, dimension)},
+                ":first": {"S": first},
+                ":last": {"S": last},
+            },
+            "ConsistentRead": False,
+        }
+        if attributes is not None:
+            names = {f"#a{i}": a for i, a in enumerate(["SK", *attributes])}
+            request["ProjectionExpression"] = ", ".join(names)
+            request["ExpressionAttributeNames"] = names
+        return [from_item(item) for item in self.query(**request)]
+
+
+def _merge(*groups: Deltas) -> Deltas:
+    out: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for group in groups:
+        for slot, counters in group.items():
+            for name, value in counters.items():
+                out[slot][name] += value
+    return {slot: {k: v for k, v in c.items() if v} for slot, c in out.items() if any(c.values())}

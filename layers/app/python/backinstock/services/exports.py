@@ -1,0 +1,385 @@
+"""CSV exports as jobs: start (job row + workflow execution), poll, cancel, and the workflow's task that writes the
+file. Generic: a *source* is a report of `services.reports.REPORTS` or the row-level waitlist; a new report needs
+nothing here.
+
+The workflow (`workflows/export.asl.json`) runs `run_step` in a loop: each invocation streams rows into the
+multipart upload and stops at a part boundary when its time runs short, handing the upload's state and the row
+cursor to the next invocation. Any error lands in `fail`: the job becomes `failed` with a message and the partial
+upload is aborted. A cancel (`cancel`) stops the execution, marks the job and aborts the upload; a task still running
+learns it at its next progress write (conditional on `running`) and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from backinstock import ids
+from backinstock.errors import Conflict, NotFound
+from backinstock.models import reports as m
+from backinstock.registry import BASE_PATH
+from backinstock.repositories.exports import ExportRepository, JobNotRunning
+from backinstock.repositories.signups import STATUS_FILTERS, ListFilter, SignupRepository
+from backinstock.services import reports
+from backinstock.services.signups import status_of
+
+JOB_RETENTION = timedelta(hours=24)  # after completion: then DynamoDB's TTL deletes the job row
+UNFINISHED_RETENTION = timedelta(days=2)  # a job whose workflow never reported back
+DOWNLOAD_URL_SECONDS = 3600
+FILE_RETENTION_DAYS = 7  # the bucket's lifecycle rule deletes export files after this
+TIME_RESERVE_MS = 60_000  # an invocation stops at the next part boundary when less than this is left
+WAITLIST = "waitlist"
+STATUS_PATH = "/back_in_stock/reports/exports/"
+
+
+class ExportFailed(Exception):
+    """A failure whose message is meant for the merchant (shown as the job's `error`)."""
+
+
+@dataclass(frozen=True)
+class Exports:
+    jobs: ExportRepository
+    reports: reports.Reports | None = None
+    signups: SignupRepository | None = None
+
+
+class Workflow:
+    """Starts and stops executions of the export state machine."""
+
+    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+        self.arn = state_machine_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        from backinstock import aws
+
+        return self._client or aws.client("stepfunctions")
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        arn: str = self.client.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))[
+            "executionArn"
+        ]
+        return arn
+
+    def stop(self, execution_arn: str) -> None:
+        try:
+            self.client.stop_execution(executionArn=execution_arn, cause="Cancelled by the merchant")
+        except self.client.exceptions.ExecutionDoesNotExist:
+            return
+
+
+def new_job_id() -> str:
+    return "exp_" + secrets.token_hex(8)
+
+
+# ------------------------------------------------------------------------------------------------ API: start
+def start(
+    e: Exports,
+    workflow: Workflow,
+    shop_id: str,
+    source: str,
+    params: Any,
+    now: datetime | None = None,
+) -> m.ExportAccepted:
+    """Create the job and start its execution. A report's window is resolved now (so the file covers the window
+    the request meant, whenever it runs); an invalid one is a 422 and starts nothing."""
+    moment = now or ids.now()
+    stored = params.model_dump(mode="json", by_alias=True)
+    if source != WAITLIST:
+        start_day, end_day = reports.resolve_window(params, moment)
+        stored.update({"from": start_day.isoformat(), "to": end_day.isoformat()})
+    job_id = new_job_id()
+    file_name = f"back_in_stock_{source}_{moment.date().isoformat()}.csv"
+    job = {
+        "job_id": job_id,
+        "shop_id": shop_id,
+        "source": source,
+        "params": json.dumps(stored, separators=(",", ":")),
+        "status": "running",
+        "progress": 0,
+        "row_count": 0,
+        "file_name": file_name,
+        "object_key": f"exports/{shop_id}/{job_id}/{file_name}",
+        "created_at": ids.iso(moment),
+        "expires_at": int((moment + UNFINISHED_RETENTION).timestamp()),
+    }
+    e.jobs.create(job)
+    try:
+        execution_arn = workflow.start(job_id, {"shop_id": shop_id, "job_id": job_id})
+    except Exception:
+        e.jobs.finish(
+            shop_id,
+            job_id,
+            {"status": "failed", "error": "The export could not be started; retry later", **_closing(moment)},
+        )
+        raise
+    e.jobs.update_running(shop_id, job_id, {"execution_arn": execution_arn})
+    return m.ExportAccepted(job_id=job_id, status_url=BASE_PATH + STATUS_PATH + job_id)
+
+
+def _closing(moment: datetime) -> dict[str, Any]:
+    return {"completed_at": ids.iso(moment), "expires_at": int((moment + JOB_RETENTION).timestamp())}
+
+
+# --------------------------------------------------------------------------------------------- API: poll, cancel
+def _require(e: Exports, shop_id: str, job_id: str, moment: datetime) -> dict[str, Any]:
+    job = e.jobs.get(shop_id, job_id) if job_id.startswith("exp_") and len(job_id) <= 40 else None
+    # DynamoDB's TTL deletes within a day or two of `expires_at`: an expired row is gone for the API already.
+    if job is None or int(job.get("expires_at", 0)) <= int(moment.timestamp()):
+        raise NotFound(f"Export not found: no export job {job_id} in this shop (jobs expire 24 hours after completion)")
+    return job
+
+
+def view(job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None) -> m.ExportJob:
+    ready = job["status"] == "ready"
+    url = expires = None
+    if ready and sign is not None:
+        moment = now or ids.now()
+        url = sign(job["object_key"], DOWNLOAD_URL_SECONDS)
+        expires = ids.iso(moment + timedelta(seconds=DOWNLOAD_URL_SECONDS))
+    return m.ExportJob(
+        job_id=job["job_id"],
+        status=job["status"],
+        progress=int(job.get("progress", 0)),
+        report=job["source"],
+        row_count=int(job["row_count"]) if ready else None,
+        file_name=job["file_name"] if ready else None,
+        download_url=url,
+        download_url_expires_at=expires,
+        error=job.get("error"),
+        created_at=job["created_at"],
+        completed_at=job.get("completed_at"),
+    )
+
+
+def get(
+    e: Exports, shop_id: str, job_id: str, sign: Callable[[str, int], str], now: datetime | None = None
+) -> m.ExportJob:
+    moment = now or ids.now()
+    return view(_require(e, shop_id, job_id, moment), sign, moment)
+
+
+def cancel(
+    e: Exports,
+    workflow: Workflow,
+    shop_id: str,
+    job_id: str,
+    abort: Callable[[str, str], None],
+    now: datetime | None = None,
+) -> m.ExportJob:
+    moment = now or ids.now()
+    job = _require(e, shop_id, job_id, moment)
+    try:
+        if job["status"] != "running":
+            raise JobNotRunning(job_id)
+        job = e.jobs.finish(shop_id, job_id, {"status": "cancelled", **_closing(moment)})
+    except JobNotRunning:
+        current = e.jobs.get(shop_id, job_id) or job
+        raise Conflict(
+            f"Export {job_id} is {current['status']}: only a running export can be cancelled"
+        ) from None
+    if job.get("execution_arn"):
+        workflow.stop(job["execution_arn"])
+    if job.get("upload_id"):
+        abort(job["object_key"], job["upload_id"])
+    return view(job, None, moment)
+
+
+# -------------------------------------------------------------------------------------------------- the sources
+@dataclass(frozen=True)
+class Opened:
+    rows: Iterator[tuple[list[Any], Any]]  # (cells, cursor after this row)
+    expected: int | None
+
+
+def open_source(e: Exports, job: dict[str, Any], cursor: Any, now: datetime) -> tuple[tuple[str, ...], Opened]:
+    params = json.loads(job["params"])
+    source = job["source"]
+    if source == WAITLIST:
+        return WAITLIST_COLUMNS, _waitlist(e, job["shop_id"], m.SignupExport.model_validate(params), cursor)
+    definition = reports.REPORTS.get(source)
+    if definition is None:
+        raise ExportFailed(f"Unknown report {source!r}")
+    assert e.reports is not None
+    query = definition.export_model.model_validate(params)
+    rows = list(definition.rows(e.reports, job["shop_id"], query, now))
+    skip = int(cursor or 0)
+    return definition.columns, Opened(((r, i + 1) for i, r in enumerate(rows) if i >= skip), len(rows))
+
+
+WAITLIST_COLUMNS = (
+    "signup_id",
+    "status",
+    "channel",
+    "contact",
+    "quantity",
+    "shopify_variant_id",
+    "shopify_product_id",
+    "variant_title",
+    "product_title",
+    "customer_id",
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "optin_required",
+    "optin_confirmed_at",
+    "notifications_sent",
+    "last_notified_at",
+    "notified_at",
+    "blocked_at",
+    "unsubscribed_at",
+    "created_at",
+)
+
+
+def _waitlist_filter(q: m.SignupExport) -> ListFilter:
+    where = ListFilter()
+    if q.status:
+        where.add(STATUS_FILTERS[q.status])
+    if q.channel:
+        where.add("channel = :channel", values={":channel": q.channel})
+    if q.email:
+        where.add("contains(search_email, :email)", values={":email": q.email})
+    if q.phone:
+        where.add("contains(search_phone, :phone)", values={":phone": q.phone})
+    return where
+
+
+def _waitlist(e: Exports, shop_id: str, q: m.SignupExport, cursor: Any) -> Opened:
+    assert e.signups is not None
+    from datetime import UTC
+
+    window = {
+        "variant_id": q.variant_id,
+        "product_id": q.product_id,
+        "start": datetime.combine(q.from_, time.min, UTC) if q.from_ else None,
+        "end": datetime.combine(q.to, time.max, UTC) if q.to else ids.now(),
+    }
+    expected = e.signups.count(shop_id, _waitlist_filter(q), **window) if cursor is None else None
+    pages = e.signups.iter_pages(shop_id, _waitlist_filter(q), start_key=cursor, **window)
+
+    def rows() -> Iterator[tuple[list[Any], Any]]:
+        for items, keys in pages:
+            for item, item_key in zip(items, keys, strict=True):
+                yield (
+                    [
+                        item["signup_id"],
+                        status_of(item),
+                        item["channel"],
+                        item["contact"],
+                        item.get("quantity", 1),
+                        item["variant_id"],
+                        item["product_id"],
+                        item.get("variant_title"),
+                        item.get("product_title"),
+                        item.get("customer_id"),
+                        item.get("customer_name"),
+                        item.get("customer_email"),
+                        item.get("customer_phone"),
+                        "true" if item.get("optin_required") else "false",
+                        item.get("optin_confirmed_at"),
+                        item.get("notifications_sent", 0),
+                        item.get("last_notified_at"),
+                        item.get("notified_at"),
+                        item.get("blocked_at"),
+                        item.get("unsubscribed_at"),
+                        item["created_at"],
+                    ],
+                    item_key,
+                )
+
+    return Opened(rows(), expected)
+
+
+# ----------------------------------------------------------------------------------------- the workflow's task
+def run_step(
+    e: Exports,
+    event: dict[str, Any],
+    writer_for: Callable[[dict[str, Any], dict[str, Any] | None], Any],
+    remaining_ms: Callable[[], int],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One invocation of the export task. Returns the workflow state: `done`, or the state to resume from."""
+    moment = now or ids.now()
+    shop_id, job_id = event["shop_id"], event["job_id"]
+    state = event.get("state") or {}
+    out = {"shop_id": shop_id, "job_id": job_id, "done": True}
+    job = e.jobs.get(shop_id, job_id)
+    writer = writer_for(job or {}, state.get("upload")) if job else None
+    if job is None or job["status"] != "running":
+        if writer is not None:
+            writer.abort()
+        return out
+    first = not state
+    columns, opened = open_source(e, job, state.get("cursor"), moment)
+    expected = opened.expected if first else state.get("expected")
+    count = int(state.get("row_count", 0))
+    try:
+        if first:
+            writer.start()
+            e.jobs.update_running(shop_id, job_id, {"upload_id": writer.upload_id})
+            writer.write_row(list(columns))
+        for cells, cursor in opened.rows:
+            count += 1
+            if not writer.write_row(cells):
+                continue
+            e.jobs.update_running(shop_id, job_id, {"progress": _progress(count, expected), "row_count": count})
+            if remaining_ms() < TIME_RESERVE_MS:
+                resume = {"upload": writer.state(), "cursor": cursor, "row_count": count, "expected": expected}
+                return {**out, "done": False, "state": resume}
+        writer.complete()
+    except JobNotRunning:  # cancelled meanwhile: drop what was written
+        writer.abort()
+        return out
+    try:
+        e.jobs.finish(
+            shop_id, job_id, {"status": "ready", "progress": 100, "row_count": count, **_closing(moment)}
+        )
+    except JobNotRunning:
+        writer.delete()
+    return out
+
+
+def _progress(count: int, expected: int | None) -> int:
+    if not expected:
+        return 50
+    return max(1, min(99, count * 100 // expected))
+
+
+def fail(
+    e: Exports,
+    event: dict[str, Any],
+    abort: Callable[[str, str], None],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The workflow's Catch: mark the job failed with a message and abort the partial upload."""
+    moment = now or ids.now()
+    shop_id, job_id = event["shop_id"], event["job_id"]
+    job = e.jobs.get(shop_id, job_id)
+    if job is not None and job.get("upload_id"):
+        abort(job["object_key"], job["upload_id"])
+    if job is not None and job["status"] == "running":
+        try:
+            e.jobs.finish(shop_id, job_id, {"status": "failed", "error": error_message(event.get("error")), **_closing(moment)})
+        except JobNotRunning:
+            pass
+    return {"shop_id": shop_id, "job_id": job_id, "done": True}
+
+
+def error_message(error: Any) -> str:
+    """The merchant-facing message of a workflow error (`{Error, Cause}`, Cause being Lambda's error JSON)."""
+    cause: dict[str, Any] = {}
+    if isinstance(error, dict):
+        try:
+            cause = json.loads(error.get("Cause") or "{}")
+        except ValueError:
+            cause = {}
+    if cause.get("errorType") == ExportFailed.__name__ and cause.get("errorMessage"):
+        return f"The export failed: {cause['errorMessage']}"
+    kind = cause.get("errorType") or (error or {}).get("Error") if isinstance(error, dict) else None
+    return f"The export failed unexpectedly ({kind or 'unknown error'}); run it again, and contact support if it keeps failing"

@@ -1,0 +1,394 @@
+"""The five back-in-stock reports (reference 000), computed from rollup items only (never a signup or notification
+row): the window's cover of whole buckets (`backinstock.buckets`) read in a few Query ranges, summed.
+
+A report definition (`REPORTS`) is its name, its read and its CSV rows: the export machinery (`services.exports`)
+runs any of them. A new report is a registry entry, a query here and its columns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from backinstock import buckets, ids
+from backinstock.errors import Problem, ValidationFailed
+from backinstock.models import reports as m
+from backinstock.repositories.base import key
+from backinstock.repositories.catalog import CatalogRepository
+from backinstock.repositories.rollups import RollupRepository
+from backinstock.repositories.shops import ShopRepository
+from backinstock.services.rollups import demand_dimension_for, dimension_for
+
+CENTS = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Reports:
+    rollups: RollupRepository
+    catalog: CatalogRepository
+    shops: ShopRepository
+
+
+def money(value: Decimal | int) -> str:
+    return str(Decimal(value).quantize(CENTS))
+
+
+# -------------------------------------------------------------------------------------------------------- window
+def resolve_window(query: m._Filters, now: datetime | None = None) -> tuple[date, date]:
+    """`to` defaults to today (UTC), `from` to 29 days before `to` (30 days). 422 when `from` is after `to` or the
+    window is longer than the maximum."""
+    today = (now or ids.now()).astimezone(UTC).date()
+    end = query.to or (today if query.from_ is None or query.from_ <= today else query.from_)
+    start = query.from_ or end - timedelta(days=m.DEFAULT_WINDOW_DAYS - 1)
+    if start > end:
+        raise ValidationFailed(
+            problems=[Problem("window_invalid", f"from ({start}) must not be after to ({end})", "from")]
+        )
+    days = (end - start).days + 1
+    if days > m.MAX_WINDOW_DAYS:
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "window_too_long",
+                    f"the window is {days} days; at most {m.MAX_WINDOW_DAYS} days (from {start} to {end}): "
+                    "split it into several requests",
+                    "to",
+                )
+            ]
+        )
+    return start, end
+
+
+def _window(start: date, end: date) -> m.Window:
+    return m.Window(**{"from": start.isoformat(), "to": end.isoformat()})
+
+
+def _variant_mismatch(r: Reports, shop_id: str, query: m._Filters) -> bool:
+    """variant_id and product_id together: a variant of another product matches nothing (as in the lists)."""
+    if query.variant_id is None or query.product_id is None:
+        return False
+    known = r.catalog.variant(shop_id, query.variant_id)
+    return known is not None and int(known["product_id"]) != query.product_id
+
+
+# -------------------------------------------------------------------------------------------------- rollup reads
+def _read(
+    r: Reports,
+    shop_id: str,
+    dimension: str,
+    pieces: list[tuple[str, date]],
+    attributes: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for _granularity, first, last in buckets.runs(pieces):
+        items.extend(r.rollups.range(shop_id, dimension, first, last, attributes))
+    return items
+
+
+def _piece_day(item: dict[str, Any]) -> date:
+    return date.fromisoformat(str(item["SK"]).split("#", 1)[1])
+
+
+def totals(r: Reports, shop_id: str, query: m._Filters, start: date, end: date, names: list[str]) -> dict[str, Any]:
+    """Sum of the counters `names` over the window (whole months, weeks, days: the fewest items)."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    if _variant_mismatch(r, shop_id, query):
+        return out
+    dimension = dimension_for(query.variant_id, query.product_id, query.channel)
+    for item in _read(r, shop_id, dimension, buckets.cover(start, end, buckets.MONTH), names):
+        for name in names:
+            out[name] += Decimal(item.get(name, 0))
+    return out
+
+
+def series(
+    r: Reports, shop_id: str, query: m.SeriesQuery, start: date, end: date, names: list[str]
+) -> list[tuple[date, dict[str, Decimal]]]:
+    """Counters per bucket of `query.granularity`, every bucket present (zeros when empty). Edge buckets that the
+    window cuts count only the window's days (their cover is finer)."""
+    granularity = query.granularity
+    points: dict[date, dict[str, Decimal]] = {
+        b: defaultdict(Decimal) for b in buckets.buckets(start, end, granularity)
+    }
+    if _variant_mismatch(r, shop_id, query):
+        return list(points.items())
+    pieces: list[tuple[str, date]] = []
+    for bucket in points:
+        last = buckets.next_start(bucket, granularity) - timedelta(days=1)
+        pieces.extend(buckets.cover(max(bucket, start), min(last, end), granularity))
+    dimension = dimension_for(query.variant_id, query.product_id, query.channel)
+    for item in _read(r, shop_id, dimension, pieces, names):
+        point = points[buckets.start_of(_piece_day(item), granularity)]
+        for name in names:
+            point[name] += Decimal(item.get(name, 0))
+    return list(points.items())
+
+
+def _currency(r: Reports, shop_id: str) -> str:
+    shop = r.shops.get(shop_id)
+    return shop.currency if shop else "USD"
+
+
+# --------------------------------------------------------------------------------------------------- the reports
+def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
+    start, end = resolve_window(query, now)
+    names = ["signups", "pending", "notified", "converted", "revenue"]
+    t = totals(r, shop_id, query, start, end, names)
+    notified, converted = int(t["notified"]), int(t["converted"])
+    return m.SummaryReport(
+        window=_window(start, end),
+        currency=_currency(r, shop_id),
+        totals=m.Totals(
+            signups=int(t["signups"]),
+            pending=int(t["pending"]),
+            notified=notified,
+            conversions=converted,
+            conversion_rate=round(converted / notified, 4) if notified else 0.0,
+            recovered_revenue=money(t["revenue"]),
+        ),
+    )
+
+
+def signups(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.SignupsReport:
+    start, end = resolve_window(query, now)
+    points = series(r, shop_id, query, start, end, ["signups", "pending", "notified"])
+    return m.SignupsReport(
+        window=_window(start, end),
+        granularity=query.granularity,
+        series=[
+            m.SignupsPoint(
+                date=d.isoformat(), signups=int(c["signups"]), pending=int(c["pending"]), notified=int(c["notified"])
+            )
+            for d, c in points
+        ],
+    )
+
+
+def notifications(
+    r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
+) -> m.NotificationsReport:
+    start, end = resolve_window(query, now)
+    points = series(r, shop_id, query, start, end, ["sent", "blocked", "sent_email", "sent_sms", "sent_push"])
+    return m.NotificationsReport(
+        window=_window(start, end),
+        granularity=query.granularity,
+        series=[
+            m.NotificationsPoint(
+                date=d.isoformat(),
+                sent=int(c["sent"]),
+                blocked=int(c["blocked"]),
+                email=int(c["sent_email"]),
+                sms=int(c["sent_sms"]),
+                push=int(c["sent_push"]),
+            )
+            for d, c in points
+        ],
+    )
+
+
+def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.ConversionsReport:
+    start, end = resolve_window(query, now)
+    points = series(r, shop_id, query, start, end, ["orders", "revenue"])
+    return m.ConversionsReport(
+        window=_window(start, end),
+        granularity=query.granularity,
+        currency=_currency(r, shop_id),
+        series=[
+            m.ConversionsPoint(date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=money(c["revenue"]))
+            for d, c in points
+        ],
+    )
+
+
+def demand_rows(
+    r: Reports, shop_id: str, query: m.DemandQuery | m.DemandExport, start: date, end: date
+) -> list[dict[str, Any]]:
+    """Every variant with signups in the window, ranked (titles not yet attached)."""
+    if _variant_mismatch(r, shop_id, query):
+        return []
+    dimension = demand_dimension_for(query.product_id, query.channel)
+    wanted = None
+    if query.variant_id is not None:
+        v = query.variant_id
+        wanted = [f"t_{v}", f"p_{v}", f"l_{v}", f"r_{v}"]
+    pieces = [(buckets.DAY, d) for d in buckets.buckets(start, end, buckets.DAY)]
+    rows: dict[int, dict[str, Any]] = {}
+    for item in _read(r, shop_id, dimension, pieces, wanted):
+        for name, value in item.items():
+            kind, _, variant = name.partition("_")
+            if kind not in ("t", "p", "l", "r") or not variant.isdigit():
+                continue
+            row = rows.setdefault(int(variant), {"total": 0, "pending": 0, "last": 0, "product": None})
+            if kind == "t":
+                row["total"] += int(value)
+            elif kind == "p":
+                row["pending"] += int(value)
+            elif kind == "l":
+                row["last"] = max(row["last"], int(value))
+            else:
+                row["product"] = int(value)
+    out = [{"variant_id": v, **row} for v, row in rows.items() if row["total"] > 0]
+    field = {"pending": "pending", "total": "total", "last_requested_at": "last"}[query.sort_by]
+    out.sort(key=lambda row: row["variant_id"])
+    out.sort(key=lambda row: row[field], reverse=query.direction == "desc")
+    return out
+
+
+def attach_titles(r: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[m.DemandRow]:
+    keys = [key(f"SHOP#{shop_id}", f"VARIANT#{row['variant_id']}") for row in rows]
+    known = {int(i["variant_id"]): i for i in r.catalog.batch_get(keys, consistent=False)} if keys else {}
+    out = []
+    for row in rows:
+        variant = known.get(row["variant_id"], {})
+        product = variant.get("product_id", row["product"])
+        out.append(
+            m.DemandRow(
+                shopify_variant_id=row["variant_id"],
+                shopify_product_id=int(product) if product is not None else None,
+                variant_title=variant.get("title"),
+                product_title=variant.get("product_title"),
+                pending=row["pending"],
+                total=row["total"],
+                last_requested_at=(
+                    datetime.fromtimestamp(row["last"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if row["last"] else None
+                ),
+            )
+        )
+    return out
+
+
+def products_in_demand(
+    r: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None
+) -> m.DemandReport:
+    start, end = resolve_window(query, now)
+    ranked = demand_rows(r, shop_id, query, start, end)
+    first = (query.page - 1) * query.per_page
+    page = ranked[first : first + query.per_page]
+    return m.DemandReport(
+        window=_window(start, end),
+        sort_by=query.sort_by,
+        direction=query.direction,
+        rows=attach_titles(r, shop_id, page),
+        meta=m.DemandMeta(
+            total_count=len(ranked),
+            page=query.page,
+            per_page=query.per_page,
+            total_pages=math.ceil(len(ranked) / query.per_page),
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ CSV of reports
+@dataclass(frozen=True)
+class ReportDefinition:
+    """A report as the export machinery sees it: its query model (the read's, or the export's), its CSV columns and
+    its rows (cells in column order)."""
+
+    name: str
+    export_model: type[Any]
+    columns: tuple[str, ...]
+    rows: Callable[[Reports, str, Any, datetime | None], Iterator[list[Any]]]
+
+
+def _summary_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+    s = summary(r, shop_id, q, now)
+    t = s.totals
+    yield [
+        s.window.from_,
+        s.window.to,
+        s.currency,
+        t.signups,
+        t.pending,
+        t.notified,
+        t.conversions,
+        t.conversion_rate,
+        t.recovered_revenue,
+    ]
+
+
+def _signups_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+    for p in signups(r, shop_id, q, now).series:
+        yield [p.date, p.signups, p.pending, p.notified]
+
+
+def _notifications_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+    for p in notifications(r, shop_id, q, now).series:
+        yield [p.date, p.sent, p.blocked, p.email, p.sms, p.push]
+
+
+def _conversions_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+    report = conversions(r, shop_id, q, now)
+    for p in report.series:
+        yield [p.date, p.orders, p.recovered_revenue, report.currency]
+
+
+def _demand_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+    start, end = resolve_window(q, now)
+    ranked = demand_rows(r, shop_id, q, start, end)
+    if q.page is not None or q.per_page is not None:
+        per_page = q.per_page or m.DEFAULT_PER_PAGE
+        first = ((q.page or 1) - 1) * per_page
+        ranked = ranked[first : first + per_page]
+    for chunk in range(0, len(ranked), 100):
+        for row in attach_titles(r, shop_id, ranked[chunk : chunk + 100]):
+            yield [
+                row.shopify_variant_id,
+                row.shopify_product_id,
+                row.variant_title,
+                row.product_title,
+                row.pending,
+                row.total,
+                row.last_requested_at,
+            ]
+
+
+REPORTS: dict[str, ReportDefinition] = {
+    d.name: d
+    for d in (
+        ReportDefinition(
+            "summary",
+            m.ReportQuery,
+            (
+                "from",
+                "to",
+                "currency",
+                "signups",
+                "pending",
+                "notified",
+                "conversions",
+                "conversion_rate",
+                "recovered_revenue",
+            ),
+            _summary_rows,
+        ),
+        ReportDefinition("signups", m.SeriesQuery, ("date", "signups", "pending", "notified"), _signups_rows),
+        ReportDefinition(
+            "notifications",
+            m.SeriesQuery,
+            ("date", "sent", "blocked", "email", "sms", "push"),
+            _notifications_rows,
+        ),
+        ReportDefinition(
+            "conversions", m.SeriesQuery, ("date", "orders", "recovered_revenue", "currency"), _conversions_rows
+        ),
+        ReportDefinition(
+            "products_in_demand",
+            m.DemandExport,
+            (
+                "shopify_variant_id",
+                "shopify_product_id",
+                "variant_title",
+                "product_title",
+                "pending",
+                "total",
+                "last_requested_at",
+            ),
+            _demand_rows,
+        ),
+    )
+}

@@ -1,0 +1,176 @@
+"""The report rollups: what one changed item (a stream record's old and new image) adds to the counters.
+
+Rules (docs/DATA_MODEL.md, "Report rollups"):
+- An item contributes counters to rollup items `(dimension, bucket)`; a change contributes `new - old`, so an
+  INSERT adds, a REMOVE takes back, a MODIFY moves (a notified signup leaves `pending` for `notified`; a transferred
+  signup leaves its old variant's dimensions for the new one's).
+- Dimensions are what the report filters need: the shop (`all`), `ch:<channel>`, `v:<variant>`,
+  `v:<variant>:ch:<channel>`, `p:<product>`, `p:<product>:ch:<channel>`; every bucket granularity (day, ISO week,
+  month). Variant demand (products_in_demand) lives on day items of `dem`, `dem:ch:<c>`, `dem:p:<p>`,
+  `dem:p:<p>:ch:<c>`, one counter pair per variant (`t_<variant>`, `p_<variant>`).
+- Signups count in the bucket of their `created_at`: `signups`, `pending` (neither notified nor unsubscribed: a
+  blocked send leaves the customer waiting), `notified`, `unsubscribed`. Sends in the bucket of `sent_at`: `sent`,
+  `blocked`, `sent_<channel>`. Attributions at medium or high confidence in the bucket of `ordered_at`: `orders`
+  (once per order), `revenue` (exact decimal); and `converted` (once per signup) in the bucket of the signup's
+  creation (read from its UUIDv7 id), so that `converted / notified` is a share of one cohort.
+- Attributions are immutable (conditional put): only their INSERT counts.
+
+Pure functions: no boto3. `repositories.rollups` applies a `Change` idempotently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from backinstock import buckets
+
+CONVERTING = ("medium", "high")
+ENTITIES = ("signup", "notification", "attribution")
+
+Counters = dict[str, Decimal]
+Deltas = dict[tuple[str, str], Counters]  # (dimension, bucket key) -> counter -> delta
+
+
+def dimensions(variant_id: Any, product_id: Any, channel: str) -> list[str]:
+    return [
+        "all",
+        f"ch:{channel}",
+        f"v:{variant_id}",
+        f"v:{variant_id}:ch:{channel}",
+        f"p:{product_id}",
+        f"p:{product_id}:ch:{channel}",
+    ]
+
+
+def demand_dimensions(product_id: Any, channel: str) -> list[str]:
+    return ["dem", f"dem:ch:{channel}", f"dem:p:{product_id}", f"dem:p:{product_id}:ch:{channel}"]
+
+
+def dimension_for(variant_id: int | None, product_id: int | None, channel: str | None) -> str:
+    """The one dimension a report reads for its filters (the narrowest: variant, else product, else the shop)."""
+    if variant_id is not None:
+        base = f"v:{variant_id}"
+    elif product_id is not None:
+        base = f"p:{product_id}"
+    else:
+        return f"ch:{channel}" if channel else "all"
+    return f"{base}:ch:{channel}" if channel else base
+
+
+def demand_dimension_for(product_id: int | None, channel: str | None) -> str:
+    base = f"dem:p:{product_id}" if product_id is not None else "dem"
+    return f"{base}:ch:{channel}" if channel else base
+
+
+def uuid7_day(value: str) -> Any:
+    """The creation date (UTC) carried by a UUIDv7's first 48 bits."""
+    ms = int(value.replace("-", "")[:12], 16)
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
+
+
+@dataclass
+class Change:
+    """What one stream record does to the rollups. `plain` always applies; each `once` group applies only the first
+    time its key is seen (orders counted once per order, conversions once per signup); `latest` are max-updates
+    (`last_requested_at`), idempotent by nature."""
+
+    shop_id: str
+    plain: Deltas = field(default_factory=dict)
+    once: dict[str, Deltas] = field(default_factory=dict)
+    latest: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not self.plain and not self.once and not self.latest
+
+
+def _add(target: Deltas, dims: list[str], keys: list[str], counters: dict[str, int | Decimal], sign: int) -> None:
+    for dim in dims:
+        for key in keys:
+            slot = target.setdefault((dim, key), defaultdict(Decimal))
+            for name, value in counters.items():
+                if value:
+                    slot[name] += sign * Decimal(value)
+
+
+def _signup(item: dict[str, Any], target: Deltas, sign: int) -> None:
+    day = buckets.day_of(item["created_at"])
+    notified = bool(item.get("notified_at"))
+    unsubscribed = bool(item.get("unsubscribed_at"))
+    pending = int(not notified and not unsubscribed)
+    counters = {"signups": 1, "pending": pending, "notified": int(notified), "unsubscribed": int(unsubscribed)}
+    variant, product, channel = item["variant_id"], item["product_id"], item["channel"]
+    _add(target, dimensions(variant, product, channel), buckets.labels_of(day), counters, sign)
+    demand = {f"t_{variant}": 1, f"p_{variant}": pending}
+    _add(target, demand_dimensions(product, channel), [buckets.label(day, buckets.DAY)], demand, sign)
+
+
+def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
+    day = buckets.day_of(item["sent_at"])
+    sent = item.get("status") == "sent"
+    channel = item["channel"]
+    counters = {"sent": int(sent), "blocked": int(not sent), f"sent_{channel}": int(sent)}
+    _add(target, dimensions(item["variant_id"], item["product_id"], channel), buckets.labels_of(day), counters, sign)
+
+
+def _net(plus: Deltas, minus: Deltas) -> Deltas:
+    out: Deltas = {}
+    for slot in set(plus) | set(minus):
+        counters: Counters = defaultdict(Decimal)
+        for name, value in plus.get(slot, {}).items():
+            counters[name] += value
+        for name, value in minus.get(slot, {}).items():
+            counters[name] -= value
+        nonzero = {k: v for k, v in counters.items() if v}
+        if nonzero:
+            out[slot] = nonzero
+    return out
+
+
+def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:
+    """The rollup change of one item change (images as plain dicts), or None when it touches no report."""
+    entity = (new or old or {}).get("entity")
+    if entity not in ENTITIES:
+        return None
+    shop_id = str((new or old or {})["shop_id"])
+    change = Change(shop_id)
+    if entity == "attribution":
+        if old is None and new is not None:
+            _attribution(new, change)
+        return None if change.empty() else change
+    handler = _signup if entity == "signup" else _notification
+    plus: Deltas = {}
+    minus: Deltas = {}
+    if new is not None:
+        handler(new, plus, 1)
+    if old is not None:
+        handler(old, minus, 1)
+    change.plain = _net(plus, minus)
+    if entity == "signup" and new is not None and (old is None or old.get("variant_id") != new["variant_id"]):
+        # A new signup (or one moved to another variant) requests its variant: the day's latest request time and
+        # the variant's product, for products_in_demand's rows.
+        at = int(datetime.fromisoformat(new["created_at"].replace("Z", "+00:00")).timestamp())
+        day_key = buckets.label(buckets.day_of(new["created_at"]), buckets.DAY)
+        variant = new["variant_id"]
+        for dim in demand_dimensions(new["product_id"], new["channel"]):
+            change.latest[(dim, day_key)] = {f"l_{variant}": at, f"r_{variant}": int(new["product_id"])}
+    return None if change.empty() else change
+
+
+def _attribution(item: dict[str, Any], change: Change) -> None:
+    if item.get("confidence") not in CONVERTING:
+        return
+    dims = dimensions(item["variant_id"], item["product_id"], item["channel"])
+    ordered = buckets.labels_of(buckets.day_of(item["ordered_at"]))
+    _add(change.plain, dims, ordered, {"revenue": Decimal(str(item.get("revenue") or "0"))}, 1)
+    orders: Deltas = {}
+    _add(orders, dims, ordered, {"orders": 1}, 1)
+    change.once[f"ORDER#{item['order_id']}"] = orders
+    if item.get("signup_id"):
+        converted: Deltas = {}
+        _add(converted, dims, buckets.labels_of(uuid7_day(item["signup_id"])), {"converted": 1}, 1)
+        change.once[f"CONVERTED#{item['signup_id']}"] = converted
+    change.plain = {k: v for k, v in change.plain.items() if any(v.values())}

@@ -1,0 +1,33 @@
+"""The export workflow's task: `phase` run (stream rows into the CSV) or fail (the workflow's Catch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from backinstock import config, deps
+from backinstock.csvfile import MultipartCsv, abort_upload
+from backinstock.services import exports
+
+logger = Logger()
+
+
+def _writer(job: dict[str, Any], state: dict[str, Any] | None) -> MultipartCsv:
+    return MultipartCsv(config.export_bucket(), job["object_key"], file_name=job["file_name"], state=state)
+
+
+def _abort(object_key: str, upload_id: str) -> None:
+    abort_upload(config.export_bucket(), object_key, upload_id)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job = event.get("job") or {}
+    logger.append_keys(shop_id=job.get("shop_id"), job_id=job.get("job_id"), phase=event.get("phase"))
+    if event.get("phase") == "fail":
+        logger.warning("export failed", extra={"error": job.get("error")})
+        return exports.fail(deps.exports(), job, _abort)
+    result = exports.run_step(deps.exports(), job, _writer, context.get_remaining_time_in_millis)
+    logger.info("export step", extra={"done": result["done"], "rows": (result.get("state") or {}).get("row_count")})
+    return result
