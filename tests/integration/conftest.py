@@ -136,3 +136,16 @@ def atomic_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
             return original(*args, **kwargs)
 
     monkeypatch.setattr(client, "_make_api_call", atomic)
+
+
+@pytest.fixture
+def stream(aws: None) -> Any:
+    """Plays the table stream's event source with the local run's poller: `stream.drain()` runs the rollup
+    aggregator on every record written so far."""
+    import os
+    import threading
+
+    from backinstock import infra_spec
+    from backinstock.local.pollers import StreamPoller
+
+    return StreamPoller(os.environ["TABLE_NAME"], infra_spec.ROLLUP_CONSUMER, threading.RLock())

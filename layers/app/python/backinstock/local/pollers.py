@@ -337,7 +337,8 @@ class StreamPoller:
                 self._iterators[shard_id] = response.get("NextShardIterator")
                 continue
             handled += len(records)
-            failed_at = self._invoke(records)
+            delivered = [r for r in records if self.wanted(r)]  # the event source's filter
+            failed_at = self._invoke(delivered) if delivered else None
             if failed_at is None:
                 self._iterators[shard_id] = response.get("NextShardIterator")
                 continue
@@ -364,6 +365,12 @@ class StreamPoller:
                     SequenceNumber=failed_at,
                 )["ShardIterator"]
         return handled
+
+    def wanted(self, record: dict[str, Any]) -> bool:
+        """The event source's filter: only records of the consumer's entities reach the handler."""
+        body = record.get("dynamodb") or {}
+        image = body.get("NewImage") or body.get("OldImage") or {}
+        return image.get("entity", {}).get("S") in self.spec.entities
 
     def invoke(self, records: list[dict[str, Any]]) -> Any:
         """Hand a batch to the handler, as Lambda does. Returns its answer."""

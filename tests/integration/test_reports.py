@@ -1,0 +1,181 @@
+"""Reports read rollups that the stream aggregator keeps: counts through the real write paths, then the reads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from backinstock import aws, deps, ids
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+R = "/back_in_stock/reports"
+
+
+def signup(key: str, variant: int, email: str) -> dict[str, Any]:
+    status, body = call(
+        "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": variant, "email": email}
+    )
+    assert status == 201, body
+    return body
+
+
+def attribution(shop_id: str, signup: dict[str, Any], order_id: str, line: str, revenue: str, **extra: Any) -> dict[str, Any]:
+    now = ids.iso(ids.now())
+    return {
+        "entity": "attribution",
+        "shop_id": shop_id,
+        "order_id": order_id,
+        "line_item_id": line,
+        "variant_id": signup["variant"]["shopify_variant_id"],
+        "product_id": signup["variant"]["shopify_product_id"],
+        "signup_id": signup["id"],
+        "notification_id": "n-1",
+        "channel": signup["channel"],
+        "confidence": "high",
+        "quantity": 1,
+        "revenue": revenue,
+        "currency": "USD",
+        "ordered_at": now,
+        "created_at": now,
+        **extra,
+    }
+
+
+def put_attribution(item: dict[str, Any]) -> None:
+    from backinstock.repositories.base import key, to_item
+
+    deps.shops().client.put_item(
+        TableName=deps.shops().table_name,
+        Item={**key(f"SHOP#{item['shop_id']}", f"ATTR#{item['order_id']}#{item['line_item_id']}"), **to_item(item)},
+        ConditionExpression="attribute_not_exists(PK)",
+    )
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def test_reports_follow_signups_sends_and_attributed_orders(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, stream: Any
+) -> None:
+    key = shop["api_key"]
+    a = signup(key, 101, "a@example.com")
+    b = signup(key, 101, "b@example.com")
+    signup(key, 201, "c@example.com")
+    call("POST", "/back_in_stock/signups/bulk_notify", key, {"signup_ids": [a["id"], b["id"]]})
+    worker.drain()
+    put_attribution(attribution(shop["shop_id"], a, "9001", "1", "24.00"))
+    put_attribution(attribution(shop["shop_id"], a, "9001", "2", "6.50"))  # same order, same signup: once each
+    put_attribution(attribution(shop["shop_id"], b, "9002", "1", "10.00", confidence="low"))  # not a conversion
+    stream.drain()
+
+    status, summary = call("GET", f"{R}/summary", key)
+    assert status == 200, summary
+    assert summary["window"] == {"from": (datetime.now(UTC).date() - timedelta(days=29)).isoformat(), "to": today()}
+    assert summary["currency"] == "USD"
+    assert summary["totals"] == {
+        "signups": 3,
+        "pending": 1,
+        "notified": 2,
+        "conversions": 1,
+        "conversion_rate": 0.5,
+        "recovered_revenue": "30.50",
+    }
+    _, by_variant = call("GET", f"{R}/summary?variant_id=201", key)
+    assert by_variant["totals"]["signups"] == 1 and by_variant["totals"]["recovered_revenue"] == "0.00"
+
+    _, series = call("GET", f"{R}/signups?from={today()}&to={today()}", key)
+    assert series["series"] == [{"date": today(), "signups": 3, "pending": 1, "notified": 2}]
+    _, sends = call("GET", f"{R}/notifications?from={today()}&to={today()}&channel=email", key)
+    assert sends["series"] == [{"date": today(), "sent": 2, "blocked": 0, "email": 2, "sms": 0, "push": 0}]
+    _, orders = call("GET", f"{R}/conversions?from={today()}&to={today()}", key)
+    assert orders["series"] == [{"date": today(), "orders": 1, "recovered_revenue": "30.50"}]
+
+    _, demand = call("GET", f"{R}/products_in_demand", key)
+    assert [(r["shopify_variant_id"], r["pending"], r["total"]) for r in demand["rows"]] == [(201, 1, 1), (101, 0, 2)]
+    assert demand["rows"][0]["variant_title"] == "Default Title" and demand["rows"][0]["product_title"] == "Camp Mug"
+    assert demand["meta"] == {"total_count": 2, "page": 1, "per_page": 50, "total_pages": 1}
+    _, by_total = call("GET", f"{R}/products_in_demand?sort_by=total&per_page=1&page=2", key)
+    assert [r["shopify_variant_id"] for r in by_total["rows"]] == [201]
+
+
+def test_a_replayed_stream_record_changes_no_counter(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
+    from backinstock.workers.rollups import apply_record
+
+    signup(shop["api_key"], 101, "a@example.com")
+    shards = stream.client.describe_stream(StreamArn=stream.stream_arn)["StreamDescription"]["Shards"]
+    records: list[dict[str, Any]] = []
+    for shard in shards:
+        iterator = stream.client.get_shard_iterator(
+            StreamArn=stream.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += stream.client.get_records(ShardIterator=iterator)["Records"]
+    insert = next(r for r in records if r["dynamodb"].get("NewImage", {}).get("entity", {}).get("S") == "signup")
+    assert apply_record(insert) == "applied"
+    before = rollup_items(shop["shop_id"])
+    assert apply_record(insert) == "replayed"
+    assert rollup_items(shop["shop_id"]) == before
+    assert before[("all", f"D#{today()}")]["signups"] == 1
+
+
+def rollup_items(shop_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    from backinstock.repositories.base import from_item
+
+    client = deps.shops().client
+    out = {}
+    for dim in ("all", "v:101", "dem"):
+        for item in client.query(
+            TableName=deps.shops().table_name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ROLLUP#{dim}"}},
+        )["Items"]:
+            plain = from_item(item)
+            out[(dim, plain["SK"])] = plain
+    return out
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-13-01", "from: must be an ISO 8601 date like 2026-06-01 (got '2026-13-01')"),
+        ("to=yesterday", "to: must be an ISO 8601 date like 2026-06-01 (got 'yesterday')"),
+        ("from=2026-06-02&to=2026-06-01", "from: from (2026-06-02) must not be after to (2026-06-01)"),
+        ("from=2025-01-01&to=2026-06-01", "to: the window is 517 days; at most 366 days"),
+        ("granularity=hour", "granularity: must be 'day', 'week' or 'month' (got \"hour\")"),
+        ("channel=fax", "channel: must be 'email', 'sms' or 'push' (got \"fax\")"),
+    ],
+)
+def test_invalid_filters_are_a_422_with_a_clear_message(shop: dict[str, Any], query: str, message: str) -> None:
+    status, body = call("GET", f"{R}/signups?{query}", shop["api_key"])
+    assert status == 422, body
+    assert body["errors"][0].startswith(message), body["errors"]
+
+
+def test_a_window_without_activity_is_zeros_with_every_bucket(shop: dict[str, Any]) -> None:
+    status, body = call("GET", f"{R}/notifications?from=2026-02-25&to=2026-03-10&granularity=week", shop["api_key"])
+    assert status == 200, body
+    assert body["window"] == {"from": "2026-02-25", "to": "2026-03-10"}
+    assert [p["date"] for p in body["series"]] == ["2026-02-23", "2026-03-02", "2026-03-09"]
+    assert all(p["sent"] == 0 and p["blocked"] == 0 for p in body["series"])
+    _, summary = call("GET", f"{R}/summary?from=2020-01-01&to=2020-01-31", shop["api_key"])
+    assert summary["totals"]["conversion_rate"] == 0 and summary["totals"]["recovered_revenue"] == "0.00"
+    _, months = call("GET", f"{R}/conversions?from=2026-01-15&to=2026-03-02&granularity=month", shop["api_key"])
+    assert [p["date"] for p in months["series"]] == ["2026-01-01", "2026-02-01", "2026-03-01"]
+
+
+def test_manifest_lists_the_five_reports_from_the_registry(shop: dict[str, Any]) -> None:
+    status, body = call("GET", R, shop["api_key"])
+    assert status == 200
+    assert [r["name"] for r in body["reports"]] == [
+        "summary",
+        "signups",
+        "notifications",
+        "conversions",
+        "products_in_demand",
+    ]
+    assert body["reports"][0]["url"] == "/api/v2/external/back_in_stock/reports/summary"
+    assert body["reports"][4]["aliases"]
