@@ -17,7 +17,13 @@ def client(service: str) -> Any:
 
     return boto3.client(
         service,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
+        config=Config(
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": 3},
+            # S3: SigV4 pre-signed URLs (X-Amz-Expires), the only kind that works in every region.
+            signature_version="s3v4" if service == "s3" else None,
+        ),
     )
 
 

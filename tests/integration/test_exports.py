@@ -1,0 +1,186 @@
+"""CSV exports: the job row, the real state machine definition executed by moto with its task routed to our handler,
+the file in (moto's) S3, polling, cancel, failure, expiry, and another shop's job."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from backinstock import deps, ids
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+R = "/back_in_stock/reports"
+
+
+def wait_until_done(key: str, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = call("GET", f"{R}/exports/{job_id}", key)
+        assert status == 200, body
+        if body["status"] != "running" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def download(shop_id: str, job: dict[str, Any]) -> list[list[str]]:
+    from backinstock import aws
+
+    url = urlsplit(job["download_url"])
+    assert job["file_name"] in url.path
+    stored = deps.exports().jobs.get(shop_id, job["job_id"])
+    assert stored is not None
+    key = stored["object_key"]
+    body = aws.client("s3").get_object(Bucket=os.environ["EXPORT_BUCKET_NAME"], Key=key)["Body"].read().decode("utf-8")
+    return list(csv.reader(io.StringIO(body)))
+
+
+def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
+    key = shop["api_key"]
+    call("POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 101, "email": "a@x.io"})
+    stream.drain()
+    status, accepted = call(
+        "POST", f"{R}/signups/export", key, {"from": "2026-03-01", "to": "2026-03-31", "granularity": "week"}
+    )
+    assert status == 202, accepted
+    assert accepted["job_id"].startswith("exp_") and len(accepted["job_id"]) == 20
+    assert accepted["status_url"] == f"/api/v2/external{R}/exports/{accepted['job_id']}"
+
+    job = wait_until_done(key, accepted["job_id"])
+    assert job["status"] == "ready", job
+    assert job["progress"] == 100 and job["row_count"] == 6
+    assert job["file_name"] == f"back_in_stock_signups_{ids.now().date().isoformat()}.csv"
+    query = parse_qs(urlsplit(job["download_url"]).query)
+    assert query["X-Amz-Expires"] == ["3600"]
+    rows = download(shop["shop_id"], job)
+    assert rows[0] == ["date", "signups", "pending", "notified"]
+    assert [r[0] for r in rows[1:]] == ["2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23", "2026-03-30"]
+    assert len(rows) == 1 + job["row_count"]
+
+    stored = deps.exports().jobs.get(shop["shop_id"], job["job_id"])
+    assert stored is not None
+    completed = int(ids.now().timestamp())
+    assert completed + 23 * 3600 < stored["expires_at"] <= completed + 24 * 3600 + 5  # TTL: a day after completion
+
+
+def test_waitlist_export_neutralises_formulas_and_has_every_row(
+    shop: dict[str, Any], catalog: dict[str, int]
+) -> None:
+    key = shop["api_key"]
+    for email, name in (("a@x.io", "=HYPERLINK(\"http://evil\")"), ("b@x.io", "Bea"), ("c@x.io", "@cmd")):
+        call(
+            "POST",
+            "/back_in_stock/signups",
+            key,
+            {"channel": "email", "shopify_variant_id": 101, "email": email, "name": name},
+        )
+    call("POST", "/back_in_stock/signups", key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15555550100"})
+    status, accepted = call("POST", "/back_in_stock/signups/export", key, {"variant_id": 101})
+    assert status == 202, accepted
+    job = wait_until_done(key, accepted["job_id"])
+    assert job["status"] == "ready" and job["row_count"] == 3, job
+    rows = download(shop["shop_id"], job)
+    header = rows[0]
+    names = {r[header.index("customer_name")] for r in rows[1:]}
+    assert names == {"'=HYPERLINK(\"http://evil\")", "Bea", "'@cmd"}
+    assert job["file_name"].startswith("back_in_stock_waitlist_")
+
+    _, everyone = call("POST", "/back_in_stock/signups/export", key, {"channel": "sms"})
+    sms = download(shop["shop_id"], wait_until_done(key, everyone["job_id"]))
+    assert sms[1][header.index("contact")] == "'+15555550100"
+
+
+def test_a_failed_export_records_the_error_and_aborts_the_upload(
+    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backinstock.services import exports
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise exports.ExportFailed("the report could not be read")
+
+    def rows_then_break(e: Any, job: Any, cursor: Any, now: Any) -> Any:
+        def rows() -> Any:
+            yield ["x" * 100], 1
+            raise exports.ExportFailed("the report could not be read")
+
+        return ("c",), exports.Opened(rows(), 2)
+
+    monkeypatch.setattr(exports, "open_source", rows_then_break)
+    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
+    job = wait_until_done(shop["api_key"], accepted["job_id"])
+    assert job["status"] == "failed"
+    assert job["error"] == "The export failed: the report could not be read"
+    assert job["download_url"] is None
+    from backinstock import aws
+
+    uploads = aws.client("s3").list_multipart_uploads(Bucket=os.environ["EXPORT_BUCKET_NAME"]).get("Uploads", [])
+    assert uploads == []
+
+
+def test_cancel_stops_a_running_export(shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from backinstock.services import exports
+
+    release = threading.Event()
+    original = exports.open_source
+
+    def slow(*args: Any) -> Any:
+        release.wait(10)
+        return original(*args)
+
+    monkeypatch.setattr(exports, "open_source", slow)
+    key = shop["api_key"]
+    _, accepted = call("POST", f"{R}/conversions/export", key, {"granularity": "month"})
+    status, cancelled = call("DELETE", f"{R}/exports/{accepted['job_id']}", key)
+    assert status == 200, cancelled
+    assert cancelled["status"] == "cancelled"
+    release.set()
+    stored = deps.exports().jobs.get(shop["shop_id"], accepted["job_id"])
+    from backinstock import aws
+
+    sfn = aws.client("stepfunctions")
+    for _ in range(50):  # moto reflects the stop when the running task returns
+        execution = sfn.describe_execution(executionArn=stored["execution_arn"])
+        if execution["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert execution["status"] == "ABORTED"
+    assert call("GET", f"{R}/exports/{accepted['job_id']}", key)[1]["status"] == "cancelled"
+    status, again = call("DELETE", f"{R}/exports/{accepted['job_id']}", key)
+    assert status == 409 and "only a running export can be cancelled" in again["errors"][0]
+
+
+def test_unknown_expired_and_other_shops_jobs_are_404(shop: dict[str, Any], other_shop: dict[str, Any]) -> None:
+    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
+    job_id = accepted["job_id"]
+    wait_until_done(shop["api_key"], job_id)
+    for key, path in (
+        (other_shop["api_key"], f"{R}/exports/{job_id}"),
+        (shop["api_key"], f"{R}/exports/exp_0000000000000000"),
+        (shop["api_key"], f"{R}/exports/nonsense"),
+    ):
+        status, body = call("GET", path, key)
+        assert status == 404, body
+        assert body["errors"][0].startswith("Export not found")
+    assert call("DELETE", f"{R}/exports/{job_id}", other_shop["api_key"])[0] == 404
+    deps.exports().jobs.client.update_item(
+        TableName=deps.exports().jobs.table_name,
+        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"EXPORT#{job_id}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+    assert call("GET", f"{R}/exports/{job_id}", shop["api_key"])[0] == 404
+
+
+def test_an_export_with_an_invalid_window_starts_nothing(shop: dict[str, Any]) -> None:
+    status, body = call("POST", f"{R}/signups/export", shop["api_key"], {"from": "2026-06-02", "to": "2026-06-01"})
+    assert status == 422, body
+    status, body = call("POST", f"{R}/products_in_demand/export", shop["api_key"], {"per_page": 501})
+    assert status == 422, body
