@@ -15,6 +15,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -54,6 +55,13 @@ IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateI
 SEND_QUEUE_ACTIONS = ("sqs:SendMessage",)
 # The key is read once per container; nothing describes, lists or writes it.
 LINK_SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+# Export jobs: start an execution of the export state machine (and only it), stop or describe its executions, abort
+# the partial upload of a cancelled one. Reading a file is signing its download URL: GetObject on export files.
+EXPORT_START_ACTIONS = ("states:StartExecution",)
+EXPORT_EXECUTION_ACTIONS = ("states:StopExecution", "states:DescribeExecution")
+EXPORT_ABORT_ACTIONS = ("s3:AbortMultipartUpload",)
+EXPORT_READ_ACTIONS = ("s3:GetObject",)
+EXPORT_PREFIX = "exports/"  # every export file lives under it (services/exports.py)
 
 XRAY_WILDCARD_REASON = (
     "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions; it is "
@@ -82,6 +90,9 @@ class AccessTargets:
     idempotency_table: dynamodb.ITable
     send_queue: sqs.IQueue
     link_secret: secretsmanager.ISecret
+    export_bucket: s3.IBucket
+    export_state_machine_arn: str
+    export_executions_arn: str  # every execution of the export state machine (`...:execution:<name>:*`)
     index_arns: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,12 +138,41 @@ def _grant_link_secret(targets: AccessTargets, role: iam.IRole, _access: frozens
     return {"LINK_SECRET_ARN": targets.link_secret.secret_arn}
 
 
+def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(EXPORT_START_ACTIONS), resources=[targets.export_state_machine_arn])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(EXPORT_EXECUTION_ACTIONS), resources=[targets.export_executions_arn])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=list(EXPORT_ABORT_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
+        )
+    )
+    return {
+        "EXPORT_STATE_MACHINE_ARN": targets.export_state_machine_arn,
+        "EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name,
+    }
+
+
+def _grant_export_read(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=list(EXPORT_READ_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
+        )
+    )
+    return {"EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name}
+
+
 GRANTS: Mapping[Access, Grant] = {
     Access.TABLE_READ: _grant_table,
     Access.TABLE_WRITE: _grant_table,
     Access.IDEMPOTENCY: _grant_idempotency,
     Access.SEND_QUEUE: _grant_send_queue,
     Access.LINK_SECRET: _grant_link_secret,
+    Access.EXPORT_RUN: _grant_export_run,
+    Access.EXPORT_READ: _grant_export_read,
 }
 # A new access kind without a grant would silently grant nothing: fail the synth (and the import) instead.
 _UNGRANTED = set(Access) - set(GRANTS)
@@ -148,6 +188,8 @@ _GRANT_VARIABLES: dict[str, type[config.BaseEnv]] = {
     "IDEMPOTENCY_TABLE_NAME": config.IdempotencyEnv,
     "SEND_QUEUE_URL": config.QueueEnv,
     "LINK_SECRET_ARN": config.LinkEnv,
+    "EXPORT_STATE_MACHINE_ARN": config.ExportRunEnv,
+    "EXPORT_BUCKET_NAME": config.ExportReadEnv,
 }
 for _variable, _model in _GRANT_VARIABLES.items():
     if _variable not in _model.model_fields:

@@ -184,3 +184,41 @@ def test_an_export_with_an_invalid_window_starts_nothing(shop: dict[str, Any]) -
     assert status == 422, body
     status, body = call("POST", f"{R}/products_in_demand/export", shop["api_key"], {"per_page": 501})
     assert status == 422, body
+
+
+def test_a_long_export_resumes_across_invocations_at_part_boundaries(
+    shop: dict[str, Any], catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each invocation stops after its first part (as if its time ran short); the workflow loops, the next one
+    resumes the same upload after the last row written: every row once, in order, in one file."""
+    import moto.s3.models
+
+    from backinstock import csvfile
+    from backinstock.services import exports
+
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 256)
+    monkeypatch.setattr(csvfile, "PART_SIZE", 400)
+    monkeypatch.setattr(exports, "TIME_RESERVE_MS", 10**9)
+    steps: list[bool] = []
+    original = exports.run_step
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        result = original(*args, **kwargs)
+        steps.append(result["done"])
+        return result
+
+    monkeypatch.setattr(exports, "run_step", counted)
+    key = shop["api_key"]
+    ids_made = []
+    for i in range(8):
+        _, body = call(
+            "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 102, "email": f"r{i}@x.io"}
+        )
+        ids_made.append(body["id"])
+    _, accepted = call("POST", "/back_in_stock/signups/export", key, {})
+    job = wait_until_done(key, accepted["job_id"])
+    assert job["status"] == "ready", job
+    assert job["row_count"] == 8
+    assert len(steps) > 2 and steps[-1] is True and not any(steps[:-1])
+    rows = download(shop["shop_id"], job)
+    assert [r[0] for r in rows[1:]] == list(reversed(ids_made))  # newest first, none twice, none missing

@@ -40,13 +40,13 @@ class MultipartCsv:
         *,
         file_name: str,
         state: dict[str, Any] | None = None,
-        part_size: int = PART_SIZE,
+        part_size: int | None = None,
         client: Any = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
         self.file_name = file_name
-        self.part_size = part_size
+        self.part_size = part_size if part_size is not None else PART_SIZE
         self._client = client
         self.upload_id: str | None = (state or {}).get("upload_id")
         self.parts: list[dict[str, Any]] = list((state or {}).get("parts", []))
