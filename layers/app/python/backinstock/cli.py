@@ -50,7 +50,26 @@ def cmd_shops_create(args: argparse.Namespace) -> int:
     from backinstock import deps
     from backinstock.services import shops
 
-    _print(shops.create_shop(deps.shops(), args.domain, args.plan, args.currency, args.timezone))
+    _print(shops.create_shop(deps.shops(), args.domain, args.plan, args.currency, args.timezone, email=args.email))
+    return 0
+
+
+def cmd_shops_connect(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.errors import ValidationFailed
+    from backinstock.services import shops
+
+    webhook_secret = args.webhook_secret or os.environ.get("SHOPIFY_WEBHOOK_SECRET", "")
+    access_token = args.access_token or os.environ.get("SHOPIFY_ACCESS_TOKEN", "")
+    if not webhook_secret or not access_token:
+        raise ValidationFailed(
+            "give the webhook secret and the access token (--webhook-secret / --access-token, or the "
+            "SHOPIFY_WEBHOOK_SECRET / SHOPIFY_ACCESS_TOKEN environment variables, which stay out of shell history)"
+        )
+    result = shops.connect_shopify(
+        deps.shops(), deps.shop_secrets(), args.shop_id, webhook_secret, access_token, args.email, args.admin_url
+    )
+    _print(result)
     return 0
 
 
@@ -199,7 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--plan", default="free")
     create.add_argument("--currency", default="USD")
     create.add_argument("--timezone", default="UTC")
+    create.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
     create.set_defaults(func=cmd_shops_create)
+    connect = shops.add_parser(
+        "connect-shopify",
+        help="store the shop's Shopify webhook secret and Admin API access token (Secrets Manager)",
+    )
+    connect.add_argument("--shop-id", required=True)
+    connect.add_argument(
+        "--webhook-secret", help="the app's client secret that signs webhooks ($SHOPIFY_WEBHOOK_SECRET)"
+    )
+    connect.add_argument("--access-token", help="the shop's Admin API access token ($SHOPIFY_ACCESS_TOKEN)")
+    connect.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
+    connect.add_argument("--admin-url", help="Admin API base URL override (default https://<shop domain>)")
+    connect.set_defaults(func=cmd_shops_connect)
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from backinstock.queue import SendQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
+    from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.signups import SignupRepository
     from backinstock.services.sending import Sender
     from backinstock.services.signups import Waitlist
@@ -41,6 +42,13 @@ def notifications() -> NotificationRepository:
     from backinstock.repositories.notifications import NotificationRepository
 
     return NotificationRepository(config.table_name())
+
+
+@cache
+def shop_secrets() -> ShopSecrets:
+    from backinstock.repositories.shop_secrets import ShopSecrets
+
+    return ShopSecrets()
 
 
 @cache
@@ -77,7 +85,7 @@ def sender() -> Sender:
 
 def reset() -> None:
     """Forget built dependencies, clients and the loaded environment (tests change them between cases)."""
-    for factory in (shops, signups, catalog, notifications, queue, sender):
+    for factory in (shops, signups, catalog, notifications, shop_secrets, queue, sender):
         factory.cache_clear()
     from backinstock.services import links
 
