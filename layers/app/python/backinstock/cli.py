@@ -4,6 +4,9 @@
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
     backinstock catalog add --shop-id ID --variant-id N --product-id N [--title T] [--product-title T] [--handle H]
+    backinstock shops connect-shopify --shop-id ID [--webhook-secret S] [--access-token T] [--email E]
+    backinstock simulate restock --variant-id N --available N [--location-id N]
+    backinstock simulate order --variant-id N --email E [--quantity N] [--price P] [--via-alert-link]
     backinstock outbox [--limit N] [--html]
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
@@ -18,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -110,6 +114,22 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from backinstock.local import simulate
+
+    info = _read_info(args.local_info)
+    _use_local(args.local_info)
+    shop_id = args.shop_id or info["shop_id"]
+    if args.simulate == "restock":
+        result = simulate.restock(info["base_url"], shop_id, args.variant_id, args.available, args.location_id)
+    else:
+        result = simulate.order(
+            info["base_url"], shop_id, args.variant_id, args.email, args.quantity, args.price, args.via_alert_link
+        )
+    _print(result)
+    return 0
+
+
 def outbox_url(info: dict[str, Any]) -> str:
     from urllib.parse import urlsplit
 
@@ -142,6 +162,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock.local import backend, demo, stepfunctions
     from backinstock.local.pollers import start_pollers
     from backinstock.local.server import LocalApi, invocation_lock
+    from backinstock.local.shopify_fake import FakeShopify
     from backinstock.services import shops
 
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
@@ -151,7 +172,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
     backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
     resources = backend.create_resources()
-    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
+    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth", email=demo.MERCHANT_EMAIL)
+    # A local Shopify Admin API (order tags) and the demo shop connected to it, so webhooks verify and orders tag.
+    fake_shopify = FakeShopify().start()
+    token = "shpat_local_" + secrets.token_hex(16)
+    fake_shopify.add_token(token, args.demo_domain)
+    shops.connect_shopify(
+        deps.shops(),
+        deps.shop_secrets(),
+        demo_shop["shop_id"],
+        secrets.token_urlsafe(32),
+        token,
+        admin_api_url=fake_shopify.base_url,
+    )
     catalog = demo.seed(demo_shop["shop_id"])
     pollers = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
     api.start()
@@ -162,6 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "api_key": demo_shop["api_key"],
         "send_queue_url": resources["SEND_QUEUE_URL"],
         "demo_variant_ids": [v.variant_id for v in catalog],
+        "shopify_admin_url": fake_shopify.base_url,
     }
     if args.info_file:
         path = Path(args.info_file)
@@ -189,6 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for poller in pollers:
         poller.stop()
     api.stop()
+    fake_shopify.stop()
     moto.stop()
     return 0
 
@@ -252,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--product-title", help="the product's title, shown in restock messages")
     add.add_argument("--handle", help="the product's handle, for the product link in messages")
     add.set_defaults(func=cmd_catalog_add)
+
+    simulate = sub.add_parser(
+        "simulate", help="play Shopify against the local run: post a signed webhook to the local server"
+    ).add_subparsers(dest="simulate", required=True)
+    restock = simulate.add_parser("restock", help="inventory_levels/update: set a variant's stock at a location")
+    restock.add_argument("--variant-id", type=int, required=True)
+    restock.add_argument("--available", type=int, required=True, help="the new available quantity at the location")
+    restock.add_argument("--location-id", type=int, default=1)
+    restock.add_argument("--shop-id", help="default: the demo shop")
+    restock.set_defaults(func=cmd_simulate)
+    order = simulate.add_parser("order", help="orders/create: one line of a variant, for attribution")
+    order.add_argument("--variant-id", type=int, required=True)
+    order.add_argument("--email", required=True, help="the customer's email (an alerted customer converts)")
+    order.add_argument("--quantity", type=int, default=1)
+    order.add_argument("--price", default="25.00")
+    order.add_argument("--via-alert-link", action="store_true", help="landing site carries our UTM marker (high)")
+    order.add_argument("--shop-id", help="default: the demo shop")
+    order.set_defaults(func=cmd_simulate)
 
     outbox = sub.add_parser(
         "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"
