@@ -130,6 +130,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.services import alerts
+
+    _print({"period": args.period, **alerts.send_scheduled_reports(deps.alerts(), args.period)})
+    return 0
+
+
 def outbox_url(info: dict[str, Any]) -> str:
     from urllib.parse import urlsplit
 
@@ -305,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--via-alert-link", action="store_true", help="landing site carries our UTM marker (high)")
     order.add_argument("--shop-id", help="default: the demo shop")
     order.set_defaults(func=cmd_simulate)
+
+    reports = sub.add_parser("reports", help="merchant reports").add_subparsers(dest="reports", required=True)
+    scheduled = reports.add_parser(
+        "send-scheduled",
+        help="email the last complete period's summary to every shop that enabled it (EventBridge does it in AWS)",
+    )
+    scheduled.add_argument("--period", required=True, choices=("daily", "weekly", "monthly"))
+    scheduled.set_defaults(func=cmd_reports_send_scheduled)
 
     outbox = sub.add_parser(
         "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"

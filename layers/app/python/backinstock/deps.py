@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.shops import Shop
     from backinstock.repositories.signups import SignupRepository
+    from backinstock.services.alerts import Alerts
     from backinstock.services.attribution import Attribution
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.privacy import Privacy
@@ -132,6 +133,20 @@ def privacy() -> Privacy:
     return privacy.build(config.load(config.WebhookWorkerEnv).SENDER_EMAIL)
 
 
+@cache
+def alerts() -> Alerts:
+    from backinstock.providers import SesEmail
+    from backinstock.repositories.alerts import AlertRepository
+    from backinstock.services.alerts import Alerts
+
+    return Alerts(
+        alerts=AlertRepository(config.table_name()),
+        shops=shops(),
+        email=SesEmail(config.load(config.WebhookWorkerEnv).SENDER_EMAIL),
+        catalog=catalog(),
+    )
+
+
 def waitlist() -> Waitlist:
     """Repositories and the queue for the waitlist service. The queue URL is read only when something is queued:
     read-only actions need no queue in their environment."""
@@ -172,6 +187,7 @@ def reset() -> None:
         campaigns,
         attribution,
         privacy,
+        alerts,
         sender,
     ):
         factory.cache_clear()

@@ -15,6 +15,7 @@ object: two concurrent PATCHes of different keys both survive.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +93,9 @@ class ShopRepository(Repository):
     # ------------------------------------------------------------------------------------------------ shops
     def create(self, shop: dict[str, Any], key_hash: str, now: str) -> None:
         """Shop, domain claim and first key in one transaction: a taken domain creates nothing."""
-        item = {**shop_key(shop["shop_id"]), **to_item({**shop, "api_key_hash": key_hash, "entity": "shop"})}
+        # GSI1 `SHOPS` lists every shop (scheduled reports): one partition, fine for thousands of shops.
+        values = {**shop, "api_key_hash": key_hash, "entity": "shop", "GSI1PK": "SHOPS", "GSI1SK": shop["shop_id"]}
+        item = {**shop_key(shop["shop_id"]), **to_item(values)}
         domain_item = {**_domain_key(shop["domain"]), **to_item({"shop_id": shop["shop_id"], "entity": "domain"})}
         try:
             self.client.transact_write_items(
@@ -125,6 +128,15 @@ class ShopRepository(Repository):
         response = self.client.get_item(TableName=self.table_name, Key=shop_key(shop_id), ConsistentRead=consistent)
         item = response.get("Item")
         return Shop.from_item(item) if item else None
+
+    def all_shops(self) -> Iterator[Shop]:
+        """Every shop, through the `SHOPS` partition of GSI1 (never a Scan)."""
+        for item in self.query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :shops",
+            ExpressionAttributeValues={":shops": {"S": "SHOPS"}},
+        ):
+            yield Shop.from_item(item)
 
     def require(self, shop_id: str) -> Shop:
         shop = self.get(shop_id)
