@@ -138,6 +138,105 @@ def atomic_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client, "_make_api_call", atomic)
 
 
+WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
+ACCESS_TOKEN = "shpat_test_0123456789abcdef"
+
+
+class Shopify:
+    """Plays Shopify for a connected shop: signed webhook deliveries through the real intake route, then the
+    webhook worker (the local run's poller), the campaign workflow (moto runs it) and the send worker."""
+
+    def __init__(self, shop: dict[str, Any], worker: Worker) -> None:
+        import os
+        import threading
+
+        from backinstock.local.pollers import QueuePoller
+
+        self.shop = shop
+        self.domain = shop["domain"]
+        self.send_worker = worker
+        self.events = 0
+        self.url = os.environ["WEBHOOK_QUEUE_URL"]
+        self.poller = QueuePoller(
+            self.url,
+            "workers.webhook_worker",
+            threading.RLock(),
+            wait_seconds=0,
+            retry_base_seconds=0,
+            retry_max_seconds=0,
+        )
+
+    def post(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        secret: str = WEBHOOK_SECRET,
+        domain: str | None = None,
+        raw_body: str | None = None,
+        drop: tuple[str, ...] = (),
+    ) -> tuple[int, Any]:
+        import json
+
+        from backinstock.services.webhooks import signature
+        from tests.helpers import call
+
+        self.events += 1
+        body = json.dumps(payload)
+        headers = {
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": domain or self.domain,
+            "X-Shopify-Hmac-Sha256": signature(secret, body.encode()),
+            "X-Shopify-Event-Id": event_id or f"evt-{self.events}",
+            "X-Shopify-Triggered-At": "2026-11-27T10:00:00Z",
+        }
+        headers = {k: v for k, v in headers.items() if k not in drop}
+        return call("POST", "/webhooks/shopify", raw_body=raw_body if raw_body is not None else body, headers=headers)
+
+    def queued(self) -> list[dict[str, Any]]:
+        from tests.helpers import receive_all
+
+        return receive_all(deps.queue().client, self.url)
+
+    def process(self) -> set[str]:
+        """Run every queued webhook through the worker. Returns the ids of failed messages."""
+        messages = self.queued()
+        return self.poller.run_batch(messages) if messages else set()
+
+    def finish_campaigns(self, timeout: float = 60) -> list[dict[str, Any]]:
+        """Wait for every campaign execution to end (moto runs them on threads) and return their descriptions."""
+        import os
+        import time
+
+        sfn = deps.campaigns().sfn
+        arn = os.environ["CAMPAIGN_STATE_MACHINE_ARN"]
+        deadline = time.monotonic() + timeout
+        while True:
+            executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+            if all(e["status"] != "RUNNING" for e in executions):
+                return [sfn.describe_execution(executionArn=e["executionArn"]) for e in executions]
+            if time.monotonic() > deadline:
+                raise AssertionError("campaign executions still running")
+            time.sleep(0.05)
+
+    def run_all(self) -> None:
+        """Webhooks, then campaigns, then sends."""
+        self.process()
+        self.finish_campaigns()
+        self.send_worker.drain()
+
+
+@pytest.fixture
+def shopify(shop: dict[str, Any], worker: Worker, monkeypatch: pytest.MonkeyPatch) -> Shopify:
+    monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "0")  # batches follow each other without waiting
+    deps.reset()
+    shops.connect_shopify(
+        deps.shops(), deps.shop_secrets(), shop["shop_id"], WEBHOOK_SECRET, ACCESS_TOKEN, email="owner@example.com"
+    )
+    return Shopify(shop, worker)
+
+
 @pytest.fixture
 def stream(aws: None) -> Any:
     """Plays the table stream's event source with the local run's poller: `stream.drain()` runs the rollup

@@ -1,5 +1,5 @@
-"""No action ever Scans: every registry action (and the send worker) runs with valid input, DynamoDB calls are
-counted by operation, and Scan must not be among them. A new action without a sample here fails the test."""
+"""No action ever Scans: every registry action (and the send and webhook workers) runs with valid input, DynamoDB
+calls are counted by operation, and Scan must not be among them. A new action without a sample here fails the test."""
 
 from __future__ import annotations
 
@@ -43,10 +43,31 @@ def requests_for(
         "update_settings": ("/back_in_stock/settings", {"compliance": {"optin_required": False}}),
         "help": ("/help?prefix=/back_in_stock", None),
         "get_openapi": ("/openapi.json", None),
+        # signed by `webhook_headers`: the sample is an inventory update of an unknown item (queued, then ignored)
+        "receive_shopify_webhook": (
+            "/webhooks/shopify",
+            {"inventory_item_id": 1, "location_id": 1, "available": 1, "updated_at": "2026-11-27T00:00:00Z"},
+        ),
     }
 
 
-def test_no_action_and_not_the_worker_ever_scans(shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> None:
+def webhook_headers(shop: dict[str, Any], body: Any) -> dict[str, str]:
+    import json
+
+    from backinstock.services.webhooks import signature
+    from tests.integration.conftest import WEBHOOK_SECRET
+
+    return {
+        "X-Shopify-Topic": "inventory_levels/update",
+        "X-Shopify-Shop-Domain": shop["domain"],
+        "X-Shopify-Hmac-Sha256": signature(WEBHOOK_SECRET, json.dumps(body).encode()),
+        "X-Shopify-Event-Id": "no-scan-1",
+    }
+
+
+def test_no_action_and_not_the_workers_ever_scan(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, shopify: Any
+) -> None:
     key = shop["api_key"]
     _, signup = call(
         "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"}
@@ -71,8 +92,51 @@ def test_no_action_and_not_the_worker_ever_scans(shop: dict[str, Any], catalog: 
             sample = (action.path, {} if action.method == "PATCH" else None)
         assert sample is not None, f"no sample request for {action.name}: add one"
         path, body = sample
-        status, answer = call(action.method, path, key if action.auth is not registry.Auth.PUBLIC else None, body)
+        headers = webhook_headers(shop, body) if action.name == "receive_shopify_webhook" else None
+        status, answer = call(
+            action.method, path, key if action.auth is not registry.Auth.PUBLIC else None, body, headers=headers
+        )
         assert status < 300, (action.name, answer)
     worker.drain()
+    assert not shopify.process()
     assert calls["Query"] > 0 and calls["GetItem"] > 0
     assert "Scan" not in calls
+
+
+def test_no_webhook_topic_scans(shopify: Any, catalog: dict[str, int]) -> None:
+    """Every topic the webhook worker handles, through intake and worker: Queries and key reads only."""
+    calls: Counter[str] = Counter()
+    aws.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
+    )
+    customer = {"id": 1, "email": "a@example.com", "phone": "+15555550100"}
+    product = {
+        "id": 10,
+        "title": "Tee",
+        "updated_at": "2026-11-27T00:00:00Z",
+        "variants": [{"id": 101, "inventory_item_id": 5101}],
+    }
+    topics = [
+        ("products/create", product),
+        (
+            "inventory_levels/update",
+            {"inventory_item_id": 5101, "location_id": 1, "available": 3, "updated_at": "2026-11-27T00:00:01Z"},
+        ),
+        (
+            "orders/create",
+            {
+                "id": 9,
+                "email": "a@example.com",
+                "line_items": [{"id": 1, "variant_id": 101, "product_id": 10, "price": "1.00", "quantity": 1}],
+            },
+        ),
+        ("products/delete", {"id": 10}),
+        ("customers/data_request", {"customer": customer, "data_request": {"id": 7}, "orders_requested": [9]}),
+        ("customers/redact", {"customer": customer, "orders_to_redact": [9]}),
+        ("shop/redact", {"shop_domain": shopify.domain}),
+    ]
+    for topic, payload in topics:
+        assert shopify.post(topic, payload)[0] == 200, topic
+    assert not shopify.process()
+    shopify.finish_campaigns()
+    assert calls["Query"] > 0 and "Scan" not in calls

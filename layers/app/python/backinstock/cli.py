@@ -4,6 +4,9 @@
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
     backinstock catalog add --shop-id ID --variant-id N --product-id N [--title T] [--product-title T] [--handle H]
+    backinstock shops connect-shopify --shop-id ID [--webhook-secret S] [--access-token T] [--email E]
+    backinstock simulate restock --variant-id N --available N [--location-id N]
+    backinstock simulate order --variant-id N --email E [--quantity N] [--price P] [--via-alert-link]
     backinstock outbox [--limit N] [--html]
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
@@ -18,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -50,7 +54,26 @@ def cmd_shops_create(args: argparse.Namespace) -> int:
     from backinstock import deps
     from backinstock.services import shops
 
-    _print(shops.create_shop(deps.shops(), args.domain, args.plan, args.currency, args.timezone))
+    _print(shops.create_shop(deps.shops(), args.domain, args.plan, args.currency, args.timezone, email=args.email))
+    return 0
+
+
+def cmd_shops_connect(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.errors import ValidationFailed
+    from backinstock.services import shops
+
+    webhook_secret = args.webhook_secret or os.environ.get("SHOPIFY_WEBHOOK_SECRET", "")
+    access_token = args.access_token or os.environ.get("SHOPIFY_ACCESS_TOKEN", "")
+    if not webhook_secret or not access_token:
+        raise ValidationFailed(
+            "give the webhook secret and the access token (--webhook-secret / --access-token, or the "
+            "SHOPIFY_WEBHOOK_SECRET / SHOPIFY_ACCESS_TOKEN environment variables, which stay out of shell history)"
+        )
+    result = shops.connect_shopify(
+        deps.shops(), deps.shop_secrets(), args.shop_id, webhook_secret, access_token, args.email, args.admin_url
+    )
+    _print(result)
     return 0
 
 
@@ -91,6 +114,30 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from backinstock.local import simulate
+
+    info = _read_info(args.local_info)
+    _use_local(args.local_info)
+    shop_id = args.shop_id or info["shop_id"]
+    if args.simulate == "restock":
+        result = simulate.restock(info["base_url"], shop_id, args.variant_id, args.available, args.location_id)
+    else:
+        result = simulate.order(
+            info["base_url"], shop_id, args.variant_id, args.email, args.quantity, args.price, args.via_alert_link
+        )
+    _print(result)
+    return 0
+
+
+def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.services import alerts
+
+    _print({"period": args.period, **alerts.send_scheduled_reports(deps.alerts(), args.period)})
+    return 0
+
+
 def outbox_url(info: dict[str, Any]) -> str:
     from urllib.parse import urlsplit
 
@@ -123,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock.local import backend, demo, stepfunctions
     from backinstock.local.pollers import start_pollers, start_stream_pollers
     from backinstock.local.server import LocalApi, invocation_lock
+    from backinstock.local.shopify_fake import FakeShopify
     from backinstock.services import shops
 
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
@@ -132,7 +180,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
     backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
     resources = backend.create_resources()
-    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth")
+    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth", email=demo.MERCHANT_EMAIL)
+    # A local Shopify Admin API (order tags) and the demo shop connected to it, so webhooks verify and orders tag.
+    fake_shopify = FakeShopify().start()
+    token = "shpat_local_" + secrets.token_hex(16)
+    fake_shopify.add_token(token, args.demo_domain)
+    shops.connect_shopify(
+        deps.shops(),
+        deps.shop_secrets(),
+        demo_shop["shop_id"],
+        secrets.token_urlsafe(32),
+        token,
+        admin_api_url=fake_shopify.base_url,
+    )
     catalog = demo.seed(demo_shop["shop_id"])
     pollers: list[Any] = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
     pollers += start_stream_pollers(os.environ["TABLE_NAME"], invocation_lock)  # the table stream's (rollups)
@@ -144,6 +204,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "api_key": demo_shop["api_key"],
         "send_queue_url": resources["SEND_QUEUE_URL"],
         "demo_variant_ids": [v.variant_id for v in catalog],
+        "shopify_admin_url": fake_shopify.base_url,
     }
     if args.info_file:
         path = Path(args.info_file)
@@ -171,6 +232,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for poller in pollers:
         poller.stop()
     api.stop()
+    fake_shopify.stop()
     moto.stop()
     return 0
 
@@ -200,7 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--plan", default="free")
     create.add_argument("--currency", default="USD")
     create.add_argument("--timezone", default="UTC")
+    create.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
     create.set_defaults(func=cmd_shops_create)
+    connect = shops.add_parser(
+        "connect-shopify",
+        help="store the shop's Shopify webhook secret and Admin API access token (Secrets Manager)",
+    )
+    connect.add_argument("--shop-id", required=True)
+    connect.add_argument(
+        "--webhook-secret", help="the app's client secret that signs webhooks ($SHOPIFY_WEBHOOK_SECRET)"
+    )
+    connect.add_argument("--access-token", help="the shop's Admin API access token ($SHOPIFY_ACCESS_TOKEN)")
+    connect.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
+    connect.add_argument("--admin-url", help="Admin API base URL override (default https://<shop domain>)")
+    connect.set_defaults(func=cmd_shops_connect)
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)
@@ -221,6 +296,32 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--product-title", help="the product's title, shown in restock messages")
     add.add_argument("--handle", help="the product's handle, for the product link in messages")
     add.set_defaults(func=cmd_catalog_add)
+
+    simulate = sub.add_parser(
+        "simulate", help="play Shopify against the local run: post a signed webhook to the local server"
+    ).add_subparsers(dest="simulate", required=True)
+    restock = simulate.add_parser("restock", help="inventory_levels/update: set a variant's stock at a location")
+    restock.add_argument("--variant-id", type=int, required=True)
+    restock.add_argument("--available", type=int, required=True, help="the new available quantity at the location")
+    restock.add_argument("--location-id", type=int, default=1)
+    restock.add_argument("--shop-id", help="default: the demo shop")
+    restock.set_defaults(func=cmd_simulate)
+    order = simulate.add_parser("order", help="orders/create: one line of a variant, for attribution")
+    order.add_argument("--variant-id", type=int, required=True)
+    order.add_argument("--email", required=True, help="the customer's email (an alerted customer converts)")
+    order.add_argument("--quantity", type=int, default=1)
+    order.add_argument("--price", default="25.00")
+    order.add_argument("--via-alert-link", action="store_true", help="landing site carries our UTM marker (high)")
+    order.add_argument("--shop-id", help="default: the demo shop")
+    order.set_defaults(func=cmd_simulate)
+
+    reports = sub.add_parser("reports", help="merchant reports").add_subparsers(dest="reports", required=True)
+    scheduled = reports.add_parser(
+        "send-scheduled",
+        help="email the last complete period's summary to every shop that enabled it (EventBridge does it in AWS)",
+    )
+    scheduled.add_argument("--period", required=True, choices=("daily", "weekly", "monthly"))
+    scheduled.set_defaults(func=cmd_reports_send_scheduled)
 
     outbox = sub.add_parser(
         "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"

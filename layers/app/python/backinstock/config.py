@@ -57,6 +57,26 @@ class WorkerEnv(TableEnv, QueueEnv, LinkEnv):
     PUBLIC_BASE_URL: str = Field(pattern=r"^https?://")
 
 
+class WebhookQueueEnv(BaseEnv):
+    WEBHOOK_QUEUE_URL: str = Field(min_length=8)
+
+
+def webhook_queue_url() -> str:
+    return load(WebhookQueueEnv).WEBHOOK_QUEUE_URL
+
+
+class CampaignEnv(TableEnv, QueueEnv):
+    """Functions that start restock campaigns (the webhook worker) or run their batches (the workflow task).
+    CAMPAIGN_SECONDS_PER_HOUR: how long a `wait_hours` hour lasts; 3600 in AWS, shorter in the local run."""
+
+    CAMPAIGN_STATE_MACHINE_ARN: str = Field(default="", description="needed to start a campaign")
+    CAMPAIGN_SECONDS_PER_HOUR: int = Field(default=3600, ge=0, le=3600)
+
+
+class WebhookWorkerEnv(CampaignEnv):
+    SENDER_EMAIL: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
 def queue_url() -> str:
     return load(QueueEnv).SEND_QUEUE_URL
 
@@ -88,3 +108,9 @@ def export_bucket() -> str:
 
 def export_state_machine() -> str:
     return load(ExportRunEnv).EXPORT_STATE_MACHINE_ARN
+
+
+class AggregatorEnv(TableEnv):
+    """The rollup aggregator: it also mails the merchant's signups-threshold alert from SENDER_EMAIL."""
+
+    SENDER_EMAIL: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

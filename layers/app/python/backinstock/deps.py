@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backinstock import aws, config
 from backinstock.repositories.shops import ShopRepository
 
 if TYPE_CHECKING:
+    from backinstock.providers.shopify import ShopifyAdmin
     from backinstock.queue import SendQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
     from backinstock.repositories.rollups import RollupRepository
+    from backinstock.repositories.shop_secrets import ShopSecrets
+    from backinstock.repositories.shops import Shop
     from backinstock.repositories.signups import SignupRepository
+    from backinstock.services.alerts import Alerts
+    from backinstock.services.attribution import Attribution
+    from backinstock.services.campaigns import Campaigns
+    from backinstock.services.privacy import Privacy
+    from backinstock.services.restocks import Restocks
     from backinstock.services.sending import Sender
     from backinstock.services.exports import Exports, Workflow
     from backinstock.services.reports import Reports
     from backinstock.services.signups import Waitlist
+    from backinstock.services.webhooks import Intake
 
 
 @cache
@@ -88,10 +97,108 @@ def abort_export(object_key: str, upload_id: str) -> None:
 
 
 @cache
+def shop_secrets() -> ShopSecrets:
+    from backinstock.repositories.shop_secrets import ShopSecrets
+
+    return ShopSecrets()
+
+
+@cache
 def queue() -> SendQueue:
     from backinstock.queue import SendQueue
 
     return SendQueue()
+
+
+@cache
+def webhook_queue() -> SendQueue:
+    from backinstock import config
+    from backinstock.queue import SendQueue
+
+    return SendQueue(url=config.webhook_queue_url())
+
+
+@cache
+def intake() -> Intake:
+    from backinstock.repositories.webhooks import WebhookRepository
+    from backinstock.services.webhooks import Intake
+
+    return Intake(
+        shops=shops(), secrets=shop_secrets(), markers=WebhookRepository(config.table_name()), queue=webhook_queue()
+    )
+
+
+@cache
+def restocks() -> Restocks:
+    from backinstock.repositories.restocks import RestockRepository
+    from backinstock.services.restocks import Restocks
+
+    return Restocks(catalog=catalog(), restocks=RestockRepository(config.table_name()), campaigns=campaigns())
+
+
+@cache
+def campaigns() -> Campaigns:
+    from backinstock.repositories.restocks import RestockRepository
+    from backinstock.services.campaigns import Campaigns
+
+    env = config.load(config.CampaignEnv)
+    return Campaigns(
+        restocks=RestockRepository(config.table_name()),
+        shops=shops(),
+        queue=queue(),
+        sfn=aws.client("stepfunctions"),
+        state_machine_arn=env.CAMPAIGN_STATE_MACHINE_ARN,
+        seconds_per_hour=env.CAMPAIGN_SECONDS_PER_HOUR,
+    )
+
+
+def shopify_admin(shop: Shop) -> ShopifyAdmin | None:
+    """The shop's Admin API client, or None when the shop has no stored access token."""
+    from backinstock.providers.shopify import ShopifyAdmin
+
+    credentials = shop_secrets().get(shop.shop_id)
+    if credentials is None:
+        return None
+    return ShopifyAdmin(shop.domain, credentials.access_token, base_url=shop.admin_api_url)
+
+
+@cache
+def attribution() -> Attribution:
+    from backinstock.repositories.attributions import AttributionRepository
+    from backinstock.services.attribution import Attribution
+
+    return Attribution(attributions=AttributionRepository(config.table_name()), shopify=shopify_admin)
+
+
+@cache
+def privacy() -> Privacy:
+    from backinstock.services import privacy
+
+    return privacy.build(config.load(config.WebhookWorkerEnv).SENDER_EMAIL)
+
+
+@cache
+def alerts() -> Alerts:
+    from backinstock.providers import SesEmail
+    from backinstock.repositories.alerts import AlertRepository
+    from backinstock.services.alerts import Alerts
+
+    return Alerts(
+        alerts=AlertRepository(config.table_name()),
+        shops=shops(),
+        email=SesEmail(config.load(config.WebhookWorkerEnv).SENDER_EMAIL),
+        catalog=catalog(),
+        summary=_summary_totals,
+    )
+
+
+def _summary_totals(shop: Shop, first: Any, last: Any) -> dict[str, Any]:
+    """The `summary` report's totals for a scheduled report email."""
+    from backinstock.models.reports import ReportQuery
+    from backinstock.services import reports as report_service
+
+    query = ReportQuery.model_validate({"from": first, "to": last})
+    return report_service.summary(reports(), shop.shop_id, query).totals.model_dump()
 
 
 def waitlist() -> Waitlist:
@@ -121,7 +228,23 @@ def sender() -> Sender:
 
 def reset() -> None:
     """Forget built dependencies, clients and the loaded environment (tests change them between cases)."""
-    for factory in (shops, signups, catalog, notifications, rollups, queue, sender):
+    for factory in (
+        shops,
+        signups,
+        catalog,
+        notifications,
+        rollups,
+        shop_secrets,
+        queue,
+        webhook_queue,
+        intake,
+        restocks,
+        campaigns,
+        attribution,
+        privacy,
+        alerts,
+        sender,
+    ):
         factory.cache_clear()
     from backinstock.services import links
 

@@ -73,9 +73,12 @@ class QueueSpec:
 
 
 # Lambda entry points under functions/ that are not API actions: SQS workers (CDK wires their event sources).
-WORKER_HANDLERS = ("workers.send_worker",)
+WORKER_HANDLERS = ("workers.send_worker", "workers.webhook_worker")
 
 SEND_QUEUE = QueueSpec(logical_id="SendQueue", worker_timeout_seconds=60, batch_size=10, max_receive_count=5)
+# Verified Shopify webhooks: intake answers at once, the webhook worker does the work (restocks, catalog, orders,
+# privacy). A poison webhook lands in the DLQ after 5 receives (alarmed).
+WEBHOOK_QUEUE = QueueSpec(logical_id="WebhookQueue", worker_timeout_seconds=120, batch_size=10, max_receive_count=5)
 
 
 @dataclass(frozen=True)

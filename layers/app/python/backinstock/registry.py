@@ -28,6 +28,7 @@ RESOURCE_MODULES = (
     "backinstock.actions.signups",
     "backinstock.actions.notifications",
     "backinstock.actions.settings",
+    "backinstock.actions.webhooks",
     "backinstock.actions.reports",
     "backinstock.actions.meta",
 )
@@ -40,6 +41,8 @@ class Access(enum.Enum):
     TABLE_WRITE = "table:write"
     SEND_QUEUE = "queue:send"  # enqueue work for the send worker (notify, bulk notify, transfer, opt-in mail)
     IDEMPOTENCY = "idempotency"  # the Idempotency-Key store (Powertools idempotency table)
+    WEBHOOK_QUEUE = "queue:webhooks"  # enqueue verified Shopify webhooks for the webhook worker
+    SHOP_SECRETS = "secret:shops"  # read shops' Shopify secrets (webhook HMAC key)
     LINK_SECRET = "secret:links"  # noqa: S105 (an access kind, not a secret): the HMAC key that signs and verifies opt-in / unsubscribe links
     EXPORT_RUN = "exports:run"  # start and stop export workflow executions, abort an export's partial upload
     EXPORT_READ = "exports:read"  # read export files: sign their download URLs

@@ -13,6 +13,10 @@ REGION = "us-east-1"
 IDEMPOTENCY_TABLE_NAME = "backinstock-idempotency"
 SEND_QUEUE_NAME = "backinstock-send"
 EXPORT_BUCKET_NAME = "backinstock-exports"
+WEBHOOK_QUEUE_NAME = "backinstock-webhooks"
+# The local run's campaign clock: a `wait_hours` hour lasts this many seconds (3600 in AWS), so batching can be
+# watched end to end. Override with CAMPAIGN_SECONDS_PER_HOUR.
+LOCAL_SECONDS_PER_HOUR = 10
 SENDER_EMAIL = "alerts@backinstock.local"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:3000/api/v2/external"
 
@@ -34,6 +38,7 @@ def local_environment(
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         "TABLE_NAME": table_name,
         "EXPORT_BUCKET_NAME": EXPORT_BUCKET_NAME,
+        "CAMPAIGN_SECONDS_PER_HOUR": os.environ.get("CAMPAIGN_SECONDS_PER_HOUR", str(LOCAL_SECONDS_PER_HOUR)),
         "POWERTOOLS_SERVICE_NAME": "backinstock",
         "POWERTOOLS_METRICS_NAMESPACE": "BackInStock",
     }
@@ -206,6 +211,7 @@ def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
     aws.client("ses").verify_email_identity(EmailAddress=os.environ.get("SENDER_EMAIL", SENDER_EMAIL))
     env = {
         "SEND_QUEUE_URL": create_queue(infra_spec.SEND_QUEUE, SEND_QUEUE_NAME),
+        "WEBHOOK_QUEUE_URL": create_queue(infra_spec.WEBHOOK_QUEUE, WEBHOOK_QUEUE_NAME),
         "LINK_SECRET_ARN": create_link_secret(),
     }
     from backinstock.local import stepfunctions

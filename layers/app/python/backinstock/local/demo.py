@@ -18,6 +18,10 @@ class DemoVariant:
     product_title: str
     handle: str
 
+    @property
+    def inventory_item_id(self) -> int:
+        return self.variant_id * 10  # Shopify's inventory item of the variant (inventory webhooks name it)
+
 
 CATALOG = (
     DemoVariant(40001, 9001, "Charcoal", "Merino Beanie", "merino-beanie"),
@@ -27,6 +31,8 @@ CATALOG = (
     DemoVariant(40013, 9002, "US 11", "Trail Runner", "trail-runner"),
     DemoVariant(40021, 9003, "Default Title", "Canvas Tote", "canvas-tote"),
 )
+
+MERCHANT_EMAIL = "owner@demo-shop.example"  # the demo merchant: alerts and reports go here
 
 SIGNUPS = (
     SignupCreate(channel="email", shopify_variant_id=40001, email="jane@example.com", name="Jane Doe"),
@@ -43,7 +49,15 @@ def seed(shop_id: str) -> list[DemoVariant]:
     """Put the demo catalog and waitlist in the shop. Returns the catalog."""
     catalog = deps.catalog()
     for v in CATALOG:
-        catalog.put_variant(shop_id, v.variant_id, v.product_id, v.title, v.product_title, v.handle)
+        catalog.put_variant(
+            shop_id,
+            v.variant_id,
+            v.product_id,
+            v.title,
+            v.product_title,
+            v.handle,
+            inventory_item_id=v.inventory_item_id,
+        )
     waitlist = deps.waitlist()
     for signup in SIGNUPS:
         create_signup(waitlist, shop_id, signup)

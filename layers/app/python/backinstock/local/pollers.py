@@ -228,6 +228,7 @@ class QueuePoller:
 # queue with a worker adds one line here, as it adds one event source to the CDK stack.
 EVENT_SOURCES: tuple[tuple[str, str, infra_spec.QueueSpec], ...] = (
     ("SEND_QUEUE_URL", "workers.send_worker", infra_spec.SEND_QUEUE),
+    ("WEBHOOK_QUEUE_URL", "workers.webhook_worker", infra_spec.WEBHOOK_QUEUE),
 )
 
 

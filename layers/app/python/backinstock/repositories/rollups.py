@@ -1,7 +1,9 @@
 """Rollup items of the reports, written by the stream aggregator and read by the report actions.
 
 Items (docs/DATA_MODEL.md, "Report rollups"):
-- `SHOP#<id>#ROLLUP#<dimension> / <G>#<bucket start>`: counters (`ADD`) of one dimension in one bucket.
+- `SHOP#<id>#ROLLUP / <dimension>#<G>#<bucket start>`: counters (`ADD`) of one dimension in one bucket; and
+  `<dimension>#TOTAL` for the all-time counters (a variant's pending count, which the merchant alerts watch). One
+  partition per shop, so a shop's rollups are one Query away from the privacy purge.
 - `SHOP#<id>#ROLLUP#APPLIED / EVENT#<stream eventID>`: the stream record was applied (expires after 2 days: a
   stream keeps records 24 hours).
 - `SHOP#<id>#ROLLUP#ONCE / ORDER#<order_id>` and `CONVERTED#<signup_id>`: an order or a conversion was counted.
@@ -26,8 +28,20 @@ ONCE_RETENTION = timedelta(days=400)
 MAX_TRANSACTION = 100
 
 
-def rollup_pk(shop_id: str, dimension: str) -> str:
-    return f"SHOP#{shop_id}#ROLLUP#{dimension}"
+ROLLUP = "ROLLUP"
+
+
+def rollup_pk(shop_id: str, partition: str = ROLLUP) -> str:
+    return f"SHOP#{shop_id}#{partition}"
+
+
+def shop_partitions() -> list[Any]:
+    """The partitions outside `SHOP#<id>` that hold a shop's rollup data (for the privacy purge)."""
+    return [lambda s: rollup_pk(s), lambda s: rollup_pk(s, "ROLLUP#APPLIED"), lambda s: rollup_pk(s, "ROLLUP#ONCE")]
+
+
+def rollup_key(shop_id: str, dimension: str, bucket: str) -> dict[str, Any]:
+    return key(rollup_pk(shop_id), f"{dimension}#{bucket}")
 
 
 class RollupRepository(Repository):
@@ -45,7 +59,7 @@ class RollupRepository(Repository):
             marker = {
                 "Put": {
                     "Item": {
-                        **key(rollup_pk(change.shop_id, "APPLIED"), f"EVENT#{event_id}"),
+                        **key(rollup_pk(change.shop_id, "ROLLUP#APPLIED"), f"EVENT#{event_id}"),
                         "entity": {"S": "rollup_marker"},
                         "expires_at": {"N": str(int((now + MARKER_RETENTION).timestamp()))},
                     },
@@ -57,7 +71,7 @@ class RollupRepository(Repository):
                 {
                     "Put": {
                         "Item": {
-                            **key(rollup_pk(change.shop_id, "ONCE"), once_key),
+                            **key(rollup_pk(change.shop_id, "ROLLUP#ONCE"), once_key),
                             "entity": {"S": "rollup_once"},
                             "expires_at": {"N": str(int((now + ONCE_RETENTION).timestamp()))},
                         },
@@ -90,7 +104,7 @@ class RollupRepository(Repository):
         adds = ", ".join(f"#c{i} :c{i}" for i in range(len(names)))
         return {
             "Update": {
-                "Key": key(rollup_pk(shop_id, dimension), bucket),
+                "Key": rollup_key(shop_id, dimension, bucket),
                 "UpdateExpression": f"ADD {adds} SET entity = :entity",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {**values, ":entity": {"S": "rollup"}},
@@ -102,7 +116,7 @@ class RollupRepository(Repository):
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key=key(rollup_pk(shop_id, dimension), bucket),
+                Key=rollup_key(shop_id, dimension, bucket),
                 UpdateExpression="SET #n = :v, entity = :entity",
                 ConditionExpression="attribute_not_exists(#n) OR #n < :v",
                 ExpressionAttributeNames={"#n": name},
@@ -120,9 +134,9 @@ class RollupRepository(Repository):
         request: dict[str, Any] = {
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": {
-                ":pk": {"S": rollup_pk(shop_id, dimension)},
-                ":first": {"S": first},
-                ":last": {"S": last},
+                ":pk": {"S": rollup_pk(shop_id)},
+                ":first": {"S": f"{dimension}#{first}"},
+                ":last": {"S": f"{dimension}#{last}"},
             },
             "ConsistentRead": False,
         }
@@ -131,6 +145,11 @@ class RollupRepository(Repository):
             request["ProjectionExpression"] = ", ".join(names)
             request["ExpressionAttributeNames"] = names
         return [from_item(item) for item in self.query(**request)]
+
+    def total(self, shop_id: str, dimension: str, counter: str) -> int:
+        """An all-time counter (strongly consistent: read right after the change that moved it)."""
+        item = self.read(rollup_pk(shop_id), f"{dimension}#TOTAL")
+        return int(item.get(counter, 0)) if item else 0
 
 
 def _merge(*groups: Deltas) -> Deltas:

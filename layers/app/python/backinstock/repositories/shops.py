@@ -6,6 +6,8 @@ Items (see docs/DATA_MODEL.md):
                              UpdateItem writes a patch.
 - `DOMAIN#<domain> / DOMAIN` uniqueness of the myshopify domain, points to the shop id.
 - `APIKEY#<sha256> / APIKEY` a key's hash -> shop id, `active` or `revoked`. Keys are never stored in clear.
+- `SHOP#<id> / APIKEY#<sha256>` a reference to each of the shop's keys, so that purging the shop (`shop/redact`)
+                             finds every key item, revoked ones included.
 
 A settings PATCH writes only the leaves it names (`SET #a = :a, ...`), never a read-modify-write of the whole
 object: two concurrent PATCHes of different keys both survive.
@@ -13,6 +15,7 @@ object: two concurrent PATCHes of different keys both survive.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +49,9 @@ class Shop:
     api_key_hash: str
     settings_leaves: dict[str, Any]
     sms_verification: dict[str, Any] | None
+    email: str | None = None  # the merchant's address: alerts, scheduled reports, data requests
+    shopify_connected_at: str | None = None  # `backinstock shops connect-shopify` stored its secrets
+    admin_api_url: str | None = None  # Admin API base URL override (the local run's fake Shopify); None: the shop
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Shop:
@@ -67,6 +73,9 @@ class Shop:
             api_key_hash=data["api_key_hash"],
             settings_leaves=leaves,
             sms_verification=verification,
+            email=data.get("email"),
+            shopify_connected_at=data.get("shopify_connected_at"),
+            admin_api_url=data.get("admin_api_url"),
         )
 
     def public(self) -> dict[str, Any]:
@@ -84,7 +93,9 @@ class ShopRepository(Repository):
     # ------------------------------------------------------------------------------------------------ shops
     def create(self, shop: dict[str, Any], key_hash: str, now: str) -> None:
         """Shop, domain claim and first key in one transaction: a taken domain creates nothing."""
-        item = {**shop_key(shop["shop_id"]), **to_item({**shop, "api_key_hash": key_hash, "entity": "shop"})}
+        # GSI1 `SHOPS` lists every shop (scheduled reports): one partition, fine for thousands of shops.
+        values = {**shop, "api_key_hash": key_hash, "entity": "shop", "GSI1PK": "SHOPS", "GSI1SK": shop["shop_id"]}
+        item = {**shop_key(shop["shop_id"]), **to_item(values)}
         domain_item = {**_domain_key(shop["domain"]), **to_item({"shop_id": shop["shop_id"], "entity": "domain"})}
         try:
             self.client.transact_write_items(
@@ -104,6 +115,7 @@ class ShopRepository(Repository):
                         }
                     },
                     {"Put": self._key_put(key_hash, shop["shop_id"], now)},
+                    {"Put": self._key_reference(key_hash, shop["shop_id"])},
                 ]
             )
         except self.client.exceptions.TransactionCanceledException as exc:
@@ -116,6 +128,15 @@ class ShopRepository(Repository):
         response = self.client.get_item(TableName=self.table_name, Key=shop_key(shop_id), ConsistentRead=consistent)
         item = response.get("Item")
         return Shop.from_item(item) if item else None
+
+    def all_shops(self) -> Iterator[Shop]:
+        """Every shop, through the `SHOPS` partition of GSI1 (never a Scan)."""
+        for item in self.query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :shops",
+            ExpressionAttributeValues={":shops": {"S": "SHOPS"}},
+        ):
+            yield Shop.from_item(item)
 
     def require(self, shop_id: str) -> Shop:
         shop = self.get(shop_id)
@@ -131,6 +152,46 @@ class ShopRepository(Repository):
             "Item": {**_api_key_key(key_hash), **to_item(values)},
             "ConditionExpression": "attribute_not_exists(PK)",
         }
+
+    def _key_reference(self, key_hash: str, shop_id: str) -> dict[str, Any]:
+        return {
+            "TableName": self.table_name,
+            "Item": {
+                PK: {"S": f"SHOP#{shop_id}"},
+                SK: {"S": f"APIKEY#{key_hash}"},
+                **to_item({"entity": "api_key_ref", "key_hash": key_hash}),
+            },
+        }
+
+    def shop_id_for_domain(self, domain: str) -> str | None:
+        response = self.client.get_item(TableName=self.table_name, Key=_domain_key(domain.strip().lower()))
+        item = response.get("Item")
+        return str(item["shop_id"]["S"]) if item else None
+
+    def set_shopify_connection(self, shop_id: str, now: str, email: str | None, admin_api_url: str | None) -> Shop:
+        sets = ["shopify_connected_at = :now"]
+        values: dict[str, Any] = {":now": {"S": now}}
+        removes: list[str] = []
+        if email is not None:
+            sets.append("email = :email")
+            values[":email"] = {"S": email}
+        if admin_api_url:
+            sets.append("admin_api_url = :url")
+            values[":url"] = {"S": admin_api_url}
+        else:
+            removes.append("admin_api_url")
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=shop_key(shop_id),
+                UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise NotFound(f"shop {shop_id} not found") from None
+        return Shop.from_item(response["Attributes"])
 
     def shop_id_for_key(self, key_hash: str) -> str | None:
         """The shop an active key belongs to, or None for an unknown or revoked key."""
@@ -152,6 +213,7 @@ class ShopRepository(Repository):
             self.client.transact_write_items(
                 TransactItems=[
                     {"Put": self._key_put(new_hash, shop_id, now)},
+                    {"Put": self._key_reference(new_hash, shop_id)},
                     {
                         "Update": {
                             "TableName": self.table_name,

@@ -91,7 +91,7 @@ def _read(
 
 
 def _piece_day(item: dict[str, Any]) -> date:
-    return date.fromisoformat(str(item["SK"]).split("#", 1)[1])
+    return date.fromisoformat(str(item["SK"]).rsplit("#", 1)[1])
 
 
 def totals(r: Reports, shop_id: str, query: m._Filters, start: date, end: date, names: list[str]) -> dict[str, Any]:

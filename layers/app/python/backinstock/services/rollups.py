@@ -30,6 +30,7 @@ from backinstock import buckets
 
 CONVERTING = ("medium", "high")
 ENTITIES = ("signup", "notification", "attribution")
+TOTAL = "TOTAL"  # the bucket of all-time counters
 
 Counters = dict[str, Decimal]
 Deltas = dict[tuple[str, str], Counters]  # (dimension, bucket key) -> counter -> delta
@@ -106,6 +107,7 @@ def _signup(item: dict[str, Any], target: Deltas, sign: int) -> None:
     _add(target, dimensions(variant, product, channel), buckets.labels_of(day), counters, sign)
     demand = {f"t_{variant}": 1, f"p_{variant}": pending}
     _add(target, demand_dimensions(product, channel), [buckets.label(day, buckets.DAY)], demand, sign)
+    _add(target, [f"v:{variant}"], [TOTAL], {"pending": pending}, sign)  # all time: the merchant alerts' count
 
 
 def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
@@ -174,3 +176,12 @@ def _attribution(item: dict[str, Any], change: Change) -> None:
         _add(converted, dims, buckets.labels_of(uuid7_day(item["signup_id"])), {"converted": 1}, 1)
         change.once[f"CONVERTED#{item['signup_id']}"] = converted
     change.plain = {k: v for k, v in change.plain.items() if any(v.values())}
+
+
+def pending_changes(change: Change) -> list[tuple[int, int]]:
+    """(variant, delta) of each variant whose all-time pending count this change moves."""
+    out = []
+    for (dimension, bucket), counters in change.plain.items():
+        if bucket == TOTAL and dimension.startswith("v:") and counters.get("pending"):
+            out.append((int(dimension[2:]), int(counters["pending"])))
+    return out

@@ -18,6 +18,7 @@ from backinstock.repositories.shops import Shop
 KEY_PREFIX = "bis_"
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,61}\.myshopify\.com$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PLANS = ("free", "starter", "growth", "pro", "enterprise")
 
 
@@ -52,6 +53,7 @@ def create_shop(
     currency: str = "USD",
     timezone: str = "UTC",
     shop_id: str | None = None,
+    email: str | None = None,
 ) -> dict[str, str]:
     """Create a shop and its first API key. Returns the key: the only time it is ever shown."""
     domain = domain.strip().lower()
@@ -64,20 +66,23 @@ def create_shop(
         problems.append(f"currency must be an ISO 4217 code like USD (got {currency!r})")
     if not _valid_timezone(timezone):
         problems.append(f"timezone must be an IANA time zone like Europe/Paris (got {timezone!r})")
+    if email is not None and not _EMAIL.match(email):
+        problems.append(f"email must be an email address like owner@example.com (got {email!r})")
     if problems:
         raise ValidationFailed(*problems)
     api_key = new_key()
     now = _now()
-    shop = {
+    shop: dict[str, str | None] = {
         "shop_id": shop_id or uuid.uuid4().hex[:16],
         "domain": domain,
         "plan": plan,
         "currency": currency,
         "timezone": timezone,
         "created_at": now,
+        "email": email,
     }
     store.create(shop, hash_key(api_key), now)
-    return {"shop_id": shop["shop_id"], "domain": domain, "api_key": api_key}
+    return {"shop_id": str(shop["shop_id"]), "domain": domain, "api_key": api_key}
 
 
 def _valid_timezone(name: str) -> bool:
@@ -124,3 +129,43 @@ def authenticate(store: ShopStore, headers: dict[str, str]) -> str | None:
     if not token or len(token) > 200:
         return None
     return store.shop_id_for_key(hash_key(token))
+
+
+MIN_SECRET_LENGTH = 16
+
+
+def connect_shopify(
+    store: Any,
+    secrets_store: Any,
+    shop_id: str,
+    webhook_secret: str,
+    access_token: str,
+    email: str | None = None,
+    admin_api_url: str | None = None,
+) -> dict[str, Any]:
+    """Store the shop's Shopify webhook secret and Admin API access token (Secrets Manager), and optionally the
+    merchant's email (alerts, reports) and an Admin API URL override (the local run's fake Shopify)."""
+    from backinstock.repositories.shop_secrets import ShopifyCredentials
+
+    problems = []
+    if len(webhook_secret.strip()) < MIN_SECRET_LENGTH:
+        problems.append(f"webhook secret must be at least {MIN_SECRET_LENGTH} characters (the app's client secret)")
+    if len(access_token.strip()) < MIN_SECRET_LENGTH:
+        problems.append(f"access token must be at least {MIN_SECRET_LENGTH} characters (shpat_...)")
+    if email is not None and not _EMAIL.match(email):
+        problems.append(f"email must be an email address like owner@example.com (got {email!r})")
+    if admin_api_url is not None and not re.match(r"^https?://[^\s/]+", admin_api_url):
+        problems.append(f"admin API URL must be an http(s) URL (got {admin_api_url!r})")
+    if problems:
+        raise ValidationFailed(*problems)
+    store.require(shop_id)
+    secrets_store.put(shop_id, ShopifyCredentials(webhook_secret.strip(), access_token.strip()))
+    shop = store.set_shopify_connection(shop_id, _now(), email, admin_api_url)
+    return {
+        "shop_id": shop_id,
+        "domain": shop.domain,
+        "email": shop.email,
+        "shopify_connected_at": shop.shopify_connected_at,
+        "admin_api_url": shop.admin_api_url,
+        "secrets": "stored in Secrets Manager; never shown again",
+    }

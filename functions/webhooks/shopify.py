@@ -1,0 +1,11 @@
+"""POST /webhooks/shopify (public: authenticated by the webhook's HMAC signature)"""
+
+from backinstock import deps
+from backinstock.actions.webhooks import SHOPIFY_WEBHOOK
+from backinstock.api.http import Request, route
+from backinstock.services import webhooks
+
+
+@route(SHOPIFY_WEBHOOK)
+def handler(request: Request) -> object:
+    return webhooks.receive(deps.intake(), dict(request.headers), request.raw_body)

@@ -1,0 +1,30 @@
+"""Shopify webhooks: the public intake. Verified by HMAC, deduplicated, queued; the webhook worker does the work."""
+
+from __future__ import annotations
+
+from backinstock.registry import Access, Action, Auth
+
+RESOURCE = "webhooks"
+
+SHOPIFY_WEBHOOK = Action(
+    name="receive_shopify_webhook",
+    method="POST",
+    path="/webhooks/shopify",
+    resource=RESOURCE,
+    description="Receive a Shopify webhook: verify its HMAC, drop redeliveries, queue it for the webhook worker",
+    handler="webhooks.shopify",
+    access=frozenset({Access.TABLE_WRITE, Access.SHOP_SECRETS, Access.WEBHOOK_QUEUE}),
+    aliases=("shopify webhook",),
+    auth=Auth.PUBLIC,
+    mcp_tool=False,
+    notes=(
+        "Public, outside the API-key surface: authenticated by X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw "
+        "body with the shop's webhook secret, set by `backinstock shops connect-shopify`), compared in constant time.",
+        "401 and nothing queued on a missing header, an unknown shop domain or a signature mismatch.",
+        "A redelivery (same X-Shopify-Event-Id, else X-Shopify-Webhook-Id) answers 200 `duplicate` and queues nothing.",
+        "Topics: inventory_levels/update, products/create|update|delete, orders/create, customers/data_request, "
+        "customers/redact, shop/redact; others answer 200 `ignored`.",
+    ),
+)
+
+ACTIONS = (SHOPIFY_WEBHOOK,)

@@ -1,0 +1,285 @@
+"""Shopify's privacy webhooks in the main table: finding one customer's rows, rubbing out their contacts, purging a
+shop. Every DynamoDB expression of `services/privacy.py` lives here; the service decides what belongs to whom.
+
+No index by contact exists (none is worth its write cost for requests this rare), so a customer's rows are found by
+a `Query` of the shop's partition on one sort-key prefix (`SIGNUP#`, `NOTIF#`, `CUSTOMER#`, `PENDING#`, `DATAREQ#`)
+with a `FilterExpression` where one can apply; sort keys cannot be filtered server-side, so guards are read keys-only
+and matched here. Never a Scan: the table's IAM policies do not allow one, and tests fail on one.
+
+Items written here:
+- `SHOP#<id> / DATAREQ#<data_request id>`: a `customers/data_request` report (JSON text in `report`, or gzip in
+  `report_gzip` when it would not fit an item), `shopify_customer_id`, the merchant-email claim (`email_claimed_at`,
+  `emailed_at`), expiring through the table's TTL attribute 30 days after the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from backinstock.infra_spec import PK, SK, TTL_ATTRIBUTE
+from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
+from backinstock.repositories.signups import shop_pk
+
+REDACTED = "[redacted]"
+CHANNELS = ("email", "sms", "push")
+DATAREQ = "DATAREQ#"
+_IN_LIMIT = 100  # operands of one IN comparison
+# Attributes of a signup that hold a contact or the person's name (written by services/signups.py create and the
+# storefront's push signups). `contact` itself is overwritten with REDACTED, not removed: every reader of a signup
+# (the API's representation, the send worker) expects it.
+SIGNUP_PERSONAL = ("search_email", "search_phone", "push_endpoint", "customer_email", "customer_phone", "customer_name")
+
+
+def _values(prefix: str, items: Iterable[str]) -> dict[str, Any]:
+    return {f":{prefix}{i}": {"S": v} for i, v in enumerate(sorted(items))}
+
+
+class PrivacyRepository(Repository):
+    # ------------------------------------------------------------------------------------- one customer's rows
+    def _prefix_query(self, pk: str, prefix: str, **request: Any) -> list[dict[str, Any]]:
+        values = {":pk": {"S": pk}, ":prefix": {"S": prefix}, **request.pop("ExpressionAttributeValues", {})}
+        items = self.query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            **request,
+        )
+        return [from_item(i) for i in items]
+
+    def signup_candidates(self, shop_id: str, contacts: set[str]) -> list[dict[str, Any]]:
+        """Signups whose contact attributes mention one of the contacts. `contains` over-matches (a@x.io is in
+        aa@x.io): the caller checks each candidate exactly."""
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(contacts), 20):  # 5 comparisons each, well under an expression's 4 KB
+            values = _values("c", chunk)
+            clauses = [
+                clause
+                for name in values
+                for clause in (
+                    f"#contact = {name}",
+                    f"customer_email = {name}",
+                    f"customer_phone = {name}",
+                    f"contains(search_email, {name})",
+                    f"contains(search_phone, {name})",
+                )
+            ]
+            rows += self._prefix_query(
+                shop_pk(shop_id),
+                "SIGNUP#",
+                FilterExpression=" OR ".join(clauses),
+                ExpressionAttributeNames={"#contact": "contact"},
+                ExpressionAttributeValues=values,
+            )
+        return list({r[SK]: r for r in rows}.values())
+
+    def customers(self, shop_id: str, contacts: set[str]) -> list[dict[str, Any]]:
+        """Customer items keyed by one of the contacts (on any channel) or holding one as `email` / `phone`."""
+        if not contacts:
+            return []
+        found: dict[str, dict[str, Any]] = {}
+        keys = [key(shop_pk(shop_id), f"CUSTOMER#{channel}#{c}") for c in sorted(contacts) for channel in CHANNELS]
+        for item in self.batch_get(keys):
+            found[item[SK]] = item
+        for chunk in _chunks(sorted(contacts), _IN_LIMIT):
+            values = _values("c", chunk)
+            operands = ", ".join(values)
+            for item in self._prefix_query(
+                shop_pk(shop_id),
+                "CUSTOMER#",
+                FilterExpression=f"#email IN ({operands}) OR #phone IN ({operands})",
+                ExpressionAttributeNames={"#email": "email", "#phone": "phone"},
+                ExpressionAttributeValues=values,
+            ):
+                found[item[SK]] = item
+        return list(found.values())
+
+    def guard_keys(self, shop_id: str, contacts: set[str]) -> list[str]:
+        """Sort keys of the pending guards (`PENDING#<variant>#<channel>#<contact>`) of these contacts, stale ones
+        included. Read keys-only: a sort key cannot be filtered server-side."""
+        if not contacts:
+            return []
+        rows = self._prefix_query(shop_pk(shop_id), "PENDING#", ProjectionExpression="SK")
+        return [r[SK] for r in rows if (parts := r[SK].split("#", 3)) and len(parts) == 4 and parts[3] in contacts]
+
+    def notifications_to(self, shop_id: str, contacts: set[str]) -> list[dict[str, Any]]:
+        """The send log's rows addressed to one of the contacts."""
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(contacts), _IN_LIMIT):
+            values = _values("c", chunk)
+            rows += self._prefix_query(
+                shop_pk(shop_id),
+                "NOTIF#",
+                FilterExpression=f"#contact IN ({', '.join(values)})",
+                ExpressionAttributeNames={"#contact": "contact"},
+                ExpressionAttributeValues=values,
+            )
+        return rows
+
+    def data_request_keys(self, shop_id: str, shopify_customer_id: str | None, contacts: set[str]) -> list[str]:
+        """Sort keys of stored data-request reports about this customer (same Shopify id, or a contact in the text)."""
+        clauses: list[str] = []
+        values: dict[str, Any] = {}
+        if shopify_customer_id:
+            clauses.append("shopify_customer_id = :cid")
+            values[":cid"] = {"S": shopify_customer_id}
+        contact_values = _values("c", contacts)
+        clauses += [f"contains(#report, {name})" for name in contact_values]
+        if not clauses:
+            return []
+        names = {"#report": "report"} if contact_values else None
+        rows = self._prefix_query(
+            shop_pk(shop_id),
+            DATAREQ,
+            FilterExpression=" OR ".join(clauses),
+            ProjectionExpression="SK",
+            ExpressionAttributeValues={**values, **contact_values},
+            **({"ExpressionAttributeNames": names} if names else {}),
+        )
+        return [r[SK] for r in rows]
+
+    def order_attributions(self, shop_id: str, order_ids: list[str]) -> list[dict[str, Any]]:
+        """Attributions of the lines of these orders (`ATTR#<order_id>#<line_item_id>`, repositories/attributions.py):
+        one Query per order."""
+        rows: list[dict[str, Any]] = []
+        for order_id in dict.fromkeys(order_ids):
+            rows += self._prefix_query(shop_pk(shop_id), f"ATTR#{order_id}#")
+        return rows
+
+    # ----------------------------------------------------------------------------------------------- rub out
+    def redact_signup(self, shop_id: str, signup_id: str, at: str) -> bool:
+        """Contact replaced, contact attributes removed, `redacted_at` and `unsubscribed_at` set if not set yet (the
+        send worker blocks an unsubscribed signup). False if the signup is gone."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key(shop_pk(shop_id), f"SIGNUP#{signup_id}"),
+                UpdateExpression="SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at), "
+                "unsubscribed_at = if_not_exists(unsubscribed_at, :at) REMOVE " + ", ".join(SIGNUP_PERSONAL),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#contact": "contact"},
+                ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def redact_notification(self, shop_id: str, notification_id: str, at: str) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key(shop_pk(shop_id), f"NOTIF#{notification_id}"),
+                UpdateExpression="SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at)",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#contact": "contact"},
+                ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete_in_shop(self, shop_id: str, sort_keys: list[str]) -> int:
+        """Delete items of the shop's partition, BatchWriteItem of 25, unprocessed items retried."""
+        self.batch_write([{"DeleteRequest": {"Key": key(shop_pk(shop_id), sk)}} for sk in dict.fromkeys(sort_keys)])
+        return len(set(sort_keys))
+
+    # ----------------------------------------------------------------------------------------- data requests
+    def data_request(self, shop_id: str, request_id: str) -> dict[str, Any] | None:
+        return self.read(shop_pk(shop_id), DATAREQ + request_id)
+
+    def put_data_request(self, shop_id: str, request_id: str, values: dict[str, Any], expires_at: int) -> bool:
+        """Store a report once; False when this data request was stored before (a replayed webhook)."""
+        item = {**values, "entity": "data_request", "data_request_id": request_id, TTL_ATTRIBUTE: expires_at}
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**key(shop_pk(shop_id), DATAREQ + request_id), **to_item(item)},
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def claim_data_request_email(self, shop_id: str, request_id: str, at: str, stale_before: str) -> bool:
+        """Claim the one email of a data request before the provider call. A claim older than `stale_before` whose
+        email was never marked sent (a crash in between) can be taken again."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key(shop_pk(shop_id), DATAREQ + request_id),
+                UpdateExpression="SET email_claimed_at = :at",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(emailed_at) AND "
+                "(attribute_not_exists(email_claimed_at) OR email_claimed_at < :stale)",
+                ExpressionAttributeValues={":at": {"S": at}, ":stale": {"S": stale_before}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_data_request_email(self, shop_id: str, request_id: str) -> None:
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=key(shop_pk(shop_id), DATAREQ + request_id),
+            UpdateExpression="REMOVE email_claimed_at",
+        )
+
+    def mark_data_request_emailed(self, shop_id: str, request_id: str, at: str, message_id: str) -> None:
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=key(shop_pk(shop_id), DATAREQ + request_id),
+            UpdateExpression="SET emailed_at = :at, email_message_id = :mid",
+            ExpressionAttributeValues={":at": {"S": at}, ":mid": serialize(message_id)},
+        )
+
+    # -------------------------------------------------------------------------------------------- shop purge
+    def api_key_hashes(self, shop_id: str) -> list[str]:
+        """Hashes named by the shop partition's `APIKEY#<hash>` reference items (revoked keys included)."""
+        rows = self._prefix_query(shop_pk(shop_id), "APIKEY#", ProjectionExpression="SK")
+        return [r[SK][len("APIKEY#") :] for r in rows]
+
+    def delete_api_key(self, key_hash: str, shop_id: str) -> bool:
+        """Delete the global `APIKEY#<hash>` item if it belongs to this shop; False if absent (or not this shop's)."""
+        return self._delete_owned(f"APIKEY#{key_hash}", "APIKEY", shop_id)
+
+    def release_domain(self, domain: str, shop_id: str) -> bool:
+        """Delete the `DOMAIN#<domain>` claim only while it still points to this shop (a new install of the same
+        domain under another shop id keeps its claim)."""
+        return self._delete_owned(f"DOMAIN#{domain}", "DOMAIN", shop_id)
+
+    def _delete_owned(self, pk: str, sk: str, shop_id: str) -> bool:
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=key(pk, sk),
+                ConditionExpression="shop_id = :id",
+                ExpressionAttributeValues={":id": {"S": shop_id}},
+            )
+            return True
+        return False
+
+    def purge_partition(self, pk: str) -> int:
+        """Delete every item of one partition: keys-only Query pages, deleted as they come in BatchWriteItem calls
+        of 25 (unprocessed items retried). Paging by key stays correct while the pages already read are deleted."""
+        deleted = 0
+        pending: list[dict[str, Any]] = []
+        for item in self.query(
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ProjectionExpression="PK, SK",
+            ConsistentRead=True,
+        ):
+            pending.append({"DeleteRequest": {"Key": {PK: item[PK], SK: item[SK]}}})
+            if len(pending) >= 500:
+                self.batch_write(pending)
+                deleted += len(pending)
+                pending = []
+        if pending:
+            self.batch_write(pending)
+            deleted += len(pending)
+        return deleted
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,18 @@
+"""Scheduled merchant reports: an EventBridge rule per period invokes this function with `{"period": "daily"}`
+(`weekly`, `monthly`); locally `backinstock reports send-scheduled --period P` runs the same code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from backinstock import deps
+from backinstock.services import alerts
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    return alerts.send_scheduled_reports(deps.alerts(), str(event.get("period", "")))

@@ -1,0 +1,379 @@
+"""Shopify's privacy webhooks (services/privacy.py) against moto: signups made through the real API, alerts sent by
+the real send worker, then `customers/redact`, `customers/data_request` and `shop/redact` applied to that data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from backinstock import aws, config, deps, ids
+from backinstock.infra_spec import TTL_ATTRIBUTE
+from backinstock.local import backend
+from backinstock.providers import Email
+from backinstock.repositories.attributions import AttributionRepository
+from backinstock.repositories.base import from_item
+from backinstock.repositories.shop_secrets import ShopifyCredentials, ShopSecrets
+from backinstock.services import privacy, shops
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+SIGNUPS = "/back_in_stock/signups"
+JANE_EMAIL, JANE_PHONE = "jane@example.com", "+15551234567"
+MERCHANT = "owner@first-shop.example"
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+@pytest.fixture
+def p(aws: None) -> privacy.Privacy:
+    return privacy.build(backend.SENDER_EMAIL)
+
+
+def signup(key: str, **body: Any) -> dict[str, Any]:
+    status, created = call("POST", SIGNUPS, key, {"channel": "email", **body})
+    assert status == 201, created
+    return dict(created)
+
+
+def notify(key: str, signup_id: str, **body: Any) -> None:
+    status, answer = call("POST", f"{SIGNUPS}/{signup_id}/notify", key, body or None)
+    assert status == 202, answer
+
+
+def partition(pk: str) -> list[dict[str, Any]]:
+    """Every item of a partition (Query by key, paginated)."""
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=config.table_name(),
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )
+    )
+    return [from_item(item) for page in pages for item in page["Items"]]
+
+
+def dump(shop_id: str) -> str:
+    """The shop's whole partition as lower-case JSON text."""
+    return json.dumps(partition(f"SHOP#{shop_id}"), sort_keys=True, default=str).lower()
+
+
+def mentions(text: str, contact: str) -> bool:
+    """`contact` as a whole token of the text (so `xjane@example.com` does not mention `jane@example.com`)."""
+    return re.search(rf"(?<![\w.+%-]){re.escape(contact.lower())}(?![\w.-])", text) is not None
+
+
+def customer_payload(
+    email: str | None = JANE_EMAIL, phone: str | None = JANE_PHONE, customer_id: int = 42, **extra: Any
+) -> dict[str, Any]:
+    customer = {"id": customer_id, "email": email, "phone": phone}
+    return {"shop_id": 1, "shop_domain": "first-shop.myshopify.com", "customer": customer, **extra}
+
+
+@pytest.fixture
+def jane(shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> dict[str, Any]:
+    """Jane: an email signup (notified, so in the send log), an SMS signup that also gives her email, a pending email
+    signup (its guard is live). Bob and xjane (a superstring of Jane's address) are other customers of the shop;
+    Jane also signed up at the other shop."""
+    key = shop["api_key"]
+    notified = signup(key, shopify_variant_id=101, email="Jane@Example.com", name="Jane Doorknob")
+    sms = signup(key, channel="sms", shopify_variant_id=102, phone="+1 (555) 123-4567", email=JANE_EMAIL)
+    pending = signup(key, shopify_variant_id=201, email=JANE_EMAIL)
+    bob = signup(key, shopify_variant_id=101, email="bob@example.com", name="Bob")
+    xjane = signup(key, shopify_variant_id=102, email="xjane@example.com")
+    signup(other_shop["api_key"], shopify_variant_id=999, shopify_product_id=99, email=JANE_EMAIL)
+    notify(key, notified["id"])
+    notify(key, bob["id"])
+    worker.drain()
+    text = dump(shop["shop_id"])
+    assert mentions(text, JANE_EMAIL) and mentions(text, JANE_PHONE) and "jane doorknob" in text
+    assert len([i for i in partition(f"SHOP#{shop['shop_id']}") if i["entity"] == "notification"]) == 2
+    return {"notified": notified, "sms": sms, "pending": pending, "bob": bob, "xjane": xjane}
+
+
+def the_shop(shop: dict[str, Any]) -> Any:
+    return deps.shops().require(shop["shop_id"])
+
+
+# ------------------------------------------------------------------------------------------------ customers/redact
+def test_redact_rubs_the_customer_out_of_every_item_of_the_shop_and_only_them(
+    p: privacy.Privacy, shop: dict[str, Any], other_shop: dict[str, Any], jane: dict[str, Any]
+) -> None:
+    other_before = dump(other_shop["shop_id"])
+
+    counts = privacy.redact_customer(
+        p, the_shop(shop), customer_payload(email="JANE@example.com ", phone="+1 555 123 4567")
+    )
+
+    # the notified signup released its guard when it was sent: the SMS and the pending signups hold one each
+    assert counts == {"signups": 3, "pending_guards": 2, "customers": 2, "notifications": 1, "data_requests": 0}
+    text = dump(shop["shop_id"])
+    for personal in (JANE_EMAIL, JANE_PHONE, JANE_PHONE[1:]):
+        assert not mentions(text, personal), personal
+    assert "jane doorknob" not in text
+    # other customers of the shop are untouched, the decoy superstring included
+    assert mentions(text, "bob@example.com") and mentions(text, "xjane@example.com")
+    for name in ("bob", "xjane"):
+        status, body = call("GET", f"{SIGNUPS}/{jane[name]['id']}", shop["api_key"])
+        assert status == 200 and body["contact"] == jane[name]["contact"] and body["status"] != "unsubscribed"
+    # the other shop's data is untouched
+    assert dump(other_shop["shop_id"]) == other_before and mentions(other_before, JANE_EMAIL)
+    # the signups keep their history, unreadable contact, unsubscribed
+    status, body = call("GET", f"{SIGNUPS}/{jane['notified']['id']}", shop["api_key"])
+    assert status == 200
+    assert body["contact"] == "[redacted]" and body["status"] == "unsubscribed" and body["notifications_sent"] == 1
+    assert body["customer"]["email"] is None and body["customer"]["name"] is None
+    rows = call("GET", "/back_in_stock/notifications", shop["api_key"])[1]["notifications"]
+    assert {r["signup_id"]: r["contact"] for r in rows} == {
+        jane["notified"]["id"]: "[redacted]",
+        jane["bob"]["id"]: "bob@example.com",
+    }
+
+
+def test_the_phone_alone_finds_the_sms_signup_and_through_the_email_it_carries_the_rest(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]
+) -> None:
+    counts = privacy.redact_customer(p, the_shop(shop), customer_payload(email=None, phone="+1-555-123-4567"))
+
+    assert counts["signups"] == 3 and counts["customers"] == 2 and counts["notifications"] == 1
+    text = dump(shop["shop_id"])
+    assert not mentions(text, JANE_PHONE) and not mentions(text, JANE_EMAIL)
+    assert mentions(text, "xjane@example.com") and mentions(text, "bob@example.com")
+    for name in ("sms", "pending"):
+        status, body = call("GET", f"{SIGNUPS}/{jane[name]['id']}", shop["api_key"])
+        assert status == 200 and body["contact"] == "[redacted]" and body["customer"]["email"] is None
+
+
+def test_a_redacted_signup_can_never_be_alerted_again(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    sent_before = len(outbox.emails())
+    privacy.redact_customer(p, the_shop(shop), customer_payload())
+
+    notify(key, jane["pending"]["id"])
+    notify(key, jane["notified"]["id"], allow_resend=True)
+    worker.drain()
+
+    assert len(outbox.emails()) == sent_before
+    rows = call("GET", "/back_in_stock/notifications?status=blocked", key)[1]["notifications"]
+    assert {r["signup_id"] for r in rows} == {jane["pending"]["id"], jane["notified"]["id"]}
+    assert all(r["contact"] == "[redacted]" and "unsubscribed" in r["blocked_reason"] for r in rows)
+    assert not mentions(dump(shop["shop_id"]), JANE_EMAIL)
+    # and she may sign up again, as a new consent: the old guard no longer blocks it
+    assert signup(key, shopify_variant_id=201, email=JANE_EMAIL)["status"] == "pending"
+
+
+def test_redacting_twice_changes_nothing_more(p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]) -> None:
+    later = ids.now()
+    privacy.redact_customer(p, the_shop(shop), customer_payload())
+    after_first = dump(shop["shop_id"])
+
+    counts = privacy.redact_customer(p, the_shop(shop), customer_payload(), now=later.replace(year=later.year + 1))
+
+    assert counts == dict.fromkeys(counts, 0)
+    assert dump(shop["shop_id"]) == after_first
+
+
+def test_redaction_deletes_stored_data_request_reports_about_the_customer(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]
+) -> None:
+    privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 7}))
+    privacy.customer_data_request(
+        p, the_shop(shop), customer_payload(email="bob@example.com", phone=None, customer_id=43, data_request={"id": 8})
+    )
+    counts = privacy.redact_customer(p, the_shop(shop), customer_payload())
+    assert counts["data_requests"] == 1
+    assert p.records.data_request(shop["shop_id"], "7") is None
+    assert p.records.data_request(shop["shop_id"], "8") is not None
+
+
+# --------------------------------------------------------------------------------------- customers/data_request
+def test_data_request_is_stored_for_30_days_and_emailed_to_the_merchant_once(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], outbox: Any
+) -> None:
+    deps.shops().set_shopify_connection(shop["shop_id"], ids.iso(ids.now()), MERCHANT, None)
+    attributed = {"order_id": "299938", "line_item_id": "1", "variant_id": 101, "signup_id": jane["notified"]["id"]}
+    for order_id in ("299938", "555"):  # the second order was not requested
+        AttributionRepository(config.table_name()).record(
+            {**attributed, "order_id": order_id, "shop_id": shop["shop_id"], "ordered_at": ids.iso(ids.now())}
+        )
+    payload = customer_payload(orders_requested=[299938, 280263], data_request={"id": 9999})
+    before = len(outbox.emails())
+
+    first = privacy.customer_data_request(p, the_shop(shop), payload)
+    replay = privacy.customer_data_request(p, the_shop(shop), payload)
+
+    assert first == {
+        "data_request_id": "9999",
+        "stored": True,
+        "counts": {"signups": 3, "notifications": 1, "customer_records": 2, "order_attributions": 1},
+        "email": "sent",
+    }
+    assert replay == {**first, "stored": False, "email": "already_sent"}
+    [email] = outbox.emails()[before:]
+    assert email.destinations["ToAddresses"] == [MERCHANT]
+    assert email.subject == "Customer data request 9999 for first-shop.myshopify.com"
+    assert JANE_EMAIL in email.body and jane["notified"]["id"] in email.body and "bob@example.com" not in email.body
+
+    item = p.records.data_request(shop["shop_id"], "9999")
+    assert item is not None and item["emailed_at"]
+    assert abs(item[TTL_ATTRIBUTE] - (time.time() + 30 * 86400)) < 120
+    report = json.loads(item["report"])
+    assert {s["signup_id"] for s in report["signups"]} == {jane[n]["id"] for n in ("notified", "sms", "pending")}
+    notified = next(s for s in report["signups"] if s["signup_id"] == jane["notified"]["id"])
+    assert notified["contact"] == JANE_EMAIL and notified["notified_at"] and notified["variant_id"] == 101
+    [row] = report["notifications"]
+    assert (row["status"], row["channel"], row["variant_id"]) == ("sent", "email", 101) and row["sent_at"]
+    assert {(c["channel"], c["contact"]) for c in report["customer_records"]} == {
+        ("email", JANE_EMAIL),
+        ("sms", JANE_PHONE),
+    }
+    assert report["orders_requested"] == [299938, 280263]
+    assert [(a["order_id"], a["signup_id"]) for a in report["order_attributions"]] == [
+        ("299938", jane["notified"]["id"])
+    ]
+
+
+def test_a_shop_without_an_email_still_gets_the_report_stored(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], outbox: Any
+) -> None:
+    assert the_shop(shop).email is None
+    result = privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 5}))
+    assert result["email"] == "no_merchant_email" and result["stored"] is True
+    item = p.records.data_request(shop["shop_id"], "5")
+    assert item is not None and len(json.loads(item["report"])["signups"]) == 3
+    assert not any(MERCHANT in e.destinations["ToAddresses"] for e in outbox.emails())
+
+
+def test_a_failed_email_is_sent_by_the_retry_and_only_then(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]
+) -> None:
+    deps.shops().set_shopify_connection(shop["shop_id"], ids.iso(ids.now()), MERCHANT, None)
+    sent: list[Email] = []
+
+    class Flaky:
+        def send(self, email: Email) -> str:
+            if not sent and not getattr(self, "failed", False):
+                self.failed = True
+                raise RuntimeError("SES throttled")
+            sent.append(email)
+            return f"m-{len(sent)}"
+
+    flaky = dataclasses.replace(p, email=Flaky())
+    payload = customer_payload(data_request={"id": 77})
+    with pytest.raises(RuntimeError):
+        privacy.customer_data_request(flaky, the_shop(shop), payload)
+    assert privacy.customer_data_request(flaky, the_shop(shop), payload)["email"] == "sent"
+    assert privacy.customer_data_request(flaky, the_shop(shop), payload)["email"] == "already_sent"
+    assert len(sent) == 1 and sent[0].to == MERCHANT
+
+
+def test_a_large_report_is_stored_compressed_and_still_readable(
+    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(privacy, "MAX_REPORT_TEXT", 100)
+    result = privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 6}))
+    item = p.records.data_request(shop["shop_id"], "6")
+    assert item is not None and "report" not in item and item["report_gzip"]
+    assert result["counts"]["signups"] == 3
+    assert privacy.redact_customer(p, the_shop(shop), customer_payload())["data_requests"] == 1  # by Shopify id
+
+
+# ----------------------------------------------------------------------------------------------------- shop/redact
+def test_shop_redact_purges_the_shop_and_nothing_else(
+    p: privacy.Privacy,
+    shop: dict[str, Any],
+    other_shop: dict[str, Any],
+    jane: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shop_id, other_id = shop["shop_id"], other_shop["shop_id"]
+    old_hash = the_shop(shop).api_key_hash
+    new_key = shops.rotate_key(deps.shops(), shop_id)["api_key"]
+    for sid in (shop_id, other_id):
+        ShopSecrets().put(sid, ShopifyCredentials("whsec", "token"))
+    monkeypatch.setattr(privacy, "EXTRA_SHOP_PARTITIONS", [lambda sid: f"SHOP#{sid}#ROLLUP#variant"])
+    client = aws.client("dynamodb")
+    for sid in (shop_id, other_id):
+        for bucket in ("2026-05", "2026-06"):
+            client.put_item(
+                TableName=config.table_name(),
+                Item={"PK": {"S": f"SHOP#{sid}#ROLLUP#variant"}, "SK": {"S": bucket}, "signups": {"N": "3"}},
+            )
+    other_before = dump(other_id)
+    assert call("GET", SIGNUPS, new_key)[0] == 200
+
+    counts = privacy.redact_shop(p, shop_id, {"shop_id": 1, "shop_domain": "first-shop.myshopify.com"})
+
+    assert counts["api_keys"] == 2 and counts["domain_claims"] == 1 and counts["extra_items"] == 2
+    assert counts["shop_items"] > 10
+    assert partition(f"SHOP#{shop_id}") == [] and partition(f"SHOP#{shop_id}#ROLLUP#variant") == []
+    assert deps.shops().get(shop_id) is None
+    for key_hash in (old_hash, shops.hash_key(new_key)):
+        assert partition(f"APIKEY#{key_hash}") == []
+    assert partition("DOMAIN#first-shop.myshopify.com") == []
+    assert ShopSecrets().get(shop_id) is None
+    assert call("GET", SIGNUPS, new_key)[0] == 401
+    assert call("GET", SIGNUPS, shop["api_key"])[0] == 401
+    # the other shop is whole
+    assert dump(other_id) == other_before
+    assert len(partition(f"SHOP#{other_id}#ROLLUP#variant")) == 2
+    assert ShopSecrets().get(other_id) is not None
+    assert call("GET", SIGNUPS, other_shop["api_key"])[0] == 200
+    assert deps.shops().shop_id_for_domain("second-shop.myshopify.com") == other_id
+    # and a replay finds nothing to do
+    again = privacy.redact_shop(p, shop_id, {"shop_id": 1, "shop_domain": "first-shop.myshopify.com"})
+    assert again == dict.fromkeys(again, 0)
+
+
+def test_shop_redact_leaves_a_domain_claim_that_points_to_another_shop(
+    p: privacy.Privacy, shop: dict[str, Any], other_shop: dict[str, Any]
+) -> None:
+    counts = privacy.redact_shop(p, shop["shop_id"], {"shop_domain": "Second-Shop.myshopify.com"})
+    assert counts["domain_claims"] == 1  # its own, read from the shop item; not the payload's foreign one
+    assert deps.shops().shop_id_for_domain("second-shop.myshopify.com") == other_shop["shop_id"]
+    assert deps.shops().shop_id_for_domain("first-shop.myshopify.com") is None
+
+
+def test_shop_purge_writes_batches_of_25_and_retries_unprocessed_items(
+    p: privacy.Privacy, shop: dict[str, Any], catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(60):
+        deps.catalog().put_variant(shop["shop_id"], 1000 + n, 7, f"Size {n}", "Sock", "sock")
+    client = p.records.client
+    real = client.batch_write_item
+    sizes: list[int] = []
+
+    def flaky(**request: Any) -> Any:
+        [(table, writes)] = request["RequestItems"].items()
+        sizes.append(len(writes))
+        if len(sizes) == 1:  # the first call: half of it comes back unprocessed
+            real(RequestItems={table: writes[:10]})
+            return {"UnprocessedItems": {table: writes[10:]}}
+        return real(**request)
+
+    monkeypatch.setattr(client, "batch_write_item", flaky)
+    counts = privacy.redact_shop(p, shop["shop_id"], {})
+    assert max(sizes) == 25 and sizes[1] == 15  # the retry carries exactly the unprocessed part
+    assert counts["shop_items"] >= 63 and partition(f"SHOP#{shop['shop_id']}") == []
+
+
+# --------------------------------------------------------------------------------------------------------- no Scan
+def test_none_of_the_privacy_functions_scans(p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]) -> None:
+    calls: Counter[str] = Counter()
+    aws.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
+    )
+    privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 1}))
+    privacy.redact_customer(p, the_shop(shop), customer_payload())
+    privacy.redact_shop(p, shop["shop_id"], {})
+    assert calls["Query"] > 0 and calls["BatchWriteItem"] > 0
+    assert "Scan" not in calls

@@ -1,0 +1,260 @@
+"""Restock to sends: inventory webhooks -> restock detection -> the campaign workflow (moto runs the real state
+machine) -> the send queue -> the send worker. Counts, never wall time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backinstock import deps
+from backinstock.services import campaigns
+from tests.helpers import call
+from tests.integration.conftest import Shopify
+
+TEE = {
+    "id": 10,
+    "title": "Classic Tee",
+    "handle": "classic-tee",
+    "updated_at": "2026-11-20T10:00:00Z",
+    "variants": [
+        {"id": 101, "title": "Small / Blue", "inventory_item_id": 5101},
+        {"id": 102, "title": "Large / Blue", "inventory_item_id": 5102},
+    ],
+}
+SIGNUPS = "/back_in_stock/signups"
+
+
+@pytest.fixture
+def tee(shopify: Shopify) -> Shopify:
+    assert shopify.post("products/create", TEE)[0] == 200
+    assert not shopify.process()
+    return shopify
+
+
+def level(available: int, item: int = 5101, location: int = 1, at: str = "2026-11-27T10:00:00Z") -> dict[str, Any]:
+    return {"inventory_item_id": item, "location_id": location, "available": available, "updated_at": at}
+
+
+def signup(shop: dict[str, Any], variant: int, email: str, **extra: Any) -> dict[str, Any]:
+    status, body = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": variant, "email": email, **extra}
+    )
+    assert status == 201, body
+    return dict(body)
+
+
+def patch_delivery(shop: dict[str, Any], body: dict[str, Any]) -> None:
+    status, answer = call("PATCH", "/back_in_stock/settings/delivery", shop["api_key"], body)
+    assert status == 200, answer
+
+
+def alerted(outbox: Any) -> list[str]:
+    return sorted(m.destinations["ToAddresses"][0] for m in outbox.emails() if "back in stock" in m.subject)
+
+
+def restock(shopify: Shopify, available: int, **kwargs: Any) -> None:
+    assert shopify.post("inventory_levels/update", level(available, **kwargs))[1]["status"] == "queued"
+    shopify.run_all()
+
+
+def test_product_webhooks_keep_the_catalog(tee: Shopify) -> None:
+    shop_id = tee.shop["shop_id"]
+    variant = deps.catalog().variant(shop_id, 101)
+    assert variant and variant["product_title"] == "Classic Tee" and variant["title"] == "Small / Blue"
+    assert deps.catalog().variant_of_inventory_item(shop_id, 5102)["variant_id"] == 102
+    older = {**TEE, "title": "Old title", "updated_at": "2026-11-01T00:00:00Z", "variants": TEE["variants"][:1]}
+    tee.post("products/update", older)
+    tee.process()
+    assert deps.catalog().variant(shop_id, 101)["product_title"] == "Classic Tee"  # older update skipped
+    assert deps.catalog().variant(shop_id, 102) is not None  # and it removed nothing
+    newer = {**TEE, "title": "Tee", "updated_at": "2026-11-25T00:00:00Z", "variants": TEE["variants"][:1]}
+    tee.post("products/update", newer)
+    tee.process()
+    assert deps.catalog().variant(shop_id, 101)["product_title"] == "Tee"
+    assert deps.catalog().variant(shop_id, 102) is None
+    tee.post("products/delete", {"id": 10})
+    tee.process()
+    assert deps.catalog().variant(shop_id, 101) is None
+    assert deps.catalog().variant_of_inventory_item(shop_id, 5101) is None
+
+
+def test_restock_alerts_every_waiting_signup_once(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    for name in ("ann", "bob", "cy"):
+        signup(shop, 101, f"{name}@example.com")
+    signup(shop, 102, "other-variant@example.com")
+    restock(tee, 0)
+    assert alerted(outbox) == []
+    restock(tee, 4, at="2026-11-27T10:01:00Z")
+    assert alerted(outbox) == ["ann@example.com", "bob@example.com", "cy@example.com"]
+    [execution] = tee.finish_campaigns()
+    assert execution["status"] == "SUCCEEDED"
+    campaign = deps.restocks().restocks.campaign(shop["shop_id"], 101)
+    assert campaign["status"] == "finished" and campaign["queued"] == 3
+    _status, body = call("GET", "/back_in_stock/notifications?variant_id=101", shop["api_key"])
+    assert body["meta"]["total_count"] == 3 and {n["status"] for n in body["notifications"]} == {"sent"}
+
+
+def test_below_threshold_and_filtered_out_locations_do_not_restock(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    signup(shop, 101, "ann@example.com")
+    patch_delivery(shop, {"stock_threshold": 5, "locations": {"filter_enabled": True, "location_ids": [1]}})
+    restock(tee, 4, location=1)
+    restock(tee, 50, location=2)  # total 54, but location 2 does not count
+    assert alerted(outbox) == [] and deps.restocks().restocks.campaign(shop["shop_id"], 101) is None
+    restock(tee, 5, location=1, at="2026-11-27T10:02:00Z")  # exactly the threshold
+    assert alerted(outbox) == ["ann@example.com"]
+
+
+def test_repeated_and_out_of_order_updates_restock_once(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    signup(shop, 101, "ann@example.com")
+    for event in ("e1", "e2", "e3"):  # three deliveries with distinct event ids: the same level each time
+        tee.post("inventory_levels/update", level(3), event_id=event)
+    tee.post("inventory_levels/update", level(0, at="2026-11-27T09:00:00Z"), event_id="late")  # older: ignored
+    tee.run_all()
+    assert len(tee.finish_campaigns()) == 1
+    state = deps.restocks().restocks.state(shop["shop_id"], 101)
+    assert state["in_stock"] is True and state["episode"] == 1
+    assert alerted(outbox) == ["ann@example.com"]
+
+
+def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    signup(shop, 101, "ann@example.com")
+    restock(tee, 3)
+    restock(tee, 0, at="2026-11-27T10:01:00Z")
+    signup(shop, 101, "late@example.com")
+    restock(tee, 3, at="2026-11-27T10:02:00Z")
+    assert alerted(outbox) == ["ann@example.com", "late@example.com"]
+    executions = tee.finish_campaigns()
+    assert len(executions) == 2
+    # the second campaign was started after a cooldown (scaled to 0 s in tests): its unscaled delay is about an hour
+    import json
+
+    second = max(executions, key=lambda e: e["startDate"])
+    assert json.loads(second["input"])["wait_seconds"] == 0
+    previous = deps.restocks().restocks.campaign(shop["shop_id"], 101)
+    again = campaigns.start(deps.campaigns(), deps.shops().require(shop["shop_id"]), 101, 10, 3, 3)
+    assert again is not None and 3500 <= again["delay_seconds"] <= 3600
+    assert previous["campaign_id"] != again["campaign_id"]
+
+
+def test_no_second_campaign_while_one_runs(tee: Shopify) -> None:
+    shop = deps.shops().require(tee.shop["shop_id"])
+    repo = deps.restocks().restocks
+    assert repo.claim_campaign(shop.shop_id, 101, {"campaign_id": "c1", "episode": 1, "variant_id": 101})
+    assert campaigns.start(deps.campaigns(), shop, 101, 10, 3, 2) is None
+    assert repo.campaign(shop.shop_id, 101)["campaign_id"] == "c1"
+
+
+def _run_steps(state: dict[str, Any]) -> list[dict[str, Any]]:
+    states = []
+    while True:
+        state = campaigns.step(deps.campaigns(), state)
+        states.append(state)
+        if state["done"]:
+            return states
+
+
+def _state(shop_id: str, quantity: int) -> dict[str, Any]:
+    repo = deps.restocks().restocks
+    repo.claim_campaign(shop_id, 101, {"campaign_id": "c-test", "episode": 1, "variant_id": 101})
+    return {
+        "shop_id": shop_id,
+        "variant_id": 101,
+        "product_id": 10,
+        "campaign_id": "c-test",
+        "restocked_quantity": quantity,
+        "cursor": None,
+        "batches": 0,
+        "queued": 0,
+        "done": False,
+        "wait_seconds": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("batching", "quantity", "expected"),
+    [
+        ({"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 3}, 9, [2, 2, 1]),
+        ({"enabled": True, "mode": "multiplier", "multiplier": 3, "wait_hours": 1}, 1, [3, 2]),
+        ({"enabled": False}, 1, [5]),
+    ],
+    ids=["fixed", "multiplier", "off"],
+)
+def test_batches_follow_the_batching_setting(
+    tee: Shopify, outbox: Any, batching: dict[str, Any], quantity: int, expected: list[int]
+) -> None:
+    shop = tee.shop
+    for i in range(5):
+        signup(shop, 101, f"c{i}@example.com")
+    patch_delivery(shop, {"batching": batching})
+    in_stock(shop["shop_id"], quantity)
+    states = _run_steps(_state(shop["shop_id"], quantity))
+    queued = [s["queued"] for s in states]
+    assert [b - a for a, b in zip([0, *queued], queued, strict=False) if b - a] == expected
+    assert states[-1]["status"] == "finished"
+    assert len([s for s in states if not s["done"]]) == len(expected) - 1  # a Wait between batches, none after
+    tee.send_worker.drain()
+    assert len(alerted(outbox)) == 5
+
+
+def test_wait_hours_become_the_wait_state_seconds(tee: Shopify, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
+    deps.reset()
+    shop = tee.shop
+    for i in range(3):
+        signup(shop, 101, f"c{i}@example.com")
+    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 6}})
+    in_stock(shop["shop_id"], 3)
+    state = campaigns.step(deps.campaigns(), _state(shop["shop_id"], 3))
+    assert (state["done"], state["wait_seconds"]) == (False, 6 * 3600)
+
+
+def in_stock(shop_id: str, quantity: int) -> None:
+    repo = deps.restocks().restocks
+    repo.set_level(shop_id, 101, 1, quantity, "2026-11-27T10:00:00Z", 5101)
+    repo.flip_in_stock(shop_id, 101, quantity, "2026-11-27T10:00:00Z")
+
+
+def test_stock_gone_between_batches_stops_the_campaign(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    for i in range(5):
+        signup(shop, 101, f"c{i}@example.com")
+    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 1}})
+    repo = deps.restocks().restocks
+    in_stock(shop["shop_id"], 3)
+    state = campaigns.step(deps.campaigns(), _state(shop["shop_id"], 3))
+    assert (state["queued"], state["done"]) == (2, False)
+    repo.flip_out_of_stock(shop["shop_id"], 101, 0, "2026-11-27T11:00:00Z")
+    state = campaigns.step(deps.campaigns(), state)
+    assert state["done"] and state["status"] == "stopped" and state["queued"] == 2
+    tee.send_worker.drain()
+    assert alerted(outbox) == ["c0@example.com", "c1@example.com"]  # oldest first
+    assert repo.campaign(shop["shop_id"], 101)["status"] == "stopped"
+
+
+def test_any_variant_alerts_the_whole_product_and_only_eligible_signups(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    signup(shop, 101, "small@example.com")
+    signup(shop, 102, "large@example.com")
+    status, _ = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101, "phone": "+15555550100"}
+    )
+    assert status == 201  # SMS is disabled by default: not picked, no blocked row either
+    patch_delivery(shop, {"any_variant": {"enabled": True, "product_ids": [10]}})
+    restock(tee, 2)
+    assert alerted(outbox) == ["large@example.com", "small@example.com"]
+    assert outbox.sms() == []
+    status, body = call("GET", "/back_in_stock/notifications", shop["api_key"])
+    assert body["meta"]["total_count"] == 2
+
+
+def test_optin_unconfirmed_signups_wait(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    signup(shop, 101, "unconfirmed@example.com")
+    restock(tee, 2)
+    assert alerted(outbox) == []
