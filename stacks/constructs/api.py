@@ -210,8 +210,9 @@ class Api(Construct):
         acknowledge(
             api.deployment_stage,
             "AwsSolutions-APIG3",
-            "No WAF web ACL yet: the stage is throttled and every route but the public OpenAPI document requires an "
-            "API key. Attach a web ACL when traffic justifies its cost.",
+            "No WAF web ACL yet: the stage is throttled, and every route requires an API key but the public ones, "
+            "which are the OpenAPI document, the customer links (signed, expiring tokens) and Shopify's webhooks "
+            "(HMAC-signed bodies). Attach a web ACL when traffic justifies its cost.",
         )
         cloudwatch_role = api.node.try_find_child("CloudWatchRole")
         if cloudwatch_role is not None:

@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from backinstock import config
 from backinstock.registry import Access
+from backinstock.repositories.shop_secrets import SECRET_PREFIX
 from stacks.constructs.layers import ARCHITECTURE, REPO_ROOT, RUNTIME, Layers
 from stacks.nag import acknowledge
 
@@ -54,6 +55,10 @@ IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateI
 SEND_QUEUE_ACTIONS = ("sqs:SendMessage",)
 # The key is read once per container; nothing describes, lists or writes it.
 LINK_SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+# Verified Shopify webhooks, enqueued by the public intake (one SendMessage per webhook).
+WEBHOOK_QUEUE_ACTIONS = ("sqs:SendMessage",)
+# Shops' Shopify secrets (`backinstock/shops/<shop_id>/shopify`), read by name: nothing lists or describes them.
+SHOP_SECRETS_ACTIONS = ("secretsmanager:GetSecretValue",)
 
 XRAY_WILDCARD_REASON = (
     "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions; it is "
@@ -63,6 +68,26 @@ RUNTIME_REASON = (
     "Pinned to Python 3.12: the dependencies layer is built for cp312 (pip --python-version 3.12) and the code is "
     "tested on it; moving runtime is a deliberate change of both."
 )
+
+
+# One secret per shop, created at run time (`backinstock shops connect-shopify`): no ARN exists at synth, so the
+# grant is every secret under the prefix (Secrets Manager appends a random suffix to each name: `-AbCdEf`).
+SHOP_SECRETS_FINDING = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"
+    f"{SECRET_PREFIX}*]"
+)
+SHOP_SECRETS_REASON = (
+    f"Each shop's Shopify secrets are one secret named {SECRET_PREFIX}<shop_id>/shopify, created at run time when a "
+    "shop connects: no ARN exists at synth. The wildcard is this account's and region's secrets under that prefix "
+    "only (Secrets Manager appends a random suffix to every secret's ARN); the link key and every other secret stay "
+    "out of reach."
+)
+
+
+def shop_secrets_arn(scope: IConstruct) -> str:
+    """The ARN pattern of every shop's Shopify secret, in `scope`'s account and region."""
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:{SECRET_PREFIX}*"
 
 
 def table_actions(access: frozenset[Access]) -> list[str]:
@@ -81,6 +106,7 @@ class AccessTargets:
     index_names: tuple[str, ...]
     idempotency_table: dynamodb.ITable
     send_queue: sqs.IQueue
+    webhook_queue: sqs.IQueue
     link_secret: secretsmanager.ISecret
     index_arns: list[str] = field(init=False)
 
@@ -127,11 +153,29 @@ def _grant_link_secret(targets: AccessTargets, role: iam.IRole, _access: frozens
     return {"LINK_SECRET_ARN": targets.link_secret.secret_arn}
 
 
+def _grant_webhook_queue(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(WEBHOOK_QUEUE_ACTIONS), resources=[targets.webhook_queue.queue_arn])
+    )
+    return {"WEBHOOK_QUEUE_URL": targets.webhook_queue.queue_url}
+
+
+def _grant_shop_secrets(_targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    # Found by name from the shop id (`repositories/shop_secrets.py`): no environment variable.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(SHOP_SECRETS_ACTIONS), resources=[shop_secrets_arn(role)])
+    )
+    acknowledge(role, SHOP_SECRETS_FINDING, SHOP_SECRETS_REASON)
+    return {}
+
+
 GRANTS: Mapping[Access, Grant] = {
     Access.TABLE_READ: _grant_table,
     Access.TABLE_WRITE: _grant_table,
     Access.IDEMPOTENCY: _grant_idempotency,
     Access.SEND_QUEUE: _grant_send_queue,
+    Access.WEBHOOK_QUEUE: _grant_webhook_queue,
+    Access.SHOP_SECRETS: _grant_shop_secrets,
     Access.LINK_SECRET: _grant_link_secret,
 }
 # A new access kind without a grant would silently grant nothing: fail the synth (and the import) instead.
@@ -147,6 +191,7 @@ _GRANT_VARIABLES: dict[str, type[config.BaseEnv]] = {
     "TABLE_NAME": config.TableEnv,
     "IDEMPOTENCY_TABLE_NAME": config.IdempotencyEnv,
     "SEND_QUEUE_URL": config.QueueEnv,
+    "WEBHOOK_QUEUE_URL": config.WebhookQueueEnv,
     "LINK_SECRET_ARN": config.LinkEnv,
 }
 for _variable, _model in _GRANT_VARIABLES.items():
@@ -167,7 +212,8 @@ def grant_access(targets: AccessTargets, role: iam.IRole, access: frozenset[Acce
 
 
 class FunctionFactory:
-    """Builds functions into any construct: the action functions into `Api`, the workers into `Sending`."""
+    """Builds functions into any construct: the action functions into `Api`, the workers into `Sending` and
+    `Webhooks`, the workflow tasks into `Workflows`."""
 
     def __init__(self, *, layers: Layers, targets: AccessTargets, log_level: str = "INFO") -> None:
         self.targets = targets
