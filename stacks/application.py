@@ -74,7 +74,10 @@ def build_app(
         app,
         STACK_ID,
         env=env,
-        description="Back-in-stock API (v2 external): API Gateway, one Lambda per action, DynamoDB, SQS send worker",
+        description=(
+            "Back-in-stock API (v2 external): API Gateway, one Lambda per action, DynamoDB, SQS send and webhook "
+            "workers, Step Functions workflows"
+        ),
         log_level=str(app.node.try_get_context(CTX_LOG_LEVEL) or "INFO"),
         alarm_email=app.node.try_get_context(CTX_ALARM_EMAIL) or None,
         sender_email=sender_email(app.node.try_get_context(CTX_SENDER_EMAIL)),

@@ -7,14 +7,22 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from backinstock.infra_spec import CAMPAIGN_WORKFLOW, EXPORT_WORKFLOW
 from backinstock.registry import BASE_PATH
 from stacks.constructs.api import Api
 from stacks.constructs.data import Data
 from stacks.constructs.functions import AccessTargets, FunctionFactory
 from stacks.constructs.layers import Layers
-from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.monitoring import (
+    SEND_QUEUE_AGE_THRESHOLD_SECONDS,
+    WEBHOOK_QUEUE_AGE_THRESHOLD_SECONDS,
+    Monitoring,
+    WatchedQueue,
+)
 from stacks.constructs.reports import Exports, Rollups
 from stacks.constructs.sending import SEND_WORKER_NAME, Sending
+from stacks.constructs.webhooks import WEBHOOK_WORKER_NAME, Webhooks
+from stacks.constructs.workflows import Workflows
 
 DEFAULT_SENDER_EMAIL = "alerts@example.com"
 
@@ -33,9 +41,11 @@ class BackInStockStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.data = Data(self, "Data")
         self.layers = Layers(self, "Layers")
-        # The queue and the link secret come first: API functions are granted on them.
+        # The queues and the link secret come first: API functions are granted on them (the send queue, the webhook
+        # queue for the public webhook intake, the link secret).
         self.sending = Sending(self, "Sending")
-        # The export bucket and the export state machine's name (ARN) too: export actions are granted on them.
+        self.webhooks = Webhooks(self, "Webhooks")
+        # The export bucket too: export actions and the export workflow's task are granted on it.
         self.exports = Exports(self, "Exports")
         functions = FunctionFactory(
             layers=self.layers,
@@ -44,19 +54,28 @@ class BackInStockStack(Stack):
                 index_names=tuple(self.data.index_names()),
                 idempotency_table=self.data.idempotency_table,
                 send_queue=self.sending.queue,
+                webhook_queue=self.webhooks.queue,
                 link_secret=self.sending.link_secret,
                 export_bucket=self.exports.bucket,
-                export_state_machine_arn=self.exports.state_machine_arn,
-                export_executions_arn=self.exports.executions_arn,
             ),
             log_level=log_level,
         )
+        # The workflows' task functions reference nothing built after them; the webhook worker starts campaigns, so
+        # it needs the campaign state machine's ARN and comes after.
+        self.workflows = Workflows(
+            self, "Workflows", functions=functions, task_settings=self.exports.task_settings()
+        )
+        functions.targets.state_machines.update(self.workflows.state_machines)  # the export actions start one
+        self.exports.acknowledge_task(self.workflows.task_functions[EXPORT_WORKFLOW.tasks[0][1]])
+        campaign_state_machine = self.workflows.state_machines[CAMPAIGN_WORKFLOW.logical_id]
         self.api = Api(self, "Api", functions=functions)
-        self.exports.add_workflow(functions=functions)
         self.rollups = Rollups(self, "Rollups", functions=functions, table=self.data.table)
         base_url = self.api.rest_api.url_for_path(BASE_PATH)
         # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.
         self.sending.add_send_worker(functions=functions, public_base_url=base_url, sender_email=sender_email)
+        self.webhooks.add_worker(
+            functions=functions, campaign_state_machine=campaign_state_machine, sender_email=sender_email
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -66,11 +85,30 @@ class BackInStockStack(Stack):
             table=self.data.table,
             workers={
                 SEND_WORKER_NAME: self.sending.worker,
+                WEBHOOK_WORKER_NAME: self.webhooks.worker,
                 "rollup_aggregator": self.rollups.function,
-                "export_step": self.exports.task,
+                # Task functions by handler name: `workflows.campaign_step` -> `campaign_step`.
+                **{m.rsplit(".", 1)[-1]: f for m, f in self.workflows.task_functions.items()},
             },
-            send_queue=self.sending.queue,
-            dead_letter_queue=self.sending.dead_letter_queue,
+            queues=(
+                WatchedQueue(
+                    name="send",
+                    queue=self.sending.queue,
+                    dead_letter_queue=self.sending.dead_letter_queue,
+                    age_threshold_seconds=SEND_QUEUE_AGE_THRESHOLD_SECONDS,
+                    late="restock alerts are late",
+                    dead_letter="sends or a transfer page did not happen",
+                ),
+                WatchedQueue(
+                    name="webhook",
+                    queue=self.webhooks.queue,
+                    dead_letter_queue=self.webhooks.dead_letter_queue,
+                    age_threshold_seconds=WEBHOOK_QUEUE_AGE_THRESHOLD_SECONDS,
+                    late="restock detection, campaigns and privacy requests are late",
+                    dead_letter="a Shopify webhook was not applied: catalog, restock, order or privacy request",
+                ),
+            ),
+            state_machines=self.workflows.state_machines,
             alarm_email=alarm_email,
         )
 
@@ -87,3 +125,17 @@ class BackInStockStack(Stack):
             value=self.sending.dead_letter_queue.queue_url,
             description="send queue's dead letters (alarmed; redrive after fixing the cause)",
         )
+        CfnOutput(
+            self,
+            "WebhookQueueUrl",
+            value=self.webhooks.queue.queue_url,
+            description="webhook queue (webhook worker input)",
+        )
+        CfnOutput(
+            self,
+            "WebhookDeadLetterQueueUrl",
+            value=self.webhooks.dead_letter_queue.queue_url,
+            description="webhook queue's dead letters (alarmed; redrive after fixing the cause)",
+        )
+        for logical_id, state_machine in self.workflows.state_machines.items():
+            CfnOutput(self, f"{logical_id}Arn", value=state_machine.state_machine_arn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -18,10 +18,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct, IConstruct
 
-from backinstock import config
+from backinstock import config, infra_spec
 from backinstock.registry import Access
+from backinstock.repositories.shop_secrets import SECRET_PREFIX
 from stacks.constructs.layers import ARCHITECTURE, REPO_ROOT, RUNTIME, Layers
 from stacks.nag import acknowledge
 
@@ -55,6 +57,10 @@ IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateI
 SEND_QUEUE_ACTIONS = ("sqs:SendMessage",)
 # The key is read once per container; nothing describes, lists or writes it.
 LINK_SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+# Verified Shopify webhooks, enqueued by the public intake (one SendMessage per webhook).
+WEBHOOK_QUEUE_ACTIONS = ("sqs:SendMessage",)
+# Shops' Shopify secrets (`backinstock/shops/<shop_id>/shopify`), read by name: nothing lists or describes them.
+SHOP_SECRETS_ACTIONS = ("secretsmanager:GetSecretValue",)
 # Export jobs: start an execution of the export state machine (and only it), stop or describe its executions, abort
 # the partial upload of a cancelled one. Reading a file is signing its download URL: GetObject on export files.
 EXPORT_START_ACTIONS = ("states:StartExecution",)
@@ -62,6 +68,17 @@ EXPORT_EXECUTION_ACTIONS = ("states:StopExecution", "states:DescribeExecution")
 EXPORT_ABORT_ACTIONS = ("s3:AbortMultipartUpload",)
 EXPORT_READ_ACTIONS = ("s3:GetObject",)
 EXPORT_PREFIX = "exports/"  # every export file lives under it (services/exports.py)
+EXPORT_FILES_REASON = (
+    "Export files are created at run time, one per job (`exports/<shop_id>/<job_id>/<file>`): no key exists at "
+    "synth. The wildcard is the export bucket's `exports/` prefix only, for the actions of the access kind "
+    "(GetObject to sign a download URL; AbortMultipartUpload to cancel; the task's multipart writes)."
+)
+
+
+def export_files_finding(bucket: s3.IBucket) -> str:
+    """The cdk-nag IAM5 finding of a grant on the export files (`<bucket ARN>/exports/*`)."""
+    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+    return f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{EXPORT_PREFIX}*]"
 
 XRAY_WILDCARD_REASON = (
     "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions; it is "
@@ -71,6 +88,26 @@ RUNTIME_REASON = (
     "Pinned to Python 3.12: the dependencies layer is built for cp312 (pip --python-version 3.12) and the code is "
     "tested on it; moving runtime is a deliberate change of both."
 )
+
+
+# One secret per shop, created at run time (`backinstock shops connect-shopify`): no ARN exists at synth, so the
+# grant is every secret under the prefix (Secrets Manager appends a random suffix to each name: `-AbCdEf`).
+SHOP_SECRETS_FINDING = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"
+    f"{SECRET_PREFIX}*]"
+)
+SHOP_SECRETS_REASON = (
+    f"Each shop's Shopify secrets are one secret named {SECRET_PREFIX}<shop_id>/shopify, created at run time when a "
+    "shop connects: no ARN exists at synth. The wildcard is this account's and region's secrets under that prefix "
+    "only (Secrets Manager appends a random suffix to every secret's ARN); the link key and every other secret stay "
+    "out of reach."
+)
+
+
+def shop_secrets_arn(scope: IConstruct) -> str:
+    """The ARN pattern of every shop's Shopify secret, in `scope`'s account and region."""
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:{SECRET_PREFIX}*"
 
 
 def table_actions(access: frozenset[Access]) -> list[str]:
@@ -89,11 +126,18 @@ class AccessTargets:
     index_names: tuple[str, ...]
     idempotency_table: dynamodb.ITable
     send_queue: sqs.IQueue
+    webhook_queue: sqs.IQueue
     link_secret: secretsmanager.ISecret
     export_bucket: s3.IBucket
-    export_state_machine_arn: str
-    export_executions_arn: str  # every execution of the export state machine (`...:execution:<name>:*`)
+    # Logical ID -> state machine, filled in when the workflows exist (their task functions come from this
+    # factory too); functions granted on a state machine are built after it.
+    state_machines: dict[str, sfn.IStateMachine] = field(default_factory=dict)
     index_arns: list[str] = field(init=False)
+
+    def state_machine(self, logical_id: str) -> sfn.IStateMachine:
+        if logical_id not in self.state_machines:
+            raise RuntimeError(f"state machine {logical_id} is not built yet: build the workflows before the API")
+        return self.state_machines[logical_id]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_arns", [f"{self.table.table_arn}/index/{n}" for n in self.index_names])
@@ -138,20 +182,49 @@ def _grant_link_secret(targets: AccessTargets, role: iam.IRole, _access: frozens
     return {"LINK_SECRET_ARN": targets.link_secret.secret_arn}
 
 
-def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+def _grant_webhook_queue(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(EXPORT_START_ACTIONS), resources=[targets.export_state_machine_arn])
+        iam.PolicyStatement(actions=list(WEBHOOK_QUEUE_ACTIONS), resources=[targets.webhook_queue.queue_arn])
+    )
+    return {"WEBHOOK_QUEUE_URL": targets.webhook_queue.queue_url}
+
+
+def _grant_shop_secrets(_targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    # Found by name from the shop id (`repositories/shop_secrets.py`): no environment variable.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(SHOP_SECRETS_ACTIONS), resources=[shop_secrets_arn(role)])
+    )
+    acknowledge(role, SHOP_SECRETS_FINDING, SHOP_SECRETS_REASON)
+    return {}
+
+def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    machine = targets.state_machine(infra_spec.EXPORT_WORKFLOW.logical_id)
+    executions = Stack.of(role).format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{machine.state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(EXPORT_EXECUTION_ACTIONS), resources=[targets.export_executions_arn])
+        iam.PolicyStatement(actions=list(EXPORT_START_ACTIONS), resources=[machine.state_machine_arn])
+    )
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(EXPORT_EXECUTION_ACTIONS), resources=[executions]))
+    logical_id = infra_spec.EXPORT_WORKFLOW.logical_id  # state machines keep their logical IDs (pinned)
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f"<{logical_id}.Name>:*]",
+        "An execution is named by its export job (`exp_...`), created at run time: the wildcard is the executions "
+        "of the export state machine only, for StopExecution (cancel) and DescribeExecution.",
     )
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=list(EXPORT_ABORT_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
         )
     )
+    acknowledge(role, export_files_finding(targets.export_bucket), EXPORT_FILES_REASON)
     return {
-        "EXPORT_STATE_MACHINE_ARN": targets.export_state_machine_arn,
+        "EXPORT_STATE_MACHINE_ARN": machine.state_machine_arn,
         "EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name,
     }
 
@@ -162,6 +235,7 @@ def _grant_export_read(targets: AccessTargets, role: iam.IRole, _access: frozens
             actions=list(EXPORT_READ_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
         )
     )
+    acknowledge(role, export_files_finding(targets.export_bucket), EXPORT_FILES_REASON)
     return {"EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name}
 
 
@@ -170,6 +244,8 @@ GRANTS: Mapping[Access, Grant] = {
     Access.TABLE_WRITE: _grant_table,
     Access.IDEMPOTENCY: _grant_idempotency,
     Access.SEND_QUEUE: _grant_send_queue,
+    Access.WEBHOOK_QUEUE: _grant_webhook_queue,
+    Access.SHOP_SECRETS: _grant_shop_secrets,
     Access.LINK_SECRET: _grant_link_secret,
     Access.EXPORT_RUN: _grant_export_run,
     Access.EXPORT_READ: _grant_export_read,
@@ -187,6 +263,7 @@ _GRANT_VARIABLES: dict[str, type[config.BaseEnv]] = {
     "TABLE_NAME": config.TableEnv,
     "IDEMPOTENCY_TABLE_NAME": config.IdempotencyEnv,
     "SEND_QUEUE_URL": config.QueueEnv,
+    "WEBHOOK_QUEUE_URL": config.WebhookQueueEnv,
     "LINK_SECRET_ARN": config.LinkEnv,
     "EXPORT_STATE_MACHINE_ARN": config.ExportRunEnv,
     "EXPORT_BUCKET_NAME": config.ExportReadEnv,
@@ -209,7 +286,8 @@ def grant_access(targets: AccessTargets, role: iam.IRole, access: frozenset[Acce
 
 
 class FunctionFactory:
-    """Builds functions into any construct: the action functions into `Api`, the workers into `Sending`."""
+    """Builds functions into any construct: the action functions into `Api`, the workers into `Sending` and
+    `Webhooks`, the workflow tasks into `Workflows`."""
 
     def __init__(self, *, layers: Layers, targets: AccessTargets, log_level: str = "INFO") -> None:
         self.targets = targets

@@ -1,9 +1,10 @@
-"""Monitoring: alarms on the API, on every function and on the send queue, an SNS topic they notify, and a small
-dashboard."""
+"""Monitoring: alarms on the API, on every function, on the work queues and on the workflows, an SNS topic they
+notify, and a small dashboard."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -15,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.constructs.api import construct_name
@@ -23,6 +25,22 @@ PERIOD = Duration.minutes(5)
 API_5XX_THRESHOLD = 5  # API Gateway 5xx answers per period (integration errors, authorizer failures, timeouts)
 # A restock alert that waits this long in the send queue is late: the worker is failing, throttled or too few.
 SEND_QUEUE_AGE_THRESHOLD_SECONDS = 15 * 60
+# A webhook that waits this long is late restock detection (and late alerts): never below one visibility timeout
+# (12 minutes), when a message being retried is not late yet.
+WEBHOOK_QUEUE_AGE_THRESHOLD_SECONDS = 20 * 60
+
+
+@dataclass(frozen=True)
+class WatchedQueue:
+    """A work queue and its dead-letter queue. `name` makes the alarms' IDs (`send` -> `SendDeadLettersAlarm`,
+    `SendQueueAgeAlarm`); `late` says what a late message means, `dead_letter` what a dead letter lost."""
+
+    name: str
+    queue: sqs.IQueue
+    dead_letter_queue: sqs.IQueue
+    age_threshold_seconds: int
+    late: str
+    dead_letter: str
 
 
 class Monitoring(Construct):
@@ -33,8 +51,9 @@ class Monitoring(Construct):
 
     `workers`: the queue workers, alarmed on errors and throttles like the actions. With partial batch failures a
     worker invocation errors only when a whole batch fails or it times out; single failing messages are retried and
-    end in the dead-letter queue, whose first message raises `SendDeadLettersAlarm`. `send_queue`: alarmed when its
-    oldest message is older than `SEND_QUEUE_AGE_THRESHOLD_SECONDS`."""
+    end in the dead-letter queue, whose first message raises `<Name>DeadLettersAlarm`. `queues`: each alarmed on its
+    dead-letter queue's first message and when its oldest message is older than its `age_threshold_seconds`.
+    `state_machines`: alarmed on a failed, timed-out or aborted execution."""
 
     def __init__(
         self,
@@ -46,8 +65,8 @@ class Monitoring(Construct):
         authorizer: lambda_.Function,
         table: dynamodb.ITable,
         workers: Mapping[str, lambda_.Function],
-        send_queue: sqs.IQueue,
-        dead_letter_queue: sqs.IQueue,
+        queues: tuple[WatchedQueue, ...],
+        state_machines: Mapping[str, sfn.IStateMachine],
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -96,35 +115,58 @@ class Monitoring(Construct):
             API_5XX_THRESHOLD,
             f"backinstock API answered >= {API_5XX_THRESHOLD} 5xx in 5 minutes",
         )
+        # One alarm per function on errors + throttles (metric math): two per function would take ~100 of the
+        # stack's 500 CloudFormation resources; the alarm's description and the dashboard tell which it was.
         for name, function in {**functions, **workers}.items():
             alarm(
                 f"{construct_name(name)}ErrorsAlarm",
-                function.metric_errors(period=PERIOD, statistic="Sum"),
+                cloudwatch.MathExpression(
+                    expression="errors + throttles",
+                    using_metrics={
+                        "errors": function.metric_errors(period=PERIOD, statistic="Sum"),
+                        "throttles": function.metric_throttles(period=PERIOD, statistic="Sum"),
+                    },
+                    period=PERIOD,
+                    label=f"{name} errors + throttles",
+                ),
                 1,
-                f"backinstock {name}: the function raised (unhandled error or timeout)",
+                f"backinstock {name}: the function raised (unhandled error or timeout) or was throttled "
+                "(account or function concurrency)",
             )
         every_function = {**functions, **workers, "authorizer": authorizer}
-        for name, function in every_function.items():
-            alarm(
-                f"{construct_name(name)}ThrottlesAlarm",
-                function.metric_throttles(period=PERIOD, statistic="Sum"),
-                1,
-                f"backinstock {name}: invocations throttled (account or function concurrency)",
-            )
         alarm(
-            "SendDeadLettersAlarm",
-            dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            f"{construct_name('authorizer')}ThrottlesAlarm",
+            authorizer.metric_throttles(period=PERIOD, statistic="Sum"),
             1,
-            "backinstock send queue: a message exhausted its retries and is in the dead-letter queue (sends or a "
-            "transfer page did not happen); find the cause in the send worker's logs, then redrive",
+            "backinstock authorizer: invocations throttled (account or function concurrency)",
         )
-        alarm(
-            "SendQueueAgeAlarm",
-            send_queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
-            SEND_QUEUE_AGE_THRESHOLD_SECONDS,
-            f"backinstock send queue: a message has waited >= {SEND_QUEUE_AGE_THRESHOLD_SECONDS // 60} minutes; "
-            "restock alerts are late",
-        )
+        for watched in queues:
+            name = construct_name(watched.name)
+            alarm(
+                f"{name}DeadLettersAlarm",
+                watched.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
+                1,
+                f"backinstock {watched.name} queue: a message exhausted its retries and is in the dead-letter queue "
+                f"({watched.dead_letter}); find the cause in the worker's logs, then redrive",
+            )
+            alarm(
+                f"{name}QueueAgeAlarm",
+                watched.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                watched.age_threshold_seconds,
+                f"backinstock {watched.name} queue: a message has waited >= {watched.age_threshold_seconds // 60} "
+                f"minutes; {watched.late}",
+            )
+        for logical_id, state_machine in state_machines.items():
+            for metric_name in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
+                alarm(
+                    f"{logical_id}{metric_name}Alarm",
+                    state_machine.metric(metric_name, period=PERIOD, statistic="Sum"),
+                    1,
+                    f"backinstock {logical_id}: an execution ended {metric_name.removeprefix('Executions').lower()}; "
+                    "see its execution history and its task functions' logs",
+                )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.dashboard.add_widgets(
@@ -173,22 +215,36 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Send queue: waiting and dead-lettered messages",
-                left=[
-                    send_queue.metric_approximate_number_of_messages_visible(
-                        period=PERIOD, statistic="Maximum", label="send queue"
-                    ),
-                    dead_letter_queue.metric_approximate_number_of_messages_visible(
-                        period=PERIOD, statistic="Maximum", label="dead letters"
-                    ),
-                ],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Send queue: age of the oldest message (s)",
-                left=[send_queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum")],
-                width=12,
-            ),
-        )
+        for watched in queues:
+            title = watched.name.capitalize()
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"{title} queue: waiting and dead-lettered messages",
+                    left=[
+                        watched.queue.metric_approximate_number_of_messages_visible(
+                            period=PERIOD, statistic="Maximum", label=f"{watched.name} queue"
+                        ),
+                        watched.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                            period=PERIOD, statistic="Maximum", label="dead letters"
+                        ),
+                    ],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{title} queue: age of the oldest message (s)",
+                    left=[watched.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum")],
+                    width=12,
+                ),
+            )
+        if state_machines:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Workflow executions: started and failed",
+                    left=[
+                        state_machine.metric(metric_name, period=PERIOD, statistic="Sum", label=f"{lid} {metric_name}")
+                        for lid, state_machine in state_machines.items()
+                        for metric_name in ("ExecutionsStarted", "ExecutionsFailed")
+                    ],
+                    width=24,
+                )
+            )

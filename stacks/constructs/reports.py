@@ -4,35 +4,31 @@ Rollups: a DynamoDB Streams event source with partial batch failures, bisection 
 age, an on-failure SQS destination (alarmed), and a filter that delivers only signups, notifications and
 attributions (rollup writes themselves never come back to the function).
 
-Exports: built in two steps, because API functions are granted on the state machine and its bucket before the
-workflow's task function exists: `Exports` makes the bucket and names the state machine (its ARN is known from the
-name), `add_workflow` makes the task function and the state machine from `infra_spec.EXPORT_WORKFLOW` (its ASL JSON,
-inline via `DefinitionBody.from_string` with the function's ARN substituted, the same JSON the local run executes).
+Exports: the bucket, and the export task's settings; the state machine and its task function are built by
+`Workflows` like every `infra_spec.STATE_MACHINES` entry (the ASL JSON the local run executes, inline).
 """
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from backinstock import infra_spec
 from backinstock.registry import Access
-from stacks.constructs.functions import EXPORT_PREFIX, FunctionFactory
+from stacks.constructs.functions import EXPORT_FILES_REASON, EXPORT_PREFIX, FunctionFactory, export_files_finding
+from stacks.constructs.workflows import TaskSettings
 from stacks.nag import acknowledge
 
 EXPORT_TASK_TIMEOUT = Duration.minutes(15)  # services.exports stops at a part boundary a minute before it
-EXPORT_TASK_MEMORY_MB = 1024  # one 8 MiB part in memory; more memory is more CPU for the CSV writer
 EXPORT_TASK_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
 ROLLUP_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE})
 
@@ -103,15 +99,15 @@ class Rollups(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        alarm.add_ok_action(cw_actions.SnsAction(topic))
 
 
 class Exports(Construct):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, spec: infra_spec.StateMachineSpec = infra_spec.EXPORT_WORKFLOW
-    ) -> None:
+    """The export files' bucket, and what the export workflow's task needs on it (`task_settings`, handed to
+    `Workflows`, which builds the state machine and its task function from `infra_spec.EXPORT_WORKFLOW`)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.spec = spec
-        stack = Stack.of(self)
         self.bucket = s3.Bucket(
             self,
             "ExportBucket",
@@ -129,20 +125,6 @@ class Exports(Construct):
             # Retained: CloudFormation cannot delete a bucket with objects; the lifecycle rule empties it in days.
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.state_machine_name = f"{stack.stack_name}-{spec.logical_id}"
-        self.state_machine_arn = stack.format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=self.state_machine_name,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.executions_arn = stack.format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{self.state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self._task: lambda_.Function | None = None
         acknowledge(
             self.bucket,
             "AwsSolutions-S1",
@@ -150,49 +132,23 @@ class Exports(Construct):
             "API signs per request and logs; server access logs would add a second bucket for no audit gain.",
         )
 
-    @property
-    def task(self) -> lambda_.Function:
-        if self._task is None:
-            raise RuntimeError("Exports.add_workflow has not been called")
-        return self._task
+    def task_settings(self) -> dict[str, TaskSettings]:
+        """The export task: the bucket's name, writing (multipart), aborting and deleting export files, 15 minutes."""
+        ((_, handler),) = infra_spec.EXPORT_WORKFLOW.tasks
+        bucket = self.bucket
+        return {
+            handler: TaskSettings(
+                environment={"EXPORT_BUCKET_NAME": bucket.bucket_name},
+                statements=lambda _scope: [
+                    iam.PolicyStatement(
+                        actions=list(EXPORT_TASK_ACTIONS), resources=[bucket.arn_for_objects(EXPORT_PREFIX + "*")]
+                    )
+                ],
+                timeout=EXPORT_TASK_TIMEOUT,
+            )
+        }
 
-    def add_workflow(self, *, functions: FunctionFactory) -> sfn.StateMachine:
-        ((placeholder, handler),) = self.spec.tasks
-        task = functions.function(
-            self,
-            "ExportStep",
-            handler=handler,
-            access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE}),
-            description="Export workflow task: a report or the waitlist -> CSV in S3 (multipart)",
-            role_description=f"backinstock {handler}: least privilege for the export task",
-            timeout=EXPORT_TASK_TIMEOUT,
-            memory_size=EXPORT_TASK_MEMORY_MB,
-            environment={"EXPORT_BUCKET_NAME": self.bucket.bucket_name},
-            statements=[
-                iam.PolicyStatement(
-                    actions=list(EXPORT_TASK_ACTIONS), resources=[self.bucket.arn_for_objects(EXPORT_PREFIX + "*")]
-                )
-            ],
-        )
-        self._task = task
-        log_group = logs.LogGroup(self, "ExportWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH)
-        machine = sfn.StateMachine(
-            self,
-            self.spec.logical_id,
-            state_machine_name=self.state_machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(self.spec.definition()),
-            definition_substitutions={placeholder: task.function_arn},
-            timeout=Duration.hours(6),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-        )
-        task.grant_invoke(machine)
-        acknowledge(
-            machine,
-            "AwsSolutions-IAM5",
-            "The state machine's role: lambda:InvokeFunction on the export task and its versions (`:*`, what "
-            "grant_invoke emits), and the log delivery actions Step Functions needs, which support no resource.",
-        )
-        self.state_machine = machine
-        return machine
+    def acknowledge_task(self, task: lambda_.Function) -> None:
+        """The export task's grant on the export files (`exports/*`), acknowledged on its role."""
+        assert task.role is not None
+        acknowledge(task.role, export_files_finding(self.bucket), EXPORT_FILES_REASON)

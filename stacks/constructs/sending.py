@@ -11,23 +11,22 @@ worker is no API route, so its reference to the REST API makes no cycle.
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from backinstock import infra_spec
 from backinstock.infra_spec import SEND_QUEUE, QueueSpec
 from backinstock.registry import Access
 from stacks.constructs.functions import FunctionFactory
+from stacks.constructs.queues import pin, queue_with_dead_letters
 from stacks.nag import acknowledge
 
 SEND_WORKER_HANDLER = "workers.send_worker"  # functions/workers/send_worker.py, `handler`
 SEND_WORKER_NAME = "send_worker"
-DEAD_LETTER_RETENTION = Duration.days(14)  # the SQS maximum: time to find the cause and redrive
 LINK_SECRET_LOGICAL_ID = "LinkSecret"  # noqa: S105 (a logical ID, not a secret)
 LINK_SECRET_LENGTH = 64  # letters and digits: ~380 bits of HMAC key
 # Parallel worker invocations the queue may start. Bounds the send rate a bulk notify can reach (SES and SNS
@@ -47,29 +46,7 @@ class Sending(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, spec: QueueSpec = SEND_QUEUE) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            f"{spec.logical_id}DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        self.queue = sqs.Queue(
-            self,
-            spec.logical_id,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(spec.retention_days),
-            # 6 worker timeouts (AWS's advice for Lambda event sources): the poller may retry a throttled invocation
-            # with the same batch, and its messages must not become visible to another worker meanwhile.
-            visibility_timeout=Duration.seconds(spec.visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=spec.max_receive_count
-            ),
-        )
-        # Queues hold messages in flight: a moved construct must never replace them (the messages would be lost).
-        _pin(self.queue, spec.logical_id)
-        _pin(self.dead_letter_queue, f"{spec.logical_id}DeadLetters")
+        self.queue, self.dead_letter_queue = queue_with_dead_letters(self, spec, purpose="the send queue")
 
         self.link_secret = secretsmanager.Secret(
             self,
@@ -83,7 +60,7 @@ class Sending(Construct):
             # Retained: deleting it would break every link already in a customer's inbox (see docs/DEPLOY.md).
             removal_policy=RemovalPolicy.RETAIN,
         )
-        _pin(self.link_secret, LINK_SECRET_LOGICAL_ID)
+        pin(self.link_secret, LINK_SECRET_LOGICAL_ID)
 
         self._worker: lambda_.Function | None = None
         self._acknowledge()
@@ -127,23 +104,11 @@ class Sending(Construct):
             )
         )
         assert worker.role is not None
-        acknowledge(
-            worker.role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
-            "ses:SendEmail is authorized against the sender's identity and, while the account is in the SES sandbox, "
-            "each recipient's: the resource is this account's identities, and the condition ses:FromAddress pins "
-            "the sender to the configured address.",
-        )
+        acknowledge_ses_identities(worker.role)
         self._worker = worker
         return worker
 
     def _acknowledge(self) -> None:
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This is the dead-letter queue of the send queue: it has no dead-letter queue of its own, and an alarm "
-            "fires on its first message.",
-        )
         acknowledge(
             self.link_secret,
             "AwsSolutions-SMG4",
@@ -152,22 +117,36 @@ class Sending(Construct):
         )
 
 
-def _provider_statements(scope: Construct, sender_email: str) -> list[iam.PolicyStatement]:
+SES_IDENTITIES_FINDING = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]"
+)
+
+
+def ses_send_email_statement(scope: Construct, sender_email: str) -> iam.PolicyStatement:
+    """SES authorizes SendEmail against the sender's identity and, in the sandbox, the recipient's too: the
+    resource is this account's identities, the condition pins the From address to the configured sender."""
     stack = Stack.of(scope)
+    return iam.PolicyStatement(
+        actions=["ses:SendEmail"],
+        resources=[f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity/*"],
+        conditions={"StringEquals": {"ses:FromAddress": sender_email}},
+    )
+
+
+def acknowledge_ses_identities(role: iam.IRole) -> None:
+    """The identity wildcard of `ses_send_email_statement`, on the role that has it."""
+    acknowledge(
+        role,
+        SES_IDENTITIES_FINDING,
+        "ses:SendEmail is authorized against the sender's identity and, while the account is in the SES sandbox, "
+        "each recipient's: the resource is this account's identities, and the condition ses:FromAddress pins "
+        "the sender to the configured address.",
+    )
+
+
+def _provider_statements(scope: Construct, sender_email: str) -> list[iam.PolicyStatement]:
     return [
-        # SES authorizes SendEmail against the sender's identity and, in the sandbox, the recipient's too: the
-        # resource is this account's identities, the condition pins the From address to the configured sender.
-        iam.PolicyStatement(
-            actions=["ses:SendEmail"],
-            resources=[f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity/*"],
-            conditions={"StringEquals": {"ses:FromAddress": sender_email}},
-        ),
+        ses_send_email_statement(scope, sender_email),
         # SMS to a phone number has no resource ARN: Publish needs "*" (acknowledged with X-Ray's wildcard).
         iam.PolicyStatement(actions=["sns:Publish"], resources=["*"]),
     ]
-
-
-def _pin(construct: Construct, logical_id: str) -> None:
-    resource = construct.node.default_child
-    assert isinstance(resource, CfnResource)
-    resource.override_logical_id(logical_id)

@@ -120,8 +120,8 @@ def test_stage_logs_traces_and_throttles(synth: Synth) -> None:
 
 def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
     permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()]
-    # one per route, one per authorizer; no test-invoke permissions
-    assert len(permissions) == len(registry_routes()) + 2
+    # one per action function (for this API, any route: the function serves only its own), one per authorizer
+    assert len(permissions) == len(registry.actions()) + 2
     for permission in permissions:
         assert permission["Principal"] == "apigateway.amazonaws.com"
         assert "execute-api" in json.dumps(permission["SourceArn"])

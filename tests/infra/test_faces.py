@@ -28,11 +28,17 @@ def test_template_help_openapi_and_mcp_describe_the_same_actions(synth: Synth) -
 
     assert template_routes == help_routes == openapi_routes
 
-    # Every routed action is a tool, with /help's schema, except the MCP transport itself and the customer-facing
-    # links of emails (public HTML pages, not something an agent calls).
+    # Every routed action is a tool, with /help's schema, except the MCP transport itself, the customer-facing
+    # links of emails (public HTML pages, not something an agent calls) and Shopify's webhook intake.
     tools = {tool["name"]: tool for tool in mcp.tools()}
     routed = {entry.name for entry in help_entries}
-    assert set(tools) == routed - {"mcp", "confirm_optin", "unsubscribe_page", "unsubscribe"}
+    assert set(tools) == routed - {
+        "mcp",
+        "confirm_optin",
+        "unsubscribe_page",
+        "unsubscribe",
+        "receive_shopify_webhook",
+    }
     for entry in help_entries:
         if entry.name in tools:
             assert tools[entry.name]["inputSchema"] == entry.request_schema, entry.name

@@ -2,8 +2,10 @@
 
 Each `Access` kind is one grant on one resource, with the environment variable the code reads for it:
 TABLE_READ / TABLE_WRITE -> the main table (and its indexes for reads), TABLE_NAME; IDEMPOTENCY -> the idempotency
-table, IDEMPOTENCY_TABLE_NAME; SEND_QUEUE -> the send queue, SEND_QUEUE_URL; LINK_SECRET -> the link secret,
-LINK_SECRET_ARN. The tests below state every expected grant; nothing else may appear in a role.
+table, IDEMPOTENCY_TABLE_NAME; SEND_QUEUE -> the send queue, SEND_QUEUE_URL; WEBHOOK_QUEUE -> the webhook queue,
+WEBHOOK_QUEUE_URL; SHOP_SECRETS -> the shops' Shopify secrets (by name prefix; no variable: the code derives the name
+from the shop id); LINK_SECRET -> the link secret, LINK_SECRET_ARN. The tests below state every expected grant;
+nothing else may appear in a role.
 """
 
 from __future__ import annotations
@@ -39,10 +41,20 @@ MAIN = infra_spec.MAIN_TABLE.logical_id
 INDEXES = [f"{MAIN}/index/{index.name}" for index in infra_spec.MAIN_TABLE.indexes]
 IDEMPOTENCY_TABLE = infra_spec.IDEMPOTENCY_TABLE.logical_id
 QUEUE = infra_spec.SEND_QUEUE.logical_id
+WEBHOOK_QUEUE = infra_spec.WEBHOOK_QUEUE.logical_id
 SECRET = "LinkSecret"
+# Every shop's secret, `backinstock/shops/<shop_id>/shopify` plus Secrets Manager's random suffix.
+SHOP_SECRETS = "arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:backinstock/shops/*"
+
+EXPORT_WORKFLOW = infra_spec.EXPORT_WORKFLOW.logical_id
+EXPORT_EXECUTIONS = f"arn:AWS::Partition:states:AWS::Region:AWS::AccountId:execution:{EXPORT_WORKFLOW}:*"
+EXPORT_BUCKET = "ExportsExportBucketE48D973E"
+EXPORT_FILES = f"{EXPORT_BUCKET}/exports/*"
 
 AUTHORIZER_HANDLER = "auth.authorizer.handler"
 WORKER_HANDLERS = {f"{h}.handler" for h in infra_spec.WORKER_HANDLERS}
+TASK_HANDLERS = {f"{module}.handler" for spec in infra_spec.STATE_MACHINES for _, module in spec.tasks}
+STREAM_HANDLERS = {f"{c.handler}.handler" for c in infra_spec.STREAM_CONSUMERS}
 
 
 def effective_access(action: Action) -> frozenset[Access]:
@@ -63,8 +75,18 @@ def expected_grants(access: frozenset[Access]) -> dict[str, set[str]]:
         out[IDEMPOTENCY_TABLE] = IDEMPOTENCY
     if Access.SEND_QUEUE in access:
         out[QUEUE] = SEND
+    if Access.WEBHOOK_QUEUE in access:
+        out[WEBHOOK_QUEUE] = SEND
+    if Access.SHOP_SECRETS in access:
+        out[SHOP_SECRETS] = SECRET_READ
     if Access.LINK_SECRET in access:
         out[SECRET] = SECRET_READ
+    if Access.EXPORT_RUN in access:  # only the export state machine, its executions, the export files' uploads
+        out[EXPORT_WORKFLOW] = {"states:StartExecution"}
+        out[EXPORT_EXECUTIONS] = {"states:StopExecution", "states:DescribeExecution"}
+        out[EXPORT_FILES] = {"s3:AbortMultipartUpload"}
+    if Access.EXPORT_READ in access:  # signing a download URL: reading export files, nothing else of the bucket
+        out[EXPORT_FILES] = out.get(EXPORT_FILES, set()) | {"s3:GetObject"}
     return out
 
 
@@ -76,8 +98,14 @@ def expected_environment(access: frozenset[Access]) -> dict[str, Any]:
         variables["IDEMPOTENCY_TABLE_NAME"] = {"Ref": IDEMPOTENCY_TABLE}
     if Access.SEND_QUEUE in access:
         variables["SEND_QUEUE_URL"] = {"Ref": QUEUE}
+    if Access.WEBHOOK_QUEUE in access:
+        variables["WEBHOOK_QUEUE_URL"] = {"Ref": WEBHOOK_QUEUE}
     if Access.LINK_SECRET in access:
         variables["LINK_SECRET_ARN"] = {"Ref": SECRET}
+    if Access.EXPORT_RUN in access:
+        variables["EXPORT_STATE_MACHINE_ARN"] = {"Ref": EXPORT_WORKFLOW}
+    if access & {Access.EXPORT_RUN, Access.EXPORT_READ}:
+        variables["EXPORT_BUCKET_NAME"] = {"Ref": EXPORT_BUCKET}
     return variables
 
 
@@ -90,11 +118,15 @@ def function_grants(synth: Synth, props: dict) -> dict[str, set[str]]:
     return granted
 
 
-def test_one_function_per_action_plus_the_authorizer_and_the_workers(synth: Synth) -> None:
+def test_one_function_per_action_plus_the_authorizer_the_workers_and_the_workflow_tasks(synth: Synth) -> None:
     handlers = set(functions_by_handler(synth))
     actions = {f"{a.handler}.handler" for a in registry.actions()}
-    assert handlers == actions | {AUTHORIZER_HANDLER} | WORKER_HANDLERS
-    assert len(handlers) == len(registry.actions()) + 1 + len(WORKER_HANDLERS)
+    assert handlers == actions | {AUTHORIZER_HANDLER} | WORKER_HANDLERS | TASK_HANDLERS | STREAM_HANDLERS
+    assert len(handlers) == (
+        len(registry.actions()) + 1 + len(WORKER_HANDLERS) + len(TASK_HANDLERS) + len(STREAM_HANDLERS)
+    )
+    assert {"workers.send_worker.handler", "workers.webhook_worker.handler"} <= WORKER_HANDLERS
+    assert "workflows.campaign_step.handler" in TASK_HANDLERS
 
 
 def test_every_function_runs_python_312_on_arm64_with_both_layers_and_tracing(synth: Synth) -> None:
@@ -131,14 +163,17 @@ def test_only_send_queue_actions_may_send_and_only_send(synth: Synth) -> None:
         _, props = function_of(synth, action)
         granted = function_grants(synth, props)
         sqs_actions = {a for actions in granted.values() for a in actions if a.startswith("sqs:")}
-        if Access.SEND_QUEUE in effective_access(action):
+        queues = {QUEUE: Access.SEND_QUEUE, WEBHOOK_QUEUE: Access.WEBHOOK_QUEUE}
+        if any(kind in effective_access(action) for kind in queues.values()):
             senders.add(action.name)
             # SendMessageBatch is authorized as sqs:SendMessage: no receive, delete, purge or attribute reads.
             assert sqs_actions == SEND, action.name
-            assert granted[QUEUE] == SEND
         else:
             assert not sqs_actions, action.name
+        for queue, kind in queues.items():
+            assert granted.get(queue) == (SEND if kind in effective_access(action) else None), (action.name, queue)
     assert {"notify_signup", "bulk_notify_signups", "transfer_signups", "create_signup", "mcp"} <= senders
+    assert "receive_shopify_webhook" in senders
 
 
 def test_only_idempotency_actions_touch_the_idempotency_table(synth: Synth) -> None:
@@ -172,6 +207,33 @@ def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
     assert readers == {"confirm_optin", "unsubscribe_page", "unsubscribe"}
 
 
+def test_only_the_webhook_intake_reads_shop_secrets_among_the_actions(synth: Synth) -> None:
+    readers = set()
+    for action in registry.actions():
+        _, props = function_of(synth, action)
+        granted = function_grants(synth, props)
+        if Access.SHOP_SECRETS in effective_access(action):
+            readers.add(action.name)
+            assert granted[SHOP_SECRETS] == SECRET_READ, action.name
+        else:
+            assert SHOP_SECRETS not in granted, action.name
+    assert readers == {"receive_shopify_webhook"}
+
+
+def test_webhook_intake_sends_to_the_webhook_queue_reads_shop_secrets_and_the_table(synth: Synth) -> None:
+    action = registry.by_name("receive_shopify_webhook")
+    _, props = function_of(synth, action)
+    assert function_grants(synth, props) == {
+        MAIN: READ | WRITE,
+        **dict.fromkeys(INDEXES, READ),
+        WEBHOOK_QUEUE: SEND,
+        SHOP_SECRETS: SECRET_READ,
+    }
+    variables = props["Environment"]["Variables"]
+    assert variables["WEBHOOK_QUEUE_URL"] == {"Ref": WEBHOOK_QUEUE}
+    assert "SEND_QUEUE_URL" not in variables and "LINK_SECRET_ARN" not in variables
+
+
 def test_mcp_function_has_the_union_of_the_tools_access(synth: Synth) -> None:
     mcp = registry.by_name("mcp")
     assert mcp.runs_actions
@@ -181,6 +243,7 @@ def test_mcp_function_has_the_union_of_the_tools_access(synth: Synth) -> None:
     assert granted[QUEUE] == SEND
     assert granted[IDEMPOTENCY_TABLE] == IDEMPOTENCY
     assert SECRET not in granted
+    assert WEBHOOK_QUEUE not in granted and SHOP_SECRETS not in granted
 
 
 def test_authorizer_reads_the_table_and_nothing_else(synth: Synth) -> None:
@@ -213,5 +276,16 @@ def test_environment_names_are_the_ones_the_code_reads() -> None:
     assert set(config.IdempotencyEnv.model_fields) - set(base) == {"IDEMPOTENCY_TABLE_NAME"}
     assert set(config.QueueEnv.model_fields) - set(base) == {"SEND_QUEUE_URL"}
     assert set(config.LinkEnv.model_fields) - set(base) == {"LINK_SECRET_ARN"}
+    assert set(config.WebhookQueueEnv.model_fields) - set(base) == {"WEBHOOK_QUEUE_URL"}
+    assert set(config.ExportRunEnv.model_fields) - set(base) == {"EXPORT_STATE_MACHINE_ARN", "EXPORT_BUCKET_NAME"}
+    assert set(config.ExportReadEnv.model_fields) - set(base) == {"EXPORT_BUCKET_NAME"}
     every_kind = expected_environment(frozenset(Access))
-    assert set(every_kind) - set(base) == {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SEND_QUEUE_URL", "LINK_SECRET_ARN"}
+    assert set(every_kind) - set(base) == {
+        "TABLE_NAME",
+        "IDEMPOTENCY_TABLE_NAME",
+        "SEND_QUEUE_URL",
+        "WEBHOOK_QUEUE_URL",
+        "LINK_SECRET_ARN",
+        "EXPORT_STATE_MACHINE_ARN",
+        "EXPORT_BUCKET_NAME",
+    }

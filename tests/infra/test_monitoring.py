@@ -1,4 +1,5 @@
-"""Alarms on every function, on the API and on the send queue, all notifying the alarm topic."""
+"""Alarms on every function, on the API, on the send and webhook queues and on the workflows, all notifying the
+alarm topic."""
 
 from __future__ import annotations
 
@@ -17,17 +18,28 @@ def _alarms(synth: Synth) -> list[dict]:
 def test_every_action_function_has_an_errors_and_a_throttles_alarm(synth: Synth) -> None:
     watched: dict[str, set[str]] = {}
     for alarm in _alarms(synth):
-        if alarm.get("Namespace") != "AWS/Lambda":
-            continue
-        (dimension,) = alarm["Dimensions"]
-        assert dimension["Name"] == "FunctionName"
-        watched.setdefault(dimension["Value"]["Ref"], set()).add(alarm["MetricName"])
+        # A function's errors and throttles: one alarm on their sum (metric math), or one metric (the authorizer).
+        metrics = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+        if alarm.get("Namespace") == "AWS/Lambda":
+            metrics = [alarm]
+        for metric in metrics:
+            if metric.get("Namespace") != "AWS/Lambda":
+                continue
+            (dimension,) = metric["Dimensions"]
+            assert dimension["Name"] == "FunctionName"
+            watched.setdefault(dimension["Value"]["Ref"], set()).add(metric["MetricName"])
+        if len(metrics) > 1:
+            (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
+            assert expression["Expression"] == "errors + throttles" and alarm["Threshold"] == 1
     authorizer, _ = functions_by_handler(synth)["auth.authorizer.handler"]
     for action in registry.actions():
         logical_id, _ = function_of(synth, action)
         assert watched.pop(logical_id) == {"Errors", "Throttles"}, action.name
     # The workers too: with partial batch failures an invocation errors only when a whole batch fails or times out.
-    for handler in infra_spec.WORKER_HANDLERS:
+    # And the workflows' task functions (a failing task is retried by the workflow, but it is still a fault).
+    tasks = [module for spec in infra_spec.STATE_MACHINES for _, module in spec.tasks]
+    consumers = [c.handler for c in infra_spec.STREAM_CONSUMERS]
+    for handler in (*infra_spec.WORKER_HANDLERS, *tasks, *consumers):
         logical_id, _ = functions_by_handler(synth)[f"{handler}.handler"]
         assert watched.pop(logical_id) == {"Errors", "Throttles"}, handler
     # The authorizer rejects a bad key by raising "Unauthorized", which Lambda counts as an error: an Errors alarm
@@ -51,8 +63,12 @@ def _sqs_alarms(synth: Synth) -> dict[tuple[str, str], dict]:
     return out
 
 
-def test_the_first_dead_letter_raises_an_alarm(synth: Synth) -> None:
-    dead_letters = f"{infra_spec.SEND_QUEUE.logical_id}DeadLetters"
+QUEUES = [infra_spec.SEND_QUEUE, infra_spec.WEBHOOK_QUEUE]
+
+
+@pytest.mark.parametrize("spec", QUEUES, ids=lambda s: s.logical_id)
+def test_the_first_dead_letter_raises_an_alarm(synth: Synth, spec: infra_spec.QueueSpec) -> None:
+    dead_letters = f"{spec.logical_id}DeadLetters"
     alarm = _sqs_alarms(synth)[(dead_letters, "ApproximateNumberOfMessagesVisible")]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dead_letters, "QueueName"]}
     assert alarm["Statistic"] == "Maximum"
@@ -61,13 +77,38 @@ def test_the_first_dead_letter_raises_an_alarm(synth: Synth) -> None:
     assert alarm["EvaluationPeriods"] == 1
 
 
-def test_late_sends_raise_an_alarm(synth: Synth) -> None:
-    alarm = _sqs_alarms(synth)[(infra_spec.SEND_QUEUE.logical_id, "ApproximateAgeOfOldestMessage")]
+@pytest.mark.parametrize("spec", QUEUES, ids=lambda s: s.logical_id)
+def test_late_messages_raise_an_alarm(synth: Synth, spec: infra_spec.QueueSpec) -> None:
+    alarm = _sqs_alarms(synth)[(spec.logical_id, "ApproximateAgeOfOldestMessage")]
     assert alarm["Statistic"] == "Maximum"
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     # Not before one visibility timeout (a message being retried is not late yet), and within the hour.
-    assert infra_spec.SEND_QUEUE.visibility_timeout_seconds <= alarm["Threshold"] <= 3600
-    assert len(_sqs_alarms(synth)) == 2
+    assert spec.visibility_timeout_seconds <= alarm["Threshold"] <= 3600
+    # Plus the rollup aggregator's on-failure queue (its first message: tests/infra/test_reports.py).
+    assert len(_sqs_alarms(synth)) == 2 * len(QUEUES) + 1
+
+
+def test_send_queue_alarms_keep_their_logical_ids(synth: Synth) -> None:
+    # Renaming an alarm replaces it (and loses its history): the send queue's predate the webhook queue.
+    resources = synth.template["Resources"]
+    alarms = {lid for lid in resources if resources[lid]["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {lid for lid in alarms if lid.startswith("MonitoringSendDeadLettersAlarm")}
+    assert {lid for lid in alarms if lid.startswith("MonitoringSendQueueAgeAlarm")}
+    assert {lid for lid in alarms if lid.startswith("MonitoringWebhookDeadLettersAlarm")}
+    assert {lid for lid in alarms if lid.startswith("MonitoringWebhookQueueAgeAlarm")}
+
+
+@pytest.mark.parametrize("spec", infra_spec.STATE_MACHINES, ids=lambda s: s.logical_id)
+def test_a_failed_workflow_execution_raises_an_alarm(synth: Synth, spec: infra_spec.StateMachineSpec) -> None:
+    metrics = set()
+    for alarm in _alarms(synth):
+        if alarm.get("Namespace") == "AWS/States":
+            (dimension,) = alarm["Dimensions"]
+            assert dimension["Name"] == "StateMachineArn"
+            if dimension["Value"] == {"Ref": spec.logical_id}:
+                metrics.add(alarm["MetricName"])
+                assert alarm["Threshold"] == 1 and alarm["Statistic"] == "Sum"
+    assert metrics == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
 
 
 def test_every_alarm_notifies_the_topic_which_only_takes_tls(synth: Synth) -> None:

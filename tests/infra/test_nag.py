@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backinstock import registry
+from backinstock import infra_spec, registry
 from backinstock.registry import Auth
 from tests.infra.template import Synth
 
@@ -60,10 +60,35 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
     }
     assert set(acked["AwsSolutions-APIG4"]) == public
     assert any(p.endswith("/openapi.json/GET") for p in public)
-    # Sending: the dead-letter queue is the one queue without a DLQ; the link key is the one unrotated secret; the
-    # SES identity wildcard belongs to the send worker alone.
-    assert set(acked["AwsSolutions-SQS3"]) == {"/BackInStock/Sending/SendQueueDeadLetters"}
+    # The dead-letter queues are the queues without a DLQ; the link key is the one unrotated secret; the SES
+    # identity wildcard belongs to the two workers that mail (customers; merchants).
+    assert set(acked["AwsSolutions-SQS3"]) == {
+        "/BackInStock/Sending/SendQueueDeadLetters",
+        "/BackInStock/Webhooks/WebhookQueueDeadLetters",
+        "/BackInStock/Rollups/RollupFailures",
+    }
+    assert set(acked["AwsSolutions-S1"]) == {"/BackInStock/Exports/ExportBucket"}
     assert set(acked["AwsSolutions-SMG4"]) == {"/BackInStock/Sending/LinkSecret"}
     ses = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]"
-    assert set(acked[ses]) == {"/BackInStock/Sending/SendWorkerRole"}
+    assert set(acked[ses]) == {"/BackInStock/Sending/SendWorkerRole", "/BackInStock/Webhooks/WebhookWorkerRole"}
+    # Shops' Shopify secrets: the roles of the functions with Access.SHOP_SECRETS (the intake, the webhook worker).
+    shop_secrets = (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+        "secret:backinstock/shops/*]"
+    )
+    assert set(acked[shop_secrets]) == {
+        "/BackInStock/Api/ReceiveShopifyWebhookRole",
+        "/BackInStock/Webhooks/WebhookWorkerRole",
+    }
+    # The state machines' roles carry the logging and tracing wildcard CDK grants them.
+    from stacks.constructs.workflows import construct_name
+
+    state_machine_roles = {f"/BackInStock/Workflows/{spec.logical_id}Role" for spec in infra_spec.STATE_MACHINES}
+    task_roles = {
+        f"/BackInStock/Workflows/{construct_name(module)}Role"
+        for spec in infra_spec.STATE_MACHINES
+        for _, module in spec.tasks
+    }
+    workflow_wildcards = {p for p in acked["AwsSolutions-IAM5[Resource::*]"] if p.startswith("/BackInStock/Workflows/")}
+    assert workflow_wildcards == state_machine_roles | task_roles
     assert not any(p.count("/") <= 1 for where in acked.values() for p in where), "no stack-level acknowledgment"

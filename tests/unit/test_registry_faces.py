@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backinstock import dispatch, registry
-from backinstock.infra_spec import WORKER_HANDLERS
+from backinstock.infra_spec import SCHEDULES, STREAM_CONSUMERS, WORKER_HANDLERS, task_handlers
 from backinstock.services import help as help_service
 from backinstock.services import openapi
 
@@ -72,7 +72,14 @@ def test_every_handler_module_belongs_to_an_action() -> None:
         for p in (ROOT / "functions").rglob("*.py")
         if p.name != "__init__.py"
     }
-    assert modules - {"auth.authorizer", *WORKER_HANDLERS} == {a.handler for a in registry.actions()}
+    others = {
+        "auth.authorizer",
+        *WORKER_HANDLERS,
+        *task_handlers(),
+        *(s.handler for s in SCHEDULES),
+        *(c.handler for c in STREAM_CONSUMERS),
+    }
+    assert modules - others == {a.handler for a in registry.actions()}
 
 
 def test_local_routing_table_resolves_every_route_to_its_action() -> None:

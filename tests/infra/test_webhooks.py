@@ -1,0 +1,168 @@
+"""Webhooks: the public intake route, the webhook queue and its dead-letter queue, the webhook worker (event source,
+role, environment), the outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backinstock import config, infra_spec, registry
+from backinstock.registry import Auth
+from tests.infra.template import (
+    Synth,
+    functions_by_handler,
+    grants,
+    log_group_of,
+    methods,
+    role_of,
+    statements_of_role,
+)
+
+pytestmark = pytest.mark.infra
+
+SPEC = infra_spec.WEBHOOK_QUEUE
+QUEUE = SPEC.logical_id
+DEAD_LETTERS = f"{SPEC.logical_id}DeadLetters"
+SEND_QUEUE = infra_spec.SEND_QUEUE.logical_id
+MAIN = infra_spec.MAIN_TABLE.logical_id
+STATE_MACHINE = infra_spec.CAMPAIGN_WORKFLOW.logical_id
+WORKER_HANDLER = "workers.webhook_worker.handler"
+DEFAULT_SENDER = "alerts@example.com"
+
+READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
+WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+# What the Lambda poller needs on the queue it consumes; the worker sends nothing to it.
+POLLER = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+}
+SHOP_SECRETS = "arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:backinstock/shops/*"
+SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
+
+
+def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
+    return functions_by_handler(synth)[WORKER_HANDLER]
+
+
+def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
+    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
+    assert resource["Type"] == "AWS::SQS::Queue"
+    return dict(resource["Properties"])
+
+
+def test_the_webhook_route_exists_and_is_public(synth: Synth) -> None:
+    action = registry.by_name("receive_shopify_webhook")
+    assert action.auth is Auth.PUBLIC
+    method = methods(synth)[("POST", "/api/v2/external/webhooks/shopify")]
+    assert method["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in method
+    assert method["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_worker_is_in_the_spec_with_the_spec_timeout(synth: Synth) -> None:
+    assert "workers.webhook_worker" in infra_spec.WORKER_HANDLERS
+    _, props = _worker(synth)
+    assert props["Timeout"] == SPEC.worker_timeout_seconds
+
+
+def test_worker_consumes_the_webhook_queue_in_batches_with_partial_failures(synth: Synth) -> None:
+    worker, _ = _worker(synth)
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": worker}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [QUEUE, "Arn"]}
+    assert mapping["BatchSize"] == SPEC.batch_size
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] <= 5
+    assert mapping.get("Enabled", True) is True
+
+
+def test_webhook_queue_redrives_to_its_dead_letter_queue(synth: Synth) -> None:
+    queue = _queue(synth, QUEUE)
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]},
+        "maxReceiveCount": SPEC.max_receive_count,
+    }
+    assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86400
+    _, worker = _worker(synth)
+    assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_seconds == 6 * worker["Timeout"]
+    dead_letters = _queue(synth, DEAD_LETTERS)
+    assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
+    assert "RedrivePolicy" not in dead_letters
+
+
+@pytest.mark.parametrize("logical_id", [QUEUE, DEAD_LETTERS])
+def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
+    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
+    (policy,) = [
+        p["Properties"]
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
+    ]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_worker_role_is_least_privilege(synth: Synth) -> None:
+    _, props = _worker(synth)
+    role = synth.template["Resources"][role_of(props)]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    statements = statements_of_role(synth, role_of(props))
+    granted = grants(statements)
+    assert granted.pop(log_group_of(props)) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert granted == {
+        MAIN: READ | WRITE,
+        **{f"{MAIN}/index/{index.name}": READ for index in infra_spec.MAIN_TABLE.indexes},
+        QUEUE: POLLER,
+        SEND_QUEUE: {"sqs:SendMessage"},
+        SHOP_SECRETS: {"secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"},
+        STATE_MACHINE: {"states:StartExecution"},
+        SES_IDENTITIES: {"ses:SendEmail"},
+        "*": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},  # X-Ray only: no sns:Publish here
+    }
+    assert "LinkSecret" not in granted
+    assert infra_spec.IDEMPOTENCY_TABLE.logical_id not in granted
+
+
+def test_worker_starts_executions_of_the_campaign_state_machine_only(synth: Synth) -> None:
+    _, props = _worker(synth)
+    statements = statements_of_role(synth, role_of(props))
+    starts = [s for s in statements if "states:StartExecution" in s["Action"]]
+    assert [s["Resource"] for s in starts] == [{"Ref": STATE_MACHINE}]
+    assert synth.template["Resources"][STATE_MACHINE]["Type"] == "AWS::StepFunctions::StateMachine"
+    every_action = {a for actions in grants(statements).values() for a in actions}
+    assert {a for a in every_action if a.startswith("states:")} == {"states:StartExecution"}
+
+
+def test_worker_deletes_shop_secrets_only_and_mails_from_the_sender_only(synth: Synth) -> None:
+    _, props = _worker(synth)
+    statements = statements_of_role(synth, role_of(props))
+    deleting = [s for s in statements if "secretsmanager:DeleteSecret" in s["Action"]]
+    assert deleting and all(grants([s]).keys() == {SHOP_SECRETS} for s in deleting)
+    (ses,) = [s for s in statements if s["Action"] == "ses:SendEmail"]
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": DEFAULT_SENDER}}
+
+
+def test_worker_environment_is_the_webhook_worker_env(synth: Synth) -> None:
+    _, props = _worker(synth)
+    variables = props["Environment"]["Variables"]
+    # CAMPAIGN_SECONDS_PER_HOUR stays unset: the model's default (3600) is the real hour.
+    assert set(variables) == set(config.WebhookWorkerEnv.model_fields) - {"CAMPAIGN_SECONDS_PER_HOUR"}
+    assert variables["TABLE_NAME"] == {"Ref": MAIN}
+    assert variables["SEND_QUEUE_URL"] == {"Ref": SEND_QUEUE}
+    assert variables["SENDER_EMAIL"] == DEFAULT_SENDER
+    assert variables["CAMPAIGN_STATE_MACHINE_ARN"] == {"Ref": STATE_MACHINE}
+    assert config.WebhookWorkerEnv.model_fields["CAMPAIGN_SECONDS_PER_HOUR"].default == 3600
+
+
+def test_outputs_name_the_webhook_queues(synth: Synth) -> None:
+    outputs = synth.template["Outputs"]
+    assert outputs["WebhookQueueUrl"]["Value"] == {"Ref": QUEUE}
+    assert outputs["WebhookDeadLetterQueueUrl"]["Value"] == {"Ref": DEAD_LETTERS}
