@@ -43,12 +43,56 @@ def requests_for(
         "update_settings": ("/back_in_stock/settings", {"compliance": {"optin_required": False}}),
         "help": ("/help?prefix=/back_in_stock", None),
         "get_openapi": ("/openapi.json", None),
+        **report_samples(),
         # signed by `webhook_headers`: the sample is an inventory update of an unknown item (queued, then ignored)
         "receive_shopify_webhook": (
             "/webhooks/shopify",
             {"inventory_item_id": 1, "location_id": 1, "available": 1, "updated_at": "2026-11-27T00:00:00Z"},
         ),
     }
+
+
+def report_samples() -> dict[str, tuple[str, Any]]:
+    r = "/back_in_stock/reports"
+    window = "from=2026-01-01&to=2026-03-31"
+    out: dict[str, tuple[str, Any]] = {
+        "list_reports": (r, None),
+        "summary_report": (f"{r}/summary?{window}&variant_id=101", None),
+        "signups_report": (f"{r}/signups?{window}&granularity=week", None),
+        "notifications_report": (f"{r}/notifications?{window}&channel=email", None),
+        "conversions_report": (f"{r}/conversions?{window}&granularity=month&product_id=10", None),
+        "products_in_demand_report": (f"{r}/products_in_demand?sort_by=total", None),
+        "get_report_export": (f"{r}/exports/{RUNNING_JOB}", None),
+        "cancel_report_export": (f"{r}/exports/{RUNNING_JOB}", None),
+        "export_signups": ("/back_in_stock/signups/export", {"status": "pending", "variant_id": 101}),
+    }
+    for name in ("summary", "signups", "notifications", "conversions", "products_in_demand"):
+        out[f"export_{name}_report"] = (f"{r}/{name}/export", {"from": "2026-01-01", "to": "2026-01-31"})
+    return out
+
+
+RUNNING_JOB = "exp_00000000000000aa"
+
+
+def running_job(shop_id: str) -> None:
+    """An export job row that is still running (its workflow never started): the sample that cancel can cancel."""
+    from backinstock import deps
+
+    deps.exports().jobs.create(
+        {
+            "job_id": RUNNING_JOB,
+            "shop_id": shop_id,
+            "source": "summary",
+            "params": "{}",
+            "status": "running",
+            "progress": 0,
+            "row_count": 0,
+            "file_name": "f.csv",
+            "object_key": f"exports/{shop_id}/{RUNNING_JOB}/f.csv",
+            "created_at": ids.iso(ids.now()),
+            "expires_at": int(ids.now().timestamp()) + 3600,
+        }
+    )
 
 
 def webhook_headers(shop: dict[str, Any], body: Any) -> dict[str, str]:
@@ -66,9 +110,10 @@ def webhook_headers(shop: dict[str, Any], body: Any) -> dict[str, str]:
 
 
 def test_no_action_and_not_the_workers_ever_scan(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, shopify: Any
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, shopify: Any, stream: Any
 ) -> None:
     key = shop["api_key"]
+    running_job(shop["shop_id"])
     _, signup = call(
         "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"}
     )
@@ -99,7 +144,8 @@ def test_no_action_and_not_the_workers_ever_scan(
         assert status < 300, (action.name, answer)
     worker.drain()
     assert not shopify.process()
-    assert calls["Query"] > 0 and calls["GetItem"] > 0
+    assert stream.drain() > 0  # the rollup aggregator, on every record written above
+    assert calls["Query"] > 0 and calls["GetItem"] > 0 and calls["TransactWriteItems"] > 0
     assert "Scan" not in calls
 
 
