@@ -176,3 +176,22 @@ def test_manifest_lists_the_five_reports_from_the_registry(shop: dict[str, Any])
     ]
     assert body["reports"][0]["url"] == "/api/v2/external/back_in_stock/reports/summary"
     assert body["reports"][4]["aliases"]
+
+
+def test_seed_writes_a_history_that_every_report_shows(shop: dict[str, Any], stream: Any) -> None:
+    from backinstock.local.seed import seed
+
+    counts = seed(shop["shop_id"], signups=10, days=20)
+    assert counts["signups"] == 10 and counts["sent"] > 0 and counts["orders"] > 0
+    stream.drain()
+    key = shop["api_key"]
+    _, summary = call("GET", f"{R}/summary", key)
+    totals = summary["totals"]
+    assert totals["signups"] == counts["signups"]
+    assert totals["notified"] == counts["sent"]
+    assert 0 < totals["conversions"] <= counts["orders"] and totals["recovered_revenue"] != "0.00"
+    _, sends = call("GET", f"{R}/notifications?granularity=month", key)
+    assert sum(p["sent"] for p in sends["series"]) == counts["sent"]
+    assert sum(p["blocked"] for p in sends["series"]) == counts["blocked"]
+    _, demand = call("GET", f"{R}/products_in_demand", key)
+    assert demand["rows"] and demand["rows"][0]["product_title"]

@@ -8,6 +8,7 @@
     backinstock simulate restock --variant-id N --available N [--location-id N]
     backinstock simulate order --variant-id N --email E [--quantity N] [--price P] [--via-alert-link]
     backinstock outbox [--limit N] [--html]
+    backinstock seed --shop-id ID [--signups N] [--days D]
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
@@ -135,6 +136,15 @@ def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
     from backinstock.services import alerts
 
     _print({"period": args.period, **alerts.send_scheduled_reports(deps.alerts(), args.period)})
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from backinstock.local.seed import seed
+
+    if args.signups < 1 or args.days < 1:
+        sys.exit("--signups and --days must be at least 1")
+    _print({"shop_id": args.shop_id, "days": args.days, **seed(args.shop_id, args.signups, args.days, args.seed)})
     return 0
 
 
@@ -314,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--via-alert-link", action="store_true", help="landing site carries our UTM marker (high)")
     order.add_argument("--shop-id", help="default: the demo shop")
     order.set_defaults(func=cmd_simulate)
+
+    seed_parser = sub.add_parser(
+        "seed", help="write a realistic history (signups, sends, blocked sends, attributed orders) into a shop"
+    )
+    seed_parser.add_argument("--shop-id", required=True)
+    seed_parser.add_argument("--signups", type=int, default=200, help="how many signups (default 200)")
+    seed_parser.add_argument("--days", type=int, default=60, help="spread over the last D days (default 60)")
+    seed_parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same history shape)")
+    seed_parser.set_defaults(func=cmd_seed)
 
     reports = sub.add_parser("reports", help="merchant reports").add_subparsers(dest="reports", required=True)
     scheduled = reports.add_parser(

@@ -154,11 +154,12 @@ def create_export_bucket(name: str = EXPORT_BUCKET_NAME) -> None:
 
 
 class _OneCopyPerTransaction:
-    """Stands in for the `copy` module inside moto's DynamoDB backend. moto backs a table up before a transaction
-    by deep-copying it once per *action* of the transaction (nothing changes between those copies); a rollup
-    transaction of ~25 actions copied the whole table, stream records included, 25 times. Within one
-    TransactWriteItems call this hands back the first copy of a table for the next actions. moto is pinned exactly
-    in pyproject.toml; AWS has no such cost."""
+    """Stands in for the `copy` module inside moto's DynamoDB backend, whose transactions back a table up by
+    deep-copying it once per *action* (nothing changes between those copies), stream records included: a rollup
+    transaction of ~25 actions copied the whole table and its stream 25 times. Here a transaction makes one copy of
+    each table, without its stream shard (shared with the copy); when moto restores a copy (a cancelled
+    transaction), the stream records the cancelled transaction added are dropped, as DynamoDB never emits them.
+    moto is pinned exactly in pyproject.toml; AWS has no such cost."""
 
     def __init__(self) -> None:
         import copy
@@ -171,17 +172,30 @@ class _OneCopyPerTransaction:
         from moto.dynamodb.models.table import Table
 
         cache = getattr(self._local, "cache", None)
-        if cache is None or not isinstance(value, Table):  # only the backup copies of whole tables are shared
+        if cache is None or not isinstance(value, Table):  # only the backup copies of whole tables are changed
             return self._copy.deepcopy(value, memo)
         if id(value) not in cache:
-            cache[id(value)] = self._copy.deepcopy(value, memo)
-        return cache[id(value)]
+            shard = value.stream_shard
+            value.stream_shard = None
+            try:
+                clone = self._copy.deepcopy(value)
+            finally:
+                value.stream_shard = shard
+            clone.stream_shard = shard
+            cache[id(value)] = (clone, len(shard.items) if shard is not None else 0)
+        return cache[id(value)][0]
 
     def wrap(self, method: Any) -> Any:
         def transact_write_items(backend: Any, *args: Any, **kwargs: Any) -> Any:
             self._local.cache = {}
             try:
                 return method(backend, *args, **kwargs)
+            except Exception:
+                restored = {id(clone): mark for clone, mark in self._local.cache.values()}
+                for table in backend.tables.values():
+                    if id(table) in restored and table.stream_shard is not None:
+                        del table.stream_shard.items[restored[id(table)] :]
+                raise
             finally:
                 self._local.cache = None
 
