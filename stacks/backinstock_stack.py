@@ -69,7 +69,9 @@ class BackInStockStack(Stack):
         self.exports.acknowledge_task(self.workflows.task_functions[EXPORT_WORKFLOW.tasks[0][1]])
         campaign_state_machine = self.workflows.state_machines[CAMPAIGN_WORKFLOW.logical_id]
         self.api = Api(self, "Api", functions=functions)
-        self.rollups = Rollups(self, "Rollups", functions=functions, table=self.data.table)
+        self.rollups = Rollups(
+            self, "Rollups", functions=functions, table=self.data.table, sender_email=sender_email
+        )
         base_url = self.api.rest_api.url_for_path(BASE_PATH)
         # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.
         self.sending.add_send_worker(functions=functions, public_base_url=base_url, sender_email=sender_email)

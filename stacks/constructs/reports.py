@@ -25,6 +25,7 @@ from constructs import Construct
 from backinstock import infra_spec
 from backinstock.registry import Access
 from stacks.constructs.functions import EXPORT_FILES_REASON, EXPORT_PREFIX, FunctionFactory, export_files_finding
+from stacks.constructs.sending import acknowledge_ses_identities, ses_send_email_statement
 from stacks.constructs.workflows import TaskSettings
 from stacks.nag import acknowledge
 
@@ -41,6 +42,7 @@ class Rollups(Construct):
         *,
         functions: FunctionFactory,
         table: dynamodb.ITable,
+        sender_email: str,
         spec: infra_spec.StreamConsumerSpec = infra_spec.ROLLUP_CONSUMER,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -59,7 +61,12 @@ class Rollups(Construct):
             description="Report rollups: table stream -> idempotent counters per shop, dimension and bucket",
             role_description=f"backinstock {spec.handler}: least privilege for the rollup aggregator",
             timeout=Duration.seconds(spec.timeout_seconds),
+            # A variant's waitlist crossing the merchant's threshold mails the merchant (services/alerts.py).
+            environment={"SENDER_EMAIL": sender_email},
+            statements=[ses_send_email_statement(self, sender_email)],
         )
+        assert self.function.role is not None
+        acknowledge_ses_identities(self.function.role)
         entities = list(spec.entities)
         self.function.add_event_source(
             event_sources.DynamoEventSource(

@@ -1,0 +1,162 @@
+"""Bucket covers, the rollup change of an item change, CSV cells and the multipart writer: pure rules, no AWS."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backinstock import buckets
+from backinstock.csvfile import MultipartCsv, neutralise
+from backinstock.services.rollups import change_of, pending_changes
+
+pytestmark = pytest.mark.unit
+
+days = st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 31))
+
+
+def expand(piece: tuple[str, date]) -> list[date]:
+    granularity, start = piece
+    end = buckets.next_start(start, granularity)
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+@given(days, st.integers(min_value=0, max_value=400), st.sampled_from(buckets.GRANULARITIES))
+def test_a_cover_is_exactly_the_window_in_whole_buckets(start: date, length: int, granularity: str) -> None:
+    end = start + timedelta(days=length)
+    pieces = buckets.cover(start, end, granularity)
+    covered = [d for p in pieces for d in expand(p)]
+    assert covered == [start + timedelta(days=i) for i in range(length + 1)]  # every day once, in order
+    months = len(list(buckets.buckets(start, end, buckets.MONTH)))
+    if granularity == buckets.MONTH:
+        assert len(pieces) <= months + 2 * (4 + 6)  # whole months, then <= 4 weeks + 6 days at each ragged edge
+
+
+def test_runs_merge_consecutive_buckets_into_query_ranges() -> None:
+    pieces = buckets.cover(date(2026, 1, 29), date(2026, 4, 2), buckets.MONTH)
+    assert buckets.runs(pieces) == [
+        ("day", "D#2026-01-29", "D#2026-01-31"),
+        ("day", "D#2026-04-01", "D#2026-04-02"),
+        ("month", "M#2026-02-01", "M#2026-03-01"),
+    ]
+    assert buckets.label(date(2026, 6, 3), buckets.WEEK) == "W#2026-06-01"  # ISO week: Monday
+
+
+SIGNUP = {
+    "entity": "signup",
+    "shop_id": "s1",
+    "signup_id": "019d0000-0000-7000-8000-000000000000",
+    "variant_id": 101,
+    "product_id": 10,
+    "channel": "email",
+    "created_at": "2026-06-03T10:00:00.000Z",
+}
+
+
+def test_a_notified_signup_moves_from_pending_to_notified_in_its_creation_buckets() -> None:
+    change = change_of(SIGNUP, {**SIGNUP, "notified_at": "2026-06-09T10:00:00.000Z"})
+    assert change is not None
+    assert change.plain[("all", "D#2026-06-03")] == {"pending": Decimal(-1), "notified": Decimal(1)}
+    assert change.plain[("v:101:ch:email", "M#2026-06-01")] == {"pending": Decimal(-1), "notified": Decimal(1)}
+    assert change.plain[("dem", "D#2026-06-03")] == {"p_101": Decimal(-1)}
+    assert pending_changes(change) == [(101, -1)]
+    assert change.latest == {}
+
+
+def test_a_transferred_signup_leaves_its_variant_for_the_new_one_and_a_shop_total_does_not_move() -> None:
+    moved = {**SIGNUP, "variant_id": 102}
+    change = change_of(SIGNUP, moved)
+    assert change is not None
+    assert change.plain[("v:101", "D#2026-06-03")]["signups"] == -1
+    assert change.plain[("v:102", "D#2026-06-03")]["signups"] == 1
+    assert ("all", "D#2026-06-03") not in change.plain
+    assert sorted(pending_changes(change)) == [(101, -1), (102, 1)]
+    assert change.latest[("dem", "D#2026-06-03")]["r_102"] == 10
+
+
+def test_unrelated_items_and_low_confidence_orders_change_nothing() -> None:
+    assert change_of(None, {"entity": "rollup", "shop_id": "s1"}) is None
+    assert change_of(None, {"entity": "send_claim", "shop_id": "s1"}) is None
+    attribution = {
+        "entity": "attribution",
+        "shop_id": "s1",
+        "order_id": "9",
+        "signup_id": SIGNUP["signup_id"],
+        "variant_id": 101,
+        "product_id": 10,
+        "channel": "email",
+        "confidence": "low",
+        "revenue": "10.00",
+        "ordered_at": "2026-06-04T10:00:00.000Z",
+    }
+    assert change_of(None, attribution) is None
+    counted = change_of(None, {**attribution, "confidence": "medium"})
+    assert counted is not None
+    assert counted.plain[("all", "D#2026-06-04")] == {"revenue": Decimal("10.00")}
+    assert set(counted.once) == {"ORDER#9", f"CONVERTED#{SIGNUP['signup_id']}"}
+    assert change_of({**attribution, "confidence": "high"}, None) is None  # attributions are immutable
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("=SUM(A1)", "'=SUM(A1)"),
+        ("+15555550100", "'+15555550100"),
+        ("-2", "'-2"),
+        ("@cmd", "'@cmd"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+        (None, ""),
+        (-2, -2),
+        (0.5, 0.5),
+    ],
+)
+def test_text_cells_that_a_spreadsheet_would_evaluate_are_neutralised(cell: Any, written: Any) -> None:
+    assert neutralise(cell) == written
+
+
+class FakeS3:
+    """Records the multipart calls and the largest part: what the writer holds in memory is one part."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.completed: list[dict[str, Any]] | None = None
+        self.aborted = False
+
+    def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        return {"UploadId": "u1"}
+
+    def upload_part(self, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        self.parts.append(Body)
+        return {"ETag": f"e{PartNumber}"}
+
+    def complete_multipart_upload(self, MultipartUpload: dict[str, Any], **_: Any) -> None:  # noqa: N803
+        self.completed = MultipartUpload["Parts"]
+
+
+def test_the_writer_ships_parts_of_the_configured_size_and_completes_in_order() -> None:
+    s3 = FakeS3()
+    writer = MultipartCsv("b", "k", file_name="f.csv", part_size=1024, client=s3)
+    boundaries = sum(writer.write_row([i, "x" * 50, "é"]) for i in range(100))
+    writer.complete()
+    assert boundaries == len(s3.parts) - 1  # every part but the last was shipped at a row boundary
+    assert all(1024 <= len(p) < 1024 + 100 for p in s3.parts[:-1])
+    text = b"".join(s3.parts).decode("utf-8")
+    assert text.count("\r\n") == 100 and text.startswith("0,") and "é" in text
+    assert s3.completed == [{"PartNumber": i + 1, "ETag": f"e{i + 1}"} for i in range(len(s3.parts))]
+
+
+def test_a_writer_resumes_an_upload_from_its_state() -> None:
+    s3 = FakeS3()
+    first = MultipartCsv("b", "k", file_name="f.csv", part_size=64, client=s3)
+    while not first.write_row(["a" * 10]):
+        pass
+    resumed = MultipartCsv("b", "k", file_name="f.csv", part_size=64, client=s3, state=first.state())
+    resumed.write_row(["last"])
+    resumed.complete()
+    assert [p["PartNumber"] for p in s3.completed or []] == [1, 2]
+    assert b"".join(s3.parts).decode().endswith("last\r\n")
