@@ -62,16 +62,12 @@ class BackInStockStack(Stack):
         )
         # The workflows' task functions reference nothing built after them; the webhook worker starts campaigns, so
         # it needs the campaign state machine's ARN and comes after.
-        self.workflows = Workflows(
-            self, "Workflows", functions=functions, task_settings=self.exports.task_settings()
-        )
+        self.workflows = Workflows(self, "Workflows", functions=functions, task_settings=self.exports.task_settings())
         functions.targets.state_machines.update(self.workflows.state_machines)  # the export actions start one
         self.exports.acknowledge_task(self.workflows.task_functions[EXPORT_WORKFLOW.tasks[0][1]])
         campaign_state_machine = self.workflows.state_machines[CAMPAIGN_WORKFLOW.logical_id]
         self.api = Api(self, "Api", functions=functions)
-        self.rollups = Rollups(
-            self, "Rollups", functions=functions, table=self.data.table, sender_email=sender_email
-        )
+        self.rollups = Rollups(self, "Rollups", functions=functions, table=self.data.table, sender_email=sender_email)
         base_url = self.api.rest_api.url_for_path(BASE_PATH)
         # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.
         self.sending.add_send_worker(functions=functions, public_base_url=base_url, sender_email=sender_email)

@@ -80,6 +80,7 @@ def export_files_finding(bucket: s3.IBucket) -> str:
     logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
     return f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{EXPORT_PREFIX}*]"
 
+
 XRAY_WILDCARD_REASON = (
     "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions; it is "
     "the only wildcard in this role."
@@ -131,10 +132,10 @@ class AccessTargets:
     export_bucket: s3.IBucket
     # Logical ID -> state machine, filled in when the workflows exist (their task functions come from this
     # factory too); functions granted on a state machine are built after it.
-    state_machines: dict[str, sfn.IStateMachine] = field(default_factory=dict)
+    state_machines: dict[str, sfn.StateMachine] = field(default_factory=dict)
     index_arns: list[str] = field(init=False)
 
-    def state_machine(self, logical_id: str) -> sfn.IStateMachine:
+    def state_machine(self, logical_id: str) -> sfn.StateMachine:
         if logical_id not in self.state_machines:
             raise RuntimeError(f"state machine {logical_id} is not built yet: build the workflows before the API")
         return self.state_machines[logical_id]
@@ -196,6 +197,7 @@ def _grant_shop_secrets(_targets: AccessTargets, role: iam.IRole, _access: froze
     )
     acknowledge(role, SHOP_SECRETS_FINDING, SHOP_SECRETS_REASON)
     return {}
+
 
 def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
     machine = targets.state_machine(infra_spec.EXPORT_WORKFLOW.logical_id)

@@ -83,7 +83,7 @@ def test_the_export_bucket_is_private_encrypted_tls_only_and_expires_files(synth
 
 
 def test_the_export_task_writes_export_files_only_and_runs_up_to_15_minutes(synth: Synth) -> None:
-    (_, module), = infra_spec.EXPORT_WORKFLOW.tasks
+    ((_, module),) = infra_spec.EXPORT_WORKFLOW.tasks
     _, props = functions_by_handler(synth)[f"{module}.handler"]
     granted = grants(statements_of_role(synth, role_of(props)))
     granted.pop(log_group_of(props))

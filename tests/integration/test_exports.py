@@ -60,7 +60,14 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     assert query["X-Amz-Expires"] == ["3600"]
     rows = download(shop["shop_id"], job)
     assert rows[0] == ["date", "signups", "pending", "notified"]
-    assert [r[0] for r in rows[1:]] == ["2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23", "2026-03-30"]
+    assert [r[0] for r in rows[1:]] == [
+        "2026-02-23",
+        "2026-03-02",
+        "2026-03-09",
+        "2026-03-16",
+        "2026-03-23",
+        "2026-03-30",
+    ]
     assert len(rows) == 1 + job["row_count"]
 
     stored = deps.exports().jobs.get(shop["shop_id"], job["job_id"])
@@ -69,11 +76,9 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     assert completed + 23 * 3600 < stored["expires_at"] <= completed + 24 * 3600 + 5  # TTL: a day after completion
 
 
-def test_waitlist_export_neutralises_formulas_and_has_every_row(
-    shop: dict[str, Any], catalog: dict[str, int]
-) -> None:
+def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: dict[str, Any], catalog: dict[str, int]) -> None:
     key = shop["api_key"]
-    for email, name in (("a@x.io", "=HYPERLINK(\"http://evil\")"), ("b@x.io", "Bea"), ("c@x.io", "@cmd")):
+    for email, name in (("a@x.io", '=HYPERLINK("http://evil")'), ("b@x.io", "Bea"), ("c@x.io", "@cmd")):
         call(
             "POST",
             "/back_in_stock/signups",
@@ -88,7 +93,7 @@ def test_waitlist_export_neutralises_formulas_and_has_every_row(
     rows = download(shop["shop_id"], job)
     header = rows[0]
     names = {r[header.index("customer_name")] for r in rows[1:]}
-    assert names == {"'=HYPERLINK(\"http://evil\")", "Bea", "'@cmd"}
+    assert names == {'\'=HYPERLINK("http://evil")', "Bea", "'@cmd"}
     assert job["file_name"].startswith("back_in_stock_waitlist_")
 
     _, everyone = call("POST", "/back_in_stock/signups/export", key, {"channel": "sms"})
@@ -212,7 +217,10 @@ def test_a_long_export_resumes_across_invocations_at_part_boundaries(
     ids_made = []
     for i in range(8):
         _, body = call(
-            "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 102, "email": f"r{i}@x.io"}
+            "POST",
+            "/back_in_stock/signups",
+            key,
+            {"channel": "email", "shopify_variant_id": 102, "email": f"r{i}@x.io"},
         )
         ids_made.append(body["id"])
     _, accepted = call("POST", "/back_in_stock/signups/export", key, {})

@@ -33,7 +33,9 @@ def write_history(shop_id: str, per_day: int, offset: int) -> None:
             for change in changes(shop_id, at, n, offset):
                 for group in (change.plain, *change.once.values()):
                     for slot, counters in group.items():
-                        total.setdefault(slot, Counter()).update({k: int(v) if v == int(v) else v for k, v in counters.items()})
+                        total.setdefault(slot, Counter()).update(
+                            {k: int(v) if v == int(v) else v for k, v in counters.items()}
+                        )
                 for slot, values in change.latest.items():
                     current = latest.setdefault(slot, {})
                     for name, value in values.items():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from backinstock import aws, deps, ids
+from backinstock import deps, ids
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration
@@ -23,7 +22,9 @@ def signup(key: str, variant: int, email: str) -> dict[str, Any]:
     return body
 
 
-def attribution(shop_id: str, signup: dict[str, Any], order_id: str, line: str, revenue: str, **extra: Any) -> dict[str, Any]:
+def attribution(
+    shop_id: str, signup: dict[str, Any], order_id: str, line: str, revenue: str, **extra: Any
+) -> dict[str, Any]:
     now = ids.iso(ids.now())
     return {
         "entity": "attribution",
@@ -103,7 +104,9 @@ def test_reports_follow_signups_sends_and_attributed_orders(
     assert [r["shopify_variant_id"] for r in by_total["rows"]] == [201]
 
 
-def test_a_replayed_stream_record_changes_no_counter(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
+def test_a_replayed_stream_record_changes_no_counter(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any
+) -> None:
     from backinstock.workers.rollups import apply_record
 
     signup(shop["api_key"], 101, "a@example.com")

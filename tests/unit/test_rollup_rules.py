@@ -130,11 +130,11 @@ class FakeS3:
     def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
         return {"UploadId": "u1"}
 
-    def upload_part(self, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+    def upload_part(self, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:
         self.parts.append(Body)
         return {"ETag": f"e{PartNumber}"}
 
-    def complete_multipart_upload(self, MultipartUpload: dict[str, Any], **_: Any) -> None:  # noqa: N803
+    def complete_multipart_upload(self, MultipartUpload: dict[str, Any], **_: Any) -> None:
         self.completed = MultipartUpload["Parts"]
 
 

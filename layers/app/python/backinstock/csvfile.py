@@ -115,7 +115,6 @@ class MultipartCsv:
         if self.upload_id is not None:
             abort_upload(self.bucket, self.key, self.upload_id, self._client)
 
-
     def delete(self) -> None:
         """Remove a completed file (its job was cancelled while it was being completed)."""
         self.client.delete_object(Bucket=self.bucket, Key=self.key)

@@ -20,11 +20,11 @@ if TYPE_CHECKING:
     from backinstock.services.alerts import Alerts
     from backinstock.services.attribution import Attribution
     from backinstock.services.campaigns import Campaigns
+    from backinstock.services.exports import Exports, Workflow
     from backinstock.services.privacy import Privacy
+    from backinstock.services.reports import Reports
     from backinstock.services.restocks import Restocks
     from backinstock.services.sending import Sender
-    from backinstock.services.exports import Exports, Workflow
-    from backinstock.services.reports import Reports
     from backinstock.services.signups import Waitlist
     from backinstock.services.webhooks import Intake
 

@@ -249,7 +249,9 @@ def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, An
         created = body.get("ApproximateCreationDateTime")
         if created is not None and not isinstance(created, int | float):
             body["ApproximateCreationDateTime"] = int(created.timestamp())
-        out.append({**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": body, "eventSourceARN": stream_arn})
+        out.append(
+            {**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": body, "eventSourceARN": stream_arn}
+        )
     return {"Records": out}
 
 

@@ -40,8 +40,9 @@ class _Filters(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     from_: date | None = Field(
-        default=None, alias="from", description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days "
-        "before `to`"
+        default=None,
+        alias="from",
+        description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days before `to`",
     )
     to: date | None = Field(default=None, description="ISO 8601 date, inclusive; default today (UTC)")
     variant_id: int | None = Field(default=None, ge=1, description="Shopify variant id")

@@ -91,7 +91,11 @@ class RollupRepository(Repository):
                 codes = self.cancellation_codes(exc)
                 if codes and codes[0] == "ConditionalCheckFailed":
                     return "replayed"
-                taken = [k for i, k in enumerate(once_keys) if len(codes) > i + 1 and codes[i + 1] == "ConditionalCheckFailed"]
+                taken = [
+                    k
+                    for i, k in enumerate(once_keys)
+                    if len(codes) > i + 1 and codes[i + 1] == "ConditionalCheckFailed"
+                ]
                 if not taken:
                     raise
                 for once_key in taken:

@@ -11,6 +11,7 @@ learns it at its next progress write (conditional on `running`) and stops.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -135,7 +136,9 @@ def _require(e: Exports, shop_id: str, job_id: str, moment: datetime) -> dict[st
     return job
 
 
-def view(job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None) -> m.ExportJob:
+def view(
+    job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None
+) -> m.ExportJob:
     ready = job["status"] == "ready"
     url = expires = None
     if ready and sign is not None:
@@ -180,9 +183,7 @@ def cancel(
         job = e.jobs.finish(shop_id, job_id, {"status": "cancelled", **_closing(moment)})
     except JobNotRunning:
         current = e.jobs.get(shop_id, job_id) or job
-        raise Conflict(
-            f"Export {job_id} is {current['status']}: only a running export can be cancelled"
-        ) from None
+        raise Conflict(f"Export {job_id} is {current['status']}: only a running export can be cancelled") from None
     if job.get("execution_arn"):
         workflow.stop(job["execution_arn"])
     if job.get("upload_id"):
@@ -310,10 +311,11 @@ def run_step(
     state = event.get("state") or {}
     out = {"shop_id": shop_id, "job_id": job_id, "done": True}
     job = e.jobs.get(shop_id, job_id)
-    writer = writer_for(job or {}, state.get("upload")) if job else None
-    if job is None or job["status"] != "running":
-        if writer is not None:
-            writer.abort()
+    if job is None:
+        return out
+    writer = writer_for(job, state.get("upload"))
+    if job["status"] != "running":
+        writer.abort()
         return out
     first = not state
     columns, opened = open_source(e, job, state.get("cursor"), moment)
@@ -337,9 +339,7 @@ def run_step(
         writer.abort()
         return out
     try:
-        e.jobs.finish(
-            shop_id, job_id, {"status": "ready", "progress": 100, "row_count": count, **_closing(moment)}
-        )
+        e.jobs.finish(shop_id, job_id, {"status": "ready", "progress": 100, "row_count": count, **_closing(moment)})
     except JobNotRunning:
         writer.delete()
     return out
@@ -364,10 +364,9 @@ def fail(
     if job is not None and job.get("upload_id"):
         abort(job["object_key"], job["upload_id"])
     if job is not None and job["status"] == "running":
-        try:
-            e.jobs.finish(shop_id, job_id, {"status": "failed", "error": error_message(event.get("error")), **_closing(moment)})
-        except JobNotRunning:
-            pass
+        failed = {"status": "failed", "error": error_message(event.get("error")), **_closing(moment)}
+        with contextlib.suppress(JobNotRunning):  # cancelled meanwhile: cancelled it stays
+            e.jobs.finish(shop_id, job_id, failed)
     return {"shop_id": shop_id, "job_id": job_id, "done": True}
 
 
@@ -381,5 +380,8 @@ def error_message(error: Any) -> str:
             cause = {}
     if cause.get("errorType") == ExportFailed.__name__ and cause.get("errorMessage"):
         return f"The export failed: {cause['errorMessage']}"
-    kind = cause.get("errorType") or (error or {}).get("Error") if isinstance(error, dict) else None
-    return f"The export failed unexpectedly ({kind or 'unknown error'}); run it again, and contact support if it keeps failing"
+    kind = (cause.get("errorType") or error.get("Error")) if isinstance(error, dict) else None
+    return (
+        f"The export failed unexpectedly ({kind or 'unknown error'}); run it again, and contact support if it "
+        "keeps failing"
+    )

@@ -112,9 +112,7 @@ def series(
     """Counters per bucket of `query.granularity`, every bucket present (zeros when empty). Edge buckets that the
     window cuts count only the window's days (their cover is finer)."""
     granularity = query.granularity
-    points: dict[date, dict[str, Decimal]] = {
-        b: defaultdict(Decimal) for b in buckets.buckets(start, end, granularity)
-    }
+    points: dict[date, dict[str, Decimal]] = {b: defaultdict(Decimal) for b in buckets.buckets(start, end, granularity)}
     if _variant_mismatch(r, shop_id, query):
         return list(points.items())
     pieces: list[tuple[str, date]] = []
@@ -169,9 +167,7 @@ def signups(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None
     )
 
 
-def notifications(
-    r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
-) -> m.NotificationsReport:
+def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.NotificationsReport:
     start, end = resolve_window(query, now)
     points = series(r, shop_id, query, start, end, ["sent", "blocked", "sent_email", "sent_sms", "sent_push"])
     return m.NotificationsReport(
@@ -262,9 +258,7 @@ def attach_titles(r: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[
     return out
 
 
-def products_in_demand(
-    r: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None
-) -> m.DemandReport:
+def products_in_demand(r: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None) -> m.DemandReport:
     start, end = resolve_window(query, now)
     ranked = demand_rows(r, shop_id, query, start, end)
     first = (query.page - 1) * query.per_page

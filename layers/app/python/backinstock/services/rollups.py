@@ -21,6 +21,7 @@ Pure functions: no boto3. `repositories.rollups` applies a `Change` idempotently
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -88,7 +89,7 @@ class Change:
         return not self.plain and not self.once and not self.latest
 
 
-def _add(target: Deltas, dims: list[str], keys: list[str], counters: dict[str, int | Decimal], sign: int) -> None:
+def _add(target: Deltas, dims: list[str], keys: list[str], counters: Mapping[str, int | Decimal], sign: int) -> None:
     for dim in dims:
         for key in keys:
             slot = target.setdefault((dim, key), defaultdict(Decimal))

@@ -61,7 +61,10 @@ def _alerts() -> Any:
 
     env = config.load(config.AggregatorEnv)
     return Alerts(
-        alerts=AlertRepository(env.TABLE_NAME), shops=deps.shops(), email=SesEmail(env.SENDER_EMAIL), catalog=deps.catalog()
+        alerts=AlertRepository(env.TABLE_NAME),
+        shops=deps.shops(),
+        email=SesEmail(env.SENDER_EMAIL),
+        catalog=deps.catalog(),
     )
 
 
@@ -71,7 +74,9 @@ def run_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def on_record(record: DynamoDBRecord) -> None:
         outcomes[apply_record(record.raw_event)] += 1
 
-    response = process_partial_response(event=event, record_handler=on_record, processor=processor, context=context)
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=on_record, processor=processor, context=context)
+    )
     for outcome, count in outcomes.items():
         metrics.add_metric(name=f"Rollup_{outcome}", unit=MetricUnit.Count, value=count)
     logger.info("stream batch", extra={"records": len(event.get("Records", [])), **outcomes})
