@@ -102,7 +102,7 @@ class DropParts:
     def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
         return {"UploadId": "bench"}
 
-    def upload_part(self, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+    def upload_part(self, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:
         self.bytes += len(Body)
         return {"ETag": str(PartNumber)}
 

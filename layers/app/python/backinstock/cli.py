@@ -48,7 +48,10 @@ def _use_local(info_file: str) -> None:
     from backinstock.local import backend
 
     info = _read_info(info_file)
-    backend.apply_environment(backend.local_environment(info["aws_endpoint"], public_base_url=info["base_url"]))
+    env = backend.local_environment(info["aws_endpoint"], public_base_url=info["base_url"])
+    # The resources' own variables (queue URLs, the link secret, state machines), as `serve` created them.
+    env.update(info.get("environment", {}))
+    backend.apply_environment(env)
 
 
 def cmd_shops_create(args: argparse.Namespace) -> int:
@@ -215,6 +218,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "send_queue_url": resources["SEND_QUEUE_URL"],
         "demo_variant_ids": [v.variant_id for v in catalog],
         "shopify_admin_url": fake_shopify.base_url,
+        "environment": resources,
     }
     if args.info_file:
         path = Path(args.info_file)

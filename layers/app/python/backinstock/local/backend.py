@@ -176,12 +176,9 @@ class _OneCopyPerTransaction:
             return self._copy.deepcopy(value, memo)
         if id(value) not in cache:
             shard = value.stream_shard
-            value.stream_shard = None
-            try:
-                clone = self._copy.deepcopy(value)
-            finally:
-                value.stream_shard = shard
-            clone.stream_shard = shard
+            # The shard is shared, not copied: deepcopy's memo hands the same object back (the table itself is
+            # never touched, as other threads read it meanwhile).
+            clone = self._copy.deepcopy(value, {id(shard): shard} if shard is not None else None)
             cache[id(value)] = (clone, len(shard.items) if shard is not None else 0)
         return cache[id(value)][0]
 
@@ -213,6 +210,27 @@ def speed_up_moto_transactions() -> None:
     models.copy = shim  # type: ignore[assignment]
     backend = models.DynamoDBBackend
     backend.transact_write_items = shim.wrap(backend.transact_write_items)  # type: ignore[method-assign]
+    _one_call_at_a_time()
+
+
+def _one_call_at_a_time() -> None:
+    """Each DynamoDB and DynamoDB Streams call atomic in the moto server, as DynamoDB's are: moto's are not (a
+    transaction deep-copies a table that another request thread is writing; a stream read iterates records another
+    thread appends). The local run has concurrent writers: the API, the pollers, workflows, `backinstock seed`."""
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    lock = threading.RLock()
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler.call_action
+
+        def call_action(self: Any, _original: Any = original) -> Any:
+            with lock:
+                return _original(self)
+
+        handler.call_action = call_action  # type: ignore[method-assign]
 
 
 def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
