@@ -47,7 +47,8 @@ def read_costs() -> list[dict[str, Any]]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     deps.reset()
     rows = []
-    with mock_aws(config=stepfunctions.MOTO_CONFIG), contextlib.redirect_stdout(io.StringIO()):  # type: ignore[arg-type]
+    moto = mock_aws(config=stepfunctions.MOTO_CONFIG)  # type: ignore[call-overload]
+    with moto, contextlib.redirect_stdout(io.StringIO()):
         os.environ.update(backend.create_resources())
         deps.reset()
         from integration.test_report_read_cost import REQUESTS, items_read, write_history
