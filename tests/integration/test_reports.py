@@ -198,3 +198,39 @@ def test_seed_writes_a_history_that_every_report_shows(shop: dict[str, Any], str
     assert sum(p["blocked"] for p in sends["series"]) == counts["blocked"]
     _, demand = call("GET", f"{R}/products_in_demand", key)
     assert demand["rows"] and demand["rows"][0]["product_title"]
+
+
+def test_a_waitlist_crossing_the_threshold_mails_the_merchant_once_through_the_stream(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any, outbox: Any
+) -> None:
+    deps.shops().set_shopify_connection(shop["shop_id"], "2026-11-27T00:00:00Z", "owner@example.com", None)
+    key = shop["api_key"]
+    status, _ = call("PATCH", "/back_in_stock/settings/alerts", key, {"signups_threshold": {"count": 2}})
+    assert status == 200
+    signup(key, 101, "a@example.com")
+    stream.drain()
+    assert not [m for m in outbox.emails() if "customers are waiting" in m.subject]
+    signup(key, 101, "b@example.com")
+    signup(key, 101, "c@example.com")
+    stream.drain()
+    alerts = [m for m in outbox.emails() if "customers are waiting" in m.subject]
+    assert len(alerts) == 1  # the crossing (1 -> 2), not the next signup (2 -> 3)
+    assert "2 customers are waiting for Classic Tee (Small / Blue)" == alerts[0].subject
+
+
+def test_shop_redact_purges_the_rollups(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
+    from backinstock.repositories import rollups
+    from backinstock.services import privacy
+
+    signup(shop["api_key"], 101, "a@example.com")
+    stream.drain()
+    assert rollup_items(shop["shop_id"])
+    p = privacy.Privacy(
+        records=deps.privacy().records, shops=deps.shops(), secrets=deps.shop_secrets(), email=deps.privacy().email
+    )
+    privacy.build("alerts@backinstock.local")  # registers the rollup partitions
+    assert {f(shop["shop_id"]) for f in rollups.shop_partitions()} <= {
+        f(shop["shop_id"]) for f in privacy.EXTRA_SHOP_PARTITIONS
+    }
+    privacy.redact_shop(p, shop["shop_id"], {"shop_domain": shop["domain"]})
+    assert rollup_items(shop["shop_id"]) == {}
