@@ -215,7 +215,7 @@ def test_a_waitlist_crossing_the_threshold_mails_the_merchant_once_through_the_s
     stream.drain()
     alerts = [m for m in outbox.emails() if "customers are waiting" in m.subject]
     assert len(alerts) == 1  # the crossing (1 -> 2), not the next signup (2 -> 3)
-    assert "2 customers are waiting for Classic Tee (Small / Blue)" == alerts[0].subject
+    assert alerts[0].subject == "2 customers are waiting for Classic Tee (Small / Blue)"
 
 
 def test_shop_redact_purges_the_rollups(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
