@@ -50,8 +50,11 @@ class MultipartCsv:
         self._client = client
         self.upload_id: str | None = (state or {}).get("upload_id")
         self.parts: list[dict[str, Any]] = list((state or {}).get("parts", []))
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        # Rows are encoded to UTF-8 as they are written (a text layer over a byte buffer): the part in memory is
+        # bytes, one per ASCII character (a StringIO that is asked its size holds four bytes per character).
+        self._bytes = io.BytesIO()
+        self._text = io.TextIOWrapper(self._bytes, encoding="utf-8", newline="", write_through=False)
+        self._writer = csv.writer(self._text, lineterminator="\r\n")
 
     @property
     def client(self) -> Any:
@@ -76,15 +79,16 @@ class MultipartCsv:
         self._writer.writerow(
             ["'" + c if c.__class__ is str and c[:1] in _TRIGGER_SET else c for c in row]
         )  # csv.writer writes None as an empty cell
-        if self._buffer.tell() >= self.part_size:
+        if self._bytes.tell() >= self.part_size:  # lags the text layer by at most its 8 KiB chunk
             self._flush()
             return True
         return False
 
     def _flush(self) -> None:
-        data = self._buffer.getvalue().encode("utf-8")
-        self._buffer.seek(0)
-        self._buffer.truncate()
+        self._text.flush()
+        data = self._bytes.getvalue()
+        self._bytes.seek(0)
+        self._bytes.truncate()
         if not data:
             return
         upload_id = self.start()
