@@ -19,6 +19,7 @@ from stacks.constructs.monitoring import (
     Monitoring,
     WatchedQueue,
 )
+from stacks.constructs.schedules import Schedules
 from stacks.constructs.sending import SEND_WORKER_NAME, Sending
 from stacks.constructs.webhooks import WEBHOOK_WORKER_NAME, Webhooks
 from stacks.constructs.workflows import Workflows
@@ -67,6 +68,7 @@ class BackInStockStack(Stack):
         self.webhooks.add_worker(
             functions=functions, campaign_state_machine=campaign_state_machine, sender_email=sender_email
         )
+        self.schedules = Schedules(self, "Schedules", functions=functions, sender_email=sender_email)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -79,6 +81,7 @@ class BackInStockStack(Stack):
                 WEBHOOK_WORKER_NAME: self.webhooks.worker,
                 # Task functions by handler name: `workflows.campaign_step` -> `campaign_step`.
                 **{m.rsplit(".", 1)[-1]: f for m, f in self.workflows.task_functions.items()},
+                **self.schedules.functions,
             },
             queues=(
                 WatchedQueue(

@@ -68,7 +68,11 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
     }
     assert set(acked["AwsSolutions-SMG4"]) == {"/BackInStock/Sending/LinkSecret"}
     ses = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]"
-    assert set(acked[ses]) == {"/BackInStock/Sending/SendWorkerRole", "/BackInStock/Webhooks/WebhookWorkerRole"}
+    assert set(acked[ses]) == {
+        "/BackInStock/Sending/SendWorkerRole",
+        "/BackInStock/Webhooks/WebhookWorkerRole",
+        "/BackInStock/Schedules/ScheduledReportsRole",
+    }
     # Shops' Shopify secrets: the roles of the functions with Access.SHOP_SECRETS (the intake, the webhook worker).
     shop_secrets = (
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
