@@ -37,16 +37,11 @@ class RestockRepository(Repository):
             "available": available,
             "updated_at": updated_at,
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**key(_pk(shop_id), f"STOCK#{variant_id}#{location_id}"), **to_item(values)},
-                ConditionExpression="attribute_not_exists(PK) OR updated_at < :at",
-                ExpressionAttributeValues={":at": {"S": updated_at}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if(
+            {**key(_pk(shop_id), f"STOCK#{variant_id}#{location_id}"), **to_item(values)},
+            "attribute_not_exists(PK) OR updated_at < :at",
+            values={":at": {"S": updated_at}},
+        )
 
     def levels(self, shop_id: str, variant_id: int) -> dict[int, int]:
         """Available quantity per location id."""
@@ -112,20 +107,15 @@ class RestockRepository(Repository):
 
     def claim_campaign(self, shop_id: str, variant_id: int, campaign: dict[str, Any]) -> bool:
         """Make `campaign` the variant's running campaign, unless one runs. False: one runs."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={
-                    **key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-                    **to_item({**campaign, "entity": "campaign", "status": RUNNING}),
-                },
-                ConditionExpression="attribute_not_exists(PK) OR #s <> :running",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": {"S": RUNNING}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if(
+            {
+                **key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+                **to_item({**campaign, "entity": "campaign", "status": RUNNING}),
+            },
+            "attribute_not_exists(PK) OR #s <> :running",
+            names={"#s": "status"},
+            values={":running": {"S": RUNNING}},
+        )
 
     def record_batch(self, shop_id: str, variant_id: int, campaign_id: str, queued: int, at: str) -> None:
         self.client.update_item(
