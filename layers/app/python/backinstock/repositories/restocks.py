@@ -182,7 +182,7 @@ def waiting_signups(
     channels: list[str],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Up to `want` waiting signups of an index partition (a variant's `GSI1`, a product's `GSI2`), oldest first
-    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more)."""
+    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more waiting)."""
     if not channels or want <= 0:
         return [], None
     names = {"#pk": f"{index}PK", "#sk": f"{index}SK", "#ch": "channel"}
@@ -193,7 +193,9 @@ def waiting_signups(
         **{f":c{i}": {"S": c} for i, c in enumerate(channels)},
     }
     channel_filter = "#ch IN (" + ", ".join(f":c{i}" for i in range(len(channels))) + ")"
-    found: list[dict[str, Any]] = []
+    # One more than wanted is read: its presence says whether a next batch exists, so the last batch ends the
+    # campaign instead of a Wait of `wait_hours` followed by an empty step.
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
     cursor = start_key
     while True:
         request: dict[str, Any] = {
@@ -209,9 +211,9 @@ def waiting_signups(
             request["ExclusiveStartKey"] = cursor
         response = repo.client.query(**request)
         for item in response.get("Items", []):
-            found.append(from_item(item))
-            if len(found) == want:
-                return found, {k: item[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}
+            found.append((from_item(item), {k: item[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}))
+            if len(found) > want:
+                return [f[0] for f in found[:want]], found[want - 1][1]
         cursor = response.get("LastEvaluatedKey")
         if not cursor:
-            return found, None
+            return [f[0] for f in found], None
