@@ -116,6 +116,39 @@ class Call:
     query: dict[str, str] | None = None
     body: Any = None
     label: str = ""  # what the request is, when it is not the action's plain form
+    headers: dict[str, str] | None = None
+
+
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a bench shop's made-up secret)
+INVENTORY_ITEM = 77001
+
+
+def connect(shop_id: str) -> None:
+    """Connect the shop to Shopify (webhook secret, access token) and give its variant an inventory item."""
+    from backinstock import deps
+    from backinstock.services import shops
+
+    if deps.shops().require(shop_id).shopify_connected_at is None:
+        shops.connect_shopify(deps.shops(), deps.shop_secrets(), shop_id, WEBHOOK_SECRET, "shpat_bench_0123456789ab")
+        deps.catalog().put_variant(
+            shop_id, VARIANT, PRODUCT, "Small / Blue", "Classic Tee", "classic-tee", inventory_item_id=INVENTORY_ITEM
+        )
+
+
+def webhook_call(shop_id: str, topic: str, payload: dict[str, Any]) -> Call:
+    """A correctly signed Shopify webhook delivery (a new event id each time)."""
+    from backinstock import deps
+    from backinstock.services.webhooks import signature
+
+    connect(shop_id)
+    body = json.dumps(payload)
+    headers = {
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": deps.shops().require(shop_id).domain,
+        "X-Shopify-Hmac-Sha256": signature(WEBHOOK_SECRET, body.encode()),
+        "X-Shopify-Event-Id": str(uuid.uuid4()),
+    }
+    return Call("/webhooks/shopify", body=payload, headers=headers, label=topic)
 
 
 def request_for(action: Action, shop_id: str) -> Call:
@@ -153,6 +186,14 @@ def request_for(action: Action, shop_id: str) -> Call:
         return Call(action.path, query={"token": link_token(shop_id, new_signup(shop_id), purpose)})
     if name in PATCH_BODIES:
         return Call(action.path, body=PATCH_BODIES[name])
+    if name == "receive_shopify_webhook":
+        level = {
+            "inventory_item_id": INVENTORY_ITEM,
+            "location_id": 1,
+            "available": 0,
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        return webhook_call(shop_id, "inventory_levels/update", level)
     if action.path_params or (action.body_model is not None and not action.body_optional):
         raise NoSample(f"no sample request for {name} in bench/cases.py (it needs path parameters or a body)")
     return Call(action.path)
@@ -168,6 +209,7 @@ def event(action: Action, call: Call, shop_id: str) -> dict[str, Any]:
         registry.BASE_PATH + call.path,
         path_params=call.path_params,
         query=call.query,
+        headers=call.headers,
         body=json.dumps(call.body) if call.body is not None else None,
         shop_id=None if action.auth is registry.Auth.PUBLIC else shop_id,
     )

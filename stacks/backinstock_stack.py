@@ -20,6 +20,7 @@ from stacks.constructs.monitoring import (
     WatchedQueue,
 )
 from stacks.constructs.reports import Exports, Rollups
+from stacks.constructs.schedules import Schedules
 from stacks.constructs.sending import SEND_WORKER_NAME, Sending
 from stacks.constructs.webhooks import WEBHOOK_WORKER_NAME, Webhooks
 from stacks.constructs.workflows import Workflows
@@ -74,6 +75,7 @@ class BackInStockStack(Stack):
         self.webhooks.add_worker(
             functions=functions, campaign_state_machine=campaign_state_machine, sender_email=sender_email
         )
+        self.schedules = Schedules(self, "Schedules", functions=functions, sender_email=sender_email)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -87,6 +89,7 @@ class BackInStockStack(Stack):
                 "rollup_aggregator": self.rollups.function,
                 # Task functions by handler name: `workflows.campaign_step` -> `campaign_step`.
                 **{m.rsplit(".", 1)[-1]: f for m, f in self.workflows.task_functions.items()},
+                **self.schedules.functions,
             },
             queues=(
                 WatchedQueue(

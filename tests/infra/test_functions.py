@@ -55,6 +55,7 @@ AUTHORIZER_HANDLER = "auth.authorizer.handler"
 WORKER_HANDLERS = {f"{h}.handler" for h in infra_spec.WORKER_HANDLERS}
 TASK_HANDLERS = {f"{module}.handler" for spec in infra_spec.STATE_MACHINES for _, module in spec.tasks}
 STREAM_HANDLERS = {f"{c.handler}.handler" for c in infra_spec.STREAM_CONSUMERS}
+SCHEDULED_HANDLERS = {f"{spec.handler}.handler" for spec in infra_spec.SCHEDULES}
 
 
 def effective_access(action: Action) -> frozenset[Access]:
@@ -121,10 +122,11 @@ def function_grants(synth: Synth, props: dict) -> dict[str, set[str]]:
 def test_one_function_per_action_plus_the_authorizer_the_workers_and_the_workflow_tasks(synth: Synth) -> None:
     handlers = set(functions_by_handler(synth))
     actions = {f"{a.handler}.handler" for a in registry.actions()}
-    assert handlers == actions | {AUTHORIZER_HANDLER} | WORKER_HANDLERS | TASK_HANDLERS | STREAM_HANDLERS
-    assert len(handlers) == (
-        len(registry.actions()) + 1 + len(WORKER_HANDLERS) + len(TASK_HANDLERS) + len(STREAM_HANDLERS)
+    assert handlers == (
+        actions | {AUTHORIZER_HANDLER} | WORKER_HANDLERS | TASK_HANDLERS | SCHEDULED_HANDLERS | STREAM_HANDLERS
     )
+    others = len(WORKER_HANDLERS) + len(TASK_HANDLERS) + len(SCHEDULED_HANDLERS) + len(STREAM_HANDLERS)
+    assert len(handlers) == len(registry.actions()) + 1 + others
     assert {"workers.send_worker.handler", "workers.webhook_worker.handler"} <= WORKER_HANDLERS
     assert "workflows.campaign_step.handler" in TASK_HANDLERS
 

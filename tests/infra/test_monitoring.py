@@ -38,8 +38,9 @@ def test_every_action_function_has_an_errors_and_a_throttles_alarm(synth: Synth)
     # The workers too: with partial batch failures an invocation errors only when a whole batch fails or times out.
     # And the workflows' task functions (a failing task is retried by the workflow, but it is still a fault).
     tasks = [module for spec in infra_spec.STATE_MACHINES for _, module in spec.tasks]
+    scheduled = [spec.handler for spec in infra_spec.SCHEDULES]
     consumers = [c.handler for c in infra_spec.STREAM_CONSUMERS]
-    for handler in (*infra_spec.WORKER_HANDLERS, *tasks, *consumers):
+    for handler in (*infra_spec.WORKER_HANDLERS, *tasks, *scheduled, *consumers):
         logical_id, _ = functions_by_handler(synth)[f"{handler}.handler"]
         assert watched.pop(logical_id) == {"Errors", "Throttles"}, handler
     # The authorizer rejects a bad key by raising "Unauthorized", which Lambda counts as an error: an Errors alarm

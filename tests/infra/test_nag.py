@@ -74,6 +74,7 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
         "/BackInStock/Sending/SendWorkerRole",
         "/BackInStock/Webhooks/WebhookWorkerRole",
         "/BackInStock/Rollups/RollupAggregatorRole",
+        "/BackInStock/Schedules/ScheduledReportsRole",
     }
     # Shops' Shopify secrets: the roles of the functions with Access.SHOP_SECRETS (the intake, the webhook worker).
     shop_secrets = (

@@ -3,6 +3,7 @@ machine) -> the send queue -> the send worker. Counts, never wall time."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -120,25 +121,28 @@ def test_repeated_and_out_of_order_updates_restock_once(tee: Shopify, outbox: An
     assert alerted(outbox) == ["ann@example.com"]
 
 
-def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(tee: Shopify, outbox: Any) -> None:
+def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(
+    tee: Shopify, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shop = tee.shop
     signup(shop, 101, "ann@example.com")
     restock(tee, 3)
     restock(tee, 0, at="2026-11-27T10:01:00Z")
     signup(shop, 101, "late@example.com")
+    monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "1")  # the hour's cooldown lasts 1 s here
+    deps.reset()
     restock(tee, 3, at="2026-11-27T10:02:00Z")
-    assert alerted(outbox) == ["ann@example.com", "late@example.com"]
-    executions = tee.finish_campaigns()
+    assert alerted(outbox) == ["ann@example.com", "late@example.com"]  # nobody twice
+    executions = sorted(tee.finish_campaigns(), key=lambda e: e["startDate"])
     assert len(executions) == 2
-    # the second campaign was started after a cooldown (scaled to 0 s in tests): its unscaled delay is about an hour
-    import json
-
-    second = max(executions, key=lambda e: e["startDate"])
-    assert json.loads(second["input"])["wait_seconds"] == 0
-    previous = deps.restocks().restocks.campaign(shop["shop_id"], 101)
+    first, second = (json.loads(e["input"])["wait_seconds"] for e in executions)
+    assert (first, second) == (0, 1)  # the second restock waited out the rest of the hour (scaled) before sending
+    history = deps.campaigns().sfn.get_execution_history(executionArn=executions[1]["executionArn"])["events"]
+    assert next(e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e) == "Cooldown"
+    monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
+    deps.reset()
     again = campaigns.start(deps.campaigns(), deps.shops().require(shop["shop_id"]), 101, 10, 3, 3)
     assert again is not None and 3500 <= again["delay_seconds"] <= 3600
-    assert previous["campaign_id"] != again["campaign_id"]
 
 
 def test_no_second_campaign_while_one_runs(tee: Shopify) -> None:
@@ -258,3 +262,20 @@ def test_optin_unconfirmed_signups_wait(tee: Shopify, outbox: Any) -> None:
     signup(shop, 101, "unconfirmed@example.com")
     restock(tee, 2)
     assert alerted(outbox) == []
+
+
+def test_the_workflow_loops_batch_wait_batch_until_everyone_is_queued(tee: Shopify, outbox: Any) -> None:
+    shop = tee.shop
+    for i in range(3):
+        signup(shop, 101, f"c{i}@example.com")
+    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 1, "wait_hours": 5}})
+    restock(tee, 4)
+    [execution] = tee.finish_campaigns()
+    assert execution["status"] == "SUCCEEDED"
+    history = deps.campaigns().sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered.count("SendBatch") == 3  # the last batch ends it: no wait for an empty step
+    assert entered.count("WaitForNextBatch") == 2
+    campaign = deps.restocks().restocks.campaign(shop["shop_id"], 101)
+    assert (campaign["status"], campaign["batches"], campaign["queued"]) == ("finished", 3, 3)
+    assert alerted(outbox) == ["c0@example.com", "c1@example.com", "c2@example.com"]

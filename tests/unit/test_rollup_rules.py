@@ -33,7 +33,8 @@ def test_a_cover_is_exactly_the_window_in_whole_buckets(start: date, length: int
     assert covered == [start + timedelta(days=i) for i in range(length + 1)]  # every day once, in order
     months = len(list(buckets.buckets(start, end, buckets.MONTH)))
     if granularity == buckets.MONTH:
-        assert len(pieces) <= months + 2 * (4 + 6)  # whole months, then <= 4 weeks + 6 days at each ragged edge
+        # Whole months, then at each cut edge <= 4 whole weeks and <= 6 days on either side of them.
+        assert len(pieces) <= months + 2 * (4 + 6 + 6)
 
 
 def test_runs_merge_consecutive_buckets_into_query_ranges() -> None:

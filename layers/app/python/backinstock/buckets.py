@@ -5,7 +5,7 @@ A rollup item holds the counters of one bucket; its sort key is `<G>#<start date
 `BETWEEN` range of a Query, in time order.
 
 `cover` splits a window into the fewest whole buckets: whole months, then whole ISO weeks inside what is left,
-then days. A report reads the cover, never a day more than it needs: a year is 12 items (plus at most ~2 x 10 for
+then days. A report reads the cover, never a day more than it needs: a year is 12 items (plus at most 2 x 16 for
 ragged edges), not 365.
 """
 

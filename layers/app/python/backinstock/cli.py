@@ -103,7 +103,13 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
 
     deps.shops().require(args.shop_id)  # a typo'd shop id is an error, not an orphan catalog row
     deps.catalog().put_variant(
-        args.shop_id, args.variant_id, args.product_id, args.title, args.product_title, args.handle
+        args.shop_id,
+        args.variant_id,
+        args.product_id,
+        args.title,
+        args.product_title,
+        args.handle,
+        inventory_item_id=args.inventory_item_id,
     )
     _print(
         {
@@ -113,6 +119,7 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
             "title": args.title,
             "product_title": args.product_title,
             "handle": args.handle,
+            "inventory_item_id": args.inventory_item_id,
         }
     )
     return 0
@@ -309,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--title", help="the variant's title, e.g. 'Small / Blue'")
     add.add_argument("--product-title", help="the product's title, shown in restock messages")
     add.add_argument("--handle", help="the product's handle, for the product link in messages")
+    add.add_argument("--inventory-item-id", type=int, help="Shopify inventory item: its inventory webhooks restock it")
     add.set_defaults(func=cmd_catalog_add)
 
     simulate = sub.add_parser(

@@ -73,8 +73,14 @@ class CampaignEnv(TableEnv, QueueEnv):
     CAMPAIGN_SECONDS_PER_HOUR: int = Field(default=3600, ge=0, le=3600)
 
 
-class WebhookWorkerEnv(CampaignEnv):
+class MailEnv(TableEnv):
+    """Functions that email merchants (alerts, scheduled reports, data requests) from SENDER_EMAIL."""
+
     SENDER_EMAIL: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class WebhookWorkerEnv(CampaignEnv, MailEnv):
+    pass
 
 
 def queue_url() -> str:

@@ -174,7 +174,7 @@ def attribution() -> Attribution:
 def privacy() -> Privacy:
     from backinstock.services import privacy
 
-    return privacy.build(config.load(config.WebhookWorkerEnv).SENDER_EMAIL)
+    return privacy.build(config.load(config.MailEnv).SENDER_EMAIL)
 
 
 @cache
@@ -186,7 +186,7 @@ def alerts() -> Alerts:
     return Alerts(
         alerts=AlertRepository(config.table_name()),
         shops=shops(),
-        email=SesEmail(config.load(config.WebhookWorkerEnv).SENDER_EMAIL),
+        email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
         catalog=catalog(),
         summary=_summary_totals,
     )

@@ -11,30 +11,14 @@ from backinstock.repositories.base import Repository, key, to_item
 class AlertRepository(Repository):
     def claim_crossing(self, shop_id: str, variant_id: int, count: int, at: str) -> bool:
         values = {"entity": "threshold_alert", "variant_id": variant_id, "count": count, "alerted_at": at}
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**key(f"SHOP#{shop_id}", f"ALERT#SIGNUPS#{variant_id}"), **to_item(values)},
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if({**key(f"SHOP#{shop_id}", f"ALERT#SIGNUPS#{variant_id}"), **to_item(values)})
 
     def release_crossing(self, shop_id: str, variant_id: int) -> None:
         self.client.delete_item(TableName=self.table_name, Key=key(f"SHOP#{shop_id}", f"ALERT#SIGNUPS#{variant_id}"))
 
     def claim_report(self, shop_id: str, period: str, start: str, at: str) -> bool:
         values = {"entity": "scheduled_report", "period": period, "period_start": start, "sent_at": at}
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**key(f"SHOP#{shop_id}", f"REPORT#{period}#{start}"), **to_item(values)},
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if({**key(f"SHOP#{shop_id}", f"REPORT#{period}#{start}"), **to_item(values)})
 
     def release_report(self, shop_id: str, period: str, start: str) -> None:
         self.client.delete_item(TableName=self.table_name, Key=key(f"SHOP#{shop_id}", f"REPORT#{period}#{start}"))

@@ -26,15 +26,9 @@ class AttributionRepository(Repository):
             "GSI1PK": f"SHOP#{shop_id}#VARIANT#{item['variant_id']}",
             "GSI1SK": f"ATTR#{item['ordered_at']}#{item['order_id']}#{item['line_item_id']}",
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**key(f"SHOP#{shop_id}", f"ATTR#{item['order_id']}#{item['line_item_id']}"), **to_item(values)},
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if(
+            {**key(f"SHOP#{shop_id}", f"ATTR#{item['order_id']}#{item['line_item_id']}"), **to_item(values)}
+        )
 
     def of_order(self, shop_id: str, order_id: str) -> list[dict[str, Any]]:
         return [

@@ -78,6 +78,26 @@ class Repository:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def put_if(
+        self,
+        item: dict[str, Any],
+        condition: str = "attribute_not_exists(PK)",
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> bool:
+        """A conditional PutItem of a raw item. False (nothing written) when the condition fails: the domain answer
+        of "already there" / "older than what is stored", never an error."""
+        request: dict[str, Any] = {"TableName": self.table_name, "Item": item, "ConditionExpression": condition}
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self.client.put_item(**request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def query(self, **request: Any) -> Iterator[dict[str, Any]]:
         """Every raw item of a Query, page after page (boto3's paginator)."""
         paginator = self.client.get_paginator("query")

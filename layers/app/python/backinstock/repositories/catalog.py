@@ -47,17 +47,13 @@ class CatalogRepository(Repository):
             "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{product_id}",
             "GSI2SK": f"{VARIANT}{variant_id}",
         }
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Item": {**key(_shop_pk(shop_id), f"{VARIANT}{variant_id}"), **to_item(values)},
-        }
+        item = {**key(_shop_pk(shop_id), f"{VARIANT}{variant_id}"), **to_item(values)}
         if product_updated_at:
-            request["ConditionExpression"] = "attribute_not_exists(product_updated_at) OR product_updated_at <= :at"
-            request["ExpressionAttributeValues"] = {":at": {"S": product_updated_at}}
-        try:
-            self.client.put_item(**request)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+            newer = "attribute_not_exists(product_updated_at) OR product_updated_at <= :at"
+            if not self.put_if(item, newer, values={":at": {"S": product_updated_at}}):
+                return False
+        else:
+            self.client.put_item(TableName=self.table_name, Item=item)
         if inventory_item_id is not None:
             pointer = {"entity": "inventory_item", "variant_id": variant_id, "product_id": product_id}
             self.client.put_item(

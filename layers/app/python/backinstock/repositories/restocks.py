@@ -37,16 +37,11 @@ class RestockRepository(Repository):
             "available": available,
             "updated_at": updated_at,
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**key(_pk(shop_id), f"STOCK#{variant_id}#{location_id}"), **to_item(values)},
-                ConditionExpression="attribute_not_exists(PK) OR updated_at < :at",
-                ExpressionAttributeValues={":at": {"S": updated_at}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if(
+            {**key(_pk(shop_id), f"STOCK#{variant_id}#{location_id}"), **to_item(values)},
+            "attribute_not_exists(PK) OR updated_at < :at",
+            values={":at": {"S": updated_at}},
+        )
 
     def levels(self, shop_id: str, variant_id: int) -> dict[int, int]:
         """Available quantity per location id."""
@@ -112,20 +107,15 @@ class RestockRepository(Repository):
 
     def claim_campaign(self, shop_id: str, variant_id: int, campaign: dict[str, Any]) -> bool:
         """Make `campaign` the variant's running campaign, unless one runs. False: one runs."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={
-                    **key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-                    **to_item({**campaign, "entity": "campaign", "status": RUNNING}),
-                },
-                ConditionExpression="attribute_not_exists(PK) OR #s <> :running",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": {"S": RUNNING}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if(
+            {
+                **key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+                **to_item({**campaign, "entity": "campaign", "status": RUNNING}),
+            },
+            "attribute_not_exists(PK) OR #s <> :running",
+            names={"#s": "status"},
+            values={":running": {"S": RUNNING}},
+        )
 
     def record_batch(self, shop_id: str, variant_id: int, campaign_id: str, queued: int, at: str) -> None:
         self.client.update_item(
@@ -192,7 +182,7 @@ def waiting_signups(
     channels: list[str],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Up to `want` waiting signups of an index partition (a variant's `GSI1`, a product's `GSI2`), oldest first
-    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more)."""
+    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more waiting)."""
     if not channels or want <= 0:
         return [], None
     names = {"#pk": f"{index}PK", "#sk": f"{index}SK", "#ch": "channel"}
@@ -203,7 +193,9 @@ def waiting_signups(
         **{f":c{i}": {"S": c} for i, c in enumerate(channels)},
     }
     channel_filter = "#ch IN (" + ", ".join(f":c{i}" for i in range(len(channels))) + ")"
-    found: list[dict[str, Any]] = []
+    # One more than wanted is read: its presence says whether a next batch exists, so the last batch ends the
+    # campaign instead of a Wait of `wait_hours` followed by an empty step.
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
     cursor = start_key
     while True:
         request: dict[str, Any] = {
@@ -219,9 +211,9 @@ def waiting_signups(
             request["ExclusiveStartKey"] = cursor
         response = repo.client.query(**request)
         for item in response.get("Items", []):
-            found.append(from_item(item))
-            if len(found) == want:
-                return found, {k: item[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}
+            found.append((from_item(item), {k: item[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}))
+            if len(found) > want:
+                return [f[0] for f in found[:want]], found[want - 1][1]
         cursor = response.get("LastEvaluatedKey")
         if not cursor:
-            return found, None
+            return [f[0] for f in found], None

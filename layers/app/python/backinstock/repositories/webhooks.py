@@ -20,15 +20,7 @@ class WebhookRepository(Repository):
             "received_at": now.isoformat(),
             TTL_ATTRIBUTE: int((now + MARKER_RETENTION).timestamp()),
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**key(f"SHOP#{shop_id}", f"WEBHOOK#{event_id}"), **to_item(values)},
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.put_if({**key(f"SHOP#{shop_id}", f"WEBHOOK#{event_id}"), **to_item(values)})
 
     def forget(self, shop_id: str, event_id: str) -> None:
         """Undo `mark_received` when the event could not be queued: Shopify's retry must get through."""

@@ -20,6 +20,7 @@ Rules (reference 003, delivery):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,7 +121,7 @@ def start(
 
 
 def _scaled(c: Campaigns, seconds: int) -> int:
-    return int(seconds * c.seconds_per_hour / 3600)
+    return math.ceil(seconds * c.seconds_per_hour / 3600)
 
 
 def batch_size(settings: Settings, quantity: int) -> int:
