@@ -50,10 +50,11 @@ class MultipartCsv:
         self._client = client
         self.upload_id: str | None = (state or {}).get("upload_id")
         self.parts: list[dict[str, Any]] = list((state or {}).get("parts", []))
-        # Rows are encoded to UTF-8 as they are written (a text layer over a byte buffer): the part in memory is
-        # bytes, one per ASCII character (a StringIO that is asked its size holds four bytes per character).
+        # Rows are encoded to UTF-8 as they are written (a text layer over a byte buffer, written through so that
+        # the buffer's size is exact): the part in memory is bytes, one per ASCII character (a StringIO that is
+        # asked its size holds four bytes per character).
         self._bytes = io.BytesIO()
-        self._text = io.TextIOWrapper(self._bytes, encoding="utf-8", newline="", write_through=False)
+        self._text = io.TextIOWrapper(self._bytes, encoding="utf-8", newline="", write_through=True)
         self._writer = csv.writer(self._text, lineterminator="\r\n")
 
     @property
@@ -79,7 +80,7 @@ class MultipartCsv:
         self._writer.writerow(
             ["'" + c if c.__class__ is str and c[:1] in _TRIGGER_SET else c for c in row]
         )  # csv.writer writes None as an empty cell
-        if self._bytes.tell() >= self.part_size:  # lags the text layer by at most its 8 KiB chunk
+        if self._bytes.tell() >= self.part_size:
             self._flush()
             return True
         return False
