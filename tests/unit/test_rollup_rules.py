@@ -161,3 +161,43 @@ def test_a_writer_resumes_an_upload_from_its_state() -> None:
     resumed.complete()
     assert [p["PartNumber"] for p in s3.completed or []] == [1, 2]
     assert b"".join(s3.parts).decode().endswith("last\r\n")
+
+
+def test_the_window_defaults_to_the_last_30_days_and_is_bounded() -> None:
+    from datetime import UTC, datetime
+
+    from backinstock.errors import ValidationFailed
+    from backinstock.models.reports import SeriesQuery
+    from backinstock.services.reports import resolve_window
+
+    now = datetime(2026, 6, 10, 23, 59, tzinfo=UTC)
+    assert resolve_window(SeriesQuery(), now) == (date(2026, 5, 12), date(2026, 6, 10))
+    assert resolve_window(SeriesQuery.model_validate({"to": "2026-01-31"}), now) == (
+        date(2026, 1, 2),
+        date(2026, 1, 31),
+    )
+    assert resolve_window(SeriesQuery.model_validate({"from": "2026-06-01"}), now) == (
+        date(2026, 6, 1),
+        date(2026, 6, 10),
+    )
+    # A future `from` alone is a one-day window on that day, not an inverted one.
+    assert resolve_window(SeriesQuery.model_validate({"from": "2026-07-01"}), now) == (
+        date(2026, 7, 1),
+        date(2026, 7, 1),
+    )
+    full_year = SeriesQuery.model_validate({"from": "2025-06-11", "to": "2026-06-11"})
+    assert resolve_window(full_year, now)[0] == date(2025, 6, 11)  # 366 days: the maximum
+    with pytest.raises(ValidationFailed):
+        resolve_window(SeriesQuery.model_validate({"from": "2025-06-10", "to": "2026-06-11"}), now)
+
+
+def test_a_failed_exports_message_is_meant_for_the_merchant() -> None:
+    import json
+
+    from backinstock.services.exports import error_message
+
+    ours = {"Error": "ExportFailed", "Cause": json.dumps({"errorType": "ExportFailed", "errorMessage": "bad window"})}
+    assert error_message(ours) == "The export failed: bad window"
+    crash = {"Error": "KeyError", "Cause": json.dumps({"errorType": "KeyError", "errorMessage": "'secret detail'"})}
+    assert "secret detail" not in error_message(crash) and "(KeyError)" in error_message(crash)
+    assert "unknown error" in error_message(None)
