@@ -297,6 +297,17 @@ class FunctionFactory:
         self._base_env = config.BaseEnv(LOG_LEVEL=log_level).model_dump()
         # One asset for every function: the whole functions/ directory (each entry point is a few lines).
         self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_EXCLUDES)
+        self._log_group: logs.LogGroup | None = None
+
+    def log_group(self, scope: Construct) -> logs.LogGroup:
+        """The one log group every function writes to (Lambda's advanced logging: `LoggingConfig.LogGroup`).
+
+        One group, not one per function: CloudFormation allows 500 resources a stack, and a log group per function
+        was 50 of them. Each line is Powertools JSON carrying `function_name` (and `action`, `shop_id`), so Logs
+        Insights filters by function as a per-function group would; each role may write only to this group."""
+        if self._log_group is None:
+            self._log_group = logs.LogGroup(Stack.of(scope), "FunctionLogs", retention=LOG_RETENTION)
+        return self._log_group
 
     def function(
         self,
@@ -316,7 +327,7 @@ class FunctionFactory:
         """`handler`: module under functions/ exposing `handler`. `access`: what the role may touch, and the
         environment that goes with it. `environment` and `statements`: what no access kind covers (a worker's
         provider calls, its settings). `wildcard_reason`: why every `Resource: *` of the role is needed."""
-        log_group = logs.LogGroup(scope, f"{name}Logs", retention=LOG_RETENTION)
+        log_group = self.log_group(scope)
         role = iam.Role(
             scope,
             f"{name}Role",
