@@ -116,7 +116,5 @@ def export_state_machine() -> str:
     return load(ExportRunEnv).EXPORT_STATE_MACHINE_ARN
 
 
-class AggregatorEnv(TableEnv):
+class AggregatorEnv(MailEnv):
     """The rollup aggregator: it also mails the merchant's signups-threshold alert from SENDER_EMAIL."""
-
-    SENDER_EMAIL: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from backinstock import config, deps, ids
+from backinstock import deps, ids
 from backinstock.repositories.base import from_item
 from backinstock.services.rollups import change_of, pending_changes
 
@@ -49,23 +49,9 @@ def _pending_moved(shop_id: str, variant_id: int, before: int, after: int) -> No
     shop = deps.shops().get(shop_id, consistent=False)
     if shop is None:
         return
-    outcome = alerts.on_pending_count(_alerts(), shop, variant_id, before, after)
+    outcome = alerts.on_pending_count(deps.alerts(), shop, variant_id, before, after)
     if outcome:
         logger.info("signups threshold", extra={"variant_id": variant_id, "outcome": outcome, "pending": after})
-
-
-def _alerts() -> Any:
-    from backinstock.providers import SesEmail
-    from backinstock.repositories.alerts import AlertRepository
-    from backinstock.services.alerts import Alerts
-
-    env = config.load(config.AggregatorEnv)
-    return Alerts(
-        alerts=AlertRepository(env.TABLE_NAME),
-        shops=deps.shops(),
-        email=SesEmail(env.SENDER_EMAIL),
-        catalog=deps.catalog(),
-    )
 
 
 def run_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
