@@ -59,7 +59,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     info["log_file"] = str(log_file)
     info["info_file"] = str(info_file)
     yield info
-    proc.send_signal(signal.SIGINT)
+    # SIGTERM, not SIGINT: serve installs its own SIGTERM handler, while SIGINT is ignored in a process started
+    # from a background job of a non-interactive shell (`make test &`), which would leave the server running.
+    proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
