@@ -50,8 +50,9 @@ synth: install ## full synth: validation and cdk-nag on, dependency layer bundle
 openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
 	$(PY) -m backinstock.services.openapi > docs/openapi.json
 
-bench: install
+bench: install ## cold starts, warm latency, bulk notify, the send worker, webhook intake and a 10,000-signup restock; then reports and exports
 	$(PY) bench/run.py
+	$(PY) bench/reports.py
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
