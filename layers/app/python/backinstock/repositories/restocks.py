@@ -58,48 +58,41 @@ class RestockRepository(Repository):
 
     def flip_in_stock(self, shop_id: str, variant_id: int, total: int, at: str) -> int | None:
         """Out of stock (or never seen) -> in stock. Returns the new episode number, or None if it was in stock."""
+        attributes = self._flip(shop_id, variant_id, total, at, in_stock=True)
+        return None if attributes is None else int(attributes["episode"]["N"])
+
+    def flip_out_of_stock(self, shop_id: str, variant_id: int, total: int, at: str) -> bool:
+        """In stock -> out of stock (the episode ends). False if it was not in stock."""
+        return self._flip(shop_id, variant_id, total, at, in_stock=False) is not None
+
+    def _flip(self, shop_id: str, variant_id: int, total: int, at: str, in_stock: bool) -> dict[str, Any] | None:
+        """One conditional UpdateItem from the other state to `in_stock`; None when the variant was in it already.
+        Coming in stock opens an episode (`episode + 1`); a variant never seen counts as out of stock."""
+        update = "SET in_stock = :to, #total = :total, changed_at = :at, entity = :e, variant_id = :v"
+        values: dict[str, Any] = {
+            ":to": {"BOOL": in_stock},
+            ":from": {"BOOL": not in_stock},
+            ":total": serialize(total),
+            ":at": {"S": at},
+            ":e": {"S": "restock_state"},
+            ":v": serialize(variant_id),
+        }
+        if in_stock:
+            update += " ADD episode :one"
+            values[":one"] = {"N": "1"}
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=key(_pk(shop_id), f"RESTOCK#{variant_id}"),
-                UpdateExpression="SET in_stock = :t, #total = :total, changed_at = :at, entity = :e, variant_id = :v "
-                "ADD episode :one",
-                ConditionExpression="attribute_not_exists(in_stock) OR in_stock = :f",
+                UpdateExpression=update,
+                ConditionExpression=("attribute_not_exists(in_stock) OR " if in_stock else "") + "in_stock = :from",
                 ExpressionAttributeNames={"#total": "total"},
-                ExpressionAttributeValues={
-                    ":t": {"BOOL": True},
-                    ":f": {"BOOL": False},
-                    ":total": serialize(total),
-                    ":at": {"S": at},
-                    ":e": {"S": "restock_state"},
-                    ":v": serialize(variant_id),
-                    ":one": {"N": "1"},
-                },
+                ExpressionAttributeValues=values,
                 ReturnValues="UPDATED_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return None
-        return int(response["Attributes"]["episode"]["N"])
-
-    def flip_out_of_stock(self, shop_id: str, variant_id: int, total: int, at: str) -> bool:
-        """In stock -> out of stock (the episode ends). False if it was not in stock."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key(_pk(shop_id), f"RESTOCK#{variant_id}"),
-                UpdateExpression="SET in_stock = :f, #total = :total, changed_at = :at",
-                ConditionExpression="in_stock = :t",
-                ExpressionAttributeNames={"#total": "total"},
-                ExpressionAttributeValues={
-                    ":t": {"BOOL": True},
-                    ":f": {"BOOL": False},
-                    ":total": serialize(total),
-                    ":at": {"S": at},
-                },
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return dict(response["Attributes"])
 
     # -------------------------------------------------------------------------------------------- campaigns
     def campaign(self, shop_id: str, variant_id: int) -> dict[str, Any] | None:
