@@ -279,3 +279,21 @@ def test_the_workflow_loops_batch_wait_batch_until_everyone_is_queued(tee: Shopi
     campaign = deps.restocks().restocks.campaign(shop["shop_id"], 101)
     assert (campaign["status"], campaign["batches"], campaign["queued"]) == ("finished", 3, 3)
     assert alerted(outbox) == ["c0@example.com", "c1@example.com", "c2@example.com"]
+
+
+def test_a_batch_bigger_than_a_step_is_queued_over_several_steps_without_waiting(
+    tee: Shopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(campaigns, "STEP_LIMIT", 2)
+    monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
+    deps.reset()
+    shop = tee.shop
+    for i in range(5):
+        signup(shop, 101, f"c{i}@example.com")
+    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 3, "wait_hours": 2}})
+    in_stock(shop["shop_id"], 3)
+    states = _run_steps(_state(shop["shop_id"], 3))
+    assert [s["queued"] for s in states] == [2, 3, 5]  # batch 1 in two steps (2 + 1), batch 2 in one
+    assert [s["wait_seconds"] for s in states[:-1]] == [0, 2 * 3600]  # no wait inside a batch, wait_hours between
+    assert states[-1]["batches"] == 2
+    assert deps.restocks().restocks.campaign(shop["shop_id"], 101)["batches"] == 2

@@ -110,15 +110,17 @@ class RestockRepository(Repository):
             values={":running": {"S": RUNNING}},
         )
 
-    def record_batch(self, shop_id: str, variant_id: int, campaign_id: str, queued: int, at: str) -> None:
+    def record_batch(
+        self, shop_id: str, variant_id: int, campaign_id: str, queued: int, at: str, new_batch: bool = True
+    ) -> None:
         self.client.update_item(
             TableName=self.table_name,
             Key=key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-            UpdateExpression="SET last_batch_at = :at ADD batches :one, queued :n",
+            UpdateExpression="SET last_batch_at = :at ADD batches :b, queued :n",
             ConditionExpression="campaign_id = :id",
             ExpressionAttributeValues={
                 ":at": {"S": at},
-                ":one": {"N": "1"},
+                ":b": {"N": "1" if new_batch else "0"},
                 ":n": serialize(queued),
                 ":id": {"S": campaign_id},
             },

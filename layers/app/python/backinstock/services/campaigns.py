@@ -101,6 +101,8 @@ def start(
         "campaign_id": campaign_id,
         "restocked_quantity": quantity,
         "cursor": None,
+        "in_batch": False,
+        "batch_left": None,
         "batches": 0,
         "queued": 0,
         "done": False,
@@ -124,10 +126,11 @@ def _scaled(c: Campaigns, seconds: int) -> int:
     return math.ceil(seconds * c.seconds_per_hour / 3600)
 
 
-def batch_size(settings: Settings, quantity: int) -> int:
+def batch_size(settings: Settings, quantity: int) -> int | None:
+    """Signups per batch; None: one batch of everyone (batching off)."""
     batching = settings.delivery.batching
     if not batching.enabled:
-        return STEP_LIMIT
+        return None
     if batching.mode == "fixed":
         return batching.batch_size
     return max(1, quantity * batching.multiplier)
@@ -150,8 +153,14 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
         index, partition = "GSI2", f"SHOP#{shop_id}#PRODUCT#{product_id}"
     else:
         index, partition = "GSI1", f"SHOP#{shop_id}#VARIANT#{variant_id}"
+    # A batch bigger than STEP_LIMIT (or everyone, batching off) is queued over several steps with no wait between
+    # them, so that one Lambda invocation stays short: `in_batch` says a batch is under way, `batch_left` what it
+    # still takes (None: no limit).
     size = batch_size(settings, int(state["restocked_quantity"]))
-    picked, cursor = restock_repo.waiting_signups(c.restocks, index, partition, state.get("cursor"), size, channels)
+    starting = not state.get("in_batch")
+    left_in_batch: int | None = size if starting else state.get("batch_left")
+    take = STEP_LIMIT if left_in_batch is None else min(left_in_batch, STEP_LIMIT)
+    picked, cursor = restock_repo.waiting_signups(c.restocks, index, partition, state.get("cursor"), take, channels)
     sends = [{"send_id": send_id(s["signup_id"]), "signup_id": s["signup_id"], "allow_resend": False} for s in picked]
     messages = [
         {
@@ -166,12 +175,13 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     if refused:  # raise: the step is retried and re-queues the same send ids (the worker sends each once)
         raise RuntimeError(f"{len(refused)} of {len(messages)} send messages were refused by SQS")
     at = ids.iso(moment)
+    new_batch = starting and bool(sends)
     if sends:
-        c.restocks.record_batch(shop_id, variant_id, state["campaign_id"], len(sends), at)
+        c.restocks.record_batch(shop_id, variant_id, state["campaign_id"], len(sends), at, new_batch)
     next_state = {
         **state,
         "cursor": cursor,
-        "batches": int(state["batches"]) + (1 if sends else 0),
+        "batches": int(state["batches"]) + (1 if new_batch else 0),
         "queued": int(state["queued"]) + len(sends),
     }
     logger.info(
@@ -180,8 +190,17 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     )
     if cursor is None:
         return _close(c, next_state, "finished", "every waiting signup was queued", moment)
-    wait = timedelta(hours=settings.delivery.batching.wait_hours) if settings.delivery.batching.enabled else None
-    return {**next_state, "done": False, "wait_seconds": _scaled(c, int(wait.total_seconds())) if wait else 0}
+    left = None if left_in_batch is None else left_in_batch - len(sends)
+    if left is None or left > 0:  # the batch goes on in the next step, at once
+        return {**next_state, "in_batch": True, "batch_left": left, "done": False, "wait_seconds": 0}
+    wait = timedelta(hours=settings.delivery.batching.wait_hours)
+    return {
+        **next_state,
+        "in_batch": False,
+        "batch_left": None,
+        "done": False,
+        "wait_seconds": _scaled(c, int(wait.total_seconds())),
+    }
 
 
 def abandon(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
