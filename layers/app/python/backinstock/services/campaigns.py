@@ -9,7 +9,8 @@ Rules (reference 003, delivery):
 - who: waiting signups of the variant, oldest first; with `any_variant` on for the product, of every variant of
   the product. Only eligible ones are picked (channel enabled, opt-in confirmed where required); the send worker
   still applies the other rules (SMS verification, plan quota) and logs a blocked send with its reason.
-- batching off: everyone, `STEP_LIMIT` signups per step with no wait between steps (a step stays short).
+- batching off: everyone in one batch. A batch is queued `STEP_LIMIT` signups per step, with no wait between the
+  steps of one batch, so that one Lambda invocation stays short whatever the batch size.
 - batching on: `batch_size` (fixed) or restocked quantity x `multiplier` per batch, `wait_hours` between
   batches; stock is re-checked before every batch and the campaign stops when the variant is out of stock again.
 - one campaign per variant at a time (`RestockRepository.claim_campaign`), and a restock within the cooldown
