@@ -242,6 +242,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  demo catalog  (variant id, product id; {len(demo.SIGNUPS)} demo signups wait on them)\n{variants}\n"
         f"Try: curl -H 'X-Auth-Token: {demo_shop['api_key']}' '{info['base_url']}/back_in_stock/signups"
         f"?variant_id={catalog[0].variant_id}'\n"
+        f"Restock: backinstock simulate restock --variant-id {catalog[-1].variant_id} --available 7 "
+        f"(then: backinstock outbox)\n"
         f"Ctrl-C stops it.",
         flush=True,
     )
