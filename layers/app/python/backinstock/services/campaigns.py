@@ -29,7 +29,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from backinstock import ids
-from backinstock.models.settings import Settings
+from backinstock.models.settings import Delivery, Settings
 from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories import restocks as restock_repo
 from backinstock.repositories.restocks import RestockRepository
@@ -58,8 +58,8 @@ def send_id(signup_id: str) -> str:
     return f"{CAMPAIGN_PREFIX}{signup_id}"
 
 
-def cooldown(settings: Settings) -> timedelta:
-    batching = settings.delivery.batching
+def cooldown(delivery: Delivery) -> timedelta:
+    batching = delivery.batching
     return max(MIN_COOLDOWN, timedelta(hours=batching.wait_hours)) if batching.enabled else MIN_COOLDOWN
 
 
@@ -69,15 +69,23 @@ def any_variant_applies(settings: Settings, product_id: int) -> bool:
 
 
 def start(
-    c: Campaigns, shop: Shop, variant_id: int, product_id: int, quantity: int, episode: int, now: datetime | None = None
+    c: Campaigns,
+    shop: Shop,
+    variant_id: int,
+    product_id: int,
+    quantity: int,
+    episode: int,
+    now: datetime | None = None,
+    delivery: Delivery | None = None,
 ) -> dict[str, Any] | None:
-    """Start the variant's campaign for a restock of `quantity` units. None when one is already running."""
+    """Start the variant's campaign for a restock of `quantity` units. None when one is already running.
+    `delivery`: the shop's delivery settings, when the caller has them already."""
     moment = now or ids.now()
     previous = c.restocks.campaign(shop.shop_id, variant_id)
     delay = 0
     if previous and previous.get("last_batch_at"):
         ready_at = datetime.fromisoformat(previous["last_batch_at"].replace("Z", "+00:00")) + cooldown(
-            settings_of(shop)
+            delivery or settings_of(shop).delivery
         )
         delay = max(0, int((ready_at - moment).total_seconds()))
     campaign_id = ids.uuid7(moment)

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from backinstock import ids
+from backinstock.models.settings import Locations
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.restocks import RestockRepository
 from backinstock.repositories.shops import Shop
@@ -34,8 +35,7 @@ class Restocks:
     campaigns: campaigns.Campaigns
 
 
-def available_total(levels: dict[int, int], shop: Shop) -> int:
-    locations = settings_of(shop).delivery.locations
+def available_total(levels: dict[int, int], locations: Locations) -> int:
     if locations.filter_enabled:
         allowed = set(locations.location_ids)
         levels = {loc: qty for loc, qty in levels.items() if loc in allowed}
@@ -55,10 +55,10 @@ def on_inventory_level(r: Restocks, shop: Shop, payload: dict[str, Any], now: da
     updated_at = ids.iso(parse_time(payload.get("updated_at"), moment))
     if not r.restocks.set_level(shop.shop_id, variant_id, location_id, int(payload["available"]), updated_at, item_id):
         return "stale"
-    total = available_total(r.restocks.levels(shop.shop_id, variant_id), shop)
-    threshold = settings_of(shop).delivery.stock_threshold
+    delivery = settings_of(shop).delivery  # once per webhook: the shop's leaves parsed into the settings model
+    total = available_total(r.restocks.levels(shop.shop_id, variant_id), delivery.locations)
     at = ids.iso(moment)
-    if total < threshold:
+    if total < delivery.stock_threshold:
         return "sold_out" if r.restocks.flip_out_of_stock(shop.shop_id, variant_id, total, at) else "out_of_stock"
     episode = r.restocks.flip_in_stock(shop.shop_id, variant_id, total, at)
     if episode is None:
@@ -72,5 +72,5 @@ def on_inventory_level(r: Restocks, shop: Shop, payload: dict[str, Any], now: da
             return "in_stock"
         episode = episode_now
     logger.info("variant restocked", extra={"variant_id": variant_id, "available": total, "episode": episode})
-    started = campaigns.start(r.campaigns, shop, variant_id, product_id, total, episode, moment)
+    started = campaigns.start(r.campaigns, shop, variant_id, product_id, total, episode, moment, delivery)
     return "restocked" if started else "restocked_campaign_running"
