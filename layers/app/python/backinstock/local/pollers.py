@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from backinstock import aws, dispatch, infra_spec
 
@@ -81,7 +81,44 @@ def failures_of(response: Any, batch: set[str]) -> set[str]:
     return {str(n) for n in named}
 
 
-class QueuePoller:
+class _PollLoop:
+    """A poll loop on a daemon thread, as Lambda's event source mappings poll: `start` checks the source
+    (`_check`, so a missing queue or stream fails at start, not in the thread) and runs `_poll` until `stop`. A poll
+    that raises is logged and retried a second later: a poller survives a failed AWS call."""
+
+    _failure = "a poll failed"
+
+    def _init_loop(self, thread_name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    def _check(self) -> None:
+        """Fail now when the source is missing."""
+
+    def _poll(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._check()
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the poll in progress."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._poll()
+            except Exception:
+                logger.exception("%s: %s", self._thread.name, self._failure)
+                self._stop.wait(1)
+
+
+class QueuePoller(_PollLoop):
     """Long-polls `queue_url` on a daemon thread and runs `handler_module`'s handler (a Lambda entry point under
     `functions/`, imported as Lambda imports it) on each batch, holding `lock` while the handler runs."""
 
@@ -108,8 +145,7 @@ class QueuePoller:
         self._client = client
         self._queue_arn: str | None = None
         self.max_receive_count: int | None = None  # from the queue's redrive policy
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"poller-{self.function_name}", daemon=True)
+        self._init_loop(f"poller-{self.function_name}")
 
     @property
     def client(self) -> Any:
@@ -131,24 +167,13 @@ class QueuePoller:
         return str(self.queue_arn.split(":")[3])
 
     # ------------------------------------------------------------------------------------------------ lifecycle
-    def start(self) -> QueuePoller:
-        self.queue_arn  # noqa: B018 (fail at start, not in the thread, when the queue is missing)
-        self._thread.start()
-        return self
+    _failure = "receive or acknowledge failed"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the batch in progress (a receive waits at most `wait_seconds`)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def _check(self) -> None:
+        self.queue_arn  # noqa: B018 (reads the queue's attributes: fails when the queue is missing)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # a poller must survive a failed AWS call; the next receive tries again
-                logger.exception("poller %s: receive or acknowledge failed", self.function_name)
-                self._stop.wait(1)
+    def _poll(self) -> None:
+        self.poll_once()  # a receive waits at most `wait_seconds`
 
     # ------------------------------------------------------------------------------------------------- one batch
     def poll_once(self) -> dict[str, int]:
@@ -255,7 +280,7 @@ def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, An
     return {"Records": out}
 
 
-class StreamPoller:
+class StreamPoller(_PollLoop):
     """Reads every shard of a table's stream from its start and runs the consumer's handler on batches of records,
     as Lambda's event source mapping does: a failed record (`batchItemFailures`: its sequence number, or the whole
     batch when the handler raises) is retried from there, up to `retry_attempts` times, then skipped with a warning
@@ -278,8 +303,7 @@ class StreamPoller:
         self._iterators: dict[str, str | None] = {}
         self._attempts: dict[str, int] = {}
         self._stream_arn: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"stream-{spec.handler}", daemon=True)
+        self._init_loop(f"stream-{spec.handler}")
 
     @property
     def client(self) -> Any:
@@ -292,24 +316,14 @@ class StreamPoller:
             self._stream_arn = str(table["LatestStreamArn"])
         return self._stream_arn
 
-    def start(self) -> StreamPoller:
-        self.stream_arn  # noqa: B018 (fail at start when the table has no stream)
-        self._thread.start()
-        return self
+    _failure = "a read failed"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def _check(self) -> None:
+        self.stream_arn  # noqa: B018 (fails when the table has no stream)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.poll_once():
-                    self._stop.wait(self.interval_seconds)
-            except Exception:
-                logger.exception("stream poller %s: a read failed", self.spec.handler)
-                self._stop.wait(1)
+    def _poll(self) -> None:
+        if not self.poll_once():
+            self._stop.wait(self.interval_seconds)
 
     def drain(self, rounds: int = 50) -> int:
         """Poll until no shard has records left (tests). Returns how many records were handed to the handler."""
