@@ -37,8 +37,8 @@ def run() -> dict[str, Any]:
     from moto import mock_aws
 
     from backinstock import dispatch, registry
-    from backinstock.local import backend
     from backinstock.workers import send
+    from backinstock_tools.local import backend
 
     cases.use_local_environment(log_level="WARNING")
     with mock_aws():

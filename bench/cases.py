@@ -46,7 +46,7 @@ class NoSample(Exception):
 def use_local_environment(log_level: str | None = None) -> None:
     """The variables Lambda gets, without an endpoint: `mock_aws` intercepts boto3 in process."""
     from backinstock import deps
-    from backinstock.local import backend
+    from backinstock_tools.local import backend
 
     env = backend.local_environment("http://unused")
     env.pop("AWS_ENDPOINT_URL")
@@ -220,7 +220,7 @@ def first_call(target: str) -> tuple[Any, dict[str, Any], Any]:
     for `target` (an action name, the authorizer or the send worker). Returns (handler, event, context) with the
     handler not yet imported by this function; the caller resets clients before invoking it."""
     from backinstock import dispatch, registry
-    from backinstock.local import backend
+    from backinstock_tools.local import backend
 
     backend.create_resources()
     shop = new_shop("cold-start.myshopify.com")
@@ -302,9 +302,9 @@ class StubPush:
 def stub_sender() -> Sender:
     """The worker's dependencies with providers that only return an id (no SES, no SNS)."""
     from backinstock import deps
-    from backinstock.local import backend
     from backinstock.providers import Providers
     from backinstock.services.sending import Sender
+    from backinstock_tools.local import backend
 
     return Sender(
         signups=deps.signups(),

@@ -39,8 +39,8 @@ def read_costs() -> list[dict[str, Any]]:
     from moto import mock_aws
 
     from backinstock import deps
-    from backinstock.local import backend, stepfunctions
     from backinstock.services import shops
+    from backinstock_tools.local import backend, stepfunctions
 
     env = backend.local_environment("http://unused")
     os.environ.update(env)

@@ -34,9 +34,9 @@ def run() -> dict[str, Any]:
     from moto import mock_aws
 
     from backinstock import deps, dispatch, registry
-    from backinstock.local import backend
     from backinstock.services import campaigns
     from backinstock.workers import send, webhooks
+    from backinstock_tools.local import backend
 
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         backend.create_resources()

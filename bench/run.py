@@ -167,7 +167,7 @@ def warm_latency() -> dict[str, Any]:
     from moto import mock_aws
 
     from backinstock import dispatch, registry
-    from backinstock.local import backend
+    from backinstock_tools.local import backend
     from bench import cases
 
     cases.use_local_environment(log_level="WARNING")

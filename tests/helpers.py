@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from backinstock import dispatch, registry
-from backinstock.local.server import handle
+from backinstock_tools.local.server import handle
 
 
 def call(

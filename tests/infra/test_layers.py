@@ -78,3 +78,36 @@ def test_functions_asset_is_the_functions_directory(synth: Synth) -> None:
     staged = _staged_asset(synth, key)
     assert (staged / "auth" / "authorizer.py").is_file()
     assert not list(staged.rglob("__pycache__"))
+
+
+# Modules only development and operator code uses: the local run's HTTP server, moto, the CLI's argument parser.
+DEVELOPMENT_ONLY_IMPORTS = ("backinstock_tools", "moto", "http.server", "argparse")
+
+
+def test_app_layer_carries_no_local_run_or_cli_code(synth: Synth) -> None:
+    """Lambda carries only what it runs: the local run and the admin CLI live in `tools/backinstock_tools`, outside
+    the layer, and nothing in the layer imports them (or moto, or an HTTP server)."""
+    import ast
+
+    (app_layer,) = [r for k, r in synth.resources("AWS::Lambda::LayerVersion").items() if "AppLayer" in k]
+    staged = _staged_asset(synth, app_layer["Properties"]["Content"]["S3Key"])
+    package = staged / "python" / "backinstock"
+    assert not (package / "local").exists()
+    assert not (package / "cli.py").exists()
+    assert not (staged / "python" / "backinstock_tools").exists()
+    offending = []
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offending += [
+                f"{source.relative_to(staged)}: {n}"
+                for n in names
+                if any(n == d or n.startswith(d + ".") for d in DEVELOPMENT_ONLY_IMPORTS)
+            ]
+    assert offending == []

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from backinstock import deps
-from backinstock.local import backend, stepfunctions
 from backinstock.services import shops
+from backinstock_tools.local import backend, stepfunctions
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +56,14 @@ def catalog(shop: dict[str, Any]) -> dict[str, int]:
 
 
 class Worker:
-    """Plays Lambda's SQS event source with the local run's poller (`backinstock.local.pollers`), driven by the
+    """Plays Lambda's SQS event source with the local run's poller (`backinstock_tools.local.pollers`), driven by the
     test: failed records go back on the queue visible at once, so a test can redeliver them when it wants."""
 
     def __init__(self) -> None:
         import os
         import threading
 
-        from backinstock.local.pollers import QueuePoller
+        from backinstock_tools.local.pollers import QueuePoller
 
         self.sqs = deps.queue().client
         self.url = os.environ["SEND_QUEUE_URL"]
@@ -150,7 +150,7 @@ class Shopify:
         import os
         import threading
 
-        from backinstock.local.pollers import QueuePoller
+        from backinstock_tools.local.pollers import QueuePoller
 
         self.shop = shop
         self.domain = shop["domain"]
@@ -245,6 +245,6 @@ def stream(aws: None) -> Any:
     import threading
 
     from backinstock import infra_spec
-    from backinstock.local.pollers import StreamPoller
+    from backinstock_tools.local.pollers import StreamPoller
 
     return StreamPoller(os.environ["TABLE_NAME"], infra_spec.ROLLUP_CONSUMER, threading.RLock())

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from backinstock import deps, ids
-from backinstock.local.shopify_fake import FakeShopify
 from backinstock.services import shops
+from backinstock_tools.local.shopify_fake import FakeShopify
 from tests.helpers import call
 from tests.integration.conftest import ACCESS_TOKEN, WEBHOOK_SECRET, Shopify, Worker
 

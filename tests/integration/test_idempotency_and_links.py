@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from backinstock import deps, ids, registry
-from backinstock.local.server import handle
 from backinstock.services import links
+from backinstock_tools.local.server import handle
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration

@@ -14,12 +14,12 @@ import pytest
 
 from backinstock import aws, config, deps, ids
 from backinstock.infra_spec import TTL_ATTRIBUTE
-from backinstock.local import backend
 from backinstock.providers import Email
 from backinstock.repositories.attributions import AttributionRepository
 from backinstock.repositories.base import from_item
 from backinstock.repositories.shop_secrets import ShopifyCredentials, ShopSecrets
 from backinstock.services import privacy, shops
+from backinstock_tools.local import backend
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration

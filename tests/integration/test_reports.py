@@ -182,7 +182,7 @@ def test_manifest_lists_the_five_reports_from_the_registry(shop: dict[str, Any])
 
 
 def test_seed_writes_a_history_that_every_report_shows(shop: dict[str, Any], stream: Any) -> None:
-    from backinstock.local.seed import seed
+    from backinstock_tools.local.seed import seed
 
     counts = seed(shop["shop_id"], signups=10, days=20)
     assert counts["signups"] == 10 and counts["sent"] > 0 and counts["orders"] > 0
@@ -228,7 +228,7 @@ def test_shop_redact_purges_the_rollups(shop: dict[str, Any], catalog: dict[str,
     p = privacy.Privacy(
         records=deps.privacy().records, shops=deps.shops(), secrets=deps.shop_secrets(), email=deps.privacy().email
     )
-    privacy.build("alerts@backinstock.local")  # registers the rollup partitions
+    privacy.build("alerts@backinstock_tools.local")  # registers the rollup partitions
     assert {f(shop["shop_id"]) for f in rollups.shop_partitions()} <= {
         f(shop["shop_id"]) for f in privacy.EXTRA_SHOP_PARTITIONS
     }

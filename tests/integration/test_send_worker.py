@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from backinstock import cli, deps
+from backinstock import deps
 from backinstock.repositories.notifications import NotificationRepository
 from backinstock.services import sending
+from backinstock_tools import cli
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration

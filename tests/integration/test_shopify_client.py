@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from backinstock.local.shopify_fake import FakeShopify
 from backinstock.providers.shopify import (
     ShopifyAdmin,
     ShopifyAuthError,
@@ -21,6 +20,7 @@ from backinstock.providers.shopify import (
     ShopifyThrottled,
     ShopifyUserError,
 )
+from backinstock_tools.local.shopify_fake import FakeShopify
 
 pytestmark = pytest.mark.integration
 

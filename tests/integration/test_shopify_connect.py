@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from backinstock import aws, cli, deps
+from backinstock import aws, deps
 from backinstock.errors import ValidationFailed
 from backinstock.repositories.shop_secrets import secret_name
 from backinstock.services import shops
+from backinstock_tools import cli
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
 TOKEN = "shpat_0123456789abcdef"

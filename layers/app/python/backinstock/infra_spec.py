@@ -1,6 +1,6 @@
 """Shapes of the AWS resources that both the CDK stack and the local backend create from one definition.
 
-The CDK data construct and `backinstock.local.backend` both read these, so the local run's tables are the tables
+The CDK data construct and `backinstock_tools.local.backend` both read these, so the local run's tables are the tables
 that production has. See docs/DATA_MODEL.md for the access patterns behind the keys and indexes.
 """
 
@@ -85,7 +85,7 @@ WEBHOOK_QUEUE = QueueSpec(logical_id="WebhookQueue", worker_timeout_seconds=120,
 class StateMachineSpec:
     """A Step Functions (Standard) state machine. Its definition is ASL JSON under `backinstock/workflows/`, with
     `${Placeholder}` names for the Lambda functions of its tasks: CDK substitutes the deployed functions' ARNs,
-    the local backend ARNs that `backinstock.local.stepfunctions` routes to the same handlers."""
+    the local backend ARNs that `backinstock_tools.local.stepfunctions` routes to the same handlers."""
 
     logical_id: str
     definition_file: str

@@ -13,7 +13,7 @@ client owes Shopify is its throttling contract, which this module follows:
 
 The access token is a credential: it goes in one header and nowhere else (no exception message, no log line; text
 that comes back from Shopify is scrubbed of it before it is quoted). The sleep function and the urllib3 pool are
-injectable, so tests run against `backinstock.local.shopify_fake.FakeShopify` over real HTTP without waiting.
+injectable, so tests run against `backinstock_tools.local.shopify_fake.FakeShopify` over real HTTP without waiting.
 """
 
 from __future__ import annotations

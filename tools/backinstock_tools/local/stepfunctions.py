@@ -19,7 +19,7 @@ from typing import Any
 
 from backinstock import aws, dispatch, infra_spec
 
-logger = logging.getLogger("backinstock.local.stepfunctions")
+logger = logging.getLogger("backinstock_tools.local.stepfunctions")
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/backinstock-local-workflows"

@@ -45,7 +45,7 @@ def _read_info(info_file: str) -> dict[str, Any]:
 
 
 def _use_local(info_file: str) -> None:
-    from backinstock.local import backend
+    from backinstock_tools.local import backend
 
     info = _read_info(info_file)
     env = backend.local_environment(info["aws_endpoint"], public_base_url=info["base_url"])
@@ -126,7 +126,7 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from backinstock.local import simulate
+    from backinstock_tools.local import simulate
 
     info = _read_info(args.local_info)
     _use_local(args.local_info)
@@ -150,7 +150,7 @@ def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from backinstock.local.seed import seed
+    from backinstock_tools.local.seed import seed
 
     if args.signups < 1 or args.days < 1:
         sys.exit("--signups and --days must be at least 1")
@@ -161,7 +161,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def outbox_url(info: dict[str, Any]) -> str:
     from urllib.parse import urlsplit
 
-    from backinstock.local.outbox import OUTBOX_PATH
+    from backinstock_tools.local.outbox import OUTBOX_PATH
 
     base = urlsplit(info["base_url"])
     return f"{base.scheme}://{base.netloc}{OUTBOX_PATH}"
@@ -187,11 +187,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from backinstock import deps
-    from backinstock.local import backend, demo, stepfunctions
-    from backinstock.local.pollers import start_pollers, start_stream_pollers
-    from backinstock.local.server import LocalApi, invocation_lock
-    from backinstock.local.shopify_fake import FakeShopify
     from backinstock.services import shops
+    from backinstock_tools.local import backend, demo, stepfunctions
+    from backinstock_tools.local.pollers import start_pollers, start_stream_pollers
+    from backinstock_tools.local.server import LocalApi, invocation_lock
+    from backinstock_tools.local.shopify_fake import FakeShopify
 
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
     stepfunctions.enable(invocation_lock)

@@ -21,7 +21,7 @@ from typing import Any, Self
 
 from backinstock import aws, dispatch, infra_spec
 
-logger = logging.getLogger("backinstock.local.pollers")
+logger = logging.getLogger("backinstock_tools.local.pollers")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -19,13 +19,13 @@ from backinstock import dispatch, registry
 from backinstock.api.auth import shop_for
 from backinstock.api.http import not_found_message
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
-from backinstock.local import outbox
+from backinstock_tools.local import outbox
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 # One invocation at a time: every function shares this process, and Powertools' logger and metrics keep
 # per-process state that a Lambda container never shares between concurrent invocations. The queue pollers
-# (`backinstock.local.pollers`) hold it too while a worker runs.
+# (`backinstock_tools.local.pollers`) hold it too while a worker runs.
 invocation_lock = threading.RLock()
 
 

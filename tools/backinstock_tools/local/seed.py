@@ -19,8 +19,8 @@ from typing import Any
 
 from backinstock import deps, ids
 from backinstock.errors import Conflict
-from backinstock.local.demo import CATALOG
 from backinstock.models.signups import SignupCreate
+from backinstock_tools.local.demo import CATALOG
 
 PRICES = {9001: Decimal("32.00"), 9002: Decimal("129.00"), 9003: Decimal("24.50")}
 WEIGHTS = (5, 3, 2, 4, 4, 1)  # demand per demo variant: a few popular, one quiet

@@ -17,7 +17,7 @@ WEBHOOK_QUEUE_NAME = "backinstock-webhooks"
 # The local run's campaign clock: a `wait_hours` hour lasts this many seconds (3600 in AWS), so batching can be
 # watched end to end. Override with CAMPAIGN_SECONDS_PER_HOUR.
 LOCAL_SECONDS_PER_HOUR = 10
-SENDER_EMAIL = "alerts@backinstock.local"
+SENDER_EMAIL = "alerts@backinstock_tools.local"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:3000/api/v2/external"
 
 
@@ -246,7 +246,7 @@ def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
         "WEBHOOK_QUEUE_URL": create_queue(infra_spec.WEBHOOK_QUEUE, WEBHOOK_QUEUE_NAME),
         "LINK_SECRET_ARN": create_link_secret(),
     }
-    from backinstock.local import stepfunctions
+    from backinstock_tools.local import stepfunctions
 
     env.update(stepfunctions.create_state_machines(REGION))
     apply_environment(env)
