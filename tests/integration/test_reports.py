@@ -228,7 +228,7 @@ def test_shop_redact_purges_the_rollups(shop: dict[str, Any], catalog: dict[str,
     p = privacy.Privacy(
         records=deps.privacy().records, shops=deps.shops(), secrets=deps.shop_secrets(), email=deps.privacy().email
     )
-    privacy.build("alerts@backinstock_tools.local")  # registers the rollup partitions
+    privacy.build("alerts@backinstock.local")  # registers the rollup partitions
     assert {f(shop["shop_id"]) for f in rollups.shop_partitions()} <= {
         f(shop["shop_id"]) for f in privacy.EXTRA_SHOP_PARTITIONS
     }

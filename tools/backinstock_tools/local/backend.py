@@ -17,7 +17,7 @@ WEBHOOK_QUEUE_NAME = "backinstock-webhooks"
 # The local run's campaign clock: a `wait_hours` hour lasts this many seconds (3600 in AWS), so batching can be
 # watched end to end. Override with CAMPAIGN_SECONDS_PER_HOUR.
 LOCAL_SECONDS_PER_HOUR = 10
-SENDER_EMAIL = "alerts@backinstock_tools.local"
+SENDER_EMAIL = "alerts@backinstock.local"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:3000/api/v2/external"
 
 
