@@ -100,10 +100,10 @@ def new_notification(shop_id: str) -> str:
 
 
 def link_token(shop_id: str, signup_id: str, purpose: str) -> str:
-    from backinstock import ids
+    from backinstock import deps, ids
     from backinstock.services import links
 
-    return links.make_token(links.signing_key(), shop_id, signup_id, purpose, ids.now())  # type: ignore[arg-type]
+    return links.make_token(deps.link_key(), shop_id, signup_id, purpose, ids.now())  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------------------------- requests

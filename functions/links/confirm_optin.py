@@ -3,10 +3,11 @@
 from backinstock import deps
 from backinstock.actions.signups import CONFIRM_OPTIN
 from backinstock.api.http import HTML, Reply, Request, route
-from backinstock.services import customer_links, links
+from backinstock.models.links import LinkQuery
+from backinstock.services import customer_links
 
 
 @route(CONFIRM_OPTIN)
-def handler(request: Request) -> Reply:
-    status, page = customer_links.confirm_optin(deps.signups(), links.signing_key(), request.query.token)
+def handler(request: Request[LinkQuery, None]) -> Reply:
+    status, page = customer_links.confirm_optin(deps.signups(), deps.link_key(), request.query.token)
     return Reply(page, status, content_type=HTML)

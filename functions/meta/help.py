@@ -2,10 +2,11 @@
 
 from backinstock.actions.meta import HELP
 from backinstock.api.http import Request, route
+from backinstock.models.meta import HelpQuery, HelpResponse
 from backinstock.services import help as help_service
 
 
 @route(HELP)
-def handler(request: Request) -> object:
+def handler(request: Request[HelpQuery, None]) -> HelpResponse:
     prefix = request.query.prefix or help_service.prefix_of(request.path)
     return help_service.help_for(prefix)

@@ -6,5 +6,5 @@ from backinstock.services import openapi
 
 
 @route(OPENAPI)
-def handler(request: Request) -> object:
+def handler(request: Request[None, None]) -> object:
     return openapi.document()

@@ -3,9 +3,10 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_PRODUCTS_IN_DEMAND
 from backinstock.api.http import Request, route
+from backinstock.models.reports import DemandExport, ExportAccepted
 from backinstock.services import exports
 
 
 @route(EXPORT_PRODUCTS_IN_DEMAND)
-def handler(request: Request) -> object:
+def handler(request: Request[None, DemandExport]) -> ExportAccepted:
     return exports.start(deps.exports(), deps.export_workflow(), request.shop_id, "products_in_demand", request.body)

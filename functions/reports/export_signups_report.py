@@ -3,9 +3,10 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_SIGNUPS_REPORT
 from backinstock.api.http import Request, route
+from backinstock.models.reports import ExportAccepted, SeriesQuery
 from backinstock.services import exports
 
 
 @route(EXPORT_SIGNUPS_REPORT)
-def handler(request: Request) -> object:
+def handler(request: Request[None, SeriesQuery]) -> ExportAccepted:
     return exports.start(deps.exports(), deps.export_workflow(), request.shop_id, "signups", request.body)

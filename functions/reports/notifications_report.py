@@ -3,9 +3,10 @@
 from backinstock import deps
 from backinstock.actions.reports import NOTIFICATIONS
 from backinstock.api.http import Request, route
+from backinstock.models.reports import NotificationsReport, SeriesQuery
 from backinstock.services import reports
 
 
 @route(NOTIFICATIONS)
-def handler(request: Request) -> object:
+def handler(request: Request[SeriesQuery, None]) -> NotificationsReport:
     return reports.notifications(deps.reports(), request.shop_id, request.query)

@@ -1,5 +1,7 @@
 """GET /back_in_stock/settings/channels"""
 
+from pydantic import BaseModel
+
 from backinstock import deps
 from backinstock.actions.settings import GET_CHANNELS
 from backinstock.api.http import Request, route
@@ -7,5 +9,5 @@ from backinstock.services import settings
 
 
 @route(GET_CHANNELS)
-def handler(request: Request) -> object:
+def handler(request: Request[None, None]) -> BaseModel:
     return settings.get_settings(deps.shops(), request.shop_id, "channels")

@@ -3,10 +3,11 @@
 from backinstock import deps
 from backinstock.actions.signups import BULK_NOTIFY
 from backinstock.api.http import Reply, Request, route
+from backinstock.models.signups import BulkNotifyBody
 from backinstock.services import signups
 
 
 @route(BULK_NOTIFY)
-def handler(request: Request) -> Reply:
+def handler(request: Request[None, BulkNotifyBody]) -> Reply:
     result, all_queued = signups.bulk_notify(deps.waitlist(), request.shop_id, request.body)
     return Reply(result, 200 if all_queued else 207)

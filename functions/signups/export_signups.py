@@ -3,9 +3,10 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_WAITLIST
 from backinstock.api.http import Request, route
+from backinstock.models.reports import ExportAccepted, SignupExport
 from backinstock.services import exports
 
 
 @route(EXPORT_WAITLIST)
-def handler(request: Request) -> object:
+def handler(request: Request[None, SignupExport]) -> ExportAccepted:
     return exports.start(deps.exports(), deps.export_workflow(), request.shop_id, exports.WAITLIST, request.body)

@@ -7,5 +7,5 @@ from backinstock.services import webhooks
 
 
 @route(SHOPIFY_WEBHOOK)
-def handler(request: Request) -> object:
+def handler(request: Request[None, None]) -> object:
     return webhooks.receive(deps.intake(), dict(request.headers), request.raw_body)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from backinstock import registry
+from backinstock.api import mcp
 from backinstock.services import help as help_service
-from backinstock.services import mcp, openapi
+from backinstock.services import openapi
 from tests.infra.template import Synth, methods
 
 pytestmark = pytest.mark.infra

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from backinstock import aws, ids, registry
+from backinstock import aws, deps, ids, registry
 from backinstock.services import links
 from tests.helpers import call
 
@@ -19,8 +19,8 @@ def requests_for(
     shop: dict[str, Any], signup_id: str, pending_id: str, notification_id: str
 ) -> dict[str, tuple[str, Any]]:
     """action name -> (path, body) of a valid request."""
-    token = links.make_token(links.signing_key(), shop["shop_id"], signup_id, "unsubscribe", ids.now())
-    optin = links.make_token(links.signing_key(), shop["shop_id"], signup_id, "optin", ids.now())
+    token = links.make_token(deps.link_key(), shop["shop_id"], signup_id, "unsubscribe", ids.now())
+    optin = links.make_token(deps.link_key(), shop["shop_id"], signup_id, "optin", ids.now())
     s = "/back_in_stock/signups"
     return {
         "list_signups": (f"{s}?variant_id=101&status=pending&email=a", None),

@@ -19,7 +19,6 @@ from backinstock.repositories.attributions import AttributionRepository
 from backinstock.repositories.base import from_item
 from backinstock.repositories.shop_secrets import ShopifyCredentials, ShopSecrets
 from backinstock.services import privacy, shops
-from backinstock_tools.local import backend
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration
@@ -31,7 +30,7 @@ MERCHANT = "owner@first-shop.example"
 # ------------------------------------------------------------------------------------------------------ helpers
 @pytest.fixture
 def p(aws: None) -> privacy.Privacy:
-    return privacy.build(backend.SENDER_EMAIL)
+    return deps.privacy()
 
 
 def signup(key: str, **body: Any) -> dict[str, Any]:
@@ -300,7 +299,7 @@ def test_shop_redact_purges_the_shop_and_nothing_else(
     new_key = shops.rotate_key(deps.shops(), shop_id)["api_key"]
     for sid in (shop_id, other_id):
         ShopSecrets().put(sid, ShopifyCredentials("whsec", "token"))
-    monkeypatch.setattr(privacy, "EXTRA_SHOP_PARTITIONS", [lambda sid: f"SHOP#{sid}#ROLLUP#variant"])
+    p = dataclasses.replace(p, extra_partitions=(lambda sid: f"SHOP#{sid}#ROLLUP#variant",))
     client = aws.client("dynamodb")
     for sid in (shop_id, other_id):
         for bucket in ("2026-05", "2026-06"):

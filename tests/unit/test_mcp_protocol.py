@@ -11,9 +11,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from backinstock import dispatch, registry
+from backinstock.api import mcp
 from backinstock.api.http import logger, metrics
 from backinstock.registry import Access, Action
-from backinstock.services import mcp
 from tests.helpers import context, event_for
 
 pytestmark = pytest.mark.unit

@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backinstock import dispatch, registry
+from backinstock.api.http import Request, route
 from backinstock.infra_spec import SCHEDULES, STREAM_CONSUMERS, WORKER_HANDLERS, task_handlers
+from backinstock.models.signups import SignupCreate, SignupListQuery
 from backinstock.services import help as help_service
 from backinstock.services import openapi
 
@@ -64,6 +67,26 @@ def test_every_action_has_its_handler_module() -> None:
     for action in registry.actions():
         module = importlib.import_module(action.handler)
         assert module.handler.action.name == action.name, action.name
+
+
+def test_an_endpoint_whose_request_type_disagrees_with_its_action_is_refused_at_import() -> None:
+    """Every handler imports above, so every one is typed `Request[<query_model>, <body_model>]` of its action; one
+    that names other models (or none) cannot be built."""
+    create = registry.by_name("create_signup")
+
+    def wrong_body(request: Request[None, SignupListQuery]) -> Any:
+        return None
+
+    def untyped(request: Request) -> Any:  # type: ignore[type-arg]
+        return None
+
+    def right(request: Request[None, SignupCreate]) -> Any:
+        return None
+
+    for endpoint in (wrong_body, untyped):
+        with pytest.raises(TypeError, match=r"annotate `request: Request\[None, SignupCreate\]`"):
+            route(create)(endpoint)
+    assert route(create)(right).action is create  # type: ignore[attr-defined]
 
 
 def test_every_handler_module_belongs_to_an_action() -> None:

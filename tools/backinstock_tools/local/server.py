@@ -9,6 +9,7 @@ authentication answer exactly what the stack's gateway responses answer.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,8 @@ from backinstock.api.auth import shop_for
 from backinstock.api.http import not_found_message
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 from backinstock_tools.local import outbox
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -95,7 +98,14 @@ class _Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             self._send(gateway_error(400, "request body must be UTF-8"))
             return
-        self._send(handle(self.command, self.path, headers, body))
+        try:
+            response = handle(self.command, self.path, headers, body)
+        except Exception:
+            # A crash outside the handler's own error handling: Lambda would fail the invocation and API Gateway
+            # answer 502. Answer that, with the traceback on stderr, rather than drop the connection.
+            logger.exception("local API: %s %s failed", self.command, urlsplit(self.path).path)
+            response = gateway_error(502, "Internal server error: the action failed; see the server's log")
+        self._send(response)
 
     def _send(self, response: dict[str, Any]) -> None:
         body = (response.get("body") or "").encode()
@@ -116,9 +126,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the handlers log structured JSON through Powertools; no second access log
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) resets connections under a burst of simultaneous clients.
+    request_queue_size = 128
+
+
 class LocalApi:
     def __init__(self, host: str = "127.0.0.1", port: int = 3000) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd = _Server((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="local-api", daemon=True)
 

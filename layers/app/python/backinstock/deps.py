@@ -1,16 +1,23 @@
-"""The factory: real repositories and providers, built once per container, on first use."""
+"""The factory: real repositories and providers, built once per container, on first use.
+
+This module wires and computes nothing: each factory builds one dependency from config and other factories, and
+imports what it builds inside its body, so a handler imports only the code of the dependencies it uses. Every
+factory is `@factory`: cached (one instance per container) and registered, so `reset()` forgets all of them.
+Services never import this module; handlers, workers and the tools do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from backinstock import aws, config
 from backinstock.repositories.shops import ShopRepository
 
 if TYPE_CHECKING:
     from backinstock.providers.shopify import ShopifyAdmin
-    from backinstock.queue import SendQueue
+    from backinstock.queue import SendQueue, WebhookQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
     from backinstock.repositories.rollups import RollupRepository
@@ -28,40 +35,51 @@ if TYPE_CHECKING:
     from backinstock.services.signups import Waitlist
     from backinstock.services.webhooks import Intake
 
+T = TypeVar("T")
+_FACTORIES: list[Callable[[], object]] = []
 
-@cache
+
+def factory(build: Callable[[], T]) -> Callable[[], T]:
+    """Cache `build` for the container's life and register it, so `reset()` cannot miss it."""
+    cached = cache(build)
+    _FACTORIES.append(cached)
+    return cached
+
+
+@factory
 def shops() -> ShopRepository:
     return ShopRepository(config.table_name())
 
 
-@cache
+@factory
 def signups() -> SignupRepository:
     from backinstock.repositories.signups import SignupRepository
 
     return SignupRepository(config.table_name())
 
 
-@cache
+@factory
 def catalog() -> CatalogRepository:
     from backinstock.repositories.catalog import CatalogRepository
 
     return CatalogRepository(config.table_name())
 
 
-@cache
+@factory
 def notifications() -> NotificationRepository:
     from backinstock.repositories.notifications import NotificationRepository
 
     return NotificationRepository(config.table_name())
 
 
-@cache
+@factory
 def rollups() -> RollupRepository:
     from backinstock.repositories.rollups import RollupRepository
 
     return RollupRepository(config.table_name())
 
 
+@factory
 def reports() -> Reports:
     """Rollups, the catalog (titles) and the shop (currency) for the report reads."""
     from backinstock.services.reports import Reports
@@ -96,29 +114,28 @@ def abort_export(object_key: str, upload_id: str) -> None:
     abort_upload(config.export_bucket(), object_key, upload_id)
 
 
-@cache
+@factory
 def shop_secrets() -> ShopSecrets:
     from backinstock.repositories.shop_secrets import ShopSecrets
 
     return ShopSecrets()
 
 
-@cache
+@factory
 def queue() -> SendQueue:
     from backinstock.queue import SendQueue
 
     return SendQueue()
 
 
-@cache
-def webhook_queue() -> SendQueue:
-    from backinstock import config
-    from backinstock.queue import SendQueue
+@factory
+def webhook_queue() -> WebhookQueue:
+    from backinstock.queue import WebhookQueue
 
-    return SendQueue(url=config.webhook_queue_url())
+    return WebhookQueue()
 
 
-@cache
+@factory
 def intake() -> Intake:
     from backinstock.repositories.webhooks import WebhookRepository
     from backinstock.services.webhooks import Intake
@@ -128,7 +145,7 @@ def intake() -> Intake:
     )
 
 
-@cache
+@factory
 def restocks() -> Restocks:
     from backinstock.repositories.restocks import RestockRepository
     from backinstock.services.restocks import Restocks
@@ -136,7 +153,7 @@ def restocks() -> Restocks:
     return Restocks(catalog=catalog(), restocks=RestockRepository(config.table_name()), campaigns=campaigns())
 
 
-@cache
+@factory
 def campaigns() -> Campaigns:
     from backinstock.repositories.restocks import RestockRepository
     from backinstock.services.campaigns import Campaigns
@@ -162,7 +179,7 @@ def shopify_admin(shop: Shop) -> ShopifyAdmin | None:
     return ShopifyAdmin(shop.domain, credentials.access_token, base_url=shop.admin_api_url)
 
 
-@cache
+@factory
 def attribution() -> Attribution:
     from backinstock.repositories.attributions import AttributionRepository
     from backinstock.services.attribution import Attribution
@@ -170,37 +187,39 @@ def attribution() -> Attribution:
     return Attribution(attributions=AttributionRepository(config.table_name()), shopify=shopify_admin)
 
 
-@cache
+@factory
 def privacy() -> Privacy:
-    from backinstock.services import privacy
+    """The privacy webhooks' dependencies; `shop/redact` also purges the report rollups' partitions."""
+    from backinstock.providers import SesEmail
+    from backinstock.repositories import rollups as rollup_repository
+    from backinstock.repositories.privacy import PrivacyRepository
+    from backinstock.services.privacy import Privacy
 
-    return privacy.build(config.load(config.MailEnv).SENDER_EMAIL)
+    return Privacy(
+        records=PrivacyRepository(config.table_name()),
+        shops=shops(),
+        secrets=shop_secrets(),
+        email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
+        extra_partitions=tuple(rollup_repository.shop_partitions()),
+    )
 
 
-@cache
+@factory
 def alerts() -> Alerts:
     from backinstock.providers import SesEmail
     from backinstock.repositories.alerts import AlertRepository
-    from backinstock.services.alerts import Alerts
+    from backinstock.services.alerts import Alerts, summary_totals
 
     return Alerts(
         alerts=AlertRepository(config.table_name()),
         shops=shops(),
         email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
         catalog=catalog(),
-        summary=_summary_totals,
+        summary=summary_totals(reports),
     )
 
 
-def _summary_totals(shop: Shop, first: Any, last: Any) -> dict[str, Any]:
-    """The `summary` report's totals for a scheduled report email."""
-    from backinstock.models.reports import ReportQuery
-    from backinstock.services import reports as report_service
-
-    query = ReportQuery.model_validate({"from": first, "to": last})
-    return report_service.summary(reports(), shop.shop_id, query).totals.model_dump()
-
-
+@factory
 def waitlist() -> Waitlist:
     """Repositories and the queue for the waitlist service. The queue URL is read only when something is queued:
     read-only actions need no queue in their environment."""
@@ -209,10 +228,9 @@ def waitlist() -> Waitlist:
     return Waitlist(signups=signups(), catalog=catalog(), shops=shops(), queue=queue())
 
 
-@cache
+@factory
 def sender() -> Sender:
     from backinstock.providers import Providers, SesEmail, SnsPush, SnsSms
-    from backinstock.services import links
     from backinstock.services.sending import Sender
 
     env = config.load(config.WorkerEnv)
@@ -221,33 +239,22 @@ def sender() -> Sender:
         notifications=notifications(),
         shops=shops(),
         providers=Providers(email=SesEmail(env.SENDER_EMAIL), sms=SnsSms(), push=SnsPush()),
-        link_key=links.signing_key(),
+        link_key=link_key(),
         public_base_url=env.PUBLIC_BASE_URL,
     )
 
 
+@factory
+def link_key() -> bytes:
+    """The HMAC key of customers' opt-in and unsubscribe links, read once per container."""
+    from backinstock.repositories.link_key import read_link_key
+
+    return read_link_key(config.link_secret_arn())
+
+
 def reset() -> None:
     """Forget built dependencies, clients and the loaded environment (tests change them between cases)."""
-    for factory in (
-        shops,
-        signups,
-        catalog,
-        notifications,
-        rollups,
-        shop_secrets,
-        queue,
-        webhook_queue,
-        intake,
-        restocks,
-        campaigns,
-        attribution,
-        privacy,
-        alerts,
-        sender,
-    ):
-        factory.cache_clear()
-    from backinstock.services import links
-
-    links.signing_key.cache_clear()
+    for built in _FACTORIES:
+        built.cache_clear()  # type: ignore[attr-defined]
     config.load.cache_clear()
     aws.reset()

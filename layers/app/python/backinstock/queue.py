@@ -1,6 +1,8 @@
-"""The send queue: what API actions enqueue for the send worker. SendMessageBatch, 10 entries per call.
+"""The SQS queues the code enqueues to, one type each: `SendQueue` (what API actions and campaigns enqueue for the
+send worker) and `WebhookQueue` (verified Shopify webhooks for the webhook worker). SendMessageBatch, 10 entries per
+call.
 
-Message bodies (JSON), by `kind`:
+Send queue message bodies (JSON), by `kind`:
 - `send`: `{shop_id, sends: [{send_id, signup_id, allow_resend}]}`: several sends per message (bulk notify packs
   `SENDS_PER_MESSAGE`), each with its own claim, so a redelivered message never sends twice.
 - `optin`: `{shop_id, signup_id, queued_at}`: the double opt-in confirmation message, queued (delayed a little)
@@ -22,14 +24,21 @@ OPTIN_DELAY_SECONDS = 2  # the signup's write normally lands well within this
 OPTIN_WAIT_SECONDS = 60  # a message younger than this whose signup is missing is retried, older ones are dropped
 
 
-class SendQueue:
+class Queue:
+    """One SQS queue. Its URL is read from the environment only when something is sent (`default_url`), so a
+    function that never enqueues needs no queue variable."""
+
     def __init__(self, url: str | None = None, client: Any = None) -> None:
         self._url = url
         self._client = client
 
+    @staticmethod
+    def default_url() -> str:
+        raise NotImplementedError
+
     @property
     def url(self) -> str:
-        return self._url or config.queue_url()
+        return self._url or self.default_url()
 
     @property
     def client(self) -> Any:
@@ -55,3 +64,19 @@ class SendQueue:
                 continue
             failed.extend(int(f["Id"]) for f in response.get("Failed", []))
         return failed
+
+
+class SendQueue(Queue):
+    """The send worker's input: sends, opt-in mail, transfer pages (the kinds above)."""
+
+    @staticmethod
+    def default_url() -> str:
+        return config.queue_url()
+
+
+class WebhookQueue(Queue):
+    """The webhook worker's input: one verified Shopify webhook per message (`services.webhooks`)."""
+
+    @staticmethod
+    def default_url() -> str:
+        return config.webhook_queue_url()

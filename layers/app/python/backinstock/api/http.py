@@ -6,21 +6,26 @@ A function's entry point is a few lines:
     from backinstock.api.http import Request, route
 
     @route(GET_SETTINGS)
-    def handler(request: Request) -> Settings:
+    def handler(request: Request[None, None]) -> Settings:
         return settings.get_settings(deps.shops(), request.shop_id)
 
 `route` registers the action's path(s) on a Powertools REST resolver, validates the query and body against the
 action's models (every problem reported at once), hands the endpoint a `Request`, and turns the result or a domain
 error into the response. Errors leave through `error_response`, the only place the envelope is produced.
+
+The seam is typed: `Request[Query, Body]` names the action's query and body models (`None` where it has none), so
+mypy checks that the endpoint hands a service what it expects, and `route` refuses, when the module is imported, an
+endpoint whose annotation disagrees with the registry (`check_endpoint`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -40,14 +45,21 @@ HTML = "text/html; charset=utf-8"
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+Q = TypeVar("Q")
+B = TypeVar("B")
+
+
 @dataclass
-class Request:
+class Request(Generic[Q, B]):
+    """What an endpoint gets: the validated query (`Q`, the action's `query_model`) and body (`B`, its `body_model`),
+    each `None` when the action declares none."""
+
     action: Action
     shop_id: str
     path: str
     path_params: dict[str, str]
-    query: Any
-    body: Any
+    query: Q
+    body: B
     headers: Mapping[str, str]
     request_id: str
     raw_body: str | None = None  # the body as sent, for an action without a body model (MCP's JSON-RPC)
@@ -109,12 +121,26 @@ def shop_id_of(event: Mapping[str, Any]) -> str:
     return str(authorizer.get("shop_id") or "")
 
 
-def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]:
+def check_endpoint(action: Action, endpoint: Callable[..., Any]) -> None:
+    """The endpoint's `request` annotation must be `Request[<query_model>, <body_model>]` of its action (`None` for
+    a model the action does not declare): a handler cannot read a field its action does not validate."""
+    annotation = typing.get_type_hints(endpoint).get("request")
+    want = tuple(model if model is not None else type(None) for model in (action.query_model, action.body_model))
+    if typing.get_origin(annotation) is not Request or typing.get_args(annotation) != want:
+        names = ", ".join("None" if t is type(None) else t.__name__ for t in want)
+        raise TypeError(
+            f"{endpoint.__module__}.{endpoint.__name__}: annotate `request: Request[{names}]` (the models of action "
+            f"{action.name}), not {annotation}"
+        )
+
+
+def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], LambdaHandler]:
     if action.help_suffix:
         # Its `<prefix>/help` paths are derived from the whole registry (see `registry.actions()`).
         action = registry.by_name(action.name)
 
-    def decorate(endpoint: Callable[[Request], Any]) -> LambdaHandler:
+    def decorate(endpoint: Callable[[Request[Any, Any]], Any]) -> LambdaHandler:
+        check_endpoint(action, endpoint)
         app = APIGatewayRestResolver()
 
         def request_id() -> str:
@@ -129,7 +155,9 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
             body = parse_body(action.body_model, raw) if action.body_model else None
             shop_id = shop_id_of(event.raw_event)
             logger.append_keys(action=action.name, shop_id=shop_id or None)
-            request = Request(action, shop_id, event.path, path_params, query, body, event.headers, request_id(), raw)
+            request: Request[Any, Any] = Request(
+                action, shop_id, event.path, path_params, query, body, event.headers, request_id(), raw
+            )
             reply = run_endpoint(request)
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
             has_body = reply.payload is not None
@@ -140,7 +168,7 @@ def route(action: Action) -> Callable[[Callable[[Request], Any]], LambdaHandler]
                 headers={"X-Request-Id": request_id(), **reply.headers},
             )
 
-        def run_endpoint(request: Request) -> Reply:
+        def run_endpoint(request: Request[Any, Any]) -> Reply:
             if action.idempotent:
                 from backinstock.api import idempotency
 

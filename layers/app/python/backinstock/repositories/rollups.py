@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from backinstock.models.rollups import Change, Deltas
 from backinstock.repositories.base import Repository, from_item, key, serialize
-from backinstock.services.rollups import Change, Deltas
 
 MARKER_RETENTION = timedelta(days=2)
 ONCE_RETENTION = timedelta(days=400)

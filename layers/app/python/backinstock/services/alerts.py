@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -25,6 +25,9 @@ from backinstock.providers import Email, EmailProvider
 from backinstock.repositories.alerts import AlertRepository
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.services.settings import settings_of
+
+if TYPE_CHECKING:
+    from backinstock.services.reports import Reports
 
 logger = Logger(child=True)
 
@@ -82,6 +85,21 @@ def _variant_name(variant: dict[str, Any] | None, variant_id: int) -> str:
         return f"variant {variant_id}"
     product, title = variant.get("product_title") or f"product {variant.get('product_id')}", variant.get("title")
     return f"{product} ({title})" if title and title != "Default Title" else str(product)
+
+
+def summary_totals(reports: Callable[[], Reports]) -> Callable[[Shop, date, date], dict[str, Any]]:
+    """`Alerts.summary` from the `summary` report: the totals a scheduled report email shows. `reports` builds the
+    report dependencies on first use, so the functions that never email a report (the rollup aggregator) never
+    import the report code."""
+
+    def totals(shop: Shop, first: date, last: date) -> dict[str, Any]:
+        from backinstock.models.reports import ReportQuery
+        from backinstock.services import reports as report_service
+
+        query = ReportQuery.model_validate({"from": first, "to": last})
+        return report_service.summary(reports(), shop.shop_id, query).totals.model_dump()
+
+    return totals
 
 
 def last_period(period: str, today: date) -> tuple[date, date]:

@@ -15,9 +15,10 @@ functions below with the verified payload. Each is idempotent, because webhooks 
   counters hold no contact, order attributions neither. The customer is identified by the payload's email
   (lower-cased) and phone (normalised as signups store it), then by every contact the rows found that way hold (an
   SMS signup found by its phone also names the email), until no new one appears.
-- `redact_shop` (48 hours after uninstall): every item of `SHOP#<id>` and of each partition `EXTRA_SHOP_PARTITIONS`
-  names, the shop's global API key items, its domain claim (only while it points to this shop) and its Secrets
-  Manager secret. Afterwards the shop does not exist and its keys do not authenticate.
+- `redact_shop` (48 hours after uninstall): every item of `SHOP#<id>` and of each partition that
+  `Privacy.extra_partitions` names (the factory passes the report rollups'), the shop's global API key items, its
+  domain claim (only while it points to this shop) and its Secrets Manager secret. Afterwards the shop does not
+  exist and its keys do not authenticate.
 
 Rows are found by a Query of the shop's partition per sort-key prefix with a filter (see repositories/privacy.py):
 no index by contact exists, none is worth its write cost for requests this rare, and a Scan is never used. Contacts
@@ -57,10 +58,6 @@ EMAIL_CLAIM_STALE_AFTER = timedelta(minutes=15)  # longer than the webhook worke
 MAX_FIND_ROUNDS = 4  # searches for the customer's rows, each adding the contacts the previous one found
 MAX_REPORT_TEXT = 300_000  # bytes of JSON stored as text; above it gzip (an item holds 400 KB)
 
-# Partitions outside `SHOP#<id>` that hold a shop's data, as functions shop id -> partition key. Modules that create
-# such partitions (report rollups: `SHOP#<id>#ROLLUP#<dimension>`) append theirs at import; `redact_shop` purges each.
-EXTRA_SHOP_PARTITIONS: list[Callable[[str], str]] = []
-
 
 @dataclass(frozen=True)
 class Privacy:
@@ -71,24 +68,9 @@ class Privacy:
     shops: ShopRepository
     secrets: ShopSecrets
     email: EmailProvider
-
-
-def build(sender_email: str) -> Privacy:
-    """The real dependencies (one container's repositories and clients), for the webhook worker."""
-    from backinstock.repositories import rollups
-
-    for partition in rollups.shop_partitions():  # the report rollups' partitions (once per container)
-        if all(partition("x") != p("x") for p in EXTRA_SHOP_PARTITIONS):
-            EXTRA_SHOP_PARTITIONS.append(partition)
-    from backinstock import config, deps
-    from backinstock.providers import SesEmail
-
-    return Privacy(
-        records=PrivacyRepository(config.table_name()),
-        shops=deps.shops(),
-        secrets=deps.shop_secrets(),
-        email=SesEmail(sender_email),
-    )
+    # Partitions outside `SHOP#<id>` that hold a shop's data, as functions shop id -> partition key (the report
+    # rollups: `SHOP#<id>#ROLLUP#<dimension>`): `redact_shop` purges each.
+    extra_partitions: tuple[Callable[[str], str], ...] = ()
 
 
 # ------------------------------------------------------------------------------------------ finding a customer
@@ -358,7 +340,7 @@ def redact_shop(p: Privacy, shop_id: str, payload: dict[str, Any]) -> dict[str, 
         "shop_items": 0,
     }
     p.secrets.delete(shop_id)
-    for partition in EXTRA_SHOP_PARTITIONS:
+    for partition in p.extra_partitions:
         counts["extra_items"] += p.records.purge_partition(partition(shop_id))
     counts["shop_items"] = p.records.purge_partition(f"SHOP#{shop_id}")
     logger.info("shop purged", extra={"shop_id": shop_id, **counts})

@@ -15,26 +15,23 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
   creation (read from its UUIDv7 id), so that `converted / notified` is a share of one cohort.
 - Attributions are immutable (conditional put): only their INSERT counts.
 
-Pure functions: no boto3. `repositories.rollups` applies a `Change` idempotently.
+Pure functions: no boto3. `repositories.rollups` applies a `Change` (`models.rollups`) idempotently.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from backinstock import buckets
+from backinstock.models.rollups import Change, Counters, Deltas
 
 CONVERTING = ("medium", "high")
 ENTITIES = ("signup", "notification", "attribution")
 TOTAL = "TOTAL"  # the bucket of all-time counters
-
-Counters = dict[str, Decimal]
-Deltas = dict[tuple[str, str], Counters]  # (dimension, bucket key) -> counter -> delta
 
 
 def dimensions(variant_id: Any, product_id: Any, channel: str) -> list[str]:
@@ -72,21 +69,6 @@ def uuid7_day(value: str) -> Any:
     """The creation date (UTC) carried by a UUIDv7's first 48 bits."""
     ms = int(value.replace("-", "")[:12], 16)
     return datetime.fromtimestamp(ms / 1000, UTC).date()
-
-
-@dataclass
-class Change:
-    """What one stream record does to the rollups. `plain` always applies; each `once` group applies only the first
-    time its key is seen (orders counted once per order, conversions once per signup); `latest` are max-updates
-    (`last_requested_at`), idempotent by nature."""
-
-    shop_id: str
-    plain: Deltas = field(default_factory=dict)
-    once: dict[str, Deltas] = field(default_factory=dict)
-    latest: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
-
-    def empty(self) -> bool:
-        return not self.plain and not self.once and not self.latest
 
 
 def _add(target: Deltas, dims: list[str], keys: list[str], counters: Mapping[str, int | Decimal], sign: int) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from backinstock import ids
 from backinstock.errors import Unauthorized, ValidationFailed
-from backinstock.queue import SendQueue
+from backinstock.queue import WebhookQueue
 from backinstock.repositories.shop_secrets import REFRESH_AFTER_SECONDS, ShopSecrets
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.webhooks import WebhookRepository
@@ -47,7 +47,7 @@ class Intake:
     shops: ShopRepository
     secrets: ShopSecrets
     markers: WebhookRepository
-    queue: SendQueue  # the webhook queue
+    queue: WebhookQueue  # the webhook queue
 
 
 def signature(secret: str, raw_body: bytes) -> str:

@@ -1,0 +1,26 @@
+"""What one stream record does to the report rollups: the value that `services.rollups` computes (pure rules) and
+`repositories.rollups` applies (idempotently). It lives here, below both, so the repository never imports a
+service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+Counters = dict[str, Decimal]
+Deltas = dict[tuple[str, str], Counters]  # (dimension, bucket key) -> counter -> delta
+
+
+@dataclass
+class Change:
+    """What one stream record does to the rollups. `plain` always applies; each `once` group applies only the first
+    time its key is seen (orders counted once per order, conversions once per signup); `latest` are max-updates
+    (`last_requested_at`), idempotent by nature."""
+
+    shop_id: str
+    plain: Deltas = field(default_factory=dict)
+    once: dict[str, Deltas] = field(default_factory=dict)
+    latest: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not self.plain and not self.once and not self.latest
