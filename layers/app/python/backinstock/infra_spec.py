@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PK = "PK"
-SK = "SK"
-TTL_ATTRIBUTE = "expires_at"
+from backinstock.keys import PK, SK, TTL_ATTRIBUTE
 
 
 @dataclass(frozen=True)

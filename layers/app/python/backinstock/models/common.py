@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def _drop_default(schema: dict[str, Any]) -> None:
@@ -21,12 +21,16 @@ def optional(description: str | None = None) -> Any:
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     field: str | None = None
     message: str
 
 
 class ErrorEnvelope(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     errors: list[str]
     error_details: list[ErrorDetail] = []
     request_id: str | None = None

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class HelpQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     prefix: str | None = Field(
         default=None,
@@ -18,6 +18,8 @@ class HelpQuery(BaseModel):
 
 
 class HelpAction(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     method: str
     path: str
@@ -29,6 +31,8 @@ class HelpAction(BaseModel):
 
 
 class HelpResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     version: str
     base_path: str
     actions: list[HelpAction]

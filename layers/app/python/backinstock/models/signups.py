@@ -26,12 +26,14 @@ SignupId = Annotated[str, Field(min_length=1, max_length=64)]
 Channel = Literal["email", "sms", "push"]
 
 
+# `defer_build`: a model's validator is built when it is first used, not when the module is imported, so a handler
+# pays only for the models its action uses (import time is cold start).
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class _Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def normalize_email(value: str) -> str:
@@ -197,6 +199,8 @@ class NotificationListQuery(_ListQuery):
 
 # ----------------------------------------------------------------------------------------------- representations
 class _Representation(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     keep_nulls: ClassVar[bool] = True  # the reference shows `null` fields: `api.http.dump` keeps them
 
 

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from backinstock.infra_spec import PK, SK, TTL_ATTRIBUTE
+from backinstock.keys import PK, SK, TTL_ATTRIBUTE
 from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
 from backinstock.repositories.signups import shop_pk
 

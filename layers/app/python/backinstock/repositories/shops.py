@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backinstock.errors import Conflict, NotFound
-from backinstock.infra_spec import PK, SK
+from backinstock.keys import PK, SK
 from backinstock.repositories.base import Repository, from_item, serialize, to_item
 
 SETTINGS_PREFIX = "cfg:"

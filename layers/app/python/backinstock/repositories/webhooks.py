@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from backinstock.infra_spec import TTL_ATTRIBUTE
+from backinstock.keys import TTL_ATTRIBUTE
 from backinstock.repositories.base import Repository, key, to_item
 
 MARKER_RETENTION = timedelta(days=7)

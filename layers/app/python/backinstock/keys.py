@@ -1,0 +1,7 @@
+"""The main table's key and TTL attribute names: what repositories need of the table's shape. `infra_spec` (the
+resources' full shapes, for CDK and the local backend) builds on them; a function that only reads and writes items
+never imports the resource specs (import time is cold start)."""
+
+PK = "PK"
+SK = "SK"
+TTL_ATTRIBUTE = "expires_at"
