@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
+import backinstock
 from backinstock import registry
 from backinstock.api.validation import parse_body, parse_query
 from backinstock.errors import AppError, Problem
@@ -219,6 +220,7 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
             return app.resolve(event, context)
 
         handler.action = action  # type: ignore[attr-defined]
+        backinstock.loaded()  # the entry point is built: resume garbage collection (see backinstock/__init__.py)
         return handler
 
     return decorate
