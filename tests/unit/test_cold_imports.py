@@ -58,7 +58,8 @@ paused = []
 import backinstock
 paused.append(not gc.isenabled())
 import {module}
-print(json.dumps({{"paused_during_import": paused[0], "enabled_after": gc.isenabled(), "frozen": gc.get_freeze_count()}}))
+after = {{"enabled_after": gc.isenabled(), "frozen": gc.get_freeze_count()}}
+print(json.dumps({{"paused_during_import": paused[0], **after}}))
 """
 
 
