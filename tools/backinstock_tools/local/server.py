@@ -75,8 +75,17 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
             shop_id = shop_for(headers)
         if shop_id is None:
             return gateway_error(401, UNAUTHORIZED_MESSAGE)
+    origin = f"http://{headers['Host']}" if headers.get("Host") else None
     event = dispatch.proxy_event(
-        action, method, path, path_params=params, headers=headers, query=query, body=body, shop_id=shop_id
+        action,
+        method,
+        path,
+        path_params=params,
+        headers=headers,
+        query=query,
+        body=body,
+        shop_id=shop_id,
+        origin=origin,
     )
     with invocation_lock:
         return dispatch.invoke(action, event)

@@ -90,6 +90,7 @@ class Caller:
 
     shop_id: str
     request_id: str = ""
+    origin: str = ""  # where the client reached the API (`api.http.origin_of`): tools' links point there too
 
 
 # --- The JSON-RPC envelope --------------------------------------------------------------------------------------
@@ -387,6 +388,7 @@ def build_event(action: registry.Action, arguments: dict[str, Any], caller: Call
         body=json.dumps(body_args) if has_body else None,
         shop_id=caller.shop_id or None,
         request_id=caller.request_id or None,
+        origin=caller.origin or None,
     )
 
 
