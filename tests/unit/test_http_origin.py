@@ -36,3 +36,28 @@ def test_the_local_run_and_in_process_calls_build_the_same_shape() -> None:
     for origin in ("http://127.0.0.1:3000", "https://abc.execute-api.eu-west-1.amazonaws.com/prod"):
         event = dispatch.proxy_event(action, "GET", PATH, path_params={"job_id": "exp_1"}, origin=origin)
         assert origin_of(event) == origin
+
+
+# ------------------------------------------------------------------------------------------- repeated parameters
+def test_a_list_field_takes_every_value_of_a_repeated_parameter_and_other_fields_one() -> None:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from backinstock.api.validation import parse_query
+
+    class Query(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+        offer_ids: list[str] | None = Field(default=None, alias="offer_ids[]")
+        currency: str | None = None
+
+    single = {"offer_ids[]": "b", "currency": "EUR"}
+    repeated = {"offer_ids[]": ["a", "b"], "currency": ["EUR"]}
+    assert parse_query(Query, single, repeated).offer_ids == ["a", "b"]
+    assert parse_query(Query, {"offer_ids[]": "a"}, None).offer_ids == ["a"]
+    assert parse_query(Query, {"currency": "EUR"}, {"currency": ["EUR"]}).offer_ids is None
+
+
+def test_a_repeated_parameter_reaches_the_event_as_api_gateway_sends_it() -> None:
+    action = registry.by_name("list_signups")
+    event = dispatch.proxy_event(action, "GET", "/api/v2/external/back_in_stock/signups", query={"x": ["1", "2"]})
+    assert event["queryStringParameters"] == {"x": "2"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}

@@ -60,7 +60,7 @@ def proxy_event(
     *,
     path_params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
-    query: Mapping[str, str] | None = None,
+    query: Mapping[str, str | list[str]] | None = None,
     body: str | None = None,
     shop_id: str | None = None,
     request_id: str | None = None,
@@ -70,7 +70,9 @@ def proxy_event(
 
     `origin` is where the client reached the API (`http://127.0.0.1:3000`, or `https://<host>/<stage>` for a call
     made in process on behalf of a request that came through API Gateway): it becomes the Host and
-    X-Forwarded-Proto headers and the request context's path, as API Gateway sets them (`api.http.base_url`)."""
+    X-Forwarded-Proto headers and the request context's path, as API Gateway sets them (`api.http.origin_of`).
+    A query value may be a list (a repeated parameter, `offer_ids[]=a&offer_ids[]=b`): as in API Gateway, the
+    single-value map holds the last one and the multi-value map all of them."""
     request_id = request_id or str(uuid.uuid4())
     resource = action.gateway_path(_pattern_for(action, path))
     headers = dict(headers or {})
@@ -86,8 +88,10 @@ def proxy_event(
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": dict(query) if query else None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "queryStringParameters": {k: v[-1] if isinstance(v, list) else v for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": (
+            {k: list(v) if isinstance(v, list) else [v] for k, v in query.items()} if query else None
+        ),
         "pathParameters": dict(path_params) if path_params else None,
         "stageVariables": None,
         "requestContext": {

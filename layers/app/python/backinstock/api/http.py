@@ -171,7 +171,13 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
 
         def call(**path_params: str) -> Response:
             event = app.current_event
-            query = parse_query(action.query_model, event.query_string_parameters) if action.query_model else None
+            query = (
+                parse_query(
+                    action.query_model, event.query_string_parameters, event.multi_value_query_string_parameters
+                )
+                if action.query_model
+                else None
+            )
             raw = event.decoded_body
             if action.body_optional and (raw is None or not raw.strip()):
                 raw = "{}"

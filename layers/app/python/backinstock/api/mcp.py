@@ -396,7 +396,10 @@ def _field_names(model: type[BaseModel] | None) -> set[str]:
     return set(model.model_json_schema().get("properties", {})) if model is not None else set()
 
 
-def _query_value(value: Any) -> str:
+def _query_value(value: Any) -> str | list[str]:
+    """A query parameter as HTTP sends it; an array is the parameter repeated (`offer_ids[]=a&offer_ids[]=b`)."""
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
     return value if isinstance(value, str) else json.dumps(value)
 
 
