@@ -91,7 +91,7 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
         "secret:backinstock/shops/*]"
     )
     assert set(acked[shop_secrets]) == {
-        "/BackInStock/Api/ReceiveShopifyWebhookRole",
+        "/BackInStock/Actions/Webhooks/ReceiveShopifyWebhookRole",
         "/BackInStock/Webhooks/WebhookWorkerRole",
     }
     # The state machines' roles carry the logging and tracing wildcard CDK grants them.
