@@ -1,16 +1,18 @@
-"""The action functions, one nested stack per registry resource ("signups", "reports", ...).
+"""The actions, one nested stack per registry resource ("signups", "reports", ...).
 
 Why: CloudFormation allows 500 resources a stack, and each action brings five of them (its function, role, policy,
-API permission and alarm). In one stack, 43 actions and everything they share came to 451. Here an action's five
-resources land in the nested stack of its `Action.resource`, and a new resource (`preorders`) gets a nested stack of
-its own without a line changing: each stack grows with its own resource's actions only, and the main stack only by
-the action's routes (its API methods and path resources, which stay with the REST API; see `stacks.constructs.api`).
+API permission and alarm) plus its routes (API methods and path resources, a `/help` route for each new path). In
+one stack, 43 actions and everything they share came to 451. Here an action's resources land in the nested stack of
+its `Action.resource`, and a new resource (`preorders`) gets a nested stack of its own without a line changing: each
+stack grows with its own resource's actions only.
 
 What a nested stack holds, per action: the function and its role and policy (built by `FunctionFactory`, as in the
-main stack), the permission that lets the API invoke it (CDK puts it next to the function when the API's routes
-integrate it) and its errors + throttles alarm (`stacks.constructs.monitoring.Monitoring` puts each function's alarm
-in the function's stack). Everything shared (tables, queues, secrets, layers, the one log group, the REST API, the
-alarm topic) stays in the main stack and arrives as CloudFormation parameters, which CDK creates per reference.
+main stack), the permission that lets the API invoke it (`stacks.constructs.api` adds it on the function) and its
+errors + throttles alarm (`stacks.constructs.monitoring.Monitoring` puts each function's alarm in the function's
+stack); and the action's routes, except for the resources whose routes were deployed in the main stack before these
+stacks existed (`stacks.constructs.routes`). Everything shared (tables, queues, secrets, layers, the one log group,
+the REST API, its authorizers and shared path resources, the alarm topic) stays in the main stack and arrives as
+CloudFormation parameters, which CDK creates per reference.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def resources_in_order(actions: Sequence[Action]) -> list[str]:
 
 
 class ActionStack(NestedStack):
-    """The functions of one registry resource's actions. `functions`: action name -> function."""
+    """One registry resource's actions. `functions`: action name -> function (the API adds the routes)."""
 
     def __init__(
         self,
@@ -48,7 +50,7 @@ class ActionStack(NestedStack):
         super().__init__(
             scope,
             construct_id,
-            description=f"Back-in-stock API: the functions of the {resource} actions (one per action)",
+            description=f"Back-in-stock API: the {resource} actions (a function each, and their routes)",
         )
         self.resource = resource
         # `every_action`: an action that runs others in-process (MCP) is granted the union of their access.

@@ -74,9 +74,11 @@ class BackInStockStack(Stack):
         functions.targets.state_machines.update(self.workflows.state_machines)  # the export actions start one
         self.exports.acknowledge_task(self.workflows.task_functions[EXPORT_WORKFLOW.tasks[0][1]])
         campaign_state_machine = self.workflows.state_machines[CAMPAIGN_WORKFLOW.logical_id]
-        # The action functions, in one nested stack per registry resource; their routes, in the API.
+        # The action functions, in one nested stack per registry resource; the API places their routes.
         self.actions = ActionStacks(self, "Actions", functions=functions)
-        self.api = Api(self, "Api", functions=functions, action_functions=self.actions.functions)
+        self.api = Api(
+            self, "Api", functions=functions, action_functions=self.actions.functions, route_stacks=self.actions.stacks
+        )
         self.rollups = Rollups(self, "Rollups", functions=functions, table=self.data.table, sender_email=sender_email)
         base_url = self.api.rest_api.url_for_path(BASE_PATH)
         # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.
