@@ -27,11 +27,16 @@ from backinstock import registry
 from backinstock.registry import Action
 from stacks.constructs.api import action_function, construct_name
 from stacks.constructs.functions import FunctionFactory
+from stacks.constructs.routes import stack_of
 
 
 def resources_in_order(actions: Sequence[Action]) -> list[str]:
     """The registry resources, in the order their first action is declared (the order of the nested stacks)."""
     return list(dict.fromkeys(action.resource for action in actions))
+
+
+def _routes_note(resource: str) -> str:
+    return "and their routes" if stack_of(resource) else "their routes are in the main stack"
 
 
 class ActionStack(NestedStack):
@@ -50,7 +55,7 @@ class ActionStack(NestedStack):
         super().__init__(
             scope,
             construct_id,
-            description=f"Back-in-stock API: the {resource} actions (a function each, and their routes)",
+            description=f"Back-in-stock API: the {resource} actions, a function each ({_routes_note(resource)})",
         )
         self.resource = resource
         # `every_action`: an action that runs others in-process (MCP) is granted the union of their access.

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from backinstock.registry import Action
 
-# Resources whose routes stay in the main stack (see above). Adding a resource here moves nothing; removing one
-# moves its deployed routes, which fails the deploy.
+# Resources whose routes stay in the main stack (see above). Adding or removing a deployed resource moves its
+# deployed routes from one stack to another, which fails the deploy; a new resource stays out of this set.
 ROUTES_IN_MAIN_STACK = frozenset({"signups", "notifications", "settings", "webhooks", "reports", "meta"})
 HELP_SUFFIX = "/help"
 
