@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from backinstock.services.attribution import Attribution
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports, Workflow
+    from backinstock.services.offers import Offers
     from backinstock.services.privacy import Privacy
     from backinstock.services.reports import Reports
     from backinstock.services.restocks import Restocks
@@ -70,6 +71,15 @@ def notifications() -> NotificationRepository:
     from backinstock.repositories.notifications import NotificationRepository
 
     return NotificationRepository(config.table_name())
+
+
+@factory
+def offers() -> Offers:
+    """Preorder offers and the catalog (variant titles)."""
+    from backinstock.repositories.offers import OfferRepository
+    from backinstock.services.offers import Offers
+
+    return Offers(offers=OfferRepository(config.table_name()), catalog=catalog())
 
 
 @factory
