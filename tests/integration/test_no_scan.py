@@ -186,20 +186,43 @@ def test_no_webhook_topic_scans(shopify: Any, catalog: dict[str, int]) -> None:
             {"inventory_item_id": 5101, "location_id": 1, "available": 3, "updated_at": "2026-11-27T00:00:01Z"},
         ),
         (
+            "order_transactions/create",  # before its order: stored, waiting
+            {"id": 3, "order_id": 9, "kind": "sale", "status": "success", "amount": "1.00", "currency": "USD"},
+        ),
+        (
             "orders/create",
             {
                 "id": 9,
                 "email": "a@example.com",
-                "line_items": [{"id": 1, "variant_id": 101, "product_id": 10, "price": "1.00", "quantity": 1}],
+                "total_price": "2.00",
+                "total_outstanding": "1.00",
+                "line_items": [
+                    {"id": 1, "variant_id": 101, "product_id": 10, "price": "1.00", "quantity": 1},
+                    {
+                        "id": 2,
+                        "variant_id": 101,
+                        "product_id": 10,
+                        "price": "1.00",
+                        "quantity": 1,
+                        "selling_plan_id": 7001,
+                    },
+                ],
             },
         ),
+        (
+            "refunds/create",
+            {"id": 4, "order_id": 9, "transactions": [{"kind": "refund", "status": "success", "amount": "1.00"}]},
+        ),
+        ("orders/cancelled", {"id": 9, "cancel_reason": "customer", "cancelled_at": "2026-11-27T00:00:00Z"}),
         ("products/delete", {"id": 10}),
         ("customers/data_request", {"customer": customer, "data_request": {"id": 7}, "orders_requested": [9]}),
         ("customers/redact", {"customer": customer, "orders_to_redact": [9]}),
         ("shop/redact", {"shop_domain": shopify.domain}),
     ]
+    preorder_offer(shopify.shop["shop_id"])
     for topic, payload in topics:
         assert shopify.post(topic, payload)[0] == 200, topic
     assert not shopify.process()
     shopify.finish_campaigns()
     assert calls["Query"] > 0 and "Scan" not in calls
+    assert calls["UpdateItem"] > 0  # the preorder ledger wrote

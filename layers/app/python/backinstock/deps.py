@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports, Workflow
     from backinstock.services.offers import Offers
+    from backinstock.services.preorder_ledger import Ledger
     from backinstock.services.privacy import Privacy
     from backinstock.services.reports import Reports
     from backinstock.services.restocks import Restocks
@@ -80,6 +81,16 @@ def offers() -> Offers:
     from backinstock.services.offers import Offers
 
     return Offers(offers=OfferRepository(config.table_name()), catalog=catalog())
+
+
+@factory
+def ledger() -> Ledger:
+    """The preorder order ledger (orders, their events, customer profiles) and the offers' selling plans."""
+    from backinstock.repositories.offers import OfferRepository
+    from backinstock.repositories.preorders import PreorderRepository
+    from backinstock.services.preorder_ledger import Ledger
+
+    return Ledger(orders=PreorderRepository(config.table_name()), offers=OfferRepository(config.table_name()))
 
 
 @factory

@@ -147,6 +147,11 @@ class PrivacyRepository(Repository):
             rows += self._prefix_query(shop_pk(shop_id), f"ATTR#{order_id}#")
         return rows
 
+    def preorder_customers(self, shop_id: str, customer_keys: list[str]) -> list[dict[str, Any]]:
+        """Preorder customer profiles (`PRECUSTOMER#<customer key>`, repositories/preorders.py) under these keys."""
+        keys = [key(shop_pk(shop_id), f"PRECUSTOMER#{k}") for k in dict.fromkeys(customer_keys)]
+        return self.batch_get(keys) if keys else []
+
     # ----------------------------------------------------------------------------------------------- rub out
     def redact_signup(self, shop_id: str, signup_id: str, at: str) -> bool:
         """Contact replaced, contact attributes removed, `redacted_at` and `unsubscribed_at` set if not set yet (the

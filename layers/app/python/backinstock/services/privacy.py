@@ -10,7 +10,8 @@ functions below with the verified payload. Each is idempotent, because webhooks 
   the stored item precedes the provider call; a failed send releases it for the retry).
 - `redact_customer`: the customer's contacts are rubbed out of the shop's partition: signups keep their history
   (ids, variants, timestamps, counters: the merchant's statistics) with `contact = "[redacted]"`, the other contact
-  attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items and stored
+  attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items, preorder
+  customer profiles (their email and name; the preorder ledger and rollups hold only a customer key) and stored
   data-request reports about them are deleted; send-log rows get `contact = "[redacted]"`. Send claims and usage
   counters hold no contact, order attributions neither. The customer is identified by the payload's email
   (lower-cased) and phone (normalised as signups store it), then by every contact the rows found that way hold (an
@@ -47,6 +48,7 @@ from backinstock.models.signups import normalize_email, normalize_phone
 from backinstock.providers import Email, EmailProvider
 from backinstock.repositories.privacy import REDACTED, PrivacyRepository
 from backinstock.repositories.shops import Shop, ShopRepository
+from backinstock.services.preorder_ledger import customer_keys
 
 if TYPE_CHECKING:
     from backinstock.repositories.shop_secrets import ShopSecrets
@@ -302,6 +304,14 @@ def customer_data_request(
     return {**result, "email": "sent"}
 
 
+def _preorder_keys(customer_id: str | None, emails: set[str]) -> list[str]:
+    """The keys the customer's preorder profile may have (services/preorder_ledger.py)."""
+    keys = customer_keys(customer_id, None)
+    for email in sorted(emails):
+        keys += customer_keys(None, email)
+    return keys
+
+
 # ------------------------------------------------------------------------------------------ customer redact
 def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: datetime | None = None) -> dict[str, int]:
     """Rub one customer's contacts out of the shop's data. Returns what was changed per item type; a second run
@@ -310,7 +320,14 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
     shop_id = shop.shop_id
     emails, phones, customer_id = _identity(payload)
     found = _find(p, shop_id, emails, phones)
-    counts = {"signups": 0, "pending_guards": 0, "customers": 0, "notifications": 0, "data_requests": 0}
+    counts = {
+        "signups": 0,
+        "pending_guards": 0,
+        "customers": 0,
+        "notifications": 0,
+        "data_requests": 0,
+        "preorder_customers": 0,
+    }
     # Signups first: once unsubscribed, no new send can start for them while the rest is cleaned.
     for s in found.signups:
         counts["signups"] += p.records.redact_signup(shop_id, s["signup_id"], at)
@@ -319,6 +336,8 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
         counts["customers"] = p.records.delete_in_shop(shop_id, [c["SK"] for c in found.customers])
         for n in p.records.notifications_to(shop_id, found.contacts):
             counts["notifications"] += p.records.redact_notification(shop_id, n["notification_id"], at)
+    profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
+    counts["preorder_customers"] = p.records.delete_in_shop(shop_id, [profile["SK"] for profile in profiles])
     counts["data_requests"] = p.records.delete_in_shop(
         shop_id, p.records.data_request_keys(shop_id, customer_id, found.contacts)
     )
