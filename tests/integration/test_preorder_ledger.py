@@ -3,14 +3,14 @@ aggregator): every topic, replays under new event ids, events before their order
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from backinstock import deps
-from backinstock.models.preorders import OfferCreate
+from backinstock.models.preorders import OfferCreate, OfferListQuery
 from backinstock.services import offers, preorder_rollups
 from tests.integration.conftest import Shopify
 
@@ -321,3 +321,29 @@ def test_customers_redact_deletes_the_preorder_profiles_and_leaves_the_anonymous
     deliver(shopify, stream, ("customers/redact", redact))
     assert deps.ledger().orders.customers(shop_id, keys) == {}
     assert figures(shop_id) == before and before["customers"] == 2  # the figures stay, anonymous
+
+
+def test_the_seed_writes_a_preorder_history_that_the_counters_show(shop: dict[str, Any], stream: Any) -> None:
+    import random
+
+    from backinstock import ids
+    from backinstock_tools.local.seed import seed_preorders
+
+    now = ids.now()
+    counts = seed_preorders(shop["shop_id"], 12, 30, random.Random(8), now)  # a shape with every kind of event
+    assert counts["offers"] == 2 and counts["preorders"] == 12
+    assert counts["balances_collected"] and counts["cancellations"] and counts["refunds"]
+    stream.drain()
+    window = (now.date() - timedelta(days=31), now.date())
+    got = figures(shop["shop_id"], "po", window)
+    assert got["orders"] == counts["preorders"]
+    assert got.get("cancelled_orders", 0) == counts["cancellations"]
+    assert got.get("collected_count", 0) == counts["balances_collected"]
+    assert got.get("failed_count", 0) == counts["balances_failed"]
+    assert got.get("refunds_count", 0) == counts["refunds"]
+    distinct = preorder_rollups.customers(deps.rollups(), shop["shop_id"], *window)
+    assert 0 < len(distinct) <= 6  # the pool of returning buyers
+    assert got["customers"] >= len(distinct)  # a sum of buckets counts a buyer once per bucket: not the window's
+    assert sum(c["orders"] for c in distinct.values()) == counts["preorders"] and got["deposits_collected"] > 0
+    listed = offers.list_offers(deps.offers(), shop["shop_id"], OfferListQuery())
+    assert {o.name for o in listed.offers} == {"Merino Beanie: winter drop", "Trail Runner pre-release"}

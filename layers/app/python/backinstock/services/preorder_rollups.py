@@ -49,6 +49,45 @@ from backinstock.repositories.rollups import RollupRepository
 
 ENTITY = "preorder"
 REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff", "unknown")
+# Every counter of a `po...` rollup item (docs/DATA_MODEL.md, "Preorder rollups").
+COUNTERS = (
+    "orders",
+    "units",
+    "revenue",
+    "revenue_deposit",
+    "revenue_balance",
+    "deposits_collected",
+    "balances_outstanding",
+    "balances_due",
+    "balances_due_outstanding",
+    "balances_collected",
+    "collected_count",
+    "balances_failed",
+    "failed_count",
+    "cancelled_orders",
+    "cancelled_units",
+    "cancelled_revenue",
+    *(f"cancelled_reason_{r}" for r in REASONS),
+    "refunds_issued",
+    "refunds_count",
+    "customers",
+)
+# The counters that are money (in the dimension's currency; render with `money.render`); the others count.
+AMOUNTS = frozenset(
+    {
+        "revenue",
+        "revenue_deposit",
+        "revenue_balance",
+        "deposits_collected",
+        "balances_outstanding",
+        "balances_due",
+        "balances_due_outstanding",
+        "balances_collected",
+        "balances_failed",
+        "cancelled_revenue",
+        "refunds_issued",
+    }
+)
 COLLECTING = ("sale", "capture")
 FAILED = ("failure", "error")
 
