@@ -3,6 +3,7 @@ aggregator): every topic, replays under new event ids, events before their order
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -316,6 +317,18 @@ def test_customers_redact_deletes_the_preorder_profiles_and_leaves_the_anonymous
     deliver(shopify, stream, ("orders/create", order_payload(9001)), ("orders/create", guest))
     keys = customer_keys(90010, "jo@example.com")
     assert sorted(deps.ledger().orders.customers(shop_id, keys)) == sorted(keys)
+    # A data request reports what is held: both preorder customer records and the requested order's ledger entry
+    request = {
+        "customer": {"id": 90010, "email": "jo@example.com"},
+        "orders_requested": [9001],
+        "data_request": {"id": 1},
+    }
+    deliver(shopify, stream, ("customers/data_request", request))
+    stored = deps.privacy().records.data_request(shop_id, "1")
+    assert stored is not None
+    report = json.loads(stored["report"])
+    assert sorted(c["customer_key"] for c in report["preorder_customers"]) == sorted(keys)
+    assert [o["order_id"] for o in report["preorder_orders"]] == ["9001"]
     before = figures(shop_id)
     redact = {"customer": {"id": 90010, "email": "jo@example.com"}, "orders_to_redact": [9001, 9002]}
     deliver(shopify, stream, ("customers/redact", redact))

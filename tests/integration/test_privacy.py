@@ -220,7 +220,14 @@ def test_data_request_is_stored_for_30_days_and_emailed_to_the_merchant_once(
     assert first == {
         "data_request_id": "9999",
         "stored": True,
-        "counts": {"signups": 3, "notifications": 1, "customer_records": 2, "order_attributions": 1},
+        "counts": {
+            "signups": 3,
+            "notifications": 1,
+            "customer_records": 2,
+            "order_attributions": 1,
+            "preorder_customers": 0,
+            "preorder_orders": 0,
+        },
         "email": "sent",
     }
     assert replay == {**first, "stored": False, "email": "already_sent"}

@@ -169,47 +169,21 @@ def preorder_lines(
     chosen = [i for i, line in enumerate(lines) if _plan(line) in plan_offers]
     if not chosen:
         return [], {}
-    preorder = [lines[i] for i in chosen]
     shop_total = _side(order, "total_price", SHOP)
-    shop_total = money.ZERO if shop_total is None else shop_total
     shop_outstanding = _side(order, "total_outstanding", SHOP)
-    shop_outstanding = money.ZERO if shop_outstanding is None else shop_outstanding
-    totals: dict[str, Decimal] = {}
-    figures: dict[str, dict[str, list[Decimal]]] = {}
-    for which, suffix in ((SHOP, ""), (PRESENTMENT, "_p")):
-        all_revenue = [line_revenue(line, which) for line in lines]
-        if any(r is None for r in all_revenue):  # no presentment prices: presented in the shop's currency
-            all_revenue = [line_revenue(line, SHOP) for line in lines]
-        every = [r or money.ZERO for r in all_revenue]
-        revenue = [every[i] for i in chosen]
-        if which == SHOP:
-            total, outstanding = shop_total, shop_outstanding
-        else:
-            given_total = _side(order, "total_price", PRESENTMENT)
-            total = shop_total if given_total is None else given_total
-            given_outstanding = _side(order, "total_outstanding", PRESENTMENT)
-            if given_outstanding is not None:
-                outstanding = given_outstanding
-            else:  # converted at the order's own rate
-                outstanding = money.scale(shop_outstanding, total, shop_total) if shop_total else shop_outstanding
-        all_sum = sum(every, Decimal(0))
-        # The preorder lines' share of what the order costs (taxes, shipping and order discounts pro rata).
-        share = total if len(chosen) == len(lines) else money.scale(total, sum(revenue, Decimal(0)), all_sum)
-        balance_total = min(max(outstanding, money.ZERO), share)
-        deposits = money.allocate(share - balance_total, revenue)
-        balances = money.allocate(balance_total, revenue)
-        paid_share = [
-            money.scale(r, d, d + b) if d + b else r for r, d, b in zip(revenue, deposits, balances, strict=True)
-        ]
-        figures[suffix] = {"revenue": revenue, "deposit": deposits, "balance": balances, "rd": paid_share}
-        totals[f"total{suffix}"] = total
-        totals[f"revenue_all{suffix}"] = all_sum
+    shop_side = (
+        money.ZERO if shop_total is None else shop_total,
+        money.ZERO if shop_outstanding is None else shop_outstanding,
+    )
+    figures = {
+        suffix: _split(order, lines, chosen, which, shop_side) for which, suffix in ((SHOP, ""), (PRESENTMENT, "_p"))
+    }
     due_terms = _due_from_terms(order)
     out: list[dict[str, Any]] = []
-    for i, line in enumerate(preorder):
+    for n, i in enumerate(chosen):
+        line = lines[i]
         plan = _plan(line)
-        assert plan is not None  # chosen lines have a plan of ours
-        offer = plan_offers[plan]
+        offer = plan_offers[plan] if plan is not None else {}
         values: dict[str, Any] = {
             "line_id": str(line.get("id")),
             "offer_id": offer["offer_id"],
@@ -221,12 +195,60 @@ def preorder_lines(
             "due_on": due_terms or _due_from_offer(offer, placed),
         }
         for suffix, f in figures.items():
-            values[f"revenue{suffix}"] = money.render(f["revenue"][i])
-            values[f"deposit{suffix}"] = money.render(f["deposit"][i])
-            values[f"balance{suffix}"] = money.render(f["balance"][i])
-            values[f"revenue_deposit{suffix}"] = money.render(f["rd"][i])
+            for name in ("revenue", "deposit", "balance", "revenue_deposit"):
+                values[f"{name}{suffix}"] = money.render(f[name][n])
         out.append({k: v for k, v in values.items() if v is not None})
-    return out, {k: money.render(v) for k, v in totals.items()}
+    totals = {
+        f"{name}{suffix}": money.render(f[name][0])
+        for suffix, f in figures.items()
+        for name in ("total", "revenue_all")
+    }
+    return out, totals
+
+
+def _split(
+    order: dict[str, Any],
+    lines: list[dict[str, Any]],
+    chosen: list[int],
+    which: str,
+    shop_side: tuple[Decimal, Decimal],
+) -> dict[str, list[Decimal]]:
+    """In shop or presentment money: each chosen line's revenue, deposit, balance and the deposit portion of its
+    revenue; and (one-element lists) the order's total and all its lines' revenue."""
+    every_line = [line_revenue(line, which) for line in lines]
+    if any(r is None for r in every_line):  # no presentment prices: presented in the shop's currency
+        every_line = [line_revenue(line, SHOP) for line in lines]
+    every = [r or money.ZERO for r in every_line]
+    revenue = [every[i] for i in chosen]
+    shop_total, shop_outstanding = shop_side
+    if which == SHOP:
+        total, outstanding = shop_side
+    else:
+        given_total = _side(order, "total_price", PRESENTMENT)
+        total = shop_total if given_total is None else given_total
+        given_outstanding = _side(order, "total_outstanding", PRESENTMENT)
+        if given_outstanding is not None:
+            outstanding = given_outstanding
+        else:  # converted at the order's own rate
+            outstanding = money.scale(shop_outstanding, total, shop_total) if shop_total else shop_outstanding
+    all_revenue = sum(every, Decimal(0))
+    # The preorder lines' share of what the order costs (taxes, shipping and order discounts pro rata): all of it
+    # when every line is a preorder line. Only they can owe a balance; the rest of their share is the deposit.
+    share = total if len(chosen) == len(lines) else money.scale(total, sum(revenue, Decimal(0)), all_revenue)
+    balance_total = min(max(outstanding, money.ZERO), share)
+    deposits = money.allocate(share - balance_total, revenue)
+    balances = money.allocate(balance_total, revenue)
+    paid_at_checkout = [
+        money.scale(r, d, d + b) if d + b else r for r, d, b in zip(revenue, deposits, balances, strict=True)
+    ]
+    return {
+        "revenue": revenue,
+        "deposit": deposits,
+        "balance": balances,
+        "revenue_deposit": paid_at_checkout,
+        "total": [total],
+        "revenue_all": [all_revenue],
+    }
 
 
 def _plan(line: dict[str, Any]) -> int | None:

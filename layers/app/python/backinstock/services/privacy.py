@@ -4,7 +4,8 @@ Shopify sends them to every app and expects them honoured (within 30 days): the 
 functions below with the verified payload. Each is idempotent, because webhooks arrive at least once.
 
 - `customer_data_request`: a report of what we hold about one customer of one shop (signups, the send log's rows,
-  customer records, the attributions of the requested orders' lines to alerts), stored as
+  customer records, the attributions of the requested orders' lines to alerts, their preorder customer record and
+  the requested orders' preorder ledger entries), stored as
   `SHOP#<id> / DATAREQ#<data_request id>` for 30 days (TTL) and emailed once to the merchant (`Shop.email`), who
   answers the customer: Shopify gives apps no channel back. A replay sends no second email (a conditional claim on
   the stored item precedes the provider call; a failed send releases it for the retry).
@@ -170,6 +171,10 @@ ATTRIBUTION_FIELDS = (
 )
 
 
+PREORDER_CUSTOMER_FIELDS = ("customer_key", "shopify_customer_id", "email", "name", "first_order_at", "last_order_at")
+PREORDER_ORDER_FIELDS = ("order_id", "order_name", "placed_at", "currency", "presentment_currency", "lines", "cancel")
+
+
 def _pick(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: item[f] for f in fields if item.get(f) is not None}
 
@@ -181,8 +186,10 @@ def _report(
     notifications: list[dict[str, Any]],
     attributions: list[dict[str, Any]],
     at: str,
+    preorders: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], []),
 ) -> dict[str, Any]:
     emails, phones, customer_id = _identity(payload)
+    profiles, orders = preorders
     customers = []
     for c in found.customers:
         _, channel, contact = c["SK"].split("#", 2)
@@ -211,6 +218,10 @@ def _report(
             (_pick(n, NOTIFICATION_FIELDS) for n in notifications), key=lambda n: n["notification_id"]
         ),
         "customer_records": sorted(customers, key=lambda c: (c["channel"], c["contact"])),
+        "preorder_customers": sorted(
+            (_pick(c, PREORDER_CUSTOMER_FIELDS) for c in profiles), key=lambda c: c["customer_key"]
+        ),
+        "preorder_orders": sorted((_pick(o, PREORDER_ORDER_FIELDS) for o in orders), key=lambda o: o["order_id"]),
     }
 
 
@@ -226,7 +237,9 @@ def data_request_email(to: str, shop: Shop, report: dict[str, Any]) -> Email:
     summary = (
         f"{len(report['signups'])} restock signup(s), {len(report['notifications'])} alert(s) in the send log, "
         f"{len(report['customer_records'])} customer record(s), "
-        f"{len(report['order_attributions'])} attribution(s) of the requested orders' lines to alerts"
+        f"{len(report['order_attributions'])} attribution(s) of the requested orders' lines to alerts, "
+        f"{len(report.get('preorder_customers', []))} preorder customer record(s), "
+        f"{len(report.get('preorder_orders', []))} of the requested orders in the preorder ledger"
     )
     text = (
         f"Shopify forwarded a customer's request for their data (data request {request_id}) for {shop.domain}.\n\n"
@@ -264,7 +277,9 @@ def customer_data_request(
         notifications = p.records.notifications_to(shop_id, found.contacts) if found.contacts else []
         orders = [str(o) for o in payload.get("orders_requested") or []]
         attributions = p.records.order_attributions(shop_id, orders)
-        report = _report(shop, payload, found, notifications, attributions, at)
+        profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
+        preorders = (profiles, p.records.preorder_orders(shop_id, orders))
+        report = _report(shop, payload, found, notifications, attributions, at, preorders)
         document = json.dumps(report, sort_keys=True)
         values: dict[str, Any] = {"created_at": at, "shopify_customer_id": customer_id}
         if len(document.encode()) <= MAX_REPORT_TEXT:
@@ -277,7 +292,15 @@ def customer_data_request(
     if stored is None:  # stored by a concurrent invocation, then expired or purged in between: let the retry redo it
         raise RuntimeError(f"data request {request_id} vanished while being stored")
     report = _stored_report(stored)
-    counts = {k: len(report.get(k, [])) for k in ("signups", "notifications", "customer_records", "order_attributions")}
+    held = (
+        "signups",
+        "notifications",
+        "customer_records",
+        "order_attributions",
+        "preorder_customers",
+        "preorder_orders",
+    )
+    counts = {k: len(report.get(k, [])) for k in held}
     result: dict[str, Any] = {"data_request_id": request_id, "stored": created, "counts": counts}
 
     if not shop.email:
