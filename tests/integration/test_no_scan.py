@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def requests_for(
-    shop: dict[str, Any], signup_id: str, pending_id: str, notification_id: str
+    shop: dict[str, Any], signup_id: str, pending_id: str, notification_id: str, offer_id: str
 ) -> dict[str, tuple[str, Any]]:
     """action name -> (path, body) of a valid request."""
     token = links.make_token(deps.link_key(), shop["shop_id"], signup_id, "unsubscribe", ids.now())
@@ -43,6 +43,8 @@ def requests_for(
         "update_settings": ("/back_in_stock/settings", {"compliance": {"optin_required": False}}),
         "help": ("/help?prefix=/back_in_stock", None),
         "get_openapi": ("/openapi.json", None),
+        "list_offers": ("/preorders/offers?status=enabled&variant_id=101", None),
+        "get_offer": (f"/preorders/offers/{offer_id}", None),
         **report_samples(),
         # signed by `webhook_headers`: the sample is an inventory update of an unknown item (queued, then ignored)
         "receive_shopify_webhook": (
@@ -95,6 +97,21 @@ def running_job(shop_id: str) -> None:
     )
 
 
+def preorder_offer(shop_id: str) -> str:
+    from backinstock.models.preorders import OfferCreate
+    from backinstock.services import offers
+
+    body = OfferCreate.model_validate(
+        {
+            "name": "Drop",
+            "selling_plan_ids": [7001],
+            "variants": [{"shopify_variant_id": 101}],
+            "deposit": {"type": "percentage", "value": 50},
+        }
+    )
+    return offers.create_offer(deps.offers(), shop_id, body).id
+
+
 def webhook_headers(shop: dict[str, Any], body: Any) -> dict[str, str]:
     import json
 
@@ -128,7 +145,7 @@ def test_no_action_and_not_the_workers_ever_scan(
     aws.client("dynamodb").meta.events.register(
         "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
     )
-    samples = requests_for(shop, signup["id"], pending[1]["id"], notification_id)
+    samples = requests_for(shop, signup["id"], pending[1]["id"], notification_id, preorder_offer(shop["shop_id"]))
     order = [a for a in registry.actions() if a.name != "mcp"]
     order.sort(key=lambda a: a.name in ("delete_signup", "unsubscribe"))  # destructive ones last
     for action in order:
@@ -169,20 +186,43 @@ def test_no_webhook_topic_scans(shopify: Any, catalog: dict[str, int]) -> None:
             {"inventory_item_id": 5101, "location_id": 1, "available": 3, "updated_at": "2026-11-27T00:00:01Z"},
         ),
         (
+            "order_transactions/create",  # before its order: stored, waiting
+            {"id": 3, "order_id": 9, "kind": "sale", "status": "success", "amount": "1.00", "currency": "USD"},
+        ),
+        (
             "orders/create",
             {
                 "id": 9,
                 "email": "a@example.com",
-                "line_items": [{"id": 1, "variant_id": 101, "product_id": 10, "price": "1.00", "quantity": 1}],
+                "total_price": "2.00",
+                "total_outstanding": "1.00",
+                "line_items": [
+                    {"id": 1, "variant_id": 101, "product_id": 10, "price": "1.00", "quantity": 1},
+                    {
+                        "id": 2,
+                        "variant_id": 101,
+                        "product_id": 10,
+                        "price": "1.00",
+                        "quantity": 1,
+                        "selling_plan_id": 7001,
+                    },
+                ],
             },
         ),
+        (
+            "refunds/create",
+            {"id": 4, "order_id": 9, "transactions": [{"kind": "refund", "status": "success", "amount": "1.00"}]},
+        ),
+        ("orders/cancelled", {"id": 9, "cancel_reason": "customer", "cancelled_at": "2026-11-27T00:00:00Z"}),
         ("products/delete", {"id": 10}),
         ("customers/data_request", {"customer": customer, "data_request": {"id": 7}, "orders_requested": [9]}),
         ("customers/redact", {"customer": customer, "orders_to_redact": [9]}),
         ("shop/redact", {"shop_domain": shopify.domain}),
     ]
+    preorder_offer(shopify.shop["shop_id"])
     for topic, payload in topics:
         assert shopify.post(topic, payload)[0] == 200, topic
     assert not shopify.process()
     shopify.finish_campaigns()
     assert calls["Query"] > 0 and "Scan" not in calls
+    assert calls["UpdateItem"] > 0  # the preorder ledger wrote

@@ -112,7 +112,14 @@ def test_redact_rubs_the_customer_out_of_every_item_of_the_shop_and_only_them(
     )
 
     # the notified signup released its guard when it was sent: the SMS and the pending signups hold one each
-    assert counts == {"signups": 3, "pending_guards": 2, "customers": 2, "notifications": 1, "data_requests": 0}
+    assert counts == {
+        "signups": 3,
+        "pending_guards": 2,
+        "customers": 2,
+        "notifications": 1,
+        "data_requests": 0,
+        "preorder_customers": 0,
+    }
     text = dump(shop["shop_id"])
     for personal in (JANE_EMAIL, JANE_PHONE, JANE_PHONE[1:]):
         assert not mentions(text, personal), personal
@@ -213,7 +220,14 @@ def test_data_request_is_stored_for_30_days_and_emailed_to_the_merchant_once(
     assert first == {
         "data_request_id": "9999",
         "stored": True,
-        "counts": {"signups": 3, "notifications": 1, "customer_records": 2, "order_attributions": 1},
+        "counts": {
+            "signups": 3,
+            "notifications": 1,
+            "customer_records": 2,
+            "order_attributions": 1,
+            "preorder_customers": 0,
+            "preorder_orders": 0,
+        },
         "email": "sent",
     }
     assert replay == {**first, "stored": False, "email": "already_sent"}

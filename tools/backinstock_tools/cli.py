@@ -4,11 +4,23 @@
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
     backinstock catalog add --shop-id ID --variant-id N --product-id N [--title T] [--product-title T] [--handle H]
+    backinstock offers create --shop-id ID --name NAME --selling-plan-id N [...] [--variant-id V[:P] ...]
+                              (--deposit-percent P | --deposit-amount A)
+                              [--balance-due-days D | --balance-due-date DATE] [--market-id M ...] [--status S]
+    backinstock offers update --shop-id ID --offer-id ID [the create options; lists given are replaced]
+    backinstock offers list --shop-id ID [--status S] [--variant-id V] [--product-id P] [--page N] [--per-page N]
+    backinstock offers get --shop-id ID --offer-id ID
+    backinstock preorders counters --shop-id ID [--from D] [--to D] [--offer-id ID] [--product-id N] [--variant-id N]
+                                   [--market-id N] [--currency CUR]
     backinstock shops connect-shopify --shop-id ID [--webhook-secret S] [--access-token T] [--email E]
     backinstock simulate restock --variant-id N --available N [--location-id N]
     backinstock simulate order --variant-id N --email E [--quantity N] [--price P] [--via-alert-link]
+    backinstock simulate preorder --variant-id N --email E [--quantity N] [--price P] [--selling-plan-id N]
+    backinstock simulate balance --order-id N [--amount A] [--fail]
+    backinstock simulate cancel --order-id N [--reason R]
+    backinstock simulate refund --order-id N --amount A
     backinstock outbox [--limit N] [--html]
-    backinstock seed --shop-id ID [--signups N] [--days D]
+    backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
@@ -125,18 +137,178 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _variant_refs(values: list[str] | None) -> list[dict[str, int]] | None:
+    """`--variant-id 111` (product from the catalog) or `--variant-id 111:11` (variant 111 of product 11)."""
+    if values is None:
+        return None
+    refs = []
+    for value in values:
+        variant, _, product = value.partition(":")
+        try:
+            ref = {"shopify_variant_id": int(variant)}
+            if product:
+                ref["shopify_product_id"] = int(product)
+        except ValueError:
+            sys.exit(f"--variant-id takes a variant id or VARIANT:PRODUCT (got {value!r})")
+        refs.append(ref)
+    return refs
+
+
+def _offer_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The create / update options that were given, as the offer models' fields."""
+    from datetime import date
+    from decimal import Decimal, InvalidOperation
+
+    fields: dict[str, Any] = {}
+    for option, field in (("name", "name"), ("status", "status")):
+        if getattr(args, option) is not None:
+            fields[field] = getattr(args, option)
+    if args.selling_plan_id is not None:
+        fields["selling_plan_ids"] = args.selling_plan_id
+    if args.variant_id is not None:
+        fields["variants"] = _variant_refs(args.variant_id)
+    if args.market_id is not None or getattr(args, "clear_markets", False):
+        fields["market_ids"] = args.market_id or []
+    for option, kind in (("deposit_percent", "percentage"), ("deposit_amount", "fixed_amount")):
+        value = getattr(args, option)
+        if value is not None:
+            try:
+                fields["deposit"] = {"type": kind, "value": Decimal(value)}
+            except InvalidOperation:
+                sys.exit(f"--{option.replace('_', '-')} takes a number (got {value!r})")
+    if args.balance_due_days is not None:
+        fields["balance_due"] = {"days_after_checkout": args.balance_due_days}
+    elif args.balance_due_date is not None:
+        text = args.balance_due_date
+        fields["balance_due"] = {"due_at": date.fromisoformat(text) if len(text) == 10 else text}
+    return fields
+
+
+def _print_model(model: Any) -> None:
+    _print(model.model_dump(mode="json"))
+
+
+def cmd_offers_create(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.models.preorders import OfferCreate
+    from backinstock.services import offers
+
+    deps.shops().require(args.shop_id)
+    body = _validated(OfferCreate, _offer_fields(args))
+    _print_model(offers.create_offer(deps.offers(), args.shop_id, body))
+    return 0
+
+
+def cmd_offers_update(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.models.preorders import OfferUpdate
+    from backinstock.services import offers
+
+    deps.shops().require(args.shop_id)
+    fields = _offer_fields(args)
+    if args.clear_balance_due:
+        fields["clear_balance_due"] = True
+    body = _validated(OfferUpdate, fields)
+    _print_model(offers.update_offer(deps.offers(), args.shop_id, args.offer_id, body))
+    return 0
+
+
+def cmd_offers_list(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.models.preorders import OfferListQuery
+    from backinstock.services import offers
+
+    deps.shops().require(args.shop_id)
+    query = {"page": args.page, "per_page": args.per_page, "status": args.status}
+    query |= {"variant_id": args.variant_id, "product_id": args.product_id}
+    model = _validated(OfferListQuery, {k: v for k, v in query.items() if v is not None})
+    _print_model(offers.list_offers(deps.offers(), args.shop_id, model))
+    return 0
+
+
+def cmd_offers_get(args: argparse.Namespace) -> int:
+    from backinstock import deps
+    from backinstock.services import offers
+
+    deps.shops().require(args.shop_id)
+    _print_model(offers.get_offer(deps.offers(), args.shop_id, args.offer_id))
+    return 0
+
+
+def cmd_preorders_counters(args: argparse.Namespace) -> int:
+    """The preorder rollup counters of a window, as the reports will read them (until they exist)."""
+    from datetime import date, timedelta
+
+    from backinstock import deps, ids, money
+    from backinstock.services import preorder_rollups as rollups
+
+    deps.shops().require(args.shop_id)
+    end = date.fromisoformat(args.to) if args.to else ids.now().date()
+    start = date.fromisoformat(args.from_) if args.from_ else end - timedelta(days=29)
+    dimension = rollups.dimension_for(args.offer_id, args.product_id, args.variant_id, args.market_id, args.currency)
+    found = rollups.totals(deps.rollups(), args.shop_id, dimension, start, end, list(rollups.COUNTERS))
+    counters = {
+        name: money.render(value) if name in rollups.AMOUNTS else int(value) for name, value in found.items() if value
+    }
+    customers = None
+    if args.product_id is None and args.variant_id is None and args.market_id is None:
+        customers = len(rollups.customers(deps.rollups(), args.shop_id, start, end, args.offer_id, args.currency))
+    _print(
+        {
+            "window": {"from": start.isoformat(), "to": end.isoformat()},
+            "dimension": dimension,
+            "counters": counters,
+            "distinct_customers": customers,
+        }
+    )
+    return 0
+
+
+def _validated(model: Any, fields: dict[str, Any]) -> Any:
+    """The model, or the API's 422 (every problem, one line each) for what the options gave."""
+    from pydantic import ValidationError
+
+    from backinstock.api.validation import problems_from
+    from backinstock.errors import ValidationFailed
+
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise ValidationFailed(problems=problems_from(exc, model, what="options")) from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from backinstock_tools.local import simulate
 
     info = _read_info(args.local_info)
     _use_local(args.local_info)
     shop_id = args.shop_id or info["shop_id"]
+    base = info["base_url"]
     if args.simulate == "restock":
-        result = simulate.restock(info["base_url"], shop_id, args.variant_id, args.available, args.location_id)
-    else:
+        result = simulate.restock(base, shop_id, args.variant_id, args.available, args.location_id)
+    elif args.simulate == "order":
         result = simulate.order(
-            info["base_url"], shop_id, args.variant_id, args.email, args.quantity, args.price, args.via_alert_link
+            base, shop_id, args.variant_id, args.email, args.quantity, args.price, args.via_alert_link
         )
+    elif args.simulate == "preorder":
+        result = simulate.preorder(
+            base,
+            shop_id,
+            args.variant_id,
+            args.email,
+            args.quantity,
+            args.price,
+            args.selling_plan_id,
+            args.presentment_currency,
+            args.rate,
+            args.name,
+        )
+    elif args.simulate == "balance":
+        result = simulate.balance(base, shop_id, args.order_id, args.amount, args.fail)
+    elif args.simulate == "cancel":
+        result = simulate.cancel(base, shop_id, args.order_id, args.reason)
+    else:
+        result = simulate.refund(base, shop_id, args.order_id, args.amount)
     _print(result)
     return 0
 
@@ -152,9 +324,10 @@ def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from backinstock_tools.local.seed import seed
 
-    if args.signups < 1 or args.days < 1:
-        sys.exit("--signups and --days must be at least 1")
-    _print({"shop_id": args.shop_id, "days": args.days, **seed(args.shop_id, args.signups, args.days, args.seed)})
+    if args.signups < 1 or args.days < 1 or args.preorders < 0:
+        sys.exit("--signups and --days must be at least 1, --preorders at least 0")
+    counts = seed(args.shop_id, args.signups, args.days, args.seed, preorders=args.preorders)
+    _print({"shop_id": args.shop_id, "days": args.days, **counts})
     return 0
 
 
@@ -321,6 +494,67 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--inventory-item-id", type=int, help="Shopify inventory item: its inventory webhooks restock it")
     add.set_defaults(func=cmd_catalog_add)
 
+    offers = sub.add_parser("offers", help="manage a shop's preorder offers (Shopify selling plan groups)")
+    offers_sub = offers.add_subparsers(dest="offers", required=True)
+    offer_create = offers_sub.add_parser("create", help="create an offer; prints it as JSON with its id")
+    offer_update = offers_sub.add_parser("update", help="change an offer: only the options given; lists are replaced")
+    for offer_parser, creating in ((offer_create, True), (offer_update, False)):
+        offer_parser.add_argument("--shop-id", required=True)
+        if not creating:
+            offer_parser.add_argument("--offer-id", required=True)
+        offer_parser.add_argument("--name", required=creating)
+        offer_parser.add_argument("--status", choices=("enabled", "disabled"))
+        offer_parser.add_argument(
+            "--selling-plan-id",
+            type=int,
+            action="append",
+            required=creating,
+            help="a Shopify selling plan of the group (repeat for each); a plan belongs to at most one offer",
+        )
+        offer_parser.add_argument(
+            "--variant-id",
+            action="append",
+            help="an attached variant (repeat): VARIANT, product from the catalog, or VARIANT:PRODUCT",
+        )
+        deposit = offer_parser.add_mutually_exclusive_group(required=creating)
+        deposit.add_argument("--deposit-percent", help="deposit at checkout: percent of the price (0-100)")
+        deposit.add_argument("--deposit-amount", help="deposit at checkout: a fixed amount per unit (shop currency)")
+        due = offer_parser.add_mutually_exclusive_group()
+        due.add_argument("--balance-due-days", type=int, help="the balance is due this many days after checkout")
+        due.add_argument("--balance-due-date", help="the balance is due on this date (YYYY-MM-DD, or a date-time)")
+        offer_parser.add_argument("--market-id", type=int, action="append", help="a Shopify market id (repeat)")
+        if not creating:
+            offer_parser.add_argument("--clear-balance-due", action="store_true", help="remove the balance rule")
+            offer_parser.add_argument("--clear-markets", action="store_true", help="remove every market id")
+        offer_parser.set_defaults(func=cmd_offers_create if creating else cmd_offers_update)
+    offer_list = offers_sub.add_parser("list", help="list a shop's offers (newest first), as the API does")
+    offer_list.add_argument("--shop-id", required=True)
+    offer_list.add_argument("--status", choices=("enabled", "disabled"))
+    offer_list.add_argument("--variant-id", type=int)
+    offer_list.add_argument("--product-id", type=int)
+    offer_list.add_argument("--page", type=int)
+    offer_list.add_argument("--per-page", type=int)
+    offer_list.set_defaults(func=cmd_offers_list)
+    offer_get = offers_sub.add_parser("get", help="read one offer")
+    offer_get.add_argument("--shop-id", required=True)
+    offer_get.add_argument("--offer-id", required=True)
+    offer_get.set_defaults(func=cmd_offers_get)
+
+    preorders = sub.add_parser("preorders", help="the preorder ledger's report counters")
+    preorders_sub = preorders.add_subparsers(dest="preorders", required=True)
+    counters = preorders_sub.add_parser(
+        "counters", help="sum the preorder rollup counters of a window (default: the last 30 days), with filters"
+    )
+    counters.add_argument("--shop-id", required=True)
+    counters.add_argument("--from", dest="from_", help="YYYY-MM-DD (inclusive)")
+    counters.add_argument("--to", help="YYYY-MM-DD (inclusive; default today, UTC)")
+    counters.add_argument("--offer-id")
+    counters.add_argument("--product-id", type=int)
+    counters.add_argument("--variant-id", type=int)
+    counters.add_argument("--market-id", type=int)
+    counters.add_argument("--currency", help="presentment currency: only orders presented in it, in its amounts")
+    counters.set_defaults(func=cmd_preorders_counters)
+
     simulate = sub.add_parser(
         "simulate", help="play Shopify against the local run: post a signed webhook to the local server"
     ).add_subparsers(dest="simulate", required=True)
@@ -339,13 +573,51 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--shop-id", help="default: the demo shop")
     order.set_defaults(func=cmd_simulate)
 
+    pre = simulate.add_parser("preorder", help="orders/create: one preorder line on an offer's selling plan")
+    pre.add_argument("--variant-id", type=int, required=True)
+    pre.add_argument("--email", required=True, help="the customer's email")
+    pre.add_argument("--name", help="the customer's name")
+    pre.add_argument("--quantity", type=int, default=1)
+    pre.add_argument("--price", default="40.00", help="unit price in the shop's currency")
+    pre.add_argument("--selling-plan-id", type=int, help="default: the first plan of the newest offer of the variant")
+    pre.add_argument("--presentment-currency", help="the customer's currency (default: the shop's)")
+    pre.add_argument("--rate", default="1", help="presentment amount = shop amount x rate (default 1)")
+    pre.add_argument("--shop-id", help="default: the demo shop")
+    pre.set_defaults(func=cmd_simulate)
+    bal = simulate.add_parser("balance", help="order_transactions/create: a charge of a preorder's balance")
+    bal.add_argument("--order-id", type=int, required=True)
+    bal.add_argument("--amount", help="default: everything still owed")
+    bal.add_argument("--fail", action="store_true", help="the charge fails (status failure)")
+    bal.add_argument("--shop-id", help="default: the demo shop")
+    bal.set_defaults(func=cmd_simulate)
+    can = simulate.add_parser("cancel", help="orders/cancelled, with a reason")
+    can.add_argument("--order-id", type=int, required=True)
+    can.add_argument(
+        "--reason", choices=("customer", "declined", "fraud", "inventory", "other", "staff"), help="absent: unknown"
+    )
+    can.add_argument("--shop-id", help="default: the demo shop")
+    can.set_defaults(func=cmd_simulate)
+    ref = simulate.add_parser("refund", help="refunds/create: a refund of an order")
+    ref.add_argument("--order-id", type=int, required=True)
+    ref.add_argument("--amount", required=True)
+    ref.add_argument("--shop-id", help="default: the demo shop")
+    ref.set_defaults(func=cmd_simulate)
+
     seed_parser = sub.add_parser(
-        "seed", help="write a realistic history (signups, sends, blocked sends, attributed orders) into a shop"
+        "seed",
+        help="write a realistic history (signups, sends, blocked sends, attributed orders; preorder offers, orders, "
+        "balances, cancellations, refunds) into a shop",
     )
     seed_parser.add_argument("--shop-id", required=True)
     seed_parser.add_argument("--signups", type=int, default=200, help="how many signups (default 200)")
     seed_parser.add_argument("--days", type=int, default=60, help="spread over the last D days (default 60)")
     seed_parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same history shape)")
+    seed_parser.add_argument(
+        "--preorders",
+        type=int,
+        default=30,
+        help="preorder orders on two new offers, with balances, cancellations and refunds (default 30; 0: none)",
+    )
     seed_parser.set_defaults(func=cmd_seed)
 
     reports = sub.add_parser("reports", help="merchant reports").add_subparsers(dest="reports", required=True)

@@ -78,3 +78,140 @@ def order(
     if via_alert_link:
         payload["landing_site"] = f"/products/x?variant={variant_id}&utm_source=backinstock&utm_medium=email"
     return {**post_webhook(base_url, shop_id, "orders/create", payload), "order_id": order_id}
+
+
+# ------------------------------------------------------------------------------------------------------ preorders
+def _offer_for(shop_id: str, variant_id: int, selling_plan_id: int | None) -> dict[str, Any]:
+    """The offer of the plan given, else the newest offer attaching the variant."""
+    ledger = deps.ledger()
+    if selling_plan_id is not None:
+        owner = ledger.offers.owners(shop_id, [selling_plan_id]).get(selling_plan_id)
+        if owner is None:
+            raise NotFound(f"selling plan {selling_plan_id} belongs to no offer of the shop")
+        offer = ledger.offers.offer(shop_id, owner)
+    else:
+        found = ledger.offers.list_ids(shop_id, ids.now(), variant_id=variant_id)
+        offer = ledger.offers.offer(shop_id, found[0]) if found else None
+    if offer is None:
+        raise NotFound(
+            f"no offer attaches variant {variant_id}: create one with `backinstock offers create ... "
+            f"--variant-id {variant_id}`, or pass --selling-plan-id"
+        )
+    return offer
+
+
+def preorder(
+    base_url: str,
+    shop_id: str,
+    variant_id: int,
+    email: str,
+    quantity: int,
+    price: str,
+    selling_plan_id: int | None = None,
+    presentment_currency: str | None = None,
+    rate: str = "1",
+    name: str | None = None,
+) -> dict[str, Any]:
+    """orders/create with one preorder line: what checkout charged follows the offer's deposit (a percentage of
+    the price, or a fixed amount per unit); the rest is outstanding. `presentment_currency` and `rate`: the order
+    presented in another currency (presentment = shop amount x rate)."""
+    from decimal import Decimal
+
+    from backinstock import money
+
+    offer = _offer_for(shop_id, variant_id, selling_plan_id)
+    plan = selling_plan_id or int(offer["selling_plan_ids"][0])
+    variant = deps.catalog().variant(shop_id, variant_id) or {}
+    shop = deps.shops().require(shop_id)
+    total = money.cents(Decimal(price) * quantity)
+    if offer["deposit_type"] == "percentage":
+        deposit = money.cents(total * Decimal(offer["deposit_value"]) / 100)
+    else:
+        deposit = min(total, money.cents(Decimal(offer["deposit_value"]) * quantity))
+    factor = Decimal(rate)
+    order_id = uuid.uuid4().int % 10**15
+    first, _, last = (name or "").partition(" ")
+    payload: dict[str, Any] = {
+        "id": order_id,
+        "name": f"#{order_id % 10000}",
+        "email": email,
+        "created_at": ids.iso(ids.now()),
+        "currency": shop.currency,
+        "presentment_currency": presentment_currency or shop.currency,
+        "total_price": str(total),
+        "total_price_set": _set(total, factor),
+        "total_outstanding": str(total - deposit),
+        "customer": {"email": email, "first_name": first or None, "last_name": last or None},
+        "line_items": [
+            {
+                "id": order_id + 1,
+                "variant_id": variant_id,
+                "product_id": variant.get("product_id"),
+                "price": price,
+                "price_set": _set(money.amount(price), factor),
+                "quantity": quantity,
+                "selling_plan_id": plan,
+                "discount_allocations": [],
+            }
+        ],
+    }
+    result = post_webhook(base_url, shop_id, "orders/create", payload)
+    return {**result, "order_id": order_id, "offer_id": offer["offer_id"], "deposit": str(deposit)}
+
+
+def _set(amount: Any, rate: Any) -> dict[str, Any]:
+    from backinstock import money
+
+    return {"shop_money": {"amount": str(amount)}, "presentment_money": {"amount": str(money.cents(amount * rate))}}
+
+
+def balance(base_url: str, shop_id: str, order_id: int, amount: str | None, fail: bool) -> dict[str, Any]:
+    """order_transactions/create: a charge of the balance (by default all that is still owed), succeeding or
+    failing."""
+    from decimal import Decimal
+
+    from backinstock import money
+    from backinstock.services.preorder_rollups import payments
+
+    item = deps.ledger().orders.order(shop_id, str(order_id))
+    if amount is None:
+        if item is None or "placed_at" not in item:
+            raise NotFound(f"order {order_id} is not in the preorder ledger (yet): pass --amount")
+        amount = money.render(sum((r[0] for r in payments(item)["remaining"]), Decimal(0)))
+    payload = {
+        "id": uuid.uuid4().int % 10**15,
+        "order_id": order_id,
+        "kind": "sale",
+        "status": "failure" if fail else "success",
+        "amount": amount,
+        "currency": deps.shops().require(shop_id).currency,
+        "processed_at": ids.iso(ids.now()),
+        "gateway": "shopify_payments",
+    }
+    return {**post_webhook(base_url, shop_id, "order_transactions/create", payload), "amount": amount}
+
+
+def cancel(base_url: str, shop_id: str, order_id: int, reason: str | None) -> dict[str, Any]:
+    """orders/cancelled (`--reason` absent: Shopify sent none, counted as unknown)."""
+    payload: dict[str, Any] = {"id": order_id, "cancelled_at": ids.iso(ids.now()), "cancel_reason": reason}
+    return post_webhook(base_url, shop_id, "orders/cancelled", payload)
+
+
+def refund(base_url: str, shop_id: str, order_id: int, amount: str) -> dict[str, Any]:
+    """refunds/create with one successful refund transaction."""
+    payload = {
+        "id": uuid.uuid4().int % 10**15,
+        "order_id": order_id,
+        "created_at": ids.iso(ids.now()),
+        "refund_line_items": [],
+        "transactions": [
+            {
+                "id": uuid.uuid4().int % 10**15,
+                "kind": "refund",
+                "status": "success",
+                "amount": amount,
+                "currency": deps.shops().require(shop_id).currency,
+            }
+        ],
+    }
+    return post_webhook(base_url, shop_id, "refunds/create", payload)

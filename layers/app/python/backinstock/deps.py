@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from backinstock.services.attribution import Attribution
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports, Workflow
+    from backinstock.services.offers import Offers
+    from backinstock.services.preorder_ledger import Ledger
     from backinstock.services.privacy import Privacy
     from backinstock.services.reports import Reports
     from backinstock.services.restocks import Restocks
@@ -70,6 +72,25 @@ def notifications() -> NotificationRepository:
     from backinstock.repositories.notifications import NotificationRepository
 
     return NotificationRepository(config.table_name())
+
+
+@factory
+def offers() -> Offers:
+    """Preorder offers and the catalog (variant titles)."""
+    from backinstock.repositories.offers import OfferRepository
+    from backinstock.services.offers import Offers
+
+    return Offers(offers=OfferRepository(config.table_name()), catalog=catalog())
+
+
+@factory
+def ledger() -> Ledger:
+    """The preorder order ledger (orders, their events, customer profiles) and the offers' selling plans."""
+    from backinstock.repositories.offers import OfferRepository
+    from backinstock.repositories.preorders import PreorderRepository
+    from backinstock.services.preorder_ledger import Ledger
+
+    return Ledger(orders=PreorderRepository(config.table_name()), offers=OfferRepository(config.table_name()))
 
 
 @factory

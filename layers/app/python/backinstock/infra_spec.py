@@ -144,7 +144,9 @@ ROLLUP_CONSUMER = StreamConsumerSpec(
     retry_attempts=10,
     max_record_age_hours=24,
     timeout_seconds=60,
-    entities=("signup", "notification", "attribution"),
+    # The ledger's orders ("preorder") and the per-customer rows the aggregator itself writes ("rollup_customer":
+    # their creation counts distinct customers).
+    entities=("signup", "notification", "attribution", "preorder", "rollup_customer"),
 )
 STREAM_CONSUMERS = (ROLLUP_CONSUMER,)
 

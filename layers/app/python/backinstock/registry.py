@@ -30,6 +30,7 @@ RESOURCE_MODULES = (
     "backinstock.actions.settings",
     "backinstock.actions.webhooks",
     "backinstock.actions.reports",
+    "backinstock.actions.preorders",
     "backinstock.actions.meta",
 )
 

@@ -22,8 +22,9 @@ SHOPIFY_WEBHOOK = Action(
         "body with the shop's webhook secret, set by `backinstock shops connect-shopify`), compared in constant time.",
         "401 and nothing queued on a missing header, an unknown shop domain or a signature mismatch.",
         "A redelivery (same X-Shopify-Event-Id, else X-Shopify-Webhook-Id) answers 200 `duplicate` and queues nothing.",
-        "Topics: inventory_levels/update, products/create|update|delete, orders/create, customers/data_request, "
-        "customers/redact, shop/redact; others answer 200 `ignored`.",
+        "Topics: inventory_levels/update, products/create|update|delete, orders/create, orders/cancelled, "
+        "order_transactions/create, refunds/create, customers/data_request, customers/redact, shop/redact; others "
+        "answer 200 `ignored`.",
     ),
 )
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+PREORDERS = "po"  # the preorder report dimensions: `po`, `po:o:<offer>`, ... (services/preorder_rollups.py)
+CUSTOMER_ROWS = "pcu"  # per-customer rows of the preorder reports: `pcu[:o:<offer>][:c:<currency>]#<G>#<date>#<key>`
+CUSTOMER_ROW_ENTITY = "rollup_customer"
+
 Counters = dict[str, Decimal]
 Deltas = dict[tuple[str, str], Counters]  # (dimension, bucket key) -> counter -> delta
 
@@ -24,3 +28,11 @@ class Change:
 
     def empty(self) -> bool:
         return not self.plain and not self.once and not self.latest
+
+
+def entity_of(dimension: str) -> str:
+    """The `entity` of the rollup item of a dimension. Customer rows have their own: their creation is itself a
+    change the aggregator counts (distinct customers); other rollup items are never aggregated."""
+    if dimension == CUSTOMER_ROWS or dimension.startswith(CUSTOMER_ROWS + ":"):
+        return CUSTOMER_ROW_ENTITY
+    return "rollup"

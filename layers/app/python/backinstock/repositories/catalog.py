@@ -65,6 +65,11 @@ class CatalogRepository(Repository):
     def variant(self, shop_id: str, variant_id: int) -> dict[str, Any] | None:
         return self.read(_shop_pk(shop_id), f"{VARIANT}{variant_id}", consistent=False)
 
+    def variants(self, shop_id: str, variant_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """variant id -> catalog item, for the ids the catalog knows (BatchGetItem, eventually consistent)."""
+        keys = [key(_shop_pk(shop_id), f"{VARIANT}{v}") for v in dict.fromkeys(variant_ids)]
+        return {int(i["variant_id"]): i for i in self.batch_get(keys, consistent=False)} if keys else {}
+
     def variant_of_inventory_item(self, shop_id: str, inventory_item_id: int) -> dict[str, Any] | None:
         return self.read(_shop_pk(shop_id), f"INVITEM#{inventory_item_id}")
 

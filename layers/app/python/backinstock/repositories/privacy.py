@@ -147,6 +147,16 @@ class PrivacyRepository(Repository):
             rows += self._prefix_query(shop_pk(shop_id), f"ATTR#{order_id}#")
         return rows
 
+    def preorder_customers(self, shop_id: str, customer_keys: list[str]) -> list[dict[str, Any]]:
+        """Preorder customer profiles (`PRECUSTOMER#<customer key>`, repositories/preorders.py) under these keys."""
+        keys = [key(shop_pk(shop_id), f"PRECUSTOMER#{k}") for k in dict.fromkeys(customer_keys)]
+        return self.batch_get(keys) if keys else []
+
+    def preorder_orders(self, shop_id: str, order_ids: list[str]) -> list[dict[str, Any]]:
+        """The preorder ledger's entries (`PREORDER#<order_id>`) of these orders, those that exist."""
+        keys = [key(shop_pk(shop_id), f"PREORDER#{o}") for o in dict.fromkeys(order_ids)]
+        return [o for o in self.batch_get(keys) if o.get("placed_at")] if keys else []
+
     # ----------------------------------------------------------------------------------------------- rub out
     def redact_signup(self, shop_id: str, signup_id: str, at: str) -> bool:
         """Contact replaced, contact attributes removed, `redacted_at` and `unsubscribed_at` set if not set yet (the

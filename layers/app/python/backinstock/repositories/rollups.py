@@ -11,6 +11,11 @@ Items (docs/DATA_MODEL.md, "Report rollups"):
 A change is one `TransactWriteItems`: the record's marker (`attribute_not_exists`), the once-keys it claims, the
 counter updates. A replayed record fails on its marker and changes nothing; a once-key already claimed drops its
 counters from the transaction, which is retried without them.
+
+A change too big for one transaction (a preorder order touches dozens of dimensions per line, in three bucket sizes)
+and without once-keys is applied in parts of at most 99 updates, in a fixed order, each part a transaction with its
+own marker `EVENT#<eventID>#<part>`: a record retried after a crash between parts skips the parts already applied
+and applies the rest, so every part still counts exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from backinstock.models.rollups import Change, Deltas
+from backinstock.models.rollups import Change, Deltas, entity_of
 from backinstock.repositories.base import Repository, from_item, key, serialize
 
 MARKER_RETENTION = timedelta(days=2)
@@ -51,21 +56,16 @@ class RollupRepository(Repository):
         for (dimension, bucket), values in change.latest.items():
             for name, value in values.items():
                 self._raise_to(change.shop_id, dimension, bucket, name, value)
+        if not change.once:
+            plain = _merge(change.plain)
+            if len(plain) + 1 > MAX_TRANSACTION:
+                return self._apply_in_parts(change.shop_id, plain, event_id, now)
         active = dict(change.once)
         while True:
             updates = _merge(change.plain, *active.values())
             if not updates:
                 return "empty"
-            marker = {
-                "Put": {
-                    "Item": {
-                        **key(rollup_pk(change.shop_id, "ROLLUP#APPLIED"), f"EVENT#{event_id}"),
-                        "entity": {"S": "rollup_marker"},
-                        "expires_at": {"N": str(int((now + MARKER_RETENTION).timestamp()))},
-                    },
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            }
+            marker = self._marker(change.shop_id, f"EVENT#{event_id}", now)
             once_keys = list(active)
             onces = [
                 {
@@ -101,6 +101,36 @@ class RollupRepository(Repository):
                 for once_key in taken:
                     active.pop(once_key)
 
+    def _apply_in_parts(self, shop_id: str, updates: Deltas, event_id: str, now: datetime) -> str:
+        """A change bigger than one transaction: parts of `MAX_TRANSACTION - 1` updates in sorted order (the same
+        parts on every retry of the record), each with its own marker. `applied` when any part was applied now."""
+        slots = sorted(updates.items())
+        size = MAX_TRANSACTION - 1
+        outcome = "replayed"
+        for part, start in enumerate(range(0, len(slots), size)):
+            writes = [self._update(shop_id, slot, counters) for slot, counters in slots[start : start + size]]
+            try:
+                self.transact([self._marker(shop_id, f"EVENT#{event_id}#{part}", now), *writes])
+                outcome = "applied"
+            except self.client.exceptions.TransactionCanceledException as exc:
+                codes = self.cancellation_codes(exc)
+                if not codes or codes[0] != "ConditionalCheckFailed":
+                    raise
+        return outcome
+
+    def _marker(self, shop_id: str, sort_key: str, now: datetime) -> dict[str, Any]:
+        """The Put that records a stream record (or one part of it) as applied; it fails once it exists."""
+        return {
+            "Put": {
+                "Item": {
+                    **key(rollup_pk(shop_id, "ROLLUP#APPLIED"), sort_key),
+                    "entity": {"S": "rollup_marker"},
+                    "expires_at": {"N": str(int((now + MARKER_RETENTION).timestamp()))},
+                },
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
     def _update(self, shop_id: str, slot: tuple[str, str], counters: dict[str, Decimal]) -> dict[str, Any]:
         dimension, bucket = slot
         names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
@@ -111,7 +141,7 @@ class RollupRepository(Repository):
                 "Key": rollup_key(shop_id, dimension, bucket),
                 "UpdateExpression": f"ADD {adds} SET entity = :entity",
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {**values, ":entity": {"S": "rollup"}},
+                "ExpressionAttributeValues": {**values, ":entity": {"S": entity_of(dimension)}},
             }
         }
 
@@ -149,6 +179,22 @@ class RollupRepository(Repository):
             request["ProjectionExpression"] = ", ".join(names)
             request["ExpressionAttributeNames"] = names
         return [from_item(item) for item in self.query(**request)]
+
+    def customer_rows(self, shop_id: str, dimension: str, first: str, last: str) -> list[dict[str, Any]]:
+        """The per-customer rows (`<dimension>#<bucket>#<customer key>`) of the buckets with keys in [first, last]
+        of one granularity, eventually consistent."""
+        return [
+            from_item(item)
+            for item in self.query(
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
+                ExpressionAttributeValues={
+                    ":pk": {"S": rollup_pk(shop_id)},
+                    ":first": {"S": f"{dimension}#{first}#"},
+                    ":last": {"S": f"{dimension}#{last}#~"},
+                },
+                ConsistentRead=False,
+            )
+        ]
 
     def total(self, shop_id: str, dimension: str, counter: str) -> int:
         """An all-time counter (strongly consistent: read right after the change that moved it)."""

@@ -4,13 +4,15 @@ Shopify sends them to every app and expects them honoured (within 30 days): the 
 functions below with the verified payload. Each is idempotent, because webhooks arrive at least once.
 
 - `customer_data_request`: a report of what we hold about one customer of one shop (signups, the send log's rows,
-  customer records, the attributions of the requested orders' lines to alerts), stored as
+  customer records, the attributions of the requested orders' lines to alerts, their preorder customer record and
+  the requested orders' preorder ledger entries), stored as
   `SHOP#<id> / DATAREQ#<data_request id>` for 30 days (TTL) and emailed once to the merchant (`Shop.email`), who
   answers the customer: Shopify gives apps no channel back. A replay sends no second email (a conditional claim on
   the stored item precedes the provider call; a failed send releases it for the retry).
 - `redact_customer`: the customer's contacts are rubbed out of the shop's partition: signups keep their history
   (ids, variants, timestamps, counters: the merchant's statistics) with `contact = "[redacted]"`, the other contact
-  attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items and stored
+  attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items, preorder
+  customer profiles (their email and name; the preorder ledger and rollups hold only a customer key) and stored
   data-request reports about them are deleted; send-log rows get `contact = "[redacted]"`. Send claims and usage
   counters hold no contact, order attributions neither. The customer is identified by the payload's email
   (lower-cased) and phone (normalised as signups store it), then by every contact the rows found that way hold (an
@@ -47,6 +49,7 @@ from backinstock.models.signups import normalize_email, normalize_phone
 from backinstock.providers import Email, EmailProvider
 from backinstock.repositories.privacy import REDACTED, PrivacyRepository
 from backinstock.repositories.shops import Shop, ShopRepository
+from backinstock.services.preorder_ledger import customer_keys
 
 if TYPE_CHECKING:
     from backinstock.repositories.shop_secrets import ShopSecrets
@@ -168,6 +171,10 @@ ATTRIBUTION_FIELDS = (
 )
 
 
+PREORDER_CUSTOMER_FIELDS = ("customer_key", "shopify_customer_id", "email", "name", "first_order_at", "last_order_at")
+PREORDER_ORDER_FIELDS = ("order_id", "order_name", "placed_at", "currency", "presentment_currency", "lines", "cancel")
+
+
 def _pick(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: item[f] for f in fields if item.get(f) is not None}
 
@@ -179,8 +186,10 @@ def _report(
     notifications: list[dict[str, Any]],
     attributions: list[dict[str, Any]],
     at: str,
+    preorders: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], []),
 ) -> dict[str, Any]:
     emails, phones, customer_id = _identity(payload)
+    profiles, orders = preorders
     customers = []
     for c in found.customers:
         _, channel, contact = c["SK"].split("#", 2)
@@ -209,6 +218,10 @@ def _report(
             (_pick(n, NOTIFICATION_FIELDS) for n in notifications), key=lambda n: n["notification_id"]
         ),
         "customer_records": sorted(customers, key=lambda c: (c["channel"], c["contact"])),
+        "preorder_customers": sorted(
+            (_pick(c, PREORDER_CUSTOMER_FIELDS) for c in profiles), key=lambda c: c["customer_key"]
+        ),
+        "preorder_orders": sorted((_pick(o, PREORDER_ORDER_FIELDS) for o in orders), key=lambda o: o["order_id"]),
     }
 
 
@@ -224,7 +237,9 @@ def data_request_email(to: str, shop: Shop, report: dict[str, Any]) -> Email:
     summary = (
         f"{len(report['signups'])} restock signup(s), {len(report['notifications'])} alert(s) in the send log, "
         f"{len(report['customer_records'])} customer record(s), "
-        f"{len(report['order_attributions'])} attribution(s) of the requested orders' lines to alerts"
+        f"{len(report['order_attributions'])} attribution(s) of the requested orders' lines to alerts, "
+        f"{len(report.get('preorder_customers', []))} preorder customer record(s), "
+        f"{len(report.get('preorder_orders', []))} of the requested orders in the preorder ledger"
     )
     text = (
         f"Shopify forwarded a customer's request for their data (data request {request_id}) for {shop.domain}.\n\n"
@@ -262,7 +277,9 @@ def customer_data_request(
         notifications = p.records.notifications_to(shop_id, found.contacts) if found.contacts else []
         orders = [str(o) for o in payload.get("orders_requested") or []]
         attributions = p.records.order_attributions(shop_id, orders)
-        report = _report(shop, payload, found, notifications, attributions, at)
+        profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
+        preorders = (profiles, p.records.preorder_orders(shop_id, orders))
+        report = _report(shop, payload, found, notifications, attributions, at, preorders)
         document = json.dumps(report, sort_keys=True)
         values: dict[str, Any] = {"created_at": at, "shopify_customer_id": customer_id}
         if len(document.encode()) <= MAX_REPORT_TEXT:
@@ -275,7 +292,15 @@ def customer_data_request(
     if stored is None:  # stored by a concurrent invocation, then expired or purged in between: let the retry redo it
         raise RuntimeError(f"data request {request_id} vanished while being stored")
     report = _stored_report(stored)
-    counts = {k: len(report.get(k, [])) for k in ("signups", "notifications", "customer_records", "order_attributions")}
+    held = (
+        "signups",
+        "notifications",
+        "customer_records",
+        "order_attributions",
+        "preorder_customers",
+        "preorder_orders",
+    )
+    counts = {k: len(report.get(k, [])) for k in held}
     result: dict[str, Any] = {"data_request_id": request_id, "stored": created, "counts": counts}
 
     if not shop.email:
@@ -302,6 +327,14 @@ def customer_data_request(
     return {**result, "email": "sent"}
 
 
+def _preorder_keys(customer_id: str | None, emails: set[str]) -> list[str]:
+    """The keys the customer's preorder profile may have (services/preorder_ledger.py)."""
+    keys = customer_keys(customer_id, None)
+    for email in sorted(emails):
+        keys += customer_keys(None, email)
+    return keys
+
+
 # ------------------------------------------------------------------------------------------ customer redact
 def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: datetime | None = None) -> dict[str, int]:
     """Rub one customer's contacts out of the shop's data. Returns what was changed per item type; a second run
@@ -310,7 +343,14 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
     shop_id = shop.shop_id
     emails, phones, customer_id = _identity(payload)
     found = _find(p, shop_id, emails, phones)
-    counts = {"signups": 0, "pending_guards": 0, "customers": 0, "notifications": 0, "data_requests": 0}
+    counts = {
+        "signups": 0,
+        "pending_guards": 0,
+        "customers": 0,
+        "notifications": 0,
+        "data_requests": 0,
+        "preorder_customers": 0,
+    }
     # Signups first: once unsubscribed, no new send can start for them while the rest is cleaned.
     for s in found.signups:
         counts["signups"] += p.records.redact_signup(shop_id, s["signup_id"], at)
@@ -319,6 +359,8 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
         counts["customers"] = p.records.delete_in_shop(shop_id, [c["SK"] for c in found.customers])
         for n in p.records.notifications_to(shop_id, found.contacts):
             counts["notifications"] += p.records.redact_notification(shop_id, n["notification_id"], at)
+    profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
+    counts["preorder_customers"] = p.records.delete_in_shop(shop_id, [profile["SK"] for profile in profiles])
     counts["data_requests"] = p.records.delete_in_shop(
         shop_id, p.records.data_request_keys(shop_id, customer_id, found.contacts)
     )

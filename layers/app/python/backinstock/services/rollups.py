@@ -14,6 +14,7 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
   (once per order), `revenue` (exact decimal); and `converted` (once per signup) in the bucket of the signup's
   creation (read from its UUIDv7 id), so that `converted / notified` is a share of one cohort.
 - Attributions are immutable (conditional put): only their INSERT counts.
+- Preorder ledger orders (and the per-customer rows their counters create): `services.preorder_rollups`.
 
 Pure functions: no boto3. `repositories.rollups` applies a `Change` (`models.rollups`) idempotently.
 """
@@ -27,10 +28,11 @@ from decimal import Decimal
 from typing import Any
 
 from backinstock import buckets
-from backinstock.models.rollups import Change, Counters, Deltas
+from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, Change, Counters, Deltas
+from backinstock.services import preorder_rollups
 
 CONVERTING = ("medium", "high")
-ENTITIES = ("signup", "notification", "attribution")
+ENTITIES = ("signup", "notification", "attribution", preorder_rollups.ENTITY, CUSTOMER_ROW_ENTITY)
 TOTAL = "TOTAL"  # the bucket of all-time counters
 
 
@@ -120,6 +122,10 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change 
     entity = (new or old or {}).get("entity")
     if entity not in ENTITIES:
         return None
+    if entity == preorder_rollups.ENTITY:
+        return preorder_rollups.order_change(old, new)
+    if entity == CUSTOMER_ROW_ENTITY:
+        return preorder_rollups.customer_row_change(old, new)
     shop_id = str((new or old or {})["shop_id"])
     change = Change(shop_id)
     if entity == "attribution":

@@ -3,8 +3,9 @@
 Powertools batch processing with partial failures: a record that raises is reported in `batchItemFailures`; Lambda
 retries from the first failed record (records after it too: each applies at most once, see
 `repositories.rollups`), bisecting the batch, up to the event source's retry limit, then sends the batch's
-description to the on-failure queue (alarmed). Records of items that are no signup, notification or attribution
-(rollups themselves, shops, claims) change nothing; in AWS the event source's filter does not even deliver them.
+description to the on-failure queue (alarmed). Records of items that are no signup, notification, attribution,
+preorder ledger order or preorder customer row (other rollups, shops, claims) change nothing; in AWS the event
+source's filter does not even deliver them.
 """
 
 from __future__ import annotations

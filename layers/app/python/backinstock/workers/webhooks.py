@@ -41,10 +41,35 @@ def _product_delete(shop: Shop, payload: dict[str, Any]) -> Any:
 
 
 def _order(shop: Shop, payload: dict[str, Any]) -> Any:
-    from backinstock.services import attribution
+    """A new order: back-in-stock attribution and the preorder ledger, each idempotent (a retry after one of them
+    failed redoes the other harmlessly)."""
+    from backinstock.services import attribution, preorder_ledger
 
     result = attribution.attribute_order(deps.attribution(), shop, payload)
-    return {"attributed": len(result["attributions"]), "tagged": result["tagged"]}
+    preorders = preorder_ledger.on_order_created(deps.ledger(), shop, payload)
+    return {
+        "attributed": len(result["attributions"]),
+        "tagged": result["tagged"],
+        "preorder_lines": preorders["preorder_lines"],
+    }
+
+
+def _order_cancelled(shop: Shop, payload: dict[str, Any]) -> Any:
+    from backinstock.services import preorder_ledger
+
+    return preorder_ledger.on_cancelled(deps.ledger(), shop, payload)
+
+
+def _transaction(shop: Shop, payload: dict[str, Any]) -> Any:
+    from backinstock.services import preorder_ledger
+
+    return preorder_ledger.on_transaction(deps.ledger(), shop, payload)
+
+
+def _refund(shop: Shop, payload: dict[str, Any]) -> Any:
+    from backinstock.services import preorder_ledger
+
+    return preorder_ledger.on_refund(deps.ledger(), shop, payload)
 
 
 def _data_request(shop: Shop, payload: dict[str, Any]) -> Any:
@@ -65,6 +90,9 @@ TOPIC_HANDLERS: dict[str, Callable[[Shop, dict[str, Any]], Any]] = {
     "products/update": _product,
     "products/delete": _product_delete,
     "orders/create": _order,
+    "orders/cancelled": _order_cancelled,
+    "order_transactions/create": _transaction,
+    "refunds/create": _refund,
     "customers/data_request": _data_request,
     "customers/redact": _customer_redact,
 }

@@ -1,0 +1,64 @@
+"""Money rules: exact decimals, two-decimal strings, and allocations whose parts sum exactly to the whole."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backinstock import money
+
+pytestmark = pytest.mark.unit
+
+amounts = st.decimals(min_value=0, max_value=1_000_000, places=2, allow_nan=False, allow_infinity=False)
+weights = st.lists(st.decimals(min_value=0, max_value=100_000, places=2, allow_nan=False), min_size=1, max_size=12)
+
+
+@given(amounts, weights)
+def test_an_allocation_sums_exactly_and_each_part_is_within_a_cent_of_its_share(
+    total: Decimal, parts_weights: list[Decimal]
+) -> None:
+    parts = money.allocate(total, parts_weights)
+    assert sum(parts, Decimal(0)) == total
+    assert all(p >= 0 and p == p.quantize(money.CENT) for p in parts)
+    weight_sum = sum(parts_weights, Decimal(0))
+    for part, weight in zip(parts, parts_weights, strict=True):
+        share = total * weight / weight_sum if weight_sum else total / len(parts_weights)
+        assert abs(part - share) < money.CENT
+
+
+def test_the_cents_left_over_go_to_the_parts_rounding_cut_most_never_below_zero() -> None:
+    # 0.15 over ten equal lines and a tiny one: half-up rounding would give 0.02 x 10 = 0.20 and a last part of -0.05
+    parts = money.allocate(Decimal("0.15"), [Decimal(1)] * 10 + [Decimal("0.0001")])
+    assert parts == [Decimal("0.02")] * 5 + [Decimal("0.01")] * 5 + [Decimal("0.00")]
+    assert money.allocate(Decimal("100.00"), [Decimal("1"), Decimal("1"), Decimal("1")]) == [
+        Decimal("33.34"),
+        Decimal("33.33"),
+        Decimal("33.33"),
+    ]
+    assert money.allocate(Decimal("10"), [Decimal(0), Decimal(0)]) == [Decimal("5.00"), Decimal("5.00")]
+    assert money.allocate(Decimal("10"), []) == []
+    with pytest.raises(ValueError, match="negative"):
+        money.allocate(Decimal("-1"), [Decimal(1)])
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [("12.5", Decimal("12.5")), (12.5, Decimal("12.5")), (0.1, Decimal("0.1")), ("x", None), (None, None)],
+)
+def test_payload_money_parses_exactly_or_not_at_all(raw: object, parsed: Decimal | None) -> None:
+    assert money.parse(raw) == parsed
+
+
+def test_money_renders_with_two_decimals_and_reads_shopify_money_sets() -> None:
+    assert money.render(Decimal("12.5")) == "12.50"
+    assert money.render(Decimal("0.005")) == "0.01"  # half up
+    assert money.render(3) == "3.00"
+    assert money.amount(None) == Decimal("0.00") and money.amount("7.129") == Decimal("7.13")
+    price_set = {"shop_money": {"amount": "10.00", "currency_code": "USD"}, "presentment_money": {"amount": "9.20"}}
+    assert money.money_set(price_set, "presentment_money") == Decimal("9.20")
+    assert money.money_set(None, "shop_money") is None
+    assert money.scale(Decimal("10.00"), Decimal("92"), Decimal("100")) == Decimal("9.20")
+    assert money.scale(Decimal("10.00"), Decimal("1"), Decimal("0")) == Decimal("0.00")
