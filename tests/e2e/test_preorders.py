@@ -44,7 +44,12 @@ def test_a_simulated_preorder_reaches_the_counters(server: dict[str, Any]) -> No
             run(server, "preorders", "counters", "--shop-id", shop_id, "--offer-id", offer["id"], *extra)["counters"]
         )
 
-    seen = eventually(lambda: counters() or None, "the stream poller to count the preorder", timeout=60)
+    # The order's counters and its customer's row are two stream records: wait for both
+    seen = eventually(
+        lambda: (found := counters()) and "customers" in found and found,
+        "the stream poller to count the preorder and its customer",
+        timeout=60,
+    )
     assert seen["orders"] == 1 and seen["revenue"] == "60.00" and seen["deposits_collected"] == "15.00"
     assert seen["balances_outstanding"] == "45.00" and seen["customers"] == 1
     assert counters("--currency", "EUR")["revenue"] == "30.00"
