@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from backinstock import ids
 from backinstock.errors import Conflict, NotFound
@@ -48,30 +48,12 @@ class Exports:
     signups: SignupRepository | None = None
 
 
-class Workflow:
-    """Starts and stops executions of the export state machine."""
+class Workflow(Protocol):
+    """The export state machine's executions (`providers.workflows.StepFunctionsWorkflow` in Lambda)."""
 
-    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
-        self.arn = state_machine_arn
-        self._client = client
+    def start(self, name: str, payload: dict[str, Any]) -> str: ...
 
-    @property
-    def client(self) -> Any:
-        from backinstock import aws
-
-        return self._client or aws.client("stepfunctions")
-
-    def start(self, name: str, payload: dict[str, Any]) -> str:
-        arn: str = self.client.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))[
-            "executionArn"
-        ]
-        return arn
-
-    def stop(self, execution_arn: str) -> None:
-        try:
-            self.client.stop_execution(executionArn=execution_arn, cause="Cancelled by the merchant")
-        except self.client.exceptions.ExecutionDoesNotExist:
-            return
+    def stop(self, execution_arn: str) -> None: ...
 
 
 def new_job_id() -> str:
