@@ -3,7 +3,7 @@
 from backinstock import deps
 from backinstock.actions.reports import CANCEL_EXPORT
 from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportJob
+from backinstock.models.reporting import ExportJob
 from backinstock.services import exports
 
 

@@ -3,7 +3,8 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_PRODUCTS_IN_DEMAND
 from backinstock.api.http import Request, route
-from backinstock.models.reports import DemandExport, ExportAccepted
+from backinstock.models.reporting import ExportAccepted
+from backinstock.models.reports import DemandExport
 from backinstock.services import exports
 
 

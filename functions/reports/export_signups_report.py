@@ -3,7 +3,8 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_SIGNUPS_REPORT
 from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportAccepted, SeriesQuery
+from backinstock.models.reporting import ExportAccepted
+from backinstock.models.reports import SeriesQuery
 from backinstock.services import exports
 
 

@@ -3,7 +3,8 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_SUMMARY
 from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportAccepted, ReportQuery
+from backinstock.models.reporting import ExportAccepted
+from backinstock.models.reports import ReportQuery
 from backinstock.services import exports
 
 

@@ -2,7 +2,7 @@
 
 from backinstock.actions.reports import MANIFEST, PREFIX
 from backinstock.api.http import Request, route
-from backinstock.models.reports import Manifest
+from backinstock.models.reporting import Manifest
 from backinstock.services import manifest
 
 

@@ -3,7 +3,8 @@
 from backinstock import deps
 from backinstock.actions.reports import EXPORT_WAITLIST
 from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportAccepted, SignupExport
+from backinstock.models.reporting import ExportAccepted
+from backinstock.models.signups import SignupExport
 from backinstock.services import exports
 
 

@@ -8,6 +8,8 @@ of its prefix from this registry, so it cannot drift from the routes.
 from __future__ import annotations
 
 from backinstock.models import reports as m
+from backinstock.models.reporting import ExportAccepted, ExportJob, Manifest
+from backinstock.models.signups import SignupExport
 from backinstock.registry import Access, Action
 
 RESOURCE = "reports"
@@ -60,7 +62,7 @@ def _report(
         aliases=(f"export {name.replace('_', ' ')} report", f"{name.replace('_', ' ')} report csv"),
         body_model=export_body,
         body_optional=True,
-        response_model=m.ExportAccepted,
+        response_model=ExportAccepted,
         success_status=202,
         idempotent=True,
         notes=("Same filters as the read, in a JSON body.", _EXPORT_NOTE),
@@ -77,7 +79,7 @@ MANIFEST = Action(
     description="The catalog of available back-in-stock reports, generated from the registry",
     handler="reports.list_reports",
     aliases=("reports", "which reports are there", "list reports"),
-    response_model=m.Manifest,
+    response_model=Manifest,
 )
 
 SUMMARY, EXPORT_SUMMARY = _report(
@@ -143,7 +145,7 @@ GET_EXPORT = Action(
     handler="reports.get_report_export",
     access=frozenset({Access.TABLE_READ, Access.EXPORT_READ}),
     aliases=("export status", "is my export ready", "download the export"),
-    response_model=m.ExportJob,
+    response_model=ExportJob,
     notes=(
         "download_url is a pre-signed S3 URL made at each poll, valid until download_url_expires_at (1 hour, or "
         "less when the signing credentials expire sooner): poll again for a fresh one. The job expires about 24 "
@@ -160,7 +162,7 @@ CANCEL_EXPORT = Action(
     handler="reports.cancel_report_export",
     access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN}),
     aliases=("cancel export", "stop the export"),
-    response_model=m.ExportJob,
+    response_model=ExportJob,
     notes=("409 when the job is no longer running (ready, failed or cancelled).",),
 )
 
@@ -173,9 +175,9 @@ EXPORT_WAITLIST = Action(
     handler="signups.export_signups",
     access=_EXPORT,
     aliases=("export the waitlist", "download signups csv", "waitlist csv"),
-    body_model=m.SignupExport,
+    body_model=SignupExport,
     body_optional=True,
-    response_model=m.ExportAccepted,
+    response_model=ExportAccepted,
     success_status=202,
     idempotent=True,
     notes=("The list's filters, in a JSON body; every matching row, newest first.", _EXPORT_NOTE),

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from backinstock import ids
 from backinstock.errors import Conflict, NotFound
-from backinstock.models import reports as m
+from backinstock.models.reporting import ExportAccepted, ExportJob
+from backinstock.models.signups import SignupExport
 from backinstock.registry import BASE_PATH
 from backinstock.repositories.exports import ExportRepository, JobNotRunning
 from backinstock.repositories.signups import STATUS_FILTERS, ListFilter, SignupRepository
@@ -68,7 +69,7 @@ def start(
     source: str,
     params: Any,
     now: datetime | None = None,
-) -> m.ExportAccepted:
+) -> ExportAccepted:
     """Create the job and start its execution. A report's window is resolved now (so the file covers the window
     the request meant, whenever it runs); an invalid one is a 422 and starts nothing."""
     moment = now or ids.now()
@@ -102,7 +103,7 @@ def start(
         )
         raise
     e.jobs.update_running(shop_id, job_id, {"execution_arn": execution_arn})
-    return m.ExportAccepted(job_id=job_id, status_url=BASE_PATH + STATUS_PATH + job_id)
+    return ExportAccepted(job_id=job_id, status_url=BASE_PATH + STATUS_PATH + job_id)
 
 
 def _closing(moment: datetime) -> dict[str, Any]:
@@ -118,16 +119,14 @@ def _require(e: Exports, shop_id: str, job_id: str, moment: datetime) -> dict[st
     return job
 
 
-def view(
-    job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None
-) -> m.ExportJob:
+def view(job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None) -> ExportJob:
     ready = job["status"] == "ready"
     url = expires = None
     if ready and sign is not None:
         moment = now or ids.now()
         url = sign(job["object_key"], DOWNLOAD_URL_SECONDS)
         expires = ids.iso(moment + timedelta(seconds=DOWNLOAD_URL_SECONDS))
-    return m.ExportJob(
+    return ExportJob(
         job_id=job["job_id"],
         status=job["status"],
         progress=int(job.get("progress", 0)),
@@ -144,7 +143,7 @@ def view(
 
 def get(
     e: Exports, shop_id: str, job_id: str, sign: Callable[[str, int], str], now: datetime | None = None
-) -> m.ExportJob:
+) -> ExportJob:
     moment = now or ids.now()
     return view(_require(e, shop_id, job_id, moment), sign, moment)
 
@@ -156,7 +155,7 @@ def cancel(
     job_id: str,
     abort: Callable[[str, str], None],
     now: datetime | None = None,
-) -> m.ExportJob:
+) -> ExportJob:
     moment = now or ids.now()
     job = _require(e, shop_id, job_id, moment)
     try:
@@ -184,7 +183,7 @@ def open_source(e: Exports, job: dict[str, Any], cursor: Any, now: datetime) -> 
     params = json.loads(job["params"])
     source = job["source"]
     if source == WAITLIST:
-        return WAITLIST_COLUMNS, _waitlist(e, job["shop_id"], m.SignupExport.model_validate(params), cursor)
+        return WAITLIST_COLUMNS, _waitlist(e, job["shop_id"], SignupExport.model_validate(params), cursor)
     definition = reports.REPORTS.get(source)
     if definition is None:
         raise ExportFailed(f"Unknown report {source!r}")
@@ -220,7 +219,7 @@ WAITLIST_COLUMNS = (
 )
 
 
-def _waitlist_filter(q: m.SignupExport) -> ListFilter:
+def _waitlist_filter(q: SignupExport) -> ListFilter:
     where = ListFilter()
     if q.status:
         where.add(STATUS_FILTERS[q.status])
@@ -233,7 +232,7 @@ def _waitlist_filter(q: m.SignupExport) -> ListFilter:
     return where
 
 
-def _waitlist(e: Exports, shop_id: str, q: m.SignupExport, cursor: Any) -> Opened:
+def _waitlist(e: Exports, shop_id: str, q: SignupExport, cursor: Any) -> Opened:
     assert e.signups is not None
     from datetime import UTC
 

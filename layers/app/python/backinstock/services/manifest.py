@@ -4,7 +4,7 @@ catalog cannot drift from the routes. The preorder reports get theirs by calling
 from __future__ import annotations
 
 from backinstock import registry
-from backinstock.models.reports import Manifest, ManifestEntry
+from backinstock.models.reporting import Manifest, ManifestEntry
 
 
 def reports_under(prefix: str) -> Manifest:
