@@ -141,6 +141,7 @@ class Api(Construct):
             function = self._function(
                 construct_name(action.name),
                 handler=action.handler,
+                entry_point=action.entry_point,
                 access=effective_access(action, actions),
                 description=f"{action.method} {action.gateway_path()}: {action.description}",
                 runs_actions=action.runs_actions,
@@ -163,11 +164,13 @@ class Api(Construct):
         access: frozenset[Access],
         description: str,
         runs_actions: bool = False,
+        entry_point: str | None = None,
     ) -> lambda_.Function:
         return self._functions.function(
             self,
             name,
             handler=handler,
+            entry_point=entry_point,
             access=access,
             description=description,
             role_description=f"backinstock {handler}: least privilege from the action registry",

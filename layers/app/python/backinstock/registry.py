@@ -67,7 +67,7 @@ class Action:
     path: str  # relative to BASE_PATH, `:param` placeholders, as the reference writes them
     resource: str
     description: str
-    handler: str  # module under functions/ exposing `handler`, e.g. "settings.get_settings"
+    handler: str  # module under functions/ that Lambda imports, e.g. "settings.get_settings"
     access: frozenset[Access] = frozenset()
     aliases: tuple[str, ...] = ()
     body_model: type[BaseModel] | None = None
@@ -84,10 +84,18 @@ class Action:
     idempotent: bool = False  # honours the `Idempotency-Key` header (replays the first response)
     html: bool = False  # answers a small HTML page (public customer-facing links), not JSON
     report: str | None = None  # the report this action reads (a GET: listed by the manifest) or exports (a POST)
+    # The attribute of `handler` that Lambda calls: `handler`, or one of a generic module's handlers (one per report,
+    # built from its declaration on first access, `functions/reports/read_report.py`).
+    handler_attribute: str = "handler"
 
     @property
     def path_params(self) -> list[str]:
         return _PARAM.findall(self.path)
+
+    @property
+    def entry_point(self) -> str:
+        """What Lambda runs (the function's `Handler`): `module.attribute`, e.g. `settings.get_settings.handler`."""
+        return f"{self.handler}.{self.handler_attribute}"
 
     @property
     def all_paths(self) -> tuple[str, ...]:
