@@ -61,6 +61,20 @@ _PARAM = re.compile(r":([a-z_]+)")
 
 
 @dataclass(frozen=True)
+class Sample:
+    """A valid request of an action, declared beside it: the tests that run every action (no Scan, the read cost of
+    reports) take their requests from the registry, so a new action brings its own and cannot be left out.
+
+    `path` is relative to BASE_PATH, with its query string. `{name}` placeholders in the path, in the body's strings
+    and in header values stand for what only a test's fixtures know (`tests/helpers.SAMPLE_PLACEHOLDERS`): a signup
+    id, an export job, a token, the report window."""
+
+    path: str
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Action:
     name: str
     method: str
@@ -87,6 +101,7 @@ class Action:
     # The attribute of `handler` that Lambda calls: `handler`, or one of a generic module's handlers (one per report,
     # built from its declaration on first access, `functions/reports/read_report.py`).
     handler_attribute: str = "handler"
+    sample: Sample | None = field(default=None, compare=False)  # a valid request (tests run every action with it)
 
     @property
     def path_params(self) -> list[str]:

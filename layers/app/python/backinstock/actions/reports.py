@@ -10,7 +10,7 @@ from __future__ import annotations
 from backinstock.models import reports as m
 from backinstock.models.reporting import ExportAccepted, ExportJob, Manifest
 from backinstock.models.signups import SignupExport
-from backinstock.registry import Access, Action
+from backinstock.registry import Access, Action, Sample
 
 RESOURCE = "reports"
 PREFIX = "/back_in_stock/reports"
@@ -36,6 +36,7 @@ def _report(
     response: type,
     export_body: type,
     notes: tuple[str, ...] = (),
+    sample: str = "",
 ) -> tuple[Action, Action]:
     read = Action(
         name=f"{name}_report",
@@ -50,6 +51,7 @@ def _report(
         response_model=response,
         notes=(*notes, _WINDOW_NOTE),
         report=name,
+        sample=Sample(f"{PREFIX}/{name}?from={{from}}&to={{to}}" + (f"&{sample}" if sample else "")),
     )
     export = Action(
         name=f"export_{name}_report",
@@ -67,6 +69,7 @@ def _report(
         idempotent=True,
         notes=("Same filters as the read, in a JSON body.", _EXPORT_NOTE),
         report=name,
+        sample=Sample(f"{PREFIX}/{name}/export", {"from": "{from}", "to": "{to}"}),
     )
     return read, export
 
@@ -80,6 +83,7 @@ MANIFEST = Action(
     handler="reports.list_reports",
     aliases=("reports", "which reports are there", "list reports"),
     response_model=Manifest,
+    sample=Sample(PREFIX),
 )
 
 SUMMARY, EXPORT_SUMMARY = _report(
@@ -89,6 +93,7 @@ SUMMARY, EXPORT_SUMMARY = _report(
     m.ReportQuery,
     m.SummaryReport,
     m.ReportQuery,
+    sample="variant_id=101",
     notes=(
         "signups, pending and notified count the signups created in the window (their current status); conversions "
         "are those of them with a medium/high-confidence attributed order, and conversion_rate = conversions / "
@@ -102,6 +107,7 @@ SIGNUPS, EXPORT_SIGNUPS_REPORT = _report(
     m.SeriesQuery,
     m.SignupsReport,
     m.SeriesQuery,
+    sample="granularity=week",
     notes=("Each bucket counts the signups created in it, with their current status. Empty buckets are zeros.",),
 )
 NOTIFICATIONS, EXPORT_NOTIFICATIONS = _report(
@@ -111,6 +117,7 @@ NOTIFICATIONS, EXPORT_NOTIFICATIONS = _report(
     m.SeriesQuery,
     m.NotificationsReport,
     m.SeriesQuery,
+    sample="channel=email",
     notes=("email + sms + push = sent. For the row-level send log use GET /back_in_stock/notifications.",),
 )
 CONVERSIONS, EXPORT_CONVERSIONS = _report(
@@ -120,6 +127,7 @@ CONVERSIONS, EXPORT_CONVERSIONS = _report(
     m.SeriesQuery,
     m.ConversionsReport,
     m.SeriesQuery,
+    sample="granularity=month&product_id=10",
     notes=("Orders attributed at medium or high confidence, bucketed by order time; revenue has two decimals.",),
 )
 PRODUCTS_IN_DEMAND, EXPORT_PRODUCTS_IN_DEMAND = _report(
@@ -129,6 +137,7 @@ PRODUCTS_IN_DEMAND, EXPORT_PRODUCTS_IN_DEMAND = _report(
     m.DemandQuery,
     m.DemandReport,
     m.DemandExport,
+    sample="sort_by=total",
     notes=(
         "Counts the signups created in the window: total, still pending, and the latest request time. "
         f"sort_by pending (default) / total / last_requested_at; per_page default {m.DEFAULT_PER_PAGE}, at most "
@@ -146,6 +155,7 @@ GET_EXPORT = Action(
     access=frozenset({Access.TABLE_READ, Access.EXPORT_READ}),
     aliases=("export status", "is my export ready", "download the export"),
     response_model=ExportJob,
+    sample=Sample(f"{EXPORTS_PATH}/{{job_id}}"),
     notes=(
         "download_url is a pre-signed S3 URL made at each poll, valid until download_url_expires_at (1 hour, or "
         "less when the signing credentials expire sooner): poll again for a fresh one. The job expires about 24 "
@@ -163,6 +173,7 @@ CANCEL_EXPORT = Action(
     access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN}),
     aliases=("cancel export", "stop the export"),
     response_model=ExportJob,
+    sample=Sample(f"{EXPORTS_PATH}/{{job_id}}"),
     notes=("409 when the job is no longer running (ready, failed or cancelled).",),
 )
 
@@ -178,6 +189,7 @@ EXPORT_WAITLIST = Action(
     body_model=SignupExport,
     body_optional=True,
     response_model=ExportAccepted,
+    sample=Sample("/back_in_stock/signups/export", {"status": "pending", "variant_id": 101}),
     success_status=202,
     idempotent=True,
     notes=("The list's filters, in a JSON body; every matching row, newest first.", _EXPORT_NOTE),
