@@ -30,11 +30,14 @@ import importlib
 module, _, attribute = {entry_point!r}.rpartition(".")
 getattr(importlib.import_module(module), attribute)
 heavy = sorted({{m.split('.')[0] + '...' + m for m in sys.modules if m.startswith({heavy!r}) or 'stepfunctions' in m}})
-print(json.dumps({{"heavy": heavy, "clients": made}}))
+ours = sorted(m for m in sys.modules if m.startswith(("backinstock.services.", "backinstock.actions.")))
+print(json.dumps({{"heavy": heavy, "clients": made, "ours": ours}}))
 """
 
 
-def probe(entry_point: str) -> dict[str, list[str]]:
+def load(entry_point: str) -> dict[str, list[str]]:
+    """Load an entry point in a fresh interpreter: the heavy modules and AWS clients it brought, and which of our
+    services and action declarations it imported."""
     code = PROBE.format(functions=str(ROOT / "functions"), entry_point=entry_point, heavy=HEAVY)
     env = {"PATH": "/usr/bin:/bin", "TABLE_NAME": "unit"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
@@ -43,11 +46,29 @@ def probe(entry_point: str) -> dict[str, list[str]]:
     return result
 
 
+def probe(entry_point: str) -> dict[str, list[str]]:
+    result = load(entry_point)
+    return {"heavy": result["heavy"], "clients": result["clients"]}
+
+
 @pytest.mark.parametrize(
     "action", [a for a in registry.actions() if a.read_only and not a.runs_actions], ids=lambda a: a.name
 )
 def test_read_only_handlers_import_nothing_heavy_and_make_no_client(action: registry.Action) -> None:
     assert probe(action.entry_point) == {"heavy": [], "clients": []}
+
+
+def test_a_report_handler_imports_its_own_family_and_service_code_only() -> None:
+    """The report handlers share generic modules (functions/reports/): each still loads only what its own kind needs.
+    A read, the read's service (not the export machinery); an export, the export machinery; none another family."""
+    read = load(registry.by_name("summary_report").entry_point)["ours"]
+    assert "backinstock.services.reports" in read
+    assert not {"backinstock.services.exports", "backinstock.services.waitlist_export"} & set(read)
+    assert [m for m in read if m.startswith("backinstock.actions.")] == ["backinstock.actions.reports"]
+    export = load(registry.by_name("export_summary_report").entry_point)["ours"]
+    assert "backinstock.services.exports" in export and "backinstock.services.waitlist_export" not in export
+    manifest = load(registry.by_name("list_reports").entry_point)["ours"]
+    assert "backinstock.services.reports" not in manifest
 
 
 def test_the_authorizer_imports_nothing_heavy_and_makes_no_client() -> None:

@@ -89,11 +89,11 @@ def reports() -> Reports:
 
 
 def exports() -> Exports:
-    """Export jobs, and what their rows come from (reports, the waitlist)."""
+    """Export jobs. What their rows come from is each export's own declared factory (`Export.context`)."""
     from backinstock.repositories.exports import ExportRepository
     from backinstock.services.exports import Exports
 
-    return Exports(jobs=ExportRepository(config.table_name()), reports=reports(), signups=signups())
+    return Exports(jobs=ExportRepository(config.table_name()))
 
 
 def export_workflow() -> StepFunctionsWorkflow:

@@ -1,10 +1,13 @@
-"""Signups, the waitlist (reference 004), and the customer-facing links of its emails (opt-in, unsubscribe)."""
+"""Signups, the waitlist (reference 004), its row-level CSV export, and the customer-facing links of its emails
+(opt-in, unsubscribe)."""
 
 from __future__ import annotations
 
 from backinstock.models import signups as m
 from backinstock.models.links import LinkQuery
-from backinstock.registry import Access, Action, Auth, Sample
+from backinstock.models.reporting import ExportAccepted
+from backinstock.registry import Access, Action, Auth, Export, Sample
+from backinstock.reporting import EXPORT_ACCESS, export_note
 
 RESOURCE = "signups"
 _PREFIX = "/back_in_stock/signups"
@@ -168,6 +171,59 @@ TRANSFER = Action(
     ),
 )
 
+# Beyond the reference: the waitlist as a CSV file, one row per signup, on the report exports' job machinery (its
+# job is polled and cancelled where the back-in-stock reports' are). Its rows: `services/waitlist_export.py`.
+EXPORTS_STATUS_PATH = "/back_in_stock/reports/exports"
+EXPORT = Action(
+    name="export_signups",
+    method="POST",
+    path=f"{_PREFIX}/export",
+    resource=RESOURCE,
+    description="Export the waitlist, one row per signup, as CSV (asynchronous job)",
+    handler="signups.export_signups",
+    access=EXPORT_ACCESS,
+    aliases=("export the waitlist", "download signups csv", "waitlist csv"),
+    body_model=m.SignupExport,
+    body_optional=True,
+    response_model=ExportAccepted,
+    success_status=202,
+    idempotent=True,
+    notes=("The list's filters, in a JSON body; every matching row, newest first.", export_note(EXPORTS_STATUS_PATH)),
+    sample=Sample(f"{_PREFIX}/export", {"status": "pending", "variant_id": 101}),
+    export=Export(
+        report="waitlist",
+        columns=(
+            "signup_id",
+            "status",
+            "channel",
+            "contact",
+            "quantity",
+            "shopify_variant_id",
+            "shopify_product_id",
+            "variant_title",
+            "product_title",
+            "customer_id",
+            "customer_name",
+            "customer_email",
+            "customer_phone",
+            "optin_required",
+            "optin_confirmed_at",
+            "notifications_sent",
+            "last_notified_at",
+            "notified_at",
+            "blocked_at",
+            "unsubscribed_at",
+            "created_at",
+        ),
+        rows="backinstock.services.waitlist_export:rows",
+        context="signups",
+        status_path=EXPORTS_STATUS_PATH,
+        file_name="back_in_stock_{report}_{today}.csv",
+        window=False,  # the list's filters: an open window is the whole waitlist
+        resumable=True,
+    ),
+)
+
 _LINKS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.LINK_SECRET})
 
 CONFIRM_OPTIN = Action(
@@ -229,6 +285,7 @@ ACTIONS = (
     BULK_NOTIFY,
     BULK_DELETE,
     TRANSFER,
+    EXPORT,
     CONFIRM_OPTIN,
     UNSUBSCRIBE_PAGE,
     UNSUBSCRIBE,
