@@ -33,6 +33,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "200000"))
 MEMORY_ROWS = int(os.environ.get("BENCH_MEMORY_ROWS", "1000000"))
+R = "/back_in_stock/reports"
+WINDOW = "from=2026-03-01&to=2026-05-29"  # 90 days: 90 days, 13 ISO weeks (partial edges), 3 months
+REQUESTS = {
+    # path -> buckets the answer has (series points, or the cover's items for a total)
+    f"{R}/signups?{WINDOW}": 90,
+    f"{R}/notifications?{WINDOW}&granularity=week": 14,
+    f"{R}/conversions?{WINDOW}&granularity=month": 3,
+    f"{R}/summary?{WINDOW}": 3,
+    f"{R}/products_in_demand?{WINDOW}": 90,
+}
 
 
 def read_costs() -> list[dict[str, Any]]:
@@ -51,7 +61,7 @@ def read_costs() -> list[dict[str, Any]]:
     with moto, contextlib.redirect_stdout(io.StringIO()):
         os.environ.update(backend.create_resources())
         deps.reset()
-        from integration.test_report_read_cost import REQUESTS, items_read, write_history
+        from integration.test_report_read_cost import items_read, write_history
 
         shop = shops.create_shop(deps.shops(), "bench-reports.myshopify.com", plan="growth")
         catalog = deps.catalog()

@@ -1,9 +1,10 @@
 """`make bench`: cold start of every handler, warm per-action latency, bulk notify and the send worker, in process
 against moto.
 
-Cold import: a fresh `python -c "import <handler module>"` per run, timed from inside the child around the import
-alone (interpreter start-up excluded), median of 9, against the baseline `import boto3, pydantic` plus Powertools'
-event handler; the same child then makes the first invocation against moto with a valid request (`bench/cases.py`).
+Cold import: a fresh `python -c` per run that loads a handler's entry point as Lambda does (imports the module, takes
+the attribute), timed from inside the child around that alone (interpreter start-up excluded), median of 9, against
+the baseline `import boto3, pydantic` plus Powertools' event handler; the same child then makes the first invocation
+against moto with a valid request (`bench/cases.py`).
 Warm latency: each action's handler invoked in process (moto's `mock_aws` as AWS), after one warm-up call, median
 and p95 of N calls, with the AWS calls each invocation makes. Bulk notify and the worker: `bench/bulk.py`.
 
@@ -59,7 +60,7 @@ _FIRST_CALL = """
 import contextlib, io, json, sys, time
 sys.path.insert(0, {functions!r})
 t0 = time.perf_counter()
-import {module} as target
+{load}
 import_ms = (time.perf_counter() - t0) * 1000
 heavy = sorted(m for m in sys.modules if m.startswith({heavy!r}))
 sys.path.insert(0, {root!r})
@@ -80,7 +81,7 @@ with mock_aws():
         gc.collect()  # the setup's garbage is not the function's: collections it triggers would be timed otherwise
         with contextlib.redirect_stdout(io.StringIO()):
             t1 = time.perf_counter()
-            response = target.handler(event, context)
+            response = handler(event, context)
             first_ms = (time.perf_counter() - t1) * 1000
         if not cases.succeeded({target!r}, response):
             first_ms, reason = None, "first call failed: " + json.dumps(response, default=str)[:300]
@@ -107,12 +108,19 @@ def _child(statement: str, template: str = _CHILD, lambda_env: bool = False, **f
 
 
 def cold_targets() -> list[tuple[str, str]]:
-    """(target, handler module): every registry action but MCP, then the authorizer and the send worker."""
+    """(target, entry point): every registry action but MCP, then the authorizer and the send worker."""
     from backinstock import registry
     from bench import cases
 
-    targets = [(a.name, a.handler) for a in registry.actions() if a.name != "mcp"]
-    return [*targets, (cases.AUTHORIZER, cases.AUTHORIZER), (cases.WORKER, cases.WORKER)]
+    targets = [(a.name, a.entry_point) for a in registry.actions() if a.name != "mcp"]
+    return [*targets, (cases.AUTHORIZER, f"{cases.AUTHORIZER}.handler"), (cases.WORKER, f"{cases.WORKER}.handler")]
+
+
+def load(entry_point: str) -> str:
+    """The statement that loads an entry point as Lambda does: import the module, take the handler attribute (a
+    generic module builds a report's handler then)."""
+    module, _, attribute = entry_point.rpartition(".")
+    return f"import importlib; handler = getattr(importlib.import_module({module!r}), {attribute!r})"
 
 
 def cold_imports() -> dict[str, Any]:
@@ -132,10 +140,10 @@ def cold_imports() -> dict[str, Any]:
     for target, module in cold_targets():
         samples, floors, code_ratios = [], [], []
         for _ in range(RUNS):
-            samples.append(_child("", _FIRST_CALL, lambda_env=True, module=module, target=target))
+            samples.append(_child("", _FIRST_CALL, lambda_env=True, load=load(module), target=target))
             floors.append(_child(BASELINE_WITH_MODEL)["ms"])
             bare_floor = _child(NO_GC + BASELINE_WITH_MODEL)["ms"]
-            code_ratios.append(_child(NO_GC + f"import {module}")["ms"] / bare_floor)
+            code_ratios.append(_child(NO_GC + load(module))["ms"] / bare_floor)
         imported = statistics.median(s["import_ms"] for s in samples)
         floor = statistics.median(floors)
         firsts = [s["first_call_ms"] for s in samples if s["first_call_ms"] is not None]

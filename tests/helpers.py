@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 from typing import Any
 
 from backinstock import dispatch, registry
@@ -30,6 +31,67 @@ def call(
         return int(response["statusCode"]), json.loads(payload)
     except ValueError:  # an HTML page (the customer-facing links)
         return int(response["statusCode"]), payload
+
+
+# The placeholders an action's `Sample` may use, and what the test that runs every action fills in for each.
+SAMPLE_PLACEHOLDERS = {
+    "api_key": "the shop's API key (for a header other than X-Auth-Token, e.g. MCP's Bearer)",
+    "shop_domain": "the shop's myshopify domain",
+    "shopify_hmac": "Shopify's signature of the request body, with the shop's webhook secret",
+    "signup_id": "a signup of variant 101, notified once",
+    "pending_signup_id": "a pending signup of variant 201 (deleted by delete_signup)",
+    "notification_id": "the notification of `signup_id`",
+    "optin_token": "an opt-in link token of `signup_id`",
+    "unsubscribe_token": "an unsubscribe link token of `signup_id`",
+    "job_id": "a running export job of the shop",
+    "offer_id": "a preorder offer of the shop (selling plan 7001 on variant 101)",
+    "from": "the first day of a report window (ISO date)",
+    "to": "the last day of a report window (ISO date)",
+}
+
+
+def placeholders(sample: registry.Sample) -> set[str]:
+    """Every `{name}` a sample uses, in its path, body strings and header values."""
+    texts = [sample.path, *sample.headers.values(), *_strings(sample.body)]
+    return {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def sample_request(
+    action: registry.Action, values: dict[str, str], webhook_secret: str | None = None
+) -> tuple[str, Any, dict[str, str]]:
+    """The action's declared sample (path, body, headers) with its placeholders filled from `values`. The body is
+    filled first: `{shopify_hmac}` signs it as sent (`json.dumps`, as `call` sends it) with `webhook_secret`."""
+    sample = action.sample
+    assert sample is not None, (
+        f"action {action.name} declares no sample request: add `sample=Sample(...)` to its declaration "
+        f"(backinstock/actions/{action.resource}.py), a valid request the tests that run every action can send"
+    )
+    body = _fill(sample.body, values)
+    if webhook_secret is not None:
+        from backinstock.services.webhooks import signature
+
+        values = {**values, "shopify_hmac": signature(webhook_secret, json.dumps(body).encode())}
+    return sample.path.format_map(values), body, {k: v.format_map(values) for k, v in sample.headers.items()}
+
+
+def _fill(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format_map(values)
+    if isinstance(value, dict):
+        return {k: _fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, values) for v in value]
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def event_for(action_name: str, shop_id: str | None = "shop-1", body: Any = None, **kwargs: Any) -> dict[str, Any]:

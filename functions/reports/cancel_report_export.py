@@ -1,13 +1,6 @@
-"""DELETE /back_in_stock/reports/exports/:job_id"""
+"""DELETE <family prefix>/exports/:job_id: cancel an export job of a report family. Entry point
+`reports.cancel_report_export.<family>`, e.g. `reports.cancel_report_export.reports` (`backinstock.api.reports`)."""
 
-from backinstock import deps
-from backinstock.actions.reports import CANCEL_EXPORT
-from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportJob
-from backinstock.services import exports
+from backinstock.api.reports import handlers
 
-
-@route(CANCEL_EXPORT)
-def handler(request: Request[None, None]) -> ExportJob:
-    job_id = request.path_params["job_id"]
-    return exports.cancel(deps.exports(), deps.export_workflow(), request.shop_id, job_id, deps.abort_export)
+__getattr__ = handlers("cancel")

@@ -1,12 +1,6 @@
-"""GET /back_in_stock/reports/exports/:job_id"""
+"""GET <family prefix>/exports/:job_id: poll an export job of a report family. Entry point
+`reports.get_report_export.<family>`, e.g. `reports.get_report_export.reports` (`backinstock.api.reports`)."""
 
-from backinstock import deps
-from backinstock.actions.reports import GET_EXPORT
-from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportJob
-from backinstock.services import exports
+from backinstock.api.reports import handlers
 
-
-@route(GET_EXPORT)
-def handler(request: Request[None, None]) -> ExportJob:
-    return exports.get(deps.exports(), request.shop_id, request.path_params["job_id"], deps.sign_export)
+__getattr__ = handlers("get")

@@ -1,11 +1,6 @@
-"""GET /back_in_stock/reports"""
+"""GET <family prefix>: a report family's manifest. Entry point `reports.list_reports.<family>`, e.g.
+`reports.list_reports.reports` (`backinstock.api.reports`)."""
 
-from backinstock.actions.reports import MANIFEST, PREFIX
-from backinstock.api.http import Request, route
-from backinstock.models.reports import Manifest
-from backinstock.services import manifest
+from backinstock.api.reports import handlers
 
-
-@route(MANIFEST)
-def handler(request: Request[None, None]) -> Manifest:
-    return manifest.reports_under(PREFIX)
+__getattr__ = handlers("list")

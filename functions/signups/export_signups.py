@@ -1,12 +1,13 @@
 """POST /back_in_stock/signups/export"""
 
 from backinstock import deps
-from backinstock.actions.reports import EXPORT_WAITLIST
+from backinstock.actions.signups import EXPORT
 from backinstock.api.http import Request, route
-from backinstock.models.reports import ExportAccepted, SignupExport
+from backinstock.models.reporting import ExportAccepted
+from backinstock.models.signups import SignupExport
 from backinstock.services import exports
 
 
-@route(EXPORT_WAITLIST)
+@route(EXPORT)
 def handler(request: Request[None, SignupExport]) -> ExportAccepted:
-    return exports.start(deps.exports(), deps.export_workflow(), request.shop_id, exports.WAITLIST, request.body)
+    return exports.start(deps.exports(), deps.export_workflow(), request.shop_id, EXPORT, request.body)

@@ -64,6 +64,7 @@ def action_function(
         scope,
         construct_name(action.name),
         handler=action.handler,
+        entry_point=action.entry_point,
         access=effective_access(action, actions),
         description=f"{action.method} {action.gateway_path()}: {action.description}",
         role_description=f"backinstock {action.handler}: least privilege from the action registry",

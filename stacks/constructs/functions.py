@@ -339,6 +339,7 @@ class FunctionFactory:
         environment: Mapping[str, str] | None = None,
         statements: Iterable[iam.PolicyStatement] = (),
         wildcard_reason: str = XRAY_WILDCARD_REASON,
+        entry_point: str | None = None,
     ) -> lambda_.Function:
         """`handler`: module under functions/ exposing `handler`. `access`: what the role may touch, and the
         environment that goes with it. `environment` and `statements`: what no access kind covers (a worker's
@@ -359,7 +360,7 @@ class FunctionFactory:
             f"{name}Function",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=f"{handler}.handler",
+            handler=entry_point or f"{handler}.handler",  # an action's `Action.entry_point`
             code=self.code(scope),
             layers=self._layers.all,
             environment=env,

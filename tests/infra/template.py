@@ -227,7 +227,7 @@ def functions_by_handler(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def function_of(synth: Synth, action: Action) -> tuple[str, dict[str, Any]]:
-    return functions_by_handler(synth)[f"{action.handler}.handler"]
+    return functions_by_handler(synth)[action.entry_point]
 
 
 def statements_of_role(synth: Synth, role_logical_id: str) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ def test_each_route_invokes_its_own_actions_function(synth: Synth) -> None:
             integration = routes[(action.method, action.gateway_path(path))]["Integration"]
             assert integration["Type"] == "AWS_PROXY"
             assert integration["IntegrationHttpMethod"] == "POST"
-            assert functions[getatt_target(integration["Uri"])] == f"{action.handler}.handler"
+            assert functions[getatt_target(integration["Uri"])] == action.entry_point
 
 
 def test_every_route_but_the_public_ones_goes_through_the_authorizer_for_its_header(synth: Synth) -> None:

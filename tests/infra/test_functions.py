@@ -121,7 +121,7 @@ def function_grants(synth: Synth, props: dict) -> dict[str, set[str]]:
 
 def test_one_function_per_action_plus_the_authorizer_the_workers_and_the_workflow_tasks(synth: Synth) -> None:
     handlers = set(functions_by_handler(synth))
-    actions = {f"{a.handler}.handler" for a in registry.actions()}
+    actions = {a.entry_point for a in registry.actions()}
     assert handlers == (
         actions | {AUTHORIZER_HANDLER} | WORKER_HANDLERS | TASK_HANDLERS | SCHEDULED_HANDLERS | STREAM_HANDLERS
     )

@@ -109,7 +109,7 @@ def test_a_failed_export_records_the_error_and_aborts_the_upload(
     def broken(*_: Any, **__: Any) -> Any:
         raise exports.ExportFailed("the report could not be read")
 
-    def rows_then_break(e: Any, job: Any, cursor: Any, now: Any) -> Any:
+    def rows_then_break(job: Any, cursor: Any, now: Any, dependency: Any) -> Any:
         def rows() -> Any:
             yield ["x" * 100], 1
             raise exports.ExportFailed("the report could not be read")

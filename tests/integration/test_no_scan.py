@@ -1,5 +1,6 @@
 """No action ever Scans: every registry action (and the send and webhook workers) runs with valid input, DynamoDB
-calls are counted by operation, and Scan must not be among them. A new action without a sample here fails the test."""
+calls are counted by operation, and Scan must not be among them. Each action's request is the sample declared beside
+it (`Action.sample`): a new action without one fails here, and in the unit tests."""
 
 from __future__ import annotations
 
@@ -10,76 +11,15 @@ import pytest
 
 from backinstock import aws, deps, ids, registry
 from backinstock.services import links
-from tests.helpers import call
+from tests.helpers import call, sample_request
+from tests.integration.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.integration
-
-
-def requests_for(
-    shop: dict[str, Any], signup_id: str, pending_id: str, notification_id: str, offer_id: str
-) -> dict[str, tuple[str, Any]]:
-    """action name -> (path, body) of a valid request."""
-    token = links.make_token(deps.link_key(), shop["shop_id"], signup_id, "unsubscribe", ids.now())
-    optin = links.make_token(deps.link_key(), shop["shop_id"], signup_id, "optin", ids.now())
-    s = "/back_in_stock/signups"
-    return {
-        "list_signups": (f"{s}?variant_id=101&status=pending&email=a", None),
-        "get_signup": (f"{s}/{signup_id}", None),
-        "create_signup": (s, {"channel": "email", "shopify_variant_id": 102, "email": "n@example.com"}),
-        "notify_signup": (f"{s}/{signup_id}/notify", {"allow_resend": True}),
-        "bulk_notify_signups": (f"{s}/bulk_notify", {"signup_ids": [signup_id], "allow_resend": True}),
-        "transfer_signups": (
-            f"{s}/transfer",
-            {"from_shopify_variant_id": 201, "to_shopify_variant_id": 102, "to_shopify_product_id": 10},
-        ),
-        "bulk_delete_signups": (f"{s}/bulk_delete", {"signup_ids": ["01900000-0000-7000-8000-000000000000"]}),
-        "delete_signup": (f"{s}/{pending_id}", None),
-        "list_notifications": ("/back_in_stock/notifications?status=sent&product_id=10", None),
-        "get_notification": (f"/back_in_stock/notifications/{notification_id}", None),
-        "confirm_optin": (f"/back_in_stock/optin/confirm?token={optin}", None),
-        "unsubscribe_page": (f"/back_in_stock/unsubscribe?token={token}", None),
-        "unsubscribe": (f"/back_in_stock/unsubscribe?token={token}", None),
-        "get_settings": ("/back_in_stock/settings", None),
-        "update_settings": ("/back_in_stock/settings", {"compliance": {"optin_required": False}}),
-        "help": ("/help?prefix=/back_in_stock", None),
-        "get_openapi": ("/openapi.json", None),
-        "list_offers": ("/preorders/offers?status=enabled&variant_id=101", None),
-        "get_offer": (f"/preorders/offers/{offer_id}", None),
-        **report_samples(),
-        # signed by `webhook_headers`: the sample is an inventory update of an unknown item (queued, then ignored)
-        "receive_shopify_webhook": (
-            "/webhooks/shopify",
-            {"inventory_item_id": 1, "location_id": 1, "available": 1, "updated_at": "2026-11-27T00:00:00Z"},
-        ),
-    }
-
-
-def report_samples() -> dict[str, tuple[str, Any]]:
-    r = "/back_in_stock/reports"
-    window = "from=2026-01-01&to=2026-03-31"
-    out: dict[str, tuple[str, Any]] = {
-        "list_reports": (r, None),
-        "summary_report": (f"{r}/summary?{window}&variant_id=101", None),
-        "signups_report": (f"{r}/signups?{window}&granularity=week", None),
-        "notifications_report": (f"{r}/notifications?{window}&channel=email", None),
-        "conversions_report": (f"{r}/conversions?{window}&granularity=month&product_id=10", None),
-        "products_in_demand_report": (f"{r}/products_in_demand?sort_by=total", None),
-        "get_report_export": (f"{r}/exports/{RUNNING_JOB}", None),
-        "cancel_report_export": (f"{r}/exports/{RUNNING_JOB}", None),
-        "export_signups": ("/back_in_stock/signups/export", {"status": "pending", "variant_id": 101}),
-    }
-    for name in ("summary", "signups", "notifications", "conversions", "products_in_demand"):
-        out[f"export_{name}_report"] = (f"{r}/{name}/export", {"from": "2026-01-01", "to": "2026-01-31"})
-    return out
-
-
 RUNNING_JOB = "exp_00000000000000aa"
 
 
 def running_job(shop_id: str) -> None:
     """An export job row that is still running (its workflow never started): the sample that cancel can cancel."""
-    from backinstock import deps
-
     deps.exports().jobs.create(
         {
             "job_id": RUNNING_JOB,
@@ -112,20 +52,6 @@ def preorder_offer(shop_id: str) -> str:
     return offers.create_offer(deps.offers(), shop_id, body).id
 
 
-def webhook_headers(shop: dict[str, Any], body: Any) -> dict[str, str]:
-    import json
-
-    from backinstock.services.webhooks import signature
-    from tests.integration.conftest import WEBHOOK_SECRET
-
-    return {
-        "X-Shopify-Topic": "inventory_levels/update",
-        "X-Shopify-Shop-Domain": shop["domain"],
-        "X-Shopify-Hmac-Sha256": signature(WEBHOOK_SECRET, json.dumps(body).encode()),
-        "X-Shopify-Event-Id": "no-scan-1",
-    }
-
-
 def test_no_action_and_not_the_workers_ever_scan(
     shop: dict[str, Any], catalog: dict[str, int], worker: Any, shopify: Any, stream: Any
 ) -> None:
@@ -145,19 +71,25 @@ def test_no_action_and_not_the_workers_ever_scan(
     aws.client("dynamodb").meta.events.register(
         "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
     )
-    samples = requests_for(shop, signup["id"], pending[1]["id"], notification_id, preorder_offer(shop["shop_id"]))
-    order = [a for a in registry.actions() if a.name != "mcp"]
+    values = {
+        "api_key": key,
+        "shop_domain": shop["domain"],
+        "signup_id": signup["id"],
+        "pending_signup_id": pending[1]["id"],
+        "notification_id": notification_id,
+        "optin_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "optin", ids.now()),
+        "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),
+        "job_id": RUNNING_JOB,
+        "offer_id": preorder_offer(shop["shop_id"]),
+        "from": "2026-01-01",
+        "to": "2026-03-31",
+    }
+    order = list(registry.actions())
     order.sort(key=lambda a: a.name in ("delete_signup", "unsubscribe"))  # destructive ones last
     for action in order:
-        sample = samples.get(action.name)
-        if sample is None and action.resource == "settings":
-            sample = (action.path, {} if action.method == "PATCH" else None)
-        assert sample is not None, f"no sample request for {action.name}: add one"
-        path, body = sample
-        headers = webhook_headers(shop, body) if action.name == "receive_shopify_webhook" else None
-        status, answer = call(
-            action.method, path, key if action.auth is not registry.Auth.PUBLIC else None, body, headers=headers
-        )
+        path, body, headers = sample_request(action, values, WEBHOOK_SECRET)
+        api_key = key if action.auth is registry.Auth.API_KEY else None
+        status, answer = call(action.method, path, api_key, body, headers=headers)
         assert status < 300, (action.name, answer)
     worker.drain()
     assert not shopify.process()

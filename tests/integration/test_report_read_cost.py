@@ -1,5 +1,6 @@
 """A report reads rollup items, never raw rows: items read per request stay within the window's buckets plus a small
-constant, and do not change when the raw data grows tenfold."""
+constant, and do not change when the raw data grows tenfold. Every report read of the registry is measured, with the
+sample request declared beside it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from backinstock import aws, deps, ids
+from backinstock import aws, deps, ids, registry
 from backinstock.services.rollups import change_of
-from tests.helpers import call
+from tests.helpers import call, sample_request
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -114,32 +115,40 @@ def items_read(key: str, path: str) -> tuple[int, dict[str, Any]]:
 
 
 R = "/back_in_stock/reports"
-WINDOW = "from=2026-03-01&to=2026-05-29"  # 90 days: 90 days, 13 ISO weeks (partial edges), 3 months
-REQUESTS = {
-    # path -> buckets the answer has (series points, or the cover's items for a total)
-    f"{R}/signups?{WINDOW}": 90,
-    f"{R}/notifications?{WINDOW}&granularity=week": 14,
-    f"{R}/conversions?{WINDOW}&granularity=month": 3,
-    f"{R}/summary?{WINDOW}": 3,
-    f"{R}/products_in_demand?{WINDOW}": 90,
-}
+WINDOW = {"from": "2026-03-01", "to": "2026-05-29"}  # 90 days: 90 days, 13 ISO weeks (partial edges), 3 months
 # Cut edges read finer buckets (a cut week: <= 6 days; a cut month: <= 4 weeks + 12 days, at each end), then the shop
 # and the API key; products_in_demand's page titles are counted in its buckets here (3 variants).
 CONSTANT = 2 * (4 + 12) + 2
+
+
+def report_reads() -> list[registry.Action]:
+    """Every report read of the registry (a GET with a report), each requested as its declared sample over WINDOW."""
+    return [a for a in registry.actions() if a.report and a.method == "GET"]
+
+
+def buckets_answered(body: dict[str, Any]) -> int:
+    """The buckets a read's answer spans: its series' points; else every day of the window (the finest cover a
+    read may take: a total over whole months reads fewer, see the summary below)."""
+    return len(body["series"]) if "series" in body else DAYS
 
 
 def test_items_read_per_report_stay_within_buckets_and_do_not_grow_with_the_raw_rows(
     shop: dict[str, Any], catalog: dict[str, int]
 ) -> None:
     key = shop["api_key"]
-    write_history(shop["shop_id"], 1, 0)  # every day of the window has activity: every bucket exists
-    small = {path: items_read(key, path) for path in REQUESTS}
-    write_history(shop["shop_id"], 9, 10_000)  # now 10x the raw rows
-    large = {path: items_read(key, path) for path in REQUESTS}
-    for path, buckets in REQUESTS.items():
-        (small_items, _), (large_items, _) = small[path], large[path]
-        assert large_items == small_items, (path, small_items, large_items)
-        assert large_items <= buckets + CONSTANT, (path, large_items)
+    paths = {action.name: sample_request(action, WINDOW)[0] for action in report_reads()}
+    assert len(paths) >= 5
+    summary = f"{R}/summary?from={WINDOW['from']}&to={WINDOW['to']}"
+    # Every day of the window has activity on each of the 3 variants: every bucket of every dimension exists.
+    write_history(shop["shop_id"], 3, 0)
+    small = {name: items_read(key, path) for name, path in {**paths, "whole summary": summary}.items()}
+    write_history(shop["shop_id"], 27, 10_000)  # now 10x the raw rows
+    large = {name: items_read(key, path) for name, path in {**paths, "whole summary": summary}.items()}
+    for name, ((small_items, _), (large_items, body)) in ((n, (small[n], large[n])) for n in small):
+        assert large_items == small_items, (name, small_items, large_items)
+        assert large_items <= buckets_answered(body) + CONSTANT, (name, large_items)
+    # A total reads the window's cover in whole months (3 here), not its days.
+    assert large["whole summary"][0] <= 3 + CONSTANT
     # The 10x data is there: the reads answer it.
-    totals = large[f"{R}/summary?{WINDOW}"][1]["totals"]
-    assert totals["signups"] == 10 * DAYS and totals["notified"] == 10 * DAYS
+    totals = large["whole summary"][1]["totals"]
+    assert totals["signups"] == 30 * DAYS and totals["notified"] == 30 * DAYS

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backinstock import deps, ids
+from backinstock import deps, ids, registry
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration
@@ -167,18 +167,21 @@ def test_a_window_without_activity_is_zeros_with_every_bucket(shop: dict[str, An
     assert [p["date"] for p in months["series"]] == ["2026-01-01", "2026-02-01", "2026-03-01"]
 
 
-def test_manifest_lists_the_five_reports_from_the_registry(shop: dict[str, Any]) -> None:
+def test_manifest_lists_every_report_read_of_the_registry(shop: dict[str, Any]) -> None:
+    reads = [a for a in registry.actions() if a.report and a.method == "GET" and a.path.startswith(R + "/")]
+    assert len(reads) >= 5
     status, body = call("GET", R, shop["api_key"])
     assert status == 200
-    assert [r["name"] for r in body["reports"]] == [
-        "summary",
-        "signups",
-        "notifications",
-        "conversions",
-        "products_in_demand",
+    assert body["reports"] == [
+        {
+            "name": a.report,
+            "description": a.description,
+            "aliases": list(a.aliases),
+            "url": f"/api/v2/external{a.path}",
+        }
+        for a in reads
     ]
     assert body["reports"][0]["url"] == "/api/v2/external/back_in_stock/reports/summary"
-    assert body["reports"][4]["aliases"]
 
 
 def test_seed_writes_a_history_that_every_report_shows(shop: dict[str, Any], stream: Any) -> None:

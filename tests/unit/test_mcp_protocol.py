@@ -420,4 +420,4 @@ def test_running_a_tool_in_process_keeps_the_mcp_logger_keys_and_metric_dimensio
 def test_the_mcp_handler_imports_no_mcp_sdk_and_makes_no_client_at_import() -> None:
     from tests.unit.test_cold_imports import probe
 
-    assert probe("meta.mcp") == {"heavy": [], "clients": []}
+    assert probe("meta.mcp.handler") == {"heavy": [], "clients": []}

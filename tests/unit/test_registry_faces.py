@@ -15,6 +15,7 @@ from backinstock.infra_spec import SCHEDULES, STREAM_CONSUMERS, WORKER_HANDLERS,
 from backinstock.models.signups import SignupCreate, SignupListQuery
 from backinstock.services import help as help_service
 from backinstock.services import openapi
+from tests.helpers import SAMPLE_PLACEHOLDERS, placeholders
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,11 +63,12 @@ def test_every_static_resource_prefix_has_a_help_route() -> None:
     assert "/back_in_stock/settings/delivery/help" in help_paths
 
 
-def test_every_action_has_its_handler_module() -> None:
+def test_every_action_has_its_handler() -> None:
+    """Lambda imports the entry point's module and takes the attribute: it is the action's own handler."""
     dispatch.ensure_functions_on_path()
     for action in registry.actions():
         module = importlib.import_module(action.handler)
-        assert module.handler.action.name == action.name, action.name
+        assert getattr(module, action.handler_attribute).action.name == action.name, action.entry_point
 
 
 def test_an_endpoint_whose_request_type_disagrees_with_its_action_is_refused_at_import() -> None:
@@ -111,6 +113,22 @@ def test_local_routing_table_resolves_every_route_to_its_action() -> None:
             concrete = path.replace(":id", "abc")
             found = registry.match(action.method, concrete)
             assert found is not None and found[0].name == action.name
+
+
+def test_every_action_declares_a_sample_request_of_its_own() -> None:
+    """The tests that run every action (no Scan, the reports' read cost) send each the sample declared beside it
+    (`Action.sample`): a new action must bring one, using only placeholders those tests fill, on its own route."""
+    dummies = dict.fromkeys(SAMPLE_PLACEHOLDERS, "x1")
+    for action in registry.actions():
+        assert action.sample is not None, (
+            f"action {action.name} declares no sample request: add `sample=Sample(...)` to its declaration, a valid "
+            "request that the tests running every action can send"
+        )
+        unknown = placeholders(action.sample) - set(SAMPLE_PLACEHOLDERS)
+        assert not unknown, f"{action.name}: unknown sample placeholders {sorted(unknown)} (tests/helpers.py)"
+        path = action.sample.path.format_map(dummies).partition("?")[0]
+        found = registry.match(action.method, path)
+        assert found is not None and found[0].name == action.name, (action.name, action.sample.path)
 
 
 def test_request_bodies_reject_unknown_fields() -> None:

@@ -17,6 +17,7 @@ from backinstock.repositories.shops import ShopRepository
 
 if TYPE_CHECKING:
     from backinstock.providers.shopify import ShopifyAdmin
+    from backinstock.providers.workflows import StepFunctionsWorkflow
     from backinstock.queue import SendQueue, WebhookQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from backinstock.services.alerts import Alerts
     from backinstock.services.attribution import Attribution
     from backinstock.services.campaigns import Campaigns
-    from backinstock.services.exports import Exports, Workflow
+    from backinstock.services.exports import Exports
     from backinstock.services.offers import Offers
     from backinstock.services.preorder_ledger import Ledger
     from backinstock.services.privacy import Privacy
@@ -109,17 +110,18 @@ def reports() -> Reports:
 
 
 def exports() -> Exports:
-    """Export jobs, and what their rows come from (reports, the waitlist)."""
+    """Export jobs. What their rows come from is each export's own declared factory (`Export.context`)."""
     from backinstock.repositories.exports import ExportRepository
     from backinstock.services.exports import Exports
 
-    return Exports(jobs=ExportRepository(config.table_name()), reports=reports(), signups=signups())
+    return Exports(jobs=ExportRepository(config.table_name()))
 
 
-def export_workflow() -> Workflow:
-    from backinstock.services.exports import Workflow
+def export_workflow() -> StepFunctionsWorkflow:
+    """The export state machine's executions (start, stop)."""
+    from backinstock.providers.workflows import StepFunctionsWorkflow
 
-    return Workflow(config.export_state_machine())
+    return StepFunctionsWorkflow(config.export_state_machine())
 
 
 def sign_export(object_key: str, seconds: int) -> str:

@@ -1,8 +1,9 @@
 """Find and run an action's Lambda handler in-process: the local server and the MCP endpoint both use it, so a
 request reaches exactly the code that API Gateway would invoke.
 
-Handler modules live under `functions/` and are imported by the name Lambda uses (`settings.get_settings`): in
-Lambda the code asset is the root of `sys.path`; locally `ensure_functions_on_path()` puts `functions/` there.
+Handler modules live under `functions/` and are imported by the name Lambda uses (`settings.get_settings`), then the
+handler is the module's attribute of the entry point (`handler`, or a generic module's per-report handler): in Lambda
+the code asset is the root of `sys.path`; locally `ensure_functions_on_path()` puts `functions/` there.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ def ensure_functions_on_path() -> None:
 
 
 @cache
-def handler_for(module: str) -> Handler:
+def handler_for(module: str, attribute: str = "handler") -> Handler:
+    """`module.attribute` as Lambda resolves an entry point (`getattr` on the imported module, so a module's PEP 562
+    `__getattr__` builds the handlers it serves)."""
     ensure_functions_on_path()
-    handler: Handler = importlib.import_module(module).handler
+    handler: Handler = getattr(importlib.import_module(module), attribute)
     return handler
 
 
@@ -117,4 +120,4 @@ def _pattern_for(action: Action, path: str) -> str:
 
 
 def invoke(action: Action, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handler_for(action.handler)(event, context or LambdaContext(action.name))
+    return handler_for(action.handler, action.handler_attribute)(event, context or LambdaContext(action.name))

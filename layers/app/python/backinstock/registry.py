@@ -62,13 +62,50 @@ _PARAM = re.compile(r":([a-z_]+)")
 
 
 @dataclass(frozen=True)
+class Sample:
+    """A valid request of an action, declared beside it: the tests that run every action (no Scan, the read cost of
+    reports) take their requests from the registry, so a new action brings its own and cannot be left out.
+
+    `path` is relative to BASE_PATH, with its query string. `{name}` placeholders in the path, in the body's strings
+    and in header values stand for what only a test's fixtures know (`tests/helpers.SAMPLE_PLACEHOLDERS`): a signup
+    id, an export job, a token, the report window."""
+
+    path: str
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Export:
+    """What an export action's job writes, declared with the action (a report's by its family, `reporting.py`; the
+    waitlist's with the signups): the export machinery (`services.exports`) reads nothing else.
+
+    `rows` names its function ("module:function") so that a declaration imports no service. It takes first the
+    product of the `context` factory of `backinstock.deps`, then the shop, the job's filters (the action's body
+    model) and:
+    - a report (`resumable=False`): `now`; it yields the cells of each row, all computed at once (a report is small),
+      and a resumed job skips the rows already written;
+    - a row-level export (`resumable=True`): the cursor to resume after (None at first); it returns
+      `services.exports.Opened` (rows with their cursors, and the expected count for the progress)."""
+
+    report: str  # the job's `report`, as the API shows it
+    columns: tuple[str, ...]  # the CSV header, in the order of the cells
+    rows: str
+    context: str
+    status_path: str  # the job's status URL is BASE_PATH + status_path + "/" + job_id
+    file_name: str  # pattern: {report}, {today}; {from} and {to} when the window is resolved
+    window: bool = True  # from/to are resolved (defaults, limits) when the job starts: the file covers that window
+    resumable: bool = False
+
+
+@dataclass(frozen=True)
 class Action:
     name: str
     method: str
     path: str  # relative to BASE_PATH, `:param` placeholders, as the reference writes them
     resource: str
     description: str
-    handler: str  # module under functions/ exposing `handler`, e.g. "settings.get_settings"
+    handler: str  # module under functions/ that Lambda imports, e.g. "settings.get_settings"
     access: frozenset[Access] = frozenset()
     aliases: tuple[str, ...] = ()
     body_model: type[BaseModel] | None = None
@@ -85,10 +122,20 @@ class Action:
     idempotent: bool = False  # honours the `Idempotency-Key` header (replays the first response)
     html: bool = False  # answers a small HTML page (public customer-facing links), not JSON
     report: str | None = None  # the report this action reads (a GET: listed by the manifest) or exports (a POST)
+    # The attribute of `handler` that Lambda calls: `handler`, or one of a generic module's handlers (one per report,
+    # built from its declaration on first access, `functions/reports/read_report.py`).
+    handler_attribute: str = "handler"
+    sample: Sample | None = field(default=None, compare=False)  # a valid request (tests run every action with it)
+    export: Export | None = None  # what this action's export job writes (an export action)
 
     @property
     def path_params(self) -> list[str]:
         return _PARAM.findall(self.path)
+
+    @property
+    def entry_point(self) -> str:
+        """What Lambda runs (the function's `Handler`): `module.attribute`, e.g. `settings.get_settings.handler`."""
+        return f"{self.handler}.{self.handler_attribute}"
 
     @property
     def all_paths(self) -> tuple[str, ...]:
@@ -129,10 +176,19 @@ class Action:
 
 @cache
 def actions() -> tuple[Action, ...]:
-    """Every action, in declaration order. Imports every resource module: for tooling, not for a single handler."""
+    """Every action, in declaration order. Imports every resource module: for tooling, not for a single handler.
+
+    A resource module lists its actions in `ACTIONS` (a report family's are derived from its declarations). An
+    `Action` declared at a module's top level but left out of every `ACTIONS` would silently not exist: refused."""
     out: list[Action] = []
-    for module_name in RESOURCE_MODULES:
-        out.extend(importlib.import_module(module_name).ACTIONS)
+    modules = [importlib.import_module(module_name) for module_name in RESOURCE_MODULES]
+    for module in modules:
+        out.extend(module.ACTIONS)
+    listed = {id(a) for a in out}
+    for module in modules:
+        stray = [name for name, value in vars(module).items() if isinstance(value, Action) and id(value) not in listed]
+        if stray:
+            raise ValueError(f"{module.__name__} declares actions that no ACTIONS lists: {stray}")
     # Resource paths only: the self-describing routes (help, openapi, mcp) get no `/help` of their own.
     prefixes = help_prefixes([a.path for a in out if a.resource != META_RESOURCE])
     out = [
@@ -144,6 +200,12 @@ def actions() -> tuple[Action, ...]:
     if duplicates:
         raise ValueError(f"duplicate action names in the registry: {sorted(duplicates)}")
     return tuple(out)
+
+
+def resolve(ref: str) -> Any:
+    """A function named "module:function" by a declaration (`Export.rows`, a report's read), imported now."""
+    module, _, attribute = ref.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def by_name(name: str) -> Action:

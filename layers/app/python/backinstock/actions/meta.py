@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backinstock.models.meta import HelpQuery, HelpResponse
-from backinstock.registry import META_RESOURCE, Action, Auth
+from backinstock.registry import META_RESOURCE, Action, Auth, Sample
 
 RESOURCE = META_RESOURCE
 
@@ -17,6 +17,7 @@ HELP = Action(
     aliases=("list actions", "what can I do"),
     query_model=HelpQuery,
     response_model=HelpResponse,
+    sample=Sample("/help?prefix=/back_in_stock"),
     notes=("Also served by appending /help to any resource path, e.g. /back_in_stock/settings/help.",),
     help_suffix=True,
 )
@@ -30,6 +31,7 @@ OPENAPI = Action(
     handler="meta.openapi",
     aliases=("openapi", "api schema"),
     auth=Auth.PUBLIC,
+    sample=Sample("/openapi.json"),
     notes=("Public: no API key needed.",),
 )
 
@@ -44,6 +46,11 @@ MCP = Action(
     auth=Auth.BEARER,
     mcp_tool=False,
     runs_actions=True,
+    sample=Sample(
+        "/mcp",
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"Authorization": "Bearer {api_key}", "Accept": "application/json, text/event-stream"},
+    ),
     notes=(
         "Authenticate with Authorization: Bearer <api key>.",
         "Methods: initialize, tools/list, tools/call, ping. A tool call runs the same code as the HTTP route.",

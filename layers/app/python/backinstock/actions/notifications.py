@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backinstock.models import signups as m
-from backinstock.registry import Access, Action
+from backinstock.registry import Access, Action, Sample
 
 RESOURCE = "notifications"
 _PREFIX = "/back_in_stock/notifications"
@@ -20,6 +20,7 @@ LIST = Action(
     aliases=("back in stock send log", "who got notified", "notification history"),
     query_model=m.NotificationListQuery,
     response_model=m.NotificationList,
+    sample=Sample(f"{_PREFIX}?status=sent&product_id=10"),
     notes=(
         "status=blocked surfaces sends that were stopped, with blocked_reason.",
         "Newest first; pass meta.as_of back as `as_of` for stable pages. per_page defaults to 50, at most 200.",
@@ -36,6 +37,7 @@ GET = Action(
     access=_READ,
     aliases=("show notification", "read a send"),
     response_model=m.Notification,
+    sample=Sample(f"{_PREFIX}/{{notification_id}}"),
 )
 
 ACTIONS = (LIST, GET)

@@ -1,10 +1,11 @@
 """Preorders: offers (a Shopify selling plan group as the app knows it). Offers are created and changed with the
-admin CLI (`backinstock offers ...`); the API reads them. The preorder reports (reference 001) will live here too."""
+admin CLI (`backinstock offers ...`); the API reads them. The preorder reports (reference 001) are a report family of
+their own (`actions/preorder_reports.py`)."""
 
 from __future__ import annotations
 
 from backinstock.models import preorders as m
-from backinstock.registry import Access, Action
+from backinstock.registry import Access, Action, Sample
 
 RESOURCE = "preorders"
 _PREFIX = "/preorders/offers"
@@ -21,6 +22,7 @@ LIST_OFFERS = Action(
     aliases=("preorder offers", "show preorder offers", "selling plan groups", "list preorders"),
     query_model=m.OfferListQuery,
     response_model=m.OfferList,
+    sample=Sample(f"{_PREFIX}?status=enabled&variant_id=101"),
     notes=(
         "Newest first. Pages are stable: pass meta.as_of back as `as_of` with the next pages and offers created "
         "since are left out. per_page defaults to 50, at most 200; out-of-range values are a 422.",
@@ -39,6 +41,7 @@ GET_OFFER = Action(
     access=_READ,
     aliases=("show preorder offer", "read an offer", "selling plan group"),
     response_model=m.Offer,
+    sample=Sample(f"{_PREFIX}/{{offer_id}}"),
     notes=("404 for an id that does not exist in this shop (another shop's offer ids included).",),
 )
 

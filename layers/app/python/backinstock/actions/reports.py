@@ -1,199 +1,143 @@
-"""Reports (reference 000): the manifest, five JSON reads on the rollups, their CSV exports, the export jobs; and the
-row-level waitlist export (beyond the reference, on the same job machinery).
+"""Back-in-stock reports (reference 000): one report family, its five reports on the rollups, their CSV exports.
 
-Every report is one `_report(...)` call: it declares the read and its sibling export. The manifest lists the reads
-of its prefix from this registry, so it cannot drift from the routes.
+Each report is one `Report` declaration below, listed in `FAMILY.reports`: its read, its export (and the export
+job's definition), its manifest entry and its handlers derive from it (`backinstock.reporting`). Its read and rows
+functions live in `services/reports.py`, its models in `models/reports.py`. The row-level waitlist export is the
+signups' (`actions/signups.py`), on the same export jobs.
 """
 
 from __future__ import annotations
 
 from backinstock.models import reports as m
-from backinstock.registry import Access, Action
+from backinstock.reporting import FamilyAction, Report, ReportFamily
 
-RESOURCE = "reports"
-PREFIX = "/back_in_stock/reports"
-EXPORTS_PATH = f"{PREFIX}/exports"
-_READ = frozenset({Access.TABLE_READ})
-_EXPORT = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN, Access.IDEMPOTENCY})
-_WINDOW_NOTE = (
-    f"from/to: ISO dates, inclusive (UTC days); default the last {m.DEFAULT_WINDOW_DAYS} days; at most "
-    f"{m.MAX_WINDOW_DAYS} days. The resolved window is echoed. Computed from pre-aggregated rollups (eventually "
-    "consistent: activity shows within seconds)."
-)
-_EXPORT_NOTE = (
-    "Runs asynchronously: 202 with job_id and status_url; poll GET /back_in_stock/reports/exports/:job_id until "
-    "status is ready, then fetch download_url. Send an Idempotency-Key header to make retries start one job."
-)
-
-
-def _report(
-    name: str,
-    description: str,
-    aliases: tuple[str, ...],
-    query: type,
-    response: type,
-    export_body: type,
-    notes: tuple[str, ...] = (),
-) -> tuple[Action, Action]:
-    read = Action(
-        name=f"{name}_report",
-        method="GET",
-        path=f"{PREFIX}/{name}",
-        resource=RESOURCE,
-        description=description,
-        handler=f"reports.{name}_report",
-        access=_READ,
-        aliases=aliases,
-        query_model=query,
-        response_model=response,
-        notes=(*notes, _WINDOW_NOTE),
-        report=name,
-    )
-    export = Action(
-        name=f"export_{name}_report",
-        method="POST",
-        path=f"{PREFIX}/{name}/export",
-        resource=RESOURCE,
-        description=f"Export the {name} report as CSV (asynchronous job)",
-        handler=f"reports.export_{name}_report",
-        access=_EXPORT,
-        aliases=(f"export {name.replace('_', ' ')} report", f"{name.replace('_', ' ')} report csv"),
-        body_model=export_body,
-        body_optional=True,
-        response_model=m.ExportAccepted,
-        success_status=202,
-        idempotent=True,
-        notes=("Same filters as the read, in a JSON body.", _EXPORT_NOTE),
-        report=name,
-    )
-    return read, export
-
-
-MANIFEST = Action(
-    name="list_reports",
-    method="GET",
-    path=PREFIX,
-    resource=RESOURCE,
-    description="The catalog of available back-in-stock reports, generated from the registry",
-    handler="reports.list_reports",
-    aliases=("reports", "which reports are there", "list reports"),
-    response_model=m.Manifest,
-)
-
-SUMMARY, EXPORT_SUMMARY = _report(
-    "summary",
-    "High-level overview of back-in-stock activity over a date window",
-    ("back in stock summary", "waitlist overview", "how are restock alerts doing"),
-    m.ReportQuery,
-    m.SummaryReport,
-    m.ReportQuery,
+SUMMARY = Report(
+    name="summary",
+    description="High-level overview of back-in-stock activity over a date window",
+    aliases=("back in stock summary", "waitlist overview", "how are restock alerts doing"),
+    query=m.ReportQuery,
+    response=m.SummaryReport,
+    read="summary",
+    rows="summary_rows",
+    columns=(
+        "from",
+        "to",
+        "currency",
+        "signups",
+        "pending",
+        "notified",
+        "conversions",
+        "conversion_rate",
+        "recovered_revenue",
+    ),
     notes=(
         "signups, pending and notified count the signups created in the window (their current status); conversions "
         "are those of them with a medium/high-confidence attributed order, and conversion_rate = conversions / "
         "notified. recovered_revenue sums the attributed orders placed in the window, in the shop's currency.",
     ),
+    sample="variant_id=101",
 )
-SIGNUPS, EXPORT_SIGNUPS_REPORT = _report(
-    "signups",
-    "Time-series of signups created (day/week/month), with the pending/notified split",
-    ("signups over time", "waitlist growth", "signups by week"),
-    m.SeriesQuery,
-    m.SignupsReport,
-    m.SeriesQuery,
+
+SIGNUPS = Report(
+    name="signups",
+    description="Time-series of signups created (day/week/month), with the pending/notified split",
+    aliases=("signups over time", "waitlist growth", "signups by week"),
+    query=m.SeriesQuery,
+    response=m.SignupsReport,
+    read="signups",
+    rows="signups_rows",
+    columns=("date", "signups", "pending", "notified"),
     notes=("Each bucket counts the signups created in it, with their current status. Empty buckets are zeros.",),
+    sample="granularity=week",
 )
-NOTIFICATIONS, EXPORT_NOTIFICATIONS = _report(
-    "notifications",
-    "Time-series of notifications sent, split by channel, with blocked counts",
-    ("sends over time", "notifications by channel", "restock alerts sent"),
-    m.SeriesQuery,
-    m.NotificationsReport,
-    m.SeriesQuery,
+
+NOTIFICATIONS = Report(
+    name="notifications",
+    description="Time-series of notifications sent, split by channel, with blocked counts",
+    aliases=("sends over time", "notifications by channel", "restock alerts sent"),
+    query=m.SeriesQuery,
+    response=m.NotificationsReport,
+    read="notifications",
+    rows="notifications_rows",
+    columns=("date", "sent", "blocked", "email", "sms", "push"),
     notes=("email + sms + push = sent. For the row-level send log use GET /back_in_stock/notifications.",),
+    sample="channel=email",
 )
-CONVERSIONS, EXPORT_CONVERSIONS = _report(
-    "conversions",
-    "Time-series of orders attributed to alerts and the revenue recovered",
-    ("recovered revenue", "restock conversions", "orders from alerts"),
-    m.SeriesQuery,
-    m.ConversionsReport,
-    m.SeriesQuery,
+
+CONVERSIONS = Report(
+    name="conversions",
+    description="Time-series of orders attributed to alerts and the revenue recovered",
+    aliases=("recovered revenue", "restock conversions", "orders from alerts"),
+    query=m.SeriesQuery,
+    response=m.ConversionsReport,
+    read="conversions",
+    rows="conversions_rows",
+    columns=("date", "orders", "recovered_revenue", "currency"),
     notes=("Orders attributed at medium or high confidence, bucketed by order time; revenue has two decimals.",),
+    sample="granularity=month&product_id=10",
 )
-PRODUCTS_IN_DEMAND, EXPORT_PRODUCTS_IN_DEMAND = _report(
-    "products_in_demand",
-    "Ranked variants by waitlist demand: what to restock first",
-    ("products in demand", "what should I restock first", "most wanted variants", "top waitlisted products"),
-    m.DemandQuery,
-    m.DemandReport,
-    m.DemandExport,
+
+PRODUCTS_IN_DEMAND = Report(
+    name="products_in_demand",
+    description="Ranked variants by waitlist demand: what to restock first",
+    aliases=("products in demand", "what should I restock first", "most wanted variants", "top waitlisted products"),
+    query=m.DemandQuery,
+    response=m.DemandReport,
+    export_body=m.DemandExport,
+    read="products_in_demand",
+    rows="products_in_demand_rows",
+    columns=(
+        "shopify_variant_id",
+        "shopify_product_id",
+        "variant_title",
+        "product_title",
+        "pending",
+        "total",
+        "last_requested_at",
+    ),
     notes=(
         "Counts the signups created in the window: total, still pending, and the latest request time. "
         f"sort_by pending (default) / total / last_requested_at; per_page default {m.DEFAULT_PER_PAGE}, at most "
         f"{m.MAX_PER_PAGE}. The export writes every row unless page/per_page are given.",
     ),
+    sample="sort_by=total",
 )
 
-GET_EXPORT = Action(
-    name="get_report_export",
-    method="GET",
-    path=f"{EXPORTS_PATH}/:job_id",
-    resource=RESOURCE,
-    description="Poll an export job: running / ready / failed / cancelled, progress, and the download URL when ready",
-    handler="reports.get_report_export",
-    access=frozenset({Access.TABLE_READ, Access.EXPORT_READ}),
-    aliases=("export status", "is my export ready", "download the export"),
-    response_model=m.ExportJob,
-    notes=(
-        "download_url is a pre-signed S3 URL made at each poll, valid until download_url_expires_at (1 hour, or "
-        "less when the signing credentials expire sooner): poll again for a fresh one. The job expires about 24 "
-        "hours after it completes; the file is deleted after 7 days. Unknown, expired and other shops' jobs are 404.",
+FAMILY = ReportFamily(
+    resource="reports",
+    prefix="/back_in_stock/reports",
+    service="backinstock.services.reports",
+    context="reports",
+    file_name="back_in_stock_{report}_{today}.csv",
+    read_note=(
+        f"from/to: ISO dates, inclusive (UTC days); default the last {m.DEFAULT_WINDOW_DAYS} days; at most "
+        f"{m.MAX_WINDOW_DAYS} days. The resolved window is echoed. Computed from pre-aggregated rollups (eventually "
+        "consistent: activity shows within seconds)."
     ),
+    manifest=FamilyAction(
+        name="list_reports",
+        description="The catalog of available back-in-stock reports, generated from the registry",
+        aliases=("reports", "which reports are there", "list reports"),
+    ),
+    get_export=FamilyAction(
+        name="get_report_export",
+        description="Poll an export job: running / ready / failed / cancelled, progress, and the download URL when "
+        "ready",
+        aliases=("export status", "is my export ready", "download the export"),
+        notes=(
+            "download_url is a pre-signed S3 URL made at each poll, valid until download_url_expires_at (1 hour, or "
+            "less when the signing credentials expire sooner): poll again for a fresh one. The job expires about 24 "
+            "hours after it completes; the file is deleted after 7 days. Unknown, expired and other shops' jobs are "
+            "404.",
+        ),
+    ),
+    cancel_export=FamilyAction(
+        name="cancel_report_export",
+        description="Cancel a running export: stops its workflow and discards the partial file",
+        aliases=("cancel export", "stop the export"),
+        notes=("409 when the job is no longer running (ready, failed or cancelled).",),
+    ),
+    reports=(SUMMARY, SIGNUPS, NOTIFICATIONS, CONVERSIONS, PRODUCTS_IN_DEMAND),
 )
 
-CANCEL_EXPORT = Action(
-    name="cancel_report_export",
-    method="DELETE",
-    path=f"{EXPORTS_PATH}/:job_id",
-    resource=RESOURCE,
-    description="Cancel a running export: stops its workflow and discards the partial file",
-    handler="reports.cancel_report_export",
-    access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN}),
-    aliases=("cancel export", "stop the export"),
-    response_model=m.ExportJob,
-    notes=("409 when the job is no longer running (ready, failed or cancelled).",),
-)
-
-EXPORT_WAITLIST = Action(
-    name="export_signups",
-    method="POST",
-    path="/back_in_stock/signups/export",
-    resource="signups",
-    description="Export the waitlist, one row per signup, as CSV (asynchronous job)",
-    handler="signups.export_signups",
-    access=_EXPORT,
-    aliases=("export the waitlist", "download signups csv", "waitlist csv"),
-    body_model=m.SignupExport,
-    body_optional=True,
-    response_model=m.ExportAccepted,
-    success_status=202,
-    idempotent=True,
-    notes=("The list's filters, in a JSON body; every matching row, newest first.", _EXPORT_NOTE),
-)
-
-ACTIONS = (
-    MANIFEST,
-    SUMMARY,
-    SIGNUPS,
-    NOTIFICATIONS,
-    CONVERSIONS,
-    PRODUCTS_IN_DEMAND,
-    EXPORT_SUMMARY,
-    EXPORT_SIGNUPS_REPORT,
-    EXPORT_NOTIFICATIONS,
-    EXPORT_CONVERSIONS,
-    EXPORT_PRODUCTS_IN_DEMAND,
-    GET_EXPORT,
-    CANCEL_EXPORT,
-    EXPORT_WAITLIST,
-)
+ACTIONS = FAMILY.actions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backinstock.models import settings as m
-from backinstock.registry import Access, Action
+from backinstock.registry import Access, Action, Sample
 
 RESOURCE = "settings"
 _PREFIX = "/back_in_stock/settings"
@@ -40,6 +40,7 @@ GET_SETTINGS = Action(
     access=_READ,
     aliases=("show settings", "read settings"),
     response_model=m.Settings,
+    sample=Sample(_PREFIX),
 )
 
 UPDATE_SETTINGS = Action(
@@ -53,6 +54,7 @@ UPDATE_SETTINGS = Action(
     aliases=("change settings", "configure back in stock"),
     body_model=m.SettingsPatch,
     response_model=m.Settings,
+    sample=Sample(_PREFIX, {"compliance": {"optin_required": False}}),
     notes=(*_PATCH_NOTES, "Validation errors of every blob are reported together in one 422."),
 )
 
@@ -70,6 +72,7 @@ def _capability_actions(capability: str) -> tuple[Action, Action]:
         access=_READ,
         aliases=(f"show {capability} settings",),
         response_model=full,
+        sample=Sample(f"{_PREFIX}/{capability}"),
     )
     update = Action(
         name=f"update_{capability}_settings",
@@ -82,6 +85,7 @@ def _capability_actions(capability: str) -> tuple[Action, Action]:
         aliases=aliases,
         body_model=patch,
         response_model=full,
+        sample=Sample(f"{_PREFIX}/{capability}", {}),  # an empty patch changes nothing and answers the block
         notes=_PATCH_NOTES
         + (
             (

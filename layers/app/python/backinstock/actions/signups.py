@@ -1,10 +1,13 @@
-"""Signups, the waitlist (reference 004), and the customer-facing links of its emails (opt-in, unsubscribe)."""
+"""Signups, the waitlist (reference 004), its row-level CSV export, and the customer-facing links of its emails
+(opt-in, unsubscribe)."""
 
 from __future__ import annotations
 
 from backinstock.models import signups as m
 from backinstock.models.links import LinkQuery
-from backinstock.registry import Access, Action, Auth
+from backinstock.models.reporting import ExportAccepted
+from backinstock.registry import Access, Action, Auth, Export, Sample
+from backinstock.reporting import EXPORT_ACCESS, export_note
 
 RESOURCE = "signups"
 _PREFIX = "/back_in_stock/signups"
@@ -30,6 +33,7 @@ LIST = Action(
     aliases=("waitlist", "show the waitlist", "notify me list", "who's waiting", "customers waiting for restock"),
     query_model=m.SignupListQuery,
     response_model=m.SignupList,
+    sample=Sample(f"{_PREFIX}?variant_id=101&status=pending&email=a"),
     notes=(_LIST_NOTE, "status accepts pending, notified and unsubscribed; blocked sends are in the notification log."),
 )
 
@@ -43,6 +47,7 @@ GET = Action(
     access=_READ,
     aliases=("show signup", "read a waitlist entry"),
     response_model=m.Signup,
+    sample=Sample(f"{_PREFIX}/{{signup_id}}"),
 )
 
 CREATE = Action(
@@ -56,6 +61,7 @@ CREATE = Action(
     aliases=("add to waitlist", "sign up for restock alert", "create signup"),
     body_model=m.SignupCreate,
     response_model=m.Signup,
+    sample=Sample(_PREFIX, {"channel": "email", "shopify_variant_id": 102, "email": "n@example.com"}),
     success_status=201,
     idempotent=True,
     notes=(
@@ -76,6 +82,7 @@ DELETE = Action(
     access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE}),
     aliases=("remove from waitlist", "cancel restock alert", "take customer off the notify me list"),
     response_model=m.Deleted,
+    sample=Sample(f"{_PREFIX}/{{pending_signup_id}}"),
     notes=("409 for an already-notified signup: history is immutable.",),
 )
 
@@ -91,6 +98,7 @@ NOTIFY = Action(
     body_model=m.NotifyBody,
     body_optional=True,
     response_model=m.Queued,
+    sample=Sample(f"{_PREFIX}/{{signup_id}}/notify", {"allow_resend": True}),
     success_status=202,
     idempotent=True,
     notes=(
@@ -112,6 +120,7 @@ BULK_NOTIFY = Action(
     aliases=("notify the waitlist", "notify everyone waiting", "send restock emails to the whole waitlist"),
     body_model=m.BulkNotifyBody,
     response_model=m.BulkNotifyResult,
+    sample=Sample(f"{_PREFIX}/bulk_notify", {"signup_ids": ["{signup_id}"], "allow_resend": True}),
     idempotent=True,
     notes=(
         "200 when every send queues, 207 Multi-Status with the same body on partial failure: always check failed.",
@@ -131,6 +140,7 @@ BULK_DELETE = Action(
     aliases=("clear the waitlist", "purge pending restock signups"),
     body_model=m.BulkDeleteBody,
     response_model=m.BulkDeleted,
+    sample=Sample(f"{_PREFIX}/bulk_delete", {"signup_ids": ["01900000-0000-7000-8000-000000000000"]}),
     notes=(
         "If any id was already notified, the request fails with 422 listing those ids and nothing is deleted.",
         "Ids that do not exist in this shop are not counted in deleted_count.",
@@ -148,12 +158,69 @@ TRANSFER = Action(
     aliases=("move the waitlist", "merge waitlists", "shift restock signups to a new variant"),
     body_model=m.TransferBody,
     response_model=m.TransferAccepted,
+    sample=Sample(
+        f"{_PREFIX}/transfer",
+        {"from_shopify_variant_id": 201, "to_shopify_variant_id": 102, "to_shopify_product_id": 10},
+    ),
     success_status=202,
     idempotent=True,
     notes=(
         "Runs asynchronously, a page at a time, so waitlists of any size move; watch the list with variant_id.",
         "Signups that would duplicate a pending signup on the target variant are dropped rather than moved.",
         _IDEMPOTENCY_NOTE,
+    ),
+)
+
+# Beyond the reference: the waitlist as a CSV file, one row per signup, on the report exports' job machinery (its
+# job is polled and cancelled where the back-in-stock reports' are). Its rows: `services/waitlist_export.py`.
+EXPORTS_STATUS_PATH = "/back_in_stock/reports/exports"
+EXPORT = Action(
+    name="export_signups",
+    method="POST",
+    path=f"{_PREFIX}/export",
+    resource=RESOURCE,
+    description="Export the waitlist, one row per signup, as CSV (asynchronous job)",
+    handler="signups.export_signups",
+    access=EXPORT_ACCESS,
+    aliases=("export the waitlist", "download signups csv", "waitlist csv"),
+    body_model=m.SignupExport,
+    body_optional=True,
+    response_model=ExportAccepted,
+    success_status=202,
+    idempotent=True,
+    notes=("The list's filters, in a JSON body; every matching row, newest first.", export_note(EXPORTS_STATUS_PATH)),
+    sample=Sample(f"{_PREFIX}/export", {"status": "pending", "variant_id": 101}),
+    export=Export(
+        report="waitlist",
+        columns=(
+            "signup_id",
+            "status",
+            "channel",
+            "contact",
+            "quantity",
+            "shopify_variant_id",
+            "shopify_product_id",
+            "variant_title",
+            "product_title",
+            "customer_id",
+            "customer_name",
+            "customer_email",
+            "customer_phone",
+            "optin_required",
+            "optin_confirmed_at",
+            "notifications_sent",
+            "last_notified_at",
+            "notified_at",
+            "blocked_at",
+            "unsubscribed_at",
+            "created_at",
+        ),
+        rows="backinstock.services.waitlist_export:rows",
+        context="signups",
+        status_path=EXPORTS_STATUS_PATH,
+        file_name="back_in_stock_{report}_{today}.csv",
+        window=False,  # the list's filters: an open window is the whole waitlist
+        resumable=True,
     ),
 )
 
@@ -168,6 +235,7 @@ CONFIRM_OPTIN = Action(
     handler="links.confirm_optin",
     access=_LINKS,
     query_model=LinkQuery,
+    sample=Sample("/back_in_stock/optin/confirm?token={optin_token}"),
     auth=Auth.PUBLIC,
     mcp_tool=False,
     html=True,
@@ -185,6 +253,7 @@ UNSUBSCRIBE_PAGE = Action(
     handler="links.unsubscribe_page",
     access=frozenset({Access.LINK_SECRET}),
     query_model=LinkQuery,
+    sample=Sample("/back_in_stock/unsubscribe?token={unsubscribe_token}"),
     auth=Auth.PUBLIC,
     mcp_tool=False,
     html=True,
@@ -200,6 +269,7 @@ UNSUBSCRIBE = Action(
     handler="links.unsubscribe",
     access=_LINKS,
     query_model=LinkQuery,
+    sample=Sample("/back_in_stock/unsubscribe?token={unsubscribe_token}"),
     auth=Auth.PUBLIC,
     mcp_tool=False,
     html=True,
@@ -215,6 +285,7 @@ ACTIONS = (
     BULK_NOTIFY,
     BULK_DELETE,
     TRANSFER,
+    EXPORT,
     CONFIRM_OPTIN,
     UNSUBSCRIBE_PAGE,
     UNSUBSCRIBE,

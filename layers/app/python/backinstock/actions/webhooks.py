@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backinstock.registry import Access, Action, Auth
+from backinstock.registry import Access, Action, Auth, Sample
 
 RESOURCE = "webhooks"
 
@@ -17,6 +17,17 @@ SHOPIFY_WEBHOOK = Action(
     aliases=("shopify webhook",),
     auth=Auth.PUBLIC,
     mcp_tool=False,
+    # An inventory update of an item no shop has (queued, then ignored by the worker), signed as Shopify signs it.
+    sample=Sample(
+        "/webhooks/shopify",
+        {"inventory_item_id": 1, "location_id": 1, "available": 1, "updated_at": "2026-11-27T00:00:00Z"},
+        {
+            "X-Shopify-Topic": "inventory_levels/update",
+            "X-Shopify-Shop-Domain": "{shop_domain}",
+            "X-Shopify-Hmac-Sha256": "{shopify_hmac}",
+            "X-Shopify-Event-Id": "sample-1",
+        },
+    ),
     notes=(
         "Public, outside the API-key surface: authenticated by X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw "
         "body with the shop's webhook secret, set by `backinstock shops connect-shopify`), compared in constant time.",

@@ -1,5 +1,5 @@
-"""Reports (reference 000): the shared filters, per-report extras, the five representations, the manifest and the
-export jobs.
+"""Back-in-stock reports (reference 000): the shared filters, the per-report extras and the representations (the
+manifest and the export jobs are every family's: `models.reporting`).
 
 Queries arrive as strings and are parsed laxly; the same models parse the JSON body of an export (`*/export`).
 `from`/`to` are ISO dates (inclusive, UTC days); the window is resolved against today in the service (defaults,
@@ -8,32 +8,19 @@ Queries arrive as strings and are parsed laxly; the same models parse the JSON b
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backinstock.models.signups import Channel, normalize_email, normalize_phone
+from backinstock.models.reporting import parse_date
+from backinstock.models.signups import Channel
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 366
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 Granularity = Literal["day", "week", "month"]
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    text = str(value).strip()
-    try:
-        if not _DATE.match(text):
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"must be an ISO 8601 date like 2026-06-01 (got {text!r})") from None
 
 
 class _Filters(BaseModel):
@@ -79,36 +66,6 @@ class DemandExport(_Filters):
     direction: Literal["desc", "asc"] = "desc"
     page: int | None = Field(default=None, ge=1, le=100_000, description="Export one page only (with per_page)")
     per_page: int | None = Field(default=None, ge=1, le=MAX_PER_PAGE)
-
-
-class SignupExport(BaseModel):
-    """The waitlist export: the list's filters (a window on created_at), every matching row."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: date | None = Field(default=None, alias="from", description="ISO 8601 date: created on or after")
-    to: date | None = Field(default=None, description="ISO 8601 date: created on or before")
-    channel: Channel | None = None
-    status: Literal["pending", "notified", "unsubscribed"] | None = None
-    variant_id: int | None = Field(default=None, ge=1)
-    product_id: int | None = Field(default=None, ge=1)
-    email: str | None = Field(default=None, min_length=1, max_length=254, description="Partial, case-insensitive")
-    phone: str | None = Field(default=None, min_length=1, max_length=32, description="Partial match")
-
-    @field_validator("from_", "to", mode="before")
-    @classmethod
-    def _date(cls, value: Any) -> date | None:
-        return parse_date(value)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_email(value)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_phone(value)
 
 
 # ----------------------------------------------------------------------------------------------- representations
@@ -201,33 +158,3 @@ class DemandReport(_Out):
     direction: str
     rows: list[DemandRow]
     meta: DemandMeta
-
-
-class ManifestEntry(_Out):
-    name: str
-    description: str
-    aliases: list[str]
-    url: str
-
-
-class Manifest(_Out):
-    reports: list[ManifestEntry]
-
-
-class ExportAccepted(_Out):
-    job_id: str
-    status_url: str
-
-
-class ExportJob(_Out):
-    job_id: str
-    status: Literal["running", "ready", "failed", "cancelled"]
-    progress: int = Field(description="0-100")
-    report: str
-    row_count: int | None = None
-    file_name: str | None = None
-    download_url: str | None = Field(default=None, description="When ready: a pre-signed S3 URL")
-    download_url_expires_at: str | None = Field(default=None, description="When the download URL stops working")
-    error: str | None = Field(default=None, description="When failed: what went wrong")
-    created_at: str
-    completed_at: str | None = None

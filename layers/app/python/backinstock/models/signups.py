@@ -14,6 +14,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
+from backinstock.models.reporting import parse_date
+
 MAX_BULK_IDS = 1000
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -195,6 +197,36 @@ class SignupListQuery(_ListQuery):
 
 class NotificationListQuery(_ListQuery):
     status: Literal["sent", "blocked"] | None = None
+
+
+class SignupExport(BaseModel):
+    """The waitlist export: the list's filters (a window on created_at), every matching row."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+    from_: date | None = Field(default=None, alias="from", description="ISO 8601 date: created on or after")
+    to: date | None = Field(default=None, description="ISO 8601 date: created on or before")
+    channel: Channel | None = None
+    status: Literal["pending", "notified", "unsubscribed"] | None = None
+    variant_id: int | None = Field(default=None, ge=1)
+    product_id: int | None = Field(default=None, ge=1)
+    email: str | None = Field(default=None, min_length=1, max_length=254, description="Partial, case-insensitive")
+    phone: str | None = Field(default=None, min_length=1, max_length=32, description="Partial match")
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> date | None:
+        return parse_date(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_phone(value)
 
 
 # ----------------------------------------------------------------------------------------------- representations

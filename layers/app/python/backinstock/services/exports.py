@@ -1,6 +1,7 @@
 """CSV exports as jobs: start (job row + workflow execution), poll, cancel, and the workflow's task that writes the
-file. Generic: a *source* is a report of `services.reports.REPORTS` or the row-level waitlist; a new report needs
-nothing here.
+file. Generic: what a job writes is its export action's declaration (`registry.Export`: a report's, derived by its
+family; the waitlist's, with the signups): its columns, its rows function, its status URL and file name. The job
+names its action, and the task finds the declaration in the registry; a new report needs nothing here.
 
 The workflow (`workflows/export.asl.json`) runs `run_step` in a loop: each invocation streams rows into the
 multipart upload and stops at a part boundary when its time runs short, handing the upload's state and the row
@@ -16,25 +17,23 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
-from backinstock import ids
+from pydantic import BaseModel
+
+from backinstock import ids, registry
 from backinstock.errors import Conflict, NotFound
-from backinstock.models import reports as m
-from backinstock.registry import BASE_PATH
+from backinstock.models.reporting import ExportAccepted, ExportJob
+from backinstock.registry import BASE_PATH, Action, Export
 from backinstock.repositories.exports import ExportRepository, JobNotRunning
-from backinstock.repositories.signups import STATUS_FILTERS, ListFilter, SignupRepository
 from backinstock.services import reports
-from backinstock.services.signups import status_of
 
 JOB_RETENTION = timedelta(hours=24)  # after completion: then DynamoDB's TTL deletes the job row
 UNFINISHED_RETENTION = timedelta(days=2)  # a job whose workflow never reported back
 DOWNLOAD_URL_SECONDS = 3600
 FILE_RETENTION_DAYS = 7  # the bucket's lifecycle rule deletes export files after this
 TIME_RESERVE_MS = 60_000  # an invocation stops at the next part boundary when less than this is left
-WAITLIST = "waitlist"
-STATUS_PATH = "/back_in_stock/reports/exports/"
 
 
 class ExportFailed(Exception):
@@ -44,34 +43,14 @@ class ExportFailed(Exception):
 @dataclass(frozen=True)
 class Exports:
     jobs: ExportRepository
-    reports: reports.Reports | None = None
-    signups: SignupRepository | None = None
 
 
-class Workflow:
-    """Starts and stops executions of the export state machine."""
+class Workflow(Protocol):
+    """The export state machine's executions (`providers.workflows.StepFunctionsWorkflow` in Lambda)."""
 
-    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
-        self.arn = state_machine_arn
-        self._client = client
+    def start(self, name: str, payload: dict[str, Any]) -> str: ...
 
-    @property
-    def client(self) -> Any:
-        from backinstock import aws
-
-        return self._client or aws.client("stepfunctions")
-
-    def start(self, name: str, payload: dict[str, Any]) -> str:
-        arn: str = self.client.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))[
-            "executionArn"
-        ]
-        return arn
-
-    def stop(self, execution_arn: str) -> None:
-        try:
-            self.client.stop_execution(executionArn=execution_arn, cause="Cancelled by the merchant")
-        except self.client.exceptions.ExecutionDoesNotExist:
-            return
+    def stop(self, execution_arn: str) -> None: ...
 
 
 def new_job_id() -> str:
@@ -83,23 +62,29 @@ def start(
     e: Exports,
     workflow: Workflow,
     shop_id: str,
-    source: str,
-    params: Any,
+    action: Action,
+    params: BaseModel,
     now: datetime | None = None,
-) -> m.ExportAccepted:
-    """Create the job and start its execution. A report's window is resolved now (so the file covers the window
-    the request meant, whenever it runs); an invalid one is a 422 and starts nothing."""
+) -> ExportAccepted:
+    """Create the job of an export action (`params`: its validated body) and start its execution. A report's window
+    is resolved now (so the file covers the window the request meant, whenever it runs); an invalid one is a 422
+    and starts nothing."""
+    spec = declared(action)
     moment = now or ids.now()
     stored = params.model_dump(mode="json", by_alias=True)
-    if source != WAITLIST:
-        start_day, end_day = reports.resolve_window(params, moment)
-        stored.update({"from": start_day.isoformat(), "to": end_day.isoformat()})
+    window: dict[str, str] = {}
+    if spec.window:
+        # A windowed export's body has the report filters' from/to (a unit test checks every declaration).
+        start_day, end_day = reports.resolve_window(cast(reports.Windowed, params), moment)
+        window = {"from": start_day.isoformat(), "to": end_day.isoformat()}
+        stored.update(window)
     job_id = new_job_id()
-    file_name = f"back_in_stock_{source}_{moment.date().isoformat()}.csv"
+    file_name = spec.file_name.format(report=spec.report, today=moment.date().isoformat(), **window)
     job = {
         "job_id": job_id,
         "shop_id": shop_id,
-        "source": source,
+        "source": spec.report,
+        "export": action.name,
         "params": json.dumps(stored, separators=(",", ":")),
         "status": "running",
         "progress": 0,
@@ -120,7 +105,13 @@ def start(
         )
         raise
     e.jobs.update_running(shop_id, job_id, {"execution_arn": execution_arn})
-    return m.ExportAccepted(job_id=job_id, status_url=BASE_PATH + STATUS_PATH + job_id)
+    return ExportAccepted(job_id=job_id, status_url=f"{BASE_PATH}{spec.status_path}/{job_id}")
+
+
+def declared(action: Action) -> Export:
+    if action.export is None:
+        raise TypeError(f"action {action.name} declares no export (Action.export)")
+    return action.export
 
 
 def _closing(moment: datetime) -> dict[str, Any]:
@@ -136,16 +127,14 @@ def _require(e: Exports, shop_id: str, job_id: str, moment: datetime) -> dict[st
     return job
 
 
-def view(
-    job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None
-) -> m.ExportJob:
+def view(job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None) -> ExportJob:
     ready = job["status"] == "ready"
     url = expires = None
     if ready and sign is not None:
         moment = now or ids.now()
         url = sign(job["object_key"], DOWNLOAD_URL_SECONDS)
         expires = ids.iso(moment + timedelta(seconds=DOWNLOAD_URL_SECONDS))
-    return m.ExportJob(
+    return ExportJob(
         job_id=job["job_id"],
         status=job["status"],
         progress=int(job.get("progress", 0)),
@@ -162,7 +151,7 @@ def view(
 
 def get(
     e: Exports, shop_id: str, job_id: str, sign: Callable[[str, int], str], now: datetime | None = None
-) -> m.ExportJob:
+) -> ExportJob:
     moment = now or ids.now()
     return view(_require(e, shop_id, job_id, moment), sign, moment)
 
@@ -174,7 +163,7 @@ def cancel(
     job_id: str,
     abort: Callable[[str, str], None],
     now: datetime | None = None,
-) -> m.ExportJob:
+) -> ExportJob:
     moment = now or ids.now()
     job = _require(e, shop_id, job_id, moment)
     try:
@@ -198,103 +187,23 @@ class Opened:
     expected: int | None
 
 
-def open_source(e: Exports, job: dict[str, Any], cursor: Any, now: datetime) -> tuple[tuple[str, ...], Opened]:
-    params = json.loads(job["params"])
-    source = job["source"]
-    if source == WAITLIST:
-        return WAITLIST_COLUMNS, _waitlist(e, job["shop_id"], m.SignupExport.model_validate(params), cursor)
-    definition = reports.REPORTS.get(source)
-    if definition is None:
-        raise ExportFailed(f"Unknown report {source!r}")
-    assert e.reports is not None
-    query = definition.export_model.model_validate(params)
-    rows = list(definition.rows(e.reports, job["shop_id"], query, now))
+def open_source(
+    job: dict[str, Any], cursor: Any, now: datetime, dependency: Callable[[str], Any]
+) -> tuple[tuple[str, ...], Opened]:
+    """The columns and the rows (from `cursor` on) of a job, from its export action's declaration. `dependency`
+    builds what the rows function takes first, from its factory's name (`Export.context`)."""
+    action = registry.by_name(job["export"])
+    spec = declared(action)
+    assert action.body_model is not None
+    params = action.body_model.model_validate(json.loads(job["params"]))
+    rows = registry.resolve(spec.rows)
+    context = dependency(spec.context)
+    if spec.resumable:
+        opened: Opened = rows(context, job["shop_id"], params, cursor)
+        return spec.columns, opened
+    listed = list(rows(context, job["shop_id"], params, now))
     skip = int(cursor or 0)
-    return definition.columns, Opened(((r, i + 1) for i, r in enumerate(rows) if i >= skip), len(rows))
-
-
-WAITLIST_COLUMNS = (
-    "signup_id",
-    "status",
-    "channel",
-    "contact",
-    "quantity",
-    "shopify_variant_id",
-    "shopify_product_id",
-    "variant_title",
-    "product_title",
-    "customer_id",
-    "customer_name",
-    "customer_email",
-    "customer_phone",
-    "optin_required",
-    "optin_confirmed_at",
-    "notifications_sent",
-    "last_notified_at",
-    "notified_at",
-    "blocked_at",
-    "unsubscribed_at",
-    "created_at",
-)
-
-
-def _waitlist_filter(q: m.SignupExport) -> ListFilter:
-    where = ListFilter()
-    if q.status:
-        where.add(STATUS_FILTERS[q.status])
-    if q.channel:
-        where.add("channel = :channel", values={":channel": q.channel})
-    if q.email:
-        where.add("contains(search_email, :email)", values={":email": q.email})
-    if q.phone:
-        where.add("contains(search_phone, :phone)", values={":phone": q.phone})
-    return where
-
-
-def _waitlist(e: Exports, shop_id: str, q: m.SignupExport, cursor: Any) -> Opened:
-    assert e.signups is not None
-    from datetime import UTC
-
-    window = {
-        "variant_id": q.variant_id,
-        "product_id": q.product_id,
-        "start": datetime.combine(q.from_, time.min, UTC) if q.from_ else None,
-        "end": datetime.combine(q.to, time.max, UTC) if q.to else ids.now(),
-    }
-    expected = e.signups.count(shop_id, _waitlist_filter(q), **window) if cursor is None else None
-    pages = e.signups.iter_pages(shop_id, _waitlist_filter(q), start_key=cursor, **window)
-
-    def rows() -> Iterator[tuple[list[Any], Any]]:
-        for items, keys in pages:
-            for item, item_key in zip(items, keys, strict=True):
-                yield (
-                    [
-                        item["signup_id"],
-                        status_of(item),
-                        item["channel"],
-                        item["contact"],
-                        item.get("quantity", 1),
-                        item["variant_id"],
-                        item["product_id"],
-                        item.get("variant_title"),
-                        item.get("product_title"),
-                        item.get("customer_id"),
-                        item.get("customer_name"),
-                        item.get("customer_email"),
-                        item.get("customer_phone"),
-                        "true" if item.get("optin_required") else "false",
-                        item.get("optin_confirmed_at"),
-                        item.get("notifications_sent", 0),
-                        item.get("last_notified_at"),
-                        item.get("notified_at"),
-                        item.get("blocked_at"),
-                        item.get("unsubscribed_at"),
-                        item["created_at"],
-                    ],
-                    item_key,
-                )
-
-    return Opened(rows(), expected)
+    return spec.columns, Opened(((r, i + 1) for i, r in enumerate(listed) if i >= skip), len(listed))
 
 
 # ----------------------------------------------------------------------------------------- the workflow's task
@@ -303,9 +212,11 @@ def run_step(
     event: dict[str, Any],
     writer_for: Callable[[dict[str, Any], dict[str, Any] | None], Any],
     remaining_ms: Callable[[], int],
+    dependency: Callable[[str], Any],
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """One invocation of the export task. Returns the workflow state: `done`, or the state to resume from."""
+    """One invocation of the export task. Returns the workflow state: `done`, or the state to resume from.
+    `dependency` builds what the job's rows function takes first (see `open_source`)."""
     moment = now or ids.now()
     shop_id, job_id = event["shop_id"], event["job_id"]
     state = event.get("state") or {}
@@ -318,7 +229,7 @@ def run_step(
         writer.abort()
         return out
     first = not state
-    columns, opened = open_source(e, job, state.get("cursor"), moment)
+    columns, opened = open_source(job, state.get("cursor"), moment, dependency)
     expected = opened.expected if first else state.get("expected")
     count = int(state.get("row_count", 0))
     try:

@@ -1,22 +1,22 @@
-"""Report manifests, generated from the registry: every report read under a prefix (its `report` name), so the
-catalog cannot drift from the routes. The preorder reports get theirs by calling `reports_under` with their prefix."""
+"""A report family's manifest (`GET <prefix>`): its reads, from the registry's declarations, so the catalog cannot
+drift from the routes (each entry is the read action the family derived from the report)."""
 
 from __future__ import annotations
 
-from backinstock import registry
-from backinstock.models.reports import Manifest, ManifestEntry
+from backinstock.models.reporting import Manifest, ManifestEntry
+from backinstock.registry import BASE_PATH
+from backinstock.reporting import ReportFamily
 
 
-def reports_under(prefix: str) -> Manifest:
+def of(family: ReportFamily) -> Manifest:
     return Manifest(
         reports=[
             ManifestEntry(
-                name=action.report,
+                name=report.name,
                 description=action.description,
                 aliases=list(action.aliases),
-                url=registry.BASE_PATH + action.path,
+                url=BASE_PATH + action.path,
             )
-            for action in registry.actions()
-            if action.report and action.method == "GET" and action.path.startswith(prefix + "/")
+            for report, action in zip(family.reports, family.reads, strict=True)
         ]
     )

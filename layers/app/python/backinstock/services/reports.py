@@ -1,19 +1,20 @@
-"""The five back-in-stock reports (reference 000), computed from rollup items only (never a signup or notification
-row): the window's cover of whole buckets (`backinstock.buckets`) read in a few Query ranges, summed.
+"""The back-in-stock reports (reference 000), computed from rollup items only (never a signup or notification row):
+the window's cover of whole buckets (`backinstock.buckets`) read in a few Query ranges, summed.
 
-A report definition (`REPORTS`) is its name, its read and its CSV rows: the export machinery (`services.exports`)
-runs any of them. A new report is a registry entry, a query here and its columns.
+Each report has a read (`summary`, ...) and its CSV rows (`summary_rows`, ...), named by its declaration in
+`actions/reports.py`: the read serves `GET /back_in_stock/reports/<name>`, the rows its export's job
+(`services.exports`). A new report over existing counters is a declaration, a read and its rows here, and its models.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from backinstock import buckets, ids
 from backinstock.errors import Problem, ValidationFailed
@@ -39,7 +40,17 @@ def money(value: Decimal | int) -> str:
 
 
 # -------------------------------------------------------------------------------------------------------- window
-def resolve_window(query: m._Filters, now: datetime | None = None) -> tuple[date, date]:
+class Windowed(Protocol):
+    """A report's filters, or an export's: the window as the caller asked for it."""
+
+    @property
+    def from_(self) -> date | None: ...
+
+    @property
+    def to(self) -> date | None: ...
+
+
+def resolve_window(query: Windowed, now: datetime | None = None) -> tuple[date, date]:
     """`to` defaults to today (UTC), `from` to 29 days before `to` (30 days). 422 when `from` is after `to` or the
     window is longer than the maximum."""
     today = (now or ids.now()).astimezone(UTC).date()
@@ -278,18 +289,8 @@ def products_in_demand(r: Reports, shop_id: str, query: m.DemandQuery, now: date
 
 
 # ------------------------------------------------------------------------------------------------ CSV of reports
-@dataclass(frozen=True)
-class ReportDefinition:
-    """A report as the export machinery sees it: its query model (the read's, or the export's), its CSV columns and
-    its rows (cells in column order)."""
-
-    name: str
-    export_model: type[Any]
-    columns: tuple[str, ...]
-    rows: Callable[[Reports, str, Any, datetime | None], Iterator[list[Any]]]
-
-
-def _summary_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+# Each yields the cells of its rows, in the order of the columns its declaration lists (actions/reports.py).
+def summary_rows(r: Reports, shop_id: str, q: m.ReportQuery, now: datetime | None) -> Iterator[list[Any]]:
     s = summary(r, shop_id, q, now)
     t = s.totals
     yield [
@@ -305,23 +306,23 @@ def _summary_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Ite
     ]
 
 
-def _signups_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+def signups_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
     for p in signups(r, shop_id, q, now).series:
         yield [p.date, p.signups, p.pending, p.notified]
 
 
-def _notifications_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+def notifications_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
     for p in notifications(r, shop_id, q, now).series:
         yield [p.date, p.sent, p.blocked, p.email, p.sms, p.push]
 
 
-def _conversions_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+def conversions_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
     report = conversions(r, shop_id, q, now)
     for p in report.series:
         yield [p.date, p.orders, p.recovered_revenue, report.currency]
 
 
-def _demand_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iterator[list[Any]]:
+def products_in_demand_rows(r: Reports, shop_id: str, q: m.DemandExport, now: datetime | None) -> Iterator[list[Any]]:
     start, end = resolve_window(q, now)
     ranked = demand_rows(r, shop_id, q, start, end)
     if q.page is not None or q.per_page is not None:
@@ -339,50 +340,3 @@ def _demand_rows(r: Reports, shop_id: str, q: Any, now: datetime | None) -> Iter
                 row.total,
                 row.last_requested_at,
             ]
-
-
-REPORTS: dict[str, ReportDefinition] = {
-    d.name: d
-    for d in (
-        ReportDefinition(
-            "summary",
-            m.ReportQuery,
-            (
-                "from",
-                "to",
-                "currency",
-                "signups",
-                "pending",
-                "notified",
-                "conversions",
-                "conversion_rate",
-                "recovered_revenue",
-            ),
-            _summary_rows,
-        ),
-        ReportDefinition("signups", m.SeriesQuery, ("date", "signups", "pending", "notified"), _signups_rows),
-        ReportDefinition(
-            "notifications",
-            m.SeriesQuery,
-            ("date", "sent", "blocked", "email", "sms", "push"),
-            _notifications_rows,
-        ),
-        ReportDefinition(
-            "conversions", m.SeriesQuery, ("date", "orders", "recovered_revenue", "currency"), _conversions_rows
-        ),
-        ReportDefinition(
-            "products_in_demand",
-            m.DemandExport,
-            (
-                "shopify_variant_id",
-                "shopify_product_id",
-                "variant_title",
-                "product_title",
-                "pending",
-                "total",
-                "last_requested_at",
-            ),
-            _demand_rows,
-        ),
-    )
-}

@@ -17,6 +17,11 @@ def _writer(job: dict[str, Any], state: dict[str, Any] | None) -> MultipartCsv:
     return MultipartCsv(config.export_bucket(), job["object_key"], file_name=job["file_name"], state=state)
 
 
+def _dependency(factory: str) -> Any:
+    """What an export's rows take first: the product of its declared factory (`Export.context`) in deps."""
+    return getattr(deps, factory)()
+
+
 def _abort(object_key: str, upload_id: str) -> None:
     abort_upload(config.export_bucket(), object_key, upload_id)
 
@@ -28,6 +33,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("phase") == "fail":
         logger.warning("export failed", extra={"error": job.get("error")})
         return exports.fail(deps.exports(), job, _abort)
-    result = exports.run_step(deps.exports(), job, _writer, context.get_remaining_time_in_millis)
+    result = exports.run_step(deps.exports(), job, _writer, context.get_remaining_time_in_millis, _dependency)
     logger.info("export step", extra={"done": result["done"], "rows": (result.get("state") or {}).get("row_count")})
     return result

@@ -1,0 +1,63 @@
+"""What every report family shares (`backinstock.reporting`): a family's manifest, the acceptance and the status of
+an export job (the report exports' and the waitlist's), and the ISO date that windows and export filters take.
+
+Kept apart from any one family's models, and built on first use (`defer_build`), so that an action which only starts
+or polls an export (the waitlist's is declared with the signups) imports none of the reports' models.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        if not _DATE.match(text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be an ISO 8601 date like 2026-06-01 (got {text!r})") from None
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
+    keep_nulls: ClassVar[bool] = True
+
+
+class ManifestEntry(_Out):
+    name: str
+    description: str
+    aliases: list[str]
+    url: str
+
+
+class Manifest(_Out):
+    reports: list[ManifestEntry]
+
+
+class ExportAccepted(_Out):
+    job_id: str
+    status_url: str
+
+
+class ExportJob(_Out):
+    job_id: str
+    status: Literal["running", "ready", "failed", "cancelled"]
+    progress: int = Field(description="0-100")
+    report: str
+    row_count: int | None = None
+    file_name: str | None = None
+    download_url: str | None = Field(default=None, description="When ready: a pre-signed S3 URL")
+    download_url_expires_at: str | None = Field(default=None, description="When the download URL stops working")
+    error: str | None = Field(default=None, description="When failed: what went wrong")
+    created_at: str
+    completed_at: str | None = None

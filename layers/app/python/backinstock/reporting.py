@@ -1,0 +1,238 @@
+"""Report families: a family (its prefix, manifest, export jobs, file names) and its reports, each declared once.
+
+A `Report` carries everything that belongs to one report: name, description, aliases, notes, query and response
+models, its read, its CSV columns and rows, the sample of its read. A `ReportFamily` carries what its reports share
+and derives every action from the declarations: the manifest, a read and an export per report (the export's job
+definition, `registry.Export`, included), the export job's status and cancel. A family's module
+(`backinstock.actions.<resource>`) declares `FAMILY = ReportFamily(...)` and `ACTIONS = FAMILY.actions`.
+
+The read and rows functions are named, not imported ("function" of the family's `service` module), so importing a
+declaration imports no service; `api.reports` resolves them when it builds a handler, `services.exports` when an
+export runs. Every family action is served by a generic module under functions/reports/ (one per kind), whose
+handler attribute names the family and the report (`reports__summary`): a new report needs no new file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from backinstock.models.reporting import ExportAccepted, ExportJob, Manifest
+from backinstock.registry import RESOURCE_MODULES, Access, Action, Export, Sample
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+HANDLERS = "reports"  # the package under functions/ of the generic handler modules, one per kind of family action
+READ_ACCESS = frozenset({Access.TABLE_READ})
+EXPORT_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN, Access.IDEMPOTENCY})
+STATUS_ACCESS = frozenset({Access.TABLE_READ, Access.EXPORT_READ})
+CANCEL_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN})
+
+
+def export_note(status_path: str) -> str:
+    """What every export action says of its job (the reports' and the waitlist's)."""
+    return (
+        f"Runs asynchronously: 202 with job_id and status_url; poll GET {status_path}/:job_id until status is ready, "
+        "then fetch download_url. Send an Idempotency-Key header to make retries start one job."
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report: a JSON read and its sibling CSV export, declared once."""
+
+    name: str  # the path segment under the family's prefix, the manifest's and the export job's `report`
+    description: str
+    aliases: tuple[str, ...]
+    query: type[BaseModel]  # the read's query
+    response: type[BaseModel]
+    columns: tuple[str, ...]  # the CSV header, in the order `rows` yields cells
+    read: str  # function of the family's service: read(context, shop_id, query) -> response
+    rows: str  # function of the family's service: rows(context, shop_id, export body, now) -> cells per row
+    export_body: type[BaseModel] | None = None  # the export's filters, when they differ from the read's query
+    notes: tuple[str, ...] = ()  # the read's notes (the family's read note follows them)
+    sample: str = ""  # query parameters of a valid read, after the window (`from`/`to` are the test's)
+    file_name: str | None = None  # the export's file name pattern, when not the family's
+
+
+@dataclass(frozen=True)
+class FamilyAction:
+    """The words of one of a family's own actions (its manifest, its export jobs' status and cancel)."""
+
+    name: str
+    description: str
+    aliases: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportFamily:
+    """Reports under one prefix, with their manifest (`<prefix>`), their export jobs (`<prefix>/exports/:job_id`)
+    and their files. Every action of the family comes from here (`actions`), in manifest order."""
+
+    resource: str  # its declaration module is backinstock.actions.<resource>; its actions' OpenAPI tag
+    prefix: str
+    service: str  # the module of every report's read and rows functions
+    context: str  # the factory in backinstock.deps whose product every read and rows function takes first
+    file_name: str  # export file names: {report}, {today}, {from} and {to} (the job's resolved window)
+    read_note: str  # the last note of every read (the window's rules)
+    manifest: FamilyAction
+    get_export: FamilyAction
+    cancel_export: FamilyAction
+    reports: tuple[Report, ...]
+    read_name: str = "{report}_report"  # action names: unique in the registry, across families
+    export_name: str = "export_{report}_report"
+
+    @property
+    def exports_path(self) -> str:
+        return f"{self.prefix}/exports"
+
+    def report(self, name: str) -> Report:
+        for report in self.reports:
+            if report.name == name:
+                return report
+        raise LookupError(f"no report {name!r} in the family under {self.prefix}")
+
+    @cached_property
+    def reads(self) -> tuple[Action, ...]:
+        return tuple(self._read(r) for r in self.reports)
+
+    @cached_property
+    def exports(self) -> tuple[Action, ...]:
+        return tuple(self._export(r) for r in self.reports)
+
+    @cached_property
+    def list_action(self) -> Action:
+        """`GET <prefix>`: the manifest."""
+        return self._action(
+            self.manifest,
+            method="GET",
+            path=self.prefix,
+            handler=f"{HANDLERS}.list_reports",
+            access=frozenset(),
+            response_model=Manifest,
+        )
+
+    @cached_property
+    def get_action(self) -> Action:
+        """`GET <prefix>/exports/:job_id`: an export job's status, and its download URL when ready."""
+        return self._action(
+            self.get_export,
+            method="GET",
+            path=f"{self.exports_path}/:job_id",
+            handler=f"{HANDLERS}.get_report_export",
+            access=STATUS_ACCESS,
+            response_model=ExportJob,
+        )
+
+    @cached_property
+    def cancel_action(self) -> Action:
+        """`DELETE <prefix>/exports/:job_id`: cancel a running export."""
+        return self._action(
+            self.cancel_export,
+            method="DELETE",
+            path=f"{self.exports_path}/:job_id",
+            handler=f"{HANDLERS}.cancel_report_export",
+            access=CANCEL_ACCESS,
+            response_model=ExportJob,
+        )
+
+    @cached_property
+    def actions(self) -> tuple[Action, ...]:
+        """The manifest, every read, every export, the export job's status and cancel."""
+        return (self.list_action, *self.reads, *self.exports, self.get_action, self.cancel_action)
+
+    def read(self, name: str) -> Action:
+        return self.reads[self.reports.index(self.report(name))]
+
+    def export(self, name: str) -> Action:
+        return self.exports[self.reports.index(self.report(name))]
+
+    # ----------------------------------------------------------------------------------------------- derivation
+    def _action(
+        self,
+        words: FamilyAction,
+        *,
+        method: str,
+        path: str,
+        handler: str,
+        access: frozenset[Access],
+        response_model: type[BaseModel],
+    ) -> Action:
+        """One of the family's own actions: its handler attribute is the family (`<resource>`)."""
+        return Action(
+            name=words.name,
+            method=method,
+            path=path,
+            resource=self.resource,
+            description=words.description,
+            handler=handler,
+            handler_attribute=self.resource,
+            access=access,
+            aliases=words.aliases,
+            response_model=response_model,
+            notes=words.notes,
+            sample=Sample(path.replace(":job_id", "{job_id}")),
+        )
+
+    def _read(self, r: Report) -> Action:
+        window = f"{self.prefix}/{r.name}?from={{from}}&to={{to}}"
+        return Action(
+            name=self.read_name.format(report=r.name),
+            method="GET",
+            path=f"{self.prefix}/{r.name}",
+            resource=self.resource,
+            description=r.description,
+            handler=f"{HANDLERS}.read_report",
+            handler_attribute=f"{self.resource}__{r.name}",
+            access=READ_ACCESS,
+            aliases=r.aliases,
+            query_model=r.query,
+            response_model=r.response,
+            notes=(*r.notes, self.read_note),
+            report=r.name,
+            sample=Sample(f"{window}&{r.sample}" if r.sample else window),
+        )
+
+    def _export(self, r: Report) -> Action:
+        words = r.name.replace("_", " ")
+        return Action(
+            name=self.export_name.format(report=r.name),
+            method="POST",
+            path=f"{self.prefix}/{r.name}/export",
+            resource=self.resource,
+            description=f"Export the {r.name} report as CSV (asynchronous job)",
+            handler=f"{HANDLERS}.export_report",
+            handler_attribute=f"{self.resource}__{r.name}",
+            access=EXPORT_ACCESS,
+            aliases=(f"export {words} report", f"{words} report csv"),
+            body_model=r.export_body or r.query,
+            body_optional=True,
+            response_model=ExportAccepted,
+            success_status=202,
+            idempotent=True,
+            notes=("Same filters as the read, in a JSON body.", export_note(self.exports_path)),
+            report=r.name,
+            sample=Sample(f"{self.prefix}/{r.name}/export", {"from": "{from}", "to": "{to}"}),
+            export=Export(
+                report=r.name,
+                columns=r.columns,
+                rows=f"{self.service}:{r.rows}",
+                context=self.context,
+                status_path=self.exports_path,
+                file_name=r.file_name or self.file_name,
+            ),
+        )
+
+
+def family_of(resource: str) -> ReportFamily:
+    """The family declared by `backinstock.actions.<resource>` (its `FAMILY`), importing that module alone: a
+    handler of one family never imports another's declarations."""
+    module_name = f"backinstock.actions.{resource}"
+    family = getattr(importlib.import_module(module_name), "FAMILY", None) if module_name in RESOURCE_MODULES else None
+    if not isinstance(family, ReportFamily):
+        raise LookupError(f"{module_name} declares no report family")
+    return family

@@ -1,0 +1,172 @@
+"""A report is declared once (`backinstock.reporting`): its family derives its read, its export (and the export job's
+definition), its manifest entry and its handlers. These tests hold the declarations to what the machinery needs:
+nothing declared is left out of the registry, every function a declaration names exists and takes the declared
+models, every export is polled where its status URL points, the generic handler modules serve exactly the declared
+actions, and a second family (the preorder reports, reference 001) is one more declaration."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import string
+import sys
+import types
+import typing
+
+import pytest
+
+from backinstock import deps, dispatch, registry
+from backinstock.models import reports as m
+from backinstock.registry import Action
+from backinstock.reporting import FamilyAction, Report, ReportFamily, family_of
+
+pytestmark = pytest.mark.unit
+
+
+def families() -> list[ReportFamily]:
+    modules = [importlib.import_module(name) for name in registry.RESOURCE_MODULES]
+    return [value for module in modules for value in vars(module).values() if isinstance(value, ReportFamily)]
+
+
+def test_every_declaration_reaches_the_registry() -> None:
+    """A report left out of its family's `reports`, or a family whose actions no ACTIONS lists, would silently not
+    exist (no route, no manifest entry, no export)."""
+    listed = {a.name for a in registry.actions()}
+    assert families(), "no report family is declared"
+    for name in registry.RESOURCE_MODULES:
+        module = importlib.import_module(name)
+        declared = [v for v in vars(module).values() if isinstance(v, Report)]
+        family = getattr(module, "FAMILY", None)
+        for report in declared:
+            assert family is not None and report in family.reports, f"{name}: report {report.name} is in no family"
+        for value in vars(module).values():
+            if isinstance(value, ReportFamily):
+                assert {a.name for a in value.actions} <= listed, f"{name}: {value.prefix}'s actions are not listed"
+                assert family_of(value.resource) is value
+
+
+def test_an_action_left_out_of_actions_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    stray = types.ModuleType("backinstock.actions.stray")
+    stray.ACTIONS = ()  # type: ignore[attr-defined]
+    stray.FORGOTTEN = Action(  # type: ignore[attr-defined]
+        name="forgotten", method="GET", path="/forgotten", resource="stray", description="", handler="stray.forgotten"
+    )
+    monkeypatch.setitem(sys.modules, stray.__name__, stray)
+    monkeypatch.setattr(registry, "RESOURCE_MODULES", (*registry.RESOURCE_MODULES, stray.__name__))
+    registry.actions.cache_clear()
+    try:
+        with pytest.raises(
+            ValueError, match=r"backinstock.actions.stray declares actions that no ACTIONS lists: \['FORG"
+        ):
+            registry.actions()
+    finally:
+        monkeypatch.undo()
+        registry.actions.cache_clear()
+    assert "forgotten" not in {a.name for a in registry.actions()}
+
+
+def _parameter_types(function: typing.Any) -> list[typing.Any]:
+    hints = typing.get_type_hints(function)
+    return [hints.get(name) for name in inspect.signature(function).parameters]
+
+
+def test_every_named_function_exists_and_takes_the_declared_models() -> None:
+    """What mypy checks in a hand-written handler (the service takes the action's model) holds for the functions a
+    declaration names: a read takes the read's query and returns its response; rows take the export's body."""
+    for family in families():
+        # The factory's return type, by name (deps imports the types it returns only for type checking).
+        context = inspect.signature(getattr(deps, family.context)).return_annotation
+        for report, read, export in zip(family.reports, family.reads, family.exports, strict=True):
+            function = registry.resolve(f"{family.service}:{report.read}")
+            first, shop, query = _parameter_types(function)[:3]
+            assert (first.__name__, shop, query) == (context, str, read.query_model), report.name
+            assert typing.get_type_hints(function)["return"] is read.response_model, report.name
+            assert export.export is not None
+            rows = registry.resolve(export.export.rows)
+            first, shop, body = _parameter_types(rows)[:3]
+            assert (first.__name__, shop, body) == (context, str, export.body_model), report.name
+
+
+def test_every_export_declares_what_its_job_needs() -> None:
+    exports = [a for a in registry.actions() if a.export is not None]
+    assert {a.name for a in exports} >= {"export_summary_report", "export_signups"}
+    for action in exports:
+        spec = action.export
+        assert spec is not None and action.body_model is not None and action.method == "POST"
+        assert callable(registry.resolve(spec.rows)), action.name
+        assert callable(getattr(deps, spec.context, None)), f"{action.name}: no factory deps.{spec.context}"
+        if spec.window:
+            assert {"from_", "to"} <= set(action.body_model.model_fields), f"{action.name}: no window to resolve"
+        allowed = {"report", "today"} | ({"from", "to"} if spec.window else set())
+        used = {name for _, name, _, _ in string.Formatter().parse(spec.file_name) if name is not None}
+        assert used <= allowed, f"{action.name}: file name pattern {spec.file_name!r} uses {sorted(used - allowed)}"
+        # Its status URL is served: the job is polled and cancelled there.
+        polled = {(a.method, a.path) for a in registry.actions()}
+        assert {("GET", f"{spec.status_path}/:job_id"), ("DELETE", f"{spec.status_path}/:job_id")} <= polled
+
+
+def test_the_generic_handler_modules_serve_the_declared_actions_and_nothing_else() -> None:
+    dispatch.ensure_functions_on_path()
+    read = importlib.import_module("reports.read_report")
+    assert read.reports__summary.action is registry.by_name("summary_report")
+    listing = importlib.import_module("reports.list_reports")
+    assert listing.reports.action is registry.by_name("list_reports")
+    for module, attribute in (
+        (read, "reports__nope"),  # no such report
+        (read, "nope__summary"),  # no such family
+        (read, "signups__summary"),  # a resource that is not a family
+        (read, "reports"),  # a read names its report
+        (listing, "reports__summary"),  # the manifest is the family's
+        (read, "__wrapped__"),  # what tools look up on any module
+    ):
+        with pytest.raises(AttributeError):
+            getattr(module, attribute)
+
+
+PREORDERS = ReportFamily(
+    resource="preorder_reports",
+    prefix="/preorders/reports",
+    service="backinstock.services.preorder_reports",
+    context="preorder_reports",
+    file_name="preorders_{report}_{from}_{to}.csv",
+    read_note="Window rules.",
+    manifest=FamilyAction("list_preorder_reports", "The catalog of preorder reports"),
+    get_export=FamilyAction("get_preorder_report_export", "Poll a preorder report export"),
+    cancel_export=FamilyAction("cancel_preorder_report_export", "Cancel a preorder report export"),
+    reports=(
+        Report(
+            name="revenue",
+            description="Preorder revenue, bucketed by day/week/month",
+            aliases=("preorder revenue",),
+            query=m.SeriesQuery,
+            response=m.ConversionsReport,
+            columns=("date", "revenue"),
+            read="revenue",
+            rows="revenue_rows",
+        ),
+    ),
+    read_name="preorders_{report}_report",
+    export_name="export_preorders_{report}_report",
+)
+
+
+def test_the_preorder_reports_would_be_one_more_family_declaration() -> None:
+    """Reference 001's family, declared as a test (its module would hold this, and `ACTIONS = FAMILY.actions`): its
+    manifest, reads, exports, job status and file names come out under its own prefix, served by the same modules."""
+    by_name = {a.name: a for a in PREORDERS.actions}
+    assert [(a.method, a.path) for a in PREORDERS.actions] == [
+        ("GET", "/preorders/reports"),
+        ("GET", "/preorders/reports/revenue"),
+        ("POST", "/preorders/reports/revenue/export"),
+        ("GET", "/preorders/reports/exports/:job_id"),
+        ("DELETE", "/preorders/reports/exports/:job_id"),
+    ]
+    assert by_name["preorders_revenue_report"].entry_point == "reports.read_report.preorder_reports__revenue"
+    assert by_name["list_preorder_reports"].entry_point == "reports.list_reports.preorder_reports"
+    export = by_name["export_preorders_revenue_report"].export
+    assert export is not None and export.status_path == "/preorders/reports/exports"
+    assert export.rows == "backinstock.services.preorder_reports:revenue_rows"
+    name = export.file_name.format(report="revenue", today="2026-05-29", **{"from": "2026-01-01", "to": "2026-05-28"})
+    assert name == "preorders_revenue_2026-01-01_2026-05-28.csv"
+    assert "poll GET /preorders/reports/exports/:job_id" in by_name["export_preorders_revenue_report"].notes[1]
+    assert not {a.name for a in PREORDERS.actions} & {a.name for a in registry.actions()}
