@@ -44,12 +44,11 @@ def test_a_simulated_preorder_reaches_the_counters(server: dict[str, Any]) -> No
             run(server, "preorders", "counters", "--shop-id", shop_id, "--offer-id", offer["id"], *extra)["counters"]
         )
 
-    # The order's counters and its customer's row are two stream records: wait for both
-    seen = eventually(
-        lambda: (found := counters()) and "customers" in found and found,
-        "the stream poller to count the preorder and its customer",
-        timeout=60,
-    )
+    def counted() -> dict[str, Any] | None:
+        found = counters()  # the order's counters, then its customer's (their row's creation is a later record)
+        return found if found.get("customers") else None
+
+    seen = eventually(counted, "the stream poller to count the preorder and its customer", timeout=90)
     assert seen["orders"] == 1 and seen["revenue"] == "60.00" and seen["deposits_collected"] == "15.00"
     assert seen["balances_outstanding"] == "45.00" and seen["customers"] == 1
     assert counters("--currency", "EUR")["revenue"] == "30.00"
@@ -63,7 +62,7 @@ def test_a_simulated_preorder_reaches_the_counters(server: dict[str, Any]) -> No
         found = counters()
         return found if found.get("refunds_issued") and found.get("cancelled_orders") else None
 
-    done = eventually(settled, "the balance, cancellation and refund to count", timeout=60)
+    done = eventually(settled, "the balance, cancellation and refund to count", timeout=90)
     assert (done["balances_collected"], done["collected_count"]) == ("45.00", 1)
     assert (done["balances_failed"], done["failed_count"]) == ("45.00", 1)
     assert (done["cancelled_orders"], done["cancelled_reason_customer"], done["refunds_issued"]) == (1, 1, "10.00")

@@ -19,7 +19,7 @@ def test_seeded_history_reaches_the_reports_and_an_export_downloads(server: dict
     assert created.returncode == 0, created.stderr
     shop = json.loads(created.stdout)
     key = shop["api_key"]
-    seeded = cli(server, "seed", "--shop-id", shop["shop_id"], "--signups", "8", "--days", "10")
+    seeded = cli(server, "seed", "--shop-id", shop["shop_id"], "--signups", "8", "--days", "10", "--preorders", "0")
     assert seeded.returncode == 0, seeded.stderr
     counts = json.loads(seeded.stdout)
     expected = counts["signups"]
