@@ -24,8 +24,9 @@ def main() -> None:
     app, stack = build_app(outdir=outdir)
     assembly = app.synth()
     if not under_cli:
-        template = assembly.get_stack_artifact(stack.artifact_id).template_full_path
-        print(f"CloudFormation template: {template}", file=sys.stderr)
+        template = Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path)
+        nested = sorted(template.parent.glob("*.nested.template.json"))
+        print(f"CloudFormation template: {template}, and {len(nested)} nested stacks' beside it", file=sys.stderr)
 
 
 if __name__ == "__main__":

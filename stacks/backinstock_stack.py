@@ -1,4 +1,9 @@
-"""The one stack: one construct per concern, composed here and nowhere else."""
+"""The main stack: one construct per concern, composed here and nowhere else.
+
+It holds everything shared (tables, queues, secrets, bucket, layers, workflows, workers, the REST API with every
+route, monitoring) and one nested stack per registry resource with that resource's action functions
+(`stacks.action_stacks`): the part that grows with the registry stays out of the main stack's 500 resources.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from constructs import Construct
 
 from backinstock.infra_spec import CAMPAIGN_WORKFLOW, EXPORT_WORKFLOW
 from backinstock.registry import BASE_PATH
+from stacks.action_stacks import ActionStacks
 from stacks.constructs.api import Api
 from stacks.constructs.data import Data
 from stacks.constructs.functions import AccessTargets, FunctionFactory
@@ -49,6 +55,7 @@ class BackInStockStack(Stack):
         # The export bucket too: export actions and the export workflow's task are granted on it.
         self.exports = Exports(self, "Exports")
         functions = FunctionFactory(
+            stack=self,
             layers=self.layers,
             targets=AccessTargets(
                 table=self.data.table,
@@ -67,7 +74,11 @@ class BackInStockStack(Stack):
         functions.targets.state_machines.update(self.workflows.state_machines)  # the export actions start one
         self.exports.acknowledge_task(self.workflows.task_functions[EXPORT_WORKFLOW.tasks[0][1]])
         campaign_state_machine = self.workflows.state_machines[CAMPAIGN_WORKFLOW.logical_id]
-        self.api = Api(self, "Api", functions=functions)
+        # The action functions, in one nested stack per registry resource; the API places their routes.
+        self.actions = ActionStacks(self, "Actions", functions=functions)
+        self.api = Api(
+            self, "Api", functions=functions, action_functions=self.actions.functions, route_stacks=self.actions.stacks
+        )
         self.rollups = Rollups(self, "Rollups", functions=functions, table=self.data.table, sender_email=sender_email)
         base_url = self.api.rest_api.url_for_path(BASE_PATH)
         # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.

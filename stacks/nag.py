@@ -6,7 +6,7 @@ why. docs/DEPLOY.md lists every acknowledgment.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, CfnElement, Names, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -18,3 +18,17 @@ def add_checks(app: IConstruct) -> None:
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one rule (or one finding, `Rule[Finding]`) on `scope` and everything under it."""
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def finding_reference(consumer: IConstruct, target: CfnElement, attribute: str = "Ref") -> str:
+    """How a finding on a resource of `consumer`'s stack names `target` (`attribute`: "Ref" or a `Fn::GetAtt`
+    attribute): `<LogicalId>` or `<LogicalId.Arn>` in the same stack. From a nested stack the value arrives as the
+    parameter CDK creates for it, `referenceto<target's unique id><attribute>`, and that is the name cdk-nag sees,
+    so an acknowledgment of the finding must use it (tests/infra reads it back as the parent's name)."""
+    consumer_stack, producer = Stack.of(consumer), Stack.of(target)
+    if consumer_stack is producer:
+        logical_id = producer.resolve(target.logical_id)
+        return f"<{logical_id}>" if attribute == "Ref" else f"<{logical_id}.{attribute}>"
+    if consumer_stack.nested_stack_parent is not producer:
+        raise ValueError(f"{consumer.node.path} is not a nested stack of {target.node.path}'s stack")
+    return f"<referenceto{Names.node_unique_id(target.node)}{attribute}>"

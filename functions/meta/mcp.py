@@ -7,5 +7,7 @@ from backinstock.api.http import Reply, Request, route
 
 @route(MCP)
 def handler(request: Request[None, None]) -> Reply:
-    answer = mcp.handle(request.raw_body, request.headers, mcp.Caller(request.shop_id, request.request_id))
+    answer = mcp.handle(
+        request.raw_body, request.headers, mcp.Caller(request.shop_id, request.request_id, request.origin)
+    )
     return Reply(answer.payload, answer.status, answer.headers)

@@ -1,18 +1,22 @@
-"""The API construct: one REST API, one Lambda function per registry action, one authorizer.
+"""The API construct: one REST API, its routes (one per path of every registry action), one authorizer.
 
-Everything here is a loop over `backinstock.registry.actions()`: an action added to the registry gets its function,
-its least-privilege role and its routes without a line changing in this file. The functions themselves (role,
-grants and environment per `Access`) come from `stacks.constructs.functions.FunctionFactory`.
+Everything here is a loop over `backinstock.registry.actions()`: an action added to the registry gets its routes
+without a line changing in this file. Its function (built by `action_function`, with the role, grants and
+environment its `Access` implies, through `stacks.constructs.functions.FunctionFactory`) lives in the nested stack of
+its registry resource (`stacks.action_stacks`). Its routes live where `stacks.constructs.routes` places them: in
+that nested stack too, or, for the resources deployed before the nested stacks existed, here in the main stack. The
+REST API, its stage, deployment, authorizers and gateway responses are here whatever the routes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -21,6 +25,7 @@ from backinstock import infra_spec, registry
 from backinstock.api.http import not_found_message
 from backinstock.registry import Access, Action, Auth
 from stacks.constructs.functions import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionFactory
+from stacks.constructs.routes import Route, RoutePlacement
 from stacks.nag import acknowledge
 
 AUTHORIZER_HANDLER = "auth.authorizer"  # functions/auth/authorizer.py, `handler`
@@ -50,6 +55,28 @@ def construct_name(action_name: str) -> str:
     return "".join(part.capitalize() for part in action_name.split("_"))
 
 
+def action_function(
+    functions: FunctionFactory, scope: Construct, action: Action, actions: Sequence[Action]
+) -> lambda_.Function:
+    """The function of one registry action, built into `scope`: its `effective_access` (among `actions`), and more
+    memory and time for an action that runs others in-process (MCP)."""
+    return functions.function(
+        scope,
+        construct_name(action.name),
+        handler=action.handler,
+        access=effective_access(action, actions),
+        description=f"{action.method} {action.gateway_path()}: {action.description}",
+        role_description=f"backinstock {action.handler}: least privilege from the action registry",
+        memory_size=RUNS_ACTIONS_MEMORY_MB if action.runs_actions else DEFAULT_MEMORY_MB,
+        timeout=RUNS_ACTIONS_TIMEOUT if action.runs_actions else DEFAULT_TIMEOUT,
+    )
+
+
+def _construct_path(path: str) -> str:
+    """A construct ID for an API path (IDs cannot contain `/`): `/api/v2/x` -> `api.v2.x`."""
+    return path.strip("/").replace("/", ".")
+
+
 def envelope(*messages: str, raw: str | None = None) -> str:
     """A gateway response body in the API's error envelope. Gateway response templates are not VTL: `$context`
     variables are substituted in place, nothing else is evaluated. `raw` is inserted unquoted (for
@@ -74,6 +101,11 @@ GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str], ...] =
     ("Default5xx", apigw.ResponseType.DEFAULT_5_XX, None, GENERIC_TEMPLATE),
 )
 
+COG4_REASON = (
+    "Callers are Shopify shops and their agents authenticating with the shop's API key (X-Auth-Token or Bearer), "
+    "checked by the Lambda request authorizer; there are no Cognito users."
+)
+
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTimeEpoch",
@@ -95,9 +127,21 @@ ACCESS_LOG_FIELDS = {
 
 
 class Api(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, functions: FunctionFactory) -> None:
+    """`action_functions`: action name -> its function, for every registry action (wherever it is built).
+    `route_stacks`: registry resource -> the nested stack its routes go in (when `routes.stack_of` says they leave
+    the main stack)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: FunctionFactory,
+        action_functions: Mapping[str, lambda_.Function],
+        route_stacks: Mapping[str, Construct],
+    ) -> None:
         super().__init__(scope, construct_id)
-        self._functions = functions
+        self._route_stacks = route_stacks
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=ACCESS_LOG_RETENTION)
         self.rest_api = apigw.RestApi(
@@ -127,52 +171,91 @@ class Api(Construct):
                 templates={"application/json": template},
             )
 
-        self.authorizer_function = self._function(
+        self.authorizer_function = functions.function(
+            self,
             "Authorizer",
             handler=AUTHORIZER_HANDLER,
             access=frozenset({Access.TABLE_READ}),
             description="Request authorizer: API key (X-Auth-Token or Bearer) -> shop",
+            role_description=f"backinstock {AUTHORIZER_HANDLER}: least privilege from the action registry",
         )
         self._authorizers: dict[Auth, apigw.RequestAuthorizer] = {}
 
-        actions = registry.actions()
-        self.functions: dict[str, lambda_.Function] = {}
-        for action in actions:
-            function = self._function(
-                construct_name(action.name),
-                handler=action.handler,
-                access=effective_access(action, actions),
-                description=f"{action.method} {action.gateway_path()}: {action.description}",
-                runs_actions=action.runs_actions,
-            )
-            self.functions[action.name] = function
-            # One permission per function, for this API (any of its routes): one per route and help path would take
-            # dozens of the stack's 500 CloudFormation resources. The function serves only its own routes.
-            integration = apigw.LambdaIntegration(function, allow_test_invoke=False, scope_permission_to_method=False)
-            for path in action.all_paths:
-                resource = self.rest_api.root.resource_for_path(action.gateway_path(path))
-                resource.add_method(action.method, integration, **self._auth_options(action))
+        missing = [a.name for a in registry.actions() if a.name not in action_functions]
+        if missing:
+            raise RuntimeError(f"no function for the registry actions {missing}")
+        self.functions: dict[str, lambda_.Function] = {a.name: action_functions[a.name] for a in registry.actions()}
+        integrations = {name: self._integration(function) for name, function in self.functions.items()}
 
+        self.placement = RoutePlacement(registry.actions())
+        self._paths: dict[str, apigw.IResource] = {}
+        self._routes_scopes: dict[str, Construct] = {}
+        # (method, path) -> its Method, wherever it lives.
+        self.methods: dict[tuple[str, str], apigw.Method] = {
+            (route.method, route.path): self._method(route, integrations[route.action.name])
+            for route in self.placement.routes
+        }
         self._acknowledge()
 
-    def _function(
-        self,
-        name: str,
-        *,
-        handler: str,
-        access: frozenset[Access],
-        description: str,
-        runs_actions: bool = False,
-    ) -> lambda_.Function:
-        return self._functions.function(
-            self,
-            name,
-            handler=handler,
-            access=access,
-            description=description,
-            role_description=f"backinstock {handler}: least privilege from the action registry",
-            memory_size=RUNS_ACTIONS_MEMORY_MB if runs_actions else DEFAULT_MEMORY_MB,
-            timeout=RUNS_ACTIONS_TIMEOUT if runs_actions else DEFAULT_TIMEOUT,
+    def _method(self, route: Route, integration: apigw.Integration) -> apigw.Method:
+        """The route's method, in its stack. On a path resource of the same stack, the usual `add_method` (in the
+        main stack this keeps the logical IDs methods always had); on a path resource the main stack shares with
+        other stacks, a Method built in the route's nested stack."""
+        resource = self._path(route.path)
+        options = self._auth_options(route.action)
+        stack = self.placement.route_stack(route)
+        if stack == self.placement.path_stack(route.path):
+            return resource.add_method(route.method, integration, **options)
+        return apigw.Method(
+            self._routes_scope(stack),
+            f"{route.method}.{_construct_path(route.path)}",
+            resource=resource,
+            http_method=route.method,
+            integration=integration,
+            options=apigw.MethodOptions(**options),
+        )
+
+    def _path(self, path: str) -> apigw.IResource:
+        """The path resource of `path`, created (parents first) in the stack `RoutePlacement` gives it: under its
+        parent when both are in the same stack (as `resource_for_path` does, so main-stack path resources keep their
+        logical IDs), else, for the top of a nested stack's subtree, in that stack's `Routes` construct."""
+        if path not in self._paths:
+            parent_path, part = path.rsplit("/", 1)
+            parent = self._path(parent_path) if parent_path else self.rest_api.root
+            stack = self.placement.path_stack(path)
+            if stack == (self.placement.path_stack(parent_path) if parent_path else None):
+                self._paths[path] = parent.add_resource(part)
+            else:
+                self._paths[path] = apigw.Resource(
+                    self._routes_scope(stack), _construct_path(path), parent=parent, path_part=part
+                )
+        return self._paths[path]
+
+    def _routes_scope(self, resource: str | None) -> Construct:
+        """The `Routes` construct of a registry resource's nested stack (created on first use)."""
+        if resource is None:
+            raise RuntimeError("main-stack routes are built on their path resources")
+        if resource not in self._routes_scopes:
+            scope = Construct(self._route_stacks[resource], "Routes")
+            # The same reason as on the REST API (acknowledgments apply to a construct and what is under it).
+            acknowledge(scope, "AwsSolutions-COG4", COG4_REASON)
+            self._routes_scopes[resource] = scope
+        return self._routes_scopes[resource]
+
+    def _integration(self, function: lambda_.IFunction) -> apigw.Integration:
+        """The Lambda proxy integration `LambdaIntegration` builds, and one permission per function for this API
+        (any of its routes): one per route and help path would take dozens of CloudFormation's 500 resources a
+        stack, and the function serves only its own routes anyway. The permission is added on the function, so it
+        lives in the function's stack: `LambdaIntegration` would put it here, in the API's (main) stack."""
+        function.add_permission(
+            "ApiPermission",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=self.rest_api.arn_for_execute_api(),
+        )
+        return apigw.AwsIntegration(
+            proxy=True,
+            service="lambda",
+            path=f"2015-03-31/functions/{function.function_arn}/invocations",
         )
 
     def _auth_options(self, action: Action) -> dict[str, Any]:
@@ -203,12 +286,7 @@ class Api(Construct):
             "problem at once in the API's error envelope (422); API Gateway's validator would answer 400 in its own "
             "shape.",
         )
-        acknowledge(
-            api,
-            "AwsSolutions-COG4",
-            "Callers are Shopify shops and their agents authenticating with the shop's API key (X-Auth-Token or "
-            "Bearer), checked by the Lambda request authorizer; there are no Cognito users.",
-        )
+        acknowledge(api, "AwsSolutions-COG4", COG4_REASON)
         acknowledge(
             api.deployment_stage,
             "AwsSolutions-APIG3",
@@ -225,14 +303,10 @@ class Api(Construct):
                 "The account-level role API Gateway uses to write stage logs; AWS maintains this managed policy for "
                 "exactly this purpose.",
             )
-        for action in registry.actions():
-            if action.auth is not Auth.PUBLIC:
-                continue
-            for path in action.all_paths:
-                resource = api.root.resource_for_path(action.gateway_path(path))
-                method = resource.node.find_child(action.method)
+        for route in self.placement.routes:
+            if route.action.auth is Auth.PUBLIC:
                 acknowledge(
-                    method,
+                    self.methods[(route.method, route.path)],
                     "AwsSolutions-APIG4",
-                    f"{action.name} is public by design (registry: Auth.PUBLIC): {action.description}.",
+                    f"{route.action.name} is public by design (registry: Auth.PUBLIC): {route.action.description}.",
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, CfnElement, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -25,7 +25,7 @@ from backinstock import config, infra_spec
 from backinstock.registry import Access
 from backinstock.repositories.shop_secrets import SECRET_PREFIX
 from stacks.constructs.layers import ARCHITECTURE, REPO_ROOT, RUNTIME, Layers
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, finding_reference
 
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 FUNCTION_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
@@ -75,10 +75,11 @@ EXPORT_FILES_REASON = (
 )
 
 
-def export_files_finding(bucket: s3.IBucket) -> str:
-    """The cdk-nag IAM5 finding of a grant on the export files (`<bucket ARN>/exports/*`)."""
-    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
-    return f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{EXPORT_PREFIX}*]"
+def export_files_finding(role: IConstruct, bucket: s3.IBucket) -> str:
+    """The cdk-nag IAM5 finding of `role`'s grant on the export files (`<bucket ARN>/exports/*`)."""
+    bucket_resource = bucket.node.default_child
+    assert isinstance(bucket_resource, CfnElement)
+    return f"AwsSolutions-IAM5[Resource::{finding_reference(role, bucket_resource, 'Arn')}/{EXPORT_PREFIX}*]"
 
 
 XRAY_WILDCARD_REASON = (
@@ -211,11 +212,12 @@ def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozense
         iam.PolicyStatement(actions=list(EXPORT_START_ACTIONS), resources=[machine.state_machine_arn])
     )
     role.add_to_principal_policy(iam.PolicyStatement(actions=list(EXPORT_EXECUTION_ACTIONS), resources=[executions]))
-    logical_id = infra_spec.EXPORT_WORKFLOW.logical_id  # state machines keep their logical IDs (pinned)
+    machine_resource = machine.node.default_child
+    assert isinstance(machine_resource, CfnElement)
     acknowledge(
         role,
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-        f"<{logical_id}.Name>:*]",
+        f"{finding_reference(role, machine_resource, 'Name')}:*]",
         "An execution is named by its export job (`exp_...`), created at run time: the wildcard is the executions "
         "of the export state machine only, for StopExecution (cancel) and DescribeExecution.",
     )
@@ -224,7 +226,7 @@ def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozense
             actions=list(EXPORT_ABORT_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
         )
     )
-    acknowledge(role, export_files_finding(targets.export_bucket), EXPORT_FILES_REASON)
+    acknowledge(role, export_files_finding(role, targets.export_bucket), EXPORT_FILES_REASON)
     return {
         "EXPORT_STATE_MACHINE_ARN": machine.state_machine_arn,
         "EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name,
@@ -237,7 +239,7 @@ def _grant_export_read(targets: AccessTargets, role: iam.IRole, _access: frozens
             actions=list(EXPORT_READ_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
         )
     )
-    acknowledge(role, export_files_finding(targets.export_bucket), EXPORT_FILES_REASON)
+    acknowledge(role, export_files_finding(role, targets.export_bucket), EXPORT_FILES_REASON)
     return {"EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name}
 
 
@@ -288,26 +290,40 @@ def grant_access(targets: AccessTargets, role: iam.IRole, access: frozenset[Acce
 
 
 class FunctionFactory:
-    """Builds functions into any construct: the action functions into `Api`, the workers into `Sending` and
-    `Webhooks`, the workflow tasks into `Workflows`."""
+    """Builds functions into any construct: the action functions into their resource's nested stack
+    (`stacks.action_stacks`), the authorizer into `Api`, the workers into `Sending` and `Webhooks`, the workflow tasks
+    into `Workflows`.
 
-    def __init__(self, *, layers: Layers, targets: AccessTargets, log_level: str = "INFO") -> None:
+    `stack`: the stack that holds what every function shares (the log group); functions may be built in it or in its
+    nested stacks, which reach the shared things through CloudFormation parameters."""
+
+    def __init__(self, *, stack: Stack, layers: Layers, targets: AccessTargets, log_level: str = "INFO") -> None:
         self.targets = targets
+        self._stack = stack
         self._layers = layers
         self._base_env = config.BaseEnv(LOG_LEVEL=log_level).model_dump()
-        # One asset for every function: the whole functions/ directory (each entry point is a few lines).
-        self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_EXCLUDES)
+        self._code: dict[str, lambda_.Code] = {}  # by stack path
         self._log_group: logs.LogGroup | None = None
 
-    def log_group(self, scope: Construct) -> logs.LogGroup:
+    def log_group(self) -> logs.LogGroup:
         """The one log group every function writes to (Lambda's advanced logging: `LoggingConfig.LogGroup`).
 
         One group, not one per function: CloudFormation allows 500 resources a stack, and a log group per function
         was 50 of them. Each line is Powertools JSON carrying `function_name` (and `action`, `shop_id`), so Logs
-        Insights filters by function as a per-function group would; each role may write only to this group."""
+        Insights filters by function as a per-function group would; each role may write only to this group. It
+        stays in the main stack whichever stack a function is built in."""
         if self._log_group is None:
-            self._log_group = logs.LogGroup(Stack.of(scope), "FunctionLogs", retention=LOG_RETENTION)
+            self._log_group = logs.LogGroup(self._stack, "FunctionLogs", retention=LOG_RETENTION)
         return self._log_group
+
+    def code(self, scope: Construct) -> lambda_.Code:
+        """One code asset for every function: the whole functions/ directory (each entry point is a few lines).
+        CDK binds an asset to one stack, so each stack gets its own `Code`; the content hash, and so the uploaded
+        object, is the same for all of them."""
+        stack = Stack.of(scope).node.path
+        if stack not in self._code:
+            self._code[stack] = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_EXCLUDES)
+        return self._code[stack]
 
     def function(
         self,
@@ -327,7 +343,7 @@ class FunctionFactory:
         """`handler`: module under functions/ exposing `handler`. `access`: what the role may touch, and the
         environment that goes with it. `environment` and `statements`: what no access kind covers (a worker's
         provider calls, its settings). `wildcard_reason`: why every `Resource: *` of the role is needed."""
-        log_group = self.log_group(scope)
+        log_group = self.log_group()
         role = iam.Role(
             scope,
             f"{name}Role",
@@ -344,7 +360,7 @@ class FunctionFactory:
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=f"{handler}.handler",
-            code=self._code,
+            code=self.code(scope),
             layers=self._layers.all,
             environment=env,
             role=role,

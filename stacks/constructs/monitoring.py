@@ -94,9 +94,15 @@ class Monitoring(Construct):
 
         self.alarms: list[cloudwatch.Alarm] = []
 
-        def alarm(alarm_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:
+        def alarm(
+            alarm_id: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            description: str,
+            scope: Construct = self,
+        ) -> None:
             created = cloudwatch.Alarm(
-                self,
+                scope,
                 alarm_id,
                 metric=metric,
                 threshold=threshold,
@@ -115,8 +121,9 @@ class Monitoring(Construct):
             API_5XX_THRESHOLD,
             f"backinstock API answered >= {API_5XX_THRESHOLD} 5xx in 5 minutes",
         )
-        # One alarm per function on errors + throttles (metric math): two per function would take ~100 of the
-        # stack's 500 CloudFormation resources; the alarm's description and the dashboard tell which it was.
+        # One alarm per function on errors + throttles (metric math): two per function would take ~100 of
+        # CloudFormation's 500 resources a stack; the alarm's description and the dashboard tell which it was. Each
+        # alarm lives in its function's stack: an action stack's alarms grow with its own actions.
         for name, function in {**functions, **workers}.items():
             alarm(
                 f"{construct_name(name)}ErrorsAlarm",
@@ -132,6 +139,7 @@ class Monitoring(Construct):
                 1,
                 f"backinstock {name}: the function raised (unhandled error or timeout) or was throttled "
                 "(account or function concurrency)",
+                scope=self._scope_beside(function),
             )
         every_function = {**functions, **workers, "authorizer": authorizer}
         alarm(
@@ -248,3 +256,14 @@ class Monitoring(Construct):
                     width=24,
                 )
             )
+
+    def _scope_beside(self, function: lambda_.IFunction) -> Construct:
+        """Where `function`'s alarm goes: this construct for a function of this stack (its alarms keep their
+        logical IDs), else a `Monitoring` construct in the function's own (nested) stack."""
+        stack = Stack.of(function)
+        if stack.node.path == Stack.of(self).node.path:
+            return self
+        existing = stack.node.try_find_child(self.node.id)
+        if isinstance(existing, Construct):
+            return existing
+        return Construct(stack, self.node.id)

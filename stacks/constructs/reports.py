@@ -158,4 +158,4 @@ class Exports(Construct):
     def acknowledge_task(self, task: lambda_.Function) -> None:
         """The export task's grant on the export files (`exports/*`), acknowledged on its role."""
         assert task.role is not None
-        acknowledge(task.role, export_files_finding(self.bucket), EXPORT_FILES_REASON)
+        acknowledge(task.role, export_files_finding(task.role, self.bucket), EXPORT_FILES_REASON)

@@ -3,12 +3,11 @@ no pip run and no network). The one fully validated synth lives in `test_synth_v
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 
-from tests.infra.template import SKIP_BUNDLING, Synth
+from tests.infra.template import SKIP_BUNDLING, Synth, load_synth
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -19,7 +18,5 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     app, stack = build_app(outdir=str(outdir), validation=False, checks=False, context=SKIP_BUNDLING)
-    assembly = app.synth()
-    artifact = assembly.get_stack_artifact(stack.artifact_id)
-    metadata = json.loads((outdir / f"{stack.artifact_id}.metadata.json").read_text())
-    return Synth(outdir=outdir, template=artifact.template, metadata=metadata)
+    app.synth()
+    return load_synth(outdir, stack.artifact_id)

@@ -126,5 +126,20 @@ def test_every_alarm_notifies_the_topic_which_only_takes_tls(synth: Synth) -> No
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in statements)
 
 
-def test_dashboard_exists(synth: Synth) -> None:
-    assert len(synth.resources("AWS::CloudWatch::Dashboard")) == 1
+def _refs(value: object) -> set[str]:
+    """Every logical ID a `Ref` names in `value`, however deeply nested."""
+    if isinstance(value, dict):
+        own = {value["Ref"]} if set(value) == {"Ref"} else set()
+        return own.union(*(_refs(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_refs(item) for item in value))
+    return set()
+
+
+def test_the_dashboard_graphs_every_function_whatever_its_stack(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    # The dashboard is in the main stack; the action functions' names come from their nested stacks' outputs.
+    graphed = _refs(dashboard["Properties"]["DashboardBody"])
+    functions = set(synth.resources("AWS::Lambda::Function"))
+    assert functions <= graphed
+    assert any(function not in synth.main.template["Resources"] for function in functions)

@@ -25,15 +25,24 @@ def documented_rule_ids() -> set[str]:
     return set(RULE_ID.findall(section))
 
 
+def in_main_stack_terms(synth: Synth, rule_id: str) -> str:
+    """A finding on a nested stack's resource names a main-stack value by the parameter that carries it
+    (`<referencetoBackInStock...Arn>`): the same finding, in the main stack's names (`<ExportBucket....Arn>`)."""
+    for parameter, name in synth.parameter_names.items():
+        rule_id = rule_id.replace(f"<{parameter}>", name)
+    return rule_id
+
+
 def acknowledgments(synth: Synth) -> dict[str, dict[str, str]]:
-    """rule id -> {construct path: reason}"""
+    """rule id (in the main stack's terms) -> {construct path: reason}"""
     out: dict[str, dict[str, str]] = {}
     for path, entries in synth.metadata.items():
         for entry in entries:
             if entry["type"] != "aws:cdk:acknowledged-rules":
                 continue
             for qualified_id, reason in entry["data"].items():
-                out.setdefault(qualified_id.split("::", 1)[-1], {})[path] = reason
+                rule_id = in_main_stack_terms(synth, qualified_id.split("::", 1)[-1])
+                out.setdefault(rule_id, {})[path] = reason
     return out
 
 
@@ -82,7 +91,7 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
         "secret:backinstock/shops/*]"
     )
     assert set(acked[shop_secrets]) == {
-        "/BackInStock/Api/ReceiveShopifyWebhookRole",
+        "/BackInStock/Actions/Webhooks/ReceiveShopifyWebhookRole",
         "/BackInStock/Webhooks/WebhookWorkerRole",
     }
     # The state machines' roles carry the logging and tracing wildcard CDK grants them.

@@ -1,22 +1,17 @@
-"""The one full synth: aws-cdk-lib's CloudFormation validation and the cdk-nag AWS Solutions pack on, then cfn-lint
-on the template. Bundling stays skipped (no pip, no network); `make synth` is the real thing."""
+"""The one full synth: aws-cdk-lib's CloudFormation validation and the cdk-nag AWS Solutions pack on (both walk
+every stack, nested ones included), then cfn-lint on every template: the main one and each nested stack's. Bundling
+stays skipped (no pip, no network); `make synth` is the real thing."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.infra.template import SKIP_BUNDLING
+from tests.infra.template import SKIP_BUNDLING, cfn_lint, load_synth
 
 pytestmark = pytest.mark.infra
-
-CFN_LINT = Path(sys.executable).with_name("cfn-lint")
-# W3005 (DependsOn already implied by a reference) is how CDK writes templates: noise, not a finding.
-CFN_LINT_IGNORED = "W3005"
 
 
 def test_validated_synth_passes_cdk_nag_and_cfn_lint(tmp_path: Path) -> None:
@@ -27,11 +22,9 @@ def test_validated_synth_passes_cdk_nag_and_cfn_lint(tmp_path: Path) -> None:
     # Raises ValidationFailed on any unacknowledged cdk-nag finding or CloudFormation validation error.
     app.synth()
 
-    template = tmp_path / f"{stack.artifact_id}.template.json"
-    result = subprocess.run(
-        [str(CFN_LINT), "--ignore-checks", CFN_LINT_IGNORED, "--", str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    synth = load_synth(tmp_path, stack.artifact_id)
+    # cfn-lint gets every template of the app, and there is no other: the main stack's and each nested stack's.
+    assert {t.name for t in tmp_path.glob("*.template.json")} == set(synth.stacks)
+    assert len(synth.stacks) > 1, "the action functions live in nested stacks"
+    result = cfn_lint(synth)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -57,9 +57,12 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
     """One request through gateway routing, the authorizer and the action's handler. Returns the proxy response."""
     split = urlsplit(raw_path)
     path = split.path.rstrip("/") or "/"
-    query = dict(parse_qsl(split.query, keep_blank_values=True)) or None
+    repeated: dict[str, list[str]] = {}
+    for name, value in parse_qsl(split.query, keep_blank_values=True):
+        repeated.setdefault(name, []).append(value)
+    query: dict[str, str | list[str]] | None = {k: v if len(v) > 1 else v[0] for k, v in repeated.items()} or None
     if path == outbox.OUTBOX_PATH:
-        return outbox_response(method, query or {})
+        return outbox_response(method, {k: v[-1] for k, v in repeated.items()})
     found = (
         registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
     )
@@ -75,8 +78,17 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
             shop_id = shop_for(headers)
         if shop_id is None:
             return gateway_error(401, UNAUTHORIZED_MESSAGE)
+    origin = f"http://{headers['Host']}" if headers.get("Host") else None
     event = dispatch.proxy_event(
-        action, method, path, path_params=params, headers=headers, query=query, body=body, shop_id=shop_id
+        action,
+        method,
+        path,
+        path_params=params,
+        headers=headers,
+        query=query,
+        body=body,
+        shop_id=shop_id,
+        origin=origin,
     )
     with invocation_lock:
         return dispatch.invoke(action, event)

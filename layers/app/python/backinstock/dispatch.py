@@ -60,28 +60,44 @@ def proxy_event(
     *,
     path_params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
-    query: Mapping[str, str] | None = None,
+    query: Mapping[str, str | list[str]] | None = None,
     body: str | None = None,
     shop_id: str | None = None,
     request_id: str | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as production sends it to the action's Lambda."""
+    """An API Gateway REST proxy event, as production sends it to the action's Lambda.
+
+    `origin` is where the client reached the API (`http://127.0.0.1:3000`, or `https://<host>/<stage>` for a call
+    made in process on behalf of a request that came through API Gateway): it becomes the Host and
+    X-Forwarded-Proto headers and the request context's path, as API Gateway sets them (`api.http.origin_of`).
+    A query value may be a list (a repeated parameter, `offer_ids[]=a&offer_ids[]=b`): as in API Gateway, the
+    single-value map holds the last one and the multi-value map all of them."""
     request_id = request_id or str(uuid.uuid4())
     resource = action.gateway_path(_pattern_for(action, path))
+    headers = dict(headers or {})
+    prefix = ""
+    if origin:
+        scheme, _, rest = origin.partition("://")
+        host, slash, prefix = rest.partition("/")
+        prefix = slash + prefix.rstrip("/") if prefix else ""
+        headers.update({"Host": host, "X-Forwarded-Proto": scheme})
     return {
         "resource": resource,
         "path": path,
         "httpMethod": method,
-        "headers": dict(headers or {}),
-        "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
-        "queryStringParameters": dict(query) if query else None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] if isinstance(v, list) else v for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": (
+            {k: list(v) if isinstance(v, list) else [v] for k, v in query.items()} if query else None
+        ),
         "pathParameters": dict(path_params) if path_params else None,
         "stageVariables": None,
         "requestContext": {
             "resourcePath": resource,
             "httpMethod": method,
-            "path": "/local" + path,
+            "path": prefix + path,
             "stage": "local",
             "requestId": request_id,
             "identity": {"sourceIp": "127.0.0.1"},

@@ -64,6 +64,13 @@ class Request(Generic[Q, B]):
     headers: Mapping[str, str]
     request_id: str
     raw_body: str | None = None  # the body as sent, for an action without a body model (MCP's JSON-RPC)
+    origin: str = ""  # where the client reached the API: `https://<host>[/<stage>]` (see `origin_of`)
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL as this client reaches it (for links in responses), or the bare base path when the
+        request says nothing of its host."""
+        return self.origin + BASE_PATH
 
 
 @dataclass
@@ -117,6 +124,21 @@ def _rule(path: str) -> str:
     return BASE_PATH + re.sub(r":([a-z_]+)", r"<\1>", path)
 
 
+def origin_of(event: Mapping[str, Any]) -> str:
+    """`https://<host>[/<stage or custom domain base path>]`: what precedes the base path in the URL the client
+    used. API Gateway passes the Host header, `X-Forwarded-Proto`, and the request context's path, which keeps the
+    stage (`/prod/api/v2/...`) or a custom domain's base path where the event's `path` does not."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v}
+    host = headers.get("host")
+    if not host:
+        return ""
+    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
+    seen = str((event.get("requestContext") or {}).get("path") or "")
+    path = str(event.get("path") or "")
+    prefix = seen[: -len(path)] if path and seen.endswith(path) else ""
+    return f"{scheme}://{host}{prefix}"
+
+
 def shop_id_of(event: Mapping[str, Any]) -> str:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     return str(authorizer.get("shop_id") or "")
@@ -149,7 +171,13 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
 
         def call(**path_params: str) -> Response:
             event = app.current_event
-            query = parse_query(action.query_model, event.query_string_parameters) if action.query_model else None
+            query = (
+                parse_query(
+                    action.query_model, event.query_string_parameters, event.multi_value_query_string_parameters
+                )
+                if action.query_model
+                else None
+            )
             raw = event.decoded_body
             if action.body_optional and (raw is None or not raw.strip()):
                 raw = "{}"
@@ -157,7 +185,16 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
             shop_id = shop_id_of(event.raw_event)
             logger.append_keys(action=action.name, shop_id=shop_id or None)
             request: Request[Any, Any] = Request(
-                action, shop_id, event.path, path_params, query, body, event.headers, request_id(), raw
+                action,
+                shop_id,
+                event.path,
+                path_params,
+                query,
+                body,
+                event.headers,
+                request_id(),
+                raw,
+                origin_of(event.raw_event),
             )
             reply = run_endpoint(request)
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)

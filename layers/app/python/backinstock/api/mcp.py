@@ -90,6 +90,7 @@ class Caller:
 
     shop_id: str
     request_id: str = ""
+    origin: str = ""  # where the client reached the API (`api.http.origin_of`): tools' links point there too
 
 
 # --- The JSON-RPC envelope --------------------------------------------------------------------------------------
@@ -387,6 +388,7 @@ def build_event(action: registry.Action, arguments: dict[str, Any], caller: Call
         body=json.dumps(body_args) if has_body else None,
         shop_id=caller.shop_id or None,
         request_id=caller.request_id or None,
+        origin=caller.origin or None,
     )
 
 
@@ -394,7 +396,10 @@ def _field_names(model: type[BaseModel] | None) -> set[str]:
     return set(model.model_json_schema().get("properties", {})) if model is not None else set()
 
 
-def _query_value(value: Any) -> str:
+def _query_value(value: Any) -> str | list[str]:
+    """A query parameter as HTTP sends it; an array is the parameter repeated (`offer_ids[]=a&offer_ids[]=b`)."""
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
     return value if isinstance(value, str) else json.dumps(value)
 
 

@@ -6,8 +6,10 @@ Every problem in a request is reported at once (pydantic collects them all); not
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
@@ -91,6 +93,17 @@ def problems_from(error: ValidationError, model: type[BaseModel], what: str = "r
     return problems
 
 
+def _list_fields(model: type[BaseModel]) -> list[str]:
+    """The names (aliases where set) of a model's list-typed fields."""
+    out = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        options = getattr(annotation, "__args__", ()) if typing.get_origin(annotation) in (Union, UnionType) else ()
+        if typing.get_origin(annotation) is list or any(typing.get_origin(a) is list for a in options):
+            out.append(field.alias or name)
+    return out
+
+
 def parse_body(model: type[M], raw: str | bytes | None) -> M:
     if raw is None or (isinstance(raw, str | bytes) and not raw.strip()):
         raise ValidationFailed(problems=[Problem("body_missing", "request body is required: send a JSON object")])
@@ -102,8 +115,16 @@ def parse_body(model: type[M], raw: str | bytes | None) -> M:
         raise ValidationFailed(problems=problems_from(exc, model)) from None
 
 
-def parse_query(model: type[M], params: Mapping[str, str] | None) -> M:
+def parse_query(model: type[M], params: Mapping[str, str] | None, repeated: Mapping[str, list[str]] | None = None) -> M:
+    """`params`: one value per name (the last, when repeated); `repeated`: every value per name. A field typed as a
+    list (`offer_ids[]`) takes every value of its name; any other field takes one."""
+    values: dict[str, Any] = dict(params or {})
+    for name in _list_fields(model):
+        if repeated and name in repeated:
+            values[name] = list(repeated[name])
+        elif name in values:
+            values[name] = [values[name]]
     try:
-        return model.model_validate(dict(params or {}))
+        return model.model_validate(values)
     except ValidationError as exc:
         raise ValidationFailed(problems=problems_from(exc, model, what="query")) from None

@@ -1,0 +1,372 @@
+"""Preorder reports (reference 001): the filters, the per-report extras and the nine representations.
+
+Queries arrive as strings and are parsed laxly; the same models parse the JSON body of an export (`*/export`).
+Shared with the back-in-stock reports (`models.reports`): the window (`from`/`to`, ISO dates, inclusive UTC days,
+resolved in the service), granularity, the window echo. Money is a string with two decimals, in the shop's
+currency or, with `currency`, in that presentment currency (only orders presented in it count).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from backinstock.models.reports import DEFAULT_WINDOW_DAYS, Granularity, Window, parse_date
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 500
+MAX_OFFER_IDS = 50
+# by_date's metric columns, in the order they are listed; `metrics` restricts them.
+BY_DATE_METRICS = (
+    "orders",
+    "units",
+    "revenue",
+    "customers",
+    "deposits_collected",
+    "balances_collected",
+    "cancelled_orders",
+    "refunds_issued",
+)
+MONEY_METRICS = frozenset({"revenue", "deposits_collected", "balances_collected", "refunds_issued"})
+CANCEL_REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff", "unknown")
+
+
+# ------------------------------------------------------------------------------------------------------ filters
+class PreorderFilters(BaseModel):
+    """Every preorder read: the window and offer scoping, and the reporting currency."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+    from_: date | None = Field(
+        default=None,
+        alias="from",
+        description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days before `to`",
+    )
+    to: date | None = Field(default=None, description="ISO 8601 date, inclusive; default today (UTC)")
+    offer_id: UUID | None = Field(default=None, description="Scope to one offer")
+    offer_ids: list[UUID] | None = Field(
+        default=None,
+        alias="offer_ids[]",
+        max_length=MAX_OFFER_IDS,
+        description="Scope to several offers (repeat the parameter: offer_ids[]=...&offer_ids[]=...)",
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{3}$",
+        description="ISO 4217 code: only orders presented in this currency count, in their presentment amounts",
+    )
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> date | None:
+        return parse_date(value)
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _code(cls, value: Any) -> Any:
+        if isinstance(value, str) and not (len(value.strip()) == 3 and value.strip().isalpha()):
+            raise ValueError("must be a 3-letter ISO 4217 currency code like USD")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+    def offers(self) -> list[str] | None:
+        """The offer scope: `offer_id` and `offer_ids[]` together, or None for every offer."""
+        wanted = [*(self.offer_ids or ()), *([self.offer_id] if self.offer_id else [])]
+        return sorted({str(o) for o in wanted}) if wanted else None
+
+
+class _Catalog(PreorderFilters):
+    """The product / variant / market extras (summary, revenue, by_date and the product and variant breakdowns)."""
+
+    product_id: int | None = Field(default=None, ge=1, description="Shopify product id")
+    variant_id: int | None = Field(default=None, ge=1, description="Shopify variant id")
+    market_id: int | None = Field(default=None, ge=1, description="Shopify market id")
+
+
+class SummaryQuery(_Catalog):
+    pass
+
+
+class RevenueQuery(_Catalog):
+    granularity: Granularity = Field(default="day", description="day / week (ISO weeks, Monday) / month")
+    include_deposits: bool = Field(default=True, description="Count the deposit portion of each line")
+    include_balances: bool = Field(default=True, description="Count the balance portion of each line")
+
+    @model_validator(mode="after")
+    def _one_portion(self) -> RevenueQuery:
+        if not (self.include_deposits or self.include_balances):
+            raise ValueError(
+                "include_deposits and include_balances cannot both be false: revenue is the deposit portion, the "
+                "balance portion, or both"
+            )
+        return self
+
+
+class ByOfferQuery(PreorderFilters):
+    pass
+
+
+class ByVariantQuery(_Catalog):
+    @model_validator(mode="after")
+    def _offer_scope(self) -> ByVariantQuery:
+        if self.offers() is None:
+            raise ValueError("by_variant requires offer_id or offer_ids[]: variant rows are per offer")
+        return self
+
+
+class ByProductQuery(_Catalog):
+    pass
+
+
+class ByDateQuery(_Catalog):
+    granularity: Granularity = Field(default="day", description="day / week (ISO weeks, Monday) / month")
+    metrics: str | None = Field(
+        default=None,
+        max_length=200,
+        description=f"Comma-separated metric columns to compute (default all): {', '.join(BY_DATE_METRICS)}",
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in BY_DATE_METRICS]
+        if unknown or not names:
+            raise ValueError(
+                f"unknown metric {', '.join(unknown) or '(none given)'}; known: {', '.join(BY_DATE_METRICS)}"
+            )
+        return ",".join(n for n in BY_DATE_METRICS if n in names)
+
+    def metric_names(self) -> list[str]:
+        return self.metrics.split(",") if self.metrics else list(BY_DATE_METRICS)
+
+
+class CancellationsQuery(PreorderFilters):
+    pass
+
+
+class BalanceCollectionQuery(PreorderFilters):
+    pass
+
+
+class CustomersQuery(PreorderFilters):
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+
+
+class CustomersExport(PreorderFilters):
+    """The customers export: without `page`/`per_page`, every customer."""
+
+    page: int | None = Field(default=None, ge=1, le=100_000, description="Export one page only (with per_page)")
+    per_page: int | None = Field(default=None, ge=1, le=MAX_PER_PAGE)
+
+
+# ----------------------------------------------------------------------------------------------- representations
+class _Out(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
+    keep_nulls: ClassVar[bool] = True
+
+
+class SummaryTotals(_Out):
+    orders: int
+    units: int
+    revenue: str
+    customers: int
+    deposits_collected: str
+    balances_collected: str
+    balances_outstanding: str
+    cancelled_orders: int
+    refunds_issued: str
+
+
+class OfferFigures(_Out):
+    offer_id: str
+    offer_name: str | None
+    orders: int
+    units: int
+    revenue: str
+
+
+class SummaryReport(_Out):
+    window: Window
+    currency: str
+    totals: SummaryTotals
+    by_offer_top_5: list[OfferFigures]
+
+
+class RevenuePoint(_Out):
+    date: str
+    revenue: str
+
+
+class RevenueTotals(_Out):
+    revenue: str
+
+
+class RevenueReport(_Out):
+    window: Window
+    currency: str
+    granularity: str
+    include_deposits: bool
+    include_balances: bool
+    series: list[RevenuePoint]
+    totals: RevenueTotals
+
+
+class OfferRow(OfferFigures):
+    customers: int
+
+
+class ByOfferReport(_Out):
+    window: Window
+    currency: str
+    rows: list[OfferRow]
+
+
+class VariantRow(_Out):
+    offer_id: str
+    shopify_variant_id: int
+    shopify_product_id: int | None
+    variant_title: str | None
+    product_title: str | None
+    orders: int
+    units: int
+    revenue: str
+
+
+class ByVariantReport(_Out):
+    window: Window
+    currency: str
+    rows: list[VariantRow]
+
+
+class ProductRow(_Out):
+    shopify_product_id: int
+    product_title: str | None
+    variants: int = Field(description="Variants of the product with preorders in the window")
+    orders: int
+    units: int
+    revenue: str
+
+
+class ByProductReport(_Out):
+    window: Window
+    currency: str
+    rows: list[ProductRow]
+
+
+class DatePoint(_Out):
+    """One bucket; only the requested metrics appear (`metrics`)."""
+
+    date: str
+    orders: int | None = None
+    units: int | None = None
+    revenue: str | None = None
+    customers: int | None = None
+    deposits_collected: str | None = None
+    balances_collected: str | None = None
+    cancelled_orders: int | None = None
+    refunds_issued: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _requested_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class ByDateReport(_Out):
+    window: Window
+    currency: str
+    granularity: str
+    metrics: list[str]
+    series: list[DatePoint]
+
+
+class CancellationTotals(_Out):
+    cancelled_orders: int
+    cancelled_units: int
+    cancelled_revenue: str
+    refunds_issued: str
+
+
+class ReasonRow(_Out):
+    reason: str = Field(description=f"One of {', '.join(CANCEL_REASONS)}")
+    orders: int
+
+
+class OfferCancellations(_Out):
+    offer_id: str
+    offer_name: str | None
+    cancelled_orders: int
+    refunds_issued: str
+
+
+class CancellationsReport(_Out):
+    window: Window
+    currency: str
+    totals: CancellationTotals
+    by_reason: list[ReasonRow]
+    by_offer: list[OfferCancellations]
+
+
+class BalanceFigures(_Out):
+    balances_due: str
+    balances_collected: str
+    balances_failed: str
+    balances_outstanding: str
+    collected_count: int
+    failed_count: int
+    collection_rate: float = Field(description="balances_collected / balances_due (0 when nothing was due)")
+
+
+class OfferBalances(BalanceFigures):
+    offer_id: str
+    offer_name: str | None
+
+
+class BalanceCollectionReport(_Out):
+    window: Window
+    currency: str
+    totals: BalanceFigures
+    by_offer: list[OfferBalances]
+
+
+class CustomerRow(_Out):
+    email: str | None
+    name: str | None
+    orders: int
+    units: int
+    revenue: str
+    balances_outstanding: str
+    last_order_at: str
+
+
+class CustomersMeta(_Out):
+    total_count: int
+    page: int
+    per_page: int
+    total_pages: int
+
+
+class CustomersReport(_Out):
+    window: Window
+    currency: str
+    customers: list[CustomerRow]
+    meta: CustomersMeta

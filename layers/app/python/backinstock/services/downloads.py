@@ -1,0 +1,49 @@
+"""Export downloads that last as long as the file: 7 days, as the reference promises.
+
+A pre-signed S3 URL dies with the credentials that signed it, and a Lambda role's credentials last hours, not days.
+So the job's `download_url` is a link to the API: `<status URL>/download?token=...`, where the token (`services.links`,
+purpose `download`, HMAC-signed with the link key) names the shop, the job and the file and expires when the file
+does (7 days after the export completed, the bucket's lifecycle rule). Opening it answers 302 to a fresh pre-signed
+S3 URL valid for `REDIRECT_SECONDS`. The link needs no API key (it can be handed to a browser or a spreadsheet),
+and it does not need the job record, which expires after about 24 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import quote
+
+from backinstock import ids
+from backinstock.errors import NotFound
+from backinstock.services import links
+
+REDIRECT_SECONDS = 300  # the pre-signed S3 URL a download link redirects to
+INVALID = (
+    "This download link is invalid or has expired (a link lives 7 days, as the file does): run the export again "
+    "for a new file"
+)
+
+
+def object_key(shop_id: str, job_id: str, file_name: str) -> str:
+    """Where an export's file lives in the export bucket (`exports/` is the prefix IAM grants on)."""
+    return f"exports/{shop_id}/{job_id}/{file_name}"
+
+
+def link(key: bytes, status_url: str, shop_id: str, job_id: str, file_name: str, completed_at: datetime) -> str:
+    """The download link of a ready export, next to its status URL; valid until `expires_at(completed_at)`."""
+    token = links.make_token(key, shop_id, job_id, "download", completed_at, file=file_name)
+    return f"{status_url}/download?token={quote(token, safe='')}"
+
+
+def expires_at(completed_at: datetime) -> datetime:
+    return completed_at + links.LIFETIME["download"]
+
+
+def redirect(key: bytes, job_id: str, token: str, sign: Callable[[str, int], str], now: datetime | None = None) -> str:
+    """The fresh pre-signed URL a download link leads to. 404 for a token that is forged, expired, made for
+    another job or another purpose (all alike: the link says nothing about why)."""
+    claim = links.verify_token(key, token, "download", now or ids.now())
+    if claim is None or claim.signup_id != job_id or not claim.file:
+        raise NotFound(INVALID)
+    return sign(object_key(claim.shop_id, job_id, claim.file), REDIRECT_SECONDS)
