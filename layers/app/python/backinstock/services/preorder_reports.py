@@ -506,3 +506,160 @@ def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: d
                 row.last_order_at,
                 scope.currency,
             ]
+
+
+CUSTOMERS_COLUMNS = ("email", "name", "orders", "units", "revenue", "balances_outstanding", "last_order_at", "currency")
+SUMMARY_COLUMNS = (
+    "from",
+    "to",
+    "currency",
+    "orders",
+    "units",
+    "revenue",
+    "customers",
+    "deposits_collected",
+    "balances_collected",
+    "balances_outstanding",
+    "cancelled_orders",
+    "refunds_issued",
+)
+REVENUE_COLUMNS = ("date", "revenue", "currency")
+BY_OFFER_COLUMNS = ("offer_id", "offer_name", "orders", "units", "revenue", "customers", "currency")
+BY_VARIANT_COLUMNS = (
+    "offer_id",
+    "shopify_variant_id",
+    "shopify_product_id",
+    "variant_title",
+    "product_title",
+    "orders",
+    "units",
+    "revenue",
+    "currency",
+)
+BY_PRODUCT_COLUMNS = ("shopify_product_id", "product_title", "variants", "orders", "units", "revenue", "currency")
+CANCELLATIONS_COLUMNS = (
+    "row",
+    "reason",
+    "offer_id",
+    "offer_name",
+    "cancelled_orders",
+    "cancelled_units",
+    "cancelled_revenue",
+    "refunds_issued",
+    "currency",
+)
+BALANCE_COLUMNS = (
+    "row",
+    "offer_id",
+    "offer_name",
+    "balances_due",
+    "balances_collected",
+    "balances_failed",
+    "balances_outstanding",
+    "collected_count",
+    "failed_count",
+    "collection_rate",
+    "currency",
+)
+
+
+def by_date_columns(q: m.ByDateQuery) -> tuple[str, ...]:
+    """by_date's CSV columns follow `metrics`, as its JSON does."""
+    return ("date", *q.metric_names(), "currency")
+
+
+def csv_summary(r: PreorderReports, shop_id: str, q: m.SummaryQuery, now: datetime | None) -> Iterator[list[Any]]:
+    s = summary(r, shop_id, q, now)
+    t = s.totals
+    yield [
+        s.window.from_,
+        s.window.to,
+        s.currency,
+        t.orders,
+        t.units,
+        t.revenue,
+        t.customers,
+        t.deposits_collected,
+        t.balances_collected,
+        t.balances_outstanding,
+        t.cancelled_orders,
+        t.refunds_issued,
+    ]
+
+
+def csv_revenue(r: PreorderReports, shop_id: str, q: m.RevenueQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = revenue(r, shop_id, q, now)
+    for p in report.series:
+        yield [p.date, p.revenue, report.currency]
+
+
+def csv_by_offer(r: PreorderReports, shop_id: str, q: m.ByOfferQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_offer(r, shop_id, q, now)
+    for row in report.rows:
+        yield [row.offer_id, row.offer_name, row.orders, row.units, row.revenue, row.customers, report.currency]
+
+
+def csv_by_variant(r: PreorderReports, shop_id: str, q: m.ByVariantQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_variant(r, shop_id, q, now)
+    for v in report.rows:
+        yield [
+            v.offer_id,
+            v.shopify_variant_id,
+            v.shopify_product_id,
+            v.variant_title,
+            v.product_title,
+            v.orders,
+            v.units,
+            v.revenue,
+            report.currency,
+        ]
+
+
+def csv_by_product(r: PreorderReports, shop_id: str, q: m.ByProductQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_product(r, shop_id, q, now)
+    for p in report.rows:
+        yield [p.shopify_product_id, p.product_title, p.variants, p.orders, p.units, p.revenue, report.currency]
+
+
+def csv_by_date(r: PreorderReports, shop_id: str, q: m.ByDateQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_date(r, shop_id, q, now)
+    for p in report.series:
+        values = p.model_dump()
+        yield [p.date, *(values[name] for name in report.metrics), report.currency]
+
+
+def csv_cancellations(
+    r: PreorderReports, shop_id: str, q: m.CancellationsQuery, now: datetime | None
+) -> Iterator[list[Any]]:
+    """One `total` row, one row per reason, one per offer (the JSON's three blocks, flattened)."""
+    c = cancellations(r, shop_id, q, now)
+    t = c.totals
+    yield [
+        "total",
+        None,
+        None,
+        None,
+        t.cancelled_orders,
+        t.cancelled_units,
+        t.cancelled_revenue,
+        t.refunds_issued,
+        c.currency,
+    ]
+    for reason in c.by_reason:
+        yield ["reason", reason.reason, None, None, reason.orders, None, None, None, c.currency]
+    for o in c.by_offer:
+        yield ["offer", None, o.offer_id, o.offer_name, o.cancelled_orders, None, None, o.refunds_issued, c.currency]
+
+
+def csv_balance_collection(
+    r: PreorderReports, shop_id: str, q: m.BalanceCollectionQuery, now: datetime | None
+) -> Iterator[list[Any]]:
+    """One `total` row, then one per offer."""
+    b = balance_collection(r, shop_id, q, now)
+    figures = ("balances_due", "balances_collected", "balances_failed", "balances_outstanding")
+    counts = ("collected_count", "failed_count", "collection_rate")
+    t = b.totals.model_dump()
+    yield ["total", None, None, *(t[f] for f in figures), *(t[c] for c in counts), b.currency]
+    for o in b.by_offer:
+        row = o.model_dump()
+        yield ["offer", o.offer_id, o.offer_name, *(row[f] for f in figures), *(row[c] for c in counts), b.currency]
