@@ -508,66 +508,6 @@ def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: d
             ]
 
 
-CUSTOMERS_COLUMNS = ("email", "name", "orders", "units", "revenue", "balances_outstanding", "last_order_at", "currency")
-SUMMARY_COLUMNS = (
-    "from",
-    "to",
-    "currency",
-    "orders",
-    "units",
-    "revenue",
-    "customers",
-    "deposits_collected",
-    "balances_collected",
-    "balances_outstanding",
-    "cancelled_orders",
-    "refunds_issued",
-)
-REVENUE_COLUMNS = ("date", "revenue", "currency")
-BY_OFFER_COLUMNS = ("offer_id", "offer_name", "orders", "units", "revenue", "customers", "currency")
-BY_VARIANT_COLUMNS = (
-    "offer_id",
-    "shopify_variant_id",
-    "shopify_product_id",
-    "variant_title",
-    "product_title",
-    "orders",
-    "units",
-    "revenue",
-    "currency",
-)
-BY_PRODUCT_COLUMNS = ("shopify_product_id", "product_title", "variants", "orders", "units", "revenue", "currency")
-CANCELLATIONS_COLUMNS = (
-    "row",
-    "reason",
-    "offer_id",
-    "offer_name",
-    "cancelled_orders",
-    "cancelled_units",
-    "cancelled_revenue",
-    "refunds_issued",
-    "currency",
-)
-BALANCE_COLUMNS = (
-    "row",
-    "offer_id",
-    "offer_name",
-    "balances_due",
-    "balances_collected",
-    "balances_failed",
-    "balances_outstanding",
-    "collected_count",
-    "failed_count",
-    "collection_rate",
-    "currency",
-)
-
-
-def by_date_columns(q: m.ByDateQuery) -> tuple[str, ...]:
-    """by_date's CSV columns follow `metrics`, as its JSON does."""
-    return ("date", *q.metric_names(), "currency")
-
-
 def csv_summary(r: PreorderReports, shop_id: str, q: m.SummaryQuery, now: datetime | None) -> Iterator[list[Any]]:
     s = summary(r, shop_id, q, now)
     t = s.totals
@@ -622,10 +562,11 @@ def csv_by_product(r: PreorderReports, shop_id: str, q: m.ByProductQuery, now: d
 
 
 def csv_by_date(r: PreorderReports, shop_id: str, q: m.ByDateQuery, now: datetime | None) -> Iterator[list[Any]]:
+    """Every metric column, always (a CSV's columns are fixed); the metrics not asked for are empty cells."""
     report = by_date(r, shop_id, q, now)
     for p in report.series:
         values = p.model_dump()
-        yield [p.date, *(values[name] for name in report.metrics), report.currency]
+        yield [p.date, *(values.get(name, "") for name in m.BY_DATE_METRICS), report.currency]
 
 
 def csv_cancellations(
