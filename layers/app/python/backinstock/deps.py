@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from backinstock.services.exports import Exports
     from backinstock.services.offers import Offers
     from backinstock.services.preorder_ledger import Ledger
+    from backinstock.services.preorder_reports import PreorderReports
     from backinstock.services.privacy import Privacy
     from backinstock.services.reports import Reports
     from backinstock.services.restocks import Restocks
@@ -82,6 +83,23 @@ def offers() -> Offers:
     from backinstock.services.offers import Offers
 
     return Offers(offers=OfferRepository(config.table_name()), catalog=catalog())
+
+
+@factory
+def preorder_reports() -> PreorderReports:
+    """Rollups, offers (names, attached variants), the catalog (titles), the shop (currency) and the customers'
+    profiles for the preorder report reads."""
+    from backinstock.repositories.offers import OfferRepository
+    from backinstock.repositories.preorders import PreorderRepository
+    from backinstock.services.preorder_reports import PreorderReports
+
+    return PreorderReports(
+        rollups=rollups(),
+        offers=OfferRepository(config.table_name()),
+        catalog=catalog(),
+        shops=shops(),
+        ledger=PreorderRepository(config.table_name()),
+    )
 
 
 @factory

@@ -42,6 +42,74 @@ MONEY_METRICS = frozenset({"revenue", "deposits_collected", "balances_collected"
 CANCEL_REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff", "unknown")
 
 
+# ---------------------------------------------------------------------------------------------------- CSV columns
+CUSTOMERS_COLUMNS = (
+    "email",
+    "name",
+    "orders",
+    "units",
+    "revenue",
+    "balances_outstanding",
+    "last_order_at",
+    "currency",
+)
+SUMMARY_COLUMNS = (
+    "from",
+    "to",
+    "currency",
+    "orders",
+    "units",
+    "revenue",
+    "customers",
+    "deposits_collected",
+    "balances_collected",
+    "balances_outstanding",
+    "cancelled_orders",
+    "refunds_issued",
+)
+REVENUE_COLUMNS = ("date", "revenue", "currency")
+BY_OFFER_COLUMNS = ("offer_id", "offer_name", "orders", "units", "revenue", "customers", "currency")
+BY_VARIANT_COLUMNS = (
+    "offer_id",
+    "shopify_variant_id",
+    "shopify_product_id",
+    "variant_title",
+    "product_title",
+    "orders",
+    "units",
+    "revenue",
+    "currency",
+)
+BY_PRODUCT_COLUMNS = ("shopify_product_id", "product_title", "variants", "orders", "units", "revenue", "currency")
+CANCELLATIONS_COLUMNS = (
+    "row",
+    "reason",
+    "offer_id",
+    "offer_name",
+    "cancelled_orders",
+    "cancelled_units",
+    "cancelled_revenue",
+    "refunds_issued",
+    "currency",
+)
+BALANCE_COLUMNS = (
+    "row",
+    "offer_id",
+    "offer_name",
+    "balances_due",
+    "balances_collected",
+    "balances_failed",
+    "balances_outstanding",
+    "collected_count",
+    "failed_count",
+    "collection_rate",
+    "currency",
+)
+
+
+BY_DATE_COLUMNS = ("date", *BY_DATE_METRICS, "currency")
+
+
 # ------------------------------------------------------------------------------------------------------ filters
 class PreorderFilters(BaseModel):
     """Every preorder read: the window and offer scoping, and the reporting currency."""

@@ -1,0 +1,606 @@
+"""The nine preorder reports (reference 001), computed from rollup items only (`services.preorder_rollups` keeps
+them from the ledger), never from ledger rows: a read costs O(buckets) items per dimension it reads, plus the
+offers, variants or customers it lists.
+
+Shared definitions (docs/DATA_MODEL.md, "Preorder rollups"):
+- orders, units and revenue count the preorder orders placed in the window, cancelled ones included;
+  cancellations and refunds count on the day they happened; balance collections and failures on the day of the
+  transaction; balances due on the day they fall due.
+- Money is a 2-decimal string in the shop's currency, or with `currency` in that presentment currency: then only
+  orders presented in it count, in their presentment amounts (no exchange rate is invented).
+- `offer_id` / `offer_ids[]` scope every figure to those offers (summed). An id of another shop, or of no offer,
+  scopes to nothing: zeros, exactly as an unknown id.
+- `customers` is exact: the distinct customers of the window, from the per-customer rows. They are kept per shop
+  and per offer (and currency), so product, variant and market filters do not narrow it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from backinstock import buckets, ids, money
+from backinstock.models import preorder_reports as m
+from backinstock.models.reports import Window
+from backinstock.repositories.catalog import CatalogRepository
+from backinstock.repositories.offers import OfferRepository
+from backinstock.repositories.preorders import PreorderRepository
+from backinstock.repositories.rollups import RollupRepository
+from backinstock.repositories.shops import ShopRepository
+from backinstock.services import preorder_rollups as rollup_rules
+from backinstock.services.reports import resolve_window
+
+TOP_OFFERS = 5
+PLACED = ("orders", "units", "revenue")
+REASON_COUNTERS = [f"cancelled_reason_{r}" for r in m.CANCEL_REASONS]
+BALANCE_COUNTERS = [
+    "balances_due",
+    "balances_due_outstanding",
+    "balances_collected",
+    "balances_failed",
+    "collected_count",
+    "failed_count",
+]
+
+
+@dataclass(frozen=True)
+class PreorderReports:
+    rollups: RollupRepository
+    offers: OfferRepository
+    catalog: CatalogRepository
+    shops: ShopRepository
+    ledger: PreorderRepository  # the customers' profiles (email, name, last order)
+
+
+# ---------------------------------------------------------------------------------------------------- scoping
+@dataclass(frozen=True)
+class _Scope:
+    """What one read covers: its window, currency, and the dimensions whose counters it sums."""
+
+    start: date
+    end: date
+    currency: str
+    presentment: str | None  # the `currency` filter: the `:c:` dimensions
+    offers: list[str] | None  # the offer scope, or None for every offer
+
+    def window(self) -> Window:
+        return Window(**{"from": self.start.isoformat(), "to": self.end.isoformat()})
+
+    def dimensions(
+        self,
+        product_id: int | None = None,
+        variant_id: int | None = None,
+        market_id: int | None = None,
+        offers: Iterable[str] | None = None,
+    ) -> list[str]:
+        """One dimension per offer in scope (summed by the caller), or the shop's."""
+        wanted = list(offers) if offers is not None else self.offers
+        return [
+            rollup_rules.dimension_for(offer, product_id, variant_id, market_id, self.presentment)
+            for offer in (wanted if wanted is not None else [None])
+        ]
+
+
+def _scope(r: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> _Scope:
+    start, end = resolve_window(query, now)  # type: ignore[arg-type]  # the back-in-stock reports' window rules
+    shop = r.shops.get(shop_id)
+    currency = query.currency or (shop.currency if shop else "USD")
+    return _Scope(start, end, currency, query.currency, query.offers())
+
+
+def _catalog_dimensions(r: PreorderReports, shop_id: str, scope: _Scope, query: Any) -> list[str]:
+    """The dimensions of a query's product / variant / market filters. A variant of another product (both given)
+    matches nothing, as in the back-in-stock reports."""
+    product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
+    if product_id is not None and variant_id is not None:
+        known = r.catalog.variant(shop_id, variant_id)
+        if known is not None and int(known["product_id"]) != product_id:
+            return []
+    return scope.dimensions(product_id, variant_id, getattr(query, "market_id", None))
+
+
+def _totals(r: PreorderReports, shop_id: str, scope: _Scope, dims: list[str], names: list[str]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for dim in dims:
+        for name, value in rollup_rules.totals(r.rollups, shop_id, dim, scope.start, scope.end, names).items():
+            out[name] += value
+    return out
+
+
+def _series(
+    r: PreorderReports, shop_id: str, scope: _Scope, dims: list[str], granularity: str, names: list[str]
+) -> list[tuple[date, dict[str, Decimal]]]:
+    """Counters per bucket of `granularity`, every bucket present; a bucket the window cuts counts the window's
+    days only (its cover is finer)."""
+    points: dict[date, dict[str, Decimal]] = {
+        b: defaultdict(Decimal) for b in buckets.buckets(scope.start, scope.end, granularity)
+    }
+    pieces: list[tuple[str, date]] = []
+    for bucket in points:
+        last = buckets.next_start(bucket, granularity) - timedelta(days=1)
+        pieces.extend(buckets.cover(max(bucket, scope.start), min(last, scope.end), granularity))
+    for dim in dims:
+        for _g, first, last_key in buckets.runs(pieces):
+            for item in r.rollups.range(shop_id, dim, first, last_key, names):
+                day = date.fromisoformat(str(item["SK"]).rsplit("#", 1)[1])
+                point = points[buckets.start_of(day, granularity)]
+                for name in names:
+                    point[name] += Decimal(item.get(name, 0))
+    return list(points.items())
+
+
+def _customers(
+    r: PreorderReports, shop_id: str, scope: _Scope, start: date | None = None, end: date | None = None
+) -> dict[str, dict[str, Decimal]]:
+    """customer key -> figures in [start, end] (the window by default), over the offer scope."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for offer in scope.offers if scope.offers is not None else [None]:
+        rows = rollup_rules.customers(
+            r.rollups, shop_id, start or scope.start, end or scope.end, offer, scope.presentment
+        )
+        for customer, figures in rows.items():
+            mine = out.setdefault(customer, dict.fromkeys(rollup_rules.CUSTOMER_FIGURES, Decimal(0)))
+            for name, value in figures.items():
+                mine[name] += value
+    return out
+
+
+def _offer_ids(r: PreorderReports, shop_id: str, scope: _Scope) -> list[str]:
+    """The offers a per-offer breakdown lists: those of the scope that exist in this shop (another shop's id is
+    an unknown id: no row), or every offer of the shop."""
+    if scope.offers is not None:
+        return [o for o in scope.offers if o in _names(r, shop_id, scope.offers)]
+    return r.offers.list_ids(shop_id, ids.now())
+
+
+def _names(r: PreorderReports, shop_id: str, offer_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """offer id -> the offer item, for the ids that are offers of this shop."""
+    return r.offers.offers(shop_id, offer_ids, consistent=False) if offer_ids else {}
+
+
+def _int(value: Decimal) -> int:
+    return int(value)
+
+
+def _rate(part: Decimal, whole: Decimal) -> float:
+    return round(float(part / whole), 4) if whole else 0.0
+
+
+# ------------------------------------------------------------------------------------------------- the reports
+def summary(r: PreorderReports, shop_id: str, query: m.SummaryQuery, now: datetime | None = None) -> m.SummaryReport:
+    scope = _scope(r, shop_id, query, now)
+    names = [*PLACED, "deposits_collected", "balances_collected", "balances_outstanding"]
+    names += ["cancelled_orders", "refunds_issued"]
+    t = _totals(r, shop_id, scope, _catalog_dimensions(r, shop_id, scope, query), names)
+    return m.SummaryReport(
+        window=scope.window(),
+        currency=scope.currency,
+        totals=m.SummaryTotals(
+            orders=_int(t["orders"]),
+            units=_int(t["units"]),
+            revenue=money.render(t["revenue"]),
+            customers=len(_customers(r, shop_id, scope)),
+            deposits_collected=money.render(t["deposits_collected"]),
+            balances_collected=money.render(t["balances_collected"]),
+            balances_outstanding=money.render(t["balances_outstanding"]),
+            cancelled_orders=_int(t["cancelled_orders"]),
+            refunds_issued=money.render(t["refunds_issued"]),
+        ),
+        by_offer_top_5=[
+            m.OfferFigures(**{k: v for k, v in row.items() if k != "customers"})
+            for row in _offer_rows(r, shop_id, scope, query, with_customers=False)[:TOP_OFFERS]
+        ],
+    )
+
+
+def _offer_rows(
+    r: PreorderReports, shop_id: str, scope: _Scope, query: Any, with_customers: bool
+) -> list[dict[str, Any]]:
+    """Per offer (with activity in the window, or in scope): orders, units, revenue (and distinct customers),
+    highest revenue first."""
+    offer_ids = _offer_ids(r, shop_id, scope)
+    known = _names(r, shop_id, offer_ids)
+    product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
+    market_id = getattr(query, "market_id", None)
+    rows = []
+    for offer in offer_ids:
+        dims = scope.dimensions(product_id, variant_id, market_id, offers=[offer])
+        t = _totals(r, shop_id, scope, dims, list(PLACED))
+        if not t["orders"] and scope.offers is None:
+            continue  # every offer of the shop: only those with preorders in the window
+        row: dict[str, Any] = {
+            "offer_id": offer,
+            "offer_name": (known.get(offer) or {}).get("name"),
+            "orders": _int(t["orders"]),
+            "units": _int(t["units"]),
+            "revenue": t["revenue"],
+        }
+        if with_customers:
+            one = _Scope(scope.start, scope.end, scope.currency, scope.presentment, [offer])
+            row["customers"] = len(_customers(r, shop_id, one))
+        rows.append(row)
+    rows.sort(key=lambda row: (-row["revenue"], -row["orders"], row["offer_name"] or "", row["offer_id"]))
+    for row in rows:
+        row["revenue"] = money.render(row["revenue"])
+    return rows
+
+
+def revenue(r: PreorderReports, shop_id: str, query: m.RevenueQuery, now: datetime | None = None) -> m.RevenueReport:
+    scope = _scope(r, shop_id, query, now)
+    dims = _catalog_dimensions(r, shop_id, scope, query)
+    points = _series(r, shop_id, scope, dims, query.granularity, ["revenue_deposit", "revenue_balance"])
+
+    def included(c: dict[str, Decimal]) -> Decimal:
+        return (c["revenue_deposit"] if query.include_deposits else Decimal(0)) + (
+            c["revenue_balance"] if query.include_balances else Decimal(0)
+        )
+
+    series = [(d, included(c)) for d, c in points]
+    return m.RevenueReport(
+        window=scope.window(),
+        currency=scope.currency,
+        granularity=query.granularity,
+        include_deposits=query.include_deposits,
+        include_balances=query.include_balances,
+        series=[m.RevenuePoint(date=d.isoformat(), revenue=money.render(v)) for d, v in series],
+        totals=m.RevenueTotals(revenue=money.render(sum((v for _, v in series), Decimal(0)))),
+    )
+
+
+def by_offer(r: PreorderReports, shop_id: str, query: m.ByOfferQuery, now: datetime | None = None) -> m.ByOfferReport:
+    scope = _scope(r, shop_id, query, now)
+    rows = _offer_rows(r, shop_id, scope, query, with_customers=True)
+    return m.ByOfferReport(window=scope.window(), currency=scope.currency, rows=[m.OfferRow(**row) for row in rows])
+
+
+def by_variant(
+    r: PreorderReports, shop_id: str, query: m.ByVariantQuery, now: datetime | None = None
+) -> m.ByVariantReport:
+    """One row per variant attached to each offer in scope, activity or not."""
+    scope = _scope(r, shop_id, query, now)
+    offers = _names(r, shop_id, scope.offers or [])
+    attached = [
+        (offer_id, int(v["variant_id"]), v.get("product_id"))
+        for offer_id in scope.offers or []
+        for v in (offers.get(offer_id) or {}).get("variants") or []
+    ]
+    attached = [
+        a
+        for a in attached
+        if (query.variant_id is None or a[1] == query.variant_id)
+        and (query.product_id is None or a[2] is None or int(a[2]) == query.product_id)
+    ]
+    known = r.catalog.variants(shop_id, [a[1] for a in attached]) if attached else {}
+    rows = []
+    for offer_id, variant_id, product_id in attached:
+        dims = scope.dimensions(variant_id=variant_id, market_id=query.market_id, offers=[offer_id])
+        t = _totals(r, shop_id, scope, dims, list(PLACED))
+        found = known.get(variant_id) or {}
+        product = product_id or found.get("product_id")
+        rows.append(
+            m.VariantRow(
+                offer_id=offer_id,
+                shopify_variant_id=variant_id,
+                shopify_product_id=int(product) if product else None,
+                variant_title=found.get("title"),
+                product_title=found.get("product_title"),
+                orders=_int(t["orders"]),
+                units=_int(t["units"]),
+                revenue=money.render(t["revenue"]),
+            )
+        )
+    return m.ByVariantReport(window=scope.window(), currency=scope.currency, rows=rows)
+
+
+def by_product(
+    r: PreorderReports, shop_id: str, query: m.ByProductQuery, now: datetime | None = None
+) -> m.ByProductReport:
+    """Per product of the offers in scope (every offer by default), rolled up across its variants: a row per
+    product with preorders in the window, highest revenue first."""
+    scope = _scope(r, shop_id, query, now)
+    offers = _names(r, shop_id, _offer_ids(r, shop_id, scope))
+    variants_of: dict[int, set[int]] = defaultdict(set)
+    for offer in offers.values():
+        for v in offer.get("variants") or []:
+            if v.get("product_id") is not None:
+                variants_of[int(v["product_id"])].add(int(v["variant_id"]))
+    if query.product_id is not None:
+        variants_of = {p: vs for p, vs in variants_of.items() if p == query.product_id}
+    if query.variant_id is not None:
+        variants_of = {p: {query.variant_id} & vs for p, vs in variants_of.items() if query.variant_id in vs}
+    titles = r.catalog.variants(shop_id, [v for vs in variants_of.values() for v in vs]) if variants_of else {}
+    rows = []
+    for product_id, variant_ids in variants_of.items():
+        dims = (
+            scope.dimensions(variant_id=query.variant_id, market_id=query.market_id)
+            if query.variant_id is not None
+            else scope.dimensions(product_id, market_id=query.market_id)
+        )
+        t = _totals(r, shop_id, scope, dims, list(PLACED))
+        if not t["orders"]:
+            continue
+        active = sum(
+            1
+            for v in sorted(variant_ids)
+            if _totals(r, shop_id, scope, scope.dimensions(variant_id=v, market_id=query.market_id), ["orders"])[
+                "orders"
+            ]
+        )
+        title = next((titles[v].get("product_title") for v in variant_ids if v in titles), None)
+        rows.append((t["revenue"], product_id, title, active, t))
+    rows.sort(key=lambda row: (-row[0], row[1]))
+    return m.ByProductReport(
+        window=scope.window(),
+        currency=scope.currency,
+        rows=[
+            m.ProductRow(
+                shopify_product_id=product_id,
+                product_title=title,
+                variants=active,
+                orders=_int(t["orders"]),
+                units=_int(t["units"]),
+                revenue=money.render(t["revenue"]),
+            )
+            for _, product_id, title, active, t in rows
+        ],
+    )
+
+
+def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetime | None = None) -> m.ByDateReport:
+    scope = _scope(r, shop_id, query, now)
+    metrics = query.metric_names()
+    counters = [n for n in metrics if n != "customers"]
+    points = _series(r, shop_id, scope, _catalog_dimensions(r, shop_id, scope, query), query.granularity, counters)
+    series = []
+    for day, c in points:
+        values: dict[str, Any] = {}
+        for name in counters:
+            values[name] = money.render(c[name]) if name in m.MONEY_METRICS else _int(c[name])
+        if "customers" in metrics:
+            last = buckets.next_start(day, query.granularity) - timedelta(days=1)
+            values["customers"] = len(_customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end)))
+        series.append(m.DatePoint(date=day.isoformat(), **values))
+    return m.ByDateReport(
+        window=scope.window(), currency=scope.currency, granularity=query.granularity, metrics=metrics, series=series
+    )
+
+
+def cancellations(
+    r: PreorderReports, shop_id: str, query: m.CancellationsQuery, now: datetime | None = None
+) -> m.CancellationsReport:
+    scope = _scope(r, shop_id, query, now)
+    names = ["cancelled_orders", "cancelled_units", "cancelled_revenue", "refunds_issued", *REASON_COUNTERS]
+    t = _totals(r, shop_id, scope, scope.dimensions(), names)
+    offer_ids = _offer_ids(r, shop_id, scope)
+    known = _names(r, shop_id, offer_ids)
+    by_offer_rows = []
+    for offer in offer_ids:
+        o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), ["cancelled_orders", "refunds_issued"])
+        if scope.offers is None and not (o["cancelled_orders"] or o["refunds_issued"]):
+            continue
+        by_offer_rows.append(
+            m.OfferCancellations(
+                offer_id=offer,
+                offer_name=(known.get(offer) or {}).get("name"),
+                cancelled_orders=_int(o["cancelled_orders"]),
+                refunds_issued=money.render(o["refunds_issued"]),
+            )
+        )
+    return m.CancellationsReport(
+        window=scope.window(),
+        currency=scope.currency,
+        totals=m.CancellationTotals(
+            cancelled_orders=_int(t["cancelled_orders"]),
+            cancelled_units=_int(t["cancelled_units"]),
+            cancelled_revenue=money.render(t["cancelled_revenue"]),
+            refunds_issued=money.render(t["refunds_issued"]),
+        ),
+        by_reason=[
+            m.ReasonRow(reason=reason, orders=_int(t[f"cancelled_reason_{reason}"])) for reason in m.CANCEL_REASONS
+        ],
+        by_offer=by_offer_rows,
+    )
+
+
+def _balances(t: dict[str, Decimal]) -> dict[str, Any]:
+    return {
+        "balances_due": money.render(t["balances_due"]),
+        "balances_collected": money.render(t["balances_collected"]),
+        "balances_failed": money.render(t["balances_failed"]),
+        "balances_outstanding": money.render(t["balances_due_outstanding"]),
+        "collected_count": _int(t["collected_count"]),
+        "failed_count": _int(t["failed_count"]),
+        "collection_rate": _rate(t["balances_collected"], t["balances_due"]),
+    }
+
+
+def balance_collection(
+    r: PreorderReports, shop_id: str, query: m.BalanceCollectionQuery, now: datetime | None = None
+) -> m.BalanceCollectionReport:
+    """Balances falling due in the window (and what of them is still outstanding), against the balance payments
+    collected and failed in the window."""
+    scope = _scope(r, shop_id, query, now)
+    t = _totals(r, shop_id, scope, scope.dimensions(), BALANCE_COUNTERS)
+    offer_ids = _offer_ids(r, shop_id, scope)
+    known = _names(r, shop_id, offer_ids)
+    rows = []
+    for offer in offer_ids:
+        o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), BALANCE_COUNTERS)
+        if scope.offers is None and not any(o.values()):
+            continue
+        rows.append(m.OfferBalances(offer_id=offer, offer_name=(known.get(offer) or {}).get("name"), **_balances(o)))
+    return m.BalanceCollectionReport(
+        window=scope.window(), currency=scope.currency, totals=m.BalanceFigures(**_balances(t)), by_offer=rows
+    )
+
+
+def customer_rows(
+    r: PreorderReports, shop_id: str, query: m.CustomersQuery | m.CustomersExport, now: datetime | None = None
+) -> tuple[_Scope, list[tuple[str, dict[str, Decimal]]]]:
+    """Every customer with preorders in the window, highest revenue first (profiles not yet attached)."""
+    scope = _scope(r, shop_id, query, now)
+    ranked = sorted(_customers(r, shop_id, scope).items(), key=lambda kv: (-kv[1]["revenue"], kv[0]))
+    return scope, ranked
+
+
+def attach_profiles(
+    r: PreorderReports, shop_id: str, page: list[tuple[str, dict[str, Decimal]]]
+) -> list[m.CustomerRow]:
+    profiles = r.ledger.customers(shop_id, [k for k, _ in page])
+    out = []
+    for customer_key, figures in page:
+        profile = profiles.get(customer_key) or {}
+        out.append(
+            m.CustomerRow(
+                email=profile.get("email"),
+                name=profile.get("name"),
+                orders=_int(figures["orders"]),
+                units=_int(figures["units"]),
+                revenue=money.render(figures["revenue"]),
+                balances_outstanding=money.render(figures["balances_outstanding"]),
+                last_order_at=str(profile.get("last_order_at") or ""),
+            )
+        )
+    return out
+
+
+def customers(
+    r: PreorderReports, shop_id: str, query: m.CustomersQuery, now: datetime | None = None
+) -> m.CustomersReport:
+    scope, ranked = customer_rows(r, shop_id, query, now)
+    first = (query.page - 1) * query.per_page
+    return m.CustomersReport(
+        window=scope.window(),
+        currency=scope.currency,
+        customers=attach_profiles(r, shop_id, ranked[first : first + query.per_page]),
+        meta=m.CustomersMeta(
+            total_count=len(ranked),
+            page=query.page,
+            per_page=query.per_page,
+            total_pages=math.ceil(len(ranked) / query.per_page),
+        ),
+    )
+
+
+# -------------------------------------------------------------------------------------------------- CSV rows
+def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: datetime | None) -> Iterator[list[Any]]:
+    scope, ranked = customer_rows(r, shop_id, q, now)
+    if q.page is not None or q.per_page is not None:
+        per_page = q.per_page or m.DEFAULT_PER_PAGE
+        first = ((q.page or 1) - 1) * per_page
+        ranked = ranked[first : first + per_page]
+    for chunk in range(0, len(ranked), 100):
+        for row in attach_profiles(r, shop_id, ranked[chunk : chunk + 100]):
+            yield [
+                row.email,
+                row.name,
+                row.orders,
+                row.units,
+                row.revenue,
+                row.balances_outstanding,
+                row.last_order_at,
+                scope.currency,
+            ]
+
+
+def csv_summary(r: PreorderReports, shop_id: str, q: m.SummaryQuery, now: datetime | None) -> Iterator[list[Any]]:
+    s = summary(r, shop_id, q, now)
+    t = s.totals
+    yield [
+        s.window.from_,
+        s.window.to,
+        s.currency,
+        t.orders,
+        t.units,
+        t.revenue,
+        t.customers,
+        t.deposits_collected,
+        t.balances_collected,
+        t.balances_outstanding,
+        t.cancelled_orders,
+        t.refunds_issued,
+    ]
+
+
+def csv_revenue(r: PreorderReports, shop_id: str, q: m.RevenueQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = revenue(r, shop_id, q, now)
+    for p in report.series:
+        yield [p.date, p.revenue, report.currency]
+
+
+def csv_by_offer(r: PreorderReports, shop_id: str, q: m.ByOfferQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_offer(r, shop_id, q, now)
+    for row in report.rows:
+        yield [row.offer_id, row.offer_name, row.orders, row.units, row.revenue, row.customers, report.currency]
+
+
+def csv_by_variant(r: PreorderReports, shop_id: str, q: m.ByVariantQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_variant(r, shop_id, q, now)
+    for v in report.rows:
+        yield [
+            v.offer_id,
+            v.shopify_variant_id,
+            v.shopify_product_id,
+            v.variant_title,
+            v.product_title,
+            v.orders,
+            v.units,
+            v.revenue,
+            report.currency,
+        ]
+
+
+def csv_by_product(r: PreorderReports, shop_id: str, q: m.ByProductQuery, now: datetime | None) -> Iterator[list[Any]]:
+    report = by_product(r, shop_id, q, now)
+    for p in report.rows:
+        yield [p.shopify_product_id, p.product_title, p.variants, p.orders, p.units, p.revenue, report.currency]
+
+
+def csv_by_date(r: PreorderReports, shop_id: str, q: m.ByDateQuery, now: datetime | None) -> Iterator[list[Any]]:
+    """Every metric column, always (a CSV's columns are fixed); the metrics not asked for are empty cells."""
+    report = by_date(r, shop_id, q, now)
+    for p in report.series:
+        values = p.model_dump()
+        yield [p.date, *(values.get(name, "") for name in m.BY_DATE_METRICS), report.currency]
+
+
+def csv_cancellations(
+    r: PreorderReports, shop_id: str, q: m.CancellationsQuery, now: datetime | None
+) -> Iterator[list[Any]]:
+    """One `total` row, one row per reason, one per offer (the JSON's three blocks, flattened)."""
+    c = cancellations(r, shop_id, q, now)
+    t = c.totals
+    yield [
+        "total",
+        None,
+        None,
+        None,
+        t.cancelled_orders,
+        t.cancelled_units,
+        t.cancelled_revenue,
+        t.refunds_issued,
+        c.currency,
+    ]
+    for reason in c.by_reason:
+        yield ["reason", reason.reason, None, None, reason.orders, None, None, None, c.currency]
+    for o in c.by_offer:
+        yield ["offer", None, o.offer_id, o.offer_name, o.cancelled_orders, None, None, o.refunds_issued, c.currency]
+
+
+def csv_balance_collection(
+    r: PreorderReports, shop_id: str, q: m.BalanceCollectionQuery, now: datetime | None
+) -> Iterator[list[Any]]:
+    """One `total` row, then one per offer."""
+    b = balance_collection(r, shop_id, q, now)
+    figures = ("balances_due", "balances_collected", "balances_failed", "balances_outstanding")
+    counts = ("collected_count", "failed_count", "collection_rate")
+    t = b.totals.model_dump()
+    yield ["total", None, None, *(t[f] for f in figures), *(t[c] for c in counts), b.currency]
+    for o in b.by_offer:
+        row = o.model_dump()
+        yield ["offer", o.offer_id, o.offer_name, *(row[f] for f in figures), *(row[c] for c in counts), b.currency]
