@@ -44,6 +44,7 @@ SAMPLE_PLACEHOLDERS = {
     "optin_token": "an opt-in link token of `signup_id`",
     "unsubscribe_token": "an unsubscribe link token of `signup_id`",
     "job_id": "a running export job of the shop",
+    "download_token": "a download link token of `job_id` (as if it were ready)",
     "offer_id": "a preorder offer of the shop (selling plan 7001 on variant 101)",
     "from": "the first day of a report window (ISO date)",
     "to": "the last day of a report window (ISO date)",

@@ -7,12 +7,14 @@ import csv
 import io
 import os
 import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from backinstock import deps, ids
+from backinstock_tools.local.server import handle
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration
@@ -32,8 +34,16 @@ def wait_until_done(key: str, job_id: str, timeout: float = 30) -> dict[str, Any
 def download(shop_id: str, job: dict[str, Any]) -> list[list[str]]:
     from backinstock import aws
 
-    url = urlsplit(job["download_url"])
-    assert job["file_name"] in url.path
+    link = urlsplit(job["download_url"])
+    assert link.path == f"/api/v2/external{R}/exports/{job['job_id']}/download"
+    response = handle("GET", f"{link.path}?{link.query}", {}, None)  # no API key: the token is the credential
+    assert response["statusCode"] == 302
+    headers = {
+        **{k: v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()},
+        **(response.get("headers") or {}),
+    }
+    target = urlsplit(headers["Location"])
+    assert target.path.endswith("/" + job["file_name"]) and parse_qs(target.query)["X-Amz-Expires"] == ["300"]
     stored = deps.exports().jobs.get(shop_id, job["job_id"])
     assert stored is not None
     key = stored["object_key"]
@@ -56,8 +66,8 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     assert job["status"] == "ready", job
     assert job["progress"] == 100 and job["row_count"] == 6
     assert job["file_name"] == f"back_in_stock_signups_{ids.now().date().isoformat()}.csv"
-    query = parse_qs(urlsplit(job["download_url"]).query)
-    assert query["X-Amz-Expires"] == ["3600"]
+    completed = ids.parse(job["completed_at"])
+    assert job["download_url_expires_at"] == ids.iso(completed + timedelta(days=7))  # as long as the file lives
     rows = download(shop["shop_id"], job)
     assert rows[0] == ["date", "signups", "pending", "notified"]
     assert [r[0] for r in rows[1:]] == [

@@ -78,7 +78,7 @@ def history(shopify: Shopify, catalog: dict[str, int], stream: Any) -> dict[str,
             },
         ),
     )
-    return {"shop_id": shop_id, "a": offer_a, "b": offer_b}
+    return {"shop_id": shop_id, "api_key": shopify.shop["api_key"], "a": offer_a, "b": offer_b}
 
 
 def test_summary_and_the_top_offers(history: dict[str, Any]) -> None:

@@ -16,9 +16,8 @@ import typing
 import pytest
 
 from backinstock import deps, dispatch, registry
-from backinstock.models import reports as m
 from backinstock.registry import Action
-from backinstock.reporting import FamilyAction, Report, ReportFamily, family_of
+from backinstock.reporting import Report, ReportFamily, family_of
 
 pytestmark = pytest.mark.unit
 
@@ -123,50 +122,37 @@ def test_the_generic_handler_modules_serve_the_declared_actions_and_nothing_else
             getattr(module, attribute)
 
 
-PREORDERS = ReportFamily(
-    resource="preorder_reports",
-    prefix="/preorders/reports",
-    service="backinstock.services.preorder_reports",
-    context="preorder_reports",
-    file_name="preorders_{report}_{from}_{to}.csv",
-    read_note="Window rules.",
-    manifest=FamilyAction("list_preorder_reports", "The catalog of preorder reports"),
-    get_export=FamilyAction("get_preorder_report_export", "Poll a preorder report export"),
-    cancel_export=FamilyAction("cancel_preorder_report_export", "Cancel a preorder report export"),
-    reports=(
-        Report(
-            name="revenue",
-            description="Preorder revenue, bucketed by day/week/month",
-            aliases=("preorder revenue",),
-            query=m.SeriesQuery,
-            response=m.ConversionsReport,
-            columns=("date", "revenue"),
-            read="revenue",
-            rows="revenue_rows",
-        ),
-    ),
-    read_name="preorders_{report}_report",
-    export_name="export_preorders_{report}_report",
-)
+def test_the_preorder_reports_are_one_more_family_declaration() -> None:
+    """Reference 001's family (`actions/preorder_reports.py`): its manifest, nine reads and exports, job status and
+    file names come out under its own prefix, served by the same generic modules as the back-in-stock reports."""
+    from backinstock.actions.preorder_reports import FAMILY
 
-
-def test_the_preorder_reports_would_be_one_more_family_declaration() -> None:
-    """Reference 001's family, declared as a test (its module would hold this, and `ACTIONS = FAMILY.actions`): its
-    manifest, reads, exports, job status and file names come out under its own prefix, served by the same modules."""
-    by_name = {a.name: a for a in PREORDERS.actions}
-    assert [(a.method, a.path) for a in PREORDERS.actions] == [
+    names = [r.name for r in FAMILY.reports]
+    assert names == [
+        "summary",
+        "revenue",
+        "by_offer",
+        "by_variant",
+        "by_product",
+        "by_date",
+        "cancellations",
+        "balance_collection",
+        "customers",
+    ]
+    assert [(a.method, a.path) for a in FAMILY.actions] == [
         ("GET", "/preorders/reports"),
-        ("GET", "/preorders/reports/revenue"),
-        ("POST", "/preorders/reports/revenue/export"),
+        *(("GET", f"/preorders/reports/{n}") for n in names),
+        *(("POST", f"/preorders/reports/{n}/export") for n in names),
         ("GET", "/preorders/reports/exports/:job_id"),
         ("DELETE", "/preorders/reports/exports/:job_id"),
     ]
-    assert by_name["preorders_revenue_report"].entry_point == "reports.read_report.preorder_reports__revenue"
+    by_name = {a.name: a for a in FAMILY.actions}
+    assert set(by_name) <= {a.name for a in registry.actions()}
+    assert by_name["preorder_revenue_report"].entry_point == "reports.read_report.preorder_reports__revenue"
     assert by_name["list_preorder_reports"].entry_point == "reports.list_reports.preorder_reports"
-    export = by_name["export_preorders_revenue_report"].export
+    export = by_name["export_preorder_revenue_report"].export
     assert export is not None and export.status_path == "/preorders/reports/exports"
-    assert export.rows == "backinstock.services.preorder_reports:revenue_rows"
+    assert export.rows == "backinstock.services.preorder_reports:csv_revenue"
     name = export.file_name.format(report="revenue", today="2026-05-29", **{"from": "2026-01-01", "to": "2026-05-28"})
     assert name == "preorders_revenue_2026-01-01_2026-05-28.csv"
-    assert "poll GET /preorders/reports/exports/:job_id" in by_name["export_preorders_revenue_report"].notes[1]
-    assert not {a.name for a in PREORDERS.actions} & {a.name for a in registry.actions()}
+    assert "poll GET /preorders/reports/exports/:job_id" in by_name["export_preorder_revenue_report"].notes[1]

@@ -24,6 +24,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def parse(text: str) -> datetime:
+    """The datetime of a UTC ISO 8601 string as `iso` writes it (a trailing `Z` included)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 

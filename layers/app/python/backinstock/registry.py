@@ -31,6 +31,7 @@ RESOURCE_MODULES = (
     "backinstock.actions.webhooks",
     "backinstock.actions.reports",
     "backinstock.actions.preorders",
+    "backinstock.actions.preorder_reports",
     "backinstock.actions.meta",
 )
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from backinstock.models.reporting import ExportAccepted, ExportJob, Manifest
-from backinstock.registry import RESOURCE_MODULES, Access, Action, Export, Sample
+from backinstock.models.reporting import DownloadQuery, ExportAccepted, ExportJob, Manifest
+from backinstock.registry import RESOURCE_MODULES, Access, Action, Auth, Export, Sample
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 HANDLERS = "reports"  # the package under functions/ of the generic handler modules, one per kind of family action
 READ_ACCESS = frozenset({Access.TABLE_READ})
 EXPORT_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN, Access.IDEMPOTENCY})
-STATUS_ACCESS = frozenset({Access.TABLE_READ, Access.EXPORT_READ})
+STATUS_ACCESS = frozenset({Access.TABLE_READ, Access.LINK_SECRET})  # signs the download link
+DOWNLOAD_ACCESS = frozenset({Access.LINK_SECRET, Access.EXPORT_READ})  # verifies it, signs the S3 URL
 CANCEL_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN})
 
 
@@ -141,9 +142,41 @@ class ReportFamily:
         )
 
     @cached_property
+    def download_action(self) -> Action:
+        """`GET <prefix>/exports/:job_id/download?token=...`: the job's download link (public: the token is the
+        credential, valid as long as the file, 7 days), answered with a redirect to a fresh pre-signed S3 URL."""
+        return Action(
+            name=self.get_export.name.replace("get_", "download_", 1),
+            method="GET",
+            path=f"{self.exports_path}/:job_id/download",
+            resource=self.resource,
+            description="Download an export's CSV file: a redirect (302) to the file",
+            handler=f"{HANDLERS}.download_report_export",
+            handler_attribute=self.resource,
+            access=DOWNLOAD_ACCESS,
+            auth=Auth.PUBLIC,
+            mcp_tool=False,  # a link for a browser or a spreadsheet; tools read download_url from the status
+            query_model=DownloadQuery,
+            success_status=302,
+            notes=(
+                "The job's download_url: no API key (the signed token is the credential). Valid 7 days after the "
+                "export completed, as the file is; the redirect's pre-signed S3 URL lives 5 minutes, so open the "
+                "link itself again rather than keep the redirect. A forged, expired or foreign token is a 404.",
+            ),
+            sample=Sample(f"{self.exports_path}/{{job_id}}/download?token={{download_token}}"),
+        )
+
+    @cached_property
     def actions(self) -> tuple[Action, ...]:
-        """The manifest, every read, every export, the export job's status and cancel."""
-        return (self.list_action, *self.reads, *self.exports, self.get_action, self.cancel_action)
+        """The manifest, every read, every export, the export job's status, cancel and download."""
+        return (
+            self.list_action,
+            *self.reads,
+            *self.exports,
+            self.get_action,
+            self.cancel_action,
+            self.download_action,
+        )
 
     def read(self, name: str) -> Action:
         return self.reads[self.reports.index(self.report(name))]

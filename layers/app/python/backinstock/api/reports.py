@@ -90,10 +90,37 @@ def _list(family: ReportFamily, _name: str) -> LambdaHandler:
 def _get(family: ReportFamily, _name: str) -> LambdaHandler:
     from backinstock.services import exports
 
-    return _typed(
-        family.get_action,
-        lambda request: exports.get(deps.exports(), request.shop_id, request.path_params["job_id"], deps.sign_export),
-    )
+    def endpoint(request: Request[Any, Any]) -> Any:
+        job_id = request.path_params["job_id"]
+        return exports.get(deps.exports(), request.shop_id, job_id, _link(family, request, job_id))
+
+    return _typed(family.get_action, endpoint)
+
+
+def _link(family: ReportFamily, request: Request[Any, Any], job_id: str) -> Any:
+    """A ready job's download link, beside its status URL as this client reaches the API."""
+    from backinstock import ids
+    from backinstock.services import downloads
+
+    status_url = f"{request.base_url}{family.exports_path}/{job_id}"
+
+    def link(job: dict[str, Any]) -> tuple[str, Any]:
+        completed = ids.parse(job.get("completed_at") or job["created_at"])
+        url = downloads.link(deps.link_key(), status_url, request.shop_id, job_id, job["file_name"], completed)
+        return url, downloads.expires_at(completed)
+
+    return link
+
+
+def _download(family: ReportFamily, _name: str) -> LambdaHandler:
+    from backinstock.api.http import Reply
+    from backinstock.services import downloads
+
+    def endpoint(request: Request[Any, Any]) -> Reply:
+        url = downloads.redirect(deps.link_key(), request.path_params["job_id"], request.query.token, deps.sign_export)
+        return Reply(None, 302, {"Location": url, "Cache-Control": "no-store"})
+
+    return _typed(family.download_action, endpoint)
 
 
 def _cancel(family: ReportFamily, _name: str) -> LambdaHandler:
@@ -113,4 +140,5 @@ _BUILDERS: dict[str, Callable[[ReportFamily, str], LambdaHandler]] = {
     "list": _list,
     "get": _get,
     "cancel": _cancel,
+    "download": _download,
 }

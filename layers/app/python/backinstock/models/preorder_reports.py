@@ -272,7 +272,7 @@ class OfferFigures(_Out):
     revenue: str
 
 
-class SummaryReport(_Out):
+class PreorderSummaryReport(_Out):
     window: Window
     currency: str
     totals: SummaryTotals

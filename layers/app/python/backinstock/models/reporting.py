@@ -56,8 +56,21 @@ class ExportJob(_Out):
     report: str
     row_count: int | None = None
     file_name: str | None = None
-    download_url: str | None = Field(default=None, description="When ready: a pre-signed S3 URL")
-    download_url_expires_at: str | None = Field(default=None, description="When the download URL stops working")
+    download_url: str | None = Field(
+        default=None,
+        description="When ready: a signed link (no API key needed) that redirects to the file, valid 7 days",
+    )
+    download_url_expires_at: str | None = Field(
+        default=None, description="When the download URL stops working: 7 days after completion, with the file"
+    )
     error: str | None = Field(default=None, description="When failed: what went wrong")
     created_at: str
     completed_at: str | None = None
+
+
+class DownloadQuery(BaseModel):
+    """The query of an export's download link. Other parameters (trackers, mail systems) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    token: str = Field(min_length=10, max_length=2000, description="The signed token of the job's download_url")

@@ -27,11 +27,12 @@ from backinstock.errors import Conflict, NotFound
 from backinstock.models.reporting import ExportAccepted, ExportJob
 from backinstock.registry import BASE_PATH, Action, Export
 from backinstock.repositories.exports import ExportRepository, JobNotRunning
-from backinstock.services import reports
+from backinstock.services import downloads, reports
 
 JOB_RETENTION = timedelta(hours=24)  # after completion: then DynamoDB's TTL deletes the job row
 UNFINISHED_RETENTION = timedelta(days=2)  # a job whose workflow never reported back
-DOWNLOAD_URL_SECONDS = 3600
+# A ready job -> its download link and when the link stops working (`services.downloads`: 7 days, as the file).
+Link = Callable[[dict[str, Any]], tuple[str, datetime]]
 FILE_RETENTION_DAYS = 7  # the bucket's lifecycle rule deletes export files after this
 TIME_RESERVE_MS = 60_000  # an invocation stops at the next part boundary when less than this is left
 
@@ -90,7 +91,7 @@ def start(
         "progress": 0,
         "row_count": 0,
         "file_name": file_name,
-        "object_key": f"exports/{shop_id}/{job_id}/{file_name}",
+        "object_key": downloads.object_key(shop_id, job_id, file_name),
         "created_at": ids.iso(moment),
         "expires_at": int((moment + UNFINISHED_RETENTION).timestamp()),
     }
@@ -127,13 +128,13 @@ def _require(e: Exports, shop_id: str, job_id: str, moment: datetime) -> dict[st
     return job
 
 
-def view(job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now: datetime | None = None) -> ExportJob:
+def view(job: dict[str, Any], link: Link | None = None) -> ExportJob:
+    """The job as the API shows it; when ready and `link` is given, its download link and when that expires."""
     ready = job["status"] == "ready"
     url = expires = None
-    if ready and sign is not None:
-        moment = now or ids.now()
-        url = sign(job["object_key"], DOWNLOAD_URL_SECONDS)
-        expires = ids.iso(moment + timedelta(seconds=DOWNLOAD_URL_SECONDS))
+    if ready and link is not None:
+        url, until = link(job)
+        expires = ids.iso(until)
     return ExportJob(
         job_id=job["job_id"],
         status=job["status"],
@@ -149,11 +150,9 @@ def view(job: dict[str, Any], sign: Callable[[str, int], str] | None = None, now
     )
 
 
-def get(
-    e: Exports, shop_id: str, job_id: str, sign: Callable[[str, int], str], now: datetime | None = None
-) -> ExportJob:
+def get(e: Exports, shop_id: str, job_id: str, link: Link, now: datetime | None = None) -> ExportJob:
     moment = now or ids.now()
-    return view(_require(e, shop_id, job_id, moment), sign, moment)
+    return view(_require(e, shop_id, job_id, moment), link)
 
 
 def cancel(
@@ -177,7 +176,7 @@ def cancel(
         workflow.stop(job["execution_arn"])
     if job.get("upload_id"):
         abort(job["object_key"], job["upload_id"])
-    return view(job, None, moment)
+    return view(job, None)
 
 
 # -------------------------------------------------------------------------------------------------- the sources

@@ -87,7 +87,7 @@ class _Scope:
 
 
 def _scope(r: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> _Scope:
-    start, end = resolve_window(query, now)  # type: ignore[arg-type]  # the back-in-stock reports' window rules
+    start, end = resolve_window(query, now)  # the back-in-stock reports' window rules
     shop = r.shops.get(shop_id)
     currency = query.currency or (shop.currency if shop else "USD")
     return _Scope(start, end, currency, query.currency, query.offers())
@@ -172,12 +172,14 @@ def _rate(part: Decimal, whole: Decimal) -> float:
 
 
 # ------------------------------------------------------------------------------------------------- the reports
-def summary(r: PreorderReports, shop_id: str, query: m.SummaryQuery, now: datetime | None = None) -> m.SummaryReport:
+def summary(
+    r: PreorderReports, shop_id: str, query: m.SummaryQuery, now: datetime | None = None
+) -> m.PreorderSummaryReport:
     scope = _scope(r, shop_id, query, now)
     names = [*PLACED, "deposits_collected", "balances_collected", "balances_outstanding"]
     names += ["cancelled_orders", "refunds_issued"]
     t = _totals(r, shop_id, scope, _catalog_dimensions(r, shop_id, scope, query), names)
-    return m.SummaryReport(
+    return m.PreorderSummaryReport(
         window=scope.window(),
         currency=scope.currency,
         totals=m.SummaryTotals(

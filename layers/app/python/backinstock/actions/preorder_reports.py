@@ -1,0 +1,204 @@
+"""Preorder reports (reference 001): one report family under /preorders/reports, its nine reports on the preorder
+rollups, their CSV exports, the export jobs.
+
+Each report is one `Report` declaration below, listed in `FAMILY.reports`: its read, its export (and the export
+job's definition), its manifest entry and its handlers derive from it (`backinstock.reporting`). The reads and rows
+live in `services/preorder_reports.py`, the models in `models/preorder_reports.py`; the counters they read are kept
+from the preorder ledger by the stream aggregator (`services/preorder_rollups.py`).
+"""
+
+from __future__ import annotations
+
+from backinstock.models import preorder_reports as m
+from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS
+from backinstock.reporting import FamilyAction, Report, ReportFamily
+
+CURRENCY_NOTE = (
+    "Money is a string with two decimals in the shop's currency; with currency=XXX only orders presented in XXX "
+    "count, in their presentment amounts (no exchange rate is invented)."
+)
+SCOPE_NOTE = "offer_id or offer_ids[] (repeat the parameter) scope every figure to those offers."
+
+SUMMARY = Report(
+    name="summary",
+    description="High-level overview of preorder activity over a date window",
+    aliases=("preorder summary", "preorder overview", "how are preorders doing"),
+    query=m.SummaryQuery,
+    response=m.PreorderSummaryReport,
+    read="summary",
+    rows="csv_summary",
+    columns=m.SUMMARY_COLUMNS,
+    notes=(
+        "orders, units and revenue count the preorder orders placed in the window, cancelled ones included; "
+        "deposits_collected is what checkout charged for them, balances_outstanding what they still owe; "
+        "balances_collected, cancelled_orders and refunds_issued count by the day they happened. customers is the "
+        "exact number of distinct customers (offer and currency scope; product, variant and market do not narrow "
+        "it). by_offer_top_5: the offers with the highest revenue.",
+        SCOPE_NOTE,
+        CURRENCY_NOTE,
+    ),
+)
+
+REVENUE = Report(
+    name="revenue",
+    description="Preorder revenue over a date window, bucketed by day/week/month",
+    aliases=("revenue report", "preorder revenue", "preorder sales over time", "deposits and balances revenue"),
+    query=m.RevenueQuery,
+    response=m.RevenueReport,
+    read="revenue",
+    rows="csv_revenue",
+    columns=m.REVENUE_COLUMNS,
+    notes=(
+        "Revenue of the lines placed in each bucket (price x quantity - discounts): the deposit portion "
+        "(include_deposits), the balance portion (include_balances), or both (the default). At least one must be "
+        "true; both are echoed.",
+        SCOPE_NOTE,
+        CURRENCY_NOTE,
+    ),
+    sample="granularity=week&include_balances=false",
+)
+
+BY_OFFER = Report(
+    name="by_offer",
+    description="Per-offer breakdown (orders, units, revenue, customers)",
+    aliases=("revenue by offer", "preorders per offer", "which offer sells best"),
+    query=m.ByOfferQuery,
+    response=m.ByOfferReport,
+    read="by_offer",
+    rows="csv_by_offer",
+    columns=m.BY_OFFER_COLUMNS,
+    notes=("A row per offer with preorders in the window (or per offer of the scope), highest revenue first.",),
+)
+
+BY_VARIANT = Report(
+    name="by_variant",
+    description="Per-variant performance for a specific offer",
+    aliases=("preorders by variant", "variant breakdown of an offer", "which variants were preordered"),
+    query=m.ByVariantQuery,
+    response=m.ByVariantReport,
+    read="by_variant",
+    rows="csv_by_variant",
+    columns=m.BY_VARIANT_COLUMNS,
+    notes=(
+        "Requires offer_id or offer_ids[] (422 without). One row per variant attached to the offer, activity or not.",
+    ),
+    sample="offer_id=01900000-0000-7000-8000-0000000000aa",
+)
+
+BY_PRODUCT = Report(
+    name="by_product",
+    description="Per-product performance, rolled up across variants",
+    aliases=("preorders by product", "product breakdown", "which products were preordered"),
+    query=m.ByProductQuery,
+    response=m.ByProductReport,
+    read="by_product",
+    rows="csv_by_product",
+    columns=m.BY_PRODUCT_COLUMNS,
+    notes=(
+        "A row per product (of the offers in scope) with preorders in the window; variants counts its variants "
+        "that were preordered. Highest revenue first.",
+    ),
+)
+
+BY_DATE = Report(
+    name="by_date",
+    description="Time-series of every preorder metric at the chosen granularity",
+    aliases=("preorders by date", "preorder metrics over time", "daily preorder activity"),
+    query=m.ByDateQuery,
+    response=m.ByDateReport,
+    read="by_date",
+    rows="csv_by_date",
+    columns=m.BY_DATE_COLUMNS,
+    notes=(
+        f"metrics restricts the columns (comma-separated: {', '.join(m.BY_DATE_METRICS)}); an unknown one is a "
+        "422. customers per bucket is the exact number of distinct customers of that bucket. The CSV always has "
+        "every metric column; metrics not asked for are empty.",
+        CURRENCY_NOTE,
+    ),
+    sample="granularity=month&metrics=orders,revenue,customers",
+)
+
+CANCELLATIONS = Report(
+    name="cancellations",
+    description="Preorder cancellation metrics with reason and per-offer breakdowns",
+    aliases=("preorder cancellations", "why were preorders cancelled", "refunds of preorders"),
+    query=m.CancellationsQuery,
+    response=m.CancellationsReport,
+    read="cancellations",
+    rows="csv_cancellations",
+    columns=m.CANCELLATIONS_COLUMNS,
+    notes=(
+        "Cancellations and refunds count by the day they happened. by_reason lists every reason (customer, "
+        "declined, fraud, inventory, other, staff, unknown); a cancellation without a cancel_reason is unknown. "
+        "The CSV has a total row, a row per reason and a row per offer.",
+    ),
+)
+
+BALANCE_COLLECTION = Report(
+    name="balance_collection",
+    description="Outstanding preorder balances and balance-collection performance",
+    aliases=("balance collection", "unpaid preorder balances", "failed balance payments"),
+    query=m.BalanceCollectionQuery,
+    response=m.BalanceCollectionReport,
+    read="balance_collection",
+    rows="csv_balance_collection",
+    columns=m.BALANCE_COLUMNS,
+    notes=(
+        "balances_due: the balances falling due in the window (of orders not cancelled), balances_outstanding: what "
+        "of them is still unpaid; balances_collected / balances_failed (and their counts): balance payments that "
+        "succeeded or failed in the window; collection_rate = balances_collected / balances_due.",
+    ),
+)
+
+CUSTOMERS = Report(
+    name="customers",
+    description="Paginated list of customers with preorder activity in the window",
+    aliases=("preorder customers", "who preordered", "top preorder customers"),
+    query=m.CustomersQuery,
+    response=m.CustomersReport,
+    export_body=m.CustomersExport,
+    read="customers",
+    rows="csv_customers",
+    columns=m.CUSTOMERS_COLUMNS,
+    notes=(
+        "Customers with preorders placed in the window (offer and currency scope), highest revenue first: their "
+        f"orders, units, revenue and balances still outstanding; last_order_at is their latest preorder. per_page "
+        f"default {m.DEFAULT_PER_PAGE}, at most {m.MAX_PER_PAGE}; the export writes every customer unless "
+        "page/per_page are given.",
+    ),
+    sample="per_page=10",
+)
+
+FAMILY = ReportFamily(
+    resource="preorder_reports",
+    prefix="/preorders/reports",
+    service="backinstock.services.preorder_reports",
+    context="preorder_reports",
+    file_name="preorders_{report}_{from}_{to}.csv",
+    read_note=(
+        f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
+        f"{MAX_WINDOW_DAYS} days. The resolved window is echoed. Computed from pre-aggregated rollups (eventually "
+        "consistent: activity shows within seconds)."
+    ),
+    manifest=FamilyAction(
+        name="list_preorder_reports",
+        description="The catalog of available preorder reports, generated from the registry",
+        aliases=("preorder reports", "which preorder reports are there", "list preorder reports"),
+    ),
+    get_export=FamilyAction(
+        name="get_preorder_report_export",
+        description="Poll a preorder export job: running / ready / failed / cancelled, progress, and the download URL",
+        aliases=("preorder export status", "is my preorder export ready"),
+    ),
+    cancel_export=FamilyAction(
+        name="cancel_preorder_report_export",
+        description="Cancel a running preorder export: stops its workflow and discards the partial file",
+        aliases=("cancel preorder export",),
+        notes=("409 when the job is no longer running (ready, failed or cancelled).",),
+    ),
+    reports=(SUMMARY, REVENUE, BY_OFFER, BY_VARIANT, BY_PRODUCT, BY_DATE, CANCELLATIONS, BALANCE_COLLECTION, CUSTOMERS),
+    read_name="preorder_{report}_report",
+    export_name="export_preorder_{report}_report",
+)
+
+ACTIONS = FAMILY.actions
