@@ -2,8 +2,9 @@
 
 From these declarations, and nothing else, come the API Gateway routes and one Lambda per action (CDK), the
 least-privilege IAM of each function, the local server's routing table, `/help`, the OpenAPI document and the MCP
-tools. Declarations live in `backinstock.actions.<resource>` modules; this module only holds the types and the
-aggregate, and imports the declaration modules lazily so that a Lambda handler imports only its own resource.
+tools. Declarations live in `backinstock.actions.<resource>` modules (a report family's actions are derived from its
+reports' declarations, `backinstock.reporting`); this module only holds the types and the aggregate, and imports the
+declaration modules lazily so that a Lambda handler imports only its own resource.
 """
 
 from __future__ import annotations
