@@ -205,8 +205,15 @@ def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
             assert granted[SECRET] == SECRET_READ, action.name
         else:
             assert SECRET not in granted, action.name
-    # The customer links verify tokens; no API-key action needs the key, and MCP runs no link page.
-    assert readers == {"confirm_optin", "unsubscribe_page", "unsubscribe"}
+    # The customer links verify tokens; an export's status signs its download link and the download verifies it;
+    # MCP runs the status tools. No other action needs the key.
+    links = {
+        a.name
+        for a in registry.actions()
+        if a.method == "GET" and a.path.endswith(("/exports/:job_id", "/exports/:job_id/download"))
+    }
+    assert len(links) == 4  # the status and download of each report family
+    assert readers == {"confirm_optin", "unsubscribe_page", "unsubscribe", "mcp"} | links
 
 
 def test_only_the_webhook_intake_reads_shop_secrets_among_the_actions(synth: Synth) -> None:
@@ -244,7 +251,7 @@ def test_mcp_function_has_the_union_of_the_tools_access(synth: Synth) -> None:
     assert granted[MAIN] == READ | WRITE
     assert granted[QUEUE] == SEND
     assert granted[IDEMPOTENCY_TABLE] == IDEMPOTENCY
-    assert SECRET not in granted
+    assert granted[SECRET] == SECRET_READ  # an export's status tool signs its download link
     assert WEBHOOK_QUEUE not in granted and SHOP_SECRETS not in granted
 
 

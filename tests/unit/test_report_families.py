@@ -145,6 +145,7 @@ def test_the_preorder_reports_are_one_more_family_declaration() -> None:
         *(("POST", f"/preorders/reports/{n}/export") for n in names),
         ("GET", "/preorders/reports/exports/:job_id"),
         ("DELETE", "/preorders/reports/exports/:job_id"),
+        ("GET", "/preorders/reports/exports/:job_id/download"),
     ]
     by_name = {a.name: a for a in FAMILY.actions}
     assert set(by_name) <= {a.name for a in registry.actions()}

@@ -18,6 +18,7 @@ import importlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from backinstock.models.reporting import DownloadQuery, ExportAccepted, ExportJob, Manifest
 from backinstock.registry import RESOURCE_MODULES, Access, Action, Auth, Export, Sample
@@ -249,7 +250,9 @@ class ReportFamily:
             idempotent=True,
             notes=("Same filters as the read, in a JSON body.", export_note(self.exports_path)),
             report=r.name,
-            sample=Sample(f"{self.prefix}/{r.name}/export", {"from": "{from}", "to": "{to}"}),
+            sample=Sample(
+                f"{self.prefix}/{r.name}/export", {"from": "{from}", "to": "{to}", **dict(parse_qsl(r.sample))}
+            ),
             export=Export(
                 report=r.name,
                 columns=r.columns,
