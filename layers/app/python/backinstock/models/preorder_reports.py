@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from backinstock.models.reports import DEFAULT_WINDOW_DAYS, Granularity, Window, parse_date
+from backinstock.models.rollups import CANCEL_REASONS
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -39,7 +40,6 @@ BY_DATE_METRICS = (
     "refunds_issued",
 )
 MONEY_METRICS = frozenset({"revenue", "deposits_collected", "balances_collected", "refunds_issued"})
-CANCEL_REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff", "unknown")
 
 
 # ---------------------------------------------------------------------------------------------------- CSV columns

@@ -4,6 +4,7 @@ service."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,6 +12,8 @@ PREORDERS = "po"  # the preorder report dimensions: `po`, `po:o:<offer>`, ... (s
 CUSTOMER_ROWS = "pcu"  # per-customer rows of the preorder reports: `pcu[:o:<offer>][:c:<currency>]#<G>#<date>#<key>`
 CUSTOMER_ROW_ENTITY = "rollup_customer"
 
+# Shopify's order cancel reasons, and "unknown" for a cancellation without one (before cancel_reason was captured).
+CANCEL_REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff", "unknown")
 Counters = dict[str, Decimal]
 Deltas = dict[tuple[str, str], Counters]  # (dimension, bucket key) -> counter -> delta
 
@@ -36,3 +39,18 @@ def entity_of(dimension: str) -> str:
     if dimension == CUSTOMER_ROWS or dimension.startswith(CUSTOMER_ROWS + ":"):
         return CUSTOMER_ROW_ENTITY
     return "rollup"
+
+
+def net(plus: Deltas, minus: Deltas) -> Deltas:
+    """`plus - minus`, slot by slot, without the counters that come to zero (what a change of an item moves)."""
+    out: Deltas = {}
+    for slot in set(plus) | set(minus):
+        counters: Counters = defaultdict(Decimal)
+        for name, value in plus.get(slot, {}).items():
+            counters[name] += value
+        for name, value in minus.get(slot, {}).items():
+            counters[name] -= value
+        nonzero = {k: v for k, v in counters.items() if v}
+        if nonzero:
+            out[slot] = nonzero
+    return out

@@ -44,11 +44,11 @@ from decimal import Decimal
 from typing import Any
 
 from backinstock import buckets, money
-from backinstock.models.rollups import CUSTOMER_ROWS, PREORDERS, Change, Deltas
+from backinstock.models.rollups import CANCEL_REASONS, CUSTOMER_ROWS, PREORDERS, Change, Deltas, net
 from backinstock.repositories.rollups import RollupRepository
 
 ENTITY = "preorder"
-REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff", "unknown")
+REASONS = CANCEL_REASONS  # Shopify's cancel reasons, and "unknown" for a cancellation without one
 # Every counter of a `po...` rollup item (docs/DATA_MODEL.md, "Preorder rollups").
 COUNTERS = (
     "orders",
@@ -368,25 +368,11 @@ def _customer_rows(
     counts.once(dims, labels, "orders")
 
 
-def _net(plus: Deltas, minus: Deltas) -> Deltas:
-    out: Deltas = {}
-    for slot in set(plus) | set(minus):
-        counters: dict[str, Decimal] = defaultdict(Decimal)
-        for name, value in plus.get(slot, {}).items():
-            counters[name] += value
-        for name, value in minus.get(slot, {}).items():
-            counters[name] -= value
-        nonzero = {k: v for k, v in counters.items() if v}
-        if nonzero:
-            out[slot] = nonzero
-    return out
-
-
 def order_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:
     """The rollup change of one ledger item change: what its new state counts minus what its old state counted."""
     image = new or old or {}
     change = Change(str(image["shop_id"]))
-    change.plain = _net(order_counters(new), order_counters(old))
+    change.plain = net(order_counters(new), order_counters(old))
     return None if change.empty() else change
 
 

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from backinstock import buckets
-from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, Change, Counters, Deltas
+from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, Change, Deltas, net
 from backinstock.services import preorder_rollups
 
 CONVERTING = ("medium", "high")
@@ -103,20 +103,6 @@ def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
     _add(target, dimensions(item["variant_id"], item["product_id"], channel), buckets.labels_of(day), counters, sign)
 
 
-def _net(plus: Deltas, minus: Deltas) -> Deltas:
-    out: Deltas = {}
-    for slot in set(plus) | set(minus):
-        counters: Counters = defaultdict(Decimal)
-        for name, value in plus.get(slot, {}).items():
-            counters[name] += value
-        for name, value in minus.get(slot, {}).items():
-            counters[name] -= value
-        nonzero = {k: v for k, v in counters.items() if v}
-        if nonzero:
-            out[slot] = nonzero
-    return out
-
-
 def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:
     """The rollup change of one item change (images as plain dicts), or None when it touches no report."""
     entity = (new or old or {}).get("entity")
@@ -139,7 +125,7 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change 
         handler(new, plus, 1)
     if old is not None:
         handler(old, minus, 1)
-    change.plain = _net(plus, minus)
+    change.plain = net(plus, minus)
     if entity == "signup" and new is not None and (old is None or old.get("variant_id") != new["variant_id"]):
         # A new signup (or one moved to another variant) requests its variant: the day's latest request time and
         # the variant's product, for products_in_demand's rows.
