@@ -33,7 +33,7 @@ from backinstock.repositories.preorders import PreorderRepository
 from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.services import preorder_rollups as rollup_rules
-from backinstock.services.reports import resolve_window
+from backinstock.services.reports import export_page, resolve_window
 
 TOP_OFFERS = 5
 PLACED = ("orders", "units", "revenue")
@@ -150,12 +150,13 @@ def _customers(
     return out
 
 
-def _offer_ids(r: PreorderReports, shop_id: str, scope: _Scope) -> list[str]:
-    """The offers a per-offer breakdown lists: those of the scope that exist in this shop (another shop's id is
-    an unknown id: no row), or every offer of the shop."""
-    if scope.offers is not None:
-        return [o for o in scope.offers if o in _names(r, shop_id, scope.offers)]
-    return r.offers.list_ids(shop_id, ids.now())
+def _offers(r: PreorderReports, shop_id: str, scope: _Scope) -> dict[str, dict[str, Any]]:
+    """offer id -> offer item, in listing order, for the offers a per-offer breakdown lists: those of the scope
+    that exist in this shop (another shop's id is an unknown id: no row), or every offer of the shop. One key read
+    of the offers (and, without a scope, one Query of their ids)."""
+    wanted = scope.offers if scope.offers is not None else r.offers.list_ids(shop_id, ids.now())
+    known = _names(r, shop_id, wanted)
+    return {o: known[o] for o in wanted if o in known}
 
 
 def _names(r: PreorderReports, shop_id: str, offer_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -205,19 +206,18 @@ def _offer_rows(
 ) -> list[dict[str, Any]]:
     """Per offer (with activity in the window, or in scope): orders, units, revenue (and distinct customers),
     highest revenue first."""
-    offer_ids = _offer_ids(r, shop_id, scope)
-    known = _names(r, shop_id, offer_ids)
+    known = _offers(r, shop_id, scope)
     product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
     market_id = getattr(query, "market_id", None)
     rows = []
-    for offer in offer_ids:
+    for offer in known:
         dims = scope.dimensions(product_id, variant_id, market_id, offers=[offer])
         t = _totals(r, shop_id, scope, dims, list(PLACED))
         if not t["orders"] and scope.offers is None:
             continue  # every offer of the shop: only those with preorders in the window
         row: dict[str, Any] = {
             "offer_id": offer,
-            "offer_name": (known.get(offer) or {}).get("name"),
+            "offer_name": known[offer].get("name"),
             "orders": _int(t["orders"]),
             "units": _int(t["units"]),
             "revenue": t["revenue"],
@@ -305,7 +305,7 @@ def by_product(
     """Per product of the offers in scope (every offer by default), rolled up across its variants: a row per
     product with preorders in the window, highest revenue first."""
     scope = _scope(r, shop_id, query, now)
-    offers = _names(r, shop_id, _offer_ids(r, shop_id, scope))
+    offers = _offers(r, shop_id, scope)
     variants_of: dict[int, set[int]] = defaultdict(set)
     for offer in offers.values():
         for v in offer.get("variants") or []:
@@ -378,17 +378,16 @@ def cancellations(
     scope = _scope(r, shop_id, query, now)
     names = ["cancelled_orders", "cancelled_units", "cancelled_revenue", "refunds_issued", *REASON_COUNTERS]
     t = _totals(r, shop_id, scope, scope.dimensions(), names)
-    offer_ids = _offer_ids(r, shop_id, scope)
-    known = _names(r, shop_id, offer_ids)
+    known = _offers(r, shop_id, scope)
     by_offer_rows = []
-    for offer in offer_ids:
+    for offer in known:
         o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), ["cancelled_orders", "refunds_issued"])
         if scope.offers is None and not (o["cancelled_orders"] or o["refunds_issued"]):
             continue
         by_offer_rows.append(
             m.OfferCancellations(
                 offer_id=offer,
-                offer_name=(known.get(offer) or {}).get("name"),
+                offer_name=known[offer].get("name"),
                 cancelled_orders=_int(o["cancelled_orders"]),
                 refunds_issued=money.render(o["refunds_issued"]),
             )
@@ -428,14 +427,13 @@ def balance_collection(
     collected and failed in the window."""
     scope = _scope(r, shop_id, query, now)
     t = _totals(r, shop_id, scope, scope.dimensions(), BALANCE_COUNTERS)
-    offer_ids = _offer_ids(r, shop_id, scope)
-    known = _names(r, shop_id, offer_ids)
+    known = _offers(r, shop_id, scope)
     rows = []
-    for offer in offer_ids:
+    for offer in known:
         o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), BALANCE_COUNTERS)
         if scope.offers is None and not any(o.values()):
             continue
-        rows.append(m.OfferBalances(offer_id=offer, offer_name=(known.get(offer) or {}).get("name"), **_balances(o)))
+        rows.append(m.OfferBalances(offer_id=offer, offer_name=known[offer].get("name"), **_balances(o)))
     return m.BalanceCollectionReport(
         window=scope.window(), currency=scope.currency, totals=m.BalanceFigures(**_balances(t)), by_offer=rows
     )
@@ -492,10 +490,7 @@ def customers(
 # -------------------------------------------------------------------------------------------------- CSV rows
 def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: datetime | None) -> Iterator[list[Any]]:
     scope, ranked = customer_rows(r, shop_id, q, now)
-    if q.page is not None or q.per_page is not None:
-        per_page = q.per_page or m.DEFAULT_PER_PAGE
-        first = ((q.page or 1) - 1) * per_page
-        ranked = ranked[first : first + per_page]
+    ranked = export_page(ranked, q.page, q.per_page, m.DEFAULT_PER_PAGE)
     for chunk in range(0, len(ranked), 100):
         for row in attach_profiles(r, shop_id, ranked[chunk : chunk + 100]):
             yield [

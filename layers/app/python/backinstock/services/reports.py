@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from backinstock import buckets, ids
 from backinstock.errors import Problem, ValidationFailed
@@ -25,6 +25,7 @@ from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.services.rollups import demand_dimension_for, dimension_for
 
+T = TypeVar("T")
 CENTS = Decimal("0.01")
 
 
@@ -289,6 +290,15 @@ def products_in_demand(r: Reports, shop_id: str, query: m.DemandQuery, now: date
 
 
 # ------------------------------------------------------------------------------------------------ CSV of reports
+def export_page(rows: list[T], page: int | None, per_page: int | None, default_per_page: int) -> list[T]:
+    """A paginated report's export: every row, or one page when `page` or `per_page` is given."""
+    if page is None and per_page is None:
+        return rows
+    size = per_page or default_per_page
+    first = ((page or 1) - 1) * size
+    return rows[first : first + size]
+
+
 # Each yields the cells of its rows, in the order of the columns its declaration lists (actions/reports.py).
 def summary_rows(r: Reports, shop_id: str, q: m.ReportQuery, now: datetime | None) -> Iterator[list[Any]]:
     s = summary(r, shop_id, q, now)
@@ -325,10 +335,7 @@ def conversions_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime |
 def products_in_demand_rows(r: Reports, shop_id: str, q: m.DemandExport, now: datetime | None) -> Iterator[list[Any]]:
     start, end = resolve_window(q, now)
     ranked = demand_rows(r, shop_id, q, start, end)
-    if q.page is not None or q.per_page is not None:
-        per_page = q.per_page or m.DEFAULT_PER_PAGE
-        first = ((q.page or 1) - 1) * per_page
-        ranked = ranked[first : first + per_page]
+    ranked = export_page(ranked, q.page, q.per_page, m.DEFAULT_PER_PAGE)
     for chunk in range(0, len(ranked), 100):
         for row in attach_titles(r, shop_id, ranked[chunk : chunk + 100]):
             yield [
