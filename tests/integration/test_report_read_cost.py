@@ -13,6 +13,7 @@ import pytest
 from backinstock import aws, deps, ids, registry
 from backinstock.services.rollups import change_of
 from tests.helpers import call, sample_request
+from tests.integration.test_no_scan import preorder_offer
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -136,7 +137,8 @@ def test_items_read_per_report_stay_within_buckets_and_do_not_grow_with_the_raw_
     shop: dict[str, Any], catalog: dict[str, int]
 ) -> None:
     key = shop["api_key"]
-    paths = {action.name: sample_request(action, WINDOW)[0] for action in report_reads()}
+    values = {**WINDOW, "offer_id": preorder_offer(shop["shop_id"])}
+    paths = {action.name: sample_request(action, values)[0] for action in report_reads()}
     assert len(paths) >= 5
     summary = f"{R}/summary?from={WINDOW['from']}&to={WINDOW['to']}"
     # Every day of the window has activity on each of the 3 variants: every bucket of every dimension exists.

@@ -3,7 +3,9 @@ creates in AWS, made from the same specs (`backinstock.infra_spec`)."""
 
 from __future__ import annotations
 
+import operator
 import os
+import threading
 from typing import Any
 
 from backinstock import aws, deps, infra_spec
@@ -233,10 +235,91 @@ def _one_call_at_a_time() -> None:
         handler.call_action = call_action  # type: ignore[method-assign]
 
 
+_QUERY = threading.local()
+_STRING_TESTS: dict[str, Any] = {
+    "EQ": lambda v, a: v == a[0],
+    "LT": lambda v, a: v < a[0],
+    "LE": lambda v, a: v <= a[0],
+    "GT": lambda v, a: v > a[0],
+    "GE": lambda v, a: v >= a[0],
+    "BETWEEN": lambda v, a: a[0] <= v <= a[1],
+    "BEGINS_WITH": lambda v, a: v.startswith(a[0]),
+}
+_STRING_TESTS.update({"=": _STRING_TESTS["EQ"], "<": _STRING_TESTS["LT"], "<=": _STRING_TESTS["LE"]})
+_STRING_TESTS.update({">": _STRING_TESTS["GT"], ">=": _STRING_TESTS["GE"]})
+
+
+def _string_test(comparison: str, bounds: Any) -> Any:
+    """The key condition as a test of a string key, when its bounds are strings (moto's own test otherwise)."""
+    check = _STRING_TESTS.get(comparison)
+    if check is None or not bounds or any(b.type != "S" for b in bounds):
+        return None
+    values = [b.value for b in bounds]
+    return lambda value: check(value, values)
+
+
+def speed_up_moto_queries() -> None:
+    """A Query of a table reads one partition in key order, as DynamoDB's does: moto's sorts *every* item of the
+    table (all shops) on each Query, then picks the partition's, comparing keys through a generic cast. Two
+    behaviour-preserving patches (moto is pinned exactly): a table Query (not an index's) starts from its
+    partition's items within its key condition (per thread, so concurrent queries never see each other's), and
+    two strings compare as strings. A preorder report of 20 Queries on a 1,500-item partition went from 17.5 s to
+    well under a second (`bench/preorders.py`). Idempotent."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_one_partition", False):
+        return
+    all_items, query = Table.all_items, Table.query
+
+    def partition_items(self: Any) -> Any:
+        scoped = getattr(_QUERY, "scope", None)
+        if scoped is not None and scoped[0] is self:
+            return scoped[1]
+        return all_items(self)
+
+    def one_partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return query(self, hash_key, *args, **kwargs)
+        items = list(self.items.get(hash_key, {}).values())
+        comparison = args[0] if args else kwargs.get("range_comparison")
+        if comparison:  # moto sizes every candidate before its key test: test the key first (same answer)
+            bounds = args[1] if len(args) > 1 else kwargs.get("range_objs")
+            test = _string_test(comparison, bounds)
+            if test is not None:
+                items = [
+                    i for i in items if i.range_key is not None and i.range_key.type == "S" and test(i.range_key.value)
+                ]
+            else:
+                items = [i for i in items if i.range_key is not None and i.range_key.compare(comparison, bounds)]
+        _QUERY.scope = (self, items)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _QUERY.scope = None
+
+    one_partition_query._one_partition = True  # type: ignore[attr-defined]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+    Table.query = one_partition_query  # type: ignore[method-assign]
+
+    def fast(op: Any, generic: Any) -> Any:
+        def compare(self: Any, other: Any) -> bool:
+            if self.type == "S" and other.type == "S":
+                return bool(op(self.value, other.value))
+            return bool(generic(self, other))
+
+        return compare
+
+    for name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__"):
+        setattr(DynamoType, name, fast(getattr(operator, name.strip("_")), getattr(DynamoType, name)))
+
+
 def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
     """Every resource of the stack that the code talks to. Returns the environment they add (queue URL, secret
     ARN) and applies it to this process."""
     speed_up_moto_transactions()
+    speed_up_moto_queries()
     create_table(infra_spec.MAIN_TABLE, table_name)
     create_table(infra_spec.IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_NAME)
     create_export_bucket(os.environ.get("EXPORT_BUCKET_NAME", EXPORT_BUCKET_NAME))

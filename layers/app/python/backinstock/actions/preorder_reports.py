@@ -82,7 +82,7 @@ BY_VARIANT = Report(
     notes=(
         "Requires offer_id or offer_ids[] (422 without). One row per variant attached to the offer, activity or not.",
     ),
-    sample="offer_id=01900000-0000-7000-8000-0000000000aa",
+    sample="offer_id={offer_id}",
 )
 
 BY_PRODUCT = Report(
