@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-run: install ## start the whole API locally: moto as AWS, no account, no Docker
-	$(VENV)/bin/backinstock serve --info-file .local/server.json
+run: install ## start the whole API locally: moto as AWS, no account, no Docker; a demo history in the background
+	$(VENV)/bin/backinstock serve --info-file .local/server.json --log-file .local/server.log \
+		--seed-signups 50 --seed-preorders 10
 
 lint: install
 	$(VENV)/bin/ruff check .
