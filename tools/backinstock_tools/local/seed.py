@@ -60,7 +60,15 @@ def seed(
     shop = deps.shops().require(shop_id)
     catalog = deps.catalog()
     for v in CATALOG:
-        catalog.put_variant(shop_id, v.variant_id, v.product_id, v.title, v.product_title, v.handle)
+        catalog.put_variant(
+            shop_id,
+            v.variant_id,
+            v.product_id,
+            v.title,
+            v.product_title,
+            v.handle,
+            inventory_item_id=v.inventory_item_id,  # as the demo catalog has it: inventory webhooks still restock
+        )
     waitlist, sender = deps.waitlist(), deps.sender()
     settings = settings_of(shop)
     counts = {"signups": 0, "sent": 0, "blocked": 0, "orders": 0}
