@@ -21,7 +21,7 @@
     backinstock simulate cancel --order-id N [--reason R]
     backinstock simulate refund --order-id N --amount A
     backinstock outbox [--limit N] [--html]
-    backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]
+    backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]   (progress on stderr, a line per tenth)
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
