@@ -59,6 +59,8 @@ def serve(args: argparse.Namespace) -> int:
     from backinstock_tools.local.server import LocalApi, invocation_lock
     from backinstock_tools.local.shopify_fake import FakeShopify
 
+    if args.seed_signups < 0 or args.seed_preorders < 0 or args.seed_days < 1:
+        sys.exit("--seed-signups and --seed-preorders must be at least 0, --seed-days at least 1")
     console = Console(None if args.verbose else Path(args.log_file))
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
     stepfunctions.enable(invocation_lock)
