@@ -83,6 +83,7 @@ def test_console_burst_and_stop(tmp_path: Path) -> None:
     assert ".venv/bin/backinstock outbox" in shown and str(log_file) in shown
     assert shown.rstrip().endswith("stopped")
     assert not [line for line in shown.splitlines() if line.startswith("{")], "a JSON log line on the console"
-    # The log file: what the functions logged
+    # The log file: what the functions logged, and not the banner's API key
     logged = log_file.read_text().splitlines()
     assert any(line.startswith("{") and '"level"' in line for line in logged)
+    assert info["api_key"] in shown and not [line for line in logged if info["api_key"] in line]

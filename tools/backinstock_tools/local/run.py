@@ -44,9 +44,10 @@ class Console:
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, log: bool = True) -> None:
+        """To the terminal, and to the log too unless `log` is False (the banner: it shows the API key)."""
         print(text, file=self.terminal, flush=True)
-        if self.log_file is not None:
+        if log and self.log_file is not None:
             print(text, flush=True)
 
 
@@ -102,7 +103,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.info_file:
         path = Path(args.info_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info, indent=2) + "\n")
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(info, indent=2) + "\n")
+        partial.replace(path)  # whole or absent: a reader polling for the file never reads half of it
     variants = "\n".join(f"    {v.variant_id}  product {v.product_id}  {v.product_title} / {v.title}" for v in catalog)
     split = urlsplit(base)
     outbox = f"{split.scheme}://{split.netloc}{OUTBOX_PATH}"
@@ -130,8 +133,11 @@ def serve(args: argparse.Namespace) -> int:
         f"  {REPO_CLI} simulate restock --variant-id {catalog[-1].variant_id} --available 0\n"
         f"  {REPO_CLI} simulate restock --variant-id {catalog[-1].variant_id} --available 7\n"
         f"  {REPO_CLI} outbox --limit 1\n"
-        f"Ctrl-C stops it."
+        f"Ctrl-C stops it.",
+        log=False,
     )
+    if not args.verbose:
+        print(f"local run started: {base} (demo shop {demo_shop['shop_id']}; its key is on the console)", flush=True)
     if args.seed_signups:
         threading.Thread(
             target=_seed_history,
