@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install run test lint format unit integration e2e infra synth bench openapi clean
+.PHONY: install run test lint format unit integration e2e infra docs synth bench openapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-run: install ## start the whole API locally: moto as AWS, no account, no Docker
-	$(VENV)/bin/backinstock serve --info-file .local/server.json
+run: install ## start the whole API locally: moto as AWS, no account, no Docker; a demo history in the background
+	$(VENV)/bin/backinstock serve --info-file .local/server.json --log-file .local/server.log \
+		--seed-signups 50 --seed-preorders 10
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -40,6 +41,9 @@ e2e: install
 
 infra: install
 	$(PY) -m pytest tests/infra -q
+
+docs: install ## every shell block of README.md and docs/*.md, run as written against a fresh local server
+	$(PY) -m pytest tests/docs -q
 
 test: install lint ## lint and every test layer, including one full validated CDK synth
 	$(PY) -m pytest -q

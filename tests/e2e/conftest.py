@@ -44,6 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 str(_free_port()),
                 "--info-file",
                 str(info_file),
+                "--verbose",  # the logs with the banner, in the session's log file (tests read both)
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -63,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     # from a background job of a non-interactive shell (`make test &`), which would leave the server running.
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=45)  # the pollers finish the batch in hand first; a loaded CI machine is slow at it
+        proc.wait(timeout=45)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise

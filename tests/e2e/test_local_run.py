@@ -86,3 +86,21 @@ def test_the_demo_shop_starts_with_a_catalog_and_a_waitlist(server: dict[str, An
 def test_cli_catalog_add_refuses_an_unknown_shop(server: dict[str, Any]) -> None:
     added = cli(server, "catalog", "add", "--shop-id", "nope", "--variant-id", "1", "--product-id", "2")
     assert added.returncode == 2 and "not found" in added.stderr
+
+
+def test_seed_shows_its_progress_and_prints_what_it_wrote(server: dict[str, Any]) -> None:
+    created = cli(server, "shops", "create", "--domain", "seeded-shop.myshopify.com")
+    shop_id = json.loads(created.stdout)["shop_id"]
+    seeded = cli(server, "seed", "--shop-id", shop_id, "--signups", "4", "--preorders", "2", "--days", "10")
+    assert seeded.returncode == 0, seeded.stderr
+    progress = [line for line in seeded.stderr.splitlines() if line.startswith("seed: ")]
+    assert [line.split(" (")[0] for line in progress] == [
+        "seed: signups 1/4",
+        "seed: signups 2/4",
+        "seed: signups 3/4",
+        "seed: signups 4/4",
+        "seed: preorders 1/2",
+        "seed: preorders 2/2",
+    ]
+    counts = json.loads(seeded.stdout)  # stdout stays the JSON summary
+    assert (counts["shop_id"], counts["signups"], counts["preorders"]) == (shop_id, 4, 2)

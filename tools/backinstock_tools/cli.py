@@ -1,6 +1,7 @@
 """`backinstock`: the admin CLI and the local run.
 
-    backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH]
+    backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH] [--log-file PATH]
+                      [--verbose] [--seed-signups N] [--seed-preorders N] [--seed-days D]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
     backinstock catalog add --shop-id ID --variant-id N --product-id N [--title T] [--product-title T] [--handle H]
@@ -20,7 +21,7 @@
     backinstock simulate cancel --order-id N [--reason R]
     backinstock simulate refund --order-id N --amount A
     backinstock outbox [--limit N] [--html]
-    backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]
+    backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]   (progress on stderr, a line per tenth)
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
@@ -31,13 +32,9 @@ server what its embedded SES and SNS delivered.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import secrets
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -322,11 +319,18 @@ def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    import time
+
     from backinstock_tools.local.seed import seed
 
     if args.signups < 1 or args.days < 1 or args.preorders < 0:
         sys.exit("--signups and --days must be at least 1, --preorders at least 0")
-    counts = seed(args.shop_id, args.signups, args.days, args.seed, preorders=args.preorders)
+    started = time.monotonic()
+
+    def progress(line: str) -> None:  # on stderr: stdout stays the JSON summary
+        print(f"seed: {line} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    counts = seed(args.shop_id, args.signups, args.days, args.seed, preorders=args.preorders, progress=progress)
     _print({"shop_id": args.shop_id, "days": args.days, **counts})
     return 0
 
@@ -359,78 +363,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from backinstock import deps
-    from backinstock.services import shops
-    from backinstock_tools.local import backend, demo, stepfunctions
-    from backinstock_tools.local.pollers import start_pollers, start_stream_pollers
-    from backinstock_tools.local.server import LocalApi, invocation_lock
-    from backinstock_tools.local.shopify_fake import FakeShopify
+    from backinstock_tools.local.run import serve
 
-    os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
-    stepfunctions.enable(invocation_lock)
-    moto = backend.start_moto(args.host, args.aws_port)
-    endpoint = f"http://{args.host}:{args.aws_port}"
-    api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
-    backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
-    resources = backend.create_resources()
-    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth", email=demo.MERCHANT_EMAIL)
-    # A local Shopify Admin API (order tags) and the demo shop connected to it, so webhooks verify and orders tag.
-    fake_shopify = FakeShopify().start()
-    token = "shpat_local_" + secrets.token_hex(16)
-    fake_shopify.add_token(token, args.demo_domain)
-    shops.connect_shopify(
-        deps.shops(),
-        deps.shop_secrets(),
-        demo_shop["shop_id"],
-        secrets.token_urlsafe(32),
-        token,
-        admin_api_url=fake_shopify.base_url,
-    )
-    catalog = demo.seed(demo_shop["shop_id"])
-    pollers: list[Any] = start_pollers(resources, invocation_lock)  # the queues' event sources, as Lambda's would be
-    pollers += start_stream_pollers(os.environ["TABLE_NAME"], invocation_lock)  # the table stream's (rollups)
-    api.start()
-    info = {
-        "base_url": api.base_url,
-        "aws_endpoint": endpoint,
-        "shop_id": demo_shop["shop_id"],
-        "api_key": demo_shop["api_key"],
-        "send_queue_url": resources["SEND_QUEUE_URL"],
-        "demo_variant_ids": [v.variant_id for v in catalog],
-        "shopify_admin_url": fake_shopify.base_url,
-        "environment": resources,
-    }
-    if args.info_file:
-        path = Path(args.info_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info, indent=2) + "\n")
-    variants = "\n".join(f"    {v.variant_id}  product {v.product_id}  {v.product_title} / {v.title}" for v in catalog)
-    print(
-        f"Back-in-stock API running locally (moto as AWS, no account, no Docker)\n"
-        f"  base URL      {info['base_url']}\n"
-        f"  demo shop     {demo_shop['domain']} ({demo_shop['shop_id']})\n"
-        f"  API key       {demo_shop['api_key']}\n"
-        f"  AWS endpoint  {endpoint}\n"
-        f"  outbox        {outbox_url(info)} (or: backinstock outbox)\n"
-        f"  demo catalog  (variant id, product id; {len(demo.SIGNUPS)} demo signups wait on them)\n{variants}\n"
-        f"Try: curl -H 'X-Auth-Token: {demo_shop['api_key']}' '{info['base_url']}/back_in_stock/signups"
-        f"?variant_id={catalog[0].variant_id}'\n"
-        f"Restock: backinstock simulate restock --variant-id {catalog[-1].variant_id} --available 7 "
-        f"(then: backinstock outbox)\n"
-        f"Ctrl-C stops it.",
-        flush=True,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    print("stopping...", flush=True)
-    for poller in pollers:
-        poller.stop()
-    api.stop()
-    fake_shopify.stop()
-    moto.stop()
-    return 0
+    return serve(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -450,6 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--aws-port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
     serve.add_argument("--info-file", help="write {base_url, aws_endpoint, shop_id, api_key} as JSON here")
     serve.add_argument("--demo-domain", default="demo-shop.myshopify.com")
+    serve.add_argument("--log-file", default=".local/server.log", help="where logs go (default .local/server.log)")
+    serve.add_argument("--verbose", action="store_true", help="logs on the console instead of the log file")
+    serve.add_argument(
+        "--seed-signups",
+        type=int,
+        default=0,
+        help="write a demo history of N signups in the background after start-up (`backinstock seed`; default 0)",
+    )
+    serve.add_argument("--seed-preorders", type=int, default=0, help="and N preorders with it (default 0)")
+    serve.add_argument("--seed-days", type=int, default=60, help="spread over the last D days (default 60)")
     serve.set_defaults(func=cmd_serve)
 
     shops = sub.add_parser("shops", help="manage shops and their API keys").add_subparsers(dest="shops", required=True)

@@ -54,9 +54,13 @@ def apply_environment(env: dict[str, str]) -> None:
 def start_moto(host: str, port: int) -> Any:
     import logging
 
+    from moto import backends
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
+    # moto's server lists its package directory on every request (an isdir per service) to route it: once is enough.
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -155,13 +159,16 @@ def create_export_bucket(name: str = EXPORT_BUCKET_NAME) -> None:
     )
 
 
-class _OneCopyPerTransaction:
-    """Stands in for the `copy` module inside moto's DynamoDB backend, whose transactions back a table up by
-    deep-copying it once per *action* (nothing changes between those copies), stream records included: a rollup
-    transaction of ~25 actions copied the whole table and its stream 25 times. Here a transaction makes one copy of
-    each table, without its stream shard (shared with the copy); when moto restores a copy (a cancelled
-    transaction), the stream records the cancelled transaction added are dropped, as DynamoDB never emits them.
-    moto is pinned exactly in pyproject.toml; AWS has no such cost."""
+class _TransactionJournal:
+    """Replaces the backup that moto's DynamoDB takes before a transaction: moto deep-copies every table the
+    transaction names (the whole table, stream records included) so that it can put the copy back when the
+    transaction is cancelled. That copy grows with the table: once `backinstock seed` has written a few thousand
+    items, every transaction (a signup, a send, each rollup batch) spent most of its time copying, and the seed of
+    200 signups took minutes. Here moto's copy of a table is the table itself, and the journal keeps a copy of
+    only the items the transaction names, taken before it runs; a cancelled transaction puts those items back
+    and drops the stream records it added (DynamoDB never emits them). Calls are one at a time
+    (`_one_call_at_a_time`), so nothing else writes meanwhile. moto is pinned exactly in pyproject.toml; AWS has
+    no such cost."""
 
     def __init__(self) -> None:
         import copy
@@ -173,42 +180,74 @@ class _OneCopyPerTransaction:
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
         from moto.dynamodb.models.table import Table
 
-        cache = getattr(self._local, "cache", None)
-        if cache is None or not isinstance(value, Table):  # only the backup copies of whole tables are changed
-            return self._copy.deepcopy(value, memo)
-        if id(value) not in cache:
-            shard = value.stream_shard
-            # The shard is shared, not copied: deepcopy's memo hands the same object back (the table itself is
-            # never touched, as other threads read it meanwhile).
-            clone = self._copy.deepcopy(value, {id(shard): shard} if shard is not None else None)
-            cache[id(value)] = (clone, len(shard.items) if shard is not None else 0)
-        return cache[id(value)][0]
+        if getattr(self._local, "active", False) and isinstance(value, Table):
+            return value  # the journal restores what the transaction touched; no whole-table copy
+        return self._copy.deepcopy(value, memo)
+
+    def _snapshot(self, backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
+        """(table, hash key, range key, a copy of the item or None) for every item the transaction names."""
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        saved = []
+        for entry in transact_items:
+            for op in entry.values():
+                table = backend.tables.get(op.get("TableName"))
+                key = op.get("Item") or op.get("Key") or {}
+                if table is None or table.hash_key_attr not in key:
+                    continue  # moto refuses it before writing anything of it
+                hash_value = DynamoType(key[table.hash_key_attr])
+                range_value = None
+                if table.range_key_attr is not None:
+                    if table.range_key_attr not in key:
+                        continue
+                    range_value = DynamoType(key[table.range_key_attr])
+                current = table.get_item(hash_value, range_value)
+                saved.append((table, hash_value, range_value, self._copy.deepcopy(current)))
+        return saved
+
+    @staticmethod
+    def _restore(saved: list[tuple[Any, Any, Any, Any]]) -> None:
+        for table, hash_value, range_value, item in reversed(saved):
+            if range_value is not None:
+                if item is None:
+                    table.items.get(hash_value, {}).pop(range_value, None)
+                else:
+                    table.items[hash_value][range_value] = item
+            elif item is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = item
 
     def wrap(self, method: Any) -> Any:
-        def transact_write_items(backend: Any, *args: Any, **kwargs: Any) -> Any:
-            self._local.cache = {}
+        def transact_write_items(backend: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+            saved = self._snapshot(backend, transact_items)
+            marks = {
+                id(table): (table, len(table.stream_shard.items))
+                for table, *_ in saved
+                if table.stream_shard is not None
+            }
+            self._local.active = True
             try:
-                return method(backend, *args, **kwargs)
+                return method(backend, transact_items, *args, **kwargs)
             except Exception:
-                restored = {id(clone): mark for clone, mark in self._local.cache.values()}
-                for table in backend.tables.values():
-                    if id(table) in restored and table.stream_shard is not None:
-                        del table.stream_shard.items[restored[id(table)] :]
+                self._restore(saved)
+                for table, mark in marks.values():
+                    del table.stream_shard.items[mark:]
                 raise
             finally:
-                self._local.cache = None
+                self._local.active = False
 
         transact_write_items.__wrapped__ = method  # type: ignore[attr-defined]
         return transact_write_items
 
 
 def speed_up_moto_transactions() -> None:
-    """One backup copy per table and transaction in moto's DynamoDB (see `_OneCopyPerTransaction`). Idempotent."""
+    """No whole-table copy per transaction in moto's DynamoDB (see `_TransactionJournal`). Idempotent."""
     import moto.dynamodb.models as models
 
-    if isinstance(getattr(models, "copy", None), _OneCopyPerTransaction):
+    if isinstance(getattr(models, "copy", None), _TransactionJournal):
         return
-    shim = _OneCopyPerTransaction()
+    shim = _TransactionJournal()
     models.copy = shim  # type: ignore[assignment]
     backend = models.DynamoDBBackend
     backend.transact_write_items = shim.wrap(backend.transact_write_items)  # type: ignore[method-assign]

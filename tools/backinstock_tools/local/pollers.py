@@ -303,6 +303,7 @@ class StreamPoller(_PollLoop):
         self._iterators: dict[str, str | None] = {}
         self._attempts: dict[str, int] = {}
         self._stream_arn: str | None = None
+        self.empty_polls = 0  # polls that found every shard read to its end (`caught_up` waits for one)
         self._init_loop(f"stream-{spec.handler}")
 
     @property
@@ -323,7 +324,20 @@ class StreamPoller(_PollLoop):
 
     def _poll(self) -> None:
         if not self.poll_once():
+            self.empty_polls += 1
             self._stop.wait(self.interval_seconds)
+
+    def caught_up(self, timeout: float) -> bool:
+        """Wait until a poll that starts from now finds nothing left to read. False after `timeout` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        seen = self.empty_polls
+        while self.empty_polls < seen + 2:  # the poll in progress may have started before the caller's writes
+            if time.monotonic() > deadline or self._stop.is_set():
+                return False
+            time.sleep(0.1)
+        return True
 
     def drain(self, rounds: int = 50) -> int:
         """Poll until no shard has records left (tests). Returns how many records were handed to the handler."""
