@@ -149,6 +149,7 @@ class LocalRun:
     def start(self) -> dict[str, str]:
         root = self.root
         (root / ".venv").symlink_to(Path(sys.executable).parents[1])
+        (root / "bench").symlink_to(ROOT / "bench")  # PERFORMANCE.md runs a benchmark's smallest scale
         curl_home = root / ".curl"
         curl_home.mkdir()
         # Every curl of a block reports its status on stderr (the block's output is untouched) and gives up after 60 s
