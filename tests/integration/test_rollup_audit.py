@@ -222,3 +222,73 @@ def test_rebuild_is_right_while_signups_and_sends_continue(
     assert verify(shop_id) == []
     _, summary = call("GET", "/back_in_stock/reports/summary", key)
     assert (summary["totals"]["signups"], summary["totals"]["notified"]) == (2, 1)
+
+
+def test_failures_name_the_shops_of_the_records_given_up_on_and_clear_only_rebuilt_ones(
+    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int]
+) -> None:
+    import json
+    import os
+
+    from backinstock import aws
+    from backinstock_tools import rollup_failures
+    from tests.integration.test_reports import signup
+
+    signup(shop["api_key"], catalog["small"], "a@example.com")
+    streams, sqs = aws.client("dynamodbstreams"), aws.client("sqs")
+    arn = aws.client("dynamodb").describe_table(TableName=os.environ["TABLE_NAME"])["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    shop_of = [r["dynamodb"]["Keys"]["PK"]["S"].split("#")[1] for r in records]
+    last_other = max(i for i, s in enumerate(shop_of) if s == other_shop["shop_id"])
+    ours = records[last_other + 1 :]  # the signup's records (the other shop's creation came before)
+    assert ours and {shop_of[i] for i in range(last_other + 1, len(records))} == {shop["shop_id"]}
+    # Given: Lambda's description of a batch of our shop's records, and of one the stream no longer holds
+    queue_url = sqs.create_queue(QueueName="RollupFailures")["QueueUrl"]
+
+    def failed(first: str, last: str, shard_id: str) -> None:
+        batch = {
+            "shardId": shard_id,
+            "startSequenceNumber": first,
+            "endSequenceNumber": last,
+            "approximateArrivalOfFirstRecord": "2026-12-01T00:00:00Z",
+            "approximateArrivalOfLastRecord": "2026-12-01T00:00:01Z",
+            "batchSize": 2,
+            "streamArn": arn,
+        }
+        body = {"requestContext": {"condition": "RetryAttemptsExhausted"}, "DDBStreamBatchInfo": batch}
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+
+    failed(ours[0]["dynamodb"]["SequenceNumber"], ours[-1]["dynamodb"]["SequenceNumber"], shard["ShardId"])
+    failed("1" * 21, "2" * 21, "shardId-00000000000000000000-gone")  # the shard `Trimmed` (below) reports trimmed
+
+    gone = "shardId-00000000000000000000-gone"
+
+    class Trimmed:
+        """The stream as AWS answers for records older than 24 hours (moto keeps every record)."""
+
+        exceptions = streams.exceptions
+
+        def get_shard_iterator(self, **request: Any) -> Any:
+            if request["ShardId"] == gone:
+                error = {"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}}
+                raise streams.exceptions.TrimmedDataAccessException(error, "GetShardIterator")
+            return streams.get_shard_iterator(**request)
+
+        def get_records(self, **request: Any) -> Any:
+            return streams.get_records(**request)
+
+    # When: read; Then: the first names our shop (not the other, whose shop row is in the same stream); the
+    # second cannot tell
+    messages = rollup_failures.read(sqs, Trimmed(), queue_url)
+    assert sorted(str(m["shops"]) for m in messages) == sorted([str([shop["shop_id"]]), "None"])
+
+    # When: cleared with our shop rebuilt; Then: only its message goes
+    assert rollup_failures.clear(sqs, queue_url, messages, {shop["shop_id"]}, all_rebuilt=False) == 1
+    sqs.change_message_visibility_batch(
+        QueueUrl=queue_url,
+        Entries=[{"Id": str(i), "ReceiptHandle": m["receipt"], "VisibilityTimeout": 0} for i, m in enumerate(messages)],
+    )
+    [left] = rollup_failures.read(sqs, Trimmed(), queue_url)
+    assert left["shops"] is None

@@ -23,6 +23,7 @@
     backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]
     backinstock reports verify --shop-id ID [--from DATE] [--to DATE] [--json]
     backinstock reports rebuild --shop-id ID [--settle SECONDS] [--max-passes N] [--state PATH]
+    backinstock reports failures [--queue-url URL] [--clear --rebuilt ID ... | --clear --all-rebuilt]
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
@@ -393,6 +394,33 @@ def cmd_reports_rebuild(args: argparse.Namespace) -> int:
     return 0 if result.clean else 1
 
 
+def cmd_reports_failures(args: argparse.Namespace) -> int:
+    """The shops whose stream records the rollup aggregator gave up on (RollupFailures); `--clear` deletes the
+    messages of shops rebuilt since."""
+    from backinstock import aws
+    from backinstock_tools import rollup_failures
+
+    queue_url = args.queue_url or os.environ.get("ROLLUP_FAILURES_QUEUE_URL")
+    if not queue_url:
+        sys.exit("--queue-url (or ROLLUP_FAILURES_QUEUE_URL): the RollupFailures queue's URL")
+    sqs = aws.client("sqs")
+    messages = rollup_failures.read(sqs, aws.client("dynamodbstreams"), queue_url)
+    shops = sorted({shop for m in messages for shop in m["shops"] or []})
+    unknown = sum(1 for m in messages if m["shops"] is None)
+    cleared = (
+        rollup_failures.clear(sqs, queue_url, messages, set(args.rebuilt or []), args.all_rebuilt) if args.clear else 0
+    )
+    _print(
+        {
+            "messages": [{k: v for k, v in m.items() if k != "receipt"} for m in messages],
+            "shops": shops,
+            "messages_without_records": unknown,
+            "cleared": cleared,
+        }
+    )
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     from backinstock_tools.local.seed import seed
 
@@ -737,6 +765,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     rebuild.set_defaults(func=cmd_reports_rebuild)
+    failures = reports.add_parser(
+        "failures",
+        help="the shops of the stream records on RollupFailures (read back from the stream while it holds them)",
+    )
+    failures.add_argument("--queue-url", help="the RollupFailures queue (default: env ROLLUP_FAILURES_QUEUE_URL)")
+    failures.add_argument(
+        "--clear", action="store_true", help="delete the messages whose shops were all rebuilt (--rebuilt)"
+    )
+    failures.add_argument("--rebuilt", action="append", metavar="SHOP_ID", help="a shop rebuilt since (repeat)")
+    failures.add_argument(
+        "--all-rebuilt",
+        action="store_true",
+        help="with --clear: every shop was rebuilt; delete every message read, those without records too",
+    )
+    failures.set_defaults(func=cmd_reports_failures)
 
     outbox = sub.add_parser(
         "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"

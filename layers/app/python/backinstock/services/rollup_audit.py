@@ -42,9 +42,10 @@ from backinstock.repositories.rollups import RollupRepository, rollup_pk
 from backinstock.services.preorder_rollups import customer_row_change
 from backinstock.services.rollups import TOTAL, change_of
 
-# The base records the rollups are a function of (their entities are `services.rollups.ENTITIES`, but for the
-# customer rows, which the counters of ledger orders make): one Query range each in the shop's partition.
-SOURCES = ("SIGNUP#", "NOTIF#", "ATTR#", "PREORDER#")
+# The base records the rollups are a function of, by entity (`services.rollups.ENTITIES`, but for the customer rows,
+# which the counters of ledger orders make): one Query range each in the shop's partition.
+SOURCES = {"signup": "SIGNUP#", "notification": "NOTIF#", "attribution": "ATTR#", "preorder": "PREORDER#"}
+PREFIXES = tuple(SOURCES.values())
 ROW = "(row)"  # the pseudo-counter of a customer row that exists and should not
 LATEST = ("l_", "r_")  # max-updates (`Change.latest`)
 
@@ -84,14 +85,16 @@ class Expected:
                 latest[name] = max(latest.get(name, number), number) if name.startswith("l_") else number
 
     def counters(self) -> CounterMap:
-        """The final map: zero counters left out, and `customers` from the customer rows, by the aggregator's rule
-        for a row's creation."""
+        """The final map: zero counters left out, the max-updates' values, and `customers` from the customer rows,
+        by the aggregator's rule for a row's creation."""
         out: CounterMap = {}
         rows: list[Slot] = []
+        for slot, values in self.latest.items():
+            out[slot] = {name: Decimal(value) for name, value in values.items()}
         for slot, counters in self.plain.items():
             nonzero = {k: v for k, v in counters.items() if v}
             if nonzero:
-                out[slot] = nonzero
+                out[slot] = {**out.get(slot, {}), **nonzero}
                 if entity_of(slot[0]) == CUSTOMER_ROW_ENTITY:
                     rows.append(slot)
         for dimension, bucket in rows:
@@ -222,8 +225,8 @@ def scan(
     position = state.get("scan") or {"source": 0, "start_key": None, "expected": Expected(shop_id).to_json()}
     expected = Expected.from_json(position["expected"])
     source, start_key = int(position["source"]), position["start_key"]
-    while source < len(SOURCES):
-        items, start_key = rollups.source_page(shop_id, SOURCES[source], start_key, page_size)
+    while source < len(PREFIXES):
+        items, start_key = rollups.source_page(shop_id, PREFIXES[source], start_key, page_size)
         for item in items:
             expected.add(item)
         if start_key is None:
@@ -232,7 +235,7 @@ def scan(
         if save is not None:
             save(state)
         if progress is not None:
-            progress(f"read {expected.records} base records ({SOURCES[min(source, len(SOURCES) - 1)]})")
+            progress(f"read {expected.records} base records ({PREFIXES[min(source, len(PREFIXES) - 1)]})")
     return expected
 
 
