@@ -5,6 +5,7 @@ the poller runs) makes verify clean again, and a second rebuild writes nothing."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: An
     created = cli(server, "shops", "create", "--domain", "e2e-verify.myshopify.com", "--plan", "growth")
     assert created.returncode == 0, created.stderr
     shop_id = json.loads(created.stdout)["shop_id"]
+    listed = cli(server, "shops", "list")
+    assert listed.returncode == 0 and shop_id in listed.stdout.split(), listed.stderr
     seeded = cli(server, "seed", "--shop-id", shop_id, "--signups", "4", "--days", "5", "--preorders", "1")
     assert seeded.returncode == 0, seeded.stderr
 
@@ -74,3 +77,79 @@ def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: An
 
     bad = cli(server, "reports", "verify", "--shop-id", shop_id, "--from", "2026-13-01")
     assert bad.returncode == 2 and "not a date" in bad.stderr
+
+
+def test_the_deploy_runbook_runs_as_written(server: dict[str, Any], tmp_path: Any) -> None:
+    """docs/DEPLOY.md's `RollupFailuresAlarm` block, as written, against the local run: `aws` answers the stack's
+    outputs (a stub on PATH), the CLI talks to the local backend through the standard AWS variables (no --local),
+    a failure message names a shop, which is rebuilt, and the message is cleared."""
+    import os
+    import re
+    import stat
+    import subprocess
+
+    import boto3
+
+    from backinstock_tools.local import backend
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "DEPLOY.md").read_text()
+    section = text[text.index("## When `RollupFailuresAlarm` fires") :]
+    script = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert script is not None
+    created = cli(server, "shops", "create", "--domain", "e2e-runbook.myshopify.com")
+    shop_id = json.loads(created.stdout)["shop_id"]
+    assert (
+        cli(server, "seed", "--shop-id", shop_id, "--signups", "2", "--days", "3", "--preorders", "0").returncode == 0
+    )
+
+    def clean() -> bool:
+        return cli(server, "reports", "verify", "--shop-id", shop_id, "--quiet").returncode == 0
+
+    eventually(clean, "the stream poller to aggregate the seeded history", timeout=120, interval=1)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(backend.local_environment(server["aws_endpoint"]))
+    env.update(server.get("environment", {}))
+    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+    sqs = session.client("sqs", endpoint_url=server["aws_endpoint"])
+    streams = session.client("dynamodbstreams", endpoint_url=server["aws_endpoint"])
+    queue_url = sqs.create_queue(QueueName="RollupFailures")["QueueUrl"]
+    arn = session.client("dynamodb", endpoint_url=server["aws_endpoint"]).describe_table(TableName=env["TABLE_NAME"])[
+        "Table"
+    ]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+    ours = [r for r in records if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop_id}"][-1]
+    sequence = ours["dynamodb"]["SequenceNumber"]
+    batch = {"shardId": shard, "startSequenceNumber": sequence, "endSequenceNumber": sequence, "streamArn": arn}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"DDBStreamBatchInfo": batch}))
+
+    # `aws cloudformation describe-stacks ... OutputKey=='<key>' ...`: the local run's values
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "aws"
+    stub.write_text(
+        '#!/bin/sh\ncase "$*" in\n'
+        f"  *TableName*) echo {env['TABLE_NAME']} ;;\n"
+        f"  *RollupFailuresQueueUrl*) echo {queue_url} ;;\n"
+        "  *) exit 1 ;;\nesac\n"
+    )
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / ".venv").symlink_to(root / ".venv")
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    ran = subprocess.run(
+        ["bash", "-e", "-c", script.group(1)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr
+    failures = json.loads((tmp_path / "failures.json").read_text())
+    assert failures["shops"] == [shop_id] and failures["messages_without_records"] == 0
+    assert (tmp_path / "shops.txt").read_text().split() == [shop_id]
+    assert '"cleared": 1' in ran.stdout
+    assert (
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "0"
+    )

@@ -286,9 +286,5 @@ def test_failures_name_the_shops_of_the_records_given_up_on_and_clear_only_rebui
 
     # When: cleared with our shop rebuilt; Then: only its message goes
     assert rollup_failures.clear(sqs, queue_url, messages, {shop["shop_id"]}, all_rebuilt=False) == 1
-    sqs.change_message_visibility_batch(
-        QueueUrl=queue_url,
-        Entries=[{"Id": str(i), "ReceiptHandle": m["receipt"], "VisibilityTimeout": 0} for i, m in enumerate(messages)],
-    )
     [left] = rollup_failures.read(sqs, Trimmed(), queue_url)
     assert left["shops"] is None

@@ -3,6 +3,7 @@
     backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
+    backinstock shops list
     backinstock catalog add --shop-id ID --variant-id N --product-id N [--title T] [--product-title T] [--handle H]
     backinstock offers create --shop-id ID --name NAME --selling-plan-id N [...] [--variant-id V[:P] ...]
                               (--deposit-percent P | --deposit-amount A)
@@ -102,6 +103,15 @@ def cmd_shops_rotate(args: argparse.Namespace) -> int:
 
     result = shops.rotate_key(deps.shops(), args.shop_id)
     _print({**result, "revoked": "the previous key no longer authenticates"})
+    return 0
+
+
+def cmd_shops_list(args: argparse.Namespace) -> int:
+    """Every shop's id, one a line (for scripts: the rollup runbook rebuilds every shop)."""
+    from backinstock import deps
+
+    for shop in deps.shops().all_shops():
+        print(shop.shop_id)
     return 0
 
 
@@ -407,9 +417,11 @@ def cmd_reports_failures(args: argparse.Namespace) -> int:
     messages = rollup_failures.read(sqs, aws.client("dynamodbstreams"), queue_url)
     shops = sorted({shop for m in messages for shop in m["shops"] or []})
     unknown = sum(1 for m in messages if m["shops"] is None)
-    cleared = (
-        rollup_failures.clear(sqs, queue_url, messages, set(args.rebuilt or []), args.all_rebuilt) if args.clear else 0
-    )
+    cleared = 0
+    if args.clear:
+        cleared = rollup_failures.clear(sqs, queue_url, messages, set(args.rebuilt or []), args.all_rebuilt)
+    else:
+        rollup_failures.release(sqs, queue_url, messages)
     _print(
         {
             "messages": [{k: v for k, v in m.items() if k != "receipt"} for m in messages],
@@ -581,6 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
     connect.add_argument("--admin-url", help="Admin API base URL override (default https://<shop domain>)")
     connect.set_defaults(func=cmd_shops_connect)
+    listing = shops.add_parser("list", help="print every shop's id, one a line")
+    listing.set_defaults(func=cmd_shops_list)
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
     rotate.add_argument("--shop-id", required=True)
     rotate.set_defaults(func=cmd_shops_rotate)

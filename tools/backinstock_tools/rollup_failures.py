@@ -7,8 +7,9 @@ the records are read back (GetShardIterator AT_SEQUENCE_NUMBER, GetRecords up to
 keys name the shops (`SHOP#<id>...`). Once trimmed, the shops cannot be told: the message says so, and the runbook
 rebuilds every shop.
 
-Messages are received with a visibility timeout and left on the queue; `clear` deletes only those whose shops were
-all rebuilt (or, with `all_rebuilt`, every message read), so a failure that arrives meanwhile stays for the next run.
+Messages are received with a visibility timeout (so that one run reads each once) and made visible again after;
+`clear` deletes only those whose shops were all rebuilt (or, with `all_rebuilt`, every message read), so a failure
+that arrives meanwhile stays for the next run.
 """
 
 from __future__ import annotations
@@ -81,4 +82,15 @@ def clear(sqs: Any, queue_url: str, messages: list[dict[str, Any]], rebuilt: set
     done = [m for m in messages if all_rebuilt or (m["shops"] is not None and set(m["shops"]) <= rebuilt)]
     for message in done:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["receipt"])
+    release(sqs, queue_url, [m for m in messages if m not in done])
     return len(done)
+
+
+def release(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    """Make messages read visible again at once (the next `reports failures` reads them)."""
+    for start in range(0, len(messages), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["receipt"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
