@@ -288,3 +288,24 @@ def test_failures_name_the_shops_of_the_records_given_up_on_and_clear_only_rebui
     assert rollup_failures.clear(sqs, queue_url, messages, {shop["shop_id"]}, all_rebuilt=False) == 1
     [left] = rollup_failures.read(sqs, Trimmed(), queue_url)
     assert left["shops"] is None
+
+
+def test_a_rebuild_that_gave_up_goes_on_from_its_state(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any
+) -> None:
+    from tests.integration.test_reports import signup
+
+    shop_id = shop["shop_id"]
+    signup(shop["api_key"], catalog["mug"], "a@example.com")
+    stream.drain()
+    tamper(shop_id, *slot_of(shop_id, "p:20", "W#"), "signups", -1)
+    state: dict[str, Any] = {}
+    # Given: a rebuild allowed one pass: it finds the difference, cannot confirm it yet, and says so
+    first = rebuild(shop_id, stream, state=state, max_passes=1)
+    assert not first.clean and [(d.dimension, d.counter, d.stored, d.expected) for d in first.remaining] == [
+        ("p:20", "signups", 0, 1)
+    ]
+    # When: run again with its state; Then: the difference is confirmed, corrected, and the check is clean
+    second = rebuild(shop_id, stream, state=state)
+    assert second.clean and second.passes == 3 and second.counters_written == 1
+    assert verify(shop_id) == []

@@ -310,7 +310,7 @@ def rebuild(
 
     Each pass: scan (resumable), read the stored map, compare. Differences (and missing once-keys) that the previous
     pass saw with the same values are corrected, conditionally; then `settle()` waits for the stream before the next
-    pass. `state` resumes a rebuild that was stopped (the pass, its scan position, the previous pass's findings);
+    pass. `state` resumes a rebuild that was stopped or gave up (its scan position, the previous pass's findings);
     `save` is called with it after every page and pass."""
     state = state if state is not None else {}
     state.setdefault("shop_id", shop_id)
@@ -319,7 +319,7 @@ def rebuild(
     totals = state.setdefault("totals", {"passes": 0, "written": 0, "removed": 0, "claimed": 0})
     differences: list[Difference] = []
     records = 0
-    while totals["passes"] < max_passes:
+    for _ in range(max_passes):  # this run's passes (a resumed state counts its earlier ones in `totals`)
         expected = scan(rollups, shop_id, state, save, progress, page_size)
         records = expected.records
         stored = rollups.counter_map(shop_id)
