@@ -231,8 +231,8 @@ def scan(
             expected.add(item)
         if start_key is None:
             source += 1
-        state["scan"] = {"source": source, "start_key": start_key, "expected": expected.to_json()}
         if save is not None:
+            state["scan"] = {"source": source, "start_key": start_key, "expected": expected.to_json()}
             save(state)
         if progress is not None:
             progress(f"read {expected.records} base records ({PREFIXES[min(source, len(PREFIXES) - 1)]})")
