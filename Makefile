@@ -51,7 +51,7 @@ synth: install ## full synth: validation and cdk-nag on, dependency layer bundle
 openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
 	$(PY) -m backinstock.services.openapi > docs/openapi.json
 
-bench: install ## cold starts, warm latency, bulk notify, the send worker, webhook intake and a 10,000-signup restock; then reports and exports
+bench: install ## cold starts, warm latency, bulk notify, the send worker, webhook intake, a 10,000-signup restock, reports verify and rebuild; then reports and exports
 	$(PY) bench/run.py
 	$(PY) bench/reports.py
 
