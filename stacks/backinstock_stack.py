@@ -149,5 +149,11 @@ class BackInStockStack(Stack):
             value=self.webhooks.dead_letter_queue.queue_url,
             description="webhook queue's dead letters (alarmed; redrive after fixing the cause)",
         )
+        CfnOutput(
+            self,
+            "RollupFailuresQueueUrl",
+            value=self.rollups.failures.queue_url,
+            description="stream batches the rollup aggregator gave up on (alarmed; `backinstock reports failures`)",
+        )
         for logical_id, state_machine in self.workflows.state_machines.items():
             CfnOutput(self, f"{logical_id}Arn", value=state_machine.state_machine_arn)

@@ -37,6 +37,8 @@ def test_the_aggregator_reads_the_stream_with_partial_failures_bisection_and_an_
     assert mapping["BatchSize"] == spec.batch_size
     failures = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert synth.template["Resources"][failures]["Type"] == "AWS::SQS::Queue"
+    # its URL is an output: the runbook's `backinstock reports failures --queue-url` (docs/DEPLOY.md)
+    assert synth.template["Outputs"]["RollupFailuresQueueUrl"]["Value"] == {"Ref": failures}
     patterns = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
     entities = list(spec.entities)
     assert patterns == [

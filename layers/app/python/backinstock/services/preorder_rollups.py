@@ -381,8 +381,9 @@ def customer_row_change(old: dict[str, Any] | None, new: dict[str, Any] | None) 
     aggregator itself) is created by a customer's first preorder in that dimension and bucket; its creation (the
     stream's INSERT, applied once like any record) adds 1 to `customers` of the matching `po...` dimension and
     bucket. Later changes of the row change nothing. Over a window of several buckets the distinct count is not a
-    sum of buckets: read the window's customer rows (docs/DATA_MODEL.md)."""
-    if old is not None or new is None:
+    sum of buckets: read the window's customer rows (docs/DATA_MODEL.md). A row that `reports rebuild` created
+    (`rebuilt`) counts nothing here: the rebuild sets `customers` itself (services/rollup_audit.py)."""
+    if old is not None or new is None or new.get("rebuilt"):
         return None
     dimension, granularity, start, _customer = str(new["SK"]).split("#", 3)
     shop_id = str(new["PK"]).split("#")[1]
