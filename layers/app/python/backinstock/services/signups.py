@@ -17,7 +17,7 @@ from typing import Any
 from backinstock import ids
 from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
 from backinstock.models import signups as m
-from backinstock.queue import OPTIN_DELAY_SECONDS, SENDS_PER_MESSAGE, SendQueue
+from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
@@ -200,14 +200,8 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
         "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{variant['product_id']}",
         "GSI2SK": f"SIGNUP#{signup_id}",
     }
-    if optin_required:
-        # Queued before the write: if the write then fails (409, or a crash), the worker finds no such signup and
-        # sends nothing; the other order could leave a signup whose confirmation never goes out. The message is
-        # delayed a little, and the worker retries it while it is young if the signup is not visible yet.
-        w.queue.send(
-            {"kind": "optin", "shop_id": shop_id, "signup_id": signup_id, "queued_at": at},
-            delay_seconds=OPTIN_DELAY_SECONDS,
-        )
+    # The opt-in confirmation (when required) is not queued here: the table's stream queues it once the write is
+    # committed (services/optin.py), so a refused create (409) or a failed write leaves no message behind.
     _create_unique(w, item)
     return view(item)
 
