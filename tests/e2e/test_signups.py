@@ -233,7 +233,11 @@ def test_bulk_notify_reports_unknown_ids_and_bulk_delete_is_all_or_nothing(shop:
 
     status, result = api(shop, "POST", "/signups/bulk_notify", {"signup_ids": [notified]})
     assert status == 207 and result["success"] == [] and "allow_resend" in result["failed"][0]["error"]
-    status, deleted = api(shop, "POST", "/signups/bulk_delete", {"signup_ids": [pending, unknown]})
+    status, refused = api(shop, "POST", "/signups/bulk_delete", {"signup_ids": [pending, unknown]})
+    assert status == 422 and [d["field"] for d in refused["error_details"]] == ["signup_ids[1]"]
+    assert unknown in refused["errors"][0] and "not found" in refused["errors"][0]
+    assert api(shop, "GET", f"/signups/{pending}")[0] == 200  # all or nothing
+    status, deleted = api(shop, "POST", "/signups/bulk_delete", {"signup_ids": [pending]})
     assert (status, deleted) == (200, {"deleted_count": 1})
     assert api(shop, "GET", f"/signups/{pending}")[0] == 404
 

@@ -17,6 +17,7 @@ from typing import Any
 from backinstock import ids
 from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
 from backinstock.models import signups as m
+from backinstock.models.status import status_of
 from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
@@ -35,17 +36,6 @@ class Waitlist:
 
 
 # ------------------------------------------------------------------------------------------------ representation
-def status_of(item: dict[str, Any]) -> str:
-    """Compiled from timestamps, with the reference's precedence: unsubscribed > notified > blocked > pending."""
-    if item.get("unsubscribed_at"):
-        return "unsubscribed"
-    if item.get("notified_at"):
-        return "notified"
-    if item.get("blocked_at"):
-        return "blocked"
-    return "pending"
-
-
 def view(item: dict[str, Any]) -> m.Signup:
     required = bool(item.get("optin_required"))
     return m.Signup(
@@ -241,24 +231,34 @@ def delete_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
 
 
 def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
-    """All or nothing: one notified id fails the whole request with a 422 naming the offending ids. Ids that do not
-    exist in this shop are not counted."""
-    wanted = [i for i in dict.fromkeys(body.signup_ids) if ids.is_uuid(i)]
-    found = w.signups.signups(shop_id, wanted) if wanted else {}
+    """All or nothing: an id that is not a signup of this shop (unknown, or another shop's: the same answer, one
+    problem per id in bulk notify's words) or one already notified fails the whole request with a 422 naming the
+    offending ids, and nothing is deleted."""
+    wanted = list(dict.fromkeys(body.signup_ids))
+    found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
+    problems = [
+        Problem(
+            "not_found",
+            f"{NOT_FOUND}: no signup {signup_id} in this shop; nothing was deleted",
+            f"signup_ids[{body.signup_ids.index(signup_id)}]",
+        )
+        for signup_id in wanted
+        if signup_id not in found
+    ]
     notified = [i for i in wanted if i in found and found[i].get("notified_at")]
     if notified:
         shown = ", ".join(notified[:50]) + (f" and {len(notified) - 50} more" if len(notified) > 50 else "")
-        raise ValidationFailed(
-            problems=[
-                Problem(
-                    "already_notified",
-                    f"{len(notified)} signup(s) were already notified and cannot be deleted (history is immutable); "
-                    f"nothing was deleted: {shown}",
-                    "signup_ids",
-                )
-            ]
+        problems.append(
+            Problem(
+                "already_notified",
+                f"{len(notified)} signup(s) were already notified and cannot be deleted (history is immutable); "
+                f"nothing was deleted: {shown}",
+                "signup_ids",
+            )
         )
-    targets = [found[i] for i in wanted if i in found]
+    if problems:
+        raise ValidationFailed(problems=problems)
+    targets = [found[i] for i in wanted]
     w.signups.delete_many_unnotified(shop_id, targets)
     return m.BulkDeleted(deleted_count=len(targets))
 
