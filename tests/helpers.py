@@ -40,6 +40,7 @@ SAMPLE_PLACEHOLDERS = {
     "shopify_hmac": "Shopify's signature of the request body, with the shop's webhook secret",
     "signup_id": "a signup of variant 101, notified once",
     "pending_signup_id": "a pending signup of variant 201 (deleted by delete_signup)",
+    "spare_signup_id": "a pending signup of variant 102 (deleted by bulk_delete_signups)",
     "notification_id": "the notification of `signup_id`",
     "optin_token": "an opt-in link token of `signup_id`",
     "unsubscribe_token": "an unsubscribe link token of `signup_id`",

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from backinstock import infra_spec, registry
-from backinstock.api.http import not_found_message
+from backinstock.api.http import gateway_error_body, not_found_message
 from backinstock.registry import Access, Action, Auth
 from stacks.constructs.functions import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionFactory
 from stacks.constructs.routes import Route, RoutePlacement
@@ -78,28 +78,35 @@ def _construct_path(path: str) -> str:
     return path.strip("/").replace("/", ".")
 
 
-def envelope(*messages: str, raw: str | None = None) -> str:
-    """A gateway response body in the API's error envelope. Gateway response templates are not VTL: `$context`
-    variables are substituted in place, nothing else is evaluated. `raw` is inserted unquoted (for
-    `$context.error.messageString`, which API Gateway renders as a quoted JSON string)."""
-    if raw is not None:
-        return '{"errors":[' + raw + '],"request_id":"$context.requestId"}'
-    return json.dumps({"errors": list(messages), "request_id": "$context.requestId"}, separators=(",", ":"))
+def envelope(code: str, message: str | None = None, *, raw: str | None = None) -> str:
+    """A gateway response body in the API's error envelope (`api.http.gateway_error_body`: `errors`,
+    `error_details`, `request_id`). Gateway response templates are not VTL: `$context` variables are substituted in
+    place, nothing else is evaluated. `raw` is inserted unquoted (for `$context.error.messageString`, which API
+    Gateway renders as a quoted JSON string)."""
+    request_id = "$context.requestId"
+    if raw is None:
+        return json.dumps(gateway_error_body(code, message or "", request_id), separators=(",", ":"))
+    placeholder = "@@messageString@@"
+    text = json.dumps(gateway_error_body(code, placeholder, request_id), separators=(",", ":"))
+    return text.replace(json.dumps(placeholder), raw)
 
 
 # API Gateway's own answers, in the API's envelope. MISSING_AUTHENTICATION_TOKEN is what API Gateway answers for a
 # route or method it does not have. `$context.path` is the request path as the client sent it: behind a custom
 # domain (no base path) it is exactly the path the Lambda side reports; on the execute-api URL it starts with the
 # stage (`/prod/api/v2/external/...`).
-NOT_FOUND_TEMPLATE = envelope(not_found_message("$context.httpMethod", "$context.path"))
-UNAUTHORIZED_TEMPLATE = envelope(infra_spec.UNAUTHORIZED_MESSAGE)
-GENERIC_TEMPLATE = envelope(raw="$context.error.messageString")
+NOT_FOUND_TEMPLATE = envelope("not_found", not_found_message("$context.httpMethod", "$context.path"))
+UNAUTHORIZED_TEMPLATE = envelope("unauthorized", infra_spec.UNAUTHORIZED_MESSAGE)
+TOO_LARGE_TEMPLATE = envelope("payload_too_large", infra_spec.GATEWAY_TOO_LARGE_MESSAGE)
+CLIENT_ERROR_TEMPLATE = envelope("request_rejected", raw="$context.error.messageString")
+SERVER_ERROR_TEMPLATE = envelope("gateway_error", raw="$context.error.messageString")
 GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str], ...] = (
     ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "401", UNAUTHORIZED_TEMPLATE),
     ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "401", UNAUTHORIZED_TEMPLATE),
     ("NotFound", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", NOT_FOUND_TEMPLATE),
-    ("Default4xx", apigw.ResponseType.DEFAULT_4_XX, None, GENERIC_TEMPLATE),
-    ("Default5xx", apigw.ResponseType.DEFAULT_5_XX, None, GENERIC_TEMPLATE),
+    ("TooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", TOO_LARGE_TEMPLATE),
+    ("Default4xx", apigw.ResponseType.DEFAULT_4_XX, None, CLIENT_ERROR_TEMPLATE),
+    ("Default5xx", apigw.ResponseType.DEFAULT_5_XX, None, SERVER_ERROR_TEMPLATE),
 )
 
 COG4_REASON = (

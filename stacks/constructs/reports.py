@@ -2,7 +2,8 @@
 
 Rollups: a DynamoDB Streams event source with partial batch failures, bisection on error, bounded retries and record
 age, an on-failure SQS destination (alarmed), and a filter that delivers only signups, notifications and
-attributions (rollup writes themselves never come back to the function).
+attributions (rollup writes themselves never come back to the function). The same function is the double opt-in
+confirmation's outbox: a new signup that needs confirming queues its message on the send queue from the stream.
 
 Exports: the bucket, and the export task's settings; the state machine and its task function are built by
 `Workflows` like every `infra_spec.STATE_MACHINES` entry (the ASL JSON the local run executes, inline).
@@ -31,7 +32,8 @@ from stacks.nag import acknowledge
 
 EXPORT_TASK_TIMEOUT = Duration.minutes(15)  # services.exports stops at a part boundary a minute before it
 EXPORT_TASK_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
-ROLLUP_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE})
+# The send queue: a committed signup that needs double opt-in gets its confirmation message from the stream.
+ROLLUP_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE})
 
 
 class Rollups(Construct):
@@ -58,7 +60,7 @@ class Rollups(Construct):
             "RollupAggregator",
             handler=spec.handler,
             access=ROLLUP_ACCESS,
-            description="Report rollups: table stream -> idempotent counters per shop, dimension and bucket",
+            description="Table stream -> report rollups (idempotent counters) and the opt-in confirmation outbox",
             role_description=f"backinstock {spec.handler}: least privilege for the rollup aggregator",
             timeout=Duration.seconds(spec.timeout_seconds),
             # A variant's waitlist crossing the merchant's threshold mails the merchant (services/alerts.py).

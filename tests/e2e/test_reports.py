@@ -44,6 +44,6 @@ def test_seeded_history_reaches_the_reports_and_an_export_downloads(server: dict
     code, text, _ = fetch(job["download_url"])
     assert code == 200
     lines = text.splitlines()
-    assert lines[0] == "date,signups,pending,notified"
+    assert lines[0] == "date,signups,pending,blocked,notified"
     assert len(lines) == 1 + job["row_count"]
     assert sum(int(line.split(",")[1]) for line in lines[1:]) == expected

@@ -233,7 +233,11 @@ def test_bulk_notify_reports_unknown_ids_and_bulk_delete_is_all_or_nothing(shop:
 
     status, result = api(shop, "POST", "/signups/bulk_notify", {"signup_ids": [notified]})
     assert status == 207 and result["success"] == [] and "allow_resend" in result["failed"][0]["error"]
-    status, deleted = api(shop, "POST", "/signups/bulk_delete", {"signup_ids": [pending, unknown]})
+    status, refused = api(shop, "POST", "/signups/bulk_delete", {"signup_ids": [pending, unknown]})
+    assert status == 422 and [d["field"] for d in refused["error_details"]] == ["signup_ids[1]"]
+    assert unknown in refused["errors"][0] and "not found" in refused["errors"][0]
+    assert api(shop, "GET", f"/signups/{pending}")[0] == 200  # all or nothing
+    status, deleted = api(shop, "POST", "/signups/bulk_delete", {"signup_ids": [pending]})
     assert (status, deleted) == (200, {"deleted_count": 1})
     assert api(shop, "GET", f"/signups/{pending}")[0] == 404
 
@@ -291,10 +295,8 @@ def test_double_optin_sends_a_confirmation_whose_link_confirms(server: dict[str,
     assert api(shop, "GET", f"/signups/{created['id']}")[1]["optin"] == {"required": True, "confirmed": True}
 
 
-def test_a_failing_message_is_retried_then_dead_lettered_while_the_rest_of_its_batch_is_delivered(
-    server: dict[str, Any], shop: dict[str, Any]
-) -> None:
-    """The local poller honours batchItemFailures as Lambda's event source does (moto's own would delete both)."""
+def send_queues(server: dict[str, Any]) -> tuple[Any, str, str, dict[str, Any]]:
+    """An SQS client on the local backend, the send queue's URL, its dead-letter queue's URL and its redrive policy."""
     import boto3
 
     sqs = boto3.client(
@@ -309,6 +311,51 @@ def test_a_failing_message_is_retried_then_dead_lettered_while_the_rest_of_its_b
         sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
     )
     dlq = sqs.get_queue_url(QueueName=redrive["deadLetterTargetArn"].rsplit(":", 1)[1])["QueueUrl"]
+    return sqs, queue, dlq, redrive
+
+
+def test_a_refused_duplicate_signup_leaves_nothing_in_the_send_queue_or_its_dead_letter_queue(
+    server: dict[str, Any],
+) -> None:
+    sqs, queue, dlq, _ = send_queues(server)
+    shop = new_shop(server)
+    assert api(shop, "PATCH", "/settings/compliance", {"optin_required": True})[0] == 200
+    variant = fresh_variant()
+    created = signup(shop, variant, email="twice@example.com")
+    body = {
+        "channel": "email",
+        "shopify_variant_id": variant,
+        "shopify_product_id": PRODUCT,
+        "email": "twice@example.com",
+    }
+    status, refused = api(shop, "POST", "/signups", body)
+    assert status == 409 and created["id"] in refused["errors"][0]
+    eventually(lambda: email_to(server, "twice@example.com", "Confirm your restock alert"), "the confirmation email")
+
+    def settled() -> bool:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return all(int(v) == 0 for v in counts.values())
+
+    # Every message of the send queue is handled (a message left behind would be retried, then dead-lettered)
+    eventually(settled, "the send queue to be empty", timeout=30, interval=0.5)
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    assert [m for m in dead if shop["shop_id"] in m["Body"]] == []
+    confirmations = [m for m in outbox(server)["emails"] if "twice@example.com" in m["to"]]
+    assert len(confirmations) == 1
+
+
+def test_a_failing_message_is_retried_then_dead_lettered_while_the_rest_of_its_batch_is_delivered(
+    server: dict[str, Any], shop: dict[str, Any]
+) -> None:
+    """The local poller honours batchItemFailures as Lambda's event source does (moto's own would delete both)."""
+    sqs, queue, dlq, redrive = send_queues(server)
     variant = fresh_variant()
     good = signup(shop, variant, email="batch@example.com")
     poison = json.dumps({"kind": "no-such-kind", "shop_id": shop["shop_id"], "marker": str(uuid.uuid4())})

@@ -82,6 +82,9 @@ def test_authorization_failures_are_a_401_with_the_one_message(synth: Synth, res
     assert response["StatusCode"] == "401"
     body = json.loads(response["ResponseTemplates"]["application/json"])
     assert body["errors"] == [infra_spec.UNAUTHORIZED_MESSAGE]
+    assert body["error_details"] == [
+        {"code": "unauthorized", "field": None, "message": infra_spec.UNAUTHORIZED_MESSAGE}
+    ]
     assert body["request_id"] == "$context.requestId"
 
 
@@ -91,7 +94,18 @@ def test_an_unknown_route_or_method_is_a_404_worded_like_the_lambda_side(synth: 
     assert response["StatusCode"] == "404"
     body = json.loads(response["ResponseTemplates"]["application/json"])
     # Same wording as the functions' own 404 (`not_found_message`), with API Gateway's request method and path.
-    assert body["errors"] == [not_found_message("$context.httpMethod", "$context.path")]
+    message = not_found_message("$context.httpMethod", "$context.path")
+    assert body["errors"] == [message]
+    assert body["error_details"] == [{"code": "not_found", "field": None, "message": message}]
+    assert body["request_id"] == "$context.requestId"
+
+
+def test_a_body_over_api_gateways_limit_is_a_413_in_the_envelope(synth: Synth) -> None:
+    response = _gateway_responses(synth)["REQUEST_TOO_LARGE"]
+    assert response["StatusCode"] == "413"
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert [d["code"] for d in body["error_details"]] == ["payload_too_large"]
+    assert body["errors"] == [infra_spec.GATEWAY_TOO_LARGE_MESSAGE] and body["request_id"] == "$context.requestId"
 
 
 @pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
@@ -102,6 +116,9 @@ def test_every_other_gateway_error_is_in_the_envelope(synth: Synth, response_typ
     # API Gateway renders $context.error.messageString as a quoted JSON string.
     rendered = json.loads(template.replace("$context.error.messageString", json.dumps("Limit Exceeded")))
     assert rendered["errors"] == ["Limit Exceeded"]
+    [detail] = rendered["error_details"]
+    assert detail["message"] == "Limit Exceeded" and detail["field"] is None and detail["code"]
+    assert rendered["request_id"] == "$context.requestId"
 
 
 def test_stage_logs_traces_and_throttles(synth: Synth) -> None:

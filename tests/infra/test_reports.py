@@ -47,7 +47,7 @@ def test_the_aggregator_reads_the_stream_with_partial_failures_bisection_and_an_
     ]
 
 
-def test_the_aggregator_writes_the_table_and_reads_its_stream_only(synth: Synth) -> None:
+def test_the_aggregator_writes_the_table_reads_its_stream_and_queues_optin_mail_only(synth: Synth) -> None:
     _, props = functions_by_handler(synth)[f"{infra_spec.ROLLUP_CONSUMER.handler}.handler"]
     granted = grants(statements_of_role(synth, role_of(props)))
     granted.pop(log_group_of(props))
@@ -58,6 +58,10 @@ def test_the_aggregator_writes_the_table_and_reads_its_stream_only(synth: Synth)
     assert set(granted.pop("*")) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
     failures = [k for k in granted if "RollupFailures" in k]
     assert [granted.pop(k) for k in failures] == [{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}]
+    # The send queue: the stream is the outbox of the double opt-in confirmation (services/optin.py)
+    [send_queue] = [k for k in granted if "SendQueue" in k and "DeadLetter" not in k]
+    assert "sqs:SendMessage" in granted.pop(send_queue)
+    assert "SEND_QUEUE_URL" in props["Environment"]["Variables"]
     assert set(granted) == {f"{MAIN}/index/{i.name}" for i in infra_spec.MAIN_TABLE.indexes}
     assert set(props["Environment"]["Variables"]) <= set(config.AggregatorEnv.model_fields)
     assert "SENDER_EMAIL" in props["Environment"]["Variables"]

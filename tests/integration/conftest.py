@@ -22,9 +22,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # mock_aws intercepts in process; no endpoint
-    # moto honours DelaySeconds: the opt-in message's small delay would hide it from tests that drain the queue at
-    # once. What makes the opt-in safe without the delay (the worker retries a young message) is tested directly.
-    monkeypatch.setattr("backinstock.services.signups.OPTIN_DELAY_SECONDS", 0)
     deps.reset()
     with mock_aws(config=stepfunctions.MOTO_CONFIG):  # type: ignore[arg-type]
         stepfunctions.enable()

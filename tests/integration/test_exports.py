@@ -69,7 +69,7 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     completed = ids.parse(job["completed_at"])
     assert job["download_url_expires_at"] == ids.iso(completed + timedelta(days=7))  # as long as the file lives
     rows = download(shop["shop_id"], job)
-    assert rows[0] == ["date", "signups", "pending", "notified"]
+    assert rows[0] == ["date", "signups", "pending", "blocked", "notified"]
     assert [r[0] for r in rows[1:]] == [
         "2026-02-23",
         "2026-03-02",

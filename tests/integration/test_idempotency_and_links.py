@@ -114,10 +114,13 @@ def token_for(shop_id: str, signup_id: str, purpose: Any, moment: Any = None) ->
     return links.make_token(deps.link_key(), shop_id, signup_id, purpose, moment or ids.now())
 
 
-def test_confirm_optin_link(shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any) -> None:
+def test_confirm_optin_link(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
+) -> None:
     key = shop["api_key"]
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     _, signup = call("POST", SIGNUPS, key, BODY)
+    stream.drain()  # the committed signup queues its confirmation
     worker.drain()
     [email] = outbox.emails()
     match = re.search(r"/api/v2/external(/back_in_stock/optin/confirm\?token=[A-Za-z0-9_.-]+)", email.body)

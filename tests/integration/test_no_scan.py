@@ -71,6 +71,9 @@ def test_no_action_and_not_the_workers_ever_scan(
     pending = call(
         "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 201, "email": "d@x.io"}
     )
+    spare = call(
+        "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 102, "email": "s@x.io"}
+    )
 
     calls: Counter[str] = Counter()
     aws.client("dynamodb").meta.events.register(
@@ -81,6 +84,7 @@ def test_no_action_and_not_the_workers_ever_scan(
         "shop_domain": shop["domain"],
         "signup_id": signup["id"],
         "pending_signup_id": pending[1]["id"],
+        "spare_signup_id": spare[1]["id"],
         "notification_id": notification_id,
         "optin_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "optin", ids.now()),
         "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),

@@ -81,6 +81,7 @@ def test_reports_follow_signups_sends_and_attributed_orders(
     assert summary["totals"] == {
         "signups": 3,
         "pending": 1,
+        "blocked": 0,
         "notified": 2,
         "conversions": 1,
         "conversion_rate": 0.5,
@@ -90,7 +91,7 @@ def test_reports_follow_signups_sends_and_attributed_orders(
     assert by_variant["totals"]["signups"] == 1 and by_variant["totals"]["recovered_revenue"] == "0.00"
 
     _, series = call("GET", f"{R}/signups?from={today()}&to={today()}", key)
-    assert series["series"] == [{"date": today(), "signups": 3, "pending": 1, "notified": 2}]
+    assert series["series"] == [{"date": today(), "signups": 3, "pending": 1, "blocked": 0, "notified": 2}]
     _, sends = call("GET", f"{R}/notifications?from={today()}&to={today()}&channel=email", key)
     assert sends["series"] == [{"date": today(), "sent": 2, "blocked": 0, "email": 2, "sms": 0, "push": 0}]
     _, orders = call("GET", f"{R}/conversions?from={today()}&to={today()}", key)
@@ -232,3 +233,35 @@ def test_shop_redact_purges_the_rollups(shop: dict[str, Any], catalog: dict[str,
     assert {f(shop["shop_id"]) for f in rollups.shop_partitions()} <= {f(shop["shop_id"]) for f in p.extra_partitions}
     privacy.redact_shop(p, shop["shop_id"], {"shop_domain": shop["domain"]})
     assert rollup_items(shop["shop_id"]) == {}
+
+
+def test_a_reports_pending_is_the_lists_status_pending_and_blocked_is_reported_on_its_own(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, stream: Any
+) -> None:
+    # Given a pending, a notified and a blocked signup on variant 101 (SMS is off by default: its send is blocked)
+    key = shop["api_key"]
+    signup(key, 101, "waiting@example.com")
+    notified = signup(key, 101, "notified@example.com")
+    status, sms = call(
+        "POST", "/back_in_stock/signups", key, {"channel": "sms", "shopify_variant_id": 101, "phone": "+15550001111"}
+    )
+    assert status == 201, sms
+    call("POST", "/back_in_stock/signups/bulk_notify", key, {"signup_ids": [notified["id"], sms["id"]]})
+    worker.drain()
+    stream.drain()
+    assert call("GET", f"/back_in_stock/signups/{sms['id']}", key)[1]["status"] == "blocked"
+
+    # When the list and the reports count over the same window
+    window = f"from={today()}&to={today()}"
+    listed = call("GET", f"/back_in_stock/signups?status=pending&{window}", key)[1]["meta"]["total_count"]
+    for_variant = call("GET", f"/back_in_stock/signups?status=pending&variant_id=101&{window}", key)[1]
+    totals = call("GET", f"{R}/summary?{window}", key)[1]["totals"]
+    [point] = call("GET", f"{R}/signups?{window}", key)[1]["series"]
+    [row] = call("GET", f"{R}/products_in_demand?{window}", key)[1]["rows"]
+
+    # Then pending means one thing, and blocked is counted on its own
+    assert listed == for_variant["meta"]["total_count"] == 1
+    assert totals["pending"] == point["pending"] == row["pending"] == listed
+    assert totals["blocked"] == point["blocked"] == 1
+    assert totals["signups"] == point["signups"] == row["total"] == 3
+    assert (totals["notified"], point["notified"]) == (1, 1)

@@ -216,11 +216,12 @@ def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, 
 
 
 def test_unconfirmed_double_optin_blocks(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
 ) -> None:
     key = shop["api_key"]
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     _, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    stream.drain()  # the committed signup queues its confirmation
     worker.drain()  # the confirmation email
     [confirmation] = outbox.emails()
     assert (
@@ -329,58 +330,119 @@ def test_notification_log_filters_and_isolation(
 
 
 def test_the_optin_confirmation_goes_out_once_even_if_redelivered(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
 ) -> None:
     call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
     call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    stream.drain()
     [message] = worker.pending()
     worker.run([message])
     worker.run([message])
     assert len(outbox.emails()) == 1
 
 
-def test_a_refused_create_leaves_an_optin_message_that_sends_nothing(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+def optin_messages(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    bodies = [json.loads(m["Body"]) for m in received]
+    return [b for b in bodies if b["kind"] == "optin"]
+
+
+def test_a_refused_duplicate_create_leaves_no_optin_message_behind(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
 ) -> None:
+    # Given double opt-in, and the same signup created twice (the second is refused)
     key = shop["api_key"]
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     body = {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"}
-    assert call("POST", SIGNUPS, key, body)[0] == 201
+    status, first = call("POST", SIGNUPS, key, body)
+    assert status == 201
     assert call("POST", SIGNUPS, key, body)[0] == 409
-    worker.drain()
-    assert len(outbox.emails()) == 1
+    # Then no request queued anything: the confirmation comes from the committed signup only
+    assert worker.pending_count() == 0
+    stream.drain()
+    received = worker.pending()
+    messages = optin_messages(received)
+    assert [(m["signup_id"], m["committed_at"]) for m in messages] == [(first["id"], first["created_at"])]
+    # And the one message sends one confirmation, with nothing left to retry or dead-letter
+    assert worker.run(received)["batchItemFailures"] == []
+    assert len(outbox.emails()) == 1 and worker.pending_count() == 0
 
 
-def test_an_optin_message_seen_before_its_signup_is_retried_not_lost(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+def test_no_optin_message_without_double_optin_or_for_a_changed_signup(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, signup: dict[str, Any], stream: Any
 ) -> None:
-    # Given the worker receives the opt-in message before the signup's write is visible (the race in AWS)
+    deps.signups().set_timestamp(shop["shop_id"], signup["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
+    assert stream.drain() > 0  # the creation and the change: neither requires a confirmation
+    assert optin_messages(worker.pending()) == []
+
+
+@pytest.fixture
+def log_lines(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What the send worker logs at info level: (message, extra)."""
+    from backinstock.workers import send
+
+    lines: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(send.logger, "info", lambda msg, extra=None, **_: lines.append((msg, extra or {})))
+    return lines
+
+
+def test_an_optin_message_whose_signup_was_deleted_is_acknowledged_with_one_log_line(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any, log_lines: list[Any]
+) -> None:
+    # Given a committed opt-in signup, deleted before its confirmation went out
+    key = shop["api_key"]
+    call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
+    _, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    stream.drain()
+    assert call("DELETE", f"{SIGNUPS}/{body['id']}", key)[0] == 200
+    # When the worker runs its message (young: queued a moment ago)
+    assert worker.run()["batchItemFailures"] == []
+    # Then it is acknowledged, nothing is sent, and one line says why, with ids only
+    assert outbox.emails() == [] and worker.pending_count() == 0
+    [(line, extra)] = [(msg, extra) for msg, extra in log_lines if "opt-in" in msg]
+    assert line == "opt-in message acknowledged: its signup does not exist"
+    assert extra == {"shop_id": shop["shop_id"], "signup_id": body["id"], "reason": "signup_deleted"}
+
+
+def test_an_earlier_optin_message_seen_before_its_signup_is_retried_not_lost(
+    shop: dict[str, Any],
+    catalog: dict[str, int],
+    worker: Any,
+    outbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: list[Any],
+) -> None:
+    # Given a message of the earlier shape (queued before the signup's write) that the worker sees before the write
     from backinstock.services import signups as service
 
     call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
     real_create = service._create_unique
     held: list[Any] = []
     monkeypatch.setattr(service, "_create_unique", lambda w, item: held.append((w, item)))
-    status, _ = call(
+    status, body = call(
         "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"}
     )
     assert status == 201
-    [message] = worker.pending()
-    # When the worker runs it: the message fails (retried), nothing is sent
-    assert worker.run([message])["batchItemFailures"]
+    message = {"kind": "optin", "shop_id": shop["shop_id"], "signup_id": body["id"], "queued_at": body["created_at"]}
+    deps.queue().send(message)
+    # When the worker runs it: the message fails (retried), nothing is sent, and the log says why
+    assert worker.run()["batchItemFailures"]
     assert outbox.emails() == []
+    assert [extra["reason"] for msg, extra in log_lines if "opt-in" in msg] == ["signup_not_visible"]
     # Then once the write lands, the retry sends the confirmation
     real_create(*held[0])
     worker.drain()
     assert len(outbox.emails()) == 1
 
 
-def test_an_old_optin_message_without_its_signup_is_dropped(shop: dict[str, Any], worker: Any, outbox: Any) -> None:
+def test_an_old_optin_message_without_its_signup_is_acknowledged(
+    shop: dict[str, Any], worker: Any, outbox: Any, log_lines: list[Any]
+) -> None:
     deps.queue().send(
         {"kind": "optin", "shop_id": shop["shop_id"], "signup_id": "gone", "queued_at": "2026-01-01T00:00:00.000Z"}
     )
     assert worker.run()["batchItemFailures"] == []
-    assert outbox.emails() == []
+    assert outbox.emails() == [] and worker.pending_count() == 0
+    assert [extra["reason"] for msg, extra in log_lines if "opt-in" in msg] == ["signup_never_written"]
 
 
 def test_push_goes_to_the_subscribers_sns_platform_endpoint(

@@ -260,7 +260,18 @@ def test_bulk_delete_is_all_or_nothing(shop: dict[str, Any], waitlist: list[dict
     assert status == 422 and waitlist[1]["id"] in body["errors"][0] and "nothing was deleted" in body["errors"][0]
     assert call("GET", SIGNUPS, key)[1]["meta"]["total_count"] == 5
     rest = [i for i in ids if i != waitlist[1]["id"]]
-    status, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": [*rest, "no-such-id"]})
+    missing = "01900000-0000-7000-8000-000000000000"
+    status, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": [*rest, "no-such-id", missing]})
+    assert status == 422
+    assert [(d["code"], d["field"]) for d in body["error_details"]] == [
+        ("not_found", "signup_ids[4]"),
+        ("not_found", "signup_ids[5]"),
+    ]
+    assert (
+        body["errors"][0] == "signup_ids[4]: Signup not found: no signup no-such-id in this shop; nothing was deleted"
+    )
+    assert call("GET", SIGNUPS, key)[1]["meta"]["total_count"] == 5
+    status, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": rest})
     assert (status, body) == (200, {"deleted_count": 4})
     assert ids_of(key) == [waitlist[1]["id"]]
 
@@ -283,9 +294,12 @@ def test_another_shops_signups_behave_as_if_they_did_not_exist(
         assert call("DELETE", f"{SIGNUPS}/{signup_id}", theirs)[0] == 404
         assert call("POST", f"{SIGNUPS}/{signup_id}/notify", theirs)[0] == 404
     assert call("GET", SIGNUPS, theirs)[1]["meta"]["total_count"] == 0
-    assert call("POST", f"{SIGNUPS}/bulk_delete", theirs, {"signup_ids": [target]}) == (200, {"deleted_count": 0})
-    status, body = call("POST", f"{SIGNUPS}/bulk_notify", theirs, {"signup_ids": [target]})
-    assert status == 207 and body["failed"][0]["signup_id"] == target
+    status, body = call("POST", f"{SIGNUPS}/bulk_delete", theirs, {"signup_ids": [target]})
+    assert status == 422 and [d["code"] for d in body["error_details"]] == ["not_found"]
+    status, notify_body = call("POST", f"{SIGNUPS}/bulk_notify", theirs, {"signup_ids": [target]})
+    assert status == 207 and notify_body["failed"][0]["signup_id"] == target
+    # the same words for an unknown id in both
+    assert body["error_details"][0]["message"].startswith(notify_body["failed"][0]["error"])
     assert call("GET", f"{SIGNUPS}/{target}", shop["api_key"])[0] == 200
 
 

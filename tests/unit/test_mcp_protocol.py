@@ -182,6 +182,20 @@ def test_a_body_over_the_limit_is_413() -> None:
     assert status == 413 and body["error"]["code"] == -32600
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_415(content_type: str) -> None:
+    status, body, _ = post({"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"Content-Type": content_type})
+    assert status == 415 and body["error"]["code"] == -32600
+    assert "application/json" in body["error"]["message"] and content_type in body["error"]["message"]
+
+
+def test_an_invalid_message_is_described_in_the_apis_words() -> None:
+    status, body, _ = post({"jsonrpc": "2.0", "id": 1, "method": 5})
+    assert status == 400
+    message = body["error"]["message"]
+    assert message.startswith("Invalid Request: method: must be a string") and "should" not in message
+
+
 # --- batches ------------------------------------------------------------------------------------------------------
 
 

@@ -68,6 +68,19 @@ def test_a_notified_signup_moves_from_pending_to_notified_in_its_creation_bucket
     assert change.latest == {}
 
 
+def test_a_blocked_signup_leaves_pending_for_signups_blocked_as_its_status_does_in_the_list() -> None:
+    blocked = {**SIGNUP, "blocked_at": "2026-06-09T10:00:00.000Z"}
+    change = change_of(SIGNUP, blocked)
+    assert change is not None
+    assert change.plain[("all", "D#2026-06-03")] == {"pending": Decimal(-1), "signups_blocked": Decimal(1)}
+    assert change.plain[("dem", "D#2026-06-03")] == {"p_101": Decimal(-1)}
+    assert pending_changes(change) == [(101, -1)]
+    # notified later: it leaves blocked for notified, and pending does not move again
+    later = change_of(blocked, {**blocked, "notified_at": "2026-06-10T10:00:00.000Z"})
+    assert later is not None
+    assert later.plain[("all", "D#2026-06-03")] == {"signups_blocked": Decimal(-1), "notified": Decimal(1)}
+
+
 def test_a_transferred_signup_leaves_its_variant_for_the_new_one_and_a_shop_total_does_not_move() -> None:
     moved = {**SIGNUP, "variant_id": 102}
     change = change_of(SIGNUP, moved)

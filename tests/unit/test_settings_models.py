@@ -69,15 +69,15 @@ def test_channel_patch_errors(body: dict, expected: str) -> None:
     ("body", "fragment"),
     [
         ({"batching": {"mode": "double"}}, "batching.mode: must be 'multiplier' or 'fixed'"),
-        ({"batching": {"batch_size": 0}}, "batching.batch_size: must be greater than or equal to 1"),
-        ({"batching": {"multiplier": -2}}, "batching.multiplier: must be greater than or equal to 1"),
-        ({"batching": {"wait_hours": -1}}, "batching.wait_hours: must be greater than or equal to 0"),
+        ({"batching": {"batch_size": 0}}, "batching.batch_size: must be at least 1"),
+        ({"batching": {"multiplier": -2}}, "batching.multiplier: must be at least 1"),
+        ({"batching": {"wait_hours": -1}}, "batching.wait_hours: must be at least 0"),
         ({"batching": {"batch_size": "5"}}, "batching.batch_size: must be an integer"),
         ({"batching": {"batch_size": 2.5}}, "batching.batch_size: must be an integer"),
-        ({"stock_threshold": 0}, "stock_threshold: must be greater than or equal to 1"),
+        ({"stock_threshold": 0}, "stock_threshold: must be at least 1"),
         ({"locations": {"location_ids": ["a"]}}, "locations.location_ids[0]: must be an integer"),
         ({"locations": {"location_ids": 5}}, "locations.location_ids: must be an array"),
-        ({"any_variant": {"product_ids": [0]}}, "any_variant.product_ids[0]: must be greater than or equal to 1"),
+        ({"any_variant": {"product_ids": [0]}}, "any_variant.product_ids[0]: must be at least 1"),
     ],
 )
 def test_delivery_patch_errors(body: dict, fragment: str) -> None:

@@ -246,3 +246,15 @@ def test_static_segments_win_over_path_parameters() -> None:
     assert found is not None and found[0].name == "help"
     found = registry.match("GET", "/back_in_stock/signups/abc")
     assert found is not None and found[0].name == "get_signup" and found[1] == {"id": "abc"}
+
+
+def test_only_the_creation_of_an_unconfirmed_optin_signup_asks_for_a_confirmation() -> None:
+    from backinstock.services.optin import confirmation_message
+
+    new = {"entity": "signup", "shop_id": "s", "signup_id": "i", "created_at": "t", "optin_required": True}
+    assert confirmation_message(None, new) == {"kind": "optin", "shop_id": "s", "signup_id": "i", "committed_at": "t"}
+    assert confirmation_message(new, {**new, "notified_at": "t2"}) is None  # a change, not a creation
+    assert confirmation_message(new, None) is None  # a deletion
+    assert confirmation_message(None, {**new, "optin_required": False}) is None
+    assert confirmation_message(None, {**new, "optin_confirmed_at": "t"}) is None
+    assert confirmation_message(None, {**new, "entity": "notification"}) is None

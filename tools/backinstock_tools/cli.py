@@ -749,17 +749,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    """A user's mistake (or an unreachable backend) as one line on stderr, in the API's envelope: no traceback."""
+    print(json.dumps({"errors": [message]}), file=sys.stderr)
+    return 2
+
+
+def _configuration_problem(exc: Exception, local: bool) -> str | None:
+    """What to do when the environment the CLI reads (`backinstock.config`) lacks a variable, or is invalid."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or not exc.title.endswith("Env"):
+        return None
+    names = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+    missing = all(e["type"] == "missing" for e in exc.errors())
+    what = f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {'not set' if missing else 'invalid'}"
+    if local:
+        return f"{what} in the local run's info file: restart the local server (`make run`) and try again"
+    hint = (
+        "the deployed stack's table (its output TableName)"
+        if names == ["TABLE_NAME"]
+        else "the deployed stack's outputs"
+    )
+    return (
+        f"{what}: pass --local to use the local run (start it with `make run`), or set {', '.join(names)} to "
+        f"{hint} with AWS credentials configured (docs/DEPLOY.md)"
+    )
+
+
+def _aws_problem(exc: Exception, local: bool) -> str | None:
+    """What to do when AWS (or the local backend) cannot be reached or refuses the call."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, EndpointConnectionError):
+        where = "the local run's AWS endpoint" if local else "the AWS endpoint"
+        fix = (
+            "is the local server running? start it with `make run`"
+            if local
+            else "check AWS_ENDPOINT_URL and the network"
+        )
+        return f"cannot reach {where} ({exc.kwargs.get('endpoint_url', '?')}): {fix}"
+    if isinstance(exc, NoCredentialsError | NoRegionError):
+        return f"{exc}: configure AWS credentials and a region for the deployed stack, or pass --local"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        if code == "ResourceNotFoundException":
+            found = error.get("Message", code)
+            return f"{found}: check TABLE_NAME (the stack's output TableName) and the region, or pass --local"
+        return f"AWS refused {exc.operation_name}: {code}: {error.get('Message', '')}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from backinstock.errors import AppError
 
     args = build_parser().parse_args(argv)
-    if args.local and args.command != "serve":
+    local = bool(args.local) and args.command != "serve"
+    if local:
         _use_local(args.local_info)
     try:
         return int(args.func(args))
     except AppError as exc:
         print(json.dumps({"errors": [p.text() for p in exc.problems]}), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        message = _configuration_problem(exc, local) or _aws_problem(exc, local)
+        if message is None:
+            raise  # a fault of ours, not a user's mistake: the traceback is what a bug report needs
+        return _fail(message)
 
 
 if __name__ == "__main__":

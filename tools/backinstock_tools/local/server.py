@@ -14,17 +14,17 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from backinstock import dispatch, registry
 from backinstock.api.auth import shop_for
-from backinstock.api.http import not_found_message
-from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+from backinstock.api.http import gateway_error_body, not_found_message
+from backinstock.infra_spec import GATEWAY_MAX_BODY_BYTES, GATEWAY_TOO_LARGE_MESSAGE, UNAUTHORIZED_MESSAGE
 from backinstock_tools.local import outbox
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_BODY = GATEWAY_MAX_BODY_BYTES  # API Gateway's payload limit
 
 # One invocation at a time: every function shares this process, and Powertools' logger and metrics keep
 # per-process state that a Lambda container never shares between concurrent invocations. The queue pollers
@@ -32,12 +32,12 @@ MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 invocation_lock = threading.RLock()
 
 
-def gateway_error(status: int, message: str) -> dict[str, Any]:
-    """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the envelope and request id."""
+def gateway_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the API's error envelope."""
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"errors": [message], "request_id": str(uuid.uuid4())}),
+        "body": json.dumps(gateway_error_body(code, message, str(uuid.uuid4()))),
     }
 
 
@@ -45,10 +45,10 @@ def outbox_response(method: str, query: dict[str, str]) -> dict[str, Any]:
     """`GET /local/outbox[?limit=N]`: the local run's delivered messages. Not an API action (outside the base path,
     not in the registry): it exists only here, for a developer looking at what customers would have received."""
     if method != "GET":
-        return gateway_error(405, f"{outbox.OUTBOX_PATH} answers GET only")
+        return gateway_error(405, "method_not_allowed", f"{outbox.OUTBOX_PATH} answers GET only")
     limit = query.get("limit")
     if limit is not None and not limit.isdigit():
-        return gateway_error(400, f"limit must be a non-negative integer (got {limit!r})")
+        return gateway_error(400, "validation_failed", f"limit must be a non-negative integer (got {limit!r})")
     body = outbox.read(int(limit) if limit is not None else None)
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
@@ -67,17 +67,18 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
         registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
     )
     if found is None:
-        return gateway_error(404, not_found_message(method, path))
-    action, params = found
+        return gateway_error(404, "not_found", not_found_message(method, path))
+    action, raw_params = found
+    params = {name: unquote(value) for name, value in raw_params.items()}  # as API Gateway's pathParameters
     shop_id = None
     if action.auth is not registry.Auth.PUBLIC:
         lowered = {k.lower() for k, v in headers.items() if v}
         if action.auth.value.lower() not in lowered:
-            return gateway_error(401, UNAUTHORIZED_MESSAGE)
+            return gateway_error(401, "unauthorized", UNAUTHORIZED_MESSAGE)
         with invocation_lock:
             shop_id = shop_for(headers)
         if shop_id is None:
-            return gateway_error(401, UNAUTHORIZED_MESSAGE)
+            return gateway_error(401, "unauthorized", UNAUTHORIZED_MESSAGE)
     origin = f"http://{headers['Host']}" if headers.get("Host") else None
     event = dispatch.proxy_event(
         action,
@@ -101,14 +102,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            self._send(gateway_error(413, f"request body exceeds {MAX_BODY} bytes"))
+            self._send(gateway_error(413, "payload_too_large", GATEWAY_TOO_LARGE_MESSAGE))
             return
         raw = self.rfile.read(length) if length else b""
         headers = {k: v for k, v in self.headers.items()}
         try:
             body = raw.decode("utf-8") if raw else None
         except UnicodeDecodeError:
-            self._send(gateway_error(400, "request body must be UTF-8"))
+            self._send(gateway_error(400, "validation_failed", "request body must be UTF-8"))
             return
         try:
             response = handle(self.command, self.path, headers, body)
@@ -116,7 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
             # A crash outside the handler's own error handling: Lambda would fail the invocation and API Gateway
             # answer 502. Answer that, with the traceback on stderr, rather than drop the connection.
             logger.exception("local API: %s %s failed", self.command, urlsplit(self.path).path)
-            response = gateway_error(502, "Internal server error: the action failed; see the server's log")
+            response = gateway_error(
+                502, "gateway_error", "Internal server error: the action failed; see the server's log"
+            )
         self._send(response)
 
     def _send(self, response: dict[str, Any]) -> None:

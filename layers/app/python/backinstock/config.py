@@ -116,5 +116,6 @@ def export_state_machine() -> str:
     return load(ExportRunEnv).EXPORT_STATE_MACHINE_ARN
 
 
-class AggregatorEnv(MailEnv):
-    """The rollup aggregator: it also mails the merchant's signups-threshold alert from SENDER_EMAIL."""
+class AggregatorEnv(MailEnv, QueueEnv):
+    """The rollup aggregator: it also mails the merchant's signups-threshold alert from SENDER_EMAIL, and queues the
+    double opt-in confirmation of new signups on the send queue (the stream is its outbox)."""

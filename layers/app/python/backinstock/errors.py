@@ -49,3 +49,8 @@ class ValidationFailed(AppError):
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"

@@ -182,6 +182,8 @@ LINK_SECRET_NAME = "backinstock/link-signing-key"  # noqa: S105 (a name, not a s
 AUTHORIZER_CACHE_SECONDS = 60
 
 # The one 401 message: the authorizer's, and API Gateway's own when the identity header is missing.
+GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit (the functions' own is lower)
+GATEWAY_TOO_LARGE_MESSAGE = f"request body exceeds {GATEWAY_MAX_BODY_BYTES} bytes (10 MB), API Gateway's limit"
 UNAUTHORIZED_MESSAGE = (
     "Missing, invalid or revoked API key: send the shop's key in the X-Auth-Token header "
     "(for MCP: Authorization: Bearer <key>)"

@@ -5,8 +5,10 @@ call.
 Send queue message bodies (JSON), by `kind`:
 - `send`: `{shop_id, sends: [{send_id, signup_id, allow_resend}]}`: several sends per message (bulk notify packs
   `SENDS_PER_MESSAGE`), each with its own claim, so a redelivered message never sends twice.
-- `optin`: `{shop_id, signup_id, queued_at}`: the double opt-in confirmation message, queued (delayed a little)
-  before the signup is written; the worker retries a young message whose signup it cannot see yet.
+- `optin`: `{shop_id, signup_id, committed_at}`: the double opt-in confirmation message, queued by the table's
+  stream once the signup is written (`services.optin`); a signup the worker cannot find was deleted since, and the
+  message is acknowledged. Messages of the earlier shape `{shop_id, signup_id, queued_at}` were queued before the
+  signup's write: the worker retries one whose signup it cannot see while it is young, and acknowledges it after.
 - `transfer`: `{shop_id, transfer_id, from_variant_id, target, scope, start_key}`: one page of a waitlist transfer;
   the worker enqueues the next page itself.
 """
@@ -20,8 +22,9 @@ from backinstock import aws, config
 
 BATCH_LIMIT = 10
 SENDS_PER_MESSAGE = 50
-OPTIN_DELAY_SECONDS = 2  # the signup's write normally lands well within this
-OPTIN_WAIT_SECONDS = 60  # a message younger than this whose signup is missing is retried, older ones are dropped
+# An opt-in message of the earlier shape (queued before its signup's write) younger than this whose signup is missing
+# is retried (the write may still be in flight); an older one is acknowledged (the write was refused or failed).
+OPTIN_WAIT_SECONDS = 60
 
 
 class Queue:

@@ -25,13 +25,16 @@ SUMMARY = Report(
         "currency",
         "signups",
         "pending",
+        "blocked",
         "notified",
         "conversions",
         "conversion_rate",
         "recovered_revenue",
     ),
     notes=(
-        "signups, pending and notified count the signups created in the window (their current status); conversions "
+        "signups, pending, blocked and notified count the signups created in the window by their current status, "
+        "as the signups list reports it: pending equals the list's status=pending over the same window (waiting, no "
+        "send attempted), blocked those whose send was attempted but stopped; conversions "
         "are those of them with a medium/high-confidence attributed order, and conversion_rate = conversions / "
         "notified. recovered_revenue sums the attributed orders placed in the window, in the shop's currency.",
     ),
@@ -46,8 +49,11 @@ SIGNUPS = Report(
     response=m.SignupsReport,
     read="signups",
     rows="signups_rows",
-    columns=("date", "signups", "pending", "notified"),
-    notes=("Each bucket counts the signups created in it, with their current status. Empty buckets are zeros.",),
+    columns=("date", "signups", "pending", "blocked", "notified"),
+    notes=(
+        "Each bucket counts the signups created in it, by their current status as the signups list reports it "
+        "(pending: waiting, no send attempted; blocked: a send was attempted but stopped). Empty buckets are zeros.",
+    ),
     sample="granularity=week",
 )
 
@@ -96,7 +102,8 @@ PRODUCTS_IN_DEMAND = Report(
         "last_requested_at",
     ),
     notes=(
-        "Counts the signups created in the window: total, still pending, and the latest request time. "
+        "Counts the signups created in the window: total, pending (the signups list's status=pending for the variant "
+        "over the same window: no send attempted yet), and the latest request time. "
         f"sort_by pending (default) / total / last_requested_at; per_page default {m.DEFAULT_PER_PAGE}, at most "
         f"{m.MAX_PER_PAGE}. The export writes every row unless page/per_page are given.",
     ),

@@ -140,10 +140,11 @@ BULK_DELETE = Action(
     aliases=("clear the waitlist", "purge pending restock signups"),
     body_model=m.BulkDeleteBody,
     response_model=m.BulkDeleted,
-    sample=Sample(f"{_PREFIX}/bulk_delete", {"signup_ids": ["01900000-0000-7000-8000-000000000000"]}),
+    sample=Sample(f"{_PREFIX}/bulk_delete", {"signup_ids": ["{spare_signup_id}"]}),
     notes=(
-        "If any id was already notified, the request fails with 422 listing those ids and nothing is deleted.",
-        "Ids that do not exist in this shop are not counted in deleted_count.",
+        "All or nothing: if any id was already notified, or is not a signup of this shop (unknown, or another "
+        "shop's), the request fails with 422 listing those ids (each unknown one as `Signup not found`, as bulk "
+        "notify reports it) and nothing is deleted.",
     ),
 )
 

@@ -26,6 +26,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -35,7 +36,7 @@ from pydantic import BaseModel
 import backinstock
 from backinstock import registry
 from backinstock.api.validation import parse_body, parse_query
-from backinstock.errors import AppError, Problem
+from backinstock.errors import AppError, Problem, UnsupportedMediaType
 from backinstock.registry import BASE_PATH, Action
 
 logger = Logger()
@@ -101,6 +102,12 @@ def error_body(problems: list[Problem], request_id: str | None) -> dict[str, Any
     return body
 
 
+def gateway_error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    """The envelope of an answer made in front of the functions (API Gateway's gateway responses, the local
+    server's routing and authentication): the same keys as every other error."""
+    return error_body([Problem(code, message)], request_id)
+
+
 def error_response(status: int, problems: list[Problem], request_id: str | None) -> Response:
     return Response(status_code=status, content_type=JSON, body=dump(error_body(problems, request_id)))
 
@@ -113,6 +120,25 @@ def _jsonable(reply: Reply) -> dict[str, Any]:
         else None
     )
     return {"status": reply.status, "body": body, "headers": reply.headers, "content_type": reply.content_type}
+
+
+def require_json(headers: Mapping[str, str] | None) -> None:
+    """A request body is JSON: a `Content-Type` other than `application/json` (or a `+json` type) is a 415 naming
+    the expected type. A body sent without any `Content-Type` is read as JSON."""
+    sent = next((v for k, v in (headers or {}).items() if k.lower() == "content-type" and v), None)
+    if sent is None:
+        return
+    media = sent.split(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise UnsupportedMediaType(
+        problems=[
+            Problem(
+                "unsupported_media_type",
+                f"the request body must be JSON sent with Content-Type: application/json (got {sent.strip()[:80]!r})",
+            )
+        ]
+    )
 
 
 def not_found_message(method: str, path: str) -> str:
@@ -169,8 +195,10 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
         def request_id() -> str:
             return app.current_event.request_context.request_id or ""
 
-        def call(**path_params: str) -> Response:
+        def call(**raw_params: str) -> Response:
             event = app.current_event
+            # The resolver matches the path as sent (`%C3%A9`): a parameter is its decoded value (`é`).
+            path_params = {name: unquote(value) for name, value in raw_params.items()}
             query = (
                 parse_query(
                     action.query_model, event.query_string_parameters, event.multi_value_query_string_parameters
@@ -179,6 +207,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
                 else None
             )
             raw = event.decoded_body
+            if action.body_model and raw and raw.strip():
+                require_json(event.headers)
             if action.body_optional and (raw is None or not raw.strip()):
                 raw = "{}"
             body = parse_body(action.body_model, raw) if action.body_model else None

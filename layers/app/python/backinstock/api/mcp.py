@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from backinstock import dispatch, registry
 from backinstock.api.http import error_body, logger, metrics
-from backinstock.api.validation import MAX_BODY_BYTES
+from backinstock.api.validation import MAX_BODY_BYTES, problems_text
 from backinstock.errors import Problem
 
 # Newest first. Streamable HTTP exists since 2025-03-26; 2024-11-05 clients speak the older HTTP+SSE transport.
@@ -167,14 +167,6 @@ def _result(message_id: Any, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": message_id, "result": result}
 
 
-def _pydantic_text(error: ValidationError) -> str:
-    parts = []
-    for err in error.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
-    return "; ".join(parts)
-
-
 def _salvaged_id(raw: Any) -> Any:
     """The id of a malformed message when it is usable (string or integer), so the client can correlate."""
     value = raw.get("id") if isinstance(raw, dict) else None
@@ -202,6 +194,10 @@ def handle(
             "(negotiate one with initialize)"
         )
         return Answer(400, _error(None, INVALID_REQUEST, text, {"supported": list(PROTOCOL_VERSIONS)}))
+    media = lowered.get("content-type", "").split(";")[0].strip().lower()
+    if media and media != "application/json":
+        text = f"Unsupported Media Type: send the JSON-RPC message with Content-Type: application/json (got {media!r})"
+        return Answer(415, _error(None, INVALID_REQUEST, text))
     if body is None or not body.strip():
         return Answer(400, _error(None, PARSE_ERROR, "Parse error: the request body is empty; send a JSON-RPC message"))
     if len(body) > MAX_BODY_BYTES:
@@ -217,7 +213,10 @@ def handle(
     try:
         message = Message.model_validate(raw)
     except ValidationError as exc:
-        return Answer(400, _error(_salvaged_id(raw), INVALID_REQUEST, f"Invalid Request: {_pydantic_text(exc)}"))
+        return Answer(
+            400,
+            _error(_salvaged_id(raw), INVALID_REQUEST, f"Invalid Request: {problems_text(exc, Message, 'message')}"),
+        )
     response = _respond(message, caller, run)
     return Answer(202) if response is None else Answer(200, response)
 
@@ -241,7 +240,11 @@ def _handle_batch(raw: list[Any], caller: Caller, run: Invoke) -> Answer:
         try:
             message = Message.model_validate(item)
         except ValidationError as exc:
-            responses.append(_error(_salvaged_id(item), INVALID_REQUEST, f"Invalid Request: {_pydantic_text(exc)}"))
+            responses.append(
+                _error(
+                    _salvaged_id(item), INVALID_REQUEST, f"Invalid Request: {problems_text(exc, Message, 'message')}"
+                )
+            )
             continue
         if message.method == "initialize":
             if message.is_request:
@@ -281,7 +284,7 @@ def _params(model: type[P], params: dict[str, Any]) -> P:
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        raise RpcError(INVALID_PARAMS, f"Invalid params: {_pydantic_text(exc)}") from None
+        raise RpcError(INVALID_PARAMS, f"Invalid params: {problems_text(exc, model, 'params')}") from None
 
 
 # --- Methods ----------------------------------------------------------------------------------------------------

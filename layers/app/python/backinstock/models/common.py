@@ -32,5 +32,5 @@ class ErrorEnvelope(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     errors: list[str]
-    error_details: list[ErrorDetail] = []
-    request_id: str | None = None
+    error_details: list[ErrorDetail]
+    request_id: str

@@ -81,7 +81,8 @@ class Window(_Out):
 
 class Totals(_Out):
     signups: int
-    pending: int
+    pending: int = Field(description="Waiting, no send attempted: the list's status=pending over the window")
+    blocked: int = Field(description="A send was attempted but stopped (the list's status blocked)")
     notified: int
     conversions: int = Field(description="Signups of the window, notified, with a medium/high-confidence order")
     conversion_rate: float = Field(description="conversions / notified (0 when none were notified)")
@@ -97,7 +98,8 @@ class SummaryReport(_Out):
 class SignupsPoint(_Out):
     date: str
     signups: int
-    pending: int
+    pending: int = Field(description="Waiting, no send attempted: the list's status=pending")
+    blocked: int = Field(description="A send was attempted but stopped (the list's status blocked)")
     notified: int
 
 

@@ -25,6 +25,11 @@ _ERRORS = {
     "409": "Conflict with the current state",
     "422": "Validation failed: every problem is listed; nothing was written",
 }
+# Only for actions that take a body.
+_BODY_ERRORS = {
+    "413": "Request body too large: nothing was written",
+    "415": "The body was not sent as JSON (Content-Type: application/json): nothing was written",
+}
 
 
 def _models() -> list[type[BaseModel]]:
@@ -85,7 +90,7 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
             },
             **{
                 code: {"description": text, "content": {"application/json": {"schema": ref(ErrorEnvelope)}}}
-                for code, text in _ERRORS.items()
+                for code, text in sorted({**_ERRORS, **(_BODY_ERRORS if action.body_model else {})}.items())
             },
         },
     }

@@ -147,7 +147,7 @@ def _currency(r: Reports, shop_id: str) -> str:
 # --------------------------------------------------------------------------------------------------- the reports
 def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
     start, end = resolve_window(query, now)
-    names = ["signups", "pending", "notified", "converted", "revenue"]
+    names = ["signups", "pending", "signups_blocked", "notified", "converted", "revenue"]
     t = totals(r, shop_id, query, start, end, names)
     notified, converted = int(t["notified"]), int(t["converted"])
     return m.SummaryReport(
@@ -156,6 +156,7 @@ def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None
         totals=m.Totals(
             signups=int(t["signups"]),
             pending=int(t["pending"]),
+            blocked=int(t["signups_blocked"]),
             notified=notified,
             conversions=converted,
             conversion_rate=round(converted / notified, 4) if notified else 0.0,
@@ -166,13 +167,17 @@ def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None
 
 def signups(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.SignupsReport:
     start, end = resolve_window(query, now)
-    points = series(r, shop_id, query, start, end, ["signups", "pending", "notified"])
+    points = series(r, shop_id, query, start, end, ["signups", "pending", "signups_blocked", "notified"])
     return m.SignupsReport(
         window=_window(start, end),
         granularity=query.granularity,
         series=[
             m.SignupsPoint(
-                date=d.isoformat(), signups=int(c["signups"]), pending=int(c["pending"]), notified=int(c["notified"])
+                date=d.isoformat(),
+                signups=int(c["signups"]),
+                pending=int(c["pending"]),
+                blocked=int(c["signups_blocked"]),
+                notified=int(c["notified"]),
             )
             for d, c in points
         ],
@@ -309,6 +314,7 @@ def summary_rows(r: Reports, shop_id: str, q: m.ReportQuery, now: datetime | Non
         s.currency,
         t.signups,
         t.pending,
+        t.blocked,
         t.notified,
         t.conversions,
         t.conversion_rate,
@@ -318,7 +324,7 @@ def summary_rows(r: Reports, shop_id: str, q: m.ReportQuery, now: datetime | Non
 
 def signups_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
     for p in signups(r, shop_id, q, now).series:
-        yield [p.date, p.signups, p.pending, p.notified]
+        yield [p.date, p.signups, p.pending, p.blocked, p.notified]
 
 
 def notifications_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:

@@ -8,8 +8,8 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
   `v:<variant>:ch:<channel>`, `p:<product>`, `p:<product>:ch:<channel>`; every bucket granularity (day, ISO week,
   month). Variant demand (products_in_demand) lives on day items of `dem`, `dem:ch:<c>`, `dem:p:<p>`,
   `dem:p:<p>:ch:<c>`, one counter pair per variant (`t_<variant>`, `p_<variant>`).
-- Signups count in the bucket of their `created_at`: `signups`, `pending` (neither notified nor unsubscribed: a
-  blocked send leaves the customer waiting), `notified`, `unsubscribed`. Sends in the bucket of `sent_at`: `sent`,
+- Signups count in the bucket of their `created_at`: `signups`, `pending` and `signups_blocked` (their status, as
+  the list reports it: `models.status`), `notified`, `unsubscribed`. Sends in the bucket of `sent_at`: `sent`,
   `blocked`, `sent_<channel>`. Attributions at medium or high confidence in the bucket of `ordered_at`: `orders`
   (once per order), `revenue` (exact decimal); and `converted` (once per signup) in the bucket of the signup's
   creation (read from its UUIDv7 id), so that `converted / notified` is a share of one cohort.
@@ -29,6 +29,7 @@ from typing import Any
 
 from backinstock import buckets
 from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, Change, Deltas, net
+from backinstock.models.status import status_of
 from backinstock.services import preorder_rollups
 
 CONVERTING = ("medium", "high")
@@ -86,8 +87,15 @@ def _signup(item: dict[str, Any], target: Deltas, sign: int) -> None:
     day = buckets.day_of(item["created_at"])
     notified = bool(item.get("notified_at"))
     unsubscribed = bool(item.get("unsubscribed_at"))
-    pending = int(not notified and not unsubscribed)
-    counters = {"signups": 1, "pending": pending, "notified": int(notified), "unsubscribed": int(unsubscribed)}
+    status = status_of(item)  # the list's status: a report's pending is the list's status=pending
+    pending = int(status == "pending")
+    counters = {
+        "signups": 1,
+        "pending": pending,
+        "signups_blocked": int(status == "blocked"),  # `blocked` counts sends (below)
+        "notified": int(notified),
+        "unsubscribed": int(unsubscribed),
+    }
     variant, product, channel = item["variant_id"], item["product_id"], item["channel"]
     _add(target, dimensions(variant, product, channel), buckets.labels_of(day), counters, sign)
     demand = {f"t_{variant}": 1, f"p_{variant}": pending}

@@ -17,7 +17,8 @@ from typing import Any
 from backinstock import ids
 from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
 from backinstock.models import signups as m
-from backinstock.queue import OPTIN_DELAY_SECONDS, SENDS_PER_MESSAGE, SendQueue
+from backinstock.models.status import status_of
+from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
@@ -35,17 +36,6 @@ class Waitlist:
 
 
 # ------------------------------------------------------------------------------------------------ representation
-def status_of(item: dict[str, Any]) -> str:
-    """Compiled from timestamps, with the reference's precedence: unsubscribed > notified > blocked > pending."""
-    if item.get("unsubscribed_at"):
-        return "unsubscribed"
-    if item.get("notified_at"):
-        return "notified"
-    if item.get("blocked_at"):
-        return "blocked"
-    return "pending"
-
-
 def view(item: dict[str, Any]) -> m.Signup:
     required = bool(item.get("optin_required"))
     return m.Signup(
@@ -200,14 +190,8 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
         "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{variant['product_id']}",
         "GSI2SK": f"SIGNUP#{signup_id}",
     }
-    if optin_required:
-        # Queued before the write: if the write then fails (409, or a crash), the worker finds no such signup and
-        # sends nothing; the other order could leave a signup whose confirmation never goes out. The message is
-        # delayed a little, and the worker retries it while it is young if the signup is not visible yet.
-        w.queue.send(
-            {"kind": "optin", "shop_id": shop_id, "signup_id": signup_id, "queued_at": at},
-            delay_seconds=OPTIN_DELAY_SECONDS,
-        )
+    # The opt-in confirmation (when required) is not queued here: the table's stream queues it once the write is
+    # committed (services/optin.py), so a refused create (409) or a failed write leaves no message behind.
     _create_unique(w, item)
     return view(item)
 
@@ -247,24 +231,34 @@ def delete_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
 
 
 def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
-    """All or nothing: one notified id fails the whole request with a 422 naming the offending ids. Ids that do not
-    exist in this shop are not counted."""
-    wanted = [i for i in dict.fromkeys(body.signup_ids) if ids.is_uuid(i)]
-    found = w.signups.signups(shop_id, wanted) if wanted else {}
+    """All or nothing: an id that is not a signup of this shop (unknown, or another shop's: the same answer, one
+    problem per id in bulk notify's words) or one already notified fails the whole request with a 422 naming the
+    offending ids, and nothing is deleted."""
+    wanted = list(dict.fromkeys(body.signup_ids))
+    found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
+    problems = [
+        Problem(
+            "not_found",
+            f"{NOT_FOUND}: no signup {signup_id} in this shop; nothing was deleted",
+            f"signup_ids[{body.signup_ids.index(signup_id)}]",
+        )
+        for signup_id in wanted
+        if signup_id not in found
+    ]
     notified = [i for i in wanted if i in found and found[i].get("notified_at")]
     if notified:
         shown = ", ".join(notified[:50]) + (f" and {len(notified) - 50} more" if len(notified) > 50 else "")
-        raise ValidationFailed(
-            problems=[
-                Problem(
-                    "already_notified",
-                    f"{len(notified)} signup(s) were already notified and cannot be deleted (history is immutable); "
-                    f"nothing was deleted: {shown}",
-                    "signup_ids",
-                )
-            ]
+        problems.append(
+            Problem(
+                "already_notified",
+                f"{len(notified)} signup(s) were already notified and cannot be deleted (history is immutable); "
+                f"nothing was deleted: {shown}",
+                "signup_ids",
+            )
         )
-    targets = [found[i] for i in wanted if i in found]
+    if problems:
+        raise ValidationFailed(problems=problems)
+    targets = [found[i] for i in wanted]
     w.signups.delete_many_unnotified(shop_id, targets)
     return m.BulkDeleted(deleted_count=len(targets))
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from backinstock import ids
 from backinstock.models.signups import SignupExport
+from backinstock.models.status import status_of
 from backinstock.repositories.signups import STATUS_FILTERS, ListFilter, SignupRepository
 from backinstock.services.exports import Opened
-from backinstock.services.signups import status_of
 
 
 def _filter(q: SignupExport) -> ListFilter:

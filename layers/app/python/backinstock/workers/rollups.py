@@ -1,4 +1,6 @@
-"""The rollup aggregator: consumes the main table's DynamoDB stream and keeps the report rollups.
+"""The rollup aggregator: consumes the main table's DynamoDB stream and keeps the report rollups. It is also the
+outbox of the double opt-in confirmation: a committed signup that needs confirming gets its send queue message here
+(`services.optin`), so a request the table refused leaves no work behind.
 
 Powertools batch processing with partial failures: a record that raises is reported in `batchItemFailures`; Lambda
 retries from the first failed record (records after it too: each applies at most once, see
@@ -20,6 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from backinstock import deps, ids
 from backinstock.repositories.base import from_item
+from backinstock.services import optin
 from backinstock.services.rollups import change_of, pending_changes
 
 logger = Logger()
@@ -28,10 +31,15 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 
 def apply_record(record: dict[str, Any]) -> str:
-    """One stream record (the raw event's shape) applied to the rollups: `applied`, `replayed` or `ignored`."""
+    """One stream record (the raw event's shape) applied to the rollups: `applied`, `replayed` or `ignored`. A new
+    signup that requires double opt-in first queues its confirmation (again on a retried record: the worker sends
+    it once)."""
     body = record.get("dynamodb") or {}
     old = from_item(body["OldImage"]) if body.get("OldImage") else None
     new = from_item(body["NewImage"]) if body.get("NewImage") else None
+    confirmation = optin.confirmation_message(old, new)
+    if confirmation is not None:
+        deps.queue().send(confirmation)
     change = change_of(old, new)
     if change is None:
         return "ignored"

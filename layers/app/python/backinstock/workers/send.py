@@ -62,9 +62,7 @@ def handle_message(
     if kind == "optin":
         item = s.signups.signup(shop.shop_id, message["signup_id"])
         if item is None:
-            if _age_seconds(message.get("queued_at")) < OPTIN_WAIT_SECONDS:
-                raise RuntimeError("the signup of this opt-in message is not visible yet; retrying the message")
-            outcomes["skipped"] += 1  # the create was refused (409) or failed: nothing to confirm
+            outcomes[_optin_without_signup(message)] += 1
             return outcomes
         outcomes[sending.send_optin(s, shop, item).status] += 1
         return outcomes
@@ -87,6 +85,26 @@ def handle_message(
     if errors:
         raise RuntimeError(f"{len(errors)} parts of the message failed; retrying the message") from errors[0]
     return outcomes
+
+
+def _optin_without_signup(message: dict[str, Any]) -> str:
+    """An opt-in message whose signup does not exist (a strongly consistent read): acknowledged with one log line
+    (ids and a reason code, no contact), unless it was queued before its signup's write (the earlier message
+    shape, `queued_at`) and is young enough that the write may still land: then it is retried, logged too."""
+    ids_only = {"shop_id": message["shop_id"], "signup_id": message["signup_id"]}
+    if "committed_at" in message:
+        reason = "signup_deleted"  # the stream queued it after the write: the signup was deleted (or erased) since
+    else:
+        age = _age_seconds(message.get("queued_at"))
+        if age < OPTIN_WAIT_SECONDS:
+            logger.info(
+                "opt-in message retried: its signup is not visible yet",
+                extra={**ids_only, "reason": "signup_not_visible", "age_seconds": round(age)},
+            )
+            raise RuntimeError("the signup of this opt-in message is not visible yet; retrying the message")
+        reason = "signup_never_written"  # queued before a write that was refused (409) or failed
+    logger.info("opt-in message acknowledged: its signup does not exist", extra={**ids_only, "reason": reason})
+    return "skipped"
 
 
 def _age_seconds(queued_at: str | None) -> float:
