@@ -170,6 +170,8 @@ class Api(Construct):
                 type=response_type,
                 status_code=status,
                 templates={"application/json": template},
+                # the functions' headers on API Gateway's own answers too (401, 403, 404, 429, 5xx: all JSON)
+                response_headers={name: f"'{value}'" for name, value in infra_spec.JSON_HEADERS.items()},
             )
 
         self.authorizer_function = functions.function(

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from backinstock import dispatch, registry
 from backinstock.api.auth import shop_for
 from backinstock.api.http import not_found_message
-from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
+from backinstock.infra_spec import JSON_HEADERS, UNAUTHORIZED_MESSAGE
 from backinstock_tools.local import outbox
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def gateway_error(status: int, message: str) -> dict[str, Any]:
     """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the envelope and request id."""
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", **JSON_HEADERS},
         "body": json.dumps({"errors": [message], "request_id": str(uuid.uuid4())}),
     }
 

@@ -226,9 +226,25 @@ EXPORT = Action(
 
 _LINKS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.LINK_SECRET})
 
+OPTIN_PAGE = Action(
+    name="optin_page",
+    method="GET",
+    path="/back_in_stock/optin/confirm",
+    resource=RESOURCE,
+    description="Customer link: the double opt-in page (a button that confirms with POST)",
+    handler="links.optin_page",
+    access=frozenset({Access.LINK_SECRET}),
+    query_model=LinkQuery,
+    sample=Sample("/back_in_stock/optin/confirm?token={optin_token}"),
+    auth=Auth.PUBLIC,
+    mcp_tool=False,
+    html=True,
+    notes=("GET changes nothing (mail security scanners open every link in a message); the page's button POSTs.",),
+)
+
 CONFIRM_OPTIN = Action(
     name="confirm_optin",
-    method="GET",
+    method="POST",
     path="/back_in_stock/optin/confirm",
     resource=RESOURCE,
     description="Customer link: confirm a double opt-in (signed token from the confirmation message)",
@@ -239,9 +255,7 @@ CONFIRM_OPTIN = Action(
     auth=Auth.PUBLIC,
     mcp_tool=False,
     html=True,
-    notes=(
-        "Public, reached from the customer's message; answers an HTML page. A bad or expired token changes nothing.",
-    ),
+    notes=("Public, the button of the opt-in page; answers an HTML page. A bad or expired token changes nothing.",),
 )
 
 UNSUBSCRIBE_PAGE = Action(
@@ -286,6 +300,7 @@ ACTIONS = (
     BULK_DELETE,
     TRANSFER,
     EXPORT,
+    OPTIN_PAGE,
     CONFIRM_OPTIN,
     UNSUBSCRIBE_PAGE,
     UNSUBSCRIBE,

@@ -1,0 +1,144 @@
+"""The findings of the security review (issue 18), each pinned by a test that failed before its fix. The suite that
+keeps the rest of the API closed runs over HTTP in `tests/security/`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from backinstock import deps, ids, registry
+from backinstock.registry import Access
+from backinstock.services import links
+from backinstock_tools.local.server import handle
+from tests.helpers import call
+
+pytestmark = pytest.mark.integration
+SIGNUPS = "/back_in_stock/signups"
+
+
+def raw(method: str, path: str, api_key: str | None = None, body: str | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **({"X-Auth-Token": api_key} if api_key else {})}
+    return handle(method, registry.BASE_PATH + path, headers, body)
+
+
+def headers_of(response: dict[str, Any]) -> dict[str, str]:
+    merged = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    merged.update({k.lower(): ",".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()})
+    return merged
+
+
+# --- 1. no GET changes state ----------------------------------------------------------------------------------------
+def test_no_get_action_may_write() -> None:
+    writers = {Access.TABLE_WRITE, Access.SEND_QUEUE, Access.WEBHOOK_QUEUE, Access.IDEMPOTENCY, Access.EXPORT_RUN}
+    for action in registry.actions():
+        if action.method == "GET":
+            assert not action.access & writers, f"GET {action.path} ({action.name}) may change state"
+
+
+# --- 3. extremes answer 4xx, never 500 ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=9998-12-31&to=9999-12-31",
+        "to=9999-12-31",
+        "to=0001-01-01",
+        "from=0001-01-01&to=2026-01-01",
+        "from=1969-12-31&to=1970-01-01",
+    ],
+)
+def test_report_windows_at_the_ends_of_the_calendar_are_a_422(shop: dict[str, Any], query: str) -> None:
+    for report in ("signups", "summary", "notifications", "products_in_demand"):
+        status, body = call("GET", f"/back_in_stock/reports/{report}?{query}", shop["api_key"])
+        assert status == 422, (report, query, body)
+        assert "between 1970-01-01 and 2999-12-31" in json.dumps(body)
+    status, body = call("GET", f"/preorders/reports/summary?{query}", shop["api_key"])
+    assert status == 422, (query, body)
+
+
+def test_ids_beyond_what_shopify_issues_are_a_422(shop: dict[str, Any]) -> None:
+    for path in ("/preorders/offers", SIGNUPS, "/back_in_stock/reports/summary", "/preorders/reports/by_product"):
+        for value in (10**40, 2**63, 0, -1):
+            status, body = call("GET", f"{path}?variant_id={value}", shop["api_key"])
+            assert status == 422, (path, value, body)
+
+
+# --- 9. window edges ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "query", ["from=1969-12-31", "as_of=1969-01-01T00:00:00Z", "to=1969-12-31", "from=0001-01-01T00:00:00%2B14:00"]
+)
+def test_a_list_bound_before_1970_is_a_422_that_says_what_is_allowed(
+    shop: dict[str, Any], catalog: dict[str, int], query: str
+) -> None:
+    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "w@example.com"})
+    for path in (SIGNUPS, "/back_in_stock/notifications"):
+        status, body = call("GET", f"{path}?{query}", shop["api_key"])
+        assert status == 422 and "between 1970-01-01 and 2999-12-31" in json.dumps(body), (path, body)
+
+
+def test_list_bounds_select_by_time(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "w@example.com"})
+    count = lambda q: call("GET", f"{SIGNUPS}?{q}", shop["api_key"])[1]["meta"]["total_count"]  # noqa: E731
+    assert count("from=1970-01-01") == 1
+    assert count("as_of=1970-01-01T00:00:00Z") == 0
+    assert count("as_of=2000-01-01T00:00:00Z") == 0
+    assert count("as_of=2999-12-31T00:00:00Z") == 1
+
+
+def test_an_id_bound_before_1970_is_before_every_id() -> None:
+    low, high = ids.id_bounds(ids.parse("1969-01-01T00:00:00Z"), None)
+    assert low <= ids.uuid7() <= high
+    low, high = ids.id_bounds(None, ids.parse("1969-01-01T00:00:00Z"))
+    assert not low <= ids.uuid7() <= high
+
+
+# --- 7. security headers --------------------------------------------------------------------------------------------
+def test_json_answers_and_errors_are_not_sniffed_nor_cached(shop: dict[str, Any]) -> None:
+    for method, path, key in (
+        ("GET", "/back_in_stock/settings", shop["api_key"]),  # 200
+        ("GET", f"{SIGNUPS}/{ids.uuid7()}", shop["api_key"]),  # 404 from the function
+        ("GET", f"{SIGNUPS}?page=0", shop["api_key"]),  # 422
+        ("GET", "/back_in_stock/settings", None),  # 401 from the gateway
+        ("GET", "/no/such/route", shop["api_key"]),  # 404 from the gateway
+    ):
+        headers = headers_of(raw(method, path, key))
+        assert headers["x-content-type-options"] == "nosniff", (method, path)
+        assert headers["cache-control"] == "no-store", (method, path)
+
+
+def test_link_pages_carry_a_strict_policy_whatever_their_token(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    _, signup = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "h@e.io"}
+    )
+    good = links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now())
+    for method, path in (
+        ("GET", f"/back_in_stock/unsubscribe?token={good}"),
+        ("GET", "/back_in_stock/unsubscribe?token=bad"),  # too short to be a token: still the page, not JSON
+        ("GET", "/back_in_stock/unsubscribe"),
+        ("GET", "/back_in_stock/optin/confirm?token=" + "x" * 3000),
+        ("POST", "/back_in_stock/optin/confirm?token=bad"),
+    ):
+        response = raw(method, path)
+        headers = headers_of(response)
+        assert headers["content-type"].startswith("text/html"), (method, path, response)
+        policy = headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_token_is_url_encoded_wherever_a_page_carries_it() -> None:
+    from backinstock.services import customer_links
+
+    assert links.link("https://api.example", "a+b/c=&d", "optin").endswith("?token=a%2Bb%2Fc%3D%26d")
+    assert customer_links.form_action("a+b&c=\"'<") == "?token=a%2Bb%26c%3D%22%27%3C"
+
+
+@pytest.mark.parametrize("spelling", ["{p}==.{s}", "{p}.{s}==", "{p}.{s}A", "{p}.{s}\n", " {p}.{s}", "{p}.{s}.x"])
+def test_a_token_has_one_spelling(spelling: str) -> None:
+    key, moment = b"k" * 32, ids.now()
+    token = links.make_token(key, "shop", ids.uuid7(), "unsubscribe", moment)
+    payload, signature = token.split(".")
+    assert links.verify_token(key, token, "unsubscribe", moment) is not None
+    assert links.verify_token(key, spelling.format(p=payload, s=signature), "unsubscribe", moment) is None
