@@ -4,6 +4,7 @@ keeps the rest of the API closed runs over HTTP in `tests/security/`."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -142,3 +143,81 @@ def test_a_token_has_one_spelling(spelling: str) -> None:
     payload, signature = token.split(".")
     assert links.verify_token(key, token, "unsubscribe", moment) is not None
     assert links.verify_token(key, spelling.format(p=payload, s=signature), "unsubscribe", moment) is None
+
+
+# --- 6. no contact data, token or key in any log line ---------------------------------------------------------------
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+PHONE = re.compile(r"\+?1?5555550\d{3}")
+
+
+def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_keys(
+    shop: dict[str, Any],
+    catalog: dict[str, int],
+    worker: Any,
+    shopify: Any,
+    stream: Any,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.helpers import sample_request
+    from tests.integration.conftest import WEBHOOK_SECRET
+    from tests.integration.test_no_scan import RUNNING_JOB, preorder_offer, running_job
+
+    key = shop["api_key"]
+    running_job(shop["shop_id"])
+    sms = {"channel": "sms", "shopify_variant_id": 102, "phone": "+15555550123", "name": "Pat"}
+    _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "jo@example.com"})
+    # refused: a duplicate (409), an invalid address and phone (422)
+    assert (
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "jo@example.com"})[0] == 409
+    )
+    assert (
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "jo@@example.com"})[0]
+        == 422
+    )
+    assert call("POST", SIGNUPS, key, {**sms, "phone": "+1555555012345678901"})[0] == 422
+    assert call("POST", SIGNUPS, key, sms)[0] == 201
+    assert call("GET", f"{SIGNUPS}?email=jo@example.com&phone=5555550123", key)[0] == 200
+    assert call("GET", "/back_in_stock/settings", "not-the-key-" + key[-8:])[0] == 401
+    call("POST", f"{SIGNUPS}/{signup['id']}/notify", key)
+    worker.drain()
+    notification_id = call("GET", "/back_in_stock/notifications", key)[1]["notifications"][0]["id"]
+    _, pending = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 201, "email": "d@example.org"})
+    tokens = {
+        "optin_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "optin", ids.now()),
+        "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),
+        "download_token": links.make_token(
+            deps.link_key(), shop["shop_id"], RUNNING_JOB, "download", ids.now(), file="f.csv"
+        ),
+    }
+    values = {
+        "api_key": key,
+        "shop_domain": shop["domain"],
+        "signup_id": signup["id"],
+        "pending_signup_id": pending["id"],
+        "notification_id": notification_id,
+        "job_id": RUNNING_JOB,
+        "offer_id": preorder_offer(shop["shop_id"]),
+        "from": "2026-01-01",
+        "to": "2026-03-31",
+        **tokens,
+    }
+    order = sorted(registry.actions(), key=lambda a: a.name in ("delete_signup", "unsubscribe"))
+    for action in order:
+        if action.method == "DELETE" and action.path.endswith("/exports/:job_id"):
+            running_job(shop["shop_id"])
+        path, body, headers = sample_request(action, values, WEBHOOK_SECRET)
+        call(action.method, path, key if action.auth is registry.Auth.API_KEY else None, body, headers=headers)
+        if action.body_model is not None:  # and refused: an unknown field
+            call(action.method, path, key, {**(body or {}), "email_of": "x@example.com"}, headers=headers)
+    worker.drain()
+    shopify.process()
+    stream.drain()
+
+    captured = capfd.readouterr()
+    logged = captured.out + captured.err + "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert "request rejected" in logged  # the refusals above were logged, by code
+    assert not EMAIL.search(logged), EMAIL.search(logged)
+    assert not PHONE.search(logged), PHONE.search(logged)
+    for secret in (key, *tokens.values()):
+        assert secret not in logged
