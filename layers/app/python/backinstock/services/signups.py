@@ -231,7 +231,8 @@ def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
 def _duplicate(item: dict[str, Any], owner: str = "") -> Conflict:
     # The contact is not repeated back: the caller sent it, and an error message may end up in a log.
     return Conflict(
-        f"A pending signup already exists for this contact on variant {item['variant_id']} over {item['channel']}{owner}"
+        f"A pending signup already exists for this contact on variant {item['variant_id']} over "
+        f"{item['channel']}{owner}"
     )
 
 
