@@ -221,3 +221,39 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
     assert not PHONE.search(logged), PHONE.search(logged)
     for secret in (key, *tokens.values()):
         assert secret not in logged
+
+
+# --- 5. resends coalesce --------------------------------------------------------------------------------------------
+def test_eight_resends_in_a_second_send_one_email_and_say_they_coalesced(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"})
+    path = f"{SIGNUPS}/{signup['id']}/notify"
+    answers = [call("POST", path, key, {"allow_resend": True}) for _ in range(8)]
+    assert answers[0] == (202, {"signup_id": signup["id"], "queued": True})  # the reference's shape
+    assert answers[1:] == [(202, {"signup_id": signup["id"], "queued": True, "coalesced": True})] * 7
+    assert worker.pending_count() == 1
+    worker.drain()
+    assert len(outbox.emails()) == 1
+    # processed: the next resend queues again (allow_resend keeps re-notifying)
+    assert call("POST", path, key, {"allow_resend": True}) == (202, {"signup_id": signup["id"], "queued": True})
+    worker.drain()
+    assert len(outbox.emails()) == 2
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["notifications_sent"] == 2
+
+
+def test_a_lost_send_stops_holding_the_signup_after_a_while(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    from datetime import timedelta
+
+    from backinstock.models.signups import NotifyBody
+    from backinstock.services import signups
+
+    _, signup = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "l@example.com"}
+    )
+    body, moment = NotifyBody(allow_resend=True), ids.now()
+    assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, moment).coalesced is None
+    assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, moment).coalesced is True
+    later = moment + signups.OUTSTANDING_FOR + timedelta(seconds=1)
+    assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, later).coalesced is None

@@ -93,7 +93,7 @@ NOTIFY = Action(
     resource=RESOURCE,
     description="Send the back-in-stock notification for one signup now, regardless of stock",
     handler="signups.notify_signup",
-    access=_QUEUE,
+    access=_QUEUE | {Access.TABLE_WRITE},  # marks the signup's outstanding send (resends coalesce)
     aliases=("send the restock email", "notify this customer", "resend restock notification"),
     body_model=m.NotifyBody,
     body_optional=True,
@@ -103,6 +103,8 @@ NOTIFY = Action(
     idempotent=True,
     notes=(
         "409 when the signup was already notified and allow_resend is not set.",
+        "At most one send per signup is queued or in flight: a notify while one is outstanding joins it and "
+        'answers 202 with `"coalesced": true` (one message, not two).',
         "Delivery runs through the send pipeline; its outcome (sent or blocked, with the reason) is in the "
         "notification log.",
         _IDEMPOTENCY_NOTE,

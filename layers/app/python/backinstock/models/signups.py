@@ -310,8 +310,14 @@ class Deleted(_Representation):
 
 
 class Queued(_Representation):
+    keep_nulls: ClassVar[bool] = False  # `coalesced` appears only when it happened
     signup_id: str
     queued: bool
+    coalesced: bool | None = Field(
+        default=None,
+        description="true when a send of this signup was already queued or in flight: this notify joined it "
+        "(one message, not two)",
+    )
 
 
 class BulkFailure(_Representation):

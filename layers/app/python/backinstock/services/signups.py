@@ -10,7 +10,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -22,6 +22,7 @@ from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
 
+OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
 
@@ -275,11 +276,22 @@ def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
     return {"send_id": str(uuid.uuid4()), "signup_id": signup_id, "allow_resend": allow_resend}
 
 
-def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody) -> m.Queued:
+def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
+    """At most one send per signup is outstanding (queued or in flight): the signup carries the send's id until
+    the worker has processed it (or `OUTSTANDING_FOR` passes, should the message be lost), and a notify meanwhile
+    joins that send instead of queueing another, so `allow_resend` cannot flood one customer."""
     item = _require(w, shop_id, signup_id)
     if item.get("notified_at") and not body.allow_resend:
         raise Conflict(ALREADY_NOTIFIED)
-    w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_send(signup_id, body.allow_resend)]})
+    send = _send(signup_id, body.allow_resend)
+    moment = now or ids.now()
+    if not w.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, moment + OUTSTANDING_FOR):
+        return m.Queued(signup_id=signup_id, queued=True, coalesced=True)
+    try:
+        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [{**send, "outstanding": True}]})
+    except Exception:
+        w.signups.clear_send_outstanding(shop_id, signup_id, send["send_id"])
+        raise
     return m.Queued(signup_id=signup_id, queued=True)
 
 
