@@ -257,3 +257,41 @@ def test_a_lost_send_stops_holding_the_signup_after_a_while(shop: dict[str, Any]
     assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, moment).coalesced is True
     later = moment + signups.OUTSTANDING_FOR + timedelta(seconds=1)
     assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, later).coalesced is None
+
+
+# --- 2. one-click unsubscribe ---------------------------------------------------------------------------------------
+def test_a_restock_email_carries_one_click_unsubscribe_and_its_post_unsubscribes(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "u@example.com"})
+    call("POST", f"{SIGNUPS}/{signup['id']}/notify", key)
+    worker.drain()
+    [email] = outbox.emails()
+    assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    match = re.fullmatch(
+        r"<https?://[^>]*/api/v2/external(/back_in_stock/unsubscribe\?token=[^>]+)>", email.headers["List-Unsubscribe"]
+    )
+    assert match, email.headers["List-Unsubscribe"]
+    # what a mailbox provider sends (RFC 8058): a form POST to that URL
+    response = handle(
+        "POST",
+        registry.BASE_PATH + match.group(1),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        "List-Unsubscribe=One-Click",
+    )
+    assert response["statusCode"] == 200, response
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "unsubscribed"
+
+
+def test_the_local_outbox_shows_each_emails_headers(shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> None:
+    from backinstock_tools.local import outbox
+
+    key = shop["api_key"]
+    _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    call("POST", f"{SIGNUPS}/{signup['id']}/notify", key)
+    worker.drain()
+    [email] = outbox.read()["emails"]
+    assert email["to"] == ["o@example.com"] and "back in stock" in email["subject"]
+    assert email["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email["headers"]["List-Unsubscribe"].startswith("<") and "/back_in_stock/unsubscribe?token=" in email["text"]

@@ -77,7 +77,13 @@ def _looks_like_html(body: str) -> bool:
 
 
 def _email(
-    message_id: str, source: str, to: list[str], subject: str | None, text: str | None, html: str | None
+    message_id: str,
+    source: str,
+    to: list[str],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     html_links: list[str] = []
     if html:
@@ -91,6 +97,8 @@ def _email(
         "text": text,
         "links": list(dict.fromkeys(html_links + links_in(text))),
         "html": html,
+        # every header field as sent (List-Unsubscribe, List-Unsubscribe-Post on restock emails)
+        "headers": headers or {"From": source, "To": ", ".join(to), "Subject": subject or ""},
     }
 
 
@@ -109,6 +117,7 @@ def _ses_messages(backend: Any) -> list[dict[str, Any]]:
                     str(parsed.get("Subject", "")) or None,
                     text_part.get_content() if text_part is not None else None,
                     html_part.get_content() if html_part is not None else None,
+                    {name: str(value) for name, value in parsed.items()},
                 )
             )
         elif hasattr(message, "template"):  # SendTemplatedEmail: moto does not render templates
