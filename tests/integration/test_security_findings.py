@@ -295,3 +295,58 @@ def test_the_local_outbox_shows_each_emails_headers(shop: dict[str, Any], catalo
     assert email["to"] == ["o@example.com"] and "back in stock" in email["subject"]
     assert email["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert email["headers"]["List-Unsubscribe"].startswith("<") and "/back_in_stock/unsubscribe?token=" in email["text"]
+
+
+# --- 8. the local outbox --------------------------------------------------------------------------------------------
+def test_the_outbox_beyond_loopback_needs_a_key_and_shows_only_that_shops_messages(
+    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any
+) -> None:
+    deps.catalog().put_variant(other_shop["shop_id"], 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
+    for owner, address in ((shop, "mine@example.com"), (other_shop, "theirs@example.com")):
+        body = {"channel": "email", "shopify_variant_id": 101, "email": address}
+        _, signup = call("POST", SIGNUPS, owner["api_key"], body)
+        call("POST", f"{SIGNUPS}/{signup['id']}/notify", owner["api_key"])
+    worker.drain()
+
+    def outbox(key: str | None, open_to_all: bool) -> tuple[int, Any]:
+        headers = {"X-Auth-Token": key} if key else {}
+        response = handle("GET", "/local/outbox", headers, None, outbox_open=open_to_all)
+        return response["statusCode"], json.loads(response["body"])
+
+    status, everything = outbox(None, True)  # loopback: a developer's own machine
+    assert status == 200 and {a for e in everything["emails"] for a in e["to"]} == {
+        "mine@example.com",
+        "theirs@example.com",
+    }
+    for key in (None, "bis_not_a_key", ""):
+        assert outbox(key, False)[0] == 401
+    status, mine = outbox(shop["api_key"], False)
+    assert status == 200 and [e["to"] for e in mine["emails"]] == [["mine@example.com"]]
+    status, theirs = outbox(other_shop["api_key"], False)
+    assert status == 200 and [e["to"] for e in theirs["emails"]] == [["theirs@example.com"]]
+
+
+def test_the_local_server_binds_to_loopback_unless_told_otherwise() -> None:
+    import inspect
+
+    from backinstock_tools import cli
+    from backinstock_tools.local.server import LocalApi
+
+    assert inspect.signature(LocalApi).parameters["host"].default == "127.0.0.1"
+    assert cli.build_parser().parse_args(["serve"]).host == "127.0.0.1"
+
+
+def test_an_outbox_served_beyond_loopback_refuses_a_request_without_a_key(aws: None) -> None:
+    import urllib.error
+    import urllib.request
+
+    from backinstock_tools.local.server import LocalApi
+
+    api = LocalApi("0.0.0.0", 0).start()  # noqa: S104 (the case under test: a server told to listen everywhere)
+    try:
+        port = api.httpd.server_address[1]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/local/outbox", timeout=10)
+        assert refused.value.code == 401
+    finally:
+        api.stop()

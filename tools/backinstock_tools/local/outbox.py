@@ -180,8 +180,35 @@ def _backends(service: str) -> list[Any]:
     return [backend for account in list(get_backend(service).values()) for backend in list(account.values())]  # type: ignore[call-overload]
 
 
-def read(limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every email, SMS and push message the embedded backend accepted, oldest first (the last `limit` of each)."""
+def shop_of_link(url: str) -> str | None:
+    """The shop a signed link names (its token's payload; not verified: this only sorts messages), else None."""
+    import base64
+    from urllib.parse import parse_qs, urlsplit
+
+    token = (parse_qs(urlsplit(url).query).get("token") or [""])[0]
+    try:
+        payload = token.split(".")[0]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return str(data.get("s")) if isinstance(data, dict) and data.get("s") else None
+
+
+def belongs(message: dict[str, Any], shop_id: str, domain: str) -> bool:
+    """A message is a shop's when one of its links is signed for the shop or points at its storefront."""
+    urls = message.get("links") or []
+    return any(shop_of_link(url) == shop_id or urlsplit_host(url) == domain.lower() for url in urls)
+
+
+def urlsplit_host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+def read(limit: int | None = None, shop: tuple[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every email, SMS and push message the embedded backend accepted, oldest first (the last `limit` of each);
+    with `shop` (its id and domain), only that shop's."""
     emails: list[dict[str, Any]] = []
     for backend in _backends("ses"):
         emails.extend(_ses_messages(backend))
@@ -196,6 +223,8 @@ def read(limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
         for arn, topic in list(backend.topics.items()):
             for message_id, raw, *_ in list(topic.sent_notifications):
                 push.append(_push(message_id, arn, raw))
+    if shop is not None:
+        emails, sms, push = ([m for m in items if belongs(m, *shop)] for items in (emails, sms, push))
     if limit is not None:
         emails, sms, push = (items[-limit:] if limit else [] for items in (emails, sms, push))
     return {"emails": emails, "sms": sms, "push": push}
