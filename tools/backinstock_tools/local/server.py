@@ -139,7 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _loopback(self) -> bool:
         try:
-            return ipaddress.ip_address(str(self.server.server_address[0])).is_loopback
+            host = self.server.server_address[0] if isinstance(self.server.server_address, tuple) else ""
+            return ipaddress.ip_address(str(host)).is_loopback
         except ValueError:
             return False
 
