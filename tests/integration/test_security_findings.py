@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -236,16 +237,20 @@ def test_eight_resends_in_a_second_send_one_email_and_say_they_coalesced(
     assert worker.pending_count() == 1
     worker.drain()
     assert len(outbox.emails()) == 1
-    # processed: the next resend queues again (allow_resend keeps re-notifying)
-    assert call("POST", path, key, {"allow_resend": True}) == (202, {"signup_id": signup["id"], "queued": True})
+    # processed: a resend right away still joins it (resends are spaced), one a minute after the first queues
+    assert call("POST", path, key, {"allow_resend": True})[1].get("coalesced") is True
+    from backinstock.models.signups import NotifyBody
+    from backinstock.services import signups
+
+    later = ids.now() + signups.RESEND_SPACING + timedelta(seconds=1)
+    queued = signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], NotifyBody(allow_resend=True), later)
+    assert queued.coalesced is None
     worker.drain()
     assert len(outbox.emails()) == 2
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["notifications_sent"] == 2
 
 
 def test_a_lost_send_stops_holding_the_signup_after_a_while(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    from datetime import timedelta
-
     from backinstock.models.signups import NotifyBody
     from backinstock.services import signups
 

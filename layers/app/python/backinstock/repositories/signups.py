@@ -338,16 +338,16 @@ class SignupRepository(Repository):
             return False
         return True
 
-    def clear_send_outstanding(self, shop_id: str, signup_id: str, send_id: str) -> None:
-        """The send is processed (sent, blocked or skipped): the next notify queues a new one."""
+    def release_send_outstanding(self, shop_id: str, signup_id: str, send_id: str, until: datetime) -> None:
+        """The send no longer holds the signup after `until` (unless another send holds it by now)."""
         # ConditionalCheckFailed: deleted, or another send holds it by now
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.table_name,
                 Key=signup_key(shop_id, signup_id),
-                UpdateExpression="REMOVE send_outstanding, send_outstanding_until",
+                UpdateExpression="SET send_outstanding_until = :until",
                 ConditionExpression="send_outstanding = :id",
-                ExpressionAttributeValues={":id": {"S": send_id}},
+                ExpressionAttributeValues={":id": {"S": send_id}, ":until": {"N": str(int(until.timestamp()))}},
             )
 
     def mark_once(self, shop_id: str, signup_id: str, field: str, value: str) -> bool:

@@ -10,7 +10,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
 
 OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
+RESEND_SPACING = timedelta(minutes=1)  # and a processed one holds them this long after its notify
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
 
@@ -278,8 +279,9 @@ def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
 
 def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
     """At most one send per signup is outstanding (queued or in flight): the signup carries the send's id until
-    the worker has processed it (or `OUTSTANDING_FOR` passes, should the message be lost), and a notify meanwhile
-    joins that send instead of queueing another, so `allow_resend` cannot flood one customer."""
+    the worker has processed it and `RESEND_SPACING` has passed since this notify (or `OUTSTANDING_FOR` passes,
+    should the message be lost), and a notify meanwhile joins that send instead of queueing another, so
+    `allow_resend` cannot flood one customer, however fast the worker is."""
     item = _require(w, shop_id, signup_id)
     if item.get("notified_at") and not body.allow_resend:
         raise Conflict(ALREADY_NOTIFIED)
@@ -288,11 +290,20 @@ def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: d
     if not w.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, moment + OUTSTANDING_FOR):
         return m.Queued(signup_id=signup_id, queued=True, coalesced=True)
     try:
-        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [{**send, "outstanding": True}]})
+        outstanding = {**send, "outstanding": int(moment.timestamp())}
+        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [outstanding]})
     except Exception:
-        w.signups.clear_send_outstanding(shop_id, signup_id, send["send_id"])
+        w.signups.release_send_outstanding(shop_id, signup_id, send["send_id"], moment)
         raise
     return m.Queued(signup_id=signup_id, queued=True)
+
+
+def send_processed(repo: SignupRepository, shop_id: str, send: dict[str, Any]) -> None:
+    """The worker processed a notify's send (sent, blocked or skipped): it holds the signup's next notify until
+    `RESEND_SPACING` after its own."""
+    if send.get("outstanding"):
+        until = datetime.fromtimestamp(int(send["outstanding"]), UTC) + RESEND_SPACING
+        repo.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], until)
 
 
 def bulk_notify(w: Waitlist, shop_id: str, body: m.BulkNotifyBody) -> tuple[m.BulkNotifyResult, bool]:

@@ -88,8 +88,8 @@ def handle_message(
             errors.append(exc)
             continue
         outcomes[outcome.status] += 1
-        if send.get("outstanding"):  # a notify's send: processed, it no longer holds the signup's next notify
-            s.signups.clear_send_outstanding(shop.shop_id, send["signup_id"], send["send_id"])
+        if send.get("outstanding"):  # a notify's send, processed: it holds the next notify only a little longer
+            signups.send_processed(s.signups, shop.shop_id, send)
     if errors:
         codes = ", ".join(sorted({error_code(e) for e in errors}))
         raise RuntimeError(f"{len(errors)} parts of the message failed ({codes}); retrying the message") from None
