@@ -327,7 +327,7 @@ class SignupRepository(Repository):
                 Key=signup_key(shop_id, signup_id),
                 UpdateExpression="SET send_outstanding = :id, send_outstanding_until = :until",
                 ConditionExpression="attribute_exists(PK) AND "
-                "(attribute_not_exists(send_outstanding) OR send_outstanding_until < :now)",
+                "(attribute_not_exists(send_outstanding) OR send_outstanding_until <= :now)",
                 ExpressionAttributeValues={
                     ":id": {"S": send_id},
                     ":until": {"N": str(int(until.timestamp()))},

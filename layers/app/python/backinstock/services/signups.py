@@ -23,7 +23,9 @@ from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
 
 OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
-RESEND_SPACING = timedelta(minutes=1)  # and a processed one holds them this long after its notify
+# How long a processed send still holds the signup after its notify. 0: at once, as the reference's allow_resend
+# re-notifies once the previous send is done; raise it to space resends in time as well.
+RESEND_SPACING = timedelta(0)
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
 
@@ -279,9 +281,9 @@ def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
 
 def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
     """At most one send per signup is outstanding (queued or in flight): the signup carries the send's id until
-    the worker has processed it and `RESEND_SPACING` has passed since this notify (or `OUTSTANDING_FOR` passes,
-    should the message be lost), and a notify meanwhile joins that send instead of queueing another, so
-    `allow_resend` cannot flood one customer, however fast the worker is."""
+    the worker has processed it (plus `RESEND_SPACING`; or until `OUTSTANDING_FOR` passes, should the message be
+    lost), and a notify meanwhile joins that send instead of queueing another, so `allow_resend` cannot flood one
+    customer with a burst."""
     item = _require(w, shop_id, signup_id)
     if item.get("notified_at") and not body.allow_resend:
         raise Conflict(ALREADY_NOTIFIED)
