@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install run test lint format unit integration e2e infra docs synth bench openapi clean
+.PHONY: install run test lint format unit integration e2e infra docs security synth bench openapi clean checkov-install
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,6 +15,19 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# checkov (the template scanner tests/infra/test_checkov.py runs) pins boto3 and others apart from requirements.lock:
+# it gets its own environment, pinned by requirements-checkov.lock.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): requirements-checkov.lock
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-checkov.lock
+	touch $(CHECKOV_STAMP)
+
+checkov-install: $(CHECKOV_STAMP)
 
 run: install ## start the whole API locally: moto as AWS, no account, no Docker; a demo history in the background
 	$(VENV)/bin/backinstock serve --info-file .local/server.json --log-file .local/server.log \
@@ -39,13 +52,16 @@ integration: install
 e2e: install
 	$(PY) -m pytest tests/e2e -q
 
-infra: install
+infra: install checkov-install
 	$(PY) -m pytest tests/infra -q
 
 docs: install ## every shell block of README.md and docs/*.md, run as written against a fresh local server
 	$(PY) -m pytest tests/docs -q
 
-test: install lint ## lint and every test layer, including one full validated CDK synth
+security: install ## the security suite, over HTTP against a local run (tests/security/)
+	$(PY) -m pytest tests/security -q
+
+test: install checkov-install lint ## lint and every test layer: one full validated CDK synth, checkov, the security suite
 	$(PY) -m pytest -q
 
 synth: install ## full synth: validation and cdk-nag on, dependency layer bundled locally with pip (no Docker)
@@ -61,4 +77,4 @@ bench: install ## cold starts, warm latency, bulk notify, the send worker, webho
 	$(PY) bench/preorders.py
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -181,8 +181,8 @@ def request_for(action: Action, shop_id: str) -> Call:
     if name == "get_notification":
         notification_id = new_notification(shop_id)
         return Call(f"{NOTIFICATIONS}/{notification_id}", {"id": notification_id})
-    if name in ("confirm_optin", "unsubscribe_page", "unsubscribe"):
-        purpose = "optin" if name == "confirm_optin" else "unsubscribe"
+    if name in ("optin_page", "confirm_optin", "unsubscribe_page", "unsubscribe"):
+        purpose = "optin" if name in ("optin_page", "confirm_optin") else "unsubscribe"
         return Call(action.path, query={"token": link_token(shop_id, new_signup(shop_id), purpose)})
     if name in PATCH_BODIES:
         return Call(action.path, body=PATCH_BODIES[name])

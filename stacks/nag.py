@@ -1,4 +1,5 @@
-"""cdk-nag (3.x) wiring: the AWS Solutions rule pack as a CDK validation plugin, and acknowledgments.
+"""cdk-nag (3.x) wiring: the AWS Solutions rule pack as a CDK validation plugin, and acknowledgments (cdk-nag's
+and checkov's).
 
 A finding fails the synth unless it is fixed or acknowledged on the construct it concerns, with a reason that says
 why. docs/DEPLOY.md lists every acknowledgment.
@@ -6,7 +7,7 @@ why. docs/DEPLOY.md lists every acknowledgment.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnElement, Names, Stack, Validations
+from aws_cdk import Acknowledgment, CfnElement, CfnResource, Names, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -32,3 +33,15 @@ def finding_reference(consumer: IConstruct, target: CfnElement, attribute: str =
     if consumer_stack.nested_stack_parent is not producer:
         raise ValueError(f"{consumer.node.path} is not a nested stack of {target.node.path}'s stack")
     return f"<referenceto{Names.node_unique_id(target.node)}{attribute}>"
+
+
+def checkov_skip(scope: IConstruct, check_id: str, reason: str) -> None:
+    """Acknowledge one checkov check (`CKV_AWS_...`) on `scope`'s CloudFormation resource (the construct's default
+    child, or `scope` itself), with the reason, in the resource's `Metadata.checkov.skip` where checkov reads it.
+    `tests/infra/test_checkov.py` runs checkov on the synthesized templates; docs/DEPLOY.md lists every skip."""
+    resource = scope if isinstance(scope, CfnResource) else scope.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{scope.node.path} has no CloudFormation resource to acknowledge {check_id} on")
+    metadata = resource.get_metadata("checkov") or {"skip": []}
+    metadata["skip"] = [*metadata["skip"], {"id": check_id, "comment": reason}]
+    resource.add_metadata("checkov", metadata)

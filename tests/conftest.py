@@ -12,3 +12,5 @@ os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BackInStock")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "backinstock")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from tests.local_server import server  # noqa: F401  (the session's local run, for tests/e2e and tests/security)

@@ -1,4 +1,4 @@
-"""GET /back_in_stock/optin/confirm?token=...: the customer confirms a double opt-in (public, HTML)."""
+"""POST /back_in_stock/optin/confirm?token=...: the customer confirms a double opt-in (public, HTML)."""
 
 from backinstock import deps
 from backinstock.actions.signups import CONFIRM_OPTIN

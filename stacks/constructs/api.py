@@ -24,9 +24,9 @@ from constructs import Construct
 from backinstock import infra_spec, registry
 from backinstock.api.http import gateway_error_body, not_found_message
 from backinstock.registry import Access, Action, Auth
-from stacks.constructs.functions import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionFactory
+from stacks.constructs.functions import CHECKOV_LOG_GROUP_REASON, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionFactory
 from stacks.constructs.routes import Route, RoutePlacement
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, checkov_skip
 
 AUTHORIZER_HANDLER = "auth.authorizer"  # functions/auth/authorizer.py, `handler`
 
@@ -152,6 +152,7 @@ class Api(Construct):
         self._route_stacks = route_stacks
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=ACCESS_LOG_RETENTION)
+        checkov_skip(access_logs, "CKV_AWS_158", CHECKOV_LOG_GROUP_REASON)
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -177,6 +178,8 @@ class Api(Construct):
                 type=response_type,
                 status_code=status,
                 templates={"application/json": template},
+                # the functions' headers on API Gateway's own answers too (401, 403, 404, 429, 5xx: all JSON)
+                response_headers={name: f"'{value}'" for name, value in infra_spec.JSON_HEADERS.items()},
             )
 
         self.authorizer_function = functions.function(
@@ -302,6 +305,12 @@ class Api(Construct):
             "which are the OpenAPI document, the customer links (signed, expiring tokens) and Shopify's webhooks "
             "(HMAC-signed bodies). Attach a web ACL when traffic justifies its cost.",
         )
+        checkov_skip(
+            api.deployment_stage,
+            "CKV_AWS_120",
+            "No API Gateway cache: answers are per shop and change with every write (a cache keyed on the path would "
+            "serve one shop's answer to another unless keyed on the API key); report reads are already O(buckets).",
+        )
         cloudwatch_role = api.node.try_find_child("CloudWatchRole")
         if cloudwatch_role is not None:
             acknowledge(
@@ -317,4 +326,10 @@ class Api(Construct):
                     self.methods[(route.method, route.path)],
                     "AwsSolutions-APIG4",
                     f"{route.action.name} is public by design (registry: Auth.PUBLIC): {route.action.description}.",
+                )
+                checkov_skip(
+                    self.methods[(route.method, route.path)],
+                    "CKV_AWS_59",
+                    f"{route.action.name} is public by design (registry: Auth.PUBLIC): a signed token, an HMAC or "
+                    "nothing secret (the OpenAPI document) stands in for the API key.",
                 )

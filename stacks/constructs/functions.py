@@ -25,12 +25,32 @@ from backinstock import config, infra_spec
 from backinstock.registry import Access
 from backinstock.repositories.shop_secrets import SECRET_PREFIX
 from stacks.constructs.layers import ARCHITECTURE, REPO_ROOT, RUNTIME, Layers
-from stacks.nag import acknowledge, finding_reference
+from stacks.nag import acknowledge, checkov_skip, finding_reference
 
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 FUNCTION_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+CHECKOV_FUNCTION_SKIPS = {
+    "CKV_AWS_115": "No reserved concurrency per function: the stage's throttle (50 rps, burst 100) bounds the API "
+    "functions and each queue's event source its worker (maximum concurrency); reserving per function would carve "
+    "the account's pool into ~80 slices.",
+    "CKV_AWS_116": "Failures do not vanish without a function DLQ: API functions are invoked synchronously (the "
+    "caller gets the error), workers through SQS event sources whose queues have dead-letter queues, the rollup "
+    "aggregator with an on-failure queue, workflow tasks by Step Functions (retries, then the job records the "
+    "error).",
+    "CKV_AWS_117": "Outside a VPC by design: the functions reach only AWS APIs (DynamoDB, SQS, S3, SES, SNS, Step "
+    "Functions, Secrets Manager) and Shopify over TLS with IAM or HMAC; a VPC would add NAT or endpoints and cold "
+    "start time for no isolation gain.",
+    "CKV_AWS_173": "Environment variables hold names and ARNs only (tables, queues, the link secret's ARN, the "
+    "sender address), no secret: Lambda encrypts them at rest with its AWS managed key; secrets are read from "
+    "Secrets Manager at run time.",
+}
+CHECKOV_LOG_GROUP_REASON = (
+    "Encrypted at rest by CloudWatch Logs with its own key: the log lines carry codes and ids, never an email "
+    "address, a phone number, a token or a key (tested), so a customer-managed key would add cost and a key "
+    "policy to keep for no confidentiality gain."
+)
 DEFAULT_MEMORY_MB = 512
 DEFAULT_TIMEOUT = Duration.seconds(10)
 
@@ -314,6 +334,7 @@ class FunctionFactory:
         stays in the main stack whichever stack a function is built in."""
         if self._log_group is None:
             self._log_group = logs.LogGroup(self._stack, "FunctionLogs", retention=LOG_RETENTION)
+            checkov_skip(self._log_group, "CKV_AWS_158", CHECKOV_LOG_GROUP_REASON)
         return self._log_group
 
     def code(self, scope: Construct) -> lambda_.Code:
@@ -373,4 +394,6 @@ class FunctionFactory:
         )
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", wildcard_reason)
         acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+        for check_id, reason in CHECKOV_FUNCTION_SKIPS.items():
+            checkov_skip(function, check_id, reason)
         return function

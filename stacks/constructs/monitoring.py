@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -71,7 +72,27 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.topic = sns.Topic(self, "AlarmTopic", display_name="backinstock alarms", enforce_ssl=True)
+        # Encrypted at rest with a key of this stack's (an AWS managed key cannot be used by CloudWatch alarms):
+        # rotated yearly, usable by CloudWatch to publish and by SNS to deliver, nobody else but the account.
+        self.key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="backinstock: encrypts the alarm topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name="backinstock alarms", enforce_ssl=True, master_key=self.key
+        )
         # The topic policy that `enforce_ssl` writes replaces SNS's default one: say explicitly that this account's
         # CloudWatch alarms may publish.
         self.topic.add_to_resource_policy(

@@ -26,9 +26,10 @@ from constructs import Construct
 from backinstock import infra_spec
 from backinstock.registry import Access
 from stacks.constructs.functions import EXPORT_FILES_REASON, EXPORT_PREFIX, FunctionFactory, export_files_finding
+from stacks.constructs.queues import CHECKOV_SSE_SQS_REASON
 from stacks.constructs.sending import acknowledge_ses_identities, ses_send_email_statement
 from stacks.constructs.workflows import TaskSettings
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, checkov_skip
 
 EXPORT_TASK_TIMEOUT = Duration.minutes(15)  # services.exports stops at a part boundary a minute before it
 EXPORT_TASK_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
@@ -55,6 +56,7 @@ class Rollups(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        checkov_skip(self.failures, "CKV_AWS_27", CHECKOV_SSE_SQS_REASON)
         self.function = functions.function(
             self,
             "RollupAggregator",
@@ -139,6 +141,18 @@ class Exports(Construct):
             "AwsSolutions-S1",
             "Export files are short-lived (deleted after 7 days) and reached only through pre-signed URLs that the "
             "API signs per request and logs; server access logs would add a second bucket for no audit gain.",
+        )
+        checkov_skip(
+            self.bucket,
+            "CKV_AWS_18",
+            "No server access logs: export files are short-lived and reached only through pre-signed URLs that the "
+            "API signs per request and logs (the same reason as cdk-nag's AwsSolutions-S1).",
+        )
+        checkov_skip(
+            self.bucket,
+            "CKV_AWS_21",
+            "No versioning: an export file is written once, regenerable from the table, and deleted after 7 days by "
+            "the lifecycle rule; old versions would only keep customer data longer.",
         )
 
     def task_settings(self) -> dict[str, TaskSettings]:

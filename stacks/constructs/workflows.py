@@ -25,10 +25,10 @@ from constructs import Construct
 from backinstock import infra_spec
 from backinstock.infra_spec import StateMachineSpec
 from backinstock.registry import Access
-from stacks.constructs.functions import XRAY_WILDCARD_REASON, FunctionFactory
+from stacks.constructs.functions import CHECKOV_LOG_GROUP_REASON, XRAY_WILDCARD_REASON, FunctionFactory
 from stacks.constructs.layers import REPO_ROOT
 from stacks.constructs.queues import pin
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, checkov_skip
 
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 DEFAULT_TASK_TIMEOUT = Duration.seconds(60)
@@ -130,6 +130,7 @@ class Workflows(Construct):
             if "${" + placeholder + "}" not in definition:
                 raise RuntimeError(f"{spec.definition_file} never uses the placeholder ${{{placeholder}}}")
         log_group = logs.LogGroup(self, f"{spec.logical_id}Logs", retention=LOG_RETENTION)
+        checkov_skip(log_group, "CKV_AWS_158", CHECKOV_LOG_GROUP_REASON)
         role = iam.Role(
             self,
             f"{spec.logical_id}Role",

@@ -1,17 +1,16 @@
-"""Local end-to-end: the test session starts `backinstock serve` (moto + HTTP front) and talks HTTP to it."""
+"""Local end-to-end: the test session starts `backinstock serve` (moto + HTTP front) and talks HTTP to it (the
+`server` fixture, in `tests/local_server.py`: one server per test process, shared with `tests/security/`)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,55 +18,6 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    info_file = tmp_path_factory.mktemp("serve") / "server.json"
-    log_file = info_file.with_suffix(".log")
-    cli = Path(sys.executable).with_name("backinstock")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    with log_file.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                str(cli),
-                "serve",
-                "--port",
-                str(_free_port()),
-                "--aws-port",
-                str(_free_port()),
-                "--info-file",
-                str(info_file),
-                "--verbose",  # the logs with the banner, in the session's log file (tests read both)
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    deadline = time.monotonic() + 60
-    while not info_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"backinstock serve did not start:\n{log_file.read_text()}")
-        time.sleep(0.1)
-    info = json.loads(info_file.read_text())
-    info["log_file"] = str(log_file)
-    info["info_file"] = str(info_file)
-    yield info
-    # SIGTERM, not SIGINT: serve installs its own SIGTERM handler, while SIGINT is ignored in a process started
-    # from a background job of a non-interactive shell (`make test &`), which would leave the server running.
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=45)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
 
 
 def http(

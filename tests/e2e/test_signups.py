@@ -290,7 +290,11 @@ def test_double_optin_sends_a_confirmation_whose_link_confirms(server: dict[str,
     assert status == 400 and "invalid or has expired" in page
     assert api(shop, "GET", f"/signups/{created['id']}")[1]["optin"]["confirmed"] is False
 
+    # GET (what a mail scanner does) shows a page whose button POSTs; only the POST confirms
     status, page, headers = fetch(confirm)
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and '<form method="post"' in page
+    assert api(shop, "GET", f"/signups/{created['id']}")[1]["optin"]["confirmed"] is False
+    status, page, headers = fetch(confirm, "POST", b"")
     assert status == 200 and headers["Content-Type"].startswith("text/html") and "confirming" in page
     assert api(shop, "GET", f"/signups/{created['id']}")[1]["optin"] == {"required": True, "confirmed": True}
 

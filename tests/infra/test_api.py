@@ -121,6 +121,23 @@ def test_every_other_gateway_error_is_in_the_envelope(synth: Synth, response_typ
     assert rendered["request_id"] == "$context.requestId"
 
 
+def test_every_gateway_response_carries_the_security_headers(synth: Synth) -> None:
+    # API Gateway's own answers (401, 403, 404, 429, 5xx) are JSON, like the functions' errors: never sniffed, never
+    # cached. Header values in a gateway response are quoted literals.
+    responses = _gateway_responses(synth)
+    assert set(responses) == {
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
+    for response_type, response in responses.items():
+        headers = response.get("ResponseParameters", {})
+        assert headers.get("gatewayresponse.header.X-Content-Type-Options") == "'nosniff'", response_type
+        assert headers.get("gatewayresponse.header.Cache-Control") == "'no-store'", response_type
+
+
 def test_stage_logs_traces_and_throttles(synth: Synth) -> None:
     (stage,) = [s["Properties"] for s in synth.resources("AWS::ApiGateway::Stage").values()]
     assert stage["TracingEnabled"] is True

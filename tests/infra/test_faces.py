@@ -35,6 +35,7 @@ def test_template_help_openapi_and_mcp_describe_the_same_actions(synth: Synth) -
     routed = {entry.name for entry in help_entries}
     assert set(tools) == routed - {
         "mcp",
+        "optin_page",
         "confirm_optin",
         "unsubscribe_page",
         "unsubscribe",

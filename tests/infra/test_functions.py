@@ -213,7 +213,7 @@ def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
         if a.method == "GET" and a.path.endswith(("/exports/:job_id", "/exports/:job_id/download"))
     }
     assert len(links) == 4  # the status and download of each report family
-    assert readers == {"confirm_optin", "unsubscribe_page", "unsubscribe", "mcp"} | links
+    assert readers == {"optin_page", "confirm_optin", "unsubscribe_page", "unsubscribe", "mcp"} | links
 
 
 def test_only_the_webhook_intake_reads_shop_secrets_among_the_actions(synth: Synth) -> None:

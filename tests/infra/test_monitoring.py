@@ -143,3 +143,16 @@ def test_the_dashboard_graphs_every_function_whatever_its_stack(synth: Synth) ->
     functions = set(synth.resources("AWS::Lambda::Function"))
     assert functions <= graphed
     assert any(function not in synth.main.template["Resources"] for function in functions)
+
+
+def test_the_alarm_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(synth: Synth) -> None:
+    (topic,) = synth.resources("AWS::SNS::Topic").values()
+    key_ref = topic["Properties"]["KmsMasterKeyId"]
+    keys = synth.resources("AWS::KMS::Key")
+    (key_id,) = [k for k in keys if k in str(key_ref)]
+    key = keys[key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    (cloudwatch,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert "aws:SourceAccount" in str(cloudwatch["Condition"])

@@ -109,12 +109,35 @@ def outbox(aws: None) -> Any:
 
     class Outbox:
         def emails(self) -> list[Any]:
-            return list(get_backend("ses")[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+            """Every email; one sent as a MIME message (restock emails, with their List-Unsubscribe fields) is
+            shown like the others: `subject`, `body` (the HTML part), `destinations`, plus its `headers`."""
+            return [
+                raw_email(m) if hasattr(m, "raw_data") else m
+                for m in get_backend("ses")[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+            ]
 
         def sms(self) -> list[tuple[str, str]]:
             return list(get_backend("sns")[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values())
 
     return Outbox()
+
+
+def raw_email(message: Any) -> Any:
+    import email
+    import email.policy
+    from types import SimpleNamespace
+
+    parsed = email.message_from_string(message.raw_data, policy=email.policy.default)
+    html = parsed.get_body(preferencelist=("html",))
+    return SimpleNamespace(
+        id=message.id,
+        source=message.source,
+        destinations={"ToAddresses": list(message.destinations)},
+        subject=str(parsed["Subject"]),
+        body=html.get_content() if html is not None else "",
+        headers={name: str(value) for name, value in parsed.items()},
+        raw_data=message.raw_data,
+    )
 
 
 @pytest.fixture

@@ -125,7 +125,11 @@ def test_confirm_optin_link(
     [email] = outbox.emails()
     match = re.search(r"/api/v2/external(/back_in_stock/optin/confirm\?token=[A-Za-z0-9_.-]+)", email.body)
     assert match
+    # a mail scanner opens every link: the GET shows a page whose button POSTs, and confirms nothing
     status, content_type, html = page("GET", match.group(1))
+    assert status == 200 and content_type.startswith("text/html") and '<form method="post"' in html
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["optin"] == {"required": True, "confirmed": False}
+    status, content_type, html = page("POST", match.group(1))
     assert status == 200 and content_type.startswith("text/html") and "Classic Tee" in html
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["optin"] == {"required": True, "confirmed": True}
 
@@ -161,5 +165,16 @@ def test_tampered_expired_or_misused_tokens_change_nothing(shop: dict[str, Any],
         status, content_type, html = page("POST", f"/back_in_stock/unsubscribe?token={token}")
         assert status == 400 and content_type.startswith("text/html") and "invalid or has expired" in html
     assert page("GET", f"/back_in_stock/optin/confirm?token={good}")[0] == 400
+    assert page("POST", f"/back_in_stock/optin/confirm?token={good}")[0] == 400
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "pending"
-    assert page("POST", "/back_in_stock/unsubscribe")[0] == 422  # no token at all
+    # no token, or one too short or too long to be one: the same HTML page, never a JSON envelope
+    for path in (
+        "/back_in_stock/unsubscribe",
+        "/back_in_stock/unsubscribe?token=short",
+        f"/back_in_stock/unsubscribe?token={'a' * 2001}",
+    ):
+        for method in ("GET", "POST"):
+            status, content_type, html = page(method, path)
+            assert status == 400 and content_type.startswith("text/html") and "invalid or has expired" in html
+    status, content_type, html = page("GET", "/back_in_stock/optin/confirm?token=x")
+    assert status == 400 and content_type.startswith("text/html") and "invalid or has expired" in html

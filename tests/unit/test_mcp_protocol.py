@@ -119,7 +119,7 @@ def test_unknown_method_is_method_not_found() -> None:
 # --- HTTP and envelope rules --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["{not json", "", "   "])
+@pytest.mark.parametrize("raw", ["{not json", "", "   ", "[" * 1000 + "]" * 1000, '{"a":' * 1000 + "1" + "}" * 1000])
 def test_a_body_that_is_not_json_is_a_parse_error_with_400(raw: str) -> None:
     status, body, _ = post(raw)
     assert status == 400

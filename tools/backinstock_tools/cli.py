@@ -462,8 +462,10 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
     info = _read_info(args.local_info)
     url = outbox_url(info) + (f"?limit={args.limit}" if args.limit is not None else "")
+    # The key matters when the server listens beyond loopback: the outbox then shows only that shop's messages.
+    request = urllib.request.Request(url, headers={"X-Auth-Token": str(info.get("api_key") or "")})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (a local http URL from the info file)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the info file's local http URL)
             outbox = json.loads(response.read())
     except (urllib.error.URLError, OSError) as exc:
         sys.exit(f"could not read the outbox at {url} ({exc}): is `backinstock serve` running?")

@@ -77,7 +77,13 @@ def _looks_like_html(body: str) -> bool:
 
 
 def _email(
-    message_id: str, source: str, to: list[str], subject: str | None, text: str | None, html: str | None
+    message_id: str,
+    source: str,
+    to: list[str],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     html_links: list[str] = []
     if html:
@@ -91,6 +97,8 @@ def _email(
         "text": text,
         "links": list(dict.fromkeys(html_links + links_in(text))),
         "html": html,
+        # every header field as sent (List-Unsubscribe, List-Unsubscribe-Post on restock emails)
+        "headers": headers or {"From": source, "To": ", ".join(to), "Subject": subject or ""},
     }
 
 
@@ -109,6 +117,7 @@ def _ses_messages(backend: Any) -> list[dict[str, Any]]:
                     str(parsed.get("Subject", "")) or None,
                     text_part.get_content() if text_part is not None else None,
                     html_part.get_content() if html_part is not None else None,
+                    {name: str(value) for name, value in parsed.items()},
                 )
             )
         elif hasattr(message, "template"):  # SendTemplatedEmail: moto does not render templates
@@ -171,8 +180,35 @@ def _backends(service: str) -> list[Any]:
     return [backend for account in list(get_backend(service).values()) for backend in list(account.values())]  # type: ignore[call-overload]
 
 
-def read(limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every email, SMS and push message the embedded backend accepted, oldest first (the last `limit` of each)."""
+def shop_of_link(url: str) -> str | None:
+    """The shop a signed link names (its token's payload; not verified: this only sorts messages), else None."""
+    import base64
+    from urllib.parse import parse_qs, urlsplit
+
+    token = (parse_qs(urlsplit(url).query).get("token") or [""])[0]
+    try:
+        payload = token.split(".")[0]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return str(data.get("s")) if isinstance(data, dict) and data.get("s") else None
+
+
+def belongs(message: dict[str, Any], shop_id: str, domain: str) -> bool:
+    """A message is a shop's when one of its links is signed for the shop or points at its storefront."""
+    urls = message.get("links") or []
+    return any(shop_of_link(url) == shop_id or urlsplit_host(url) == domain.lower() for url in urls)
+
+
+def urlsplit_host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+def read(limit: int | None = None, shop: tuple[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every email, SMS and push message the embedded backend accepted, oldest first (the last `limit` of each);
+    with `shop` (its id and domain), only that shop's."""
     emails: list[dict[str, Any]] = []
     for backend in _backends("ses"):
         emails.extend(_ses_messages(backend))
@@ -187,6 +223,8 @@ def read(limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
         for arn, topic in list(backend.topics.items()):
             for message_id, raw, *_ in list(topic.sent_notifications):
                 push.append(_push(message_id, arn, raw))
+    if shop is not None:
+        emails, sms, push = ([m for m in items if belongs(m, *shop)] for items in (emails, sms, push))
     if limit is not None:
         emails, sms, push = (items[-limit:] if limit else [] for items in (emails, sms, push))
     return {"emails": emails, "sms": sms, "push": push}

@@ -8,6 +8,7 @@ authentication answer exactly what the stack's gateway responses answer.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -16,10 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from backinstock import dispatch, registry
+from backinstock import deps, dispatch, registry
 from backinstock.api.auth import shop_for
 from backinstock.api.http import gateway_error_body, not_found_message
-from backinstock.infra_spec import GATEWAY_MAX_BODY_BYTES, GATEWAY_TOO_LARGE_MESSAGE, UNAUTHORIZED_MESSAGE
+from backinstock.infra_spec import (
+    GATEWAY_MAX_BODY_BYTES,
+    GATEWAY_TOO_LARGE_MESSAGE,
+    JSON_HEADERS,
+    UNAUTHORIZED_MESSAGE,
+)
 from backinstock_tools.local import outbox
 
 logger = logging.getLogger(__name__)
@@ -36,25 +42,42 @@ def gateway_error(status: int, code: str, message: str) -> dict[str, Any]:
     """What API Gateway's gateway responses answer (see stacks/constructs/api.py): the API's error envelope."""
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", **JSON_HEADERS},
         "body": json.dumps(gateway_error_body(code, message, str(uuid.uuid4()))),
     }
 
 
-def outbox_response(method: str, query: dict[str, str]) -> dict[str, Any]:
+def outbox_response(
+    method: str, query: dict[str, str], headers: dict[str, str] | None = None, *, open_to_all: bool = True
+) -> dict[str, Any]:
     """`GET /local/outbox[?limit=N]`: the local run's delivered messages. Not an API action (outside the base path,
-    not in the registry): it exists only here, for a developer looking at what customers would have received."""
+    not in the registry): it exists only here, for a developer looking at what customers would have received.
+
+    Its messages carry working links (unsubscribe, opt-in). On loopback (the default bind) it shows every shop's;
+    a server told to listen beyond loopback (`--host`) asks for a shop's key and shows only that shop's."""
     if method != "GET":
         return gateway_error(405, "method_not_allowed", f"{outbox.OUTBOX_PATH} answers GET only")
+    shop = None
+    if not open_to_all:
+        with invocation_lock:
+            shop_id = shop_for(headers or {})
+            shop = deps.shops().get(shop_id) if shop_id else None
+        if shop is None:
+            return gateway_error(401, "unauthorized", UNAUTHORIZED_MESSAGE)
     limit = query.get("limit")
     if limit is not None and not limit.isdigit():
         return gateway_error(400, "validation_failed", f"limit must be a non-negative integer (got {limit!r})")
-    body = outbox.read(int(limit) if limit is not None else None)
+    body = outbox.read(
+        int(limit) if limit is not None else None, shop=(shop.shop_id, shop.domain) if shop is not None else None
+    )
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
-def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
-    """One request through gateway routing, the authorizer and the action's handler. Returns the proxy response."""
+def handle(
+    method: str, raw_path: str, headers: dict[str, str], body: str | None, *, outbox_open: bool = True
+) -> dict[str, Any]:
+    """One request through gateway routing, the authorizer and the action's handler. Returns the proxy response.
+    `outbox_open`: whether `/local/outbox` shows every shop's messages (a loopback server) or asks for a key."""
     split = urlsplit(raw_path)
     path = split.path.rstrip("/") or "/"
     repeated: dict[str, list[str]] = {}
@@ -62,7 +85,7 @@ def handle(method: str, raw_path: str, headers: dict[str, str], body: str | None
         repeated.setdefault(name, []).append(value)
     query: dict[str, str | list[str]] | None = {k: v if len(v) > 1 else v[0] for k, v in repeated.items()} or None
     if path == outbox.OUTBOX_PATH:
-        return outbox_response(method, {k: v[-1] for k, v in repeated.items()})
+        return outbox_response(method, {k: v[-1] for k, v in repeated.items()}, headers, open_to_all=outbox_open)
     found = (
         registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
     )
@@ -112,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(gateway_error(400, "validation_failed", "request body must be UTF-8"))
             return
         try:
-            response = handle(self.command, self.path, headers, body)
+            response = handle(self.command, self.path, headers, body, outbox_open=self._loopback())
         except Exception:
             # A crash outside the handler's own error handling: Lambda would fail the invocation and API Gateway
             # answer 502. Answer that, with the traceback on stderr, rather than drop the connection.
@@ -121,6 +144,13 @@ class _Handler(BaseHTTPRequestHandler):
                 502, "gateway_error", "Internal server error: the action failed; see the server's log"
             )
         self._send(response)
+
+    def _loopback(self) -> bool:
+        try:
+            host = self.server.server_address[0] if isinstance(self.server.server_address, tuple) else ""
+            return ipaddress.ip_address(str(host)).is_loopback
+        except ValueError:
+            return False
 
     def _send(self, response: dict[str, Any]) -> None:
         body = (response.get("body") or "").encode()

@@ -43,7 +43,9 @@ def uuid7(moment: datetime | None = None) -> str:
 
 def _time_prefix(moment: datetime) -> str:
     """The first 13 characters of a UUIDv7 string created at `moment` (`xxxxxxxx-xxxx`)."""
-    digits = f"{_ms(moment) & ((1 << 48) - 1):012x}"
+    # clamped, not wrapped: a moment before 1970 is before every id (a negative time masked to 48 bits would be
+    # after every id), one past 48 bits after every id
+    digits = f"{min(max(_ms(moment), 0), (1 << 48) - 1):012x}"
     return f"{digits[:8]}-{digits[8:]}"
 
 

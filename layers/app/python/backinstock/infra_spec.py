@@ -188,3 +188,29 @@ UNAUTHORIZED_MESSAGE = (
     "Missing, invalid or revoked API key: send the shop's key in the X-Auth-Token header "
     "(for MCP: Authorization: Bearer <key>)"
 )
+
+# Security headers, one definition for the functions' responses (`api.http`), API Gateway's own responses
+# (`stacks/constructs/api.py`) and the local server. Every response: no MIME sniffing. JSON (every API answer, every
+# error): never cached. The customer link pages (HTML whose URLs carry tokens): nothing loads, nothing frames them,
+# no Referer leaves them, the form posts only to the page's own origin.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+JSON_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+HTML_HEADERS = {
+    **SECURITY_HEADERS,
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def security_headers(content_type: str | None) -> dict[str, str]:
+    """The headers a response of this content type carries (None: a response without a body)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind == "text/html":
+        return dict(HTML_HEADERS)
+    if kind == "application/json" or kind.endswith("+json"):
+        return dict(JSON_HEADERS)
+    return dict(SECURITY_HEADERS)

@@ -93,7 +93,7 @@ NOTIFY = Action(
     resource=RESOURCE,
     description="Send the back-in-stock notification for one signup now, regardless of stock",
     handler="signups.notify_signup",
-    access=_QUEUE,
+    access=_QUEUE | {Access.TABLE_WRITE},  # marks the signup's outstanding send (resends coalesce)
     aliases=("send the restock email", "notify this customer", "resend restock notification"),
     body_model=m.NotifyBody,
     body_optional=True,
@@ -103,6 +103,8 @@ NOTIFY = Action(
     idempotent=True,
     notes=(
         "409 when the signup was already notified and allow_resend is not set.",
+        "At most one send per signup is queued or in flight: a notify while one is outstanding joins it and "
+        'answers 202 with `"coalesced": true` (one message, not two).',
         "Delivery runs through the send pipeline; its outcome (sent or blocked, with the reason) is in the "
         "notification log.",
         _IDEMPOTENCY_NOTE,
@@ -227,9 +229,25 @@ EXPORT = Action(
 
 _LINKS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.LINK_SECRET})
 
+OPTIN_PAGE = Action(
+    name="optin_page",
+    method="GET",
+    path="/back_in_stock/optin/confirm",
+    resource=RESOURCE,
+    description="Customer link: the double opt-in page (a button that confirms with POST)",
+    handler="links.optin_page",
+    access=frozenset({Access.LINK_SECRET}),
+    query_model=LinkQuery,
+    sample=Sample("/back_in_stock/optin/confirm?token={optin_token}"),
+    auth=Auth.PUBLIC,
+    mcp_tool=False,
+    html=True,
+    notes=("GET changes nothing (mail security scanners open every link in a message); the page's button POSTs.",),
+)
+
 CONFIRM_OPTIN = Action(
     name="confirm_optin",
-    method="GET",
+    method="POST",
     path="/back_in_stock/optin/confirm",
     resource=RESOURCE,
     description="Customer link: confirm a double opt-in (signed token from the confirmation message)",
@@ -240,9 +258,7 @@ CONFIRM_OPTIN = Action(
     auth=Auth.PUBLIC,
     mcp_tool=False,
     html=True,
-    notes=(
-        "Public, reached from the customer's message; answers an HTML page. A bad or expired token changes nothing.",
-    ),
+    notes=("Public, the button of the opt-in page; answers an HTML page. A bad or expired token changes nothing.",),
 )
 
 UNSUBSCRIBE_PAGE = Action(
@@ -287,6 +303,7 @@ ACTIONS = (
     BULK_DELETE,
     TRANSFER,
     EXPORT,
+    OPTIN_PAGE,
     CONFIRM_OPTIN,
     UNSUBSCRIBE_PAGE,
     UNSUBSCRIBE,

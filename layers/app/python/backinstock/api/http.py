@@ -37,6 +37,7 @@ import backinstock
 from backinstock import registry
 from backinstock.api.validation import parse_body, parse_query
 from backinstock.errors import AppError, Problem, UnsupportedMediaType
+from backinstock.infra_spec import security_headers
 from backinstock.registry import BASE_PATH, Action
 
 logger = Logger()
@@ -109,7 +110,21 @@ def gateway_error_body(code: str, message: str, request_id: str) -> dict[str, An
 
 
 def error_response(status: int, problems: list[Problem], request_id: str | None) -> Response:
-    return Response(status_code=status, content_type=JSON, body=dump(error_body(problems, request_id)))
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=dump(error_body(problems, request_id)),
+        headers=security_headers(JSON),
+    )
+
+
+def html_error_page(request_id: str | None) -> Response:
+    """What a customer link page answers a browser whatever is wrong with its token (missing, too short, too long):
+    the page that says the link is invalid, never a JSON envelope."""
+    from backinstock.services.customer_links import INVALID, page
+
+    headers = {**security_headers(HTML), **({"X-Request-Id": request_id} if request_id else {})}
+    return Response(status_code=400, content_type=HTML, body=page(*INVALID), headers=headers)
 
 
 def _jsonable(reply: Reply) -> dict[str, Any]:
@@ -233,7 +248,11 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
                 status_code=reply.status,
                 content_type=reply.content_type if has_body else None,  # None: no body (e.g. 202)
                 body=(reply.payload if isinstance(reply.payload, str) else dump(reply.payload)) if has_body else None,
-                headers={"X-Request-Id": request_id(), **reply.headers},
+                headers={
+                    "X-Request-Id": request_id(),
+                    **security_headers(reply.content_type if has_body else None),
+                    **reply.headers,
+                },
             )
 
         def run_endpoint(request: Request[Any, Any]) -> Reply:
@@ -262,8 +281,18 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
 
         @app.exception_handler(AppError)
         def app_error(exc: AppError) -> Response:
-            logger.info("request rejected", extra={"status": exc.status, "errors": [p.text() for p in exc.problems]})
+            # Codes and fields only: a message may quote what the client sent (an email address, a phone number).
+            logger.info(
+                "request rejected",
+                extra={
+                    "status": exc.status,
+                    "codes": [p.code for p in exc.problems],
+                    "fields": [p.field for p in exc.problems if p.field],
+                },
+            )
             metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
+            if action.html:
+                return html_error_page(request_id())
             return error_response(exc.status, exc.problems, request_id())
 
         @app.exception_handler(Exception)

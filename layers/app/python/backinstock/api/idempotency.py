@@ -93,5 +93,5 @@ def _canonical(body: str | None) -> str:
         return ""
     try:
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return body

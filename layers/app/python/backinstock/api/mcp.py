@@ -206,6 +206,8 @@ def handle(
         raw = json.loads(body)
     except ValueError as exc:
         return Answer(400, _error(None, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"))
+    except RecursionError:  # nested deeper than the parser goes (a thousand levels): not a message we can read
+        return Answer(400, _error(None, PARSE_ERROR, "Parse error: the body's JSON is nested too deeply"))
 
     run = invoke or invoke_action
     if isinstance(raw, list):

@@ -161,9 +161,9 @@ class PreorderFilters(BaseModel):
 class _Catalog(PreorderFilters):
     """The product / variant / market extras (summary, revenue, by_date and the product and variant breakdowns)."""
 
-    product_id: int | None = Field(default=None, ge=1, description="Shopify product id")
-    variant_id: int | None = Field(default=None, ge=1, description="Shopify variant id")
-    market_id: int | None = Field(default=None, ge=1, description="Shopify market id")
+    product_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify product id")
+    variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
+    market_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify market id")
 
 
 class SummaryQuery(_Catalog):

@@ -164,8 +164,10 @@ class OfferListQuery(BaseModel):
     page: int = Field(default=1, ge=1, le=100_000)
     per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
     status: OfferStatus | None = None
-    variant_id: int | None = Field(default=None, ge=1, description="Offers that attach this Shopify variant")
-    product_id: int | None = Field(default=None, ge=1, description="Offers that attach a variant of this product")
+    variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Offers that attach this Shopify variant")
+    product_id: int | None = Field(
+        default=None, ge=1, le=2**53, description="Offers that attach a variant of this product"
+    )
     as_of: datetime | None = Field(
         default=None,
         description="Snapshot time from meta.as_of of the first page: offers created later are left out, so pages "

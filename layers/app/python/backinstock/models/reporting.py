@@ -16,16 +16,34 @@ from pydantic import BaseModel, ConfigDict, Field
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# Every date and time the API takes lies in this range: nothing is recorded before 1970 (ids and timestamps are
+# Unix time), and the upper end leaves every window, bucket and expiry computed from a date far from datetime's
+# year-9999 limit. A value outside is a 422 that names the range, never a silently empty answer or a 500.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+RANGE_TEXT = f"between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+
+
+def in_range(day: date, text: str) -> None:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"must be {RANGE_TEXT} (got {text!r})")
+
+
 def parse_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
+    if value is None:
+        return value
+    if isinstance(value, date):
+        in_range(value, value.isoformat())
         return value
     text = str(value).strip()
     try:
         if not _DATE.match(text):
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"must be an ISO 8601 date like 2026-06-01 (got {text!r})") from None
+    in_range(day, text)
+    return day
 
 
 class _Out(BaseModel):

@@ -32,8 +32,8 @@ class _Filters(BaseModel):
         description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days before `to`",
     )
     to: date | None = Field(default=None, description="ISO 8601 date, inclusive; default today (UTC)")
-    variant_id: int | None = Field(default=None, ge=1, description="Shopify variant id")
-    product_id: int | None = Field(default=None, ge=1, description="Shopify product id")
+    variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
+    product_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify product id")
     channel: Channel | None = None
 
     @field_validator("from_", "to", mode="before")

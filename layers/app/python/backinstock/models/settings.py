@@ -140,7 +140,7 @@ def _tag(value: str) -> str:
     return value
 
 
-ShopifyId = Annotated[int, Field(ge=1)]
+ShopifyId = Annotated[int, Field(ge=1, le=2**53)]
 IdList = Annotated[list[ShopifyId], Field(max_length=MAX_ID_LIST), AfterValidator(_ids)]
 Tag = Annotated[str, AfterValidator(_tag)]
 

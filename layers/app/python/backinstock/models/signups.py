@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
-from backinstock.models.reporting import parse_date
+from backinstock.models.reporting import RANGE_TEXT, in_range, parse_date
 
 MAX_BULK_IDS = 1000
 DEFAULT_PER_PAGE = 50
@@ -136,9 +136,15 @@ def parse_moment(value: Any, end_of_day: bool) -> datetime:
                 raise ValueError(
                     f"must be an ISO 8601 date or date-time like 2026-06-01T12:00:00Z (got {text!r})"
                 ) from None
+    shown = value.isoformat() if isinstance(value, date) else str(value).strip()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # an offset that carries year 1 or 9999 out of range
+        raise ValueError(f"must be {RANGE_TEXT} (got {shown!r})") from None
+    in_range(moment.date(), shown)
+    return moment
 
 
 class _ListQuery(_Query):
@@ -146,8 +152,8 @@ class _ListQuery(_Query):
     to: datetime | None = Field(default=None, description="ISO 8601: window end (inclusive; a date covers its day)")
     page: int = Field(default=1, ge=1, le=100_000)
     per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
-    variant_id: int | None = Field(default=None, ge=1, description="Shopify variant id")
-    product_id: int | None = Field(default=None, ge=1, description="Shopify product id")
+    variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
+    product_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify product id")
     channel: Channel | None = None
     as_of: datetime | None = Field(
         default=None,
@@ -208,8 +214,8 @@ class SignupExport(BaseModel):
     to: date | None = Field(default=None, description="ISO 8601 date: created on or before")
     channel: Channel | None = None
     status: Literal["pending", "notified", "unsubscribed"] | None = None
-    variant_id: int | None = Field(default=None, ge=1)
-    product_id: int | None = Field(default=None, ge=1)
+    variant_id: int | None = Field(default=None, ge=1, le=2**53)
+    product_id: int | None = Field(default=None, ge=1, le=2**53)
     email: str | None = Field(default=None, min_length=1, max_length=254, description="Partial, case-insensitive")
     phone: str | None = Field(default=None, min_length=1, max_length=32, description="Partial match")
 
@@ -304,8 +310,14 @@ class Deleted(_Representation):
 
 
 class Queued(_Representation):
+    keep_nulls: ClassVar[bool] = False  # `coalesced` appears only when it happened
     signup_id: str
     queued: bool
+    coalesced: bool | None = Field(
+        default=None,
+        description="true when a send of this signup was already queued or in flight: this notify joined it "
+        "(one message, not two)",
+    )
 
 
 class BulkFailure(_Representation):

@@ -318,6 +318,38 @@ class SignupRepository(Repository):
             return None
         return from_item(response["Attributes"])
 
+    def mark_send_outstanding(self, shop_id: str, signup_id: str, send_id: str, now: datetime, until: datetime) -> bool:
+        """Record `send_id` as the signup's one outstanding send, unless another one is (and has not expired). True
+        for the caller that recorded it; False when a send is already outstanding or the signup is gone."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=signup_key(shop_id, signup_id),
+                UpdateExpression="SET send_outstanding = :id, send_outstanding_until = :until",
+                ConditionExpression="attribute_exists(PK) AND "
+                "(attribute_not_exists(send_outstanding) OR send_outstanding_until <= :now)",
+                ExpressionAttributeValues={
+                    ":id": {"S": send_id},
+                    ":until": {"N": str(int(until.timestamp()))},
+                    ":now": {"N": str(int(now.timestamp()))},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_send_outstanding(self, shop_id: str, signup_id: str, send_id: str, until: datetime) -> None:
+        """The send no longer holds the signup after `until` (unless another send holds it by now)."""
+        # ConditionalCheckFailed: deleted, or another send holds it by now
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=signup_key(shop_id, signup_id),
+                UpdateExpression="SET send_outstanding_until = :until",
+                ConditionExpression="send_outstanding = :id",
+                ExpressionAttributeValues={":id": {"S": send_id}, ":until": {"N": str(int(until.timestamp()))}},
+            )
+
     def mark_once(self, shop_id: str, signup_id: str, field: str, value: str) -> bool:
         """Set a timestamp only if it was never set. True for the one caller that set it (at-most-once work such
         as the opt-in confirmation message)."""

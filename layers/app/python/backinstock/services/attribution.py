@@ -176,6 +176,6 @@ def _tag(a: Attribution, shop: Shop, order_id: str, attributed: list[dict[str, A
     try:
         client.add_order_tags(order_id, [tags.tag])
     except (ShopifyAuthError, ShopifyUserError) as exc:
-        logger.error("order tag not added; not retried", extra={"order_id": order_id, "error": str(exc)})
+        logger.error("order tag not added; not retried", extra={"order_id": order_id, "error": type(exc).__name__})
         return None
     return tags.tag

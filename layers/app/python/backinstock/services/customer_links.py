@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from backinstock import ids
 from backinstock.repositories.signups import SignupRepository
@@ -45,6 +46,25 @@ def _stamp(
     return repo.set_timestamp(claim.shop_id, claim.signup_id, field, ids.iso(moment)) if claim else None
 
 
+def form_action(token: str) -> str:
+    """The page's form posts back to its own path with the token, URL-encoded (a query value is written into the
+    page as a URL, never as raw text)."""
+    return f"?token={quote(token, safe='')}"
+
+
+def optin_form(key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
+    """GET: a page with a button. Mail security scanners open every link in a message; only the POST confirms."""
+    claim = links.verify_token(key, token, "optin", now or ids.now())
+    if claim is None:
+        return 400, page(*INVALID)
+    return 200, page(
+        "Confirm your restock alert?",
+        "Press the button to confirm that you want to be told when this product is back in stock.",
+        form_action=form_action(token),
+        button="Confirm my restock alert",
+    )
+
+
 def confirm_optin(repo: SignupRepository, key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
     item = _stamp(repo, key, token, "optin", "optin_confirmed_at", now)
     if item is None:
@@ -53,14 +73,14 @@ def confirm_optin(repo: SignupRepository, key: bytes, token: str, now: datetime 
     return 200, page("You're on the list", f"Thanks for confirming. We'll let you know when {name} is back in stock.")
 
 
-def unsubscribe_form(key: bytes, token: str, action_url: str, now: datetime | None = None) -> tuple[int, str]:
+def unsubscribe_form(key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
     """GET: a page with a button. Link scanners in mail systems follow GET links; only the POST unsubscribes."""
     if links.verify_token(key, token, "unsubscribe", now or ids.now()) is None:
         return 400, page(*INVALID)
     return 200, page(
         "Unsubscribe from this restock alert?",
         "You will no longer be told when this product is back in stock.",
-        form_action=action_url,
+        form_action=form_action(token),
         button="Unsubscribe",
     )
 

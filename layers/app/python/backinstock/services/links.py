@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from urllib.parse import quote
 
 Purpose = Literal["optin", "unsubscribe", "download"]
 LIFETIME = {"optin": timedelta(days=7), "unsubscribe": timedelta(days=90), "download": timedelta(days=7)}
@@ -94,4 +95,4 @@ def expiry(token: str) -> datetime | None:
 
 
 def link(base_url: str, token: str, purpose: Literal["optin", "unsubscribe"]) -> str:
-    return f"{base_url.rstrip('/')}{PATHS[purpose]}?token={token}"
+    return f"{base_url.rstrip('/')}{PATHS[purpose]}?token={quote(token, safe='')}"

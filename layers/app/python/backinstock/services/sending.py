@@ -214,7 +214,10 @@ def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
         f'<p style="font-size:12px;color:#666"><a href="{escape(unsubscribe)}">Unsubscribe</a> from this alert.</p>'
         "</body></html>"
     )
-    return Email(to=to, subject=subject, html=html, text=text)
+    # RFC 8058 one-click unsubscribe, which large mailbox providers require of bulk senders: the mailbox POSTs
+    # `List-Unsubscribe=One-Click` to the signed link, which `POST /back_in_stock/unsubscribe` accepts.
+    headers = (("List-Unsubscribe", f"<{unsubscribe}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return Email(to=to, subject=subject, html=html, text=text, headers=headers)
 
 
 def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None = None) -> Outcome:

@@ -10,7 +10,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,10 @@ from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
 
+OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
+# How long a processed send still holds the signup after its notify. 0: at once, as the reference's allow_resend
+# re-notifies once the previous send is done; raise it to space resends in time as well.
+RESEND_SPACING = timedelta(0)
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
 
@@ -213,8 +217,9 @@ def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
 
 
 def _duplicate(item: dict[str, Any], owner: str = "") -> Conflict:
+    # The contact is not repeated back: the caller sent it, and an error message may end up in a log.
     return Conflict(
-        f"A pending signup already exists for {item['contact']} on variant {item['variant_id']} over "
+        f"A pending signup already exists for this contact on variant {item['variant_id']} over "
         f"{item['channel']}{owner}"
     )
 
@@ -268,12 +273,33 @@ def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
     return {"send_id": str(uuid.uuid4()), "signup_id": signup_id, "allow_resend": allow_resend}
 
 
-def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody) -> m.Queued:
+def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
+    """At most one send per signup is outstanding (queued or in flight): the signup carries the send's id until
+    the worker has processed it (plus `RESEND_SPACING`; or until `OUTSTANDING_FOR` passes, should the message be
+    lost), and a notify meanwhile joins that send instead of queueing another, so `allow_resend` cannot flood one
+    customer with a burst."""
     item = _require(w, shop_id, signup_id)
     if item.get("notified_at") and not body.allow_resend:
         raise Conflict(ALREADY_NOTIFIED)
-    w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_send(signup_id, body.allow_resend)]})
+    send = _send(signup_id, body.allow_resend)
+    moment = now or ids.now()
+    if not w.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, moment + OUTSTANDING_FOR):
+        return m.Queued(signup_id=signup_id, queued=True, coalesced=True)
+    try:
+        outstanding = {**send, "outstanding": int(moment.timestamp())}
+        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [outstanding]})
+    except Exception:
+        w.signups.release_send_outstanding(shop_id, signup_id, send["send_id"], moment)
+        raise
     return m.Queued(signup_id=signup_id, queued=True)
+
+
+def send_processed(repo: SignupRepository, shop_id: str, send: dict[str, Any]) -> None:
+    """The worker processed a notify's send (sent, blocked or skipped): it holds the signup's next notify until
+    `RESEND_SPACING` after its own."""
+    if send.get("outstanding"):
+        until = datetime.fromtimestamp(int(send["outstanding"]), UTC) + RESEND_SPACING
+        repo.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], until)
 
 
 def bulk_notify(w: Waitlist, shop_id: str, body: m.BulkNotifyBody) -> tuple[m.BulkNotifyResult, bool]:

@@ -98,7 +98,7 @@ def receive(
         return {"status": "ignored", "topic": topic, "event_id": event_id}
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValidationFailed("the body is not JSON: Shopify webhooks are sent as JSON") from None
     moment = now or ids.now()
     if not intake.markers.mark_received(shop_id, event_id, topic, moment):

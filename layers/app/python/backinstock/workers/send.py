@@ -78,12 +78,19 @@ def handle_message(
         try:
             outcome = sending.process_send(s, shop, settings, send)
         except Exception as exc:  # one failing send must not stop the others of the message
-            logger.exception("send failed; the message will be retried", extra={"send_id": send["send_id"]})
+            # The error's kind and code, not its text: a provider's message may quote the recipient's address.
+            logger.warning(
+                "send failed; the message will be retried",
+                extra={"send_id": send["send_id"], "signup_id": send.get("signup_id"), "error": error_code(exc)},
+            )
             errors.append(exc)
             continue
         outcomes[outcome.status] += 1
+        if send.get("outstanding"):  # a notify's send, processed: it holds the next notify only a little longer
+            signups.send_processed(s.signups, shop.shop_id, send)
     if errors:
-        raise RuntimeError(f"{len(errors)} parts of the message failed; retrying the message") from errors[0]
+        codes = ", ".join(sorted({error_code(e) for e in errors}))
+        raise RuntimeError(f"{len(errors)} parts of the message failed ({codes}); retrying the message") from None
     return outcomes
 
 
@@ -125,3 +132,10 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
 def handler(event: dict[str, Any], context: Any) -> Any:
     metrics.add_metric(name="Records", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+def error_code(exc: BaseException) -> str:
+    """What a log line may say of an error: its AWS error code, else its type (never its text)."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code or type(exc).__name__)

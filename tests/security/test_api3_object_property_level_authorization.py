@@ -1,0 +1,55 @@
+"""API3:2023 Broken Object Property Level Authorization. Every body refuses a field it does not declare (mass
+assignment), and no answer carries the store's own properties (keys, index attributes, search copies, marks)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from backinstock import registry
+from tests.helpers import sample_request
+from tests.security.conftest import call
+
+pytestmark = pytest.mark.security
+# Names of the table's own attributes: never in a response.
+STORE_PROPERTIES = (
+    '"PK"', '"SK"', '"GSI1PK"', '"GSI1SK"', '"GSI2PK"', '"GSI2SK"', '"entity"', '"search_email"', '"search_phone"',
+    '"send_outstanding"', '"expires_at"', '"optin_requested_at"', '"shop_id"', '"api_key_hash"', '"webhook_secret"',
+)  # fmt: skip
+EXTRA_FIELDS = {"shop_id": "someone-else", "notifications_sent": 99, "is_admin": True, "__proto__": {"x": 1}}
+
+
+def body_routes() -> list[registry.Action]:
+    return [a for a in registry.actions() if a.body_model is not None and a.auth is registry.Auth.API_KEY]
+
+
+@pytest.mark.parametrize("action", body_routes(), ids=lambda a: a.name)
+def test_every_body_refuses_a_field_it_does_not_declare(action: registry.Action, attacker: dict[str, Any]) -> None:
+    path, body, headers = sample_request(action, attacker["values"])
+    for name, value in EXTRA_FIELDS.items():
+        status, answer, _ = call(attacker, action.method, path, {**(body or {}), name: value}, headers=headers)
+        assert status == 422, (action.name, name, status, answer)
+        assert name in json.dumps(answer), (action.name, answer)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/back_in_stock/signups/{signup_id}",
+        "/back_in_stock/signups",
+        "/back_in_stock/notifications/{notification_id}",
+        "/back_in_stock/notifications",
+        "/preorders/offers/{offer_id}",
+        "/back_in_stock/settings",
+        "/back_in_stock/reports/exports/{job_id}",
+    ],
+)
+def test_no_answer_carries_the_stores_own_properties(path: str, attacker: dict[str, Any]) -> None:
+    status, answer, _ = call(attacker, "GET", path.format_map(attacker["values"]))
+    assert status == 200, answer
+    text = json.dumps(answer)
+    for name in STORE_PROPERTIES:
+        assert name not in text, (path, name)
+    assert attacker["shop_id"] not in text
