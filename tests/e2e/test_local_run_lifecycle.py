@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import _free_port
+from tests.local_server import _free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -131,6 +131,7 @@ def test_every_gateway_response_carries_the_security_headers(synth: Synth) -> No
         "MISSING_AUTHENTICATION_TOKEN",
         "DEFAULT_4XX",
         "DEFAULT_5XX",
+        "REQUEST_TOO_LARGE",
     }
     for response_type, response in responses.items():
         headers = response.get("ResponseParameters", {})

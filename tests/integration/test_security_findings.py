@@ -184,6 +184,7 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
     worker.drain()
     notification_id = call("GET", "/back_in_stock/notifications", key)[1]["notifications"][0]["id"]
     _, pending = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 201, "email": "d@example.org"})
+    _, spare = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 102, "email": "s@example.org"})
     tokens = {
         "optin_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "optin", ids.now()),
         "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),
@@ -196,6 +197,7 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
         "shop_domain": shop["domain"],
         "signup_id": signup["id"],
         "pending_signup_id": pending["id"],
+        "spare_signup_id": spare["id"],
         "notification_id": notification_id,
         "job_id": RUNNING_JOB,
         "offer_id": preorder_offer(shop["shop_id"]),

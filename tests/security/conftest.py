@@ -82,6 +82,8 @@ def populate(server: dict[str, Any], shop: dict[str, Any]) -> dict[str, str]:
     assert status == 201, notified
     status, pending, _ = call(shop, "POST", "/back_in_stock/signups", {**body, "email": "p-" + email})
     assert status == 201, pending
+    status, spare, _ = call(shop, "POST", "/back_in_stock/signups", {**body, "email": "s-" + email})
+    assert status == 201, spare
     assert call(shop, "POST", f"/back_in_stock/signups/{notified['id']}/notify")[0] == 202
 
     def notification() -> str | None:
@@ -107,6 +109,7 @@ def populate(server: dict[str, Any], shop: dict[str, Any]) -> dict[str, str]:
         "shop_domain": shop["domain"],
         "signup_id": notified["id"],
         "pending_signup_id": pending["id"],
+        "spare_signup_id": spare["id"],
         "notification_id": notification_id,
         "optin_token": links.make_token(key, shop["shop_id"], notified["id"], "optin", ids.now()),
         "unsubscribe_token": unsubscribe.split("token=", 1)[1],

@@ -72,8 +72,16 @@ def test_bulk_bodies_treat_another_shops_ids_as_unknown(attacker: dict[str, Any]
     nobody = [unknown(i) for i in theirs]
     _, unknown_answer, _ = call(attacker, "POST", "/back_in_stock/signups/bulk_notify", {"signup_ids": nobody})
     assert [f["error"] for f in answer["failed"]] == [f["error"] for f in unknown_answer["failed"]]
+    # bulk delete is all-or-nothing: theirs are refused as not found, in the words an unknown id gets, and kept
     status, answer, _ = call(attacker, "POST", "/back_in_stock/signups/bulk_delete", {"signup_ids": theirs})
-    assert (status, answer) == (200, {"deleted_count": 0})
+    _, unknown_answer, _ = call(attacker, "POST", "/back_in_stock/signups/bulk_delete", {"signup_ids": nobody})
+    assert status == 422 and [d["code"] for d in answer["error_details"]] == ["not_found", "not_found"]
+    swapped = {mine: other for mine, other in zip(theirs, nobody, strict=True)}
+    messages = [d["message"] for d in answer["error_details"]]
+    for signup_id, unknown_id in swapped.items():
+        messages = [m.replace(signup_id, unknown_id) for m in messages]
+    assert messages == [d["message"] for d in unknown_answer["error_details"]]
+    assert call(victim, "GET", f"/back_in_stock/signups/{theirs[1]}")[0] == 200
 
 
 @pytest.mark.parametrize(

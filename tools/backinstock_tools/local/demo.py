@@ -45,8 +45,8 @@ SIGNUPS = (
 )
 
 
-def seed(shop_id: str) -> list[DemoVariant]:
-    """Put the demo catalog and waitlist in the shop. Returns the catalog."""
+def put_catalog(shop_id: str) -> None:
+    """Put (or put back) the demo catalog in the shop, inventory item ids included: inventory webhooks restock."""
     catalog = deps.catalog()
     for v in CATALOG:
         catalog.put_variant(
@@ -58,6 +58,11 @@ def seed(shop_id: str) -> list[DemoVariant]:
             v.handle,
             inventory_item_id=v.inventory_item_id,
         )
+
+
+def seed(shop_id: str) -> list[DemoVariant]:
+    """Put the demo catalog and waitlist in the shop. Returns the catalog."""
+    put_catalog(shop_id)
     waitlist = deps.waitlist()
     for signup in SIGNUPS:
         create_signup(waitlist, shop_id, signup)

@@ -27,7 +27,7 @@ from typing import Any
 from backinstock import deps, ids
 from backinstock.errors import Conflict
 from backinstock.models.signups import SignupCreate
-from backinstock_tools.local.demo import CATALOG
+from backinstock_tools.local.demo import CATALOG, put_catalog
 
 PRICES = {9001: Decimal("32.00"), 9002: Decimal("129.00"), 9003: Decimal("24.50")}
 WEIGHTS = (5, 3, 2, 4, 4, 1)  # demand per demo variant: a few popular, one quiet
@@ -58,17 +58,7 @@ def seed(
     rng = random.Random(rng_seed)
     moment = now or ids.now()
     shop = deps.shops().require(shop_id)
-    catalog = deps.catalog()
-    for v in CATALOG:
-        catalog.put_variant(
-            shop_id,
-            v.variant_id,
-            v.product_id,
-            v.title,
-            v.product_title,
-            v.handle,
-            inventory_item_id=v.inventory_item_id,  # as the demo catalog has it: inventory webhooks still restock
-        )
+    put_catalog(shop_id)
     waitlist, sender = deps.waitlist(), deps.sender()
     settings = settings_of(shop)
     counts = {"signups": 0, "sent": 0, "blocked": 0, "orders": 0}
