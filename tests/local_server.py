@@ -17,6 +17,19 @@ from typing import Any
 import pytest
 
 
+def aws_client(server: dict[str, Any], service: str) -> Any:
+    """A boto3 client on the local run's embedded AWS (moto accepts any credentials)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=server["aws_endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import cli, eventually
+from tests.local_server import aws_client
 
 pytestmark = pytest.mark.e2e
 
 
 def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: Any) -> None:
-    import boto3
 
     from backinstock.config import DEFAULT_TABLE_NAME
 
@@ -34,13 +34,7 @@ def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: An
     eventually(clean, "the stream poller to aggregate the seeded history", timeout=120, interval=1)
 
     # A counter moved behind the aggregator's back
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=server["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    dynamodb = aws_client(server, "dynamodb")
     table = server.get("environment", {}).get("TABLE_NAME", DEFAULT_TABLE_NAME)
     rows = dynamodb.query(
         TableName=table,

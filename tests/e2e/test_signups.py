@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import cli, eventually, fetch, http
+from tests.local_server import aws_client
 
 pytestmark = pytest.mark.e2e
 
@@ -301,15 +302,7 @@ def test_double_optin_sends_a_confirmation_whose_link_confirms(server: dict[str,
 
 def send_queues(server: dict[str, Any]) -> tuple[Any, str, str, dict[str, Any]]:
     """An SQS client on the local backend, the send queue's URL, its dead-letter queue's URL and its redrive policy."""
-    import boto3
-
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=server["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # moto accepts any credentials
-    )
+    sqs = aws_client(server, "sqs")
     queue = server["send_queue_url"]
     redrive = json.loads(
         sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]

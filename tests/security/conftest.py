@@ -19,6 +19,7 @@ import pytest
 from backinstock import ids, registry
 from backinstock.services import links
 from tests.e2e.conftest import cli, eventually, fetch, http
+from tests.local_server import aws_client
 
 pytestmark = pytest.mark.security
 PRODUCT = 7_700
@@ -60,15 +61,7 @@ def outbox(server: dict[str, Any]) -> dict[str, Any]:
 
 def link_key(server: dict[str, Any]) -> bytes:
     """The local run's link-signing key, read from its Secrets Manager (moto): to sign expired links."""
-    import boto3
-
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=server["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    client = aws_client(server, "secretsmanager")
     arn = server["environment"]["LINK_SECRET_ARN"]
     return str(client.get_secret_value(SecretId=arn)["SecretString"]).encode()
 
