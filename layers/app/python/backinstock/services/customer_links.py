@@ -52,16 +52,26 @@ def form_action(token: str) -> str:
     return f"?token={quote(token, safe='')}"
 
 
-def optin_form(key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
-    """GET: a page with a button. Mail security scanners open every link in a message; only the POST confirms."""
-    claim = links.verify_token(key, token, "optin", now or ids.now())
-    if claim is None:
+def _button_page(
+    key: bytes, token: str, purpose: links.Purpose, now: datetime | None, title: str, text: str, button: str
+) -> tuple[int, str]:
+    """GET of a link: a page with one button that POSTs the token back, changing nothing itself (mail security
+    scanners open every link in a message); a token that does not verify gets the invalid-link page."""
+    if links.verify_token(key, token, purpose, now or ids.now()) is None:
         return 400, page(*INVALID)
-    return 200, page(
+    return 200, page(title, text, form_action=form_action(token), button=button)
+
+
+def optin_form(key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
+    """GET: a page with a button; only the POST confirms."""
+    return _button_page(
+        key,
+        token,
+        "optin",
+        now,
         "Confirm your restock alert?",
         "Press the button to confirm that you want to be told when this product is back in stock.",
-        form_action=form_action(token),
-        button="Confirm my restock alert",
+        "Confirm my restock alert",
     )
 
 
@@ -74,14 +84,15 @@ def confirm_optin(repo: SignupRepository, key: bytes, token: str, now: datetime 
 
 
 def unsubscribe_form(key: bytes, token: str, now: datetime | None = None) -> tuple[int, str]:
-    """GET: a page with a button. Link scanners in mail systems follow GET links; only the POST unsubscribes."""
-    if links.verify_token(key, token, "unsubscribe", now or ids.now()) is None:
-        return 400, page(*INVALID)
-    return 200, page(
+    """GET: a page with a button; only the POST unsubscribes."""
+    return _button_page(
+        key,
+        token,
+        "unsubscribe",
+        now,
         "Unsubscribe from this restock alert?",
         "You will no longer be told when this product is back in stock.",
-        form_action=form_action(token),
-        button="Unsubscribe",
+        "Unsubscribe",
     )
 
 
