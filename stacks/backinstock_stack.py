@@ -61,6 +61,7 @@ class BackInStockStack(Stack):
                 table=self.data.table,
                 index_names=tuple(self.data.index_names()),
                 idempotency_table=self.data.idempotency_table,
+                rate_limit_table=self.data.rate_limit_table,
                 send_queue=self.sending.queue,
                 webhook_queue=self.webhooks.queue,
                 link_secret=self.sending.link_secret,

@@ -115,3 +115,16 @@ def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         if not messages:
             return out
         out.extend(messages)
+
+
+def count_calls(client: Any, service: str, counted: Any, name: Any = None) -> None:
+    """Count the AWS calls made on `client`, by `name(event_name)` (default: the operation), leaving out the rate
+    limiter's (its table, `services/ratelimits.py`): what an action itself costs. The limiter's one UpdateItem per
+    request is counted on its own in tests/integration/test_rate_limits.py."""
+    from backinstock_tools.local.backend import RATE_LIMIT_TABLE_NAME
+
+    def count(params: dict[str, Any], event_name: str, **_: Any) -> None:
+        if params.get("TableName") != RATE_LIMIT_TABLE_NAME:
+            counted.update([name(event_name) if name else event_name.rsplit(".", 1)[-1]])
+
+    client.meta.events.register(f"provide-client-params.{service}", count)

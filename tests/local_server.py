@@ -54,6 +54,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 "--info-file",
                 str(info_file),
                 "--verbose",  # the logs with the banner, in the session's log file (tests read both)
+                # The suites drive hundreds of requests a minute through the demo shop: the high-limit plan. The
+                # default plan's limit over HTTP is proven with a shop of its own (tests/e2e/test_rate_limits.py).
+                "--demo-plan",
+                "enterprise",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

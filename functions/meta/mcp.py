@@ -8,6 +8,6 @@ from backinstock.api.http import Reply, Request, route
 @route(MCP)
 def handler(request: Request[None, None]) -> Reply:
     answer = mcp.handle(
-        request.raw_body, request.headers, mcp.Caller(request.shop_id, request.request_id, request.origin)
+        request.raw_body, request.headers, mcp.Caller(request.shop_id, request.request_id, request.origin, request.plan)
     )
     return Reply(answer.payload, answer.status, answer.headers)

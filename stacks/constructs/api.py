@@ -31,8 +31,13 @@ from stacks.nag import acknowledge, checkov_skip
 AUTHORIZER_HANDLER = "auth.authorizer"  # functions/auth/authorizer.py, `handler`
 
 STAGE_NAME = "prod"
-THROTTLE_RATE_LIMIT = 50  # steady requests per second, whole stage
-THROTTLE_BURST_LIMIT = 100
+# The stage's throttle: the outer guard for every shop together (each shop has its own limit in the functions,
+# `services/ratelimits.py`: 360 points per 60 s, at most 6 requests/s sustained). 1,000 requests/s is a tenth of the
+# account's regional API Gateway quota (10,000 rps, burst 5,000, shared by every API of the account and region)
+# and what ~1,000 concurrent Lambda executions (the account's default) serve at up to 1 s a request. See
+# docs/DEPLOY.md, "Throttling and rate limits".
+THROTTLE_RATE_LIMIT = 1_000  # steady requests per second, whole stage
+THROTTLE_BURST_LIMIT = 2_000
 ACCESS_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 # The MCP transport speaks the protocol itself (no SDK import) but may load the handler of every tool it runs,
@@ -44,11 +49,13 @@ RUNS_ACTIONS_TIMEOUT = Duration.seconds(25)
 def effective_access(action: Action, actions: Iterable[Action]) -> frozenset[Access]:
     """What the action's function may touch: its own access, plus, for an action that runs other actions
     in-process (MCP), the union of theirs: the actions it can run are the MCP tools (`mcp_tool`), so the customer
-    link pages (not tools) add nothing, and the MCP function never reads the link key."""
+    link pages (not tools) add nothing, and the MCP function never reads the link key. A route limited per shop
+    (`rate_limited`) also takes points from the limiter's table (`Access.RATE_LIMIT`)."""
+    own = action.access | ({Access.RATE_LIMIT} if action.rate_limited else set())
     if not action.runs_actions:
-        return action.access
+        return own
     runnable = (other.access for other in actions if other.mcp_tool and other.name != action.name)
-    return frozenset().union(action.access, *runnable)
+    return frozenset().union(own, *runnable)
 
 
 def construct_name(action_name: str) -> str:

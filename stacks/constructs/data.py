@@ -10,7 +10,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from backinstock.infra_spec import IDEMPOTENCY_TABLE, MAIN_TABLE, TableSpec
+from backinstock.infra_spec import IDEMPOTENCY_TABLE, MAIN_TABLE, RATE_LIMIT_TABLE, TableSpec
 from stacks.nag import checkov_skip
 
 
@@ -65,13 +65,17 @@ class Data(Construct):
     `idempotency_table`: the `Idempotency-Key` records (Powertools persistence), key `id`, expiring through
     `expiration` after 24 hours. Deleted with the stack, not retained: every record is a replay cache of at most a
     day, worth nothing once the API that reads it is gone, and a retained copy would only be an orphan (a replaced
-    table starts empty whatever its removal policy, because the functions point at the new one)."""
+    table starts empty whatever its removal policy, because the functions point at the new one).
+
+    `rate_limit_table`: the per-shop rate-limit buckets (`services/ratelimits.py`), key `id`, idle ones expiring
+    through `expires_at`; not retained for the same reason (a bucket is a minute of state)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.spec = MAIN_TABLE
         self.table = _table(self, MAIN_TABLE, retain=True)
         self.idempotency_table = _table(self, IDEMPOTENCY_TABLE, retain=False)
+        self.rate_limit_table = _table(self, RATE_LIMIT_TABLE, retain=False)
 
     def index_names(self) -> list[str]:
         return [index.name for index in self.spec.indexes]

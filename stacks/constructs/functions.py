@@ -32,7 +32,7 @@ FUNCTION_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 CHECKOV_FUNCTION_SKIPS = {
-    "CKV_AWS_115": "No reserved concurrency per function: the stage's throttle (50 rps, burst 100) bounds the API "
+    "CKV_AWS_115": "No reserved concurrency per function: the stage's throttle (1,000 rps, burst 2,000) bounds the API "
     "functions and each queue's event source its worker (maximum concurrency); reserving per function would carve "
     "the account's pool into ~80 slices.",
     "CKV_AWS_116": "Failures do not vanish without a function DLQ: API functions are invoked synchronously (the "
@@ -73,6 +73,7 @@ TABLE_ACTIONS: Mapping[Access, tuple[str, ...]] = {
 # Powertools' DynamoDB persistence layer: a conditional PutItem claims the key, GetItem reads a replay, UpdateItem
 # stores the response, DeleteItem forgets a failed attempt. Items are addressed by key only: no Query, no index.
 IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+RATE_LIMIT_ACTIONS = ("dynamodb:UpdateItem",)  # the limiter's one conditional update (services/ratelimits.py)
 # SendMessageBatch has no IAM action of its own: SQS authorizes it as sqs:SendMessage.
 SEND_QUEUE_ACTIONS = ("sqs:SendMessage",)
 # The key is read once per container; nothing describes, lists or writes it.
@@ -147,6 +148,7 @@ class AccessTargets:
     table: dynamodb.ITable
     index_names: tuple[str, ...]
     idempotency_table: dynamodb.ITable
+    rate_limit_table: dynamodb.ITable
     send_queue: sqs.IQueue
     webhook_queue: sqs.IQueue
     link_secret: secretsmanager.ISecret
@@ -188,6 +190,13 @@ def _grant_idempotency(targets: AccessTargets, role: iam.IRole, _access: frozens
         iam.PolicyStatement(actions=list(IDEMPOTENCY_ACTIONS), resources=[targets.idempotency_table.table_arn])
     )
     return {"IDEMPOTENCY_TABLE_NAME": targets.idempotency_table.table_name}
+
+
+def _grant_rate_limit(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(RATE_LIMIT_ACTIONS), resources=[targets.rate_limit_table.table_arn])
+    )
+    return {"RATE_LIMIT_TABLE_NAME": targets.rate_limit_table.table_name}
 
 
 def _grant_send_queue(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
@@ -273,6 +282,7 @@ GRANTS: Mapping[Access, Grant] = {
     Access.LINK_SECRET: _grant_link_secret,
     Access.EXPORT_RUN: _grant_export_run,
     Access.EXPORT_READ: _grant_export_read,
+    Access.RATE_LIMIT: _grant_rate_limit,
 }
 # A new access kind without a grant would silently grant nothing: fail the synth (and the import) instead.
 _UNGRANTED = set(Access) - set(GRANTS)
@@ -286,6 +296,7 @@ if _UNGRANTED:
 _GRANT_VARIABLES: dict[str, type[config.BaseEnv]] = {
     "TABLE_NAME": config.TableEnv,
     "IDEMPOTENCY_TABLE_NAME": config.IdempotencyEnv,
+    "RATE_LIMIT_TABLE_NAME": config.RateLimitEnv,
     "SEND_QUEUE_URL": config.QueueEnv,
     "WEBHOOK_QUEUE_URL": config.WebhookQueueEnv,
     "LINK_SECRET_ARN": config.LinkEnv,

@@ -20,7 +20,12 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from backinstock.config import BaseEnv
 from stacks.constructs.api import construct_name
+
+# The functions' Powertools metrics: namespace and the `service` dimension of a metric emitted on its own.
+METRICS_NAMESPACE = BaseEnv.model_fields["POWERTOOLS_METRICS_NAMESPACE"].default
+METRICS_SERVICE = BaseEnv.model_fields["POWERTOOLS_SERVICE_NAME"].default
 
 PERIOD = Duration.minutes(5)
 API_5XX_THRESHOLD = 5  # API Gateway 5xx answers per period (integration errors, authorizer failures, timeouts)
@@ -162,6 +167,21 @@ class Monitoring(Construct):
                 "(account or function concurrency)",
                 scope=self._scope_beside(function),
             )
+        # The rate limiter fails open (services/ratelimits.py): a request its store could not decide runs unlimited,
+        # and each one counts here (`api.http.take_points`, one metric without the action dimension).
+        alarm(
+            "RateLimitStoreErrorsAlarm",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="RateLimitStoreErrors",
+                dimensions_map={"service": METRICS_SERVICE},
+                period=PERIOD,
+                statistic="Sum",
+            ),
+            1,
+            "backinstock rate limiter: its DynamoDB table failed to answer; requests ran without a per-shop limit "
+            "(fail open). Check the RateLimitTable's throttling and errors.",
+        )
         every_function = {**functions, **workers, "authorizer": authorizer}
         alarm(
             f"{construct_name('authorizer')}ThrottlesAlarm",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from backinstock import deps, dispatch, registry
+from tests.helpers import count_calls
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +26,7 @@ PATCH_BODIES = {
 @pytest.fixture
 def dynamodb_calls(shop: dict[str, Any]) -> Counter[str]:
     calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: Any) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    deps.shops().client.meta.events.register("before-call.dynamodb", count)
+    count_calls(deps.shops().client, "dynamodb", calls)
     return calls
 
 

@@ -23,7 +23,7 @@ from backinstock.queue import BATCH_LIMIT, SENDS_PER_MESSAGE
 from backinstock.repositories.base import BATCH_GET_LIMIT, to_item
 from backinstock.repositories.signups import SignupRepository, signup_key
 from backinstock.services import signups
-from tests.helpers import receive_all
+from tests.helpers import count_calls, receive_all
 
 pytestmark = pytest.mark.integration
 
@@ -85,9 +85,7 @@ def calls(shop: dict[str, Any]) -> Counter[str]:
     """`service.Operation` -> number of calls, from botocore's before-call event on the clients the code uses."""
     counted: Counter[str] = Counter()
     for service in ("dynamodb", "sqs"):
-        aws.client(service).meta.events.register(
-            f"before-call.{service}", lambda event_name, **_: counted.update([event_name.split(".", 1)[1]])
-        )
+        count_calls(aws.client(service), service, counted, lambda event_name: event_name.split(".", 1)[1])
     return counted
 
 

@@ -508,6 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--aws-port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
     serve.add_argument("--info-file", help="write {base_url, aws_endpoint, shop_id, api_key} as JSON here")
     serve.add_argument("--demo-domain", default="demo-shop.myshopify.com")
+    serve.add_argument(
+        "--demo-plan",
+        default="growth",
+        help="the demo shop's plan (default growth: 360 rate-limit points a minute; enterprise: the high limit)",
+    )
     serve.add_argument("--log-file", default=".local/server.log", help="where logs go (default .local/server.log)")
     serve.add_argument("--verbose", action="store_true", help="logs on the console instead of the log file")
     serve.add_argument(

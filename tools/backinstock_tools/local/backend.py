@@ -13,6 +13,7 @@ from backinstock.config import DEFAULT_TABLE_NAME
 
 REGION = "us-east-1"
 IDEMPOTENCY_TABLE_NAME = "backinstock-idempotency"
+RATE_LIMIT_TABLE_NAME = "backinstock-ratelimits"
 SEND_QUEUE_NAME = "backinstock-send"
 EXPORT_BUCKET_NAME = "backinstock-exports"
 WEBHOOK_QUEUE_NAME = "backinstock-webhooks"
@@ -30,6 +31,7 @@ def local_environment(
     The queue URL and the secret ARN are known once the resources exist: `create_resources` returns them."""
     return {
         "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
+        "RATE_LIMIT_TABLE_NAME": RATE_LIMIT_TABLE_NAME,
         "SENDER_EMAIL": SENDER_EMAIL,
         "PUBLIC_BASE_URL": public_base_url,
         "AWS_ENDPOINT_URL": endpoint,
@@ -361,6 +363,7 @@ def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
     speed_up_moto_queries()
     create_table(infra_spec.MAIN_TABLE, table_name)
     create_table(infra_spec.IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_NAME)
+    create_table(infra_spec.RATE_LIMIT_TABLE, RATE_LIMIT_TABLE_NAME)
     create_export_bucket(os.environ.get("EXPORT_BUCKET_NAME", EXPORT_BUCKET_NAME))
     aws.client("ses").verify_email_identity(EmailAddress=os.environ.get("SENDER_EMAIL", SENDER_EMAIL))
     env = {

@@ -70,7 +70,7 @@ def serve(args: argparse.Namespace) -> int:
     api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
     backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
     resources = backend.create_resources()
-    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan="growth", email=demo.MERCHANT_EMAIL)
+    demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan=args.demo_plan, email=demo.MERCHANT_EMAIL)
     # A local Shopify Admin API (order tags) and the demo shop connected to it, so webhooks verify and orders tag.
     fake_shopify = FakeShopify().start()
     token = "shpat_local_" + secrets.token_hex(16)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from backinstock import deps, dispatch, registry
-from backinstock.api.auth import shop_for
+from backinstock.api.auth import identity_for, shop_for
 from backinstock.api.http import gateway_error_body, not_found_message
 from backinstock.infra_spec import (
     GATEWAY_MAX_BODY_BYTES,
@@ -93,15 +93,17 @@ def handle(
         return gateway_error(404, "not_found", not_found_message(method, path))
     action, raw_params = found
     params = {name: unquote(value) for name, value in raw_params.items()}  # as API Gateway's pathParameters
-    shop_id = None
+    shop_id: str | None = None
+    plan: str | None = None
     if action.auth is not registry.Auth.PUBLIC:
         lowered = {k.lower() for k, v in headers.items() if v}
         if action.auth.value.lower() not in lowered:
             return gateway_error(401, "unauthorized", UNAUTHORIZED_MESSAGE)
         with invocation_lock:
-            shop_id = shop_for(headers)
-        if shop_id is None:
+            identity = identity_for(headers)
+        if identity is None:
             return gateway_error(401, "unauthorized", UNAUTHORIZED_MESSAGE)
+        shop_id, plan = identity
     origin = f"http://{headers['Host']}" if headers.get("Host") else None
     event = dispatch.proxy_event(
         action,
@@ -113,6 +115,7 @@ def handle(
         body=body,
         shop_id=shop_id,
         origin=origin,
+        plan=plan,
     )
     with invocation_lock:
         return dispatch.invoke(action, event)

@@ -46,6 +46,12 @@ class IdempotencyEnv(BaseEnv):
     IDEMPOTENCY_TABLE_NAME: str = Field(min_length=3, max_length=255)
 
 
+class RateLimitEnv(BaseEnv):
+    """Every function of a route limited per shop (an API key or Bearer route): the limiter's table."""
+
+    RATE_LIMIT_TABLE_NAME: str = Field(min_length=3, max_length=255)
+
+
 class LinkEnv(BaseEnv):
     LINK_SECRET_ARN: str = Field(min_length=3)
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from backinstock.services.preorder_ledger import Ledger
     from backinstock.services.preorder_reports import PreorderReports
     from backinstock.services.privacy import Privacy
+    from backinstock.services.ratelimits import Limiter
     from backinstock.services.reports import Reports
     from backinstock.services.restocks import Restocks
     from backinstock.services.sending import Sender
@@ -291,6 +292,15 @@ def link_key() -> bytes:
     from backinstock.repositories.link_key import read_link_key
 
     return read_link_key(config.link_secret_arn())
+
+
+@factory
+def rate_limiter() -> Limiter:
+    """The per-shop limiter of the API routes (`api.http.route` asks it before anything else)."""
+    from backinstock.repositories.ratelimits import RateLimitStore
+    from backinstock.services.ratelimits import Limiter
+
+    return Limiter(RateLimitStore(config.load(config.RateLimitEnv).RATE_LIMIT_TABLE_NAME))
 
 
 def reset() -> None:

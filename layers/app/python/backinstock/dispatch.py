@@ -68,6 +68,7 @@ def proxy_event(
     shop_id: str | None = None,
     request_id: str | None = None,
     origin: str | None = None,
+    plan: str | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event, as production sends it to the action's Lambda.
 
@@ -104,7 +105,7 @@ def proxy_event(
             "stage": "local",
             "requestId": request_id,
             "identity": {"sourceIp": "127.0.0.1"},
-            "authorizer": {"shop_id": shop_id, "principalId": shop_id} if shop_id else None,
+            "authorizer": {"shop_id": shop_id, "principalId": shop_id, "plan": plan or ""} if shop_id else None,
         },
         "body": body,
         "isBase64Encoded": False,

@@ -54,3 +54,14 @@ class PayloadTooLarge(AppError):
 class UnsupportedMediaType(AppError):
     status = 415
     code = "unsupported_media_type"
+
+
+class RateLimited(AppError):
+    """The shop's points for the rolling minute are used up: nothing ran. `retry_after`: seconds to wait."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, *messages: str, retry_after: int) -> None:
+        super().__init__(*messages)
+        self.retry_after = retry_after

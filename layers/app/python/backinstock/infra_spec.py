@@ -51,7 +51,18 @@ IDEMPOTENCY_TABLE = TableSpec(
     stream=False,
 )
 
-TABLES = (MAIN_TABLE, IDEMPOTENCY_TABLE)
+# The per-shop rate limiter's buckets (services/ratelimits.py): one small item per shop, updated on every limited
+# request; its own table so that those writes never reach the main table's stream. Idle buckets expire.
+RATE_LIMIT_TABLE = TableSpec(
+    logical_id="RateLimitTable",
+    partition_key="id",
+    sort_key=None,
+    indexes=(),
+    ttl_attribute="expires_at",
+    stream=False,
+)
+
+TABLES = (MAIN_TABLE, IDEMPOTENCY_TABLE, RATE_LIMIT_TABLE)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,9 @@ class Access(enum.Enum):
     LINK_SECRET = "secret:links"  # noqa: S105 (an access kind, not a secret): the HMAC key that signs and verifies opt-in / unsubscribe links
     EXPORT_RUN = "exports:run"  # start and stop export workflow executions, abort an export's partial upload
     EXPORT_READ = "exports:read"  # read export files: sign their download URLs
+    # Take points from the shop's rate-limit bucket: never declared, implied by an authenticated route
+    # (`Action.rate_limited`); the grant reaches the limiter's table only.
+    RATE_LIMIT = "ratelimit"
 
 
 class Auth(enum.Enum):
@@ -129,6 +132,9 @@ class Action:
     handler_attribute: str = "handler"
     sample: Sample | None = field(default=None, compare=False)  # a valid request (tests run every action with it)
     export: Export | None = None  # what this action's export job writes (an export action)
+    # Points a request takes from the shop's rate limit; None: by method (GET 1, else 2). The MCP transport takes
+    # none itself: each tool call it runs takes its own action's (`services/ratelimits.py`).
+    rate_cost: int | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -142,6 +148,18 @@ class Action:
     @property
     def all_paths(self) -> tuple[str, ...]:
         return (self.path, *self.extra_paths)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Limited per shop: every route a shop's key authenticates. Public routes are protected otherwise
+        (webhooks by their HMAC, customer links by their signed token, all by the stage's throttle)."""
+        return self.auth is not Auth.PUBLIC
+
+    @property
+    def points(self) -> int:
+        if self.rate_cost is not None:
+            return self.rate_cost
+        return 1 if self.method == "GET" else 2
 
     @property
     def read_only(self) -> bool:

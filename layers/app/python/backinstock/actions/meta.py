@@ -46,6 +46,7 @@ MCP = Action(
     auth=Auth.BEARER,
     mcp_tool=False,
     runs_actions=True,
+    rate_cost=0,
     sample=Sample(
         "/mcp",
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
@@ -54,6 +55,7 @@ MCP = Action(
     notes=(
         "Authenticate with Authorization: Bearer <api key>.",
         "Methods: initialize, tools/list, tools/call, ping. A tool call runs the same code as the HTTP route.",
+        "Rate limit: a tool call takes the points of its route (GET 1, else 2); the POST itself takes none.",
     ),
 )
 

@@ -17,23 +17,31 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from backinstock import deps
-from backinstock.services.shops import authenticate
+from backinstock.services.shops import identify
 
 logger = Logger()
 
 
 def shop_for(headers: dict[str, Any] | None) -> str | None:
-    return authenticate(deps.shops(), dict(headers or {}))
+    found = identity_for(headers)
+    return found[0] if found else None
+
+
+def identity_for(headers: dict[str, Any] | None) -> tuple[str, str | None] | None:
+    """(shop id, plan) of the request's key: the context the authorizer passes to the action (the plan sets the
+    shop's rate limit)."""
+    return identify(deps.shops(), dict(headers or {}))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
-    shop_id = shop_for(request.headers)
-    if shop_id is None:
+    found = identity_for(request.headers)
+    if found is None:
         logger.info("rejected an API key")
         # API Gateway turns exactly this message into its UNAUTHORIZED gateway response (our 401 envelope).
         raise Exception("Unauthorized")
+    shop_id, plan = found
     arn = parse_api_gateway_arn(request.method_arn)
     policy = APIGatewayAuthorizerResponse(
         principal_id=shop_id,
@@ -41,7 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context={"shop_id": shop_id},
+        context={"shop_id": shop_id, "plan": plan or ""},
     )
     policy.allow_all_routes()
     return policy.asdict()

@@ -36,9 +36,12 @@ from pydantic import BaseModel
 import backinstock
 from backinstock import registry
 from backinstock.api.validation import parse_body, parse_query
-from backinstock.errors import AppError, Problem, UnsupportedMediaType
+from backinstock.errors import AppError, Problem, RateLimited, UnsupportedMediaType
 from backinstock.infra_spec import security_headers
 from backinstock.registry import BASE_PATH, Action
+
+if typing.TYPE_CHECKING:
+    from backinstock.services.ratelimits import Decision
 
 logger = Logger()
 metrics = Metrics(namespace="BackInStock")
@@ -67,6 +70,7 @@ class Request(Generic[Q, B]):
     request_id: str
     raw_body: str | None = None  # the body as sent, for an action without a body model (MCP's JSON-RPC)
     origin: str = ""  # where the client reached the API: `https://<host>[/<stage>]` (see `origin_of`)
+    plan: str = ""  # the shop's plan, from the authorizer's context (its rate limit)
 
     @property
     def base_url(self) -> str:
@@ -93,10 +97,11 @@ def dump(payload: Any) -> str:
     return json.dumps(payload, default=str, separators=(",", ":"))
 
 
-def error_body(problems: list[Problem], request_id: str | None) -> dict[str, Any]:
+def error_body(problems: list[Problem], request_id: str | None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "errors": [p.text() for p in problems],
         "error_details": [{"code": p.code, "field": p.field, "message": p.message} for p in problems],
+        **extra,
     }
     if request_id:
         body["request_id"] = request_id
@@ -109,11 +114,11 @@ def gateway_error_body(code: str, message: str, request_id: str) -> dict[str, An
     return error_body([Problem(code, message)], request_id)
 
 
-def error_response(status: int, problems: list[Problem], request_id: str | None) -> Response:
+def error_response(status: int, problems: list[Problem], request_id: str | None, **extra: Any) -> Response:
     return Response(
         status_code=status,
         content_type=JSON,
-        body=dump(error_body(problems, request_id)),
+        body=dump(error_body(problems, request_id, **extra)),
         headers=security_headers(JSON),
     )
 
@@ -185,6 +190,55 @@ def shop_id_of(event: Mapping[str, Any]) -> str:
     return str(authorizer.get("shop_id") or "")
 
 
+def plan_of(event: Mapping[str, Any]) -> str:
+    """The shop's plan, as the authorizer put it in its context (it sets the shop's rate limit)."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    return str(authorizer.get("plan") or "")
+
+
+# The rate-limit decisions of the invocations in progress, newest last: an MCP tool call runs its action's handler
+# inside the MCP one, and the MCP answer's headers report the latest decision (after its tool calls).
+_decisions: list[Decision] = []
+
+
+def take_points(action: Action, event: Mapping[str, Any]) -> None:
+    """Take the action's points from the shop's bucket before anything else runs (validation included): refused,
+    `RateLimited` (429, nothing executed). A store failure lets the request through (fail open), counted by the
+    `RateLimitStoreErrors` metric that the stack alarms on."""
+    from backinstock import deps
+
+    shop_id = shop_id_of(event)
+    if not action.rate_limited or not shop_id:
+        return
+    decision = deps.rate_limiter().check(shop_id, plan_of(event), action.points)
+    _decisions.append(decision)
+    if decision.failed_open:
+        from aws_lambda_powertools.metrics import single_metric
+
+        logger.warning("rate limiter store failed: request allowed unlimited", extra={"action": action.name})
+        with single_metric(name="RateLimitStoreErrors", unit=MetricUnit.Count, value=1, namespace=metrics.namespace):
+            pass
+    if not decision.allowed:
+        raise RateLimited(
+            f"rate limit exceeded: {decision.limit} points per 60 seconds (a GET costs 1, a write 2); "
+            f"retry after {decision.retry_after} s",
+            retry_after=decision.retry_after,
+        )
+
+
+def with_rate_limit_headers(response: dict[str, Any], decision: Decision) -> dict[str, Any]:
+    headers = decision.headers()
+    if int(response.get("statusCode") or 0) != 429:
+        headers.pop("Retry-After", None)
+    multi = response.get("multiValueHeaders")
+    if multi is not None:
+        for name, value in headers.items():
+            multi[name] = [value]
+    else:
+        response.setdefault("headers", {}).update(headers)
+    return response
+
+
 def check_endpoint(action: Action, endpoint: Callable[..., Any]) -> None:
     """The endpoint's `request` annotation must be `Request[<query_model>, <body_model>]` of its action (`None` for
     a model the action does not declare): a handler cannot read a field its action does not validate."""
@@ -212,6 +266,7 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
 
         def call(**raw_params: str) -> Response:
             event = app.current_event
+            take_points(action, event.raw_event)
             # The resolver matches the path as sent (`%C3%A9`): a parameter is its decoded value (`é`).
             path_params = {name: unquote(value) for name, value in raw_params.items()}
             query = (
@@ -240,6 +295,7 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
                 request_id(),
                 raw,
                 origin_of(event.raw_event),
+                plan_of(event.raw_event),
             )
             reply = run_endpoint(request)
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
@@ -293,6 +349,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
             metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
             if action.html:
                 return html_error_page(request_id())
+            if isinstance(exc, RateLimited):
+                return error_response(exc.status, exc.problems, request_id(), retry_after=exc.retry_after)
             return error_response(exc.status, exc.problems, request_id())
 
         @app.exception_handler(Exception)
@@ -313,7 +371,14 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
         @logger.inject_lambda_context(clear_state=True)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             metrics.add_dimension(name="action", value=action.name)
-            return app.resolve(event, context)
+            mark = len(_decisions)
+            try:
+                response = app.resolve(event, context)
+                # The latest decision: this invocation's, or a tool call's that ran inside it (MCP).
+                return with_rate_limit_headers(response, _decisions[-1]) if len(_decisions) > mark else response
+            finally:
+                if mark == 0:
+                    _decisions.clear()
 
         handler.action = action  # type: ignore[attr-defined]
         backinstock.loaded()  # the entry point is built: resume garbage collection (see backinstock/__init__.py)

@@ -91,6 +91,7 @@ class Caller:
     shop_id: str
     request_id: str = ""
     origin: str = ""  # where the client reached the API (`api.http.origin_of`): tools' links point there too
+    plan: str = ""  # the shop's plan (the authorizer's context): a tool call takes its points from the same limit
 
 
 # --- The JSON-RPC envelope --------------------------------------------------------------------------------------
@@ -394,6 +395,7 @@ def build_event(action: registry.Action, arguments: dict[str, Any], caller: Call
         shop_id=caller.shop_id or None,
         request_id=caller.request_id or None,
         origin=caller.origin or None,
+        plan=caller.plan or None,
     )
 
 

@@ -34,3 +34,9 @@ class ErrorEnvelope(BaseModel):
     errors: list[str]
     error_details: list[ErrorDetail]
     request_id: str
+
+
+class RateLimitedEnvelope(ErrorEnvelope):
+    """429: the error envelope with the seconds to wait (also the `Retry-After` header)."""
+
+    retry_after: int = Field(ge=1, description="Seconds until the refused request would pass")

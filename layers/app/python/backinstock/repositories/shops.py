@@ -114,7 +114,7 @@ class ShopRepository(Repository):
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     },
-                    {"Put": self._key_put(key_hash, shop["shop_id"], now)},
+                    {"Put": self._key_put(key_hash, shop["shop_id"], now, shop.get("plan"))},
                     {"Put": self._key_reference(key_hash, shop["shop_id"])},
                 ]
             )
@@ -145,8 +145,10 @@ class ShopRepository(Repository):
         return shop
 
     # ------------------------------------------------------------------------------------------------- keys
-    def _key_put(self, key_hash: str, shop_id: str, now: str) -> dict[str, Any]:
-        values = {"shop_id": shop_id, "status": "active", "created_at": now, "entity": "api_key"}
+    def _key_put(self, key_hash: str, shop_id: str, now: str, plan: str | None) -> dict[str, Any]:
+        # The shop's plan is copied onto its keys: the authorizer hands it to the rate limiter with the shop id,
+        # from the one GetItem it already makes (a plan change rewrites the active key item too).
+        values = {"shop_id": shop_id, "status": "active", "created_at": now, "entity": "api_key", "plan": plan}
         return {
             "TableName": self.table_name,
             "Item": {**_api_key_key(key_hash), **to_item(values)},
@@ -195,24 +197,30 @@ class ShopRepository(Repository):
 
     def shop_id_for_key(self, key_hash: str) -> str | None:
         """The shop an active key belongs to, or None for an unknown or revoked key."""
+        found = self.identity_for_key(key_hash)
+        return found[0] if found else None
+
+    def identity_for_key(self, key_hash: str) -> tuple[str, str | None] | None:
+        """The shop an active key belongs to and its plan (None: a key written before keys carried it), or None
+        for an unknown or revoked key."""
         response = self.client.get_item(
             TableName=self.table_name,
             Key=_api_key_key(key_hash),
-            ProjectionExpression="shop_id, #s",
-            ExpressionAttributeNames={"#s": "status"},
+            ProjectionExpression="shop_id, #s, #p",
+            ExpressionAttributeNames={"#s": "status", "#p": "plan"},
         )
         item = response.get("Item")
         if not item or item.get("status", {}).get("S") != "active":
             return None
-        return str(item["shop_id"]["S"])
+        return str(item["shop_id"]["S"]), (item["plan"]["S"] if "plan" in item else None)
 
-    def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str) -> None:
+    def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str, plan: str | None = None) -> None:
         """New key in, old key revoked, shop pointed at the new one: all or nothing, and only if nobody rotated
         the key in between (the shop's current hash is still `old_hash`)."""
         try:
             self.client.transact_write_items(
                 TransactItems=[
-                    {"Put": self._key_put(new_hash, shop_id, now)},
+                    {"Put": self._key_put(new_hash, shop_id, now, plan)},
                     {"Put": self._key_reference(new_hash, shop_id)},
                     {
                         "Update": {

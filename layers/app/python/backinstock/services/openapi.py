@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from backinstock import __version__, registry
-from backinstock.models.common import ErrorEnvelope
+from backinstock.models.common import ErrorEnvelope, RateLimitedEnvelope
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -32,8 +32,32 @@ _BODY_ERRORS = {
 }
 
 
+# Every answer of a route limited per shop (`Action.rate_limited`) carries these; a 429 adds Retry-After.
+_RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "The shop's points per rolling 60 seconds (its plan's; a GET costs 1 point, a write 2)",
+    "X-RateLimit-Remaining": "Points left now",
+    "X-RateLimit-Reset": "Seconds until all the points are back",
+}
+_RETRY_AFTER = {"Retry-After": "Seconds until the refused request would pass (as `retry_after` in the body)"}
+_RATE_LIMITED = "Rate limit exceeded: nothing was executed; retry after `Retry-After` seconds"
+
+
+def _header_refs(names: dict[str, str]) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _with_rate_limit(operation: dict[str, Any], ref: Any) -> None:
+    """The headers on every response of a limited operation, and its 429."""
+    operation["responses"]["429"] = {
+        "description": _RATE_LIMITED,
+        "content": {"application/json": {"schema": ref(RateLimitedEnvelope)}},
+    }
+    for code, response in operation["responses"].items():
+        response["headers"] = _header_refs({**_RATE_LIMIT_HEADERS, **(_RETRY_AFTER if code == "429" else {})})
+
+
 def _models() -> list[type[BaseModel]]:
-    seen: dict[str, type[BaseModel]] = {"ErrorEnvelope": ErrorEnvelope}
+    seen: dict[str, type[BaseModel]] = {"ErrorEnvelope": ErrorEnvelope, "RateLimitedEnvelope": RateLimitedEnvelope}
     for action in registry.actions():
         for model in (action.body_model, action.query_model, action.response_model):
             if model is not None:
@@ -65,6 +89,10 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {
             "schemas": dict(sorted(schemas.items())),
+            "headers": {
+                name: {"description": text, "schema": {"type": "integer", "minimum": 0}}
+                for name, text in {**_RATE_LIMIT_HEADERS, **_RETRY_AFTER}.items()
+            },
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -99,6 +127,8 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
         schema = action.query_model.model_json_schema(ref_template=_REF)
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop})
+    if action.rate_limited:
+        _with_rate_limit(operation, ref)
     if params:
         operation["parameters"] = params
     if action.body_model is not None:

@@ -29,7 +29,9 @@ class ShopStore(Protocol):
 
     def shop_id_for_key(self, key_hash: str) -> str | None: ...
 
-    def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str) -> None: ...
+    def identity_for_key(self, key_hash: str) -> tuple[str, str | None] | None: ...
+
+    def rotate_key(self, shop_id: str, old_hash: str, new_hash: str, now: str, plan: str | None = None) -> None: ...
 
     def set_sms_verification(self, shop_id: str, status: str, now: str) -> Shop: ...
 
@@ -99,7 +101,7 @@ def rotate_key(store: ShopStore, shop_id: str) -> dict[str, str]:
     """Issue a new key and revoke the current one. Returns the new key (shown once)."""
     shop = store.require(shop_id)
     api_key = new_key()
-    store.rotate_key(shop_id, shop.api_key_hash, hash_key(api_key), _now())
+    store.rotate_key(shop_id, shop.api_key_hash, hash_key(api_key), _now(), shop.plan)
     return {"shop_id": shop_id, "domain": shop.domain, "api_key": api_key}
 
 
@@ -120,6 +122,12 @@ def authenticate(store: ShopStore, headers: dict[str, str]) -> str | None:
 
     Missing, malformed, unknown and revoked keys are indistinguishable to the caller.
     """
+    found = identify(store, headers)
+    return found[0] if found else None
+
+
+def identify(store: ShopStore, headers: dict[str, str]) -> tuple[str, str | None] | None:
+    """The shop id and plan (its rate limit) for the request's key, or None: `authenticate`'s rules."""
     lowered = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
     token = lowered.get("x-auth-token", "").strip()
     if not token:
@@ -128,7 +136,7 @@ def authenticate(store: ShopStore, headers: dict[str, str]) -> str | None:
             token = value.strip()
     if not token or len(token) > 200:
         return None
-    return store.shop_id_for_key(hash_key(token))
+    return store.identity_for_key(hash_key(token))
 
 
 MIN_SECRET_LENGTH = 16
