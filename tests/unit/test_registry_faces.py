@@ -22,7 +22,52 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def registry_routes() -> set[tuple[str, str]]:
-    return {(a.method, a.gateway_path(p)) for a in registry.actions() for p in a.all_paths}
+    """Every route: each path of each action, and each deprecated v1 route (`Action.v1`)."""
+    v2 = {(a.method, a.gateway_path(p)) for a in registry.actions() for p in a.all_paths}
+    return v2 | {(a.v1.method, a.v1.gateway_path()) for a in registry.actions() if a.v1 is not None}
+
+
+def test_the_v1_routes_of_the_reference_each_run_their_v2_action() -> None:
+    """Reference 002's parity table, plus the v1 /help: the v1 routes and the v2 action each one runs."""
+    assert {(a.v1.method, a.v1.path): a.name for a in registry.v1_actions() if a.v1 is not None} == {
+        ("GET", "/intents"): "list_signups",
+        ("GET", "/intents/:id"): "get_signup",
+        ("POST", "/intents"): "create_signup",
+        ("POST", "/intents/:id/notify_intent"): "notify_signup",
+        ("POST", "/intents/bulk_notify_intent"): "bulk_notify_signups",
+        ("DELETE", "/intents/bulk_destroy"): "bulk_delete_signups",
+        ("POST", "/intents/transfer_signups"): "transfer_signups",
+        ("GET", "/products_in_demand"): "products_in_demand_report",
+        ("GET", "/help"): "help",
+    }
+
+
+def test_v1_routes_are_in_v1_help_deprecated_in_openapi_and_not_tools() -> None:
+    from backinstock.api import mcp
+
+    v1 = {(a.v1.method, a.v1.path) for a in registry.v1_actions() if a.v1 is not None}
+    assert {(e.method, e.path) for e in help_service.v1_help(None).actions} == v1
+    assert all(e.successor and e.deprecated for e in help_service.v1_help(None).actions)
+    document = openapi.document()
+    operations = [
+        (method.upper(), path, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if path.startswith(registry.V1_BASE_PATH)
+    ]
+    assert len(operations) == len(v1) and all(op["deprecated"] is True for _, _, op in operations)
+    assert not [
+        op
+        for path, item in document["paths"].items()
+        for op in item.values()
+        if "deprecated" in op and not path.startswith(registry.V1_BASE_PATH)
+    ]
+    tool_names = {t["name"] for t in mcp.tools()}
+    assert tool_names == {a.name for a in registry.actions() if a.mcp_tool}  # the v2 tools; no v1 one
+    for action in registry.v1_actions():
+        assert action.v1 is not None
+        found = registry.match_v1(action.v1.method, action.v1.path.replace(":id", "abc"))
+        assert found is not None and found[0].name == action.name
 
 
 def test_every_settings_route_of_the_reference_is_registered() -> None:

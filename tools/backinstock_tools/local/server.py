@@ -89,6 +89,8 @@ def handle(
     found = (
         registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
     )
+    if path.startswith(registry.V1_BASE_PATH + "/"):  # a deprecated v1 route runs its v2 action (`registry.V1`)
+        found = registry.match_v1(method, path.removeprefix(registry.V1_BASE_PATH))
     if found is None:
         return gateway_error(404, "not_found", not_found_message(method, path))
     action, raw_params = found

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from backinstock.registry import BASE_PATH, Action, match_path
+from backinstock.registry import BASE_PATH, V1_BASE_PATH, Action, match_path
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -78,7 +78,8 @@ def proxy_event(
     A query value may be a list (a repeated parameter, `offer_ids[]=a&offer_ids[]=b`): as in API Gateway, the
     single-value map holds the last one and the multi-value map all of them."""
     request_id = request_id or str(uuid.uuid4())
-    resource = action.gateway_path(_pattern_for(action, path))
+    v1 = action.v1 is not None and path.startswith(V1_BASE_PATH + "/")
+    resource = action.v1.gateway_path() if v1 and action.v1 else action.gateway_path(_pattern_for(action, path))
     headers = dict(headers or {})
     prefix = ""
     if origin:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 BASE_PATH = "/api/v2/external"
 API_VERSION = "2.0"
+# v1 stays available through its deprecation window (reference 002): each v1 route runs its v2 action (`Action.v1`)
+# and answers with RFC 9745's `Deprecation`, RFC 8594's `Sunset` and a `Link` to the successor.
+V1_BASE_PATH = "/api/v1/external"
+V1_DEPRECATED_AT = 1767225600  # 2026-01-01T00:00:00Z: v2 replaced v1 (`Deprecation: @<unix seconds>`)
+V1_SUNSET_AT = 1814400000  # 2027-07-01T00:00:00Z: v1 may stop answering after this (`Sunset`, an HTTP date)
 META_RESOURCE = "meta"
 
 # Resource modules whose ACTIONS lists make up the registry, in the order /help lists them.
@@ -81,6 +86,19 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class V1:
+    """The v1 route of an action (reference 002's parity table): its method and path under V1_BASE_PATH, `:param`
+    placeholders named as the action's own. It runs the action itself: same function, auth, validation, limits and
+    answers, plus the deprecation headers. Not an MCP tool, not in v2's /help; in `/api/v1/external/help`."""
+
+    method: str
+    path: str
+
+    def gateway_path(self) -> str:
+        return V1_BASE_PATH + _PARAM.sub(r"{\1}", self.path)
+
+
+@dataclass(frozen=True)
 class Export:
     """What an export action's job writes, declared with the action (a report's by its family, `reporting.py`; the
     waitlist's with the signups): the export machinery (`services.exports`) reads nothing else.
@@ -135,6 +153,7 @@ class Action:
     # Points a request takes from the shop's rate limit; None: by method (GET 1, else 2). The MCP transport takes
     # none itself: each tool call it runs takes its own action's (`services/ratelimits.py`).
     rate_cost: int | None = None
+    v1: V1 | None = None  # the deprecated v1 route that runs this action
 
     @property
     def path_params(self) -> list[str]:
@@ -220,6 +239,39 @@ def actions() -> tuple[Action, ...]:
     if duplicates:
         raise ValueError(f"duplicate action names in the registry: {sorted(duplicates)}")
     return tuple(out)
+
+
+def v1_actions() -> tuple[Action, ...]:
+    """The actions with a v1 route, in registry order."""
+    return tuple(a for a in actions() if a.v1 is not None)
+
+
+def match_v1(method: str, path: str) -> tuple[Action, dict[str, str]] | None:
+    """The action whose v1 route is `method path` (relative to V1_BASE_PATH), with its path parameters."""
+    best: tuple[int, Action, dict[str, str]] | None = None
+    for action in v1_actions():
+        assert action.v1 is not None
+        if action.v1.method != method:
+            continue
+        params = match_path(action.v1.path, path)
+        if params is not None and (best is None or len(params) < best[0]):
+            best = (len(params), action, params)
+    return (best[1], best[2]) if best else None
+
+
+def deprecation_headers(action: Action, path_params: dict[str, str]) -> dict[str, str]:
+    """What a v1 answer adds: `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and the successor's link."""
+    from email.utils import formatdate
+    from urllib.parse import quote
+
+    successor = BASE_PATH + action.path
+    for name, value in path_params.items():
+        successor = successor.replace(f":{name}", quote(value, safe=""))
+    return {
+        "Deprecation": f"@{V1_DEPRECATED_AT}",
+        "Sunset": formatdate(V1_SUNSET_AT, usegmt=True),
+        "Link": f'<{successor}>; rel="successor-version"',
+    }
 
 
 def resolve(ref: str) -> Any:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from backinstock.models.reporting import DownloadQuery, ExportAccepted, ExportJob, Manifest
-from backinstock.registry import RESOURCE_MODULES, Access, Action, Auth, Export, Sample
+from backinstock.registry import RESOURCE_MODULES, V1, Access, Action, Auth, Export, Sample
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -58,6 +58,7 @@ class Report:
     notes: tuple[str, ...] = ()  # the read's notes (the family's read note follows them)
     sample: str = ""  # query parameters of a valid read, after the window (`from`/`to` are the test's)
     file_name: str | None = None  # the export's file name pattern, when not the family's
+    v1: V1 | None = None  # the read's deprecated v1 route (registry.V1)
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ class ReportFamily:
             response_model=r.response,
             notes=(*r.notes, self.read_note),
             report=r.name,
+            v1=r.v1,
             sample=Sample(f"{window}&{r.sample}" if r.sample else window),
         )
 

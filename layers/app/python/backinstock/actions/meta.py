@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backinstock.models.meta import HelpQuery, HelpResponse
-from backinstock.registry import META_RESOURCE, Action, Auth, Sample
+from backinstock.registry import META_RESOURCE, V1, Action, Auth, Sample
 
 RESOURCE = META_RESOURCE
 
@@ -20,6 +20,7 @@ HELP = Action(
     sample=Sample("/help?prefix=/back_in_stock"),
     notes=("Also served by appending /help to any resource path, e.g. /back_in_stock/settings/help.",),
     help_suffix=True,
+    v1=V1("GET", "/help"),
 )
 
 OPENAPI = Action(

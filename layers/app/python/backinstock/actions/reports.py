@@ -9,6 +9,7 @@ signups' (`actions/signups.py`), on the same export jobs.
 from __future__ import annotations
 
 from backinstock.models import reports as m
+from backinstock.registry import V1
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
 SUMMARY = Report(
@@ -85,6 +86,7 @@ CONVERSIONS = Report(
 
 PRODUCTS_IN_DEMAND = Report(
     name="products_in_demand",
+    v1=V1("GET", "/products_in_demand"),
     description="Ranked variants by waitlist demand: what to restock first",
     aliases=("products in demand", "what should I restock first", "most wanted variants", "top waitlisted products"),
     query=m.DemandQuery,

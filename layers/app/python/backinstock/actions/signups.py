@@ -6,7 +6,7 @@ from __future__ import annotations
 from backinstock.models import signups as m
 from backinstock.models.links import LinkQuery
 from backinstock.models.reporting import ExportAccepted
-from backinstock.registry import Access, Action, Auth, Export, Sample
+from backinstock.registry import V1, Access, Action, Auth, Export, Sample
 from backinstock.reporting import EXPORT_ACCESS, export_note
 
 RESOURCE = "signups"
@@ -24,6 +24,7 @@ _LIST_NOTE = (
 
 LIST = Action(
     name="list_signups",
+    v1=V1("GET", "/intents"),
     method="GET",
     path=_PREFIX,
     resource=RESOURCE,
@@ -39,6 +40,7 @@ LIST = Action(
 
 GET = Action(
     name="get_signup",
+    v1=V1("GET", "/intents/:id"),
     method="GET",
     path=f"{_PREFIX}/:id",
     resource=RESOURCE,
@@ -52,6 +54,7 @@ GET = Action(
 
 CREATE = Action(
     name="create_signup",
+    v1=V1("POST", "/intents"),
     method="POST",
     path=_PREFIX,
     resource=RESOURCE,
@@ -88,6 +91,7 @@ DELETE = Action(
 
 NOTIFY = Action(
     name="notify_signup",
+    v1=V1("POST", "/intents/:id/notify_intent"),
     method="POST",
     path=f"{_PREFIX}/:id/notify",
     resource=RESOURCE,
@@ -113,6 +117,7 @@ NOTIFY = Action(
 
 BULK_NOTIFY = Action(
     name="bulk_notify_signups",
+    v1=V1("POST", "/intents/bulk_notify_intent"),
     method="POST",
     path=f"{_PREFIX}/bulk_notify",
     resource=RESOURCE,
@@ -133,6 +138,7 @@ BULK_NOTIFY = Action(
 
 BULK_DELETE = Action(
     name="bulk_delete_signups",
+    v1=V1("DELETE", "/intents/bulk_destroy"),
     method="POST",
     path=f"{_PREFIX}/bulk_delete",
     resource=RESOURCE,
@@ -152,6 +158,7 @@ BULK_DELETE = Action(
 
 TRANSFER = Action(
     name="transfer_signups",
+    v1=V1("POST", "/intents/transfer_signups"),
     method="POST",
     path=f"{_PREFIX}/transfer",
     resource=RESOURCE,

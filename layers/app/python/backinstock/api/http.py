@@ -165,9 +165,9 @@ def not_found_message(method: str, path: str) -> str:
     return f"No v2 action registered for {method} {path}"
 
 
-def _rule(path: str) -> str:
+def _rule(path: str, base: str = BASE_PATH) -> str:
     # `:id` (the reference's notation) -> `<id>` (Powertools' route syntax).
-    return BASE_PATH + re.sub(r":([a-z_]+)", r"<\1>", path)
+    return base + re.sub(r":([a-z_]+)", r"<\1>", path)
 
 
 def origin_of(event: Mapping[str, Any]) -> str:
@@ -230,6 +230,11 @@ def with_rate_limit_headers(response: dict[str, Any], decision: Decision) -> dic
     headers = decision.headers()
     if int(response.get("statusCode") or 0) != 429:
         headers.pop("Retry-After", None)
+    return with_headers(response, headers)
+
+
+def with_headers(response: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """Headers added to a proxy response, wherever Powertools keeps them (single or multi-value)."""
     multi = response.get("multiValueHeaders")
     if multi is not None:
         for name, value in headers.items():
@@ -334,6 +339,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
 
         for path in action.all_paths:
             app.route(rule=_rule(path), method=action.method)(call)
+        if action.v1 is not None:  # the deprecated v1 route runs this same endpoint (`registry.V1`)
+            app.route(rule=_rule(action.v1.path, registry.V1_BASE_PATH), method=action.v1.method)(call)
 
         @app.exception_handler(AppError)
         def app_error(exc: AppError) -> Response:
@@ -374,6 +381,9 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
             mark = len(_decisions)
             try:
                 response = app.resolve(event, context)
+                if action.v1 is not None and str(event.get("path") or "").startswith(registry.V1_BASE_PATH):
+                    params = {k: unquote(v) for k, v in (event.get("pathParameters") or {}).items()}
+                    with_headers(response, registry.deprecation_headers(action, params))
                 # The latest decision: this invocation's, or a tool call's that ran inside it (MCP).
                 return with_rate_limit_headers(response, _decisions[-1]) if len(_decisions) > mark else response
             finally:

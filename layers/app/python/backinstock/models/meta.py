@@ -28,6 +28,8 @@ class HelpAction(BaseModel):
     path_params: list[str]
     request_schema: dict[str, Any]
     notes: list[str]
+    deprecated: bool | None = None  # a v1 route (`/api/v1/external/help`)
+    successor: str | None = None  # a v1 route's v2 home: `<method> <path>`
 
 
 class HelpResponse(BaseModel):

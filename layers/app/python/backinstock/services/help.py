@@ -28,6 +28,26 @@ def help_for(prefix: str | None) -> HelpResponse:
     return HelpResponse(version=registry.API_VERSION, base_path=registry.BASE_PATH, actions=selected)
 
 
+def v1_help(prefix: str | None) -> HelpResponse:
+    """`/api/v1/external/help`: every v1 route (reference 002's parity table), deprecated, with its v2 successor."""
+    wanted = "/" + prefix.strip("/") if prefix and prefix.strip("/") else None
+    selected = []
+    for action in registry.v1_actions():
+        assert action.v1 is not None
+        if wanted is not None and not (action.v1.path == wanted or action.v1.path.startswith(wanted + "/")):
+            continue
+        entry = describe(action)
+        entry.method, entry.path = action.v1.method, action.v1.path
+        entry.deprecated = True
+        entry.successor = f"{action.method} {registry.BASE_PATH}{action.path}"
+        selected.append(entry)
+    return HelpResponse(version="1", base_path=registry.V1_BASE_PATH, actions=selected)
+
+
+def is_v1(request_path: str) -> bool:
+    return request_path.startswith(registry.V1_BASE_PATH + "/")
+
+
 def prefix_of(request_path: str) -> str | None:
     """`/api/v2/external/back_in_stock/settings/help` -> `/back_in_stock/settings` (None for the bare `/help`)."""
     path = request_path.removeprefix(registry.BASE_PATH)

@@ -79,6 +79,9 @@ def document() -> dict[str, Any]:
     for action in registry.actions():
         for path in action.all_paths:
             paths.setdefault(action.gateway_path(path), {})[action.method.lower()] = _operation(action, path, ref)
+    for action in registry.v1_actions():
+        assert action.v1 is not None
+        paths.setdefault(action.v1.gateway_path(), {})[action.v1.method.lower()] = _v1_operation(action, ref)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -143,6 +146,30 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
         operation["security"] = [{"bearer": []}]
     else:
         operation["security"] = []
+    return operation
+
+
+_V1_HEADERS = {
+    "Deprecation": "RFC 9745: when v1 was deprecated, `@<unix seconds>`",
+    "Sunset": "RFC 8594: the HTTP date after which v1 may stop answering",
+    "Link": 'The v2 successor: `<path>; rel="successor-version"`',
+}
+
+
+def _v1_operation(action: registry.Action, ref: Any) -> dict[str, Any]:
+    """A deprecated v1 route (reference 002): its v2 action's operation, marked deprecated, naming its successor."""
+    operation = _operation(action, action.path, ref)
+    successor = f"{action.method} {registry.BASE_PATH}{action.path}"
+    operation["operationId"] = f"v1_{action.name}"
+    operation["deprecated"] = True
+    operation["tags"] = ["v1"]
+    operation["description"] = "\n\n".join(
+        [f"Deprecated v1 route: runs `{successor}` and answers what it answers.", operation["description"]]
+    ).strip()
+    for response in operation["responses"].values():
+        response.setdefault("headers", {}).update(
+            {name: {"description": text, "schema": {"type": "string"}} for name, text in _V1_HEADERS.items()}
+        )
     return operation
 
 
