@@ -76,6 +76,24 @@ def sample_request(
     return sample.path.format_map(values), body, {k: v.format_map(values) for k, v in sample.headers.items()}
 
 
+def v1_sample_request(action: registry.Action, values: dict[str, str]) -> tuple[str, Any, dict[str, str]]:
+    """The action's sample sent to its deprecated v1 route (`Action.v1`): the path relative to V1_BASE_PATH, its
+    parameters and query taken from the filled v2 sample."""
+    assert action.v1 is not None, f"{action.name} has no v1 route"
+    path, body, headers = sample_request(action, values)
+    v2_path, _, query = path.partition("?")
+    v1_path = action.v1.path
+    for name, value in (registry.match_path(action.path, v2_path) or {}).items():
+        v1_path = v1_path.replace(f":{name}", value)
+    return v1_path + (f"?{query}" if query else ""), body, headers
+
+
+def v1_base(shop: dict[str, Any]) -> dict[str, Any]:
+    """A shop (or server) dict whose `base_url` is the v1 base: `tests/e2e` and `tests/security` helpers then send
+    their paths to the v1 routes."""
+    return {**shop, "base_url": shop["base_url"].replace(registry.BASE_PATH, registry.V1_BASE_PATH)}
+
+
 def _fill(value: Any, values: dict[str, str]) -> Any:
     if isinstance(value, str):
         return value.format_map(values)

@@ -31,6 +31,9 @@ def test_each_route_invokes_its_own_actions_function(synth: Synth) -> None:
             assert integration["Type"] == "AWS_PROXY"
             assert integration["IntegrationHttpMethod"] == "POST"
             assert functions[getatt_target(integration["Uri"])] == action.entry_point
+        if action.v1 is not None:  # a v1 route runs its v2 action's own function: no function of its own
+            integration = routes[(action.v1.method, action.v1.gateway_path())]["Integration"]
+            assert functions[getatt_target(integration["Uri"])] == action.entry_point
 
 
 def test_every_route_but_the_public_ones_goes_through_the_authorizer_for_its_header(synth: Synth) -> None:
@@ -39,8 +42,9 @@ def test_every_route_but_the_public_ones_goes_through_the_authorizer_for_its_hea
     routes = methods(synth)
     seen_auth = set()
     for action in registry.actions():
-        for path in action.all_paths:
-            method = routes[(action.method, action.gateway_path(path))]
+        v1 = [(action.v1.method, action.v1.gateway_path())] if action.v1 is not None else []
+        for route in [(action.method, action.gateway_path(path)) for path in action.all_paths] + v1:
+            method = routes[route]
             if action.auth is Auth.PUBLIC:
                 assert method["AuthorizationType"] == "NONE", action.name
                 assert "AuthorizerId" not in method, action.name
@@ -151,6 +155,9 @@ def test_stage_logs_traces_and_throttles(synth: Synth) -> None:
     assert settings["LoggingLevel"] == "ERROR"
     assert settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
+    # The outer guard for every shop together: room for many shops at their own limit (6 requests/s each), well
+    # under the account's regional API Gateway quota (10,000 requests/s) that every API of the account shares.
+    assert 500 <= settings["ThrottlingRateLimit"] <= 2_500
 
 
 def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:

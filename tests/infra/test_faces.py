@@ -23,6 +23,9 @@ def test_template_help_openapi_and_mcp_describe_the_same_actions(synth: Synth) -
         for entry in help_entries
         for action in [registry.by_name(entry.name)]
         for path in action.all_paths
+    } | {
+        (entry.method, registry.V1_BASE_PATH + entry.path.replace(":id", "{id}"))
+        for entry in help_service.v1_help(None).actions
     }
     document = openapi.document()
     openapi_routes = {(m.upper(), path) for path, item in document["paths"].items() for m in item}

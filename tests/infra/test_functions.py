@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from backinstock import config, infra_spec, registry
-from backinstock.registry import Access, Action
+from backinstock.registry import Access, Action, Auth
 from tests.infra.template import (
     Synth,
     function_of,
@@ -40,6 +40,7 @@ XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 MAIN = infra_spec.MAIN_TABLE.logical_id
 INDEXES = [f"{MAIN}/index/{index.name}" for index in infra_spec.MAIN_TABLE.indexes]
 IDEMPOTENCY_TABLE = infra_spec.IDEMPOTENCY_TABLE.logical_id
+RATE_LIMIT_TABLE = infra_spec.RATE_LIMIT_TABLE.logical_id
 QUEUE = infra_spec.SEND_QUEUE.logical_id
 WEBHOOK_QUEUE = infra_spec.WEBHOOK_QUEUE.logical_id
 SECRET = "LinkSecret"
@@ -59,11 +60,13 @@ SCHEDULED_HANDLERS = {f"{spec.handler}.handler" for spec in infra_spec.SCHEDULES
 
 
 def effective_access(action: Action) -> frozenset[Access]:
-    """The MCP function runs the MCP tools in-process: it may touch what any of them may."""
+    """The MCP function runs the MCP tools in-process: it may touch what any of them may. A route a shop's key
+    authenticates takes points from the shop's rate limit."""
+    own = action.access | ({Access.RATE_LIMIT} if action.auth is not Auth.PUBLIC else set())
     if not action.runs_actions:
-        return action.access
+        return own
     tools = [other.access for other in registry.actions() if other.mcp_tool]
-    return frozenset().union(action.access, *tools)
+    return frozenset().union(own, *tools)
 
 
 def expected_grants(access: frozenset[Access]) -> dict[str, set[str]]:
@@ -74,6 +77,8 @@ def expected_grants(access: frozenset[Access]) -> dict[str, set[str]]:
         out.update(dict.fromkeys(INDEXES, READ))  # reads reach the indexes, writes never
     if Access.IDEMPOTENCY in access:
         out[IDEMPOTENCY_TABLE] = IDEMPOTENCY
+    if Access.RATE_LIMIT in access:  # the limiter's one conditional update, on its own table only
+        out[RATE_LIMIT_TABLE] = {"dynamodb:UpdateItem"}
     if Access.SEND_QUEUE in access:
         out[QUEUE] = SEND
     if Access.WEBHOOK_QUEUE in access:
@@ -97,6 +102,8 @@ def expected_environment(access: frozenset[Access]) -> dict[str, Any]:
         variables["TABLE_NAME"] = {"Ref": MAIN}
     if Access.IDEMPOTENCY in access:
         variables["IDEMPOTENCY_TABLE_NAME"] = {"Ref": IDEMPOTENCY_TABLE}
+    if Access.RATE_LIMIT in access:
+        variables["RATE_LIMIT_TABLE_NAME"] = {"Ref": RATE_LIMIT_TABLE}
     if Access.SEND_QUEUE in access:
         variables["SEND_QUEUE_URL"] = {"Ref": QUEUE}
     if Access.WEBHOOK_QUEUE in access:
@@ -297,7 +304,19 @@ def test_environment_names_are_the_ones_the_code_reads() -> None:
         "LINK_SECRET_ARN",
         "EXPORT_STATE_MACHINE_ARN",
         "EXPORT_BUCKET_NAME",
+        "RATE_LIMIT_TABLE_NAME",
     }
+    assert set(config.RateLimitEnv.model_fields) - set(base) == {"RATE_LIMIT_TABLE_NAME"}
+
+
+def test_only_authenticated_routes_take_rate_limit_points_and_only_on_the_limiter_table(synth: Synth) -> None:
+    for action in registry.actions():
+        _, props = function_of(synth, action)
+        granted = function_grants(synth, props)
+        if action.auth is Auth.PUBLIC:
+            assert RATE_LIMIT_TABLE not in granted, action.name
+        else:
+            assert granted[RATE_LIMIT_TABLE] == {"dynamodb:UpdateItem"}, action.name
 
 
 def test_every_function_logs_to_the_one_shared_log_group(synth: Synth) -> None:

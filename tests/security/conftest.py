@@ -33,8 +33,11 @@ INTERNALS = re.compile(
 
 
 def new_shop(server: dict[str, Any], tag: str) -> dict[str, Any]:
-    """A fresh shop (admin CLI) with one variant in its catalog."""
-    created = cli(server, "shops", "create", "--domain", f"sec-{tag}-{uuid.uuid4().hex[:6]}.myshopify.com")
+    """A fresh shop (admin CLI, the high-limit plan) with one variant in its catalog."""
+    # The high-limit plan: the suite sends hundreds of requests a minute through each shop (tests/integration/
+    # test_rate_limits.py and tests/e2e/test_rate_limits.py prove the default plan's limit).
+    domain = f"sec-{tag}-{uuid.uuid4().hex[:6]}.myshopify.com"
+    created = cli(server, "shops", "create", "--domain", domain, "--plan", "enterprise")
     assert created.returncode == 0, created.stderr
     shop: dict[str, Any] = {**server, **json.loads(created.stdout)}
     shop["variant_id"] = variant_id = next(_variants)

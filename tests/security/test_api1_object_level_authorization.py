@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from backinstock import registry
-from tests.helpers import sample_request
+from tests.helpers import sample_request, v1_base, v1_sample_request
 from tests.security.conftest import call
 
 pytestmark = pytest.mark.security
@@ -59,6 +59,23 @@ def test_another_shops_id_answers_exactly_like_an_unknown_id(
     unknown_path, unknown_body, unknown_headers = sample_request(action, nobody)
     unknown_status, unknown_answer, _ = call(
         attacker, action.method, unknown_path, unknown_body, headers=unknown_headers
+    )
+    assert status == unknown_status == 404, (action.name, answer)
+    ids = {k: theirs[k] for k in OBJECT_IDS}
+    assert normalized(answer, ids) == normalized(unknown_answer, {k: nobody[k] for k in OBJECT_IDS})
+
+
+@pytest.mark.parametrize("action", [a for a in id_routes() if a.v1 is not None], ids=lambda a: f"v1_{a.name}")
+def test_on_the_v1_routes_another_shops_id_answers_exactly_like_an_unknown_id(
+    action: registry.Action, attacker: dict[str, Any], victim: dict[str, Any]
+) -> None:
+    theirs, nobody = theirs_and_unknown(attacker, victim)
+    assert action.v1 is not None
+    path, body, headers = v1_sample_request(action, theirs)
+    status, answer, _ = call(v1_base(attacker), action.v1.method, path, body, headers=headers)
+    unknown_path, unknown_body, unknown_headers = v1_sample_request(action, nobody)
+    unknown_status, unknown_answer, _ = call(
+        v1_base(attacker), action.v1.method, unknown_path, unknown_body, headers=unknown_headers
     )
     assert status == unknown_status == 404, (action.name, answer)
     ids = {k: theirs[k] for k in OBJECT_IDS}

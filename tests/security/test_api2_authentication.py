@@ -14,7 +14,7 @@ from backinstock import ids, registry
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 from backinstock.services import links
 from tests.e2e.conftest import cli, fetch
-from tests.helpers import sample_request
+from tests.helpers import sample_request, v1_base, v1_sample_request
 from tests.security.conftest import call, link_key, new_shop
 
 pytestmark = pytest.mark.security
@@ -60,6 +60,18 @@ def test_every_keyed_route_refuses_a_missing_malformed_or_revoked_key(
     ):
         sent = {**headers, header: prefix + key} if key is not None else headers
         status, answer, _ = call(attacker, action.method, path, body, api_key=None, headers=sent)
+        assert refused(status, answer), (action.name, key, status, answer)
+
+
+@pytest.mark.parametrize("action", [a for a in keyed_routes() if a.v1 is not None], ids=lambda a: f"v1_{a.name}")
+def test_every_v1_route_refuses_a_missing_malformed_or_revoked_key(
+    action: registry.Action, attacker: dict[str, Any], rotated: dict[str, Any]
+) -> None:
+    assert action.v1 is not None
+    path, body, headers = v1_sample_request(action, attacker["values"])
+    for key in (None, "", "not-a-key", "bis_" + "A" * 43, attacker["api_key"] + "x", rotated["old_key"]):
+        sent = {**headers, "X-Auth-Token": key} if key is not None else headers
+        status, answer, _ = call(v1_base(attacker), action.v1.method, path, body, api_key=None, headers=sent)
         assert refused(status, answer), (action.name, key, status, answer)
 
 
