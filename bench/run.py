@@ -309,7 +309,7 @@ def _calls(ops: dict[str, float]) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    from bench import audit, bulk, restock
+    from bench import audit, bulk, ratelimit, restock
 
     cold, warm = results["cold_import"], results["warm"]
     lines = [
@@ -366,15 +366,24 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "Not measured warm:", *(f"- {name}: {why}" for name, why in warm["not_measured"].items())]
     lines += ["", bulk.markdown(results["bulk"]), "", restock.markdown(results["restock"])]
     lines += ["", audit.markdown(results["audit"])]
+    lines += ["", ratelimit.markdown(results["ratelimit"])]
     return "\n".join(lines)
 
 
 def main() -> None:
-    """`python bench/run.py [cold] [warm] [bulk] [restock] [audit]`: all by default; a subset reuses the other
+    """`python bench/run.py [cold] [warm] [bulk] [restock] [audit] [ratelimit]`: all by default; a subset reuses the
+    other
     figures of the last run (bench/results/latest.json) for the markdown."""
-    from bench import audit, bulk, restock
+    from bench import audit, bulk, ratelimit, restock
 
-    keys = {"cold": "cold_import", "warm": "warm", "bulk": "bulk", "restock": "restock", "audit": "audit"}
+    keys = {
+        "cold": "cold_import",
+        "warm": "warm",
+        "bulk": "bulk",
+        "restock": "restock",
+        "audit": "audit",
+        "ratelimit": "ratelimit",
+    }
     parts = [p for p in keys if p in sys.argv[1:]] or list(keys)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
@@ -382,7 +391,14 @@ def main() -> None:
     results: dict[str, Any] = json.loads(latest.read_text()) if len(parts) < len(keys) and latest.exists() else {}
     results["python"] = sys.version.split()[0]
     results["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
-    runners = {"cold": cold_imports, "warm": warm_latency, "bulk": bulk.run, "restock": restock.run, "audit": audit.run}
+    runners = {
+        "cold": cold_imports,
+        "warm": warm_latency,
+        "bulk": bulk.run,
+        "restock": restock.run,
+        "audit": audit.run,
+        "ratelimit": ratelimit.run,
+    }
     for part in parts:
         results[keys[part]] = runners[part]()
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -14,3 +14,14 @@ def _no_network() -> Iterator[None]:
     pytest_socket.disable_socket(allow_unix_socket=True)
     yield
     pytest_socket.enable_socket()
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handlers invoked here take their rate-limit points from memory, not from DynamoDB (sockets are off)."""
+    from backinstock import deps
+    from backinstock.services.ratelimits import Limiter
+    from tests.helpers import MemoryRateLimitStore
+
+    limiter = Limiter(MemoryRateLimitStore())
+    monkeypatch.setattr(deps, "rate_limiter", lambda: limiter)
