@@ -36,11 +36,9 @@ def v1_help(prefix: str | None) -> HelpResponse:
         assert action.v1 is not None
         if wanted is not None and not (action.v1.path == wanted or action.v1.path.startswith(wanted + "/")):
             continue
-        entry = describe(action)
-        entry.method, entry.path = action.v1.method, action.v1.path
-        entry.deprecated = True
-        entry.successor = f"{action.method} {registry.BASE_PATH}{action.path}"
-        selected.append(entry)
+        successor = f"{action.method} {registry.BASE_PATH}{action.path}"
+        update = {"method": action.v1.method, "path": action.v1.path, "deprecated": True, "successor": successor}
+        selected.append(describe(action).model_copy(update=update))
     return HelpResponse(version="1", base_path=registry.V1_BASE_PATH, actions=selected)
 
 
