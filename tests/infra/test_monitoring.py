@@ -53,6 +53,15 @@ def test_api_5xx_alarm(synth: Synth) -> None:
     assert [a["MetricName"] for a in api_alarms] == ["5XXError"]
 
 
+def test_the_rate_limiter_failing_open_raises_an_alarm(synth: Synth) -> None:
+    # The metric api.http.take_points emits for each request that ran without its shop's limit (fail open).
+    (alarm,) = [a for a in _alarms(synth) if a.get("MetricName") == "RateLimitStoreErrors"]
+    assert alarm["Namespace"] == "BackInStock"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "backinstock"}]
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
 def _sqs_alarms(synth: Synth) -> dict[tuple[str, str], dict]:
     """(queue logical ID, metric name) -> alarm."""
     out = {}
