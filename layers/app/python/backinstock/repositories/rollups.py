@@ -438,16 +438,10 @@ class RollupRepository(Repository):
             claimed += int(self.put_if(item))
         return claimed
 
-    def total(self, shop_id: str, dimension: str, counter: str) -> int:
-        """An all-time counter (strongly consistent: read right after the change that moved it)."""
-        item = self.read(rollup_pk(shop_id, dimension), f"{dimension}#TOTAL")
+    def total(self, shop_id: str, dimension: str, counter: str, consistent: bool = True) -> int:
+        """An all-time counter (strongly consistent by default: read right after the change that moved it)."""
+        item = self.read(rollup_pk(shop_id, dimension), f"{dimension}#TOTAL", consistent=consistent)
         return int(item.get(counter, 0)) if item else 0
-
-    def totals(self, shop_id: str, dimensions: list[str], consistent: bool = False) -> dict[str, dict[str, Any]]:
-        """The all-time counters of several dimensions in one BatchGetItem: dimension -> counters ({} if none)."""
-        found = self.batch_get([rollup_key(shop_id, d, "TOTAL") for d in dict.fromkeys(dimensions)], consistent)
-        by_sk = {str(item["SK"]): item for item in found}
-        return {d: by_sk.get(f"{d}#TOTAL", {}) for d in dimensions}
 
 
 def _chunk_deltas(records: list[Record]) -> tuple[Deltas, dict[str, Deltas]]:
