@@ -213,3 +213,42 @@ def test_two_attributions_of_one_order_in_one_batch_count_the_order_once(
     assert clean(shop["shop_id"])
     orders = deps.rollups().range(shop["shop_id"], "all", "M#", "M#~", ["orders", "revenue", "converted"])
     assert [(i["orders"], i["revenue"], i["converted"]) for i in orders] == [(1, 50, 1)]
+
+
+def test_a_batch_of_100_records_of_one_shop_writes_at_most_100_items(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any, transactions: list[int]
+) -> None:
+    """The issue's target (`rollups.item_writes_per_1000_records` <= 1,000 at batches of 100, bench/rollups.py):
+    100 signups of one variant, copies of one made through the API (their stream records are real), in one batch."""
+    from backinstock import ids
+    from backinstock.repositories.base import to_item
+
+    signup(shop["api_key"], 101, "first@example.com")
+    template = deps.signups().signup(shop["shop_id"], records(stream)[0]["dynamodb"]["NewImage"]["signup_id"]["S"])
+    assert template is not None
+    for n in range(99):
+        signup_id = ids.uuid7()
+        copy = {
+            **template,
+            "signup_id": signup_id,
+            "contact": f"c{n}@example.com",
+            "customer_email": f"c{n}@example.com",
+        }
+        copy.update(SK=f"SIGNUP#{signup_id}", GSI1SK=f"SIGNUP#{signup_id}", GSI2SK=f"SIGNUP#{signup_id}")
+        deps.signups().client.put_item(TableName=deps.signups().table_name, Item=to_item(copy))
+    batch = records(stream)
+    assert len(batch) == 100
+    updates: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        updates.append(params["Key"]["PK"]["S"])
+
+    events = deps.rollups().client.meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", count, unique_id="count-updates")
+    try:
+        assert run(batch) == []
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="count-updates")
+    assert len(transactions) == 1
+    assert transactions[0] + len(updates) <= 100  # the counter items, the mark and the max-updates, once each
+    assert pending(shop["shop_id"], 101) == 100 and clean(shop["shop_id"])
