@@ -252,3 +252,28 @@ def test_a_batch_of_100_records_of_one_shop_writes_at_most_100_items(
     assert len(transactions) == 1
     assert transactions[0] + len(updates) <= 100  # the counter items, the mark and the max-updates, once each
     assert pending(shop["shop_id"], 101) == 100 and clean(shop["shop_id"])
+
+
+def test_a_transaction_retried_after_it_committed_is_not_a_failure(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any
+) -> None:
+    """The client times out on a transaction that DynamoDB (here moto) committed and sends it again: the mark's
+    condition fails, but the mark is the one this transaction wrote, so the batch goes on (counted once)."""
+    for i in range(3):
+        signup(shop["api_key"], 101, f"c{i}@example.com")
+    batch = records(stream)
+    client = deps.rollups().client
+
+    def send_twice(params: dict[str, Any], **_: Any) -> None:
+        if "#ROLLUP#MARKS" in str(params["TransactItems"][0]) and not sent:
+            sent.append(True)
+            client.transact_write_items(**params)  # the first attempt, whose answer was lost
+
+    sent: list[bool] = []
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", send_twice, unique_id="twice")
+    try:
+        assert run(batch) == []
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", unique_id="twice")
+    assert sent == [True]
+    assert pending(shop["shop_id"], 101) == 3 and clean(shop["shop_id"])

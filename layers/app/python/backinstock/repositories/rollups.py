@@ -201,6 +201,10 @@ class RollupRepository(Repository):
             except self.client.exceptions.TransactionCanceledException as exc:
                 codes = self.cancellation_codes(exc)
                 if codes and codes[0] == "ConditionalCheckFailed":
+                    if self.mark(shop_id, source) == new:
+                        # This very transaction committed: the client retried it after a timeout (DynamoDB answers
+                        # a retry with the same ClientRequestToken as a success; moto does not)
+                        return
                     raise MarkMoved(f"the mark of {source} moved") from exc
                 taken = [
                     k
