@@ -367,14 +367,17 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", bulk.markdown(results["bulk"]), "", restock.markdown(results["restock"])]
     lines += ["", audit.markdown(results["audit"])]
     lines += ["", ratelimit.markdown(results["ratelimit"])]
+    if "rollups" in results:
+        from bench import rollups
+
+        lines += ["", rollups.markdown(results["rollups"])]
     return "\n".join(lines)
 
 
 def main() -> None:
-    """`python bench/run.py [cold] [warm] [bulk] [restock] [audit] [ratelimit]`: all by default; a subset reuses the
-    other
-    figures of the last run (bench/results/latest.json) for the markdown."""
-    from bench import audit, bulk, ratelimit, restock
+    """`python bench/run.py [cold] [warm] [bulk] [restock] [audit] [ratelimit] [rollups]`: all by default; a subset
+    reuses the other figures of the last run (bench/results/latest.json) for the markdown."""
+    from bench import audit, bulk, ratelimit, restock, rollups
 
     keys = {
         "cold": "cold_import",
@@ -383,6 +386,7 @@ def main() -> None:
         "restock": "restock",
         "audit": "audit",
         "ratelimit": "ratelimit",
+        "rollups": "rollups",
     }
     parts = [p for p in keys if p in sys.argv[1:]] or list(keys)
     out = ROOT / "bench" / "results"
@@ -398,9 +402,18 @@ def main() -> None:
         "restock": restock.run,
         "audit": audit.run,
         "ratelimit": ratelimit.run,
+        "rollups": rollups.run,
     }
     for part in parts:
         results[keys[part]] = runners[part]()
+    if "rollups" in results:  # the issue's figures (docs/PERFORMANCE.md, "Rollups at scale") under their own keys
+        r = results["rollups"]
+        results["rollups.item_writes_per_1000_records"] = r["item_writes_per_1000_records"]
+        results["rollups.max_wcu_per_partition_key_per_1000_records"] = r["max_wcu_per_partition_key_per_1000_records"]
+        results["lists.calls_per_page_10000_waitlist"] = r["lists"]["calls_per_page_10000_waitlist"]
+        results["restock.modelled_seconds_100000"] = r["restock"]["modelled_seconds_100000"]
+        results["restock.modelled_cost_usd_100000"] = r["restock"]["modelled_cost_usd_100000"]
+        results["restock.assumptions"] = r["restock"]["assumptions"]
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     latest.write_text(json.dumps(results, indent=2) + "\n")
     if set(keys.values()) <= results.keys():

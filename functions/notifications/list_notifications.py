@@ -9,4 +9,6 @@ from backinstock.services import notifications
 
 @route(LIST)
 def handler(request: Request[NotificationListQuery, None]) -> NotificationList:
-    return notifications.list_notifications(deps.notifications(), request.shop_id, request.query)
+    return notifications.list_notifications(
+        deps.notifications(), request.shop_id, request.query, rollups=deps.rollups()
+    )

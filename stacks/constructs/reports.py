@@ -78,6 +78,7 @@ class Rollups(Construct):
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=spec.batch_size,
                 max_batching_window=Duration.seconds(spec.max_batching_window_seconds),
+                parallelization_factor=spec.parallelization_factor,
                 bisect_batch_on_error=True,
                 retry_attempts=spec.retry_attempts,
                 max_record_age=Duration.hours(spec.max_record_age_hours),

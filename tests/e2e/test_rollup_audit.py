@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: Any) -> None:
 
     from backinstock.config import DEFAULT_TABLE_NAME
+    from backinstock.repositories.rollups import rollup_pk
 
     created = cli(server, "shops", "create", "--domain", "e2e-verify.myshopify.com", "--plan", "growth")
     assert created.returncode == 0, created.stderr
@@ -39,13 +40,13 @@ def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: An
     rows = dynamodb.query(
         TableName=table,
         KeyConditionExpression="PK = :pk AND begins_with(SK, :all)",
-        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ROLLUP"}, ":all": {"S": "all#M#"}},
+        ExpressionAttributeValues={":pk": {"S": rollup_pk(shop_id, "all")}, ":all": {"S": "all#M#"}},
     )["Items"]
     bucket = rows[0]["SK"]["S"].removeprefix("all#")
     signups = int(rows[0]["signups"]["N"])
     dynamodb.update_item(
         TableName=table,
-        Key={"PK": {"S": f"SHOP#{shop_id}#ROLLUP"}, "SK": {"S": f"all#{bucket}"}},
+        Key={"PK": {"S": rollup_pk(shop_id, "all")}, "SK": {"S": f"all#{bucket}"}},
         UpdateExpression="ADD signups :n",
         ExpressionAttributeValues={":n": {"N": "5"}},
     )

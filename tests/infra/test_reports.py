@@ -35,6 +35,12 @@ def test_the_aggregator_reads_the_stream_with_partial_failures_bisection_and_an_
     assert mapping["MaximumRetryAttempts"] == spec.retry_attempts
     assert mapping["MaximumRecordAgeInSeconds"] == spec.max_record_age_hours * 3600
     assert mapping["BatchSize"] == spec.batch_size
+    # Tuned for per-batch writes (infra_spec.ROLLUP_CONSUMER): big batches, a short window, 4 batches per shard
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"], mapping["ParallelizationFactor"]) == (
+        1000,
+        5,
+        4,
+    )
     failures = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert synth.template["Resources"][failures]["Type"] == "AWS::SQS::Queue"
     # its URL is an output: the runbook's `backinstock reports failures --queue-url` (docs/DEPLOY.md)

@@ -283,6 +283,7 @@ def test_a_change_too_big_for_one_transaction_counts_once_even_after_a_crash_bet
 ) -> None:
     from backinstock import ids
     from backinstock.models.rollups import Change
+    from backinstock.repositories.rollups import SHARDS, ApplyFailed, Record, shard_pk
 
     change = Change("s1", plain={(f"po:v:{i}", "D#2026-06-03"): {"units": D(1)} for i in range(250)})
     repo = deps.rollups()
@@ -295,14 +296,19 @@ def test_a_change_too_big_for_one_transaction_counts_once_even_after_a_crash_bet
         transact(items)
 
     monkeypatch.setattr(repo, "transact", crash_at_the_second_part)
-    with pytest.raises(ConnectionError):
-        repo.apply(change, "evt-big", ids.now())
-    assert repo.apply(change, "evt-big", ids.now()) == "applied"  # Lambda's retry of the record
-    assert calls == [100, 100, 100, 100, 53]  # part 0 skipped on the retry (its marker is there)
-    assert repo.apply(change, "evt-big", ids.now()) == "replayed"
-    rows = list(
-        repo.query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": "SHOP#s1#ROLLUP"}})
-    )
+    batch = [Record(7, change)]
+    with pytest.raises(ApplyFailed):
+        repo.apply_batch("s1", "SHOP#s1", batch, ids.now())
+    assert repo.apply_batch("s1", "SHOP#s1", batch, ids.now()).applied == 1  # Lambda's retry of the record
+    assert calls == [100, 100, 100, 53]  # part 0 skipped on the retry (the mark says it is in)
+    assert repo.apply_batch("s1", "SHOP#s1", batch, ids.now()).replayed == 1
+    rows = [
+        row
+        for shard in range(SHARDS)
+        for row in repo.query(
+            KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": shard_pk("s1", shard)}}
+        )
+    ]
     assert len(rows) == 250 and {r["units"]["N"] for r in rows} == {"1"}
 
 

@@ -129,13 +129,18 @@ def test_a_replayed_stream_record_changes_no_counter(
 
 def rollup_items(shop_id: str) -> dict[str, dict[str, Any]]:
     from backinstock.repositories.base import from_item
+    from backinstock.repositories.rollups import SHARDS, shard_pk
 
     client = deps.shops().client
-    items = client.query(
-        TableName=deps.shops().table_name,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop_id}#ROLLUP"}},
-    )["Items"]
+    items = [
+        item
+        for shard in range(SHARDS)
+        for item in client.query(
+            TableName=deps.shops().table_name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": shard_pk(shop_id, shard)}},
+        )["Items"]
+    ]
     return {from_item(i)["SK"]: from_item(i) for i in items}
 
 

@@ -267,7 +267,7 @@ def waitlist() -> Waitlist:
     read-only actions need no queue in their environment."""
     from backinstock.services.signups import Waitlist
 
-    return Waitlist(signups=signups(), catalog=catalog(), shops=shops(), queue=queue())
+    return Waitlist(signups=signups(), catalog=catalog(), shops=shops(), queue=queue(), rollups=rollups())
 
 
 @factory

@@ -13,7 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from backinstock.repositories.base import Repository, key, serialize, to_item
-from backinstock.repositories.signups import ListFilter, list_ids, product_pk, shop_pk, signup_key, variant_pk
+from backinstock.repositories.signups import (
+    ListFilter,
+    first_ids,
+    list_ids,
+    product_pk,
+    shop_pk,
+    signup_key,
+    variant_pk,
+)
 
 NOTIF = "NOTIF#"
 
@@ -39,6 +47,9 @@ class NotificationRepository(Repository):
 
     def list_ids(self, shop_id: str, where: ListFilter, **window: Any) -> list[str]:
         return list_ids(self, shop_id, NOTIF, where, **window)
+
+    def first_ids(self, shop_id: str, where: ListFilter, limit: int, **window: Any) -> tuple[list[str], bool]:
+        return first_ids(self, shop_id, NOTIF, where, limit, **window)
 
     # ----------------------------------------------------------------------------------------- worker state
     def claim(self, shop_id: str, send_id: str) -> dict[str, Any] | None:

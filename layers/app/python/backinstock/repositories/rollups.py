@@ -1,26 +1,38 @@
 """Rollup items of the reports, written by the stream aggregator and read by the report actions.
 
 Items (docs/DATA_MODEL.md, "Report rollups"):
-- `SHOP#<id>#ROLLUP / <dimension>#<G>#<bucket start>`: counters (`ADD`) of one dimension in one bucket; and
-  `<dimension>#TOTAL` for the all-time counters (a variant's pending count, which the merchant alerts watch). One
-  partition per shop, so a shop's rollups are one Query away from the privacy purge.
-- `SHOP#<id>#ROLLUP#APPLIED / EVENT#<stream eventID>`: the stream record was applied (expires after 2 days: a
-  stream keeps records 24 hours).
+- `SHOP#<id>#ROLLUP#<shard> / <dimension>#<G>#<bucket start>`: counters (`ADD`) of one dimension in one bucket; and
+  `<dimension>#TOTAL` for the all-time counters (a variant's pending count, which the merchant alerts watch; the
+  list counts of `meta.total_count`). A dimension lives in one of `SHARDS` partitions of the shop, chosen by a
+  stable hash of its name (`rollup_pk`): a report reads one dimension, so one Query of one partition (buckets + a
+  constant), while one shop's burst spreads over `SHARDS` partition keys instead of one (1,000 WCU/s each).
+- `SHOP#<id>#ROLLUP#MARKS / <source partition key>`: the high-water mark of the stream records of one base
+  partition (`SHOP#<id>`, or a rollup shard for the customer rows the aggregator writes itself): the sequence
+  number of the last record applied, and `part` (the parts of that record applied, 0: all of it).
 - `SHOP#<id>#ROLLUP#ONCE / ORDER#<order_id>` and `CONVERTED#<signup_id>`: an order or a conversion was counted.
 
-A change is one `TransactWriteItems`: the record's marker (`attribute_not_exists`), the once-keys it claims, the
-counter updates. A replayed record fails on its marker and changes nothing; a once-key already claimed drops its
-counters from the transaction, which is retried without them.
+Exactly once, per batch (`apply_batch`): DynamoDB Streams delivers the records of one partition key in order, in
+one shard (Lambda keeps that order with a parallelization factor above 1). The aggregator sums the changes of a
+batch's records of one source partition in memory and writes each counter item once, in one `TransactWriteItems`
+with the mark, moved to the last record it covers, on the condition that the mark still holds the value read
+before. Records at or below the mark are replays (retries, bisected halves, a re-delivered batch) and count
+nothing. A batch bigger than one transaction (100 items) is split into chunks of consecutive records, each moving
+the mark to its own last record: a crash between two chunks leaves the mark after the first, and the retry applies
+the rest. One record too big for a transaction (a preorder order touches dozens of dimensions in three bucket
+sizes; it has no once-keys) is applied in parts of fixed content, the mark saying how many parts are in.
 
-A change too big for one transaction (a preorder order touches dozens of dimensions per line, in three bucket sizes)
-and without once-keys is applied in parts of at most 99 updates, in a fixed order, each part a transaction with its
-own marker `EVENT#<eventID>#<part>`: a record retried after a crash between parts skips the parts already applied
-and applies the rest, so every part still counts exactly once.
+Once-keys (orders, conversions) are conditional Puts in the same transaction: a key already claimed (by an
+earlier chunk, batch or record) drops its counters, and the transaction is retried without them; within a
+chunk the first record claiming a key keeps it. Max-counters (`latest`) are conditional updates outside the
+transaction, idempotent and order-free.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,69 +45,167 @@ from backinstock.repositories.base import Repository, from_item, key, serialize
 _NOT_COUNTERS = frozenset({"PK", "SK", "entity", "rebuilt"})
 _EXACT = TypeDeserializer()
 
-MARKER_RETENTION = timedelta(days=2)
+MARK_RETENTION = timedelta(days=2)  # a stream keeps records 24 hours: an older mark guards nothing
 ONCE_RETENTION = timedelta(days=400)
 MAX_TRANSACTION = 100
+SHARDS = 16  # partitions of a shop's counters (a restock's dimensions spread over them: docs/PERFORMANCE.md)
 
 
-ROLLUP = "ROLLUP"
+def shard_pk(shop_id: str, shard: int) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#{shard:02d}"
 
 
-def rollup_pk(shop_id: str, partition: str = ROLLUP) -> str:
-    return f"SHOP#{shop_id}#{partition}"
+def shard_of(dimension: str) -> int:
+    """The shard of a dimension: a stable hash (crc32, not Python's salted `hash`), the same in every process."""
+    return zlib.crc32(dimension.encode()) % SHARDS
 
 
-def shop_partitions() -> list[Any]:
+def rollup_pk(shop_id: str, dimension: str) -> str:
+    return shard_pk(shop_id, shard_of(dimension))
+
+
+def once_pk(shop_id: str) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#ONCE"
+
+
+def marks_pk(shop_id: str) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#MARKS"
+
+
+def shop_partitions() -> list[Callable[[str], str]]:
     """The partitions outside `SHOP#<id>` that hold a shop's rollup data (for the privacy purge)."""
-    return [lambda s: rollup_pk(s), lambda s: rollup_pk(s, "ROLLUP#APPLIED"), lambda s: rollup_pk(s, "ROLLUP#ONCE")]
+    shards: list[Callable[[str], str]] = [lambda s, n=n: shard_pk(s, n) for n in range(SHARDS)]  # type: ignore[misc]
+    return [*shards, once_pk, marks_pk]
 
 
 def rollup_key(shop_id: str, dimension: str, bucket: str) -> dict[str, Any]:
-    return key(rollup_pk(shop_id), f"{dimension}#{bucket}")
+    return key(rollup_pk(shop_id, dimension), f"{dimension}#{bucket}")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """How far the records of one source partition are applied: through `seq` (all of it when `part` is 0, else
+    its first `part` parts)."""
+
+    seq: int
+    part: int = 0
+
+
+@dataclass
+class Record:
+    """One stream record of a source partition, as the aggregator hands it over: its sequence number (an integer)
+    and its change (None: it counts nothing, but it still moves the mark)."""
+
+    seq: int
+    change: Change | None
+
+
+@dataclass
+class _Chunk:
+    records: list[Record] = field(default_factory=list)
+    part: int | None = None  # a part of one big record: its index
+    parts: int = 0  # the big record's number of parts
+    updates: Deltas | None = None  # the part's own updates
+
+
+@dataclass
+class BatchResult:
+    """What `apply_batch` did: records applied now, replays skipped, transactions written."""
+
+    applied: int = 0
+    replayed: int = 0
+    transactions: int = 0
+
+
+class ApplyFailed(Exception):
+    """A transaction of a batch failed: records before `seq` are applied (the mark says so), `seq` and after not."""
+
+    def __init__(self, seq: int, cause: BaseException) -> None:
+        super().__init__(f"rollups applied up to (not including) sequence number {seq}: {cause!r}")
+        self.seq = seq
+
+
+class MarkMoved(Exception):
+    """The mark changed between its read and the transaction: another invocation applied records of the same
+    source partition meanwhile (never expected: Lambda runs one batch per partition key at a time)."""
 
 
 class RollupRepository(Repository):
     # ------------------------------------------------------------------------------------------------- writes
-    def apply(self, change: Change, event_id: str, now: datetime) -> str:
-        """Apply one record's change once. Returns `applied`, `replayed` or `empty`."""
-        for (dimension, bucket), values in change.latest.items():
-            for name, value in values.items():
-                self._raise_to(change.shop_id, dimension, bucket, name, value)
-        if not change.once:
-            plain = _merge(change.plain)
-            if len(plain) + 1 > MAX_TRANSACTION:
-                return self._apply_in_parts(change.shop_id, plain, event_id, now)
-        active = dict(change.once)
+    def mark(self, shop_id: str, source: str) -> Mark | None:
+        item = self.read(marks_pk(shop_id), source)
+        return Mark(int(item["seq"]), int(item.get("part", 0))) if item else None
+
+    def apply_batch(
+        self,
+        shop_id: str,
+        source: str,
+        records: Sequence[Record],
+        now: datetime,
+        committed: Callable[[list[Change]], None] | None = None,
+    ) -> BatchResult:
+        """Apply the records of one source partition (in stream order) exactly once: see the module's docstring.
+        `committed` is called after each transaction with the changes it applied (the threshold alert). Raises
+        `ApplyFailed` with the first record not applied when a transaction fails."""
+        result = BatchResult()
+        mark = self.mark(shop_id, source)
+        todo: list[Record] = []
+        for record in records:
+            if mark is not None and (record.seq < mark.seq or (record.seq == mark.seq and not mark.part)):
+                result.replayed += 1
+            else:
+                todo.append(record)
+        if not todo:
+            return result
+        self._raise_all(shop_id, [r.change for r in todo if r.change is not None])
+        for chunk in _chunks(todo, mark):
+            first = chunk.records[0].seq
+            last = chunk.records[-1].seq
+            new_mark = Mark(last, 0 if chunk.part is None or chunk.part + 1 == chunk.parts else chunk.part + 1)
+            try:
+                self._commit(shop_id, source, mark, new_mark, chunk, now)
+            except Exception as exc:
+                raise ApplyFailed(first, exc) from exc
+            result.transactions += 1
+            if chunk.part is None or chunk.part + 1 == chunk.parts:
+                result.applied += sum(1 for r in chunk.records if r.change is not None)
+            mark = new_mark
+            if committed is not None:
+                changes = [r.change for r in chunk.records if r.change is not None]
+                committed(changes if chunk.part is None else [Change(shop_id, plain=chunk.updates or {})])
+        return result
+
+    def _commit(
+        self, shop_id: str, source: str, expected: Mark | None, new: Mark, chunk: _Chunk, now: datetime
+    ) -> None:
+        """One chunk's transaction: the mark (conditional on `expected`), the once-keys, the counter updates. A
+        once-key already claimed drops its counters and the transaction is retried without them."""
+        groups: dict[str, Deltas] = {}
+        if chunk.updates is not None:
+            plain = chunk.updates
+        else:
+            plain, groups = _chunk_deltas(chunk.records)
         while True:
-            updates = _merge(change.plain, *active.values())
-            if not updates:
-                return "empty"
-            marker = self._marker(change.shop_id, f"EVENT#{event_id}", now)
-            once_keys = list(active)
-            onces = [
-                {
-                    "Put": {
-                        "Item": {
-                            **key(rollup_pk(change.shop_id, "ROLLUP#ONCE"), once_key),
-                            "entity": {"S": "rollup_once"},
-                            "expires_at": {"N": str(int((now + ONCE_RETENTION).timestamp()))},
-                        },
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-                for once_key in once_keys
+            once_keys = list(groups)
+            updates = _merge(plain, *groups.values())
+            items = [
+                self._mark_update(shop_id, source, expected, new, now),
+                *(self._once_put(shop_id, k, now) for k in once_keys),
+                *(self._update(shop_id, slot, counters) for slot, counters in sorted(updates.items())),
             ]
-            writes = [self._update(change.shop_id, slot, counters) for slot, counters in sorted(updates.items())]
-            items = [marker, *onces, *writes]
             if len(items) > MAX_TRANSACTION:
-                raise ValueError(f"a rollup change of {len(items)} writes exceeds one transaction")
+                raise ValueError(f"a rollup chunk of {len(items)} writes exceeds one transaction")
             try:
                 self.transact(items)
-                return "applied"
+                return
             except self.client.exceptions.TransactionCanceledException as exc:
                 codes = self.cancellation_codes(exc)
                 if codes and codes[0] == "ConditionalCheckFailed":
-                    return "replayed"
+                    if self.mark(shop_id, source) == new:
+                        # This very transaction committed: the client retried it after a timeout (DynamoDB answers
+                        # a retry with the same ClientRequestToken as a success; moto does not)
+                        return
+                    raise MarkMoved(f"the mark of {source} moved") from exc
                 taken = [
                     k
                     for i, k in enumerate(once_keys)
@@ -104,33 +214,36 @@ class RollupRepository(Repository):
                 if not taken:
                     raise
                 for once_key in taken:
-                    active.pop(once_key)
+                    groups.pop(once_key)
 
-    def _apply_in_parts(self, shop_id: str, updates: Deltas, event_id: str, now: datetime) -> str:
-        """A change bigger than one transaction: parts of `MAX_TRANSACTION - 1` updates in sorted order (the same
-        parts on every retry of the record), each with its own marker. `applied` when any part was applied now."""
-        slots = sorted(updates.items())
-        size = MAX_TRANSACTION - 1
-        outcome = "replayed"
-        for part, start in enumerate(range(0, len(slots), size)):
-            writes = [self._update(shop_id, slot, counters) for slot, counters in slots[start : start + size]]
-            try:
-                self.transact([self._marker(shop_id, f"EVENT#{event_id}#{part}", now), *writes])
-                outcome = "applied"
-            except self.client.exceptions.TransactionCanceledException as exc:
-                codes = self.cancellation_codes(exc)
-                if not codes or codes[0] != "ConditionalCheckFailed":
-                    raise
-        return outcome
+    def _mark_update(
+        self, shop_id: str, source: str, expected: Mark | None, new: Mark, now: datetime
+    ) -> dict[str, Any]:
+        """The Put of a source partition's mark, on the condition that it still holds what was read."""
+        put: dict[str, Any] = {
+            "Item": {
+                **key(marks_pk(shop_id), source),
+                "entity": {"S": "rollup_mark"},
+                "seq": {"S": str(new.seq)},
+                "part": {"N": str(new.part)},
+                "expires_at": {"N": str(int((now + MARK_RETENTION).timestamp()))},
+            }
+        }
+        if expected is None:
+            put["ConditionExpression"] = "attribute_not_exists(PK)"
+        else:
+            put["ConditionExpression"] = "seq = :seq AND #part = :part"
+            put["ExpressionAttributeNames"] = {"#part": "part"}
+            put["ExpressionAttributeValues"] = {":seq": {"S": str(expected.seq)}, ":part": {"N": str(expected.part)}}
+        return {"Put": put}
 
-    def _marker(self, shop_id: str, sort_key: str, now: datetime) -> dict[str, Any]:
-        """The Put that records a stream record (or one part of it) as applied; it fails once it exists."""
+    def _once_put(self, shop_id: str, once_key: str, now: datetime) -> dict[str, Any]:
         return {
             "Put": {
                 "Item": {
-                    **key(rollup_pk(shop_id, "ROLLUP#APPLIED"), sort_key),
-                    "entity": {"S": "rollup_marker"},
-                    "expires_at": {"N": str(int((now + MARKER_RETENTION).timestamp()))},
+                    **key(once_pk(shop_id), once_key),
+                    "entity": {"S": "rollup_once"},
+                    "expires_at": {"N": str(int((now + ONCE_RETENTION).timestamp()))},
                 },
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
@@ -149,6 +262,17 @@ class RollupRepository(Repository):
                 "ExpressionAttributeValues": {**values, ":entity": {"S": entity_of(dimension)}},
             }
         }
+
+    def _raise_all(self, shop_id: str, changes: list[Change]) -> None:
+        """The batch's max-counters, each raised once to the batch's highest value."""
+        highest: dict[tuple[str, str, str], int] = {}
+        for change in changes:
+            for (dimension, bucket), values in change.latest.items():
+                for name, value in values.items():
+                    slot = (dimension, bucket, name)
+                    highest[slot] = max(highest.get(slot, value), value)
+        for (dimension, bucket, name), value in sorted(highest.items()):
+            self._raise_to(shop_id, dimension, bucket, name, value)
 
     def _raise_to(self, shop_id: str, dimension: str, bucket: str, name: str, value: int) -> None:
         """`name = max(name, value)`: a conditional update, idempotent and order-free."""
@@ -173,7 +297,7 @@ class RollupRepository(Repository):
         request: dict[str, Any] = {
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": {
-                ":pk": {"S": rollup_pk(shop_id)},
+                ":pk": {"S": rollup_pk(shop_id, dimension)},
                 ":first": {"S": f"{dimension}#{first}"},
                 ":last": {"S": f"{dimension}#{last}"},
             },
@@ -193,7 +317,7 @@ class RollupRepository(Repository):
             for item in self.query(
                 KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
                 ExpressionAttributeValues={
-                    ":pk": {"S": rollup_pk(shop_id)},
+                    ":pk": {"S": rollup_pk(shop_id, dimension)},
                     ":first": {"S": f"{dimension}#{first}#"},
                     ":last": {"S": f"{dimension}#{last}#~"},
                 },
@@ -203,8 +327,8 @@ class RollupRepository(Repository):
 
     # ------------------------------------------------------------------------- verify and rebuild (issue 17)
     # The audit (services/rollup_audit.py) sees the rollups only as a logical counter map, (dimension, bucket) ->
-    # counter -> value, through the four methods below. Today a slot is one item, `<dimension>#<bucket>`; a layout
-    # that spreads a slot over several items (issue 12) changes these methods, not the audit.
+    # counter -> value, through the four methods below. A slot is one item, `<dimension>#<bucket>` in its dimension's
+    # shard; a layout that spreads a slot over several items changes these methods, not the audit.
     def source_page(
         self, shop_id: str, prefix: str, start_key: dict[str, Any] | None, limit: int | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -227,14 +351,15 @@ class RollupRepository(Repository):
         """Every stored counter of the shop: (dimension, bucket) -> counter -> value (strongly consistent). Customer
         rows' buckets carry their customer key (`D#2026-06-01#<key>`), as the aggregator's deltas do."""
         out: dict[tuple[str, str], dict[str, Decimal]] = {}
-        for raw in self.query(
-            KeyConditionExpression="PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": rollup_pk(shop_id)}},
-            ConsistentRead=True,
-        ):
-            item = _deserialize_exact(raw)
-            dimension, bucket = str(item.pop("SK")).split("#", 1)
-            out[(dimension, bucket)] = {k: v for k, v in item.items() if k not in _NOT_COUNTERS}
+        for shard in range(SHARDS):
+            for raw in self.query(
+                KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": shard_pk(shop_id, shard)}},
+                ConsistentRead=True,
+            ):
+                item = _deserialize_exact(raw)
+                dimension, bucket = str(item.pop("SK")).split("#", 1)
+                out[(dimension, bucket)] = {k: v for k, v in item.items() if k not in _NOT_COUNTERS}
         return out
 
     def correct(
@@ -299,7 +424,7 @@ class RollupRepository(Repository):
 
     def missing_once(self, shop_id: str, once_keys: list[str]) -> list[str]:
         """The once-keys (`ORDER#<id>`, `CONVERTED#<signup>`) not claimed yet (BatchGetItem, 100 keys a call)."""
-        pk = rollup_pk(shop_id, "ROLLUP#ONCE")
+        pk = once_pk(shop_id)
         found = {str(i["SK"]) for i in self.batch_get([key(pk, k) for k in once_keys], consistent=True)}
         return [k for k in once_keys if k not in found]
 
@@ -310,17 +435,74 @@ class RollupRepository(Repository):
         expires = str(int((now + ONCE_RETENTION).timestamp()))
         for once_key in once_keys:
             item = {
-                **key(rollup_pk(shop_id, "ROLLUP#ONCE"), once_key),
+                **key(once_pk(shop_id), once_key),
                 "entity": {"S": "rollup_once"},
                 "expires_at": {"N": expires},
             }
             claimed += int(self.put_if(item))
         return claimed
 
-    def total(self, shop_id: str, dimension: str, counter: str) -> int:
-        """An all-time counter (strongly consistent: read right after the change that moved it)."""
-        item = self.read(rollup_pk(shop_id), f"{dimension}#TOTAL")
+    def total(self, shop_id: str, dimension: str, counter: str, consistent: bool = True) -> int:
+        """An all-time counter (strongly consistent by default: read right after the change that moved it)."""
+        item = self.read(rollup_pk(shop_id, dimension), f"{dimension}#TOTAL", consistent=consistent)
         return int(item.get(counter, 0)) if item else 0
+
+
+def _chunk_deltas(records: list[Record]) -> tuple[Deltas, dict[str, Deltas]]:
+    """The plain deltas of records summed, and their once groups (the first record claiming a key keeps it)."""
+    plain: list[Deltas] = []
+    groups: dict[str, Deltas] = {}
+    for record in records:
+        if record.change is None:
+            continue
+        plain.append(record.change.plain)
+        for once_key, deltas in record.change.once.items():
+            groups.setdefault(once_key, deltas)
+    return _merge(*plain), groups
+
+
+def _slots(change: Change) -> set[tuple[str, str]]:
+    slots = set(change.plain)
+    for deltas in change.once.values():
+        slots |= set(deltas)
+    return slots
+
+
+def _chunks(todo: list[Record], mark: Mark | None) -> list[_Chunk]:
+    """Consecutive records grouped so that each chunk's transaction (mark, once-keys, one update per counter item)
+    fits in `MAX_TRANSACTION`; a record too big alone becomes parts of `MAX_TRANSACTION - 1` updates in sorted
+    order (the same parts on every retry), those the mark says are in skipped. Sizes are counted before zero sums
+    cancel out: an over-estimate, never an under-estimate."""
+    chunks: list[_Chunk] = []
+    current = _Chunk()
+    slots: set[tuple[str, str]] = set()
+    once: set[str] = set()
+    for record in todo:
+        change = record.change
+        if change is not None:
+            own_slots, own_once = _slots(change), set(change.once)
+            if len(own_slots) + len(own_once) + 1 > MAX_TRANSACTION:
+                if own_once:
+                    raise ValueError(f"a rollup change of {len(own_slots)} items with once-keys exceeds a transaction")
+                if current.records:
+                    chunks.append(current)
+                    current, slots, once = _Chunk(), set(), set()
+                ordered = sorted(_merge(change.plain).items())
+                size = MAX_TRANSACTION - 1
+                parts = [dict(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+                done = mark.part if mark is not None and mark.seq == record.seq else 0
+                for index in range(done, len(parts)):
+                    chunks.append(_Chunk([record], part=index, parts=len(parts), updates=parts[index]))
+                continue
+            if current.records and len(slots | own_slots) + len(once | own_once) + 1 > MAX_TRANSACTION:
+                chunks.append(current)
+                current, slots, once = _Chunk(), set(), set()
+            slots |= own_slots
+            once |= own_once
+        current.records.append(record)
+    if current.records:
+        chunks.append(current)
+    return chunks
 
 
 def _merge(*groups: Deltas) -> Deltas:

@@ -87,6 +87,31 @@ def list_ids(
     return [item["SK"]["S"][len(prefix) :] for item in repo.query(**request)]
 
 
+def first_ids(
+    repo: Repository,
+    shop_id: str,
+    prefix: str,
+    where: ListFilter,
+    limit: int,
+    variant_id: int | None,
+    product_id: int | None,
+    start: datetime | None,
+    end: datetime,
+) -> tuple[list[str], bool]:
+    """The first `limit` ids (newest first) of `list_ids`, and whether they are all of them: Query pages of `limit`
+    keys until that many pass the filter (one page when nothing is filtered out), never the whole listing."""
+    request = list_request(shop_id, prefix, where, variant_id, product_id, start, end)
+    request.update(TableName=repo.table_name, ProjectionExpression="SK", Limit=limit)
+    found: list[str] = []
+    while len(found) < limit:
+        response = repo.client.query(**request)
+        found += [item["SK"]["S"][len(prefix) :] for item in response.get("Items", [])]
+        if not response.get("LastEvaluatedKey"):
+            return found, True
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found[:limit], False
+
+
 def list_request(
     shop_id: str,
     prefix: str,
@@ -135,6 +160,9 @@ class SignupRepository(Repository):
 
     def list_ids(self, shop_id: str, where: ListFilter, **window: Any) -> list[str]:
         return list_ids(self, shop_id, SIGNUP, where, **window)
+
+    def first_ids(self, shop_id: str, where: ListFilter, limit: int, **window: Any) -> tuple[list[str], bool]:
+        return first_ids(self, shop_id, SIGNUP, where, limit, **window)
 
     def iter_pages(
         self, shop_id: str, where: ListFilter, start_key: dict[str, Any] | None = None, **window: Any

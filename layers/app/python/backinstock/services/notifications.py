@@ -10,8 +10,9 @@ from backinstock import ids
 from backinstock.errors import NotFound
 from backinstock.models import signups as m
 from backinstock.repositories.notifications import NotificationRepository
+from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.signups import ListFilter
-from backinstock.services.signups import page
+from backinstock.services.signups import counter_total, page
 
 
 def view(item: dict[str, Any]) -> m.Notification:
@@ -29,8 +30,14 @@ def view(item: dict[str, Any]) -> m.Notification:
 
 
 def list_notifications(
-    repo: NotificationRepository, shop_id: str, query: m.NotificationListQuery, now: datetime | None = None
+    repo: NotificationRepository,
+    shop_id: str,
+    query: m.NotificationListQuery,
+    now: datetime | None = None,
+    rollups: RollupRepository | None = None,
 ) -> m.NotificationList:
+    """The send log, newest first; its count from the rollup counters where the filters have one (None: counted
+    from the matching ids)."""
     where = ListFilter()
     if query.status:
         where.add("#status = :status", names={"#status": "status"}, values={":status": query.status})
@@ -38,7 +45,11 @@ def list_notifications(
     def fetch(page_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {i["notification_id"]: i for i in repo.notifications(shop_id, page_ids)}
 
-    items, meta = page(query, where, partial(repo.list_ids, shop_id), fetch, now)
+    list_ids = partial(repo.list_ids, shop_id)
+    counted = None
+    if rollups is not None:
+        counted = counter_total(rollups, shop_id, query, "notifications", query.status, list_ids, where)
+    items, meta = page(query, where, list_ids, fetch, now, counted, partial(repo.first_ids, shop_id))
     return m.NotificationList(notifications=[view(i) for i in items], meta=meta)
 
 

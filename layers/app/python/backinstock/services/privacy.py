@@ -72,7 +72,7 @@ class Privacy:
     secrets: ShopSecrets
     email: EmailProvider
     # Partitions outside `SHOP#<id>` that hold a shop's data, as functions shop id -> partition key (the report
-    # rollups: `SHOP#<id>#ROLLUP#<dimension>`): `redact_shop` purges each.
+    # rollups: `SHOP#<id>#ROLLUP#<shard>`, `#ONCE`, `#MARKS`): `redact_shop` purges each.
     extra_partitions: tuple[Callable[[str], str], ...] = ()
 
 

@@ -98,7 +98,11 @@ class Expected:
                 if entity_of(slot[0]) == CUSTOMER_ROW_ENTITY:
                     rows.append(slot)
         for dimension, bucket in rows:
-            image = {"PK": rollup_pk(self.shop_id), "SK": f"{dimension}#{bucket}", "entity": CUSTOMER_ROW_ENTITY}
+            image = {
+                "PK": rollup_pk(self.shop_id, dimension),
+                "SK": f"{dimension}#{bucket}",
+                "entity": CUSTOMER_ROW_ENTITY,
+            }
             change = customer_row_change(None, image)
             for slot, counters in (change.plain if change else {}).items():
                 target = out.setdefault(slot, {})

@@ -13,6 +13,8 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
   `blocked`, `sent_<channel>`. Attributions at medium or high confidence in the bucket of `ordered_at`: `orders`
   (once per order), `revenue` (exact decimal); and `converted` (once per signup) in the bucket of the signup's
   creation (read from its UUIDv7 id), so that `converted / notified` is a share of one cohort.
+- All time (bucket `TOTAL`) of each dimension: `signups` and `signups_<status>`, `notifications` and
+  `notifications_<status>`: the lists' `meta.total_count` for their filter combinations; and `pending` of `v:<v>`.
 - Attributions are immutable (conditional put): only their INSERT counts.
 - Preorder ledger orders (and the per-customer rows their counters create): `services.preorder_rollups`.
 
@@ -101,6 +103,8 @@ def _signup(item: dict[str, Any], target: Deltas, sign: int) -> None:
     demand = {f"t_{variant}": 1, f"p_{variant}": pending}
     _add(target, demand_dimensions(product, channel), [buckets.label(day, buckets.DAY)], demand, sign)
     _add(target, [f"v:{variant}"], [TOTAL], {"pending": pending}, sign)  # all time: the merchant alerts' count
+    # All time, per list filter combination: the signup list's `meta.total_count` (services/signups.py)
+    _add(target, dimensions(variant, product, channel), [TOTAL], {"signups": 1, f"signups_{status}": 1}, sign)
 
 
 def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
@@ -108,7 +112,10 @@ def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
     sent = item.get("status") == "sent"
     channel = item["channel"]
     counters = {"sent": int(sent), "blocked": int(not sent), f"sent_{channel}": int(sent)}
-    _add(target, dimensions(item["variant_id"], item["product_id"], channel), buckets.labels_of(day), counters, sign)
+    dims = dimensions(item["variant_id"], item["product_id"], channel)
+    _add(target, dims, buckets.labels_of(day), counters, sign)
+    # All time, per list filter combination: the send log's `meta.total_count` (services/notifications.py)
+    _add(target, dims, [TOTAL], {"notifications": 1, f"notifications_{item['status']}": 1}, sign)
 
 
 def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:

@@ -20,8 +20,10 @@ from backinstock.models import signups as m
 from backinstock.models.status import status_of
 from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
+from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
+from backinstock.services.rollups import dimension_for
 
 OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
 # How long a processed send still holds the signup after its notify. 0: at once, as the reference's allow_resend
@@ -37,6 +39,7 @@ class Waitlist:
     catalog: CatalogRepository
     shops: ShopRepository
     queue: SendQueue
+    rollups: RollupRepository | None = None  # the lists' counts (None: counted from the matching ids)
 
 
 # ------------------------------------------------------------------------------------------------ representation
@@ -66,30 +69,84 @@ def view(item: dict[str, Any]) -> m.Signup:
     )
 
 
+# A listing of at most this many rows is counted from its ids (one keys-only Query page, exact at once); a longer
+# one from the rollup counters where its filters have one (docs/GUIDE.md, "What a list costs").
+EXACT_UP_TO = 1000
+
+
 def page(
     query: m._ListQuery,
     where: ListFilter,
     list_ids: Callable[..., list[str]],
     fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
     now: datetime | None = None,
+    counted: Callable[[datetime, datetime], int | None] | None = None,
+    first_ids: Callable[..., tuple[list[str], bool]] | None = None,
 ) -> tuple[list[dict[str, Any]], m.PageMeta]:
-    """One page of a list (signups or notifications): the filters shared by both lists are added to `where`, the
-    matching ids (newest first, up to the snapshot time) give the count, `fetch` reads the page's items by id."""
+    """One page of a list (signups or notifications): the filters shared by both lists are added to `where`, `fetch`
+    reads the page's items by id. The ids (newest first, up to the snapshot time) are read up to the page's end or
+    `EXACT_UP_TO` (`first_ids`); a listing that ends there is counted from them. A longer one is counted by
+    `counted(upper bound, now)` (the rollup counters) when its filters have a counter, else from every matching id."""
     if query.channel:
         where.add("channel = :channel", values={":channel": query.channel})
-    upper = query.upper_bound(now or ids.now())
-    matching = list_ids(where, variant_id=query.variant_id, product_id=query.product_id, start=query.from_, end=upper)
+    now = now or ids.now()
+    upper = query.upper_bound(now)
     start = (query.page - 1) * query.per_page
+    window = {"variant_id": query.variant_id, "product_id": query.product_id, "start": query.from_, "end": upper}
+    matching: list[str] | None = None
+    total: int | None = None
+    if counted is not None and first_ids is not None:
+        matching, complete = first_ids(where, limit=max(EXACT_UP_TO, start + query.per_page), **window)
+        total = len(matching) if complete else counted(upper, now)
+    if matching is None or total is None:
+        matching = list_ids(where, **window)
+        total = len(matching)
     page_ids = matching[start : start + query.per_page]
     found = fetch(page_ids) if page_ids else {}
     meta = m.PageMeta(
-        total_count=len(matching),
+        total_count=total,
         page=query.page,
         per_page=query.per_page,
-        total_pages=math.ceil(len(matching) / query.per_page),
+        total_pages=math.ceil(total / query.per_page),
         as_of=ids.iso(upper),
     )
     return [found[i] for i in page_ids if i in found], meta
+
+
+def counter_total(
+    rollups: RollupRepository,
+    shop_id: str,
+    query: m._ListQuery,
+    kind: str,
+    status: str | None,
+    list_ids: Callable[..., list[str]],
+    where: ListFilter,
+) -> Callable[[datetime, datetime], int | None]:
+    """The count of a list from the all-time counters `<kind>[_<status>]` of the filters' dimension (one GetItem),
+    less the matching rows created after the snapshot (`as_of`: one Query of the few newest keys). None (count the
+    ids) for filters without a counter: a window (`from`, `to`), a contact search, a variant and a product at once.
+    The counters follow the table stream: a write shows in the count when the aggregator has applied it (seconds)."""
+
+    def total(upper: datetime, now: datetime) -> int | None:
+        if query.from_ is not None or query.to is not None:
+            return None
+        if query.variant_id is not None and query.product_id is not None:
+            return None
+        dimension = dimension_for(query.variant_id, query.product_id, query.channel)
+        name = f"{kind}_{status}" if status else kind
+        count = rollups.total(shop_id, dimension, name, consistent=False)
+        if upper < now:  # a later page of a snapshot: the rows created since its first page are not listed
+            newer = list_ids(
+                where,
+                variant_id=query.variant_id,
+                product_id=query.product_id,
+                start=upper + timedelta(milliseconds=1),
+                end=now,
+            )
+            count -= len(newer)
+        return max(count, 0)
+
+    return total
 
 
 # --------------------------------------------------------------------------------------------------------- reads
@@ -101,7 +158,13 @@ def list_signups(w: Waitlist, shop_id: str, query: m.SignupListQuery, now: datet
         where.add("contains(search_email, :email)", values={":email": m.normalize_email(query.email)})
     if query.phone:
         where.add("contains(search_phone, :phone)", values={":phone": m.normalize_phone(query.phone)})
-    items, meta = page(query, where, partial(w.signups.list_ids, shop_id), partial(w.signups.signups, shop_id), now)
+    list_ids = partial(w.signups.list_ids, shop_id)
+    counted = None
+    if w.rollups is not None and not query.email and not query.phone:
+        counted = counter_total(w.rollups, shop_id, query, "signups", query.status, list_ids, where)
+    items, meta = page(
+        query, where, list_ids, partial(w.signups.signups, shop_id), now, counted, partial(w.signups.first_ids, shop_id)
+    )
     return m.SignupList(signups=[view(i) for i in items], meta=meta)
 
 

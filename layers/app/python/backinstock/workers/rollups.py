@@ -2,38 +2,56 @@
 outbox of the double opt-in confirmation: a committed signup that needs confirming gets its send queue message here
 (`services.optin`), so a request the table refused leaves no work behind.
 
-Powertools batch processing with partial failures: a record that raises is reported in `batchItemFailures`; Lambda
-retries from the first failed record (records after it too: each applies at most once, see
-`repositories.rollups`), bisecting the batch, up to the event source's retry limit, then sends the batch's
-description to the on-failure queue (alarmed). Records of items that are no signup, notification, attribution,
-preorder ledger order or preorder customer row (other rollups, shops, claims) change nothing; in AWS the event
-source's filter does not even deliver them.
+A batch is applied as a whole (`repositories.rollups`, "Exactly once, per batch"): each record's change
+(`services.rollups.change_of`, the counting rules) is collected by `apply_record`, then the records of each source
+partition are summed and written once, with that partition's high-water mark, in as few transactions as fit.
+
+Partial batch failures: a record that raises while it is read (its change, its opt-in message) stops the batch
+there; the records before it are applied (the marks say so) and it is reported in `batchItemFailures`, so Lambda
+retries from it (bisecting on error, up to the event source's retry limit, then the on-failure queue, alarmed).
+A failed transaction reports the first record it did not apply; records after it that other partitions applied are
+replays on the retry. Records of items that are no signup, notification, attribution, preorder ledger order or
+preorder customer row change nothing; in AWS the event source's filter does not even deliver them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from backinstock import deps, ids
+from backinstock.models.rollups import Change
 from backinstock.repositories.base import from_item
+from backinstock.repositories.rollups import ApplyFailed, Record
 from backinstock.services import optin
 from backinstock.services.rollups import change_of, pending_changes
 
 logger = Logger()
 metrics = Metrics(namespace="BackInStock")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+
+
+@dataclass
+class _Batch:
+    """The records read so far, in stream order: (position, shop, source partition, record)."""
+
+    records: list[tuple[int, str, str, Record]] = field(default_factory=list)
+    position: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("rollup_batch", default=None)
 
 
 def apply_record(record: dict[str, Any]) -> str:
-    """One stream record (the raw event's shape) applied to the rollups: `applied`, `replayed` or `ignored`. A new
-    signup that requires double opt-in first queues its confirmation (again on a retried record: the worker sends
-    it once)."""
+    """One stream record (the raw event's shape). Inside `run_batch` it is read and collected (`batched`); alone it
+    is applied as a batch of one: `applied`, `replayed` or `ignored`. A new signup that requires double opt-in
+    first queues its confirmation (again on a retried record: the worker sends it once)."""
     body = record.get("dynamodb") or {}
     old = from_item(body["OldImage"]) if body.get("OldImage") else None
     new = from_item(body["NewImage"]) if body.get("NewImage") else None
@@ -41,41 +59,104 @@ def apply_record(record: dict[str, Any]) -> str:
     if confirmation is not None:
         deps.queue().send(confirmation)
     change = change_of(old, new)
+    batch = _batch.get()
+    if batch is None:
+        single = _Batch()
+        _collect(single, body, change)
+        if _write(single) is not None:
+            raise RuntimeError(f"the rollups of stream record {record.get('eventID')} were not applied")
+        return next((k for k, n in single.outcomes.items() if n and k != "transactions"), "replayed")
+    _collect(batch, body, change)
+    return "batched"
+
+
+def _collect(batch: _Batch, body: dict[str, Any], change: Change | None) -> None:
+    position = batch.position
+    batch.position += 1
     if change is None:
-        return "ignored"
-    outcome = deps.rollups().apply(change, record["eventID"], ids.now())
-    if outcome == "applied":
+        batch.outcomes["ignored"] += 1
+        return
+    image = body.get("NewImage") or body.get("OldImage") or {}
+    source = str(((body.get("Keys") or image).get("PK") or {}).get("S"))
+    batch.records.append((position, change.shop_id, source, Record(int(body["SequenceNumber"]), change)))
+
+
+def _write(batch: _Batch) -> int | None:
+    """Apply the collected records, one source partition at a time. Returns the position of the first record not
+    applied (None: all of them)."""
+    groups: dict[tuple[str, str], list[tuple[int, Record]]] = {}
+    for position, shop_id, source, record in batch.records:
+        groups.setdefault((shop_id, source), []).append((position, record))
+    first_failed: int | None = None
+    now = ids.now()
+    for (shop_id, source), members in groups.items():
+        try:
+            result = deps.rollups().apply_batch(
+                shop_id, source, [r for _, r in members], now, committed=partial(_alert, shop_id)
+            )
+        except ApplyFailed as exc:
+            logger.exception("rollup transaction failed", extra={"source": source})
+            position = next(p for p, r in members if r.seq == exc.seq)
+            first_failed = position if first_failed is None else min(first_failed, position)
+            batch.outcomes["failed"] += 1
+            continue
+        batch.outcomes["applied"] += result.applied
+        batch.outcomes["replayed"] += result.replayed
+        batch.outcomes["transactions"] += result.transactions
+    return first_failed
+
+
+def _alert(shop_id: str, changes: list[Change]) -> None:
+    """A transaction moved waitlist counts. The count after it is read once per variant; walking back through its
+    records' deltas gives each record's before/after, so that the merchant's signups-threshold alert decides as if
+    the records had been applied one by one (once per crossing, with the count at the crossing)."""
+    steps: dict[int, list[int]] = {}
+    for change in changes:
         for variant_id, delta in pending_changes(change):
-            after = deps.rollups().total(change.shop_id, f"v:{variant_id}", "pending")
-            _pending_moved(change.shop_id, variant_id, after - delta, after)
-    return outcome
-
-
-def _pending_moved(shop_id: str, variant_id: int, before: int, after: int) -> None:
-    """A variant's waitlist count moved: the merchant's signups-threshold alert decides (once per crossing)."""
+            steps.setdefault(variant_id, []).append(delta)
+    moved = {variant_id: deltas for variant_id, deltas in steps.items() if sum(deltas) or len(deltas) > 1}
+    if not moved:
+        return
     from backinstock.services import alerts
 
     shop = deps.shops().get(shop_id, consistent=False)
     if shop is None:
         return
-    outcome = alerts.on_pending_count(deps.alerts(), shop, variant_id, before, after)
-    if outcome:
-        logger.info("signups threshold", extra={"variant_id": variant_id, "outcome": outcome, "pending": after})
+    for variant_id, deltas in moved.items():
+        count = deps.rollups().total(shop_id, f"v:{variant_id}", "pending") - sum(deltas)
+        for delta in deltas:
+            outcome = alerts.on_pending_count(deps.alerts(), shop, variant_id, count, count + delta)
+            count += delta
+            if outcome:
+                logger.info("signups threshold", extra={"variant_id": variant_id, "outcome": outcome, "pending": count})
 
 
 def run_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    outcomes: Counter[str] = Counter()
-
-    def on_record(record: DynamoDBRecord) -> None:
-        outcomes[apply_record(record.raw_event)] += 1
-
-    response: dict[str, Any] = dict(
-        process_partial_response(event=event, record_handler=on_record, processor=processor, context=context)
-    )
-    for outcome, count in outcomes.items():
+    """A Lambda stream event: every record read (`apply_record`), then written per source partition. The answer
+    names the first record not applied (`batchItemFailures`), if any."""
+    records = event.get("Records", [])
+    batch = _Batch()
+    token = _batch.set(batch)
+    failed: int | None = None
+    try:
+        for position, record in enumerate(records):
+            try:
+                apply_record(record)
+            except Exception:
+                logger.exception("stream record failed", extra={"event_id": record.get("eventID")})
+                failed = position
+                break
+    finally:
+        _batch.reset(token)
+    written = _write(batch)
+    if written is not None:
+        failed = written if failed is None else min(failed, written)
+    for outcome, count in batch.outcomes.items():
         metrics.add_metric(name=f"Rollup_{outcome}", unit=MetricUnit.Count, value=count)
-    logger.info("stream batch", extra={"records": len(event.get("Records", [])), **outcomes})
-    return response
+    logger.info("stream batch", extra={"records": len(records), **batch.outcomes})
+    if failed is None:
+        return {"batchItemFailures": []}
+    return {"batchItemFailures": [{"itemIdentifier": records[failed]["dynamodb"]["SequenceNumber"]}]}
 
 
 @metrics.log_metrics
