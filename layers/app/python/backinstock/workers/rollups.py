@@ -12,6 +12,9 @@ retries from it (bisecting on error, up to the event source's retry limit, then 
 A failed transaction reports the first record it did not apply; records after it that other partitions applied are
 replays on the retry. Records of items that are no signup, notification, attribution, preorder ledger order or
 preorder customer row change nothing; in AWS the event source's filter does not even deliver them.
+
+Not Powertools' `BatchProcessor`: it hands records to a handler one at a time and reports each one's failure, while
+this consumer sums the whole batch before it writes and must report the first record a failed transaction left out.
 """
 
 from __future__ import annotations
