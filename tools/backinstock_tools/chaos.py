@@ -320,13 +320,18 @@ class Run:
     stream_failures: list[str] = field(default_factory=list)
     figures: Counter[str] = field(default_factory=Counter)
     orders: int = 0
+    progress: Callable[[str], None] = lambda line: None
+
+    def say(self, line: str) -> None:
+        self.progress(f"[{self.faults.tick} steps, {sum(self.faults.counts.values())} faults] {line}")
 
 
-def run(config: Config) -> Result:
-    """One chaos run in its own moto, the process environment restored afterwards."""
+def run(config: Config, progress: Callable[[str], None] | None = None) -> Result:
+    """One chaos run in its own moto, the process environment restored afterwards. `progress` gets a line now and
+    then (the CLI prints them on stderr)."""
     saved = dict(os.environ)
     try:
-        return _run(config)
+        return _run(config, progress)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -335,7 +340,7 @@ def run(config: Config) -> Result:
         deps.reset()
 
 
-def _run(config: Config) -> Result:
+def _run(config: Config, progress: Callable[[str], None] | None) -> Result:
     from backinstock_tools.local import backend
 
     env = backend.local_environment("http://unused")
@@ -358,9 +363,14 @@ def _run(config: Config) -> Result:
         backend.create_resources()
         faults = Faults(rng, config.fault_rate)
         r = Run(config, rng, faults)
+        if progress is not None:
+            r.progress = progress
+        r.say("setting up: two shops, their catalogs and waitlists")
         _setup(r)
+        r.say(f"{len(r.signups)} signups waiting; the run starts")
         faults.install()
         _drive(r)
+        r.say("drained; checking the invariants")
         invariants, dead = _check(r)
     return Result(
         config,
@@ -690,6 +700,11 @@ def _drive(r: Run) -> None:
     idle = 0
     while True:
         r.faults.tick += 1
+        if r.faults.tick % 500 == 0:
+            r.say(
+                f"{len(ops)} client operations left, {r.figures['stream_records']} stream records applied, "
+                f"{len(r.faults.delivered)} messages delivered"
+            )
         if ops and r.rng.random() < 0.25:
             ops.pop(0)()
             idle = 0
@@ -1183,7 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(seed=args.seed, restock_signups=args.signups, client_ops=args.ops, fault_rate=args.fault_rate)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):  # the functions' JSON log lines and metrics
-        result = run(config)
+        result = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(
             json.dumps(
