@@ -145,7 +145,7 @@ def test_a_provider_failure_releases_the_claim_and_the_retry_sends(
 def test_a_throttled_release_after_a_provider_failure_still_sends_once(
     shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Found by `make chaos`: SES refused, then releasing the claim was throttled, so the claim stayed `sending`;
+    """Found building `make chaos`: SES refused, then releasing the claim was throttled, so the claim stayed `sending`;
     the redelivery took it for a crash after the provider call and recorded a send that never went out."""
     from botocore.exceptions import ClientError
 

@@ -158,8 +158,8 @@ class NotificationRepository(Repository):
 
         Retried (beyond the SDK's own retries) with one idempotency token: a claim left `sending` reads, on the
         message's redelivery, as a crash after the provider call, and is recorded as sent without a message (found
-        by `make chaos`: SES refused, then the release was throttled). The token makes a retry of a release that did
-        apply change nothing (no second usage decrement)."""
+        building `make chaos`: SES refused, then the release was throttled). The token makes a retry of a release
+        that did apply change nothing (no second usage decrement)."""
         token = str(uuid.uuid4())
         items = [
             {"Delete": {"TableName": self.table_name, "Key": key(shop_pk(shop_id), f"SEND#{send_id}")}},
