@@ -1133,7 +1133,7 @@ def _check(r: Run) -> tuple[list[Invariant], list[str]]:
     states: Counter[Any] = Counter()
     wrong = []
     for _shop, api_key, job_id in r.export_jobs:
-        status, job = _request(r, "GET", f"/back_in_stock/reports/exports/{job_id}", api_key, retries=0)
+        status, job = _request(r, "GET", f"/back_in_stock/reports/exports/{job_id}", api_key)
         states[job.get("status") if isinstance(job, dict) else status] += 1
         if (
             status != 200
