@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install run test lint format unit integration e2e infra docs security synth bench openapi clean checkov-install
+.PHONY: install run test lint format unit integration e2e infra docs security synth bench openapi clean checkov-install chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -77,6 +77,9 @@ bench: install ## cold starts, warm latency, bulk notify, the send worker, webho
 	$(PY) bench/run.py
 	$(PY) bench/reports.py
 	$(PY) bench/preorders.py
+
+chaos: install ## the whole pipeline under seeded faults, then its invariants (CHAOS_SEED=<n> replays a run; docs/RELIABILITY.md)
+	$(PY) -m backinstock_tools.chaos --seed $${CHAOS_SEED:-1}
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -249,3 +249,27 @@ def test_a_long_export_resumes_across_invocations_at_part_boundaries(
     assert len(steps) > 2 and steps[-1] is True and not any(steps[:-1])
     rows = download(shop["shop_id"], job)
     assert [r[0] for r in rows[1:]] == list(reversed(ids_made))  # newest first, none twice, none missing
+
+
+def test_an_export_failing_before_its_upload_is_recorded_leaves_no_upload_open(
+    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by `make chaos` (seed 1): the task started the multipart upload, then the write recording its id in
+    the job row failed; the workflow's failure path aborts only the upload the job row names."""
+    from backinstock.repositories.exports import ExportRepository
+
+    original = ExportRepository.update_running
+
+    def throttled_upload_record(self: Any, shop_id: str, job_id: str, values: dict[str, Any], *args: Any) -> Any:
+        if "upload_id" in values:
+            raise ConnectionError("DynamoDB throttled")
+        return original(self, shop_id, job_id, values, *args)
+
+    monkeypatch.setattr(ExportRepository, "update_running", throttled_upload_record)
+    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
+    job = wait_until_done(shop["api_key"], accepted["job_id"])
+    assert job["status"] == "failed"
+    from backinstock import aws
+
+    uploads = aws.client("s3").list_multipart_uploads(Bucket=os.environ["EXPORT_BUCKET_NAME"]).get("Uploads", [])
+    assert uploads == []

@@ -142,6 +142,43 @@ def test_a_provider_failure_releases_the_claim_and_the_retry_sends(
     assert deps.notifications().usage(shop["shop_id"], log(shop["api_key"])[0]["sent_at"][:7]) == 1
 
 
+def test_a_throttled_release_after_a_provider_failure_still_sends_once(
+    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found building `make chaos`: SES refused, then releasing the claim was throttled, so the claim stayed `sending`;
+    the redelivery took it for a crash after the provider call and recorded a send that never went out."""
+    from botocore.exceptions import ClientError
+
+    notify(shop["api_key"], signup["id"])
+    sender = deps.sender()
+    real_send = sender.providers.email.send
+    refusals = {"email": 1, "release": 1}
+
+    def refused_once(email: Any) -> str:
+        if refusals["email"]:
+            refusals["email"] -= 1
+            raise ConnectionError("SES unavailable")
+        return real_send(email)
+
+    client = deps.notifications().client
+    real_transact = client.transact_write_items
+
+    def throttled_release_once(**kwargs: Any) -> Any:
+        deletes_claim = any("SEND#" in str(i.get("Delete", {}).get("Key", "")) for i in kwargs["TransactItems"])
+        if deletes_claim and refusals["release"]:
+            refusals["release"] -= 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "throttled"}}, "TransactWriteItems")
+        return real_transact(**kwargs)
+
+    monkeypatch.setattr(sender.providers.email, "send", refused_once)
+    monkeypatch.setattr(client, "transact_write_items", throttled_release_once)
+    assert worker.run()["batchItemFailures"]
+    worker.drain()
+    assert len(outbox.emails()) == 1
+    assert [n["status"] for n in log(shop["api_key"])] == ["sent"]
+    assert refusals == {"email": 0, "release": 0}
+
+
 def test_one_failing_record_fails_alone(
     shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:

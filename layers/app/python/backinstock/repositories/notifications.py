@@ -10,6 +10,8 @@ Items (see docs/DATA_MODEL.md):
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 from backinstock.repositories.base import Repository, key, serialize, to_item
@@ -24,6 +26,8 @@ from backinstock.repositories.signups import (
 )
 
 NOTIF = "NOTIF#"
+
+RELEASE_ATTEMPTS = 4  # a refused send's claim release: once, then 3 retries (50, 100, 200 ms)
 
 
 class QuotaExceeded(Exception):
@@ -161,19 +165,32 @@ class NotificationRepository(Repository):
             raise
 
     def release_claim(self, shop_id: str, send_id: str, month: str) -> None:
-        """The provider refused or failed: undo the claim and the usage so that a retry can send."""
-        self.transact(
-            [
-                {"Delete": {"Key": key(shop_pk(shop_id), f"SEND#{send_id}")}},
-                {
-                    "Update": {
-                        "Key": key(shop_pk(shop_id), f"USAGE#{month}"),
-                        "UpdateExpression": "ADD sends :minus",
-                        "ExpressionAttributeValues": {":minus": {"N": "-1"}},
-                    }
-                },
-            ]
-        )
+        """The provider refused or failed: undo the claim and the usage so that a retry can send.
+
+        Retried (beyond the SDK's own retries) with one idempotency token: a claim left `sending` reads, on the
+        message's redelivery, as a crash after the provider call, and is recorded as sent without a message (found
+        building `make chaos`: SES refused, then the release was throttled). The token makes a retry of a release
+        that did apply change nothing (no second usage decrement)."""
+        token = str(uuid.uuid4())
+        items = [
+            {"Delete": {"TableName": self.table_name, "Key": key(shop_pk(shop_id), f"SEND#{send_id}")}},
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key(shop_pk(shop_id), f"USAGE#{month}"),
+                    "UpdateExpression": "ADD sends :minus",
+                    "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                }
+            },
+        ]
+        for attempt in range(RELEASE_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+                return
+            except Exception:
+                if attempt == RELEASE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
 
     def record_sent(self, notification: dict[str, Any], send_id: str, provider_id: str | None) -> bool:
         """After the provider accepted (or after a crash in between, on redelivery): the log row, the signup's

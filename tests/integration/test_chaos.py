@@ -1,0 +1,111 @@
+"""`make chaos` in small: the whole pipeline under seeded faults keeps every invariant, a seed replays exactly, and
+putting back (removing) any one of the guards below makes some seed break an invariant.
+
+Each guard is removed by monkeypatching in the test, never in product code. Every removal is one small function in
+`GUARDS`: when a guard's implementation moves (issue 12 replaces the rollup aggregator's per-record markers), its
+function is the one place to re-point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from backinstock_tools import chaos
+
+SMALL = chaos.Config(seed=3, restock_signups=16, side_signups=4, client_ops=20, fault_rate=3.0)
+TINY = chaos.Config(seed=1, restock_signups=8, side_signups=3, client_ops=10, fault_rate=4.0)
+
+
+def test_a_small_chaos_run_keeps_every_invariant() -> None:
+    result = chaos.run(SMALL)
+    assert result.ok, result.report()
+    assert len(result.invariants) == 7
+    injected = {kind for kind, count in result.faults.items() if count}
+    assert len(injected) >= 8, result.report()  # a mix, not one kind
+    assert any("chaos-poison" in d for d in result.dead_letters)  # the planted poison message is listed
+
+
+def test_a_seed_replays_the_same_run() -> None:
+    first, second = chaos.run(TINY), chaos.run(TINY)
+    assert first.faults == second.faults
+    assert first.figures == second.figures
+
+
+# ----------------------------------------------------------------------------------------------- the guards
+def without_send_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The send worker no longer sees an earlier claim, and its claim is written unconditionally (the signup's
+    notifiable check goes too): a redelivered or concurrently run send goes out again."""
+    from backinstock.repositories.notifications import NotificationRepository
+
+    def claim_send(self: Any, shop_id: str, send_id: str, signup_id: str, notification_id: str, month: str,
+                   limit: Any, allow_resend: bool, expires_at: int, attempted_at: str) -> None:  # fmt: skip
+        claim = {"status": "sending", "signup_id": signup_id, "notification_id": notification_id,
+                 "attempted_at": attempted_at, "month": month, "expires_at": expires_at}  # fmt: skip
+        put = self._claim_put(shop_id, send_id, claim)["Put"]
+        put.pop("ConditionExpression")
+        self.client.put_item(TableName=self.table_name, Item=put["Item"])
+
+    monkeypatch.setattr(NotificationRepository, "claim", lambda self, shop_id, send_id: None)
+    monkeypatch.setattr(NotificationRepository, "claim_send", claim_send)
+
+
+def without_webhook_dedupe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intake queues every delivery, whatever its event id."""
+    from backinstock.repositories.webhooks import WebhookRepository
+
+    monkeypatch.setattr(WebhookRepository, "mark_received", lambda self, *args, **kwargs: True)
+
+
+def without_rollup_replay_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The aggregator no longer knows which stream records it applied: a replayed or retried record counts again.
+    (Today the guard is the per-record marker, `RollupRepository._marker`; re-point here when it changes.)"""
+    from backinstock.repositories.rollups import RollupRepository
+
+    original = RollupRepository._marker
+
+    def unguarded(self: Any, shop_id: str, sort_key: str, now: Any) -> dict[str, Any]:
+        marker = original(self, shop_id, sort_key, now)
+        marker["Put"].pop("ConditionExpression")
+        return marker
+
+    monkeypatch.setattr(RollupRepository, "_marker", unguarded)
+
+
+def without_stale_update_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inventory level is stored whatever its age: a late, older sold-out overwrites the restock's level."""
+    from backinstock.repositories import restocks
+
+    def any_age(self: Any, shop_id: str, variant_id: int, location_id: int, available: int, updated_at: str,
+                inventory_item_id: int) -> bool:  # fmt: skip
+        values = {"entity": "stock_level", "variant_id": variant_id, "location_id": location_id,
+                  "inventory_item_id": inventory_item_id, "available": available, "updated_at": updated_at}  # fmt: skip
+        item = {**restocks.key(restocks._pk(shop_id), f"STOCK#{variant_id}#{location_id}"), **restocks.to_item(values)}
+        self.client.put_item(TableName=self.table_name, Item=item)
+        return True
+
+    monkeypatch.setattr(restocks.RestockRepository, "set_level", any_age)
+
+
+GUARDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
+    "send claim": (without_send_claim, "no message was sent twice"),
+    "webhook dedupe": (without_webhook_dedupe, "every Shopify event was queued once"),
+    "rollup replay guard": (without_rollup_replay_guard, "reports verify is clean"),
+    "stale-update check": (without_stale_update_check, "every eligible signup got exactly one restock message"),
+}
+
+
+@pytest.mark.parametrize("guard", sorted(GUARDS))
+def test_removing_a_guard_breaks_its_invariant(guard: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    remove, invariant = GUARDS[guard]
+    remove(monkeypatch)
+    broken: list[str] = []
+    for seed in (1, 2, 3):
+        result = chaos.run(dataclasses.replace(TINY, seed=seed))
+        broken = [i.name for i in result.invariants if not i.ok]
+        if any(name.startswith(invariant) for name in broken):
+            return
+    raise AssertionError(f"with the {guard} removed, seeds 1-3 kept '{invariant}' (broken: {broken})")
