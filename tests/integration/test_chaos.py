@@ -61,18 +61,21 @@ def without_webhook_dedupe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def without_rollup_replay_guard(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The aggregator no longer knows which stream records it applied: a replayed or retried record counts again.
-    (Today the guard is the per-record marker, `RollupRepository._marker`; re-point here when it changes.)"""
+    """The aggregator no longer knows which stream records it applied: a replayed or retried batch counts again.
+    The guard is the per-source-partition high-water mark (`RollupRepository.mark`, written by `_mark_update` on the
+    condition that it still holds what was read): here the mark is never read and its write is unconditional."""
     from backinstock.repositories.rollups import RollupRepository
 
-    original = RollupRepository._marker
+    original = RollupRepository._mark_update
 
-    def unguarded(self: Any, shop_id: str, sort_key: str, now: Any) -> dict[str, Any]:
-        marker = original(self, shop_id, sort_key, now)
-        marker["Put"].pop("ConditionExpression")
-        return marker
+    def unconditional(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        put = original(self, *args, **kwargs)
+        for field in ("ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues"):
+            put["Put"].pop(field, None)
+        return put
 
-    monkeypatch.setattr(RollupRepository, "_marker", unguarded)
+    monkeypatch.setattr(RollupRepository, "mark", lambda self, shop_id, source: None)
+    monkeypatch.setattr(RollupRepository, "_mark_update", unconditional)
 
 
 def without_stale_update_check(monkeypatch: pytest.MonkeyPatch) -> None:

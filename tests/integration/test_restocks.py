@@ -121,6 +121,33 @@ def test_repeated_and_out_of_order_updates_restock_once(tee: Shopify, outbox: An
     assert alerted(outbox) == ["ann@example.com"]
 
 
+def test_a_restock_whose_worker_died_after_storing_the_level_still_starts_its_campaign(
+    tee: Shopify, outbox: Any
+) -> None:
+    """The worker stored the location's level, then died before the in-stock flip (found by `make chaos`, seed 3):
+    the redelivered message carries the same level, which must not be taken for a stale one."""
+    shop = tee.shop
+    signup(shop, 101, "ann@example.com")
+    client = deps.restocks().restocks.client
+    died: list[str] = []
+
+    def die_once(params: dict[str, Any], **_: Any) -> None:
+        if not died and str(params.get("Key", {}).get("SK", {}).get("S", "")).startswith("RESTOCK#"):
+            died.append("flip")
+            raise RuntimeError("the worker died between the level and the flip")
+
+    client.meta.events.register("provide-client-params.dynamodb.UpdateItem", die_once, unique_id="die-once")
+    try:
+        assert tee.post("inventory_levels/update", level(3))[1]["status"] == "queued"
+        assert tee.process()  # the message failed: it comes back
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="die-once")
+    assert died == ["flip"] and alerted(outbox) == []
+    tee.run_all()  # the redelivery
+    assert alerted(outbox) == ["ann@example.com"]
+    assert deps.restocks().restocks.state(shop["shop_id"], 101)["episode"] == 1
+
+
 def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(
     tee: Shopify, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

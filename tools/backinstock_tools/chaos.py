@@ -998,6 +998,8 @@ def _deliver(r: Run, records: list[dict[str, Any]]) -> None:
                 cause = "batchItemFailures"
             except Killed as killed:
                 failed, cause = set(sequence), f"Killed: {killed}"
+            except Exception as error:  # a function error: Lambda retries the whole batch
+                failed, cause = set(sequence), f"function error: {type(error).__name__}"
         r.figures["stream_invocations"] += 1
         if not failed:
             return

@@ -2,7 +2,8 @@
 
 Items (all in the shop's partition):
 - `STOCK#<variant>#<location>`: the available quantity at one location, with Shopify's `updated_at`. A write is
-  conditional on being newer than the stored one, so out-of-order and repeated inventory webhooks change nothing.
+  conditional on being newer than the stored one (or the very same update), so out-of-order and repeated inventory
+  webhooks change nothing.
 - `RESTOCK#<variant>`: `in_stock` (at or above the shop's stock threshold), the last `total`, the `episode`
   count. The flip from out of stock to in stock is one conditional UpdateItem: of two concurrent updates (two
   locations) only one sees the flip, so a restock is detected once.
@@ -28,7 +29,11 @@ class RestockRepository(Repository):
     def set_level(
         self, shop_id: str, variant_id: int, location_id: int, available: int, updated_at: str, inventory_item_id: int
     ) -> bool:
-        """Store one location's level unless a newer (or the same) update was stored. False: stale, ignored."""
+        """Store one location's level unless a newer update, or an older one, was stored. False: stale, ignored.
+
+        The same update again (same `updated_at`, same quantity: a redelivered message whose worker died after this
+        write, before the flip or the campaign) is stored again and answers True, so that the rest of the restock
+        runs; the flip and the campaign's claim are themselves conditional, so it runs once."""
         values = {
             "entity": "stock_level",
             "variant_id": variant_id,
@@ -39,8 +44,8 @@ class RestockRepository(Repository):
         }
         return self.put_if(
             {**key(_pk(shop_id), f"STOCK#{variant_id}#{location_id}"), **to_item(values)},
-            "attribute_not_exists(PK) OR updated_at < :at",
-            values={":at": {"S": updated_at}},
+            "attribute_not_exists(PK) OR updated_at < :at OR (updated_at = :at AND available = :available)",
+            values={":at": {"S": updated_at}, ":available": {"N": str(available)}},
         )
 
     def levels(self, shop_id: str, variant_id: int) -> dict[int, int]:

@@ -148,7 +148,10 @@ class RollupRepository(Repository):
         `committed` is called after each transaction with the changes it applied (the threshold alert). Raises
         `ApplyFailed` with the first record not applied when a transaction fails."""
         result = BatchResult()
-        mark = self.mark(shop_id, source)
+        try:  # a failed read of the mark or a failed max-counter applies nothing: retried from the first record
+            mark = self.mark(shop_id, source)
+        except Exception as exc:
+            raise ApplyFailed(records[0].seq, exc) from exc
         todo: list[Record] = []
         for record in records:
             if mark is not None and (record.seq < mark.seq or (record.seq == mark.seq and not mark.part)):
@@ -157,7 +160,10 @@ class RollupRepository(Repository):
                 todo.append(record)
         if not todo:
             return result
-        self._raise_all(shop_id, [r.change for r in todo if r.change is not None])
+        try:
+            self._raise_all(shop_id, [r.change for r in todo if r.change is not None])
+        except Exception as exc:
+            raise ApplyFailed(todo[0].seq, exc) from exc
         for chunk in _chunks(todo, mark):
             first = chunk.records[0].seq
             last = chunk.records[-1].seq
