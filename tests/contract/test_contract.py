@@ -32,7 +32,7 @@ SEED = os.environ.get("FUZZ_SEED", "20261203")
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "5")
 # Seconds the whole run may take: past it the run is stopped and the test fails. (Not `st run --max-time`, which
 # makes the fuzzing phase repeat until the time is spent: pass it in FUZZ_ARGS for an open-ended run.)
-MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "900"))
+MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "1200"))
 # More of `st run`'s options, e.g. FUZZ_ARGS='--include-operation-id-regex signup' to fuzz a few operations.
 EXTRA = shlex.split(os.environ.get("FUZZ_ARGS", ""))
 
@@ -61,14 +61,16 @@ def test_the_served_document_holds_under_the_fuzzer(fuzz_run: tuple[dict[str, An
         MAX_EXAMPLES,
         *EXTRA,
     ]
+    report = Path(server["log_file"]).with_name("schemathesis.txt")  # run where its cache (.schemathesis/) can go
     try:
-        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=MAX_TIME, check=False)
+        run = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=MAX_TIME, check=False, cwd=report.parent
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(
             f"the fuzzer did not finish within FUZZ_MAX_TIME={MAX_TIME} s (seed {SEED}, {MAX_EXAMPLES} examples)"
         )
     output = run.stdout + run.stderr
-    report = Path(server["log_file"]).with_name("schemathesis.txt")
     report.write_text(output)
     summary = re.search(r"Test cases:\s*\n\s*(.+)", output)
     print(f"schemathesis: {summary.group(1).strip() if summary else 'no summary'}")  # shown with -rA / -s

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from backinstock import __version__, registry
@@ -160,7 +160,7 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
         operation["parameters"] = params
     if action.body_model is not None:
         operation["requestBody"] = {
-            "required": not action.body_optional,
+            "required": not (action.body_optional and _takes_empty(action.body_model)),
             "content": {"application/json": {"schema": ref(action.body_model, "validation")}},
         }
     elif action.runs_actions:  # MCP: a JSON-RPC message (or a batch of them), read by the transport itself
@@ -176,6 +176,16 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
     else:
         operation["security"] = []
     return operation
+
+
+def _takes_empty(model: type[BaseModel]) -> bool:
+    """Whether an empty body (read as `{}`) passes the model: an optional body whose model requires something (a
+    by-variant export's offer scope) is, in the end, required."""
+    try:
+        model.model_validate_json("{}", strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 def main() -> None:
