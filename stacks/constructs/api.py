@@ -251,19 +251,8 @@ class Api(Construct):
                 )
             ],
         }
-        resource = self._path(path)
-        stack = self.placement.path_stack(path)
-        if stack is None:
-            method = resource.add_method("ANY", integration, **options)
-        else:
-            method = apigw.Method(
-                self._routes_scope(stack),
-                f"ANY.{_construct_path(path)}",
-                resource=resource,
-                http_method="ANY",
-                integration=integration,
-                options=apigw.MethodOptions(**options),
-            )
+        # On the path resource, in its stack: the main stack's, or the nested stack whose routes alone are under it.
+        method = self._path(path).add_method("ANY", integration, **options)
         acknowledge(method, "AwsSolutions-APIG4", NOT_ALLOWED_REASON)
         checkov_skip(method, "CKV_AWS_59", NOT_ALLOWED_REASON)
         return method
