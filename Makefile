@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install run test lint format unit integration e2e infra docs security synth bench openapi clean checkov-install chaos
+.PHONY: install run test lint format unit integration e2e infra docs security fuzz synth bench openapi clean checkov-install chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,6 +60,9 @@ docs: install ## every shell block of README.md and docs/*.md, run as written ag
 
 security: install ## the security suite, over HTTP against a local run (tests/security/)
 	$(PY) -m pytest tests/security -q
+
+fuzz: install ## the contract fuzzer alone (tests/contract/), with more examples: FUZZ_MAX_EXAMPLES, FUZZ_MAX_TIME, FUZZ_SEED, FUZZ_ARGS
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-30} FUZZ_MAX_TIME=$${FUZZ_MAX_TIME:-3600} $(PY) -m pytest tests/contract -q -rA -s
 
 test: install checkov-install lint ## lint and every test layer: one full validated CDK synth, checkov, the security suite, the docs
 	# Two workers (pytest-xdist) for a 2-core machine: about 7 minutes instead of 15. Each worker has its own moto

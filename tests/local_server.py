@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    info_file = tmp_path_factory.mktemp("serve") / "server.json"
+@contextmanager
+def local_run(directory: Path) -> Iterator[dict[str, Any]]:
+    """A fresh `backinstock serve` (its own moto, its own ports) whose files go in `directory`; yields its info file
+    (`base_url`, `aws_endpoint`, the demo shop's `shop_id` and `api_key`, ...) and stops it on exit. The one way tests
+    start a local run: the session's `server` and the contract fuzzer's (`tests/contract/`)."""
+    info_file = directory / "server.json"
     log_file = info_file.with_suffix(".log")
     cli = Path(sys.executable).with_name("backinstock")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -72,12 +76,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     info = json.loads(info_file.read_text())
     info["log_file"] = str(log_file)
     info["info_file"] = str(info_file)
-    yield info
-    # SIGTERM, not SIGINT: serve installs its own SIGTERM handler, while SIGINT is ignored in a process started
-    # from a background job of a non-interactive shell (`make test &`), which would leave the server running.
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=45)  # the pollers finish the batch in hand first; a loaded CI machine is slow at it
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+        yield info
+    finally:
+        # SIGTERM, not SIGINT: serve installs its own SIGTERM handler, while SIGINT is ignored in a process started
+        # from a background job of a non-interactive shell (`make test &`), which would leave the server running.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=45)  # the pollers finish the batch in hand first; a loaded CI machine is slow at it
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with local_run(tmp_path_factory.mktemp("serve")) as info:
+        yield info

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from backinstock import infra_spec, registry
-from backinstock.api.http import gateway_error_body, not_found_message
+from backinstock.api.http import gateway_error_body, method_not_allowed_message, not_found_message
 from backinstock.registry import Access, Action, Auth
 from stacks.constructs.functions import CHECKOV_LOG_GROUP_REASON, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionFactory
 from stacks.constructs.routes import Route, RoutePlacement
@@ -107,6 +107,17 @@ UNAUTHORIZED_TEMPLATE = envelope("unauthorized", infra_spec.UNAUTHORIZED_MESSAGE
 TOO_LARGE_TEMPLATE = envelope("payload_too_large", infra_spec.GATEWAY_TOO_LARGE_MESSAGE)
 CLIENT_ERROR_TEMPLATE = envelope("request_rejected", raw="$context.error.messageString")
 SERVER_ERROR_TEMPLATE = envelope("gateway_error", raw="$context.error.messageString")
+NOT_ALLOWED_REASON = (
+    "The 405 answer to a method no action declares on this path: a mock integration that runs nothing and returns "
+    "only the error envelope with Allow, whoever asks."
+)
+
+
+def method_not_allowed_template(allowed: list[str]) -> str:
+    """The ANY method's answer body (a VTL template: `$context` is evaluated), as the local server's 405."""
+    return envelope("method_not_allowed", method_not_allowed_message("$context.httpMethod", allowed))
+
+
 GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str], ...] = (
     ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "401", UNAUTHORIZED_TEMPLATE),
     ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "401", UNAUTHORIZED_TEMPLATE),
@@ -213,7 +224,45 @@ class Api(Construct):
             (route.method, route.path): self._method(route, integrations[route.action.name])
             for route in self.placement.routes
         }
+        # A method no action declares, on a path that has some: API Gateway would answer 403 (its "missing
+        # authentication token" for an unknown route, which the NotFound gateway response turns into a 404). An ANY
+        # method answers it instead, as the local server does: 405, the envelope, and `Allow` (API Gateway prefers a
+        # path's declared methods to ANY). Unknown paths keep the 404.
+        declared: dict[str, set[str]] = {}
+        for route in self.placement.routes:
+            declared.setdefault(route.path, set()).add(route.method)
+        self.not_allowed: dict[str, apigw.Method] = {
+            path: self._not_allowed(path, sorted(methods)) for path, methods in sorted(declared.items())
+        }
         self._acknowledge()
+
+    def _not_allowed(self, path: str, allowed: list[str]) -> apigw.Method:
+        """The path's ANY method: a mock integration that answers 405 with `Allow` and the API's error envelope."""
+        headers = {"Allow": ", ".join(allowed), **infra_spec.JSON_HEADERS}
+        integration = apigw.MockIntegration(
+            request_templates={"application/json": '{"statusCode": 405}'},
+            passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
+            integration_responses=[
+                apigw.IntegrationResponse(  # no selection pattern: whatever the mock answers
+                    status_code="405",
+                    response_templates={"application/json": method_not_allowed_template(allowed)},
+                    response_parameters={f"method.response.header.{k}": f"'{v}'" for k, v in headers.items()},
+                )
+            ],
+        )
+        options: dict[str, Any] = {
+            "authorization_type": apigw.AuthorizationType.NONE,
+            "method_responses": [
+                apigw.MethodResponse(
+                    status_code="405", response_parameters={f"method.response.header.{k}": True for k in headers}
+                )
+            ],
+        }
+        # On the path resource, in its stack: the main stack's, or the nested stack whose routes alone are under it.
+        method = self._path(path).add_method("ANY", integration, **options)
+        acknowledge(method, "AwsSolutions-APIG4", NOT_ALLOWED_REASON)
+        checkov_skip(method, "CKV_AWS_59", NOT_ALLOWED_REASON)
+        return method
 
     def _method(self, route: Route, integration: apigw.Integration) -> apigw.Method:
         """The route's method, in its stack. On a path resource of the same stack, the usual `add_method` (in the

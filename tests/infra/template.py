@@ -195,11 +195,27 @@ def methods(synth: Synth) -> dict[tuple[str, str], dict[str, Any]]:
     paths = resource_paths(synth)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for props in (r["Properties"] for r in synth.resources("AWS::ApiGateway::Method").values()):
+        if props["HttpMethod"] == "ANY":
+            continue  # a path's 405 for the methods no action declares (`not_allowed_methods`), not a route
         resource = props["ResourceId"]
         path = paths[resource["Ref"]] if "Ref" in resource else "/"
         key = (props["HttpMethod"], path)
         assert key not in out, f"duplicate route {key}"
         out[key] = props
+    return out
+
+
+def not_allowed_methods(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Full path -> (the template file, the properties) of its ANY method: the 405 answer."""
+    paths = resource_paths(synth)
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for stack in synth.stacks.values():
+        for logical_id, resource in stack.template["Resources"].items():
+            if resource["Type"] == "AWS::ApiGateway::Method":
+                props = synth.template["Resources"][logical_id]["Properties"]
+                if props["HttpMethod"] == "ANY":
+                    resource_id = props["ResourceId"]
+                    out[paths[resource_id["Ref"]] if "Ref" in resource_id else "/"] = (stack.file, props)
     return out
 
 
@@ -211,6 +227,8 @@ def route_stacks(synth: Synth) -> dict[tuple[str, str], str]:
         for logical_id, resource in stack.template["Resources"].items():
             if resource["Type"] == "AWS::ApiGateway::Method":
                 props = synth.template["Resources"][logical_id]["Properties"]  # references resolved
+                if props["HttpMethod"] == "ANY":
+                    continue
                 resource_id = props["ResourceId"]
                 out[(props["HttpMethod"], paths[resource_id["Ref"]] if "Ref" in resource_id else "/")] = stack.file
     return out

@@ -9,7 +9,7 @@ import pytest
 from backinstock import infra_spec, registry
 from backinstock.api.http import not_found_message
 from backinstock.registry import Auth
-from tests.infra.template import Synth, getatt_target, methods, registry_routes
+from tests.infra.template import Synth, getatt_target, methods, not_allowed_methods, registry_routes
 
 pytestmark = pytest.mark.infra
 
@@ -20,6 +20,31 @@ def test_routes_equal_the_registry(synth: Synth) -> None:
     assert ("GET", "/api/v2/external/back_in_stock/settings/help") in expected
     # Then the template has exactly those (method, path) pairs: nothing missing, nothing extra
     assert set(methods(synth)) == expected
+
+
+def test_a_method_no_action_declares_answers_405_with_allow_on_every_path_that_has_routes(synth: Synth) -> None:
+    from stacks.constructs.api import method_not_allowed_template
+
+    # Given the methods the registry declares on each path
+    declared: dict[str, set[str]] = {}
+    for method, path in registry_routes():
+        declared.setdefault(path, set()).add(method)
+    answers = not_allowed_methods(synth)
+    # Then each of those paths, and only those (an unknown path stays API Gateway's 404), has an ANY method
+    assert set(answers) == set(declared)
+    for path, (_, props) in answers.items():
+        allowed = sorted(declared[path])
+        # a mock (no function runs, no authorizer) whose one answer is 405 with Allow and the local server's envelope
+        assert props["AuthorizationType"] == "NONE"
+        integration = props["Integration"]
+        assert integration["Type"] == "MOCK"
+        (response,) = integration["IntegrationResponses"]
+        assert response["StatusCode"] == "405" and "SelectionPattern" not in response
+        assert response["ResponseParameters"]["method.response.header.Allow"] == f"'{', '.join(allowed)}'"
+        template = response["ResponseTemplates"]["application/json"]
+        assert template == method_not_allowed_template(allowed)
+        assert json.loads(template)["error_details"][0]["code"] == "method_not_allowed"
+        assert [r["StatusCode"] for r in props["MethodResponses"]] == ["405"]
 
 
 def test_each_route_invokes_its_own_actions_function(synth: Synth) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from backinstock import infra_spec, registry
 from backinstock.registry import Auth
-from tests.infra.template import Synth
+from tests.infra.template import Synth, registry_routes
 
 pytestmark = pytest.mark.infra
 
@@ -70,15 +70,17 @@ def test_acknowledgments_sit_on_the_constructs_they_concern(synth: Synth) -> Non
     # Runtime and X-Ray wildcard: per function and per role, never stack-wide.
     assert all(p.endswith("Function") for p in acked["AwsSolutions-L1"])
     assert all(p.endswith("Role") for p in acked["AwsSolutions-IAM5[Resource::*]"])
-    # Public routes only, each one: the OpenAPI document and the customer links of emails.
+    # Public routes only, each one: the OpenAPI document and the customer links of emails; and each path's ANY
+    # method, the mock that answers 405 to the methods no action declares there.
     public = {
         (action.method, action.gateway_path(path))
         for action in registry.actions()
         if action.auth is Auth.PUBLIC
         for path in action.all_paths
     }
-    assert {_route_of(p) for p in acked["AwsSolutions-APIG4"]} == public
-    assert len(acked["AwsSolutions-APIG4"]) == len(public)
+    answers_405 = {("ANY", path) for _, path in registry_routes()}
+    assert {_route_of(p) for p in acked["AwsSolutions-APIG4"]} == public | answers_405
+    assert len(acked["AwsSolutions-APIG4"]) == len(public) + len(answers_405)
     assert ("GET", "/api/v2/external/openapi.json") in public
     # The dead-letter queues are the queues without a DLQ; the link key is the one unrotated secret; the SES
     # identity wildcard belongs to the two workers that mail (customers; merchants).

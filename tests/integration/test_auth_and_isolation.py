@@ -78,9 +78,10 @@ def test_unknown_route_is_a_404_with_the_envelope(shop: dict[str, Any]) -> None:
         404,
         ["No v2 action registered for GET /api/v2/external/back_in_stock/nothing_here"],
     )
+    # A known path with a method no action declares there is a 405 (tests/integration/test_error_envelope.py)
     assert errors_of(call("DELETE", "/back_in_stock/settings", shop["api_key"])) == (
-        404,
-        ["No v2 action registered for DELETE /api/v2/external/back_in_stock/settings"],
+        405,
+        ["DELETE is not allowed on this path; allowed: GET, PATCH"],
     )
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from backinstock import registry
 from backinstock.api.validation import MAX_BODY_BYTES
+from backinstock_tools.local.server import handle
 from tests.helpers import call
 
 pytestmark = pytest.mark.integration
@@ -36,7 +38,8 @@ def total(key: str) -> int:
         ("GET", "/back_in_stock/settings", {}, 401, "unauthorized"),
         ("GET", "/back_in_stock/settings", {"X-Auth-Token": "not-a-key"}, 401, "unauthorized"),
         ("GET", "/back_in_stock/nothing_here", None, 404, "not_found"),
-        ("DELETE", "/back_in_stock/settings", None, 404, "not_found"),
+        ("DELETE", "/back_in_stock/settings", None, 405, "method_not_allowed"),
+        ("TRACE", "/back_in_stock/nothing_here", None, 404, "not_found"),
         ("GET", f"{SIGNUPS}/01000000-0000-7000-8000-000000000000", None, 404, "not_found"),
         ("GET", f"{SIGNUPS}?per_page=0", None, 422, "greater_than_equal"),
     ],
@@ -47,6 +50,31 @@ def test_every_error_has_the_same_envelope(
     got, body = call(method, path, shop["api_key"] if headers is None else None, headers=headers)
     assert got == status
     assert_envelope(body, code)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/back_in_stock/settings", "GET, PATCH"),
+        ("TRACE", SIGNUPS, "GET, POST"),
+        ("OPTIONS", SIGNUPS, "GET, POST"),
+        ("PUT", f"{SIGNUPS}/01000000-0000-7000-8000-000000000000", "DELETE, GET"),
+        ("POST", f"{SIGNUPS}/help", "GET"),  # the static help route, not signups/:id (as API Gateway picks it)
+        ("GET", "/mcp", "POST"),
+    ],
+)
+def test_a_method_no_action_declares_on_a_known_path_is_a_405_naming_the_allowed_ones(
+    shop: dict[str, Any], method: str, path: str, allowed: str
+) -> None:
+    # When a method the path does not declare is sent (with a key or without: nothing runs)
+    for key in (shop["api_key"], None):
+        response = handle(method, registry.BASE_PATH + path, {"X-Auth-Token": key} if key else {}, None)
+        # Then 405, Allow lists the declared methods, and the body is the envelope saying so
+        assert response["statusCode"] == 405
+        assert response["headers"]["Allow"] == allowed
+        body = json.loads(response["body"])
+        assert_envelope(body, "method_not_allowed")
+        assert body["errors"] == [f"{method} is not allowed on this path; allowed: {allowed}"]
 
 
 @pytest.mark.parametrize(

@@ -136,10 +136,11 @@ def test_each_key_reads_and_writes_its_own_shop(shop: dict[str, Any], other_shop
 
 
 def test_get_and_delete_on_the_mcp_path_are_not_routes(shop: dict[str, Any]) -> None:
-    """Stateless: no SSE stream to GET and no session to DELETE. The gateway answers 404 (no route)."""
+    """Stateless: no SSE stream to GET and no session to DELETE. The gateway answers 405 (the path's one method is
+    POST)."""
     for method in ("GET", "DELETE"):
         status, body = call(method, "/mcp", headers=bearer(shop["api_key"]))
-        assert status == 404 and body["errors"]
+        assert status == 405 and body["errors"] == [f"{method} is not allowed on this path; allowed: POST"]
 
 
 def test_waitlist_tools_run_the_same_code_as_http(shop: dict[str, Any], catalog: dict[str, int]) -> None:

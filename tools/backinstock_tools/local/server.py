@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from backinstock import deps, dispatch, registry
 from backinstock.api.auth import identity_for, shop_for
-from backinstock.api.http import gateway_error_body, not_found_message
+from backinstock.api.http import gateway_error_body, method_not_allowed_message, not_found_message
 from backinstock.infra_spec import (
     GATEWAY_MAX_BODY_BYTES,
     GATEWAY_TOO_LARGE_MESSAGE,
@@ -56,7 +56,9 @@ def outbox_response(
     Its messages carry working links (unsubscribe, opt-in). On loopback (the default bind) it shows every shop's;
     a server told to listen beyond loopback (`--host`) asks for a shop's key and shows only that shop's."""
     if method != "GET":
-        return gateway_error(405, "method_not_allowed", f"{outbox.OUTBOX_PATH} answers GET only")
+        response = gateway_error(405, "method_not_allowed", f"{outbox.OUTBOX_PATH} answers GET only")
+        response["headers"]["Allow"] = "GET"
+        return response
     shop = None
     if not open_to_all:
         with invocation_lock:
@@ -86,12 +88,22 @@ def handle(
     query: dict[str, str | list[str]] | None = {k: v if len(v) > 1 else v[0] for k, v in repeated.items()} or None
     if path == outbox.OUTBOX_PATH:
         return outbox_response(method, {k: v[-1] for k, v in repeated.items()}, headers, open_to_all=outbox_open)
-    found = (
-        registry.match(method, path.removeprefix(registry.BASE_PATH)) if path.startswith(registry.BASE_PATH) else None
-    )
-    if path.startswith(registry.V1_BASE_PATH + "/"):  # a deprecated v1 route runs its v2 action (`registry.V1`)
-        found = registry.match_v1(method, path.removeprefix(registry.V1_BASE_PATH))
+    v1 = path.startswith(registry.V1_BASE_PATH + "/")
+    base = registry.V1_BASE_PATH if v1 else registry.BASE_PATH
+    relative = path.removeprefix(base) if v1 or path.startswith(base) else None
+    if relative is None:
+        found = None
+    elif v1:  # a deprecated v1 route runs its v2 action (`registry.V1`)
+        found = registry.match_v1(method, relative)
+    else:
+        found = registry.match(method, relative)
     if found is None:
+        allowed = registry.allowed_methods(relative, v1=v1) if relative is not None else []
+        if allowed:
+            # As the stack's mock integration answers a method no action declares on an existing resource.
+            response = gateway_error(405, "method_not_allowed", method_not_allowed_message(method, allowed))
+            response["headers"]["Allow"] = ", ".join(allowed)
+            return response
         return gateway_error(404, "not_found", not_found_message(method, path))
     action, raw_params = found
     params = {name: unquote(value) for name, value in raw_params.items()}  # as API Gateway's pathParameters
@@ -168,9 +180,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has the headers of the body it does not send
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+    def __getattr__(self, name: str) -> Any:
+        # Every method goes through the gateway's routing (`do_TRACE`, `do_OPTIONS`, `do_FOO`): one that no action
+        # declares on an existing path is the enveloped 405 API Gateway answers, never the stdlib's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the handlers log structured JSON through Powertools; no second access log

@@ -135,6 +135,9 @@ class Action:
     query_model: type[BaseModel] | None = None
     response_model: type[BaseModel] | None = None
     success_status: int = 200
+    # Other statuses it answers than success_status and the errors every action may answer (services.openapi),
+    # with what each means: e.g. 207 for a partial success (its body is the response model's, as for success).
+    statuses: tuple[tuple[int, str], ...] = ()
     notes: tuple[str, ...] = ()
     auth: Auth = Auth.API_KEY
     mcp_tool: bool = True  # the MCP transport itself is a route but not a tool
@@ -301,6 +304,26 @@ def match(method: str, path: str) -> tuple[Action, dict[str, str]] | None:
             if params is not None and (best is None or len(params) < best[0]):
                 best = (len(params), action, params)
     return (best[1], best[2]) if best else None
+
+
+def allowed_methods(path: str, v1: bool = False) -> list[str]:
+    """The methods declared on the resource a request path (relative to the base path, or to V1_BASE_PATH with
+    `v1`) reaches, sorted; empty for a path that no action declares. The resource is the one API Gateway picks: the
+    most static pattern that matches (`/back_in_stock/signups/help`, not `/back_in_stock/signups/:id`). A method
+    outside the list is a 405."""
+    if v1:
+        declared = [(a.v1.method, a.v1.path) for a in v1_actions() if a.v1 is not None]
+    else:
+        declared = [(a.method, p) for a in actions() for p in a.all_paths]
+    best: tuple[int, str] | None = None
+    for _method, pattern in declared:
+        params = match_path(pattern, path)
+        if params is not None and (best is None or len(params) < best[0]):
+            best = (len(params), _PARAM.sub(":", pattern))
+    if best is None:
+        return []
+    shape = best[1]
+    return sorted({method for method, pattern in declared if _PARAM.sub(":", pattern) == shape})
 
 
 def match_path(pattern: str, path: str) -> dict[str, str] | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from backinstock.models.reporting import DownloadQuery, ExportAccepted, ExportJob, Manifest
@@ -69,6 +69,13 @@ class FamilyAction:
     description: str
     aliases: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+def _json_value(text: str) -> Any:
+    """A query string's value as the JSON an export's (strict) body takes: `101` a number, `true` a boolean."""
+    if text.isdigit():
+        return int(text)
+    return {"true": True, "false": False}.get(text, text)
 
 
 @dataclass(frozen=True)
@@ -253,7 +260,8 @@ class ReportFamily:
             notes=("Same filters as the read, in a JSON body.", export_note(self.exports_path)),
             report=r.name,
             sample=Sample(
-                f"{self.prefix}/{r.name}/export", {"from": "{from}", "to": "{to}", **dict(parse_qsl(r.sample))}
+                f"{self.prefix}/{r.name}/export",
+                {"from": "{from}", "to": "{to}", **{k: _json_value(v) for k, v in parse_qsl(r.sample)}},
             ),
             export=Export(
                 report=r.name,

@@ -127,6 +127,7 @@ BULK_NOTIFY = Action(
     aliases=("notify the waitlist", "notify everyone waiting", "send restock emails to the whole waitlist"),
     body_model=m.BulkNotifyBody,
     response_model=m.BulkNotifyResult,
+    statuses=((207, "Multi-Status: some sends did not queue; each is listed in failed with why"),),
     sample=Sample(f"{_PREFIX}/bulk_notify", {"signup_ids": ["{signup_id}"], "allow_resend": True}),
     idempotent=True,
     notes=(

@@ -165,6 +165,12 @@ def not_found_message(method: str, path: str) -> str:
     return f"No v2 action registered for {method} {path}"
 
 
+def method_not_allowed_message(method: str, allowed: list[str]) -> str:
+    """A 405's message, the same from the local server and from API Gateway's mock integration (stacks/constructs/
+    api.py fills `method` with `$context.httpMethod`)."""
+    return f"{method} is not allowed on this path; allowed: {', '.join(allowed)}"
+
+
 def _rule(path: str, base: str = BASE_PATH) -> str:
     # `:id` (the reference's notation) -> `<id>` (Powertools' route syntax).
     return base + re.sub(r":([a-z_]+)", r"<\1>", path)

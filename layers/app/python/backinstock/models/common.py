@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+
+# Every character `str.strip()` and Python's `\s` treat as whitespace, spelled out for JSON Schema patterns: the
+# regex dialects of JSON Schema (ECMA 262) and of its validators give `\s` another set (no \x1c-\x1f or \x85, but
+# \ufeff), so a pattern that states a rule the code applies after `strip()` names Python's set exactly.
+SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+@dataclass(frozen=True)
+class SchemaPattern:
+    """`Annotated[str, SchemaPattern(p)]`: the JSON Schema says `pattern: p`, for a rule a validator enforces in its
+    own words (pydantic's `pattern=` would answer its generic message first). Composes with `optional()`."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
 
 
 def _drop_default(schema: dict[str, Any]) -> None:

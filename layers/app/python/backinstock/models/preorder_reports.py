@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from backinstock.models.reports import DEFAULT_WINDOW_DAYS, Granularity, Window, parse_date
+from backinstock.models.common import SPACE
+from backinstock.models.reporting import IN_RANGE
+from backinstock.models.reports import DEFAULT_WINDOW_DAYS, WINDOW_RULE, Granularity, Window, parse_date
 from backinstock.models.rollups import CANCEL_REASONS
 
 DEFAULT_PER_PAGE = 50
@@ -115,13 +117,18 @@ class PreorderFilters(BaseModel):
     """Every preorder read: the window and offer scoping, and the reporting currency."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
+    contract_rules: ClassVar[tuple[str, ...]] = (WINDOW_RULE,)
 
     from_: date | None = Field(
         default=None,
         alias="from",
         description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days before `to`",
+        json_schema_extra=IN_RANGE,
     )
-    to: date | None = Field(default=None, description="ISO 8601 date, inclusive; default today (UTC)")
+    to: date | None = Field(
+        default=None, description="ISO 8601 date, inclusive; default today (UTC)", json_schema_extra=IN_RANGE
+    )
     offer_id: UUID | None = Field(default=None, description="Scope to one offer")
     offer_ids: list[UUID] | None = Field(
         default=None,
@@ -170,7 +177,22 @@ class SummaryQuery(_Catalog):
     pass
 
 
+_BOTH_PORTIONS_OFF = "include_deposits and include_balances cannot both be false"
+_OFFER_SCOPE = "by_variant requires offer_id or offer_ids[]: variant rows are per offer"
+
+
 class RevenueQuery(_Catalog):
+    # As a body (its export), JSON Schema states the rule; as a query (separate parameters), the description does.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["include_deposits", "include_balances"],
+                "properties": {"include_deposits": {"const": False}, "include_balances": {"const": False}},
+            }
+        }
+    )
+    contract_rules: ClassVar[tuple[str, ...]] = (WINDOW_RULE, f"{_BOTH_PORTIONS_OFF}: a 422 otherwise.")
+
     granularity: Granularity = Field(default="day", description="day / week (ISO weeks, Monday) / month")
     include_deposits: bool = Field(default=True, description="Count the deposit portion of each line")
     include_balances: bool = Field(default=True, description="Count the balance portion of each line")
@@ -178,10 +200,7 @@ class RevenueQuery(_Catalog):
     @model_validator(mode="after")
     def _one_portion(self) -> RevenueQuery:
         if not (self.include_deposits or self.include_balances):
-            raise ValueError(
-                "include_deposits and include_balances cannot both be false: revenue is the deposit portion, the "
-                "balance portion, or both"
-            )
+            raise ValueError(f"{_BOTH_PORTIONS_OFF}: revenue is the deposit portion, the balance portion, or both")
         return self
 
 
@@ -190,15 +209,31 @@ class ByOfferQuery(PreorderFilters):
 
 
 class ByVariantQuery(_Catalog):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["offer_id"], "properties": {"offer_id": {"type": "string"}}},
+                {"required": ["offer_ids[]"], "properties": {"offer_ids[]": {"type": "array", "minItems": 1}}},
+            ]
+        }
+    )
+    contract_rules: ClassVar[tuple[str, ...]] = (WINDOW_RULE, f"{_OFFER_SCOPE}: a 422 otherwise.")
+
     @model_validator(mode="after")
     def _offer_scope(self) -> ByVariantQuery:
         if self.offers() is None:
-            raise ValueError("by_variant requires offer_id or offer_ids[]: variant rows are per offer")
+            raise ValueError(_OFFER_SCOPE)
         return self
 
 
 class ByProductQuery(_Catalog):
     pass
+
+
+_METRIC = f"(?:{'|'.join(BY_DATE_METRICS)})"
+_ITEM = f"[{SPACE}]*(?:{_METRIC}[{SPACE}]*)?"
+# `_known`'s rule for JSON Schema: comma-separated, blanks around names and empty items ignored, at least one name.
+METRICS_PATTERN = f"^(?:{_ITEM},)*[{SPACE}]*{_METRIC}[{SPACE}]*(?:,{_ITEM})*$"
 
 
 class ByDateQuery(_Catalog):
@@ -207,6 +242,7 @@ class ByDateQuery(_Catalog):
         default=None,
         max_length=200,
         description=f"Comma-separated metric columns to compute (default all): {', '.join(BY_DATE_METRICS)}",
+        json_schema_extra={"pattern": METRICS_PATTERN},
     )
 
     @field_validator("metrics")

@@ -22,6 +22,9 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EARLIEST_DATE = date(1970, 1, 1)
 LATEST_DATE = date(2999, 12, 31)
 RANGE_TEXT = f"between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+# The same range in the JSON Schema of every date and date-time field (`json_schema_extra=IN_RANGE`): `format` cannot
+# bound a date, a pattern on the year can (1970-2999). A test checks it against `in_range`.
+IN_RANGE: dict[str, Any] = {"pattern": r"^(19[7-9][0-9]|2[0-9]{3})-"}
 
 
 def in_range(day: date, text: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backinstock.models.reporting import parse_date
+from backinstock.models.reporting import IN_RANGE, parse_date
 from backinstock.models.signups import Channel
 
 DEFAULT_WINDOW_DAYS = 30
@@ -23,15 +23,23 @@ MAX_PER_PAGE = 500
 Granularity = Literal["day", "week", "month"]
 
 
+WINDOW_RULE = f"`from` must not be after `to`, and the window spans at most {MAX_WINDOW_DAYS} days: a 422 otherwise."
+
+
 class _Filters(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
+    contract_rules: ClassVar[tuple[str, ...]] = (WINDOW_RULE,)
 
     from_: date | None = Field(
         default=None,
         alias="from",
         description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days before `to`",
+        json_schema_extra=IN_RANGE,
     )
-    to: date | None = Field(default=None, description="ISO 8601 date, inclusive; default today (UTC)")
+    to: date | None = Field(
+        default=None, description="ISO 8601 date, inclusive; default today (UTC)", json_schema_extra=IN_RANGE
+    )
     variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
     product_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify product id")
     channel: Channel | None = None

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from backinstock.models.common import optional
+from backinstock.models.common import SPACE, SchemaPattern, optional
 
 MAX_ID_LIST = 250
 MAX_BATCH_SIZE = 10_000
@@ -142,7 +142,9 @@ def _tag(value: str) -> str:
 
 ShopifyId = Annotated[int, Field(ge=1, le=2**53)]
 IdList = Annotated[list[ShopifyId], Field(max_length=MAX_ID_LIST), AfterValidator(_ids)]
-Tag = Annotated[str, AfterValidator(_tag)]
+# The same rule for JSON Schema: no comma, at least one character that is not whitespace, the length as sent.
+TAG_PATTERN = f"^[^,]*[^,{SPACE}][^,]*$"
+Tag = Annotated[str, Field(max_length=TAG_MAX_LENGTH), SchemaPattern(TAG_PATTERN), AfterValidator(_tag)]
 
 
 class EnabledFlagPatch(_Patch):

@@ -14,14 +14,20 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
-from backinstock.models.reporting import RANGE_TEXT, in_range, parse_date
+from backinstock.models.common import SPACE
+from backinstock.models.reporting import IN_RANGE, RANGE_TEXT, in_range, parse_date
 
 MAX_BULK_IDS = 1000
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 MAX_QUANTITY = 10_000
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# What the two checks accept before normalizing (`strip().lower()`, `normalize_phone`), for the JSON Schema: the code
+# and the document agree on every string.
+EMAIL_PATTERN = f"^[{SPACE}]*[^@{SPACE}]{{1,64}}@[^@{SPACE}]+\\.[^@{SPACE}]{{2,}}[{SPACE}]*$"
+_PHONE_NOISE = f"[{SPACE}().-]"
+PHONE_PATTERN = f"^{_PHONE_NOISE}*\\+{_PHONE_NOISE}*[1-9](?:{_PHONE_NOISE}*[0-9]){{6,14}}{_PHONE_NOISE}*$"
 
 ShopifyId = Annotated[StrictInt, Field(ge=1, le=2**53)]
 SignupId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -47,11 +53,39 @@ def normalize_phone(value: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- request bodies
+# The contact each channel requires, as JSON Schema says it (`if`/`then`), beside the validator that enforces it.
+_CONTACT_FOR_CHANNEL: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"channel": {"const": channel}}, "required": ["channel"]},
+            "then": {"properties": {contact: {"type": "string"}}, "required": [contact]},
+        }
+        for channel, contact in (("email", "email"), ("sms", "phone"))
+    ]
+}
+
+
 class SignupCreate(_Body):
+    model_config = ConfigDict(json_schema_extra=_CONTACT_FOR_CHANNEL)
+    contract_rules: ClassVar[tuple[str, ...]] = (
+        "A variant that is not in the shop's catalog needs shopify_product_id, and a variant of the catalog takes "
+        "only its own product: a 422 otherwise.",
+    )
+
     channel: Literal["email", "sms"] = Field(description="email or sms (push signups come from the storefront)")
     shopify_variant_id: ShopifyId
-    email: str | None = Field(default=None, max_length=254, description="Required for the email channel")
-    phone: str | None = Field(default=None, max_length=32, description="E.164, required for the sms channel")
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        description="Required for the email channel",
+        json_schema_extra={"pattern": EMAIL_PATTERN},
+    )
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="E.164, required for the sms channel",
+        json_schema_extra={"pattern": PHONE_PATTERN},
+    )
     shopify_product_id: ShopifyId | None = Field(default=None, description="Resolved from the variant when omitted")
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)] = 1
     name: str | None = Field(default=None, max_length=200, description="Customer name")
@@ -103,6 +137,9 @@ class BulkDeleteBody(_Body):
 
 
 class TransferBody(_Body):
+    contract_rules: ClassVar[tuple[str, ...]] = (
+        "from_shopify_variant_id and to_shopify_variant_id must differ: a 422 otherwise.",
+    )
     from_shopify_variant_id: ShopifyId
     to_shopify_variant_id: ShopifyId
     to_shopify_product_id: ShopifyId
@@ -148,8 +185,16 @@ def parse_moment(value: Any, end_of_day: bool) -> datetime:
 
 
 class _ListQuery(_Query):
-    from_: datetime | None = Field(default=None, alias="from", description="ISO 8601: window start (inclusive)")
-    to: datetime | None = Field(default=None, description="ISO 8601: window end (inclusive; a date covers its day)")
+    # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
+    contract_rules: ClassVar[tuple[str, ...]] = ("`from` must not be after `to`: a 422 otherwise.",)
+    from_: datetime | None = Field(
+        default=None, alias="from", description="ISO 8601: window start (inclusive)", json_schema_extra=IN_RANGE
+    )
+    to: datetime | None = Field(
+        default=None,
+        description="ISO 8601: window end (inclusive; a date covers its day)",
+        json_schema_extra=IN_RANGE,
+    )
     page: int = Field(default=1, ge=1, le=100_000)
     per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
     variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
@@ -159,6 +204,7 @@ class _ListQuery(_Query):
         default=None,
         description="Snapshot time from meta.as_of of the first page: rows created later are left out, so pages "
         "stay stable while new rows arrive",
+        json_schema_extra=IN_RANGE,
     )
 
     @field_validator("from_", "as_of", mode="before")
@@ -210,8 +256,10 @@ class SignupExport(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
-    from_: date | None = Field(default=None, alias="from", description="ISO 8601 date: created on or after")
-    to: date | None = Field(default=None, description="ISO 8601 date: created on or before")
+    from_: date | None = Field(
+        default=None, alias="from", description="ISO 8601 date: created on or after", json_schema_extra=IN_RANGE
+    )
+    to: date | None = Field(default=None, description="ISO 8601 date: created on or before", json_schema_extra=IN_RANGE)
     channel: Channel | None = None
     status: Literal["pending", "notified", "unsubscribed"] | None = None
     variant_id: int | None = Field(default=None, ge=1, le=2**53)

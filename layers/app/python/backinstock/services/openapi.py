@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from backinstock import __version__, registry
@@ -27,6 +27,7 @@ _ERRORS = {
 }
 # Only for actions that take a body.
 _BODY_ERRORS = {
+    "400": "The request body is not UTF-8 text: nothing was written",
     "413": "Request body too large: nothing was written",
     "415": "The body was not sent as JSON (Content-Type: application/json): nothing was written",
 }
@@ -105,25 +106,81 @@ def document() -> dict[str, Any]:
     }
 
 
+# A customer link's page (`Action.html`) answers HTML: its page, or the page saying the link is invalid.
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_HTML_ERRORS = {"400": "The link is invalid or has expired (missing, altered or too old): a page that says so"}
+
+
+_JSON_RPC_ERROR = {
+    "type": "object",
+    "required": ["jsonrpc", "id", "error"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": {"type": ["string", "integer", "null"]},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}},
+        },
+    },
+}
+# The MCP transport (api/mcp.py): JSON-RPC answers, and JSON-RPC errors for a message it cannot take.
+_MCP_RESPONSES = {
+    "200": {
+        "description": "The JSON-RPC response (or the batch of them); a failed tool call is a result with isError",
+        "content": {"application/json": {"schema": {"type": ["object", "array"]}}},
+    },
+    "202": {"description": "Accepted: the message was a notification, which gets no response"},
+    "400": {
+        "description": "Parse error or invalid JSON-RPC request, or an unsupported MCP-Protocol-Version",
+        "content": {"application/json": {"schema": _JSON_RPC_ERROR}},
+    },
+    "401": {
+        "description": _ERRORS["401"],
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorEnvelope")}}},
+    },
+    "406": {
+        "description": "Not Acceptable: the Accept header does not allow application/json",
+        "content": {"application/json": {"schema": _JSON_RPC_ERROR}},
+    },
+    "413": {"description": _BODY_ERRORS["413"], "content": {"application/json": {"schema": _JSON_RPC_ERROR}}},
+    "415": {"description": _BODY_ERRORS["415"], "content": {"application/json": {"schema": _JSON_RPC_ERROR}}},
+}
+
+
+def _responses(action: registry.Action, ref: Any) -> dict[str, Any]:
+    """Every status the action answers, each with its body: its success, its own (`Action.statuses`), and the errors
+    of its kind (a page for a customer link; the error envelope otherwise, the JSON-RPC error for MCP)."""
+    success: dict[str, Any]
+    if action.html:
+        success = {"description": "Success", "content": _HTML}
+        errors = {code: {"description": text, "content": _HTML} for code, text in _HTML_ERRORS.items()}
+        return {str(action.success_status): success, **errors}
+    if action.runs_actions:
+        return _MCP_RESPONSES
+    if action.success_status == 302:
+        success = {"description": "Found: Location is where the file is (a pre-signed URL)"}
+    else:
+        success = {"description": "Success", "content": {"application/json": {"schema": ref(action.response_model)}}}
+    out = {str(action.success_status): success}
+    for status, meaning in action.statuses:
+        out[str(status)] = {"description": meaning, "content": success.get("content", {})}
+    for code, text in {**_ERRORS, **(_BODY_ERRORS if action.body_model else {})}.items():
+        out.setdefault(code, {"description": text, "content": {"application/json": {"schema": ref(ErrorEnvelope)}}})
+    return dict(sorted(out.items()))
+
+
 def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
     extra = path != action.path
+    rules = [rule for model in (action.query_model, action.body_model) for rule in getattr(model, "contract_rules", ())]
     operation: dict[str, Any] = {
         "operationId": action.name if not extra else f"{action.name}__{path.strip('/').replace('/', '_')}",
         "summary": action.description,
         "tags": [action.resource],
         "description": "\n\n".join(
-            [*action.notes, *([f"Aliases: {', '.join(action.aliases)}."] if action.aliases else [])]
+            [*action.notes, *rules, *([f"Aliases: {', '.join(action.aliases)}."] if action.aliases else [])]
         ),
-        "responses": {
-            str(action.success_status): {
-                "description": "Success",
-                "content": {"application/json": {"schema": ref(action.response_model)}},
-            },
-            **{
-                code: {"description": text, "content": {"application/json": {"schema": ref(ErrorEnvelope)}}}
-                for code, text in sorted({**_ERRORS, **(_BODY_ERRORS if action.body_model else {})}.items())
-            },
-        },
+        "responses": _responses(action, ref),
     }
     params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in action.path_params]
     if action.query_model is not None:
@@ -136,8 +193,13 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
         operation["parameters"] = params
     if action.body_model is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": not (action.body_optional and _takes_empty(action.body_model)),
             "content": {"application/json": {"schema": ref(action.body_model, "validation")}},
+        }
+    elif action.runs_actions:  # MCP: a JSON-RPC message (or a batch of them), read by the transport itself
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": ["object", "array"]}}},
         }
     auth = registry.Auth
     if action.auth is auth.API_KEY:
@@ -171,6 +233,16 @@ def _v1_operation(action: registry.Action, ref: Any) -> dict[str, Any]:
             {name: {"description": text, "schema": {"type": "string"}} for name, text in _V1_HEADERS.items()}
         )
     return operation
+
+
+def _takes_empty(model: type[BaseModel]) -> bool:
+    """Whether an empty body (read as `{}`) passes the model: an optional body whose model requires something (a
+    by-variant export's offer scope) is, in the end, required."""
+    try:
+        model.model_validate_json("{}", strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 def main() -> None:
