@@ -12,6 +12,8 @@ instead of being switched off. Negative requests are left as generated.
   cannot say so in JSON Schema; its export's body does);
 - a signup names a variant of the shop's catalog, and its product if it names one (data, not schema: the seeded
   variant and product, FUZZ_VARIANT_ID and FUZZ_PRODUCT_ID).
+
+A deprecated v1 route follows the rules of the v2 action it runs.
 """
 
 from __future__ import annotations
@@ -67,11 +69,21 @@ def _window(params: dict[str, Any], report: bool) -> None:
         params["from"], params["to"] = end, start
 
 
+def _v2_path(method: str, path: str) -> str:
+    """A deprecated v1 route's rules are its v2 action's (`registry.V1`): the v2 path, which the rules below name."""
+    from backinstock import registry
+
+    if not path.startswith(registry.V1_BASE_PATH):
+        return path
+    found = registry.match_v1(method.upper(), path.removeprefix(registry.V1_BASE_PATH))
+    return registry.BASE_PATH + found[0].path if found else path
+
+
 @schemathesis.hook
 def map_case(ctx: Any, case: Any) -> Any:
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
         return case
-    path = ctx.operation.path
+    path = _v2_path(ctx.operation.method, ctx.operation.path)
     report = any(marker in path + "?" for marker in _REPORTS)
     for params in (case.query, case.body):
         if isinstance(params, dict) and ("from" in params or "to" in params):
