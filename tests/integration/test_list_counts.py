@@ -85,11 +85,9 @@ def test_counts_from_counters_equal_what_the_lists_return_across_statuses_after_
     assert total(key, "/back_in_stock/notifications", "status=blocked") == 1
 
 
-def test_a_count_filter_without_a_counter_is_counted_from_the_ids(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key = shop["api_key"]
-    for i in range(3):
+def waiting(key: str, stream: Any, n: int) -> None:
+    """`n` email signups waiting on variant 101 (c0@x.io, c1@x.io, ...), their stream records applied."""
+    for i in range(n):
         call(
             "POST",
             "/back_in_stock/signups",
@@ -97,6 +95,13 @@ def test_a_count_filter_without_a_counter_is_counted_from_the_ids(
             {"channel": "email", "shopify_variant_id": 101, "email": f"c{i}@x.io"},
         )
     stream.drain()
+
+
+def test_a_count_filter_without_a_counter_is_counted_from_the_ids(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = shop["api_key"]
+    waiting(key, stream, 3)
     monkeypatch.setattr(waitlist, "EXACT_UP_TO", 0)
     assert total(key, "/back_in_stock/signups", "email=c1@x.io") == 1  # a contact search: no counter
     assert total(key, "/back_in_stock/signups", "variant_id=101&product_id=10") == 3  # both: no counter
@@ -109,14 +114,7 @@ def test_a_page_of_a_big_waitlist_costs_three_calls(
     """A waitlist longer than `EXACT_UP_TO` (made small here, as bench/run.py rollups does at 10,000): one keys-only
     Query of the page's ids, one GetItem of the counter, one BatchGetItem of the page's items."""
     key = shop["api_key"]
-    for i in range(12):
-        call(
-            "POST",
-            "/back_in_stock/signups",
-            key,
-            {"channel": "email", "shopify_variant_id": 101, "email": f"c{i}@x.io"},
-        )
-    stream.drain()
+    waiting(key, stream, 12)
     monkeypatch.setattr(waitlist, "EXACT_UP_TO", 5)
     calls: Counter[str] = Counter()
 

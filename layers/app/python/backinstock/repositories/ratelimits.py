@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backinstock import aws
+from backinstock.repositories.base import Repository
 
 MAX_ATTEMPTS = 3  # two forms; a third only when another request changed the item between them
 
@@ -36,16 +36,8 @@ class Taken:
     calls: int
 
 
-class RateLimitStore:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
+class RateLimitStore(Repository):
+    """The limiter's table (its own, not the main table): a `Repository` for its client and table name."""
 
     def take(self, key: str, *, now: int, inc: int, latest: int, expires_at: int, busy: bool) -> Taken:
         """Take `inc` ticks from the bucket `key` if its `tat` is at most `latest` (= now + tau - inc). `busy`: this
