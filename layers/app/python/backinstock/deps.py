@@ -231,8 +231,10 @@ def attribution() -> Attribution:
 
 @factory
 def privacy() -> Privacy:
-    """The privacy webhooks' dependencies; `shop/redact` also purges the report rollups' partitions."""
+    """The privacy webhooks' dependencies; `shop/redact` also purges the report rollups' and the send claims'
+    partitions."""
     from backinstock.providers import SesEmail
+    from backinstock.repositories import notifications as notification_repository
     from backinstock.repositories import rollups as rollup_repository
     from backinstock.repositories.privacy import PrivacyRepository
     from backinstock.services.privacy import Privacy
@@ -242,7 +244,7 @@ def privacy() -> Privacy:
         shops=shops(),
         secrets=shop_secrets(),
         email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
-        extra_partitions=tuple(rollup_repository.shop_partitions()),
+        extra_partitions=(*rollup_repository.shop_partitions(), *notification_repository.send_partitions()),
     )
 
 

@@ -72,7 +72,8 @@ class Privacy:
     secrets: ShopSecrets
     email: EmailProvider
     # Partitions outside `SHOP#<id>` that hold a shop's data, as functions shop id -> partition key (the report
-    # rollups: `SHOP#<id>#ROLLUP#<shard>`, `#ONCE`, `#MARKS`): `redact_shop` purges each.
+    # rollups: `SHOP#<id>#ROLLUP#<shard>`, `#ONCE`, `#MARKS`; the send claims and leases: `SHOP#<id>#SEND#<nn>`):
+    # `redact_shop` purges each.
     extra_partitions: tuple[Callable[[str], str], ...] = ()
 
 

@@ -6,8 +6,14 @@ the result after; a message delivered twice finds the claim and does not send ag
 - claim `sending`: an earlier attempt crashed after claiming, so the provider may or may not have accepted the
   message. The worker does not send again (no double sends); it records the attempt as sent. The trade-off is
   at-most-once delivery in the rare crash between claim and provider call.
-- the provider raises: the claim and the month's usage are released and the error propagates, so SQS redelivers
-  and the send is retried (up to the queue's maxReceiveCount, then the dead-letter queue).
+- the provider raises: the claim (and the send's usage, unless the message's lease holds it) is released and the
+  error propagates, so SQS redelivers and the send is retried (up to the queue's maxReceiveCount, then the
+  dead-letter queue).
+
+The worker runs a message's sends as one `Batch` (`prepare`, then `settle` once all are done): their claims and
+signups read in one BatchGetItem, and the month's quota reserved for the whole message in one transaction, so a
+send writes its claim, its log row and its signup and no shared item (docs/ARCHITECTURE.md, "The send path's
+keys").
 
 Blocked reasons, checked in this order, each a sentence a merchant understands (see `BLOCKED`).
 """
@@ -29,6 +35,7 @@ from backinstock.repositories.notifications import (
     NotificationRepository,
     NotNotifiable,
     QuotaExceeded,
+    lease_id,
 )
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.repositories.signups import SignupRepository
@@ -105,41 +112,93 @@ def _notification(
     }
 
 
+@dataclass
+class Batch:
+    """What the sends of one queue message share (`prepare`): their claims and signups, read in one BatchGetItem
+    per 50 sends, and the month's quota reserved for all of them at once (`lease`; None: a send at a time, when the
+    month's rest is smaller than the message). `returned` counts the reservations the message did not use."""
+
+    claims: dict[str, dict[str, Any]]
+    signups: dict[str, dict[str, Any]]
+    month: str
+    lease: str | None
+    returned: int = 0
+
+
+def prepare(s: Sender, shop: Shop, sends: list[dict[str, Any]], now: datetime | None = None) -> Batch:
+    moment = now or ids.now()
+    month = moment.strftime("%Y-%m")
+    claims, items = s.notifications.prefetch(shop.shop_id, sends)
+    send_ids = list(dict.fromkeys(x["send_id"] for x in sends))
+    lease = None
+    if send_ids:
+        candidate = lease_id(month, send_ids)
+        limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
+        expires_at = int((moment + CLAIM_RETENTION).timestamp())
+        if s.notifications.reserve(shop.shop_id, candidate, month, len(send_ids), limit, expires_at):
+            lease = candidate
+    return Batch(claims, items, month, lease)
+
+
+def settle(s: Sender, shop: Shop, batch: Batch) -> None:
+    """Every send of the message is done: its unused reservations go back to the month (once)."""
+    if batch.lease is not None:
+        s.notifications.settle(shop.shop_id, batch.lease, batch.month, batch.returned)
+
+
+def _unused(batch: Batch | None) -> None:
+    if batch is not None:
+        batch.returned += 1
+
+
 def process_send(
-    s: Sender, shop: Shop, settings: Settings, send: dict[str, Any], now: datetime | None = None
+    s: Sender,
+    shop: Shop,
+    settings: Settings,
+    send: dict[str, Any],
+    now: datetime | None = None,
+    batch: Batch | None = None,
 ) -> Outcome:
     shop_id, send_id, signup_id = shop.shop_id, send["send_id"], send["signup_id"]
     allow_resend = bool(send.get("allow_resend"))
     moment = now or ids.now()
     at = ids.iso(moment)
     expires_at = int((moment + CLAIM_RETENTION).timestamp())
+    lease = batch.lease if batch is not None else None
 
-    claim = s.notifications.claim(shop_id, send_id)
-    item = s.signups.signup(shop_id, signup_id)
+    if batch is not None:
+        claim, item = batch.claims.get(send_id), batch.signups.get(signup_id)
+    else:
+        claim, item = s.notifications.claim(shop_id, send_id), s.signups.signup(shop_id, signup_id)
     if claim is not None:
+        if lease is None or claim.get("lease") != lease or claim["status"] != "sending":
+            _unused(batch)  # this message's lease did not pay for it
         if claim["status"] != "sending" or item is None:
             return Outcome("skipped", "already processed")
-        logger.warning(
-            "send interrupted after its claim; recording it without sending again", extra={"send_id": send_id}
-        )
-        s.notifications.record_sent(
+        recorded = s.notifications.record_sent(
             _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"]), send_id, None
         )
-        s.signups.release_guard(item)
+        if not recorded:
+            return Outcome("skipped", "already processed")
+        logger.warning(
+            "send interrupted after its claim; recorded it without sending again", extra={"send_id": send_id}
+        )
         return Outcome("recovered")
     if item is None:
+        _unused(batch)
         return Outcome("skipped", "signup deleted")
     if item.get("notified_at") and not allow_resend:
+        _unused(batch)
         return Outcome("skipped", "already notified; no resend was asked for")
 
     notification_id = ids.uuid7(moment)
     reason = blocked_reason(item, shop, settings)
-    month = moment.strftime("%Y-%m")
+    month = batch.month if lease is not None and batch is not None else moment.strftime("%Y-%m")
     limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
     if reason is None:
         try:
             s.notifications.claim_send(
-                shop_id, send_id, signup_id, notification_id, month, limit, allow_resend, expires_at, at
+                shop_id, send_id, signup_id, notification_id, month, limit, allow_resend, expires_at, at, lease
             )
         except AlreadyClaimed:
             return Outcome("skipped", "claimed concurrently")
@@ -148,6 +207,7 @@ def process_send(
         except QuotaExceeded:
             reason = BLOCKED["quota"].format(plan=shop.plan, limit=limit, month=month)
     if reason is not None:
+        _unused(batch)
         try:
             s.notifications.record_blocked(
                 _notification(item, notification_id, "blocked", reason, at), send_id, expires_at, allow_resend
@@ -159,10 +219,13 @@ def process_send(
     try:
         provider_id = deliver(s, shop, item, moment)
     except Exception:
-        s.notifications.release_claim(shop_id, send_id, month)
+        s.notifications.release_claim(shop_id, send_id, month, leased=lease is not None)
         raise
     s.notifications.record_sent(_notification(item, notification_id, "sent", None, at), send_id, provider_id)
-    s.signups.release_guard(item)
+    if batch is not None:  # a later send of the message to the same signup sees it notified
+        batch.signups[signup_id] = {**item, "notified_at": item.get("notified_at") or at}
+    # The signup's pending guard is not released here: the next signup of the same contact takes a notified
+    # owner's guard over (`services.signups.create_signup`), so a send writes no guard item.
     return Outcome("sent")
 
 

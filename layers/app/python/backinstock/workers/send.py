@@ -70,13 +70,14 @@ def handle_message(
         raise ValueError(f"unknown message kind {kind!r}")
     settings = settings_of(shop)
     errors: list[Exception] = []
+    batch = sending.prepare(s, shop, message["sends"])  # the sends' claims and signups, and the month's quota
     for index, send in enumerate(message["sends"]):
         if remaining_ms is not None and remaining_ms() < TIME_RESERVE_MS:
             left = len(message["sends"]) - index
             errors.append(TimeoutError(f"{left} sends not started: the invocation is running out of time"))
             break
         try:
-            outcome = sending.process_send(s, shop, settings, send)
+            outcome = sending.process_send(s, shop, settings, send, batch=batch)
         except Exception as exc:  # one failing send must not stop the others of the message
             # The error's kind and code, not its text: a provider's message may quote the recipient's address.
             logger.warning(
@@ -88,9 +89,10 @@ def handle_message(
         outcomes[outcome.status] += 1
         if send.get("outstanding"):  # a notify's send, processed: it holds the next notify only a little longer
             signups.send_processed(s.signups, shop.shop_id, send)
-    if errors:
+    if errors:  # the lease stays: the redelivery sends the rest under it
         codes = ", ".join(sorted({error_code(e) for e in errors}))
         raise RuntimeError(f"{len(errors)} parts of the message failed ({codes}); retrying the message") from None
+    sending.settle(s, shop, batch)
     return outcomes
 
 
