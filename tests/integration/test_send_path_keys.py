@@ -1,0 +1,134 @@
+"""What one send costs DynamoDB, and where it writes (issue 23, part 2): calls and write units per send (index entries
+included), the keys a message of sends writes, no item written by every send, the monthly quota reserved a
+message at a time and exact, and a page of the send log still two calls. Counts, never time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from backinstock import deps
+from backinstock.repositories.notifications import SEND_SHARDS, send_pk
+from backinstock.services import sending
+from backinstock_tools import write_meter
+from tests.helpers import call, count_calls
+
+pytestmark = pytest.mark.integration
+SIGNUPS = "/back_in_stock/signups"
+SENDS = 40  # one queue message (up to 50 sends)
+
+
+def waitlist(key: str, count: int, variant: int = 101) -> list[str]:
+    return [
+        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": variant, "email": f"k{i}@example.com"})[
+            1
+        ]["id"]
+        for i in range(count)
+    ]
+
+
+def bulk_notify(key: str, ids: list[str]) -> None:
+    status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
+    assert status == 200 and body["failed"] == [], body
+
+
+@pytest.fixture
+def meter(aws: None) -> write_meter.WriteMeter:
+    return write_meter.attach(deps.notifications().client)
+
+
+def test_a_send_costs_at_most_three_calls_and_writes_no_shared_item(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, meter: write_meter.WriteMeter
+) -> None:
+    key, shop_id = shop["api_key"], shop["shop_id"]
+    bulk_notify(key, waitlist(key, SENDS))
+    [message] = worker.pending()
+    meter.reset()
+    worker.run([message])
+    assert len(outbox.emails()) == SENDS
+
+    calls = sum(meter.calls.values()) / SENDS
+    units = meter.write_units / SENDS
+    # The shop's read (1 a message), one BatchGetItem of the claims and signups (1 a message), the lease (1 a
+    # message); per send its claim (PutItem) and its record (TransactWriteItems: log row + signup).
+    assert meter.calls == Counter(
+        {"GetItem": 1, "BatchGetItem": 1, "PutItem": SENDS, "TransactWriteItems": SENDS + 1}
+    ), meter.calls
+    assert calls <= 2.1, calls
+    # Per send: claim 1; log row 2 + its two index entries; signup 2 + its two index entries. The lease: 4 a message.
+    assert units == pytest.approx(9 + 4 / SENDS), dict(meter.units)
+
+    # No item is written by every send: the usage item once a message, every other item once.
+    usage = (f"SHOP#{shop_id}", f"USAGE#{sending.ids.now().strftime('%Y-%m')}")
+    assert meter.items[usage] == 1
+    assert max(n for item, n in meter.items.items() if item != usage) == 1
+    # Claims spread over the claim partitions, never the shop's.
+    claim_keys = {k for k in meter.units if k.startswith(f"SHOP#{shop_id}#SEND#")}
+    assert len(claim_keys) > SEND_SHARDS // 2
+    assert max(meter.units[k] for k in claim_keys) <= SENDS // 4
+    # What is left on one key per send (docs/ARCHITECTURE.md, "The send path's keys"): the shop's base partition
+    # takes the log row and the signup (4 of ~9 units), the variant's and the product's index keys 2 each.
+    name, busiest = meter.busiest()
+    assert name == f"SHOP#{shop_id}" and busiest == 4 * SENDS + 2
+    assert meter.units[f"GSI1:SHOP#{shop_id}#VARIANT#101"] == 2 * SENDS
+
+
+def test_the_quota_is_reserved_a_message_at_a_time_and_unused_reservations_come_back(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key, shop_id = shop["api_key"], shop["shop_id"]
+    ids = waitlist(key, 5)
+    for signup_id in ids[:2]:  # two of them unsubscribe: blocked sends use no quota
+        item = deps.signups().signup(shop_id, signup_id)
+        assert item is not None
+        deps.signups().set_timestamp(shop_id, signup_id, "unsubscribed_at", item["created_at"])
+    bulk_notify(key, ids)
+    [message] = worker.pending()
+    worker.run([message])
+    month = sending.ids.now().strftime("%Y-%m")
+    assert len(outbox.emails()) == 3
+    assert deps.notifications().usage(shop_id, month) == 3
+    worker.run([message])  # a duplicate delivery: nothing reserved or given back twice
+    assert deps.notifications().usage(shop_id, month) == 3 and len(outbox.emails()) == 3
+
+
+def test_a_message_larger_than_the_months_rest_reserves_a_send_at_a_time(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sending.PLAN_MONTHLY_SENDS, "growth", 4)
+    key, shop_id = shop["api_key"], shop["shop_id"]
+    bulk_notify(key, waitlist(key, 3))
+    worker.drain()
+    bulk_notify(key, waitlist(key, 3, variant=102))  # 1 of the month's 4 left: no lease, one send goes
+    worker.drain()
+    month = sending.ids.now().strftime("%Y-%m")
+    assert len(outbox.emails()) == 4 and deps.notifications().usage(shop_id, month) == 4
+    status, body = call("GET", "/back_in_stock/notifications?status=blocked", key)
+    assert status == 200 and len(body["notifications"]) == 2
+    assert {n["blocked_reason"] for n in body["notifications"]} == {
+        f"The growth plan's monthly send quota (4 sends) is used up for {month}"
+    }
+
+
+def test_a_page_of_the_send_log_is_a_query_and_a_batch_get(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    bulk_notify(key, waitlist(key, 12))
+    worker.drain()
+    counted: Counter[str] = Counter()
+    count_calls(deps.notifications().client, "dynamodb", counted)
+    for query in ("?per_page=5", "?per_page=5&variant_id=101", "?per_page=5&status=sent"):
+        counted.clear()
+        status, body = call("GET", f"/back_in_stock/notifications{query}", key)
+        assert status == 200 and len(body["notifications"]) == 5, body
+        # the authorizer's GetItem of the API key, then the page: one keys-only Query and one BatchGetItem
+        assert counted == Counter({"GetItem": 1, "Query": 1, "BatchGetItem": 1}), (query, counted)
+
+
+def test_claims_live_in_the_claim_partitions(shop: dict[str, Any]) -> None:
+    shop_id = shop["shop_id"]
+    keys = {send_pk(shop_id, f"restock-{n}") for n in range(200)}
+    assert keys == {f"SHOP#{shop_id}#SEND#{n:02d}" for n in range(SEND_SHARDS)}
