@@ -23,7 +23,7 @@ TINY = chaos.Config(seed=1, restock_signups=8, side_signups=3, client_ops=10, fa
 def test_a_small_chaos_run_keeps_every_invariant() -> None:
     result = chaos.run(SMALL)
     assert result.ok, result.report()
-    assert len(result.invariants) == 7
+    assert len(result.invariants) == 8
     injected = {kind for kind, count in result.faults.items() if count}
     assert len(injected) >= 8, result.report()  # a mix, not one kind
     assert any("chaos-poison" in d for d in result.dead_letters)  # the planted poison message is listed
@@ -42,15 +42,30 @@ def without_send_claim(monkeypatch: pytest.MonkeyPatch) -> None:
     from backinstock.repositories.notifications import NotificationRepository
 
     def claim_send(self: Any, shop_id: str, send_id: str, signup_id: str, notification_id: str, month: str,
-                   limit: Any, allow_resend: bool, expires_at: int, attempted_at: str) -> None:  # fmt: skip
+                   limit: Any, allow_resend: bool, expires_at: int, attempted_at: str,
+                   lease: Any = None) -> None:  # fmt: skip
         claim = {"status": "sending", "signup_id": signup_id, "notification_id": notification_id,
                  "attempted_at": attempted_at, "month": month, "expires_at": expires_at}  # fmt: skip
         put = self._claim_put(shop_id, send_id, claim)["Put"]
         put.pop("ConditionExpression")
         self.client.put_item(TableName=self.table_name, Item=put["Item"])
 
+    original = NotificationRepository.prefetch
+
+    def without_claims(self: Any, shop_id: str, sends: list[dict[str, Any]]) -> Any:
+        return {}, original(self, shop_id, sends)[1]
+
     monkeypatch.setattr(NotificationRepository, "claim", lambda self, shop_id, send_id: None)
+    monkeypatch.setattr(NotificationRepository, "prefetch", without_claims)
     monkeypatch.setattr(NotificationRepository, "claim_send", claim_send)
+
+
+def without_conflict_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction cancelled by a concurrent one is no longer tried again in place (`Repository.transact`): the
+    cancellation reaches the caller, and the message goes back to the queue (towards the dead-letter queue)."""
+    from backinstock.repositories.base import Repository
+
+    monkeypatch.setattr(Repository, "conflict_only", lambda self, exc: False)
 
 
 def without_webhook_dedupe(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,6 +110,7 @@ def without_stale_update_check(monkeypatch: pytest.MonkeyPatch) -> None:
 
 GUARDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "send claim": (without_send_claim, "no message was sent twice"),
+    "transaction conflict retry": (without_conflict_retry, "no transaction cancelled by contention"),
     "webhook dedupe": (without_webhook_dedupe, "every Shopify event was queued once"),
     "rollup replay guard": (without_rollup_replay_guard, "reports verify is clean"),
     "stale-update check": (without_stale_update_check, "every eligible signup got exactly one restock message"),

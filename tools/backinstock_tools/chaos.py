@@ -47,6 +47,9 @@ BASE_RATES: dict[str, float] = {
     # at the AWS and provider boundary (botocore hooks), per call
     "dynamodb_throttled": 0.004,
     "dynamodb_transaction_cancelled": 0.02,  # per TransactWriteItems: TransactionConflict
+    # per TransactWriteItems that touches an item another invocation's transaction touched at the same moment
+    # (`CONTENTION_WINDOW`): the later one is cancelled with TransactionConflict, as DynamoDB does
+    "contention": 0.5,
     "ses_throttled": 0.02,
     "ses_5xx": 0.01,
     "sns_throttled": 0.05,
@@ -62,6 +65,9 @@ BASE_RATES: dict[str, float] = {
     "stream_reordered": 0.2,
     "stream_killed": 0.05,
 }
+# "At the same moment": one of the last transactions of the other invocations. The driver runs one invocation at a
+# time (a nested consumer inside another), so the window stands for the workers that run side by side in AWS.
+CONTENTION_WINDOW = 6
 FAULTED_ATTEMPTS = 2  # attempts of one message / batch / task that may be faulted; later ones run clean
 # The writes a kill or an expired visibility may come before: DynamoDB and SQS. Not a provider call: a send worker
 # killed between its claim and the provider call records the send without sending it (the documented at-most-once
@@ -153,6 +159,12 @@ class Faults:
         self.interleave: Callable[[], None] | None = None
         self.delivered: list[tuple[int, str, str]] = []  # (tick, recipient, subject) accepted by SES / SNS
         self.tick = 0
+        # contention: the items of the last transactions, by invocation; cancelled ones not yet tried again
+        self.invocations = 0
+        self.current = 0  # the running invocation's number
+        self.recent: list[tuple[int, frozenset[tuple[str, str]]]] = []
+        self.conflicted: dict[frozenset[tuple[str, str]], str] = {}
+        self.contention_escaped: list[str] = []
 
     def chance(self, kind: str) -> bool:
         return self.rng.random() < BASE_RATES[kind] * self.rate
@@ -174,21 +186,34 @@ class Faults:
         """One invocation of a handler; `kill`: the fault kind that may kill it between two writes."""
         self.scope, self.allowed, self.writes = scope, allowed, 0
         self.kill_at = None
+        self.invocations += 1
+        self.current = self.invocations
         if allowed and kill and self.chance(kill):
             self.kill_at = self.rng.randint(1, 6)
             self._kill_kind = kill
+        killed = False
         try:
             yield
+        except Killed:
+            killed = True
+            raise
         finally:
+            if not killed:  # a transaction cancelled by contention and never tried again reached the caller
+                self.contention_escaped += sorted(self.conflicted.values())
+            self.conflicted = {}
             self.scope, self.allowed, self.kill_at, self.interleave_at, self.interleave = None, False, None, None, None
 
     @contextlib.contextmanager
     def nested(self) -> Iterator[None]:
         self.depth += 1
+        self.invocations += 1
+        outer, self.current = self.current, self.invocations
+        conflicted, self.conflicted = self.conflicted, {}
         try:
             yield
         finally:
             self.depth -= 1
+            self.current, self.conflicted = outer, conflicted
 
     @staticmethod
     def parameters(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -202,6 +227,8 @@ class Faults:
         params: dict[str, Any] = context.get("chaos_params") or {}
         if service in ("ses", "sesv2", "sns"):
             context["chaos_recipient"] = _recipient(operation, params)
+        if service == "dynamodb" and operation == "TransactWriteItems" and self.scope is not None:
+            self.contend(params)
         if self.scope is None or self.depth:
             return None
         if operation in WRITES:
@@ -249,6 +276,41 @@ class Faults:
             self.hit("sns_throttled")
             raise ClientError(_error("Throttling", 400), operation)
         return None
+
+    def contend(self, params: dict[str, Any]) -> None:
+        """The contention fault: a transaction touching an item that another invocation's transaction touched at the
+        same moment (one of the last `CONTENTION_WINDOW`) is cancelled with TransactionConflict on that item; the
+        earlier one has committed by then, so the same transaction tried again goes through. A cancelled one that
+        its invocation ends without trying again escaped to the caller (an invariant counts them)."""
+        from backinstock import aws
+
+        entries = [next(iter(e.values())) for e in params.get("TransactItems", [])]
+        keys = [
+            ((body.get("Key") or body.get("Item") or {}).get("PK", {}).get("S", ""),
+             (body.get("Key") or body.get("Item") or {}).get("SK", {}).get("S", ""))
+            for body in entries
+        ]  # fmt: skip
+        mine = frozenset(keys)
+        self.conflicted.pop(mine, None)  # tried again
+        me = self.current
+        clash = next(
+            (i for i, (who, items) in enumerate(self.recent) if who != me and mine & items),
+            None,
+        )
+        self.recent = [*self.recent, (me, mine)][-CONTENTION_WINDOW:]
+        if clash is None or not self.allowed or self.depth or not self.chance("contention"):
+            return
+        who, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
+        self.hit("contention")
+        shared = sorted(mine & items)[0]
+        self.conflicted[mine] = f"{self.scope}: {shared[1].split('#')[0]}"
+        reasons = [{"Code": "TransactionConflict" if k == shared else "None"} for k in keys]
+        self.recent = [x for x in self.recent if x[1] is not mine]
+        error = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled (chaos: contention)"},
+            "CancellationReasons": reasons,
+        }
+        raise aws.client("dynamodb").exceptions.TransactionCanceledException(error, "TransactWriteItems")
 
     def after(self, event_name: str, http_response: Any, context: dict[str, Any], **_: Any) -> None:
         service = event_name.split(".")[1]
@@ -1166,6 +1228,17 @@ def _check(r: Run) -> tuple[list[Invariant], list[str]]:
             not differences,
             f"{len(r.shops)} shops, {records} base records"
             + (f"; {len(differences)} differences, e.g. {differences[:3]}" if differences else ""),
+        )
+    )
+    # 8. contention is settled where it happens: no transaction cancelled by a concurrent one reached its caller
+    # (so no retry, and no dead letter, came of it)
+    escaped = r.faults.contention_escaped
+    out.append(
+        Invariant(
+            "no transaction cancelled by contention reached its caller",
+            not escaped,
+            f"{r.faults.counts['contention']} transactions cancelled by a concurrent one"
+            + (f"; {len(escaped)} not tried again, e.g. {escaped[:3]}" if escaped else ""),
         )
     )
     r.figures["alerts_delivered"] = sum(len(t) for t in alerts.values())

@@ -7,6 +7,7 @@ client (the resource layer's `batch_writer` would hide the call count the benchm
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,6 +24,10 @@ _deserializer = TypeDeserializer()
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 _RETRIES = 8
+# A transaction cancelled only because another one touched one of its items at the same moment (TransactionConflict,
+# no condition failed) wrote nothing and is tried again here, up to 5 times with jittered backoff: contention is
+# settled in place, never by an SQS redelivery (docs/RELIABILITY.md, "contention").
+CONFLICT_RETRIES = 5
 
 
 def _plain(value: Any) -> Any:
@@ -137,12 +142,21 @@ class Repository:
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         """TransactWriteItems; each entry is `{"Put"|"Update"|"Delete"|"ConditionCheck": {...}}` without the
-        table name, which is added here."""
-        self.client.transact_write_items(
-            TransactItems=[
-                {op: {"TableName": self.table_name, **body} for op, body in entry.items()} for entry in items
-            ]
-        )
+        table name, which is added here. Retried when a concurrent transaction cancelled it (`CONFLICT_RETRIES`)."""
+        request = [{op: {"TableName": self.table_name, **body} for op, body in entry.items()} for entry in items]
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self.client.transact_write_items(TransactItems=request)
+                return
+            except self.client.exceptions.TransactionCanceledException as exc:
+                if attempt == CONFLICT_RETRIES or not self.conflict_only(exc):
+                    raise
+                time.sleep(random.random() * min(0.02 * 2**attempt, 0.5))  # noqa: S311 (jitter, not a secret)
+
+    def conflict_only(self, exc: Exception) -> bool:
+        """Cancelled by a concurrent transaction alone: no condition of its own failed."""
+        codes = self.cancellation_codes(exc)
+        return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
 
     def cancellation_codes(self, exc: Exception) -> list[str | None]:
         reasons = getattr(exc, "response", {}).get("CancellationReasons", [])
