@@ -1,0 +1,247 @@
+"""`bench/run.py sendpath`: what a send costs DynamoDB, where it writes, and a big restock modelled at a provider's
+rate (issue 23, parts 2 and 6).
+
+In process against moto, through the real code paths: a waitlist of `SIGNUPS` (300) pending signups of one
+variant (one through `create_signup`, the rest copies: bench/rollups.clone_signups), one inventory webhook through
+intake and the webhook worker, the campaign's steps (`services.campaigns.step`, batching off), every queued message
+through the send worker (`workers.send.handle_message`, stub providers), then the stream through the aggregator.
+Every DynamoDB write is metered by `backinstock_tools.write_meter` (write units by table and index key, index
+entries included: GSI1 and GSI2 project every attribute).
+
+Then modelled, per stage scaled by its own units (sends; campaign steps of 1,000 signups; aggregator batches of
+1,000 records), for N = 100,000 and 1,000,000 alerts at a provider rate R of 14/s (a new SES account) and 1,000/s:
+- the provider: N / R (pacing keeps the sends at R: issue 23 part 1);
+- the send workers' DynamoDB calls: calls x latency (bench/rollups.ASSUMPTIONS) / 100 concurrent workers;
+- the busiest partition key (table or index): its write units / 1,000 a second, whatever the concurrency;
+- the campaign's steps and the aggregator's batches, one at a time each.
+They overlap (the campaign queues while the first messages send; the aggregator follows the stream), so the
+restock takes the slowest of them plus the start (the webhook worker and the first campaign step). The data layer
+is not the bottleneck when that is within 5% of N / R.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import time
+from collections import Counter
+from typing import Any
+
+from bench import cases, rollups
+
+SIGNUPS = int(os.environ.get("BENCH_SEND_PATH_SIGNUPS", "300"))
+SIZES = (100_000, 1_000_000)
+RATES = (14, 1000)
+CONCURRENCY = 100
+LATENCY = rollups.ASSUMPTIONS["latency_ms_per_call"]
+PARTITION_WCU = rollups.ASSUMPTIONS["partition_wcu_per_second"]
+
+
+def _stage(meter: Any, units: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "calls": dict(sorted(meter.calls.items())),
+        "write_units": meter.write_units,
+        "units_by_key": {rollups._shape(k.split(":", 1)[-1]) if ":" not in k else _index(k): v
+                         for k, v in meter.units.most_common(6)},  # fmt: skip
+        "by_key": dict(meter.units),
+        "units": units,
+        **extra,
+    }
+
+
+def _index(key: str) -> str:
+    index, pk = key.split(":", 1)
+    return f"{index}:{rollups._shape(pk)}"
+
+
+def run() -> dict[str, Any]:
+    cases.use_local_environment(log_level="WARNING")
+    os.environ["CAMPAIGN_SECONDS_PER_HOUR"] = "0"
+    from moto import mock_aws
+
+    from backinstock import deps
+    from backinstock.services import campaigns
+    from backinstock.workers import send, webhooks
+    from backinstock_tools import write_meter
+    from backinstock_tools.local import backend
+
+    started = time.perf_counter()
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+        backend.create_resources()
+        deps.reset()
+        shop = cases.new_shop("send-path-bench.myshopify.com")
+        shop_id = shop["shop_id"]
+        cases.connect(shop_id)
+        rollups.clone_signups(shop_id, SIGNUPS, cases.VARIANT)
+        records = rollups.stream_records()
+        with cases.moto_transactions(snapshots=False):
+            rollups.aggregate(records, 1000)
+        last_seq = records[-1]["dynamodb"]["SequenceNumber"]
+        meter = write_meter.attach(deps.notifications().client)
+
+        stages: dict[str, Any] = {}
+        meter.reset()
+        assert webhooks.handle_message(rollups._restock_message(shop_id)) == "restocked"
+        stages["webhook_worker"] = _stage(meter, 1, units_at={n: 1 for n in SIZES})
+        sfn = deps.campaigns().sfn
+        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().state_machine_arn)["executions"]
+        state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+        sfn.stop_execution(executionArn=execution["executionArn"])
+        meter.reset()
+        steps = 0
+        while not state["done"]:
+            state = campaigns.step(deps.campaigns(), state)
+            steps += 1
+        stages["campaign_steps"] = _stage(
+            meter, steps, units_at={n: math.ceil(n / campaigns.STEP_LIMIT) for n in SIZES}
+        )
+        messages = cases.drain_queue()
+        sender = cases.stub_sender()
+        outcomes: Counter[str] = Counter()
+        meter.reset()
+        with cases.moto_transactions(snapshots=False) as tx:
+            for body in messages:
+                outcomes.update(send.handle_message(body, sender))
+        assert tx["cancelled"] == 0 and outcomes == Counter({"sent": SIGNUPS}), (tx, outcomes)
+        stages["send_worker"] = _stage(meter, SIGNUPS, messages=len(messages), units_at={n: n for n in SIZES})
+        restock_records = rollups.stream_records(after=last_seq)
+        meter.reset()
+        with cases.moto_transactions(snapshots=False):
+            batches = rollups.aggregate(restock_records, 1000)
+        per_send = len(restock_records) / SIGNUPS
+        stages["aggregator"] = _stage(
+            meter, batches, units_at={n: math.ceil(n * per_send / 1000) for n in SIZES}, records=len(restock_records)
+        )
+        page_calls = _send_log_page_calls(shop_id)
+
+    sends = stages["send_worker"]
+    out: dict[str, Any] = {
+        "measured_signups": SIGNUPS,
+        "send.calls_per_send": round(sum(sends["calls"].values()) / SIGNUPS, 3),
+        "send.wcu_per_send": round(sends["write_units"] / SIGNUPS, 3),
+        "send.calls": {k: round(v / SIGNUPS, 3) for k, v in sends["calls"].items()},
+        "send_log.calls_per_page": page_calls,
+        "stages": {k: {x: y for x, y in v.items() if x != "by_key"} for k, v in stages.items()},
+    }
+    out.update(model(stages))
+    out["bench_seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def _send_log_page_calls(shop_id: str) -> dict[str, int]:
+    """DynamoDB calls of one page of the send log (through the action's handler), after the restock."""
+    from backinstock import aws, dispatch, registry
+
+    action = registry.by_name("list_notifications")
+    event = dispatch.proxy_event(action, "GET", registry.BASE_PATH + action.path, query={}, shop_id=shop_id)
+    counted: Counter[str] = Counter()
+
+    def count(params: dict[str, Any], event_name: str, **_: Any) -> None:
+        if "RateLimit" not in str(params.get("TableName", "")):
+            counted[event_name.rsplit(".", 1)[-1]] += 1
+
+    events = aws.client("dynamodb").meta.events
+    events.register("provide-client-params.dynamodb", count)
+    try:
+        response = dispatch.invoke(action, event)
+    finally:
+        events.unregister("provide-client-params.dynamodb", count)
+    assert response["statusCode"] == 200, response
+    return dict(counted)
+
+
+def model(stages: dict[str, Any]) -> dict[str, Any]:
+    """The restock of N alerts at a provider rate R: the slowest overlapping stage plus the start (module doc)."""
+
+    def calls_seconds(stage: dict[str, Any]) -> float:
+        return sum(LATENCY.get(op, LATENCY["other"]) * n for op, n in stage["calls"].items()) / 1000
+
+    out: dict[str, Any] = {"restock.model": {}}
+    for n in SIZES:
+        scale = {name: s["units_at"][n] / s["units"] for name, s in stages.items()}
+        keys: Counter[str] = Counter()
+        for name in ("campaign_steps", "send_worker"):  # the send path's writes
+            for k, v in stages[name]["by_key"].items():
+                keys[k] += v * scale[name]
+        busiest, busiest_units = keys.most_common(1)[0]
+        share = busiest_units / sum(keys.values())
+        sends = stages["send_worker"]
+        bounds = {
+            "send_calls_s": (calls_seconds(sends) * scale["send_worker"] + LATENCY["email_or_sms_send"] * n / 1000)
+            / CONCURRENCY,
+            "busiest_partition_s": busiest_units / PARTITION_WCU,
+            "campaign_steps_s": calls_seconds(stages["campaign_steps"]) * scale["campaign_steps"],
+            "aggregator_s": calls_seconds(stages["aggregator"]) * scale["aggregator"],
+        }
+        start = calls_seconds(stages["webhook_worker"]) + calls_seconds(stages["campaign_steps"]) / max(
+            1, stages["campaign_steps"]["units"]
+        )
+        label = f"{n:,}"
+        entry: dict[str, Any] = {
+            "busiest_key": _index(busiest) if ":" in busiest else rollups._shape(busiest),
+            "busiest_key_share": round(share, 4),
+            "data_layer_bounds_s": {k: round(v, 1) for k, v in bounds.items()},
+            "start_s": round(start, 2),
+            "by_rate": {},
+        }
+        for rate in RATES:
+            provider = n / rate
+            seconds = start + max(provider, *bounds.values())
+            entry["by_rate"][str(rate)] = {
+                "modelled_seconds": round(seconds, 1),
+                "n_over_r_seconds": round(provider, 1),
+                "ratio": round(seconds / provider, 3),
+                "bound_by": "provider" if provider >= max(bounds.values()) else max(bounds, key=lambda k: bounds[k]),
+            }
+        out["restock.model"][label] = entry
+        suffix = str(n)
+        out[f"restock.modelled_seconds_{suffix}"] = {
+            f"{rate}/s": {
+                "modelled": entry["by_rate"][str(rate)]["modelled_seconds"],
+                "n_over_r": entry["by_rate"][str(rate)]["n_over_r_seconds"],
+            }
+            for rate in RATES
+        }
+        if n == 100_000:
+            out["restock.busiest_key_share_100000"] = entry["busiest_key_share"]
+            out["restock.busiest_key_100000"] = entry["busiest_key"]
+    return out
+
+
+def markdown(r: dict[str, Any]) -> str:
+    stage_rows = [
+        f"| {name} | " + ", ".join(f"{k} {v}" for k, v in s["calls"].items()) + f" | {s['write_units']} | "
+        + ", ".join(f"`{k}` {v}" for k, v in list(s["units_by_key"].items())[:3])
+        + " |"
+        for name, s in r["stages"].items()
+    ]
+    model_rows = []
+    for label, entry in r["restock.model"].items():
+        for rate, m in entry["by_rate"].items():
+            model_rows.append(
+                f"| {label} | {rate}/s | **{m['modelled_seconds']:,}** | {m['n_over_r_seconds']:,} | {m['ratio']} | "
+                f"{m['bound_by']} |"
+            )
+    return "\n".join(
+        [
+            f"### The send path at {r['measured_signups']} signups (`bench/send_path.py`)\n",
+            f"`send.calls_per_send` = **{r['send.calls_per_send']}** ({r['send.calls']}), "
+            f"`send.wcu_per_send` = **{r['send.wcu_per_send']}** (index entries included); "
+            f"`restock.busiest_key_share_100000` = **{r['restock.busiest_key_share_100000']}** "
+            f"(`{r['restock.busiest_key_100000']}`); a send-log page: {r['send_log.calls_per_page']}.\n",
+            "| stage | DynamoDB calls | write units | busiest keys (units) |",
+            "|---|---|---:|---|",
+            *stage_rows,
+            "",
+            "| alerts | provider rate | modelled s | N / R s | x N / R | bound by |",
+            "|---:|---:|---:|---:|---:|---|",
+            *model_rows,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
