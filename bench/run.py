@@ -419,7 +419,7 @@ def main() -> None:
         results["lists.calls_per_page_10000_waitlist"] = r["lists"]["calls_per_page_10000_waitlist"]
         results["restock.modelled_cost_usd_100000"] = r["restock"]["modelled_cost_usd_100000"]
         results["restock.assumptions"] = r["restock"]["assumptions"]
-    if "send_path" in results:  # issue 23's figures: the send path's cost, its busiest key, the restock at 14/s, 1,000/s
+    if "send_path" in results:  # issue 23's figures: a send's cost, its busiest key, the restock at 14/s and 1,000/s
         for name, value in results["send_path"].items():
             if name.startswith(("send.", "restock.")) and name != "restock.model":
                 results[name] = value

@@ -44,8 +44,7 @@ def _stage(meter: Any, units: int, **extra: Any) -> dict[str, Any]:
     return {
         "calls": dict(sorted(meter.calls.items())),
         "write_units": meter.write_units,
-        "units_by_key": {rollups._shape(k.split(":", 1)[-1]) if ":" not in k else _index(k): v
-                         for k, v in meter.units.most_common(6)},  # fmt: skip
+        "units_by_key": {_name(k): v for k, v in meter.units.most_common(6)},
         "by_key": dict(meter.units),
         "units": units,
         **extra,
@@ -55,6 +54,11 @@ def _stage(meter: Any, units: int, **extra: Any) -> dict[str, Any]:
 def _index(key: str) -> str:
     index, pk = key.split(":", 1)
     return f"{index}:{rollups._shape(pk)}"
+
+
+def _name(key: str) -> str:
+    """A written key with the shop id replaced: `SHOP#<id>#SEND#07`, `GSI1:SHOP#<id>#VARIANT#1001`."""
+    return _index(key) if ":" in key else rollups._shape(key)
 
 
 def run() -> dict[str, Any]:
@@ -134,13 +138,14 @@ def run() -> dict[str, Any]:
 def _send_log_page_calls(shop_id: str) -> dict[str, int]:
     """DynamoDB calls of one page of the send log (through the action's handler), after the restock."""
     from backinstock import aws, dispatch, registry
+    from backinstock_tools.local.backend import RATE_LIMIT_TABLE_NAME
 
     action = registry.by_name("list_notifications")
     event = dispatch.proxy_event(action, "GET", registry.BASE_PATH + action.path, query={}, shop_id=shop_id)
     counted: Counter[str] = Counter()
 
     def count(params: dict[str, Any], event_name: str, **_: Any) -> None:
-        if "RateLimit" not in str(params.get("TableName", "")):
+        if params.get("TableName") != RATE_LIMIT_TABLE_NAME:  # the limiter's take, not the page's
             counted[event_name.rsplit(".", 1)[-1]] += 1
 
     events = aws.client("dynamodb").meta.events
@@ -181,7 +186,7 @@ def model(stages: dict[str, Any]) -> dict[str, Any]:
         )
         label = f"{n:,}"
         entry: dict[str, Any] = {
-            "busiest_key": _index(busiest) if ":" in busiest else rollups._shape(busiest),
+            "busiest_key": _name(busiest),
             "busiest_key_share": round(share, 4),
             "data_layer_bounds_s": {k: round(v, 1) for k, v in bounds.items()},
             "start_s": round(start, 2),
@@ -213,7 +218,9 @@ def model(stages: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(r: dict[str, Any]) -> str:
     stage_rows = [
-        f"| {name} | " + ", ".join(f"{k} {v}" for k, v in s["calls"].items()) + f" | {s['write_units']} | "
+        f"| {name} | "
+        + ", ".join(f"{k} {v}" for k, v in s["calls"].items())
+        + f" | {s['write_units']} | "
         + ", ".join(f"`{k}` {v}" for k, v in list(s["units_by_key"].items())[:3])
         + " |"
         for name, s in r["stages"].items()

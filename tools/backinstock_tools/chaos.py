@@ -300,7 +300,7 @@ class Faults:
         self.recent = [*self.recent, (me, mine)][-CONTENTION_WINDOW:]
         if clash is None or not self.allowed or self.depth or not self.chance("contention"):
             return
-        who, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
+        _, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
         self.hit("contention")
         shared = sorted(mine & items)[0]
         self.conflicted[mine] = f"{self.scope}: {shared[1].split('#')[0]}"

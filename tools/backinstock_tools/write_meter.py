@@ -93,7 +93,5 @@ def attach(client: Any) -> WriteMeter:
 
     from backinstock import config
 
-    lookup = boto3.client(
-        "dynamodb", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url
-    )
+    lookup = boto3.client("dynamodb", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url)
     return WriteMeter(client, config.table_name(), lookup)

@@ -151,7 +151,7 @@ class Repository:
             except self.client.exceptions.TransactionCanceledException as exc:
                 if attempt == CONFLICT_RETRIES or not self.conflict_only(exc):
                     raise
-                time.sleep(random.random() * min(0.02 * 2**attempt, 0.5))  # noqa: S311 (jitter, not a secret)
+                time.sleep(random.random() * min(0.02 * 2**attempt, 0.5))
 
     def conflict_only(self, exc: Exception) -> bool:
         """Cancelled by a concurrent transaction alone: no condition of its own failed."""
