@@ -132,6 +132,7 @@ def run() -> dict[str, Any]:
     from backinstock import aws, config, deps, ids
     from backinstock.models.signups import SignupCreate
     from backinstock.repositories.base import from_item
+    from backinstock.repositories.notifications import claim_key
     from backinstock.services import rollup_audit, sending
     from backinstock.services.settings import settings_of
     from backinstock.services.signups import create_signup
@@ -162,9 +163,7 @@ def run() -> dict[str, Any]:
                     claim = deps.notifications().claim(shop_id, "t")  # the send's claim names its notification
                     assert claim is not None
                     ids_of[str(claim["notification_id"])] = "notification"
-                    deps.notifications().client.delete_item(
-                        TableName=config.table_name(), Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": "SEND#t"}}
-                    )
+                    deps.notifications().client.delete_item(TableName=config.table_name(), Key=claim_key(shop_id, "t"))
                 templates.append((variant, ids_of, _base_items(shop_id, ids_of)))
         clones = []
         for n in range(AUDIT_SIGNUPS - len(templates)):
