@@ -132,3 +132,56 @@ def test_claims_live_in_the_claim_partitions(shop: dict[str, Any]) -> None:
     shop_id = shop["shop_id"]
     keys = {send_pk(shop_id, f"restock-{n}") for n in range(200)}
     assert keys == {f"SHOP#{shop_id}#SEND#{n:02d}" for n in range(SEND_SHARDS)}
+
+
+def test_a_failed_message_keeps_its_lease_and_its_redelivery_sends_the_rest_under_it(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, shop_id = shop["api_key"], shop["shop_id"]
+    bulk_notify(key, waitlist(key, 3))
+    sender = deps.sender()
+    real_send = sender.providers.email.send
+    calls = {"n": 0}
+
+    def second_fails(email: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("SES unavailable")
+        return real_send(email)
+
+    monkeypatch.setattr(sender.providers.email, "send", second_fails)
+    [message] = worker.pending()
+    assert worker.run([message])["batchItemFailures"]
+    month = sending.ids.now().strftime("%Y-%m")
+    assert len(outbox.emails()) == 2
+    assert deps.notifications().usage(shop_id, month) == 3  # the lease holds the failed send's unit
+    worker.drain()
+    assert len(outbox.emails()) == 3
+    assert deps.notifications().usage(shop_id, month) == 3  # not reserved twice, nothing given back
+
+
+def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again_in_place(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contention (docs/RELIABILITY.md): a TransactionConflict never reaches SQS's receive count."""
+    key = shop["api_key"]
+    bulk_notify(key, waitlist(key, 2))
+    client = deps.notifications().client
+    real = client.transact_write_items
+    conflicts = {"left": 2}
+
+    def conflicting(**kwargs: Any) -> Any:
+        if conflicts["left"]:
+            conflicts["left"] -= 1
+            reasons = [{"Code": "None"}] * len(kwargs["TransactItems"])
+            reasons[-1] = {"Code": "TransactionConflict"}
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}}
+            raise client.exceptions.TransactionCanceledException(
+                {**error, "CancellationReasons": reasons}, "TransactWriteItems"
+            )
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", conflicting)
+    [message] = worker.pending()
+    assert worker.run([message]) == {"batchItemFailures": []}
+    assert conflicts["left"] == 0 and len(outbox.emails()) == 2
