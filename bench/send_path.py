@@ -120,6 +120,10 @@ def run() -> dict[str, Any]:
             meter, batches, units_at={n: math.ceil(n * per_send / 1000) for n in SIZES}, records=len(restock_records)
         )
         page_calls = _send_log_page_calls(shop_id)
+        from backinstock.services import rollup_audit
+
+        verification = rollup_audit.verify(deps.rollups(), shop_id)  # the reports' counts after the restock
+        assert not verification.differences, [d.as_dict() for d in verification.differences]
 
     sends = stages["send_worker"]
     out: dict[str, Any] = {
@@ -128,6 +132,7 @@ def run() -> dict[str, Any]:
         "send.wcu_per_send": round(sends["write_units"] / SIGNUPS, 3),
         "send.calls": {k: round(v / SIGNUPS, 3) for k, v in sends["calls"].items()},
         "send_log.calls_per_page": page_calls,
+        "reports_verify": {"clean": True, "base_records": verification.records},
         "stages": {k: {x: y for x, y in v.items() if x != "by_key"} for k, v in stages.items()},
     }
     out.update(model(stages))
@@ -238,7 +243,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"`send.calls_per_send` = **{r['send.calls_per_send']}** ({r['send.calls']}), "
             f"`send.wcu_per_send` = **{r['send.wcu_per_send']}** (index entries included); "
             f"`restock.busiest_key_share_100000` = **{r['restock.busiest_key_share_100000']}** "
-            f"(`{r['restock.busiest_key_100000']}`); a send-log page: {r['send_log.calls_per_page']}.\n",
+            f"(`{r['restock.busiest_key_100000']}`); a send-log page: {r['send_log.calls_per_page']}; "
+            f"`reports verify` after the restock: clean over {r['reports_verify']['base_records']} base records.\n",
             "| stage | DynamoDB calls | write units | busiest keys (units) |",
             "|---|---|---:|---|",
             *stage_rows,
