@@ -40,8 +40,16 @@ def meter(aws: None) -> write_meter.WriteMeter:
 
 
 def test_a_send_costs_at_most_three_calls_and_writes_no_shared_item(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, meter: write_meter.WriteMeter
+    shop: dict[str, Any],
+    catalog: dict[str, int],
+    worker: Any,
+    outbox: Any,
+    meter: write_meter.WriteMeter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # moto takes ~30 ms a send: the message's read would be repeated each second (`STALE_AFTER_S`), a count that
+    # would depend on the machine; in AWS a send takes ~85 ms, so a read every ~12 sends (docs/PERFORMANCE.md).
+    monkeypatch.setattr(sending, "STALE_AFTER_S", float("inf"))
     key, shop_id = shop["api_key"], shop["shop_id"]
     bulk_notify(key, waitlist(key, SENDS))
     [message] = worker.pending()
@@ -185,3 +193,31 @@ def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again_in_place(
     [message] = worker.pending()
     assert worker.run([message]) == {"batchItemFailures": []}
     assert conflicts["left"] == 0 and len(outbox.emails()) == 2
+
+
+def test_a_batch_read_older_than_a_second_is_read_again_so_an_unsubscribe_in_between_holds(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, shop_id = shop["api_key"], shop["shop_id"]
+    ids = waitlist(key, 3)
+    bulk_notify(key, ids)
+    sender = deps.sender()
+    real_send = sender.providers.email.send
+
+    def unsubscribe_the_last_after_the_first(email: Any) -> str:
+        answer = real_send(email)
+        item = deps.signups().signup(shop_id, ids[2])
+        assert item is not None
+        deps.signups().set_timestamp(shop_id, ids[2], "unsubscribed_at", item["created_at"])
+        return answer
+
+    monkeypatch.setattr(sender.providers.email, "send", unsubscribe_the_last_after_the_first)
+    monkeypatch.setattr(sending, "STALE_AFTER_S", 0.0)  # every send's read is "old": read again
+    counted: Counter[str] = Counter()
+    count_calls(deps.notifications().client, "dynamodb", counted)
+    [message] = worker.pending()
+    worker.run([message])
+    assert [e.destinations["ToAddresses"][0] for e in outbox.emails()] == ["k0@example.com", "k1@example.com"]
+    assert counted["BatchGetItem"] == 1 + 3  # the message's read, then one per send
+    status, body = call("GET", "/back_in_stock/notifications?status=blocked", key)
+    assert status == 200 and [n["blocked_reason"] for n in body["notifications"]] == [sending.BLOCKED["unsubscribed"]]

@@ -20,7 +20,8 @@ Blocked reasons, checked in this order, each a sentence a merchant understands (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -112,17 +113,38 @@ def _notification(
     }
 
 
+# How old the batch's read of a signup may be when its send is decided: an unsubscribe or a notification since then
+# is seen within this long (the read is repeated for the rest of the message once it is older).
+STALE_AFTER_S = 1.0
+
+
 @dataclass
 class Batch:
     """What the sends of one queue message share (`prepare`): their claims and signups, read in one BatchGetItem
-    per 50 sends, and the month's quota reserved for all of them at once (`lease`; None: a send at a time, when the
-    month's rest is smaller than the message). `returned` counts the reservations the message did not use."""
+    per 50 sends (again for the sends left once the read is `STALE_AFTER_S` old), and the month's quota reserved for
+    all of them at once (`lease`; None: a send at a time, when the month's rest is smaller than the message).
+    `returned` counts the reservations the message did not use."""
 
     claims: dict[str, dict[str, Any]]
     signups: dict[str, dict[str, Any]]
     month: str
     lease: str | None
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    read_at: float = field(default_factory=time.monotonic)
     returned: int = 0
+
+    def fresh(self, s: Sender, shop_id: str, send: dict[str, Any]) -> None:
+        """Read the claims and signups of this send and the ones after it again if the last read is too old."""
+        if time.monotonic() - self.read_at <= STALE_AFTER_S:
+            return
+        rest = self.sends[next((i for i, x in enumerate(self.sends) if x is send), 0) :] or [send]
+        claims, signups = s.notifications.prefetch(shop_id, rest)
+        for x in rest:
+            self.claims.pop(x["send_id"], None)
+            self.signups.pop(x["signup_id"], None)
+        self.claims.update(claims)
+        self.signups.update(signups)
+        self.read_at = time.monotonic()
 
 
 def prepare(s: Sender, shop: Shop, sends: list[dict[str, Any]], now: datetime | None = None) -> Batch:
@@ -137,7 +159,7 @@ def prepare(s: Sender, shop: Shop, sends: list[dict[str, Any]], now: datetime | 
         expires_at = int((moment + CLAIM_RETENTION).timestamp())
         if s.notifications.reserve(shop.shop_id, candidate, month, len(send_ids), limit, expires_at):
             lease = candidate
-    return Batch(claims, items, month, lease)
+    return Batch(claims, items, month, lease, sends=list(sends))
 
 
 def settle(s: Sender, shop: Shop, batch: Batch) -> None:
@@ -167,6 +189,7 @@ def process_send(
     lease = batch.lease if batch is not None else None
 
     if batch is not None:
+        batch.fresh(s, shop_id, send)
         claim, item = batch.claims.get(send_id), batch.signups.get(signup_id)
     else:
         claim, item = s.notifications.claim(shop_id, send_id), s.signups.signup(shop_id, signup_id)
