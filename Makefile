@@ -76,7 +76,7 @@ synth: install ## full synth: validation and cdk-nag on, dependency layer bundle
 openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
 	$(PY) -m backinstock.services.openapi > docs/openapi.json
 
-bench: install ## cold starts, warm latency, bulk notify, the send worker, webhook intake, a 10,000-signup restock, reports verify and rebuild; then reports and exports; then the preorder reports
+bench: install ## cold starts, warm latency, bulk notify, the send worker, webhook intake, a 10,000-signup restock, reports verify and rebuild, the send path's keys and a big restock at the provider's pace; then reports and exports; then the preorder reports
 	$(PY) bench/run.py
 	$(PY) bench/reports.py
 	$(PY) bench/preorders.py
