@@ -29,9 +29,13 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 
 checkov-install: $(CHECKOV_STAMP)
 
+# The local run's two ports: `make run PORT=5280 AWS_PORT=5281` when another program holds one of them.
+PORT ?= 4280
+AWS_PORT ?= 4281
+
 run: install ## start the whole API locally: moto as AWS, no account, no Docker; a demo history in the background
-	$(VENV)/bin/backinstock serve --info-file .local/server.json --log-file .local/server.log \
-		--seed-signups 50 --seed-preorders 10
+	$(VENV)/bin/backinstock serve --port $(PORT) --aws-port $(AWS_PORT) --info-file .local/server.json \
+		--log-file .local/server.log --seed-signups 50 --seed-preorders 10
 
 lint: install
 	$(VENV)/bin/ruff check .

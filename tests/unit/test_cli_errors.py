@@ -40,9 +40,9 @@ def test_a_missing_table_name_is_one_line_saying_what_to_do(
 
 
 def test_an_unreachable_local_backend_says_to_start_it() -> None:
-    message = cli._aws_problem(EndpointConnectionError(endpoint_url="http://127.0.0.1:5000/"), local=True)
+    message = cli._aws_problem(EndpointConnectionError(endpoint_url="http://127.0.0.1:4281/"), local=True)
     assert message == (
-        "cannot reach the local run's AWS endpoint (http://127.0.0.1:5000/): is the local server running? "
+        "cannot reach the local run's AWS endpoint (http://127.0.0.1:4281/): is the local server running? "
         "start it with `make run`"
     )
 

@@ -1,6 +1,6 @@
 """`backinstock`: the admin CLI and the local run.
 
-    backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH] [--log-file PATH]
+    backinstock serve [--host 127.0.0.1] [--port 4280] [--aws-port 4281] [--info-file PATH] [--log-file PATH]
                       [--verbose] [--seed-signups N] [--seed-preorders N] [--seed-days D]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
@@ -41,6 +41,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from backinstock_tools.local.run import DEFAULT_AWS_PORT, DEFAULT_PORT  # the standard library only: cheap
 
 DEFAULT_INFO_FILE = ".local/server.json"
 
@@ -504,8 +506,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="start the whole API locally")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument("--aws-port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"the API's port (default {DEFAULT_PORT}; `make run PORT=n`)"
+    )
+    serve.add_argument(
+        "--aws-port",
+        type=int,
+        default=int(os.environ.get("MOTO_PORT", str(DEFAULT_AWS_PORT))),
+        help=f"the local AWS's (moto's) port (default {DEFAULT_AWS_PORT}, or $MOTO_PORT; `make run AWS_PORT=n`)",
+    )
     serve.add_argument("--info-file", help="write {base_url, aws_endpoint, shop_id, api_key} as JSON here")
     serve.add_argument("--demo-domain", default="demo-shop.myshopify.com")
     serve.add_argument(

@@ -200,7 +200,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalApi:
-    def __init__(self, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4280) -> None:
         self.httpd = _Server((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="local-api", daemon=True)
