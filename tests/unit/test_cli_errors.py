@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
@@ -157,3 +158,22 @@ def test_the_messages_are_the_apis(argv: list[str], said: str, capsys: pytest.Ca
     with pytest.raises(SystemExit):
         cli.main(argv)
     assert said in capsys.readouterr().err
+
+
+def test_the_info_file_is_found_from_a_sub_folder_or_the_message_says_to_pass_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a repository whose `make run` wrote .local/server.json at its root, and a shell in a sub-folder
+    (tmp_path / ".local").mkdir()
+    (tmp_path / ".local" / "server.json").write_text("{}")
+    deep = tmp_path / "docs" / "deeper"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert cli.find_info_file(cli.DEFAULT_INFO_FILE) == tmp_path / ".local" / "server.json"
+    # An info file named on the command line is that file, nowhere else
+    assert cli.find_info_file("other/server.json") is None
+    # Outside any repository with a local run: one line saying to start one or to pass --local-info
+    monkeypatch.chdir(tmp_path.parent)
+    assert cli.main(["outbox"]) == 2
+    [message] = json.loads(capsys.readouterr().err)["errors"]
+    assert "in this folder or its parents" in message and "make run" in message and "--local-info PATH" in message

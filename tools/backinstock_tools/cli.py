@@ -51,11 +51,35 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+class Stop(Exception):
+    """A user's mistake found while a command runs: `main` prints it as one line in the error envelope, exit 2."""
+
+
+def find_info_file(info_file: str, start: Path | None = None) -> Path | None:
+    """The info file: as given when it exists; the default one (a relative path) is also looked for in each parent
+    folder, so a command run from a sub-folder of the repository finds the local run that `make run` started at its
+    root."""
+    path = Path(info_file)
+    if path.exists():
+        return path
+    if info_file != DEFAULT_INFO_FILE:
+        return None
+    folder = (start or Path.cwd()).resolve()
+    for parent in (folder, *folder.parents):
+        if (parent / info_file).exists():
+            return parent / info_file
+    return None
+
+
 def _read_info(info_file: str) -> dict[str, Any]:
-    try:
-        info: dict[str, Any] = json.loads(Path(info_file).read_text())
-    except FileNotFoundError:
-        sys.exit(f"no local server info at {info_file}: start one with `make run` (or `backinstock serve`)")
+    found = find_info_file(info_file)
+    if found is None:
+        where = f"{info_file} in this folder or its parents" if info_file == DEFAULT_INFO_FILE else f"{info_file}"
+        raise Stop(
+            f"no local server info at {where}: start the local run with `make run` from the repository root, or pass "
+            f"--local-info PATH (the info file `backinstock serve --info-file PATH` writes)"
+        )
+    info: dict[str, Any] = json.loads(found.read_text())
     return info
 
 
@@ -161,7 +185,7 @@ def _variant_refs(values: list[str] | None) -> list[dict[str, int]] | None:
             if product:
                 ref["shopify_product_id"] = int(product)
         except ValueError:
-            sys.exit(f"--variant-id takes a variant id or VARIANT:PRODUCT (got {value!r})")
+            raise Stop(f"--variant-id takes a variant id or VARIANT:PRODUCT (got {value!r})") from None
         refs.append(ref)
     return refs
 
@@ -186,7 +210,7 @@ def _offer_fields(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 fields["deposit"] = {"type": kind, "value": Decimal(value)}
             except InvalidOperation:
-                sys.exit(f"--{option.replace('_', '-')} takes a number (got {value!r})")
+                raise Stop(f"--{option.replace('_', '-')} takes a number (got {value!r})") from None
     if args.balance_due_days is not None:
         fields["balance_due"] = {"days_after_checkout": args.balance_due_days}
     elif args.balance_due_date is not None:  # a datetime already (the option's type is the model's field)
@@ -296,6 +320,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _use_local(args.local_info)
     shop_id = args.shop_id or info["shop_id"]
     base = info["base_url"]
+    for name in ("price", "amount", "rate"):  # Decimals (the options' types): as Shopify's payloads write them
+        if getattr(args, name, None) is not None:
+            setattr(args, name, str(getattr(args, name)))
     if args.simulate == "restock":
         result = simulate.restock(base, shop_id, args.variant_id, args.available, args.location_id)
     elif args.simulate == "order":
@@ -350,7 +377,7 @@ def cmd_reports_verify(args: argparse.Namespace) -> int:
     from backinstock.services import rollup_audit
 
     if args.from_ and args.to and args.from_ > args.to:
-        sys.exit("--from must not be after --to")
+        raise Stop("--from must not be after --to")
     deps.shops().require(args.shop_id)
     result = rollup_audit.verify(deps.rollups(), args.shop_id, args.from_, args.to, None if args.quiet else _progress)
     if args.json:
@@ -411,7 +438,7 @@ def cmd_reports_failures(args: argparse.Namespace) -> int:
 
     queue_url = args.queue_url or os.environ.get("ROLLUP_FAILURES_QUEUE_URL")
     if not queue_url:
-        sys.exit("--queue-url (or ROLLUP_FAILURES_QUEUE_URL): the RollupFailures queue's URL")
+        raise Stop("--queue-url (or ROLLUP_FAILURES_QUEUE_URL): the RollupFailures queue's URL")
     sqs = aws.client("sqs")
     messages = rollup_failures.read(sqs, aws.client("dynamodbstreams"), queue_url)
     shops = sorted({shop for m in messages for shop in m["shops"] or []})
@@ -438,7 +465,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from backinstock_tools.local.seed import seed
 
     if args.signups < 1 or args.days < 1 or args.preorders < 0:
-        sys.exit("--signups and --days must be at least 1, --preorders at least 0")
+        raise Stop("--signups and --days must be at least 1, --preorders at least 0")
     started = time.monotonic()
 
     def progress(line: str) -> None:  # on stderr: stdout stays the JSON summary
@@ -470,7 +497,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the info file's local http URL)
             outbox = json.loads(response.read())
     except (urllib.error.URLError, OSError) as exc:
-        sys.exit(f"could not read the outbox at {url} ({exc}): is `backinstock serve` running?")
+        raise Stop(f"could not read the outbox at {url} ({exc}): is `backinstock serve` running?") from None
     if not args.html:
         for message in outbox.get("emails", []):
             message.pop("html", None)
@@ -897,13 +924,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     local = bool(args.local) and args.command != "serve"
-    if local:
-        _use_local(args.local_info)
     try:
+        if local:
+            _use_local(args.local_info)
         return int(args.func(args))
     except AppError as exc:
         print(json.dumps({"errors": [p.text() for p in exc.problems]}), file=sys.stderr)
         return 2
+    except Stop as exc:
+        return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
