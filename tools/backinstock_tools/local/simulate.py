@@ -87,13 +87,13 @@ def _restock_outcome(
         first = campaign.get("first_batch_at") or campaign.get("started_at")
         wait_s = max(0, round((datetime.fromisoformat(first) - ids.now()).total_seconds()))
         batching = delivery.batching
+        hour = deps.campaigns().seconds_per_hour
         how = (
             f"batches of {campaigns.batch_size_text(delivery)} every {batching.wait_hours} h (an hour lasts {hour} s "
             "in the local run)"
             if batching.enabled
             else "one batch: everyone waiting"
         )
-        hour = deps.campaigns().seconds_per_hour
         cool = campaigns.cooldown(delivery).total_seconds() / 3600
         when = (
             "sends now"
