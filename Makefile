@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install run test lint format unit integration e2e infra docs security fuzz synth bench openapi clean checkov-install chaos
+.PHONY: install run test lint format unit integration e2e infra docs security fuzz synth bench openapi shopify-app clean checkov-install chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -76,6 +76,9 @@ test: install checkov-install lint ## lint and every test layer: one full valida
 synth: install ## full synth: validation and cdk-nag on, dependency layer bundled locally with pip (no Docker)
 	$(PY) app.py
 	@echo "Cloud assembly: $(CURDIR)/cdk.out (deploy: npx aws-cdk@2 deploy, see docs/DEPLOY.md)"
+
+shopify-app: install ## regenerate shopify.app.toml (the app's webhook subscriptions, from the intake's topics; a test fails when it drifts)
+	$(PY) -m backinstock_tools.shopify_app > shopify.app.toml
 
 openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
 	$(PY) -m backinstock.services.openapi > docs/openapi.json
