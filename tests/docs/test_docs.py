@@ -1,4 +1,4 @@
-"""Every shell block of README.md and docs/*.md runs as written, against a fresh local run.
+"""Every shell and Python block of README.md and docs/*.md runs as written, against a fresh local run.
 
 Sybil finds the blocks (```sh / ```bash fences) and the skip markers (`<!-- skip: next "why" -->`, the reason
 visible in the source). Each document gets its own `backinstock serve`, started in a scratch directory laid out like
@@ -6,7 +6,9 @@ the repository root (`.venv`, `.local/server.json`), so the blocks' relative pat
 as a reader pastes them into one terminal: variables a block sets are there for the next one, and `BASE`, `KEY`
 and `SHOP` are set as the README's quickstart sets them. A block fails when a command fails (`set -eo pipefail`),
 when any curl gets a 5xx or no answer, or when an expected output is missing: a `# => text` line after a command
-says what its output contains (`...` stands for anything).
+says what its output contains (`...` stands for anything). A ```python block runs whole, as a reader saves and runs
+it from the repository root with the project's Python (`.venv/bin/python`), its `# =>` lines checked against its
+output.
 """
 
 from __future__ import annotations
@@ -119,17 +121,51 @@ class Shell:
                     assert contains(done.stdout, text), f"expected {text!r} in the output: {shown}"
             self.ran.append(where)
 
+    def run_python(self, where: str, source: str) -> None:
+        if self.env is None:
+            self.env = self._begin()
+        script = self.cwd / ".docs-block.py"
+        script.write_text(source)
+        done = subprocess.run(
+            [str(self.cwd / ".venv" / "bin" / "python"), str(script)],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT,
+            check=False,
+        )
+        shown = f"{where}\n--- stdout\n{done.stdout[:4000]}\n--- stderr\n{done.stderr[-4000:]}"
+        assert done.returncode == 0, f"exit status {done.returncode}: {shown}"
+        for line in source.splitlines():
+            match = EXPECTATION.match(line.strip())
+            if match:
+                assert contains(done.stdout, match.group(1)), f"expected {match.group(1)!r} in the output: {shown}"
+        self.ran.append(where)
+
+
+def evaluate_python(example: Any) -> None:
+    shell: Shell = example.namespace["shell"]
+    shell.run_python(f"{Path(example.path).relative_to(ROOT)}:{example.line}", str(example.parsed))
+
 
 def evaluate_block(example: Any) -> None:
     shell: Shell = example.namespace["shell"]
     shell.run(f"{Path(example.path).relative_to(ROOT)}:{example.line}", str(example.parsed))
 
 
-SYBIL = Sybil(parsers=[*(CodeBlockParser(language, evaluate_block) for language in LANGUAGES), SkipParser()])
+SYBIL = Sybil(
+    parsers=[
+        *(CodeBlockParser(language, evaluate_block) for language in LANGUAGES),
+        CodeBlockParser("python", evaluate_python),
+        SkipParser(),
+    ]
+)
 
 
 def shell_blocks(path: Path) -> int:
-    return sum(1 for example in SYBIL.parse(path) if example.region.evaluator is evaluate_block)
+    """The blocks of a document that run (shell and Python)."""
+    return sum(1 for example in SYBIL.parse(path) if example.region.evaluator in (evaluate_block, evaluate_python))
 
 
 def _free_port() -> int:
