@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian's Chromium for the browser tests of the customer pages (Playwright drives it; `playwright install` would
+# download a browser build of its own, which these machines cannot). Installed with apt when missing, as root.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: no $(CHROMIUM): the browser tests need Debian's chromium (apt-get install chromium, as root)"; \
+	fi
+
+install: $(STAMP) $(CHROMIUM)
 
 # checkov (the template scanner tests/infra/test_checkov.py runs) pins boto3 and others apart from requirements.lock:
 # it gets its own environment, pinned by requirements-checkov.lock.
