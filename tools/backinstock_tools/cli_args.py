@@ -74,7 +74,8 @@ def field_adapter(model_path: str, name: str) -> Any:
         if name in decorator.info.fields and decorator.info.mode in ("before", "after"):
             wrap = BeforeValidator if decorator.info.mode == "before" else AfterValidator
             validators.append(wrap(decorator.func))
-    return TypeAdapter(Annotated[(field.annotation, *field.metadata, *validators)])  # constraints, no alias
+    kind: Any = Annotated[(field.annotation, *field.metadata, *validators)]  # its constraints, not its alias
+    return TypeAdapter(kind)
 
 
 def annotated(kind: Any, good: str, bad: str) -> Value:

@@ -84,7 +84,7 @@ def _restock_outcome(
     if repo.levels(shop_id, variant_id).get(location_id) != available:
         return {"campaign": None, "why": "the webhook worker has not run the update yet: see .local/server.log"}
     if campaign.get("campaign_id") and campaign.get("campaign_id") != before.get("campaign_id"):
-        first = campaign.get("first_batch_at") or campaign.get("started_at")
+        first = str(campaign.get("first_batch_at") or campaign["started_at"])
         wait_s = max(0, round((datetime.fromisoformat(first) - ids.now()).total_seconds()))
         batching = delivery.batching
         hour = deps.campaigns().seconds_per_hour
