@@ -126,11 +126,10 @@ class Shell:
         """The server log's last traceback (a 5xx's cause), for the failure message."""
         log = self.cwd / ".local" / "server.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        return (
-            "\n--- the server log's last traceback\n" + text[text.rfind("Traceback") :][:3000]
-            if "Traceback" in text
-            else ""
-        )
+        if "Traceback" not in text:
+            return ""
+        last = text[text.rfind("Traceback") :].split("\n", 1)[0].replace("\\n", "\n")  # a JSON log line
+        return "\n--- the server log's last traceback (its end)\n" + last[-3000:]
 
     def run_python(self, where: str, source: str) -> None:
         if self.env is None:
