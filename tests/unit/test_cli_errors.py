@@ -55,7 +55,9 @@ def test_missing_credentials_or_table_say_what_to_check() -> None:
     assert "check TABLE_NAME" in str(cli._aws_problem(missing, local=False))
 
 
-def test_a_fault_of_ours_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fault_of_ours_is_one_line_and_its_traceback_comes_on_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def broken(_args: object) -> int:
         raise RuntimeError("a bug")
 
@@ -63,6 +65,13 @@ def test_a_fault_of_ours_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     args = parser.parse_args(["shops", "create", "--domain", "x.myshopify.com"])
     args.func = broken
     monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
+    monkeypatch.delenv("BACKINSTOCK_TRACEBACK", raising=False)
+    assert cli.main([]) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    [message] = json.loads(err)["errors"]
+    assert message.startswith("internal error (RuntimeError: a bug)") and "BACKINSTOCK_TRACEBACK=1" in message
+    monkeypatch.setenv("BACKINSTOCK_TRACEBACK", "1")
     with pytest.raises(RuntimeError):
         cli.main([])
 

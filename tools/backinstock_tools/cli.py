@@ -31,6 +31,10 @@ The shop and catalog commands talk to whatever AWS endpoint boto3 is configured 
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
 info file). `outbox` exists only in the local run: it reads the info file (`--local-info`) and asks the local
 server what its embedded SES and SNS delivered.
+
+Every option is parsed with the API's own models and messages before anything runs (`cli_args`). A mistake (an
+option, a missing info file, an unknown id) is one line on stderr, `{"errors": [...]}`, and exit 2; a fault of the
+CLI itself is one line too, and exit 70 (`BACKINSTOCK_TRACEBACK=1` shows its traceback). Never a traceback unasked.
 """
 
 from __future__ import annotations
@@ -937,9 +941,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         message = _configuration_problem(exc, local) or _aws_problem(exc, local)
-        if message is None:
-            raise  # a fault of ours, not a user's mistake: the traceback is what a bug report needs
-        return _fail(message)
+        if message is not None:
+            return _fail(message)
+        if os.environ.get("BACKINSTOCK_TRACEBACK"):
+            raise  # a fault of ours: the traceback is what a bug report needs, on request
+        _fail(
+            f"internal error ({type(exc).__name__}: {str(exc)[:200]}): a bug of the CLI, not of your options; "
+            "run again with BACKINSTOCK_TRACEBACK=1 for the traceback to report"
+        )
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":
