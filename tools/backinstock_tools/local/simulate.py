@@ -234,15 +234,23 @@ def _set(amount: Any, rate: Any) -> dict[str, Any]:
 def balance(base_url: str, shop_id: str, order_id: int, amount: str | None, fail: bool) -> dict[str, Any]:
     """order_transactions/create: a charge of the balance (by default all that is still owed), succeeding or
     failing."""
+    import time
     from decimal import Decimal
 
     from backinstock import money
     from backinstock.services.preorder_rollups import payments
 
     item = deps.ledger().orders.order(shop_id, str(order_id))
+    deadline = time.monotonic() + 15  # an order just posted: the webhook worker's turn (longer on a busy machine)
+    while amount is None and (item is None or "placed_at" not in item) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        item = deps.ledger().orders.order(shop_id, str(order_id))
     if amount is None:
         if item is None or "placed_at" not in item:
-            raise NotFound(f"order {order_id} is not in the preorder ledger (yet): pass --amount")
+            raise NotFound(
+                f"order {order_id} is not in the preorder ledger after 15 s: was it posted with `simulate preorder`? "
+                "(see .local/server.log), or pass --amount"
+            )
         amount = money.render(sum((r[0] for r in payments(item)["remaining"]), Decimal(0)))
     payload = {
         "id": uuid.uuid4().int % 10**15,
