@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install run test lint format unit integration e2e infra docs security fuzz synth bench openapi clean checkov-install chaos
+.PHONY: install run test lint format unit integration e2e infra docs security fuzz synth bench openapi shopify-app clean checkov-install chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian's Chromium for the browser tests of the customer pages (Playwright drives it; `playwright install` would
+# download a browser build of its own, which these machines cannot). Installed with apt when missing, as root.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: no $(CHROMIUM): the browser tests need Debian's chromium (apt-get install chromium, as root)"; \
+	fi
+
+install: $(STAMP) $(CHROMIUM)
 
 # checkov (the template scanner tests/infra/test_checkov.py runs) pins boto3 and others apart from requirements.lock:
 # it gets its own environment, pinned by requirements-checkov.lock.
@@ -29,9 +40,13 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 
 checkov-install: $(CHECKOV_STAMP)
 
+# The local run's two ports: `make run PORT=5280 AWS_PORT=5281` when another program holds one of them.
+PORT ?= 4280
+AWS_PORT ?= 4281
+
 run: install ## start the whole API locally: moto as AWS, no account, no Docker; a demo history in the background
-	$(VENV)/bin/backinstock serve --info-file .local/server.json --log-file .local/server.log \
-		--seed-signups 50 --seed-preorders 10
+	$(VENV)/bin/backinstock serve --port $(PORT) --aws-port $(AWS_PORT) --info-file .local/server.json \
+		--log-file .local/server.log --seed-signups 50 --seed-preorders 10
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -72,6 +87,9 @@ test: install checkov-install lint ## lint and every test layer: one full valida
 synth: install ## full synth: validation and cdk-nag on, dependency layer bundled locally with pip (no Docker)
 	$(PY) app.py
 	@echo "Cloud assembly: $(CURDIR)/cdk.out (deploy: npx aws-cdk@2 deploy, see docs/DEPLOY.md)"
+
+shopify-app: install ## regenerate shopify.app.toml (the app's webhook subscriptions, from the intake's topics; a test fails when it drifts)
+	$(PY) -m backinstock_tools.shopify_app > shopify.app.toml
 
 openapi: install ## regenerate docs/openapi.json from the registry (a test fails when it drifts)
 	$(PY) -m backinstock.services.openapi > docs/openapi.json

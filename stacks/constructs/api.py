@@ -102,7 +102,7 @@ def envelope(code: str, message: str | None = None, *, raw: str | None = None) -
 # route or method it does not have. `$context.path` is the request path as the client sent it: behind a custom
 # domain (no base path) it is exactly the path the Lambda side reports; on the execute-api URL it starts with the
 # stage (`/prod/api/v2/external/...`).
-NOT_FOUND_TEMPLATE = envelope("not_found", not_found_message("$context.httpMethod", "$context.path"))
+NOT_FOUND_TEMPLATE = envelope("not_found", not_found_message("$context.httpMethod", "$context.path", nearest=False))
 UNAUTHORIZED_TEMPLATE = envelope("unauthorized", infra_spec.UNAUTHORIZED_MESSAGE)
 TOO_LARGE_TEMPLATE = envelope("payload_too_large", infra_spec.GATEWAY_TOO_LARGE_MESSAGE)
 CLIENT_ERROR_TEMPLATE = envelope("request_rejected", raw="$context.error.messageString")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,26 @@ def test_bad_requests_over_http(server: dict[str, Any]) -> None:
     assert (status, body["errors"]) == (401, [UNAUTHORIZED_MESSAGE]) and body["request_id"]
     status, body, _ = http(server, "GET", "/back_in_stock/unknown")
     assert status == 404 and body["errors"][0].startswith("No v2 action registered for GET")
+    # A typo names the nearest routes and /help
+    status, body, _ = http(server, "POST", "/back_in_stock/signup", {})
+    assert status == 404 and "nearest: GET, POST /api/v2/external/back_in_stock/signups" in body["errors"][0]
+    assert body["errors"][0].endswith("every route: GET /api/v2/external/help")
+    assert "/api/v2/external/back_in_stock/reports/summary" in http(server, "GET", "/reports/sumary")[1]["errors"][0]
+    # 401, 404 and 405 are written compactly, as every other answer (one serializer)
+    for method, path, key, code in (
+        ("GET", "/back_in_stock/settings", None, 401),
+        ("GET", "/back_in_stock/unknown", True, 404),
+        ("DELETE", "/back_in_stock/settings", True, 405),
+        ("GET", "/back_in_stock/settings", True, 200),
+    ):
+        headers = {"X-Auth-Token": server["api_key"]} if key else {}
+        request = urllib.request.Request(server["base_url"] + path, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode()
+        assert status == code and text == json.dumps(json.loads(text), separators=(",", ":")), (path, text)
 
 
 def test_cli_creates_a_shop_and_rotates_its_key_against_the_local_backend(server: dict[str, Any]) -> None:

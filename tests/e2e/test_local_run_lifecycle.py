@@ -87,3 +87,23 @@ def test_console_burst_and_stop(tmp_path: Path) -> None:
     logged = log_file.read_text().splitlines()
     assert any(line.startswith("{") and '"level"' in line for line in logged)
     assert info["api_key"] in shown and not [line for line in logged if info["api_key"] in line]
+
+
+@pytest.mark.parametrize("taken", ["--port", "--aws-port"])
+def test_a_busy_port_stops_the_run_at_once_saying_how_to_choose_others(taken: str) -> None:
+    """Given another program listening on one of the two ports, `serve` exits before starting anything (moto's
+    server thread would die and leave the run waiting forever), naming the ports and the options."""
+    import socket
+
+    ports = {"--port": _free_port(), "--aws-port": _free_port()}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[taken]))
+        holder.listen()
+        command = [str(Path(sys.executable).with_name("backinstock")), "serve", "--log-file", os.devnull]
+        command += [arg for option, port in ports.items() for arg in (option, str(port))]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert f"port {ports[taken]} (" in line and "in use by another program" in line
+    assert str(ports["--port"]) in line and str(ports["--aws-port"]) in line
+    assert "PORT=" in line and "--port <n> --aws-port <m>" in line

@@ -44,3 +44,34 @@ def test_a_forged_webhook_is_refused_over_http(server: dict[str, Any]) -> None:
         },
     )
     assert status == 401 and body["errors"]
+
+
+def test_simulate_restock_says_what_the_restock_does(server: dict[str, Any]) -> None:
+    """Each `simulate restock` says what the engine made of it: out of stock, a campaign and when it sends (the
+    cooldown on the local run's clock, never a real hour), no campaign for a variant in stock already."""
+    variant = 40777  # a variant of this test's own, added to the demo shop's catalog
+    add = ["catalog", "add", "--shop-id", server["shop_id"], "--variant-id", str(variant), "--product-id", "9077"]
+    assert cli(server, *add, "--inventory-item-id", "97077", "--title", "One", "--product-title", "Mug").returncode == 0
+
+    def outcome(available: int) -> dict[str, Any]:
+        result = cli(server, "simulate", "restock", "--variant-id", str(variant), "--available", str(available))
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout)["outcome"])
+
+    assert outcome(0) == {"campaign": None, "why": outcome(0)["why"]} and "out of stock" in outcome(0)["why"]
+    first = outcome(5)
+    assert first["campaign"] and first["sends"] == "sends now" and first["batching"] == "one batch: everyone waiting"
+    assert "not a restock: the variant was in stock already" in outcome(6)["why"]
+    outcome(0)
+    second = outcome(4)
+    assert second["campaign"] not in (None, first["campaign"])
+    # The cooldown (1 h) on the local run's clock (an hour lasts 10 s): a few seconds, not 3,5xx.
+    assert second["sends"] == "sends now" or second["sends"].startswith("sends in "), second
+    if second["sends"] != "sends now":
+        assert int(second["sends"].split()[2]) <= 10
+
+
+def test_simulate_restock_of_an_unknown_variant_says_how_to_add_it(server: dict[str, Any]) -> None:
+    result = cli(server, "simulate", "restock", "--variant-id", "99999", "--available", "3")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "variant 99999 is not in the shop's catalog: add it with `backinstock --local catalog add" in result.stderr

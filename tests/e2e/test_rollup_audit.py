@@ -57,7 +57,8 @@ def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: An
     assert lines[0] == "report\tdimension\tbucket\tcounter\tstored\texpected"
     assert lines[1] == f"back_in_stock\tall\t{bucket}\tsignups\t{signups + 5}\t{signups}"
     assert lines[-1].endswith("1 differences")
-    assert "base records" in found.stderr  # progress
+    assert "base records" in found.stderr  # progress: a line a page, naming the source read (one page each here)
+    assert [found.stderr.count(f"({prefix})") for prefix in ("SIGNUP#", "NOTIF#", "ATTR#", "PREORDER#")] == [1] * 4
 
     state = tmp_path / "rebuild.json"
     fixed = cli(server, "reports", "rebuild", "--shop-id", shop_id, "--settle", "1", "--state", str(state))
@@ -71,7 +72,7 @@ def test_verify_and_rebuild_through_the_cli(server: dict[str, Any], tmp_path: An
     assert json.loads(again.stdout)["counters_written"] == 0 and json.loads(again.stdout)["passes"] == 1
 
     bad = cli(server, "reports", "verify", "--shop-id", shop_id, "--from", "2026-13-01")
-    assert bad.returncode == 2 and "not a date" in bad.stderr
+    assert bad.returncode == 2 and "--from: must be an ISO 8601 date like 2026-06-01" in bad.stderr
 
 
 def test_the_deploy_runbook_runs_as_written(server: dict[str, Any], tmp_path: Any) -> None:

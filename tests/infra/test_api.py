@@ -123,7 +123,7 @@ def test_an_unknown_route_or_method_is_a_404_worded_like_the_lambda_side(synth: 
     assert response["StatusCode"] == "404"
     body = json.loads(response["ResponseTemplates"]["application/json"])
     # Same wording as the functions' own 404 (`not_found_message`), with API Gateway's request method and path.
-    message = not_found_message("$context.httpMethod", "$context.path")
+    message = not_found_message("$context.httpMethod", "$context.path", nearest=False)
     assert body["errors"] == [message]
     assert body["error_details"] == [{"code": "not_found", "field": None, "message": message}]
     assert body["request_id"] == "$context.requestId"

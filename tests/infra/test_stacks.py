@@ -244,3 +244,41 @@ def _path_resources(routes: set[tuple[str, str]]) -> set[str]:
     """The path resources only these routes need: prefixes of their paths that no other route's path has."""
     others = {prefix for _, path in registry_routes() - routes for prefix in prefixes(path)}
     return {prefix for _, path in routes for prefix in prefixes(path)} - others
+
+
+def stack_table(synth: Synth) -> str:
+    """docs/DEPLOY.md's "Size now" table, from the synthesized templates."""
+    main = synth.main
+    kinds = _types(main)
+    nested = kinds["AWS::CloudFormation::Stack"]
+    rows = [
+        "| Stack | Resources | Room to 400 | Parameters / outputs |",
+        "| --- | --- | --- | --- |",
+        f"| `BackInStock` (main) | {main.resource_count} ({kinds['AWS::ApiGateway::Method']} methods, "
+        f"{kinds['AWS::ApiGateway::Resource']} path resources, {nested} nested stacks) | "
+        f"{RESOURCE_BUDGET - main.resource_count} | {len(main.template.get('Parameters', {}))} / "
+        f"{len(main.template.get('Outputs', {}))} |",
+    ]
+    ordered = []
+    for stack in synth.nested:
+        actions = _actions_in(stack)
+        resource = actions[0].resource
+        name = "".join(part.title() for part in resource.split("_"))
+        ordered.append((resource, name, len(actions), stack))
+    first = True
+    for _, name, count, stack in sorted(ordered, key=lambda row: row[0]):
+        rows.append(
+            f"| `Actions/{name}` ({count}{' actions' if first else ''}) | {stack.resource_count} | "
+            f"{RESOURCE_BUDGET - stack.resource_count} | {len(stack.template.get('Parameters', {}))} / "
+            f"{len(stack.template.get('Outputs', {}))} |"
+        )
+        first = False
+    return "\n".join(rows)
+
+
+def test_the_deploy_guide_states_the_stacks_the_synth_makes(synth: Synth) -> None:
+    """docs/DEPLOY.md's table of stacks is the synth's: every nested stack, its size, as `make synth` makes them.
+    When it drifts (a new registry resource, new actions), paste the table this test prints."""
+    table = stack_table(synth)
+    text = (Path(__file__).resolve().parents[2] / "docs" / "DEPLOY.md").read_text()
+    assert table in text, f"docs/DEPLOY.md's stack table should read:\n{table}"

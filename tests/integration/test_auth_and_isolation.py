@@ -76,7 +76,10 @@ def test_shop_creation_validates_its_input(aws: None) -> None:
 def test_unknown_route_is_a_404_with_the_envelope(shop: dict[str, Any]) -> None:
     assert errors_of(call("GET", "/back_in_stock/nothing_here", shop["api_key"])) == (
         404,
-        ["No v2 action registered for GET /api/v2/external/back_in_stock/nothing_here"],
+        [
+            "No v2 action registered for GET /api/v2/external/back_in_stock/nothing_here; every route: "
+            "GET /api/v2/external/help"
+        ],
     )
     # A known path with a method no action declares there is a 405 (tests/integration/test_error_envelope.py)
     assert errors_of(call("DELETE", "/back_in_stock/settings", shop["api_key"])) == (

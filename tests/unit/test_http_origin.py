@@ -33,7 +33,7 @@ def test_without_a_host_the_origin_is_unknown_and_links_stay_relative() -> None:
 
 def test_the_local_run_and_in_process_calls_build_the_same_shape() -> None:
     action = registry.by_name("get_report_export")
-    for origin in ("http://127.0.0.1:3000", "https://abc.execute-api.eu-west-1.amazonaws.com/prod"):
+    for origin in ("http://127.0.0.1:4280", "https://abc.execute-api.eu-west-1.amazonaws.com/prod"):
         event = dispatch.proxy_event(action, "GET", PATH, path_params={"job_id": "exp_1"}, origin=origin)
         assert origin_of(event) == origin
 

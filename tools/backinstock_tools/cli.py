@@ -1,6 +1,6 @@
 """`backinstock`: the admin CLI and the local run.
 
-    backinstock serve [--host 127.0.0.1] [--port 3000] [--aws-port 5000] [--info-file PATH] [--log-file PATH]
+    backinstock serve [--host 127.0.0.1] [--port 4280] [--aws-port 4281] [--info-file PATH] [--log-file PATH]
                       [--verbose] [--seed-signups N] [--seed-preorders N] [--seed-days D]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
@@ -31,6 +31,10 @@ The shop and catalog commands talk to whatever AWS endpoint boto3 is configured 
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
 info file). `outbox` exists only in the local run: it reads the info file (`--local-info`) and asks the local
 server what its embedded SES and SNS delivered.
+
+Every option is parsed with the API's own models and messages before anything runs (`cli_args`). A mistake (an
+option, a missing info file, an unknown id) is one line on stderr, `{"errors": [...]}`, and exit 2; a fault of the
+CLI itself is one line too, and exit 70 (`BACKINSTOCK_TRACEBACK=1` shows its traceback). Never a traceback unasked.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from backinstock_tools.local.run import DEFAULT_AWS_PORT, DEFAULT_PORT  # the standard library only: cheap
 
 DEFAULT_INFO_FILE = ".local/server.json"
 
@@ -49,11 +55,35 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+class Stop(Exception):
+    """A user's mistake found while a command runs: `main` prints it as one line in the error envelope, exit 2."""
+
+
+def find_info_file(info_file: str, start: Path | None = None) -> Path | None:
+    """The info file: as given when it exists; the default one (a relative path) is also looked for in each parent
+    folder, so a command run from a sub-folder of the repository finds the local run that `make run` started at its
+    root."""
+    path = Path(info_file)
+    if path.exists():
+        return path
+    if info_file != DEFAULT_INFO_FILE:
+        return None
+    folder = (start or Path.cwd()).resolve()
+    for parent in (folder, *folder.parents):
+        if (parent / info_file).exists():
+            return parent / info_file
+    return None
+
+
 def _read_info(info_file: str) -> dict[str, Any]:
-    try:
-        info: dict[str, Any] = json.loads(Path(info_file).read_text())
-    except FileNotFoundError:
-        sys.exit(f"no local server info at {info_file}: start one with `make run` (or `backinstock serve`)")
+    found = find_info_file(info_file)
+    if found is None:
+        where = f"{info_file} in this folder or its parents" if info_file == DEFAULT_INFO_FILE else f"{info_file}"
+        raise Stop(
+            f"no local server info at {where}: start the local run with `make run` from the repository root, or pass "
+            f"--local-info PATH (the info file `backinstock serve --info-file PATH` writes)"
+        )
+    info: dict[str, Any] = json.loads(found.read_text())
     return info
 
 
@@ -159,14 +189,13 @@ def _variant_refs(values: list[str] | None) -> list[dict[str, int]] | None:
             if product:
                 ref["shopify_product_id"] = int(product)
         except ValueError:
-            sys.exit(f"--variant-id takes a variant id or VARIANT:PRODUCT (got {value!r})")
+            raise Stop(f"--variant-id takes a variant id or VARIANT:PRODUCT (got {value!r})") from None
         refs.append(ref)
     return refs
 
 
 def _offer_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The create / update options that were given, as the offer models' fields."""
-    from datetime import date
     from decimal import Decimal, InvalidOperation
 
     fields: dict[str, Any] = {}
@@ -185,12 +214,11 @@ def _offer_fields(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 fields["deposit"] = {"type": kind, "value": Decimal(value)}
             except InvalidOperation:
-                sys.exit(f"--{option.replace('_', '-')} takes a number (got {value!r})")
+                raise Stop(f"--{option.replace('_', '-')} takes a number (got {value!r})") from None
     if args.balance_due_days is not None:
         fields["balance_due"] = {"days_after_checkout": args.balance_due_days}
-    elif args.balance_due_date is not None:
-        text = args.balance_due_date
-        fields["balance_due"] = {"due_at": date.fromisoformat(text) if len(text) == 10 else text}
+    elif args.balance_due_date is not None:  # a datetime already (the option's type is the model's field)
+        fields["balance_due"] = {"due_at": args.balance_due_date}
     return fields
 
 
@@ -247,14 +275,16 @@ def cmd_offers_get(args: argparse.Namespace) -> int:
 
 def cmd_preorders_counters(args: argparse.Namespace) -> int:
     """The preorder rollup counters of a window, as the reports will read them (until they exist)."""
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from backinstock import deps, ids, money
     from backinstock.services import preorder_rollups as rollups
 
     deps.shops().require(args.shop_id)
-    end = date.fromisoformat(args.to) if args.to else ids.now().date()
-    start = date.fromisoformat(args.from_) if args.from_ else end - timedelta(days=29)
+    end = args.to or ids.now().date()  # dates already: the options' types are the report query's fields
+    start = args.from_ or end - timedelta(days=29)
+    if start > end:
+        return _fail("--from must not be after --to")
     dimension = rollups.dimension_for(args.offer_id, args.product_id, args.variant_id, args.market_id, args.currency)
     found = rollups.totals(deps.rollups(), args.shop_id, dimension, start, end, list(rollups.COUNTERS))
     counters = {
@@ -294,6 +324,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _use_local(args.local_info)
     shop_id = args.shop_id or info["shop_id"]
     base = info["base_url"]
+    for name in ("price", "amount", "rate"):  # Decimals (the options' types): as Shopify's payloads write them
+        if getattr(args, name, None) is not None:
+            setattr(args, name, str(getattr(args, name)))
     if args.simulate == "restock":
         result = simulate.restock(base, shop_id, args.variant_id, args.available, args.location_id)
     elif args.simulate == "order":
@@ -348,7 +381,7 @@ def cmd_reports_verify(args: argparse.Namespace) -> int:
     from backinstock.services import rollup_audit
 
     if args.from_ and args.to and args.from_ > args.to:
-        sys.exit("--from must not be after --to")
+        raise Stop("--from must not be after --to")
     deps.shops().require(args.shop_id)
     result = rollup_audit.verify(deps.rollups(), args.shop_id, args.from_, args.to, None if args.quiet else _progress)
     if args.json:
@@ -409,7 +442,7 @@ def cmd_reports_failures(args: argparse.Namespace) -> int:
 
     queue_url = args.queue_url or os.environ.get("ROLLUP_FAILURES_QUEUE_URL")
     if not queue_url:
-        sys.exit("--queue-url (or ROLLUP_FAILURES_QUEUE_URL): the RollupFailures queue's URL")
+        raise Stop("--queue-url (or ROLLUP_FAILURES_QUEUE_URL): the RollupFailures queue's URL")
     sqs = aws.client("sqs")
     messages = rollup_failures.read(sqs, aws.client("dynamodbstreams"), queue_url)
     shops = sorted({shop for m in messages for shop in m["shops"] or []})
@@ -436,7 +469,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from backinstock_tools.local.seed import seed
 
     if args.signups < 1 or args.days < 1 or args.preorders < 0:
-        sys.exit("--signups and --days must be at least 1, --preorders at least 0")
+        raise Stop("--signups and --days must be at least 1, --preorders at least 0")
     started = time.monotonic()
 
     def progress(line: str) -> None:  # on stderr: stdout stays the JSON summary
@@ -468,7 +501,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the info file's local http URL)
             outbox = json.loads(response.read())
     except (urllib.error.URLError, OSError) as exc:
-        sys.exit(f"could not read the outbox at {url} ({exc}): is `backinstock serve` running?")
+        raise Stop(f"could not read the outbox at {url} ({exc}): is `backinstock serve` running?") from None
     if not args.html:
         for message in outbox.get("emails", []):
             message.pop("html", None)
@@ -482,17 +515,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
-def _date(value: str) -> Any:
-    from datetime import date
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes (a missing option, an unknown choice, a value its type refuses) are one line on
+    stderr in the API's envelope, naming the command and the option, and exit 2: no usage block, no traceback."""
 
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    def error(self, message: str) -> NoReturn:
+        sys.exit(_fail(f"{self.prog}: {message} (see {self.prog} --help)"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backinstock", description="Back-in-stock API: admin CLI and local run")
+    from backinstock_tools import cli_args as t
+
+    parser = Parser(prog="backinstock", description="Back-in-stock API: admin CLI and local run")
+    query = "preorder_reports:SummaryQuery"  # the report filters (window, ids, currency): the API's rules and messages
+    email = t.model_field("signups:SignupCreate", "email", "jane@example.com", "jane")
     parser.add_argument("--local", action="store_true", help="talk to the local run's backend (`make run`)")
     parser.add_argument(
         "--local-info",
@@ -504,12 +540,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="start the whole API locally")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument("--aws-port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
+    serve.add_argument(
+        "--port",
+        type=t.integer(0, 65535, "4280"),
+        default=DEFAULT_PORT,
+        help=f"the API's port (default {DEFAULT_PORT}; `make run PORT=n`)",
+    )
+    serve.add_argument(
+        "--aws-port",
+        type=t.integer(0, 65535, "4281"),
+        default=int(os.environ.get("MOTO_PORT", str(DEFAULT_AWS_PORT))),
+        help=f"the local AWS's (moto's) port (default {DEFAULT_AWS_PORT}, or $MOTO_PORT; `make run AWS_PORT=n`)",
+    )
     serve.add_argument("--info-file", help="write {base_url, aws_endpoint, shop_id, api_key} as JSON here")
-    serve.add_argument("--demo-domain", default="demo-shop.myshopify.com")
+    serve.add_argument(
+        "--demo-domain",
+        type=t.shop_rule("domain", "demo-shop.myshopify.com", "demo shop"),
+        default="demo-shop.myshopify.com",
+    )
     serve.add_argument(
         "--demo-plan",
+        type=t.shop_rule("plan", "growth", "gold"),
         default="growth",
         help="the demo shop's plan (default growth: 360 rate-limit points a minute; enterprise: the high limit)",
     )
@@ -517,56 +568,73 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--verbose", action="store_true", help="logs on the console instead of the log file")
     serve.add_argument(
         "--seed-signups",
-        type=int,
+        type=t.integer(0),
         default=0,
         help="write a demo history of N signups in the background after start-up (`backinstock seed`; default 0)",
     )
-    serve.add_argument("--seed-preorders", type=int, default=0, help="and N preorders with it (default 0)")
-    serve.add_argument("--seed-days", type=int, default=60, help="spread over the last D days (default 60)")
+    serve.add_argument("--seed-preorders", type=t.integer(0), default=0, help="and N preorders with it (default 0)")
+    serve.add_argument("--seed-days", type=t.integer(1), default=60, help="spread over the last D days (default 60)")
     serve.set_defaults(func=cmd_serve)
 
     shops = sub.add_parser("shops", help="manage shops and their API keys").add_subparsers(dest="shops", required=True)
     create = shops.add_parser("create", help="create a shop; prints its API key (shown once)")
-    create.add_argument("--domain", required=True, help="the shop's myshopify domain")
-    create.add_argument("--plan", default="free")
-    create.add_argument("--currency", default="USD")
-    create.add_argument("--timezone", default="UTC")
-    create.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
+    create.add_argument(
+        "--domain",
+        type=t.shop_rule("domain", "new-shop.myshopify.com", "new shop"),
+        required=True,
+        help="the shop's myshopify domain",
+    )
+    create.add_argument("--plan", type=t.shop_rule("plan", "growth", "gold"), default="free")
+    create.add_argument("--currency", type=t.shop_rule("currency", "EUR", "euro"), default="USD")
+    create.add_argument("--timezone", type=t.shop_rule("timezone", "Europe/Paris", "Mars/Olympus"), default="UTC")
+    create.add_argument(
+        "--email",
+        type=t.shop_rule("email", "owner@example.com", "owner"),
+        help="the merchant's email: alerts, scheduled reports, data requests",
+    )
     create.set_defaults(func=cmd_shops_create)
     connect = shops.add_parser(
         "connect-shopify",
         help="store the shop's Shopify webhook secret and Admin API access token (Secrets Manager)",
     )
-    connect.add_argument("--shop-id", required=True)
+    connect.add_argument("--shop-id", type=t.shop_id(), required=True)
     connect.add_argument(
         "--webhook-secret", help="the app's client secret that signs webhooks ($SHOPIFY_WEBHOOK_SECRET)"
     )
     connect.add_argument("--access-token", help="the shop's Admin API access token ($SHOPIFY_ACCESS_TOKEN)")
-    connect.add_argument("--email", help="the merchant's email: alerts, scheduled reports, data requests")
-    connect.add_argument("--admin-url", help="Admin API base URL override (default https://<shop domain>)")
+    connect.add_argument(
+        "--email",
+        type=t.shop_rule("email", "owner@example.com", "owner"),
+        help="the merchant's email: alerts, scheduled reports, data requests",
+    )
+    connect.add_argument(
+        "--admin-url", type=t.url(), help="Admin API base URL override (default https://<shop domain>)"
+    )
     connect.set_defaults(func=cmd_shops_connect)
     listing = shops.add_parser("list", help="print every shop's id, one a line")
     listing.set_defaults(func=cmd_shops_list)
     rotate = shops.add_parser("rotate-key", help="issue a new API key and revoke the current one")
-    rotate.add_argument("--shop-id", required=True)
+    rotate.add_argument("--shop-id", type=t.shop_id(), required=True)
     rotate.set_defaults(func=cmd_shops_rotate)
     verify = shops.add_parser(
         "sms-verification", help="record the outcome of a shop's SMS restricted-content verification"
     )
-    verify.add_argument("--shop-id", required=True)
+    verify.add_argument("--shop-id", type=t.shop_id(), required=True)
     verify.add_argument("--status", required=True, choices=("pending", "verified", "rejected"))
     verify.set_defaults(func=cmd_shops_sms_verification)
 
     catalog = sub.add_parser("catalog", help="manage a shop's catalog (variants the waitlist refers to)")
     catalog_sub = catalog.add_subparsers(dest="catalog", required=True)
     add = catalog_sub.add_parser("add", help="add or replace one variant of a shop's catalog")
-    add.add_argument("--shop-id", required=True)
-    add.add_argument("--variant-id", type=int, required=True, help="Shopify variant id")
-    add.add_argument("--product-id", type=int, required=True, help="Shopify product id")
+    add.add_argument("--shop-id", type=t.shop_id(), required=True)
+    add.add_argument("--variant-id", type=t.shopify_id(), required=True, help="Shopify variant id")
+    add.add_argument("--product-id", type=t.shopify_id("9001"), required=True, help="Shopify product id")
     add.add_argument("--title", help="the variant's title, e.g. 'Small / Blue'")
     add.add_argument("--product-title", help="the product's title, shown in restock messages")
     add.add_argument("--handle", help="the product's handle, for the product link in messages")
-    add.add_argument("--inventory-item-id", type=int, help="Shopify inventory item: its inventory webhooks restock it")
+    add.add_argument(
+        "--inventory-item-id", type=t.shopify_id(), help="Shopify inventory item: its inventory webhooks restock it"
+    )
     add.set_defaults(func=cmd_catalog_add)
 
     offers = sub.add_parser("offers", help="manage a shop's preorder offers (Shopify selling plan groups)")
@@ -574,45 +642,60 @@ def build_parser() -> argparse.ArgumentParser:
     offer_create = offers_sub.add_parser("create", help="create an offer; prints it as JSON with its id")
     offer_update = offers_sub.add_parser("update", help="change an offer: only the options given; lists are replaced")
     for offer_parser, creating in ((offer_create, True), (offer_update, False)):
-        offer_parser.add_argument("--shop-id", required=True)
+        offer_parser.add_argument("--shop-id", type=t.shop_id(), required=True)
         if not creating:
-            offer_parser.add_argument("--offer-id", required=True)
-        offer_parser.add_argument("--name", required=creating)
+            offer_parser.add_argument("--offer-id", type=t.uuid_text(), required=True)
+        offer_parser.add_argument(
+            "--name", type=t.model_field("preorders:OfferUpdate", "name", "Spring drop", ""), required=creating
+        )
         offer_parser.add_argument("--status", choices=("enabled", "disabled"))
         offer_parser.add_argument(
             "--selling-plan-id",
-            type=int,
+            type=t.shopify_id("7101"),
             action="append",
             required=creating,
             help="a Shopify selling plan of the group (repeat for each); a plan belongs to at most one offer",
         )
         offer_parser.add_argument(
             "--variant-id",
+            type=t.variant_ref(),
             action="append",
             help="an attached variant (repeat): VARIANT, product from the catalog, or VARIANT:PRODUCT",
         )
         deposit = offer_parser.add_mutually_exclusive_group(required=creating)
-        deposit.add_argument("--deposit-percent", help="deposit at checkout: percent of the price (0-100)")
-        deposit.add_argument("--deposit-amount", help="deposit at checkout: a fixed amount per unit (shop currency)")
+        deposit.add_argument(
+            "--deposit-percent", type=t.percent(), help="deposit at checkout: percent of the price (0-100)"
+        )
+        deposit.add_argument(
+            "--deposit-amount", type=t.amount(), help="deposit at checkout: a fixed amount per unit (shop currency)"
+        )
         due = offer_parser.add_mutually_exclusive_group()
-        due.add_argument("--balance-due-days", type=int, help="the balance is due this many days after checkout")
-        due.add_argument("--balance-due-date", help="the balance is due on this date (YYYY-MM-DD, or a date-time)")
-        offer_parser.add_argument("--market-id", type=int, action="append", help="a Shopify market id (repeat)")
+        due.add_argument(
+            "--balance-due-days", type=t.integer(0, 3650, "30"), help="the balance is due this many days after checkout"
+        )
+        due.add_argument(
+            "--balance-due-date",
+            type=t.model_field("preorders:BalanceDueInput", "due_at", "2027-03-01", "next week"),
+            help="the balance is due on this date (YYYY-MM-DD, or a date-time)",
+        )
+        offer_parser.add_argument(
+            "--market-id", type=t.shopify_id(), action="append", help="a Shopify market id (repeat)"
+        )
         if not creating:
             offer_parser.add_argument("--clear-balance-due", action="store_true", help="remove the balance rule")
             offer_parser.add_argument("--clear-markets", action="store_true", help="remove every market id")
         offer_parser.set_defaults(func=cmd_offers_create if creating else cmd_offers_update)
     offer_list = offers_sub.add_parser("list", help="list a shop's offers (newest first), as the API does")
-    offer_list.add_argument("--shop-id", required=True)
+    offer_list.add_argument("--shop-id", type=t.shop_id(), required=True)
     offer_list.add_argument("--status", choices=("enabled", "disabled"))
-    offer_list.add_argument("--variant-id", type=int)
-    offer_list.add_argument("--product-id", type=int)
-    offer_list.add_argument("--page", type=int)
-    offer_list.add_argument("--per-page", type=int)
+    offer_list.add_argument("--variant-id", type=t.shopify_id())
+    offer_list.add_argument("--product-id", type=t.shopify_id())
+    offer_list.add_argument("--page", type=t.model_field("preorders:OfferListQuery", "page", "2", "0"))
+    offer_list.add_argument("--per-page", type=t.model_field("preorders:OfferListQuery", "per_page", "20", "1000"))
     offer_list.set_defaults(func=cmd_offers_list)
     offer_get = offers_sub.add_parser("get", help="read one offer")
-    offer_get.add_argument("--shop-id", required=True)
-    offer_get.add_argument("--offer-id", required=True)
+    offer_get.add_argument("--shop-id", type=t.shop_id(), required=True)
+    offer_get.add_argument("--offer-id", type=t.uuid_text(), required=True)
     offer_get.set_defaults(func=cmd_offers_get)
 
     preorders = sub.add_parser("preorders", help="the preorder ledger's report counters")
@@ -620,62 +703,78 @@ def build_parser() -> argparse.ArgumentParser:
     counters = preorders_sub.add_parser(
         "counters", help="sum the preorder rollup counters of a window (default: the last 30 days), with filters"
     )
-    counters.add_argument("--shop-id", required=True)
-    counters.add_argument("--from", dest="from_", help="YYYY-MM-DD (inclusive)")
-    counters.add_argument("--to", help="YYYY-MM-DD (inclusive; default today, UTC)")
-    counters.add_argument("--offer-id")
-    counters.add_argument("--product-id", type=int)
-    counters.add_argument("--variant-id", type=int)
-    counters.add_argument("--market-id", type=int)
-    counters.add_argument("--currency", help="presentment currency: only orders presented in it, in its amounts")
+    counters.add_argument("--shop-id", type=t.shop_id(), required=True)
+    counters.add_argument(
+        "--from", dest="from_", type=t.model_field(query, "from_", "2026-11-01", "2026/11/01"), help="YYYY-MM-DD"
+    )
+    counters.add_argument(
+        "--to", type=t.model_field(query, "to", "2026-11-30", "2026-13-01"), help="YYYY-MM-DD (default today, UTC)"
+    )
+    counters.add_argument("--offer-id", type=t.uuid_text())
+    counters.add_argument("--product-id", type=t.shopify_id())
+    counters.add_argument("--variant-id", type=t.shopify_id())
+    counters.add_argument("--market-id", type=t.shopify_id())
+    counters.add_argument(
+        "--currency",
+        type=t.model_field(query, "currency", "EUR", "euro"),
+        help="presentment currency: only orders presented in it, in its amounts",
+    )
     counters.set_defaults(func=cmd_preorders_counters)
 
     simulate = sub.add_parser(
         "simulate", help="play Shopify against the local run: post a signed webhook to the local server"
     ).add_subparsers(dest="simulate", required=True)
     restock = simulate.add_parser("restock", help="inventory_levels/update: set a variant's stock at a location")
-    restock.add_argument("--variant-id", type=int, required=True)
+    restock.add_argument("--variant-id", type=t.shopify_id(), required=True)
     restock.add_argument("--available", type=int, required=True, help="the new available quantity at the location")
-    restock.add_argument("--location-id", type=int, default=1)
-    restock.add_argument("--shop-id", help="default: the demo shop")
+    restock.add_argument("--location-id", type=t.shopify_id(), default=1)
+    restock.add_argument("--shop-id", type=t.shop_id(), help="default: the demo shop")
     restock.set_defaults(func=cmd_simulate)
     order = simulate.add_parser("order", help="orders/create: one line of a variant, for attribution")
-    order.add_argument("--variant-id", type=int, required=True)
-    order.add_argument("--email", required=True, help="the customer's email (an alerted customer converts)")
-    order.add_argument("--quantity", type=int, default=1)
-    order.add_argument("--price", default="25.00")
+    order.add_argument("--variant-id", type=t.shopify_id(), required=True)
+    order.add_argument("--email", type=email, required=True, help="the customer's email (an alerted customer converts)")
+    order.add_argument("--quantity", type=t.integer(1, 10_000), default=1)
+    order.add_argument("--price", type=t.amount(), default="25.00")
     order.add_argument("--via-alert-link", action="store_true", help="landing site carries our UTM marker (high)")
-    order.add_argument("--shop-id", help="default: the demo shop")
+    order.add_argument("--shop-id", type=t.shop_id(), help="default: the demo shop")
     order.set_defaults(func=cmd_simulate)
 
     pre = simulate.add_parser("preorder", help="orders/create: one preorder line on an offer's selling plan")
-    pre.add_argument("--variant-id", type=int, required=True)
-    pre.add_argument("--email", required=True, help="the customer's email")
+    pre.add_argument("--variant-id", type=t.shopify_id(), required=True)
+    pre.add_argument("--email", type=email, required=True, help="the customer's email")
     pre.add_argument("--name", help="the customer's name")
-    pre.add_argument("--quantity", type=int, default=1)
-    pre.add_argument("--price", default="40.00", help="unit price in the shop's currency")
-    pre.add_argument("--selling-plan-id", type=int, help="default: the first plan of the newest offer of the variant")
-    pre.add_argument("--presentment-currency", help="the customer's currency (default: the shop's)")
-    pre.add_argument("--rate", default="1", help="presentment amount = shop amount x rate (default 1)")
-    pre.add_argument("--shop-id", help="default: the demo shop")
+    pre.add_argument("--quantity", type=t.integer(1, 10_000), default=1)
+    pre.add_argument("--price", type=t.amount(), default="40.00", help="unit price in the shop's currency")
+    pre.add_argument(
+        "--selling-plan-id",
+        type=t.shopify_id("7101"),
+        help="default: the first plan of the newest offer of the variant",
+    )
+    pre.add_argument(
+        "--presentment-currency",
+        type=t.model_field("preorder_reports:SummaryQuery", "currency", "EUR", "euro"),
+        help="the customer's currency (default: the shop's)",
+    )
+    pre.add_argument("--rate", type=t.rate(), default="1", help="presentment amount = shop amount x rate (default 1)")
+    pre.add_argument("--shop-id", type=t.shop_id(), help="default: the demo shop")
     pre.set_defaults(func=cmd_simulate)
     bal = simulate.add_parser("balance", help="order_transactions/create: a charge of a preorder's balance")
-    bal.add_argument("--order-id", type=int, required=True)
-    bal.add_argument("--amount", help="default: everything still owed")
+    bal.add_argument("--order-id", type=t.shopify_id("1001"), required=True)
+    bal.add_argument("--amount", type=t.amount(), help="default: everything still owed")
     bal.add_argument("--fail", action="store_true", help="the charge fails (status failure)")
-    bal.add_argument("--shop-id", help="default: the demo shop")
+    bal.add_argument("--shop-id", type=t.shop_id(), help="default: the demo shop")
     bal.set_defaults(func=cmd_simulate)
     can = simulate.add_parser("cancel", help="orders/cancelled, with a reason")
-    can.add_argument("--order-id", type=int, required=True)
+    can.add_argument("--order-id", type=t.shopify_id("1001"), required=True)
     can.add_argument(
         "--reason", choices=("customer", "declined", "fraud", "inventory", "other", "staff"), help="absent: unknown"
     )
-    can.add_argument("--shop-id", help="default: the demo shop")
+    can.add_argument("--shop-id", type=t.shop_id(), help="default: the demo shop")
     can.set_defaults(func=cmd_simulate)
     ref = simulate.add_parser("refund", help="refunds/create: a refund of an order")
-    ref.add_argument("--order-id", type=int, required=True)
-    ref.add_argument("--amount", required=True)
-    ref.add_argument("--shop-id", help="default: the demo shop")
+    ref.add_argument("--order-id", type=t.shopify_id("1001"), required=True)
+    ref.add_argument("--amount", type=t.amount(), required=True)
+    ref.add_argument("--shop-id", type=t.shop_id(), help="default: the demo shop")
     ref.set_defaults(func=cmd_simulate)
 
     seed_parser = sub.add_parser(
@@ -683,13 +782,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a realistic history (signups, sends, blocked sends, attributed orders; preorder offers, orders, "
         "balances, cancellations, refunds) into a shop",
     )
-    seed_parser.add_argument("--shop-id", required=True)
-    seed_parser.add_argument("--signups", type=int, default=200, help="how many signups (default 200)")
-    seed_parser.add_argument("--days", type=int, default=60, help="spread over the last D days (default 60)")
+    seed_parser.add_argument("--shop-id", type=t.shop_id(), required=True)
+    seed_parser.add_argument("--signups", type=t.integer(1), default=200, help="how many signups (default 200)")
+    seed_parser.add_argument(
+        "--days", type=t.integer(1, 3650), default=60, help="spread over the last D days (default 60)"
+    )
     seed_parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same history shape)")
     seed_parser.add_argument(
         "--preorders",
-        type=int,
+        type=t.integer(0),
         default=30,
         help="preorder orders on two new offers, with balances, cancellations and refunds (default 30; 0: none)",
     )
@@ -707,9 +808,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute a shop's report counters from its signups, sends, attributions and preorder orders and "
         "print every difference with the stored ones (exit 1 when there is one)",
     )
-    verify.add_argument("--shop-id", required=True)
-    verify.add_argument("--from", dest="from_", type=_date, help="only buckets from this date (YYYY-MM-DD)")
-    verify.add_argument("--to", type=_date, help="only buckets up to this date (YYYY-MM-DD)")
+    verify.add_argument("--shop-id", type=t.shop_id(), required=True)
+    verify.add_argument(
+        "--from",
+        dest="from_",
+        type=t.model_field(query, "from_", "2026-11-01", "2026/11/01"),
+        help="only buckets from this date (YYYY-MM-DD)",
+    )
+    verify.add_argument(
+        "--to",
+        type=t.model_field(query, "to", "2026-11-30", "2026-13-01"),
+        help="only buckets up to this date (YYYY-MM-DD)",
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     verify.set_defaults(func=cmd_reports_verify)
@@ -717,13 +827,13 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild",
         help="rewrite a shop's report counters so that verify is clean (paged, resumable, safe under traffic)",
     )
-    rebuild.add_argument("--shop-id", required=True)
+    rebuild.add_argument("--shop-id", type=t.shop_id(), required=True)
     rebuild.add_argument(
         "--settle",
-        type=float,
+        type=t.number(0),
         help="seconds between passes, longer than the stream's lag (IteratorAge) (default 60; 2 with --local)",
     )
-    rebuild.add_argument("--max-passes", type=int, default=6, help="give up after N passes (default 6)")
+    rebuild.add_argument("--max-passes", type=t.integer(1), default=6, help="give up after N passes (default 6)")
     rebuild.add_argument(
         "--state",
         help="the file that saves progress; a rebuild started again resumes from it "
@@ -735,11 +845,15 @@ def build_parser() -> argparse.ArgumentParser:
         "failures",
         help="the shops of the stream records on RollupFailures (read back from the stream while it holds them)",
     )
-    failures.add_argument("--queue-url", help="the RollupFailures queue (default: env ROLLUP_FAILURES_QUEUE_URL)")
+    failures.add_argument(
+        "--queue-url", type=t.url(), help="the RollupFailures queue (default: env ROLLUP_FAILURES_QUEUE_URL)"
+    )
     failures.add_argument(
         "--clear", action="store_true", help="delete the messages whose shops were all rebuilt (--rebuilt)"
     )
-    failures.add_argument("--rebuilt", action="append", metavar="SHOP_ID", help="a shop rebuilt since (repeat)")
+    failures.add_argument(
+        "--rebuilt", type=t.shop_id(), action="append", metavar="SHOP_ID", help="a shop rebuilt since (repeat)"
+    )
     failures.add_argument(
         "--all-rebuilt",
         action="store_true",
@@ -750,9 +864,10 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser(
         "outbox", help="print the emails, SMS and push messages the local run delivered (reads the info file)"
     )
-    outbox.add_argument("--limit", type=int, help="only the last N of each kind")
+    outbox.add_argument("--limit", type=t.integer(1), help="only the last N of each kind")
     outbox.add_argument("--html", action="store_true", help="include each email's HTML body")
     outbox.set_defaults(func=cmd_outbox)
+    t.harden(parser)  # every other option: plain text (not empty, no control characters), with the same one line
     return parser
 
 
@@ -813,20 +928,28 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     local = bool(args.local) and args.command != "serve"
-    if local:
-        _use_local(args.local_info)
     try:
+        if local:
+            _use_local(args.local_info)
         return int(args.func(args))
     except AppError as exc:
         print(json.dumps({"errors": [p.text() for p in exc.problems]}), file=sys.stderr)
         return 2
+    except Stop as exc:
+        return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         message = _configuration_problem(exc, local) or _aws_problem(exc, local)
-        if message is None:
-            raise  # a fault of ours, not a user's mistake: the traceback is what a bug report needs
-        return _fail(message)
+        if message is not None:
+            return _fail(message)
+        if os.environ.get("BACKINSTOCK_TRACEBACK"):
+            raise  # a fault of ours: the traceback is what a bug report needs, on request
+        _fail(
+            f"internal error ({type(exc).__name__}: {str(exc)[:200]}): a bug of the CLI, not of your options; "
+            "run again with BACKINSTOCK_TRACEBACK=1 for the traceback to report"
+        )
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ WEBHOOK_QUEUE_NAME = "backinstock-webhooks"
 # watched end to end. Override with CAMPAIGN_SECONDS_PER_HOUR.
 LOCAL_SECONDS_PER_HOUR = 10
 SENDER_EMAIL = "alerts@backinstock.local"
-DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:3000/api/v2/external"
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:4280/api/v2/external"
 
 
 def local_environment(

@@ -23,6 +23,40 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 REPO_CLI = ".venv/bin/backinstock"  # the CLI as `make install` puts it, from the repository root
+# Ports no common service claims (macOS's AirPlay receiver holds 5000, many development servers 3000 and 8000).
+DEFAULT_PORT = 4280
+DEFAULT_AWS_PORT = 4281
+
+
+def busy_ports(host: str, ports: dict[str, int]) -> list[str]:
+    """Which of the ports (what each is for) another program holds on `host`: a bind as the servers will make it
+    (SO_REUSEADDR, like werkzeug's and http.server's), released at once."""
+    import socket
+
+    busy = []
+    for what, port in ports.items():
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(f"{port} ({what})")
+    return busy
+
+
+def ports_problem(host: str, port: int, aws_port: int) -> str | None:
+    """One line saying which port is taken, what the run needs and how to choose others; None when both are free.
+    Checked before anything starts: moto's server thread dies on a busy port and its caller waits forever."""
+    if port == aws_port:
+        return f"--port and --aws-port are both {port}: the API and the local AWS (moto) need a port each"
+    busy = busy_ports(host, {"the API": port, "the local AWS, moto": aws_port})
+    if not busy:
+        return None
+    return (
+        f"port {' and '.join(busy)} is in use by another program on {host}. The local run needs two free ports, "
+        f"{port} for the API and {aws_port} for the local AWS (moto): choose others with "
+        f"`make run PORT=<n> AWS_PORT=<m>` or `backinstock serve --port <n> --aws-port <m>`"
+    )
 
 
 class Console:
@@ -62,6 +96,9 @@ def serve(args: argparse.Namespace) -> int:
 
     if args.seed_signups < 0 or args.seed_preorders < 0 or args.seed_days < 1:
         sys.exit("--seed-signups and --seed-preorders must be at least 0, --seed-days at least 1")
+    problem = ports_problem(args.host, args.port, args.aws_port)
+    if problem:
+        sys.exit(problem)
     console = Console(None if args.verbose else Path(args.log_file))
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
     stepfunctions.enable(invocation_lock)

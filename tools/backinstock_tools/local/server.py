@@ -9,7 +9,6 @@ authentication answer exactly what the stack's gateway responses answer.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import threading
 import uuid
@@ -19,7 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from backinstock import deps, dispatch, registry
 from backinstock.api.auth import identity_for, shop_for
-from backinstock.api.http import gateway_error_body, method_not_allowed_message, not_found_message
+from backinstock.api.http import dump, gateway_error_body, method_not_allowed_message, not_found_message
 from backinstock.infra_spec import (
     GATEWAY_MAX_BODY_BYTES,
     GATEWAY_TOO_LARGE_MESSAGE,
@@ -43,7 +42,7 @@ def gateway_error(status: int, code: str, message: str) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **JSON_HEADERS},
-        "body": json.dumps(gateway_error_body(code, message, str(uuid.uuid4()))),
+        "body": dump(gateway_error_body(code, message, str(uuid.uuid4()))),  # compact, as every other answer
     }
 
 
@@ -72,7 +71,7 @@ def outbox_response(
     body = outbox.read(
         int(limit) if limit is not None else None, shop=(shop.shop_id, shop.domain) if shop is not None else None
     )
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": dump(body)}
 
 
 def handle(
@@ -200,7 +199,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalApi:
-    def __init__(self, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4280) -> None:
         self.httpd = _Server((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="local-api", daemon=True)

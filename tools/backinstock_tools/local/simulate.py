@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
+from datetime import datetime
 from typing import Any
 
 from backinstock import deps, ids
@@ -39,16 +40,81 @@ def post_webhook(base_url: str, shop_id: str, topic: str, payload: dict[str, Any
 
 
 def restock(base_url: str, shop_id: str, variant_id: int, available: int, location_id: int) -> dict[str, Any]:
+    """inventory_levels/update, then what it did once the webhook worker ran it: the campaign it started and when
+    it sends, or why none started."""
     variant = deps.catalog().variant(shop_id, variant_id)
     if variant is None or variant.get("inventory_item_id") is None:
-        raise NotFound(f"variant {variant_id} is not in the shop's catalog with an inventory item")
+        what = "is not in the shop's catalog" if variant is None else "has no inventory item in the shop's catalog"
+        raise NotFound(
+            f"variant {variant_id} {what}: add it with `backinstock --local catalog add --shop-id {shop_id} "
+            f"--variant-id {variant_id} --product-id <its product id> --inventory-item-id <any number> "
+            f'--title "..." --product-title "..."`'
+        )
+    repo = deps.restocks().restocks
+    before = repo.campaign(shop_id, variant_id) or {}
+    updated_at = ids.iso(ids.now())
     payload = {
         "inventory_item_id": int(variant["inventory_item_id"]),
         "location_id": location_id,
         "available": available,
-        "updated_at": ids.iso(ids.now()),
+        "updated_at": updated_at,
     }
-    return post_webhook(base_url, shop_id, "inventory_levels/update", payload)
+    posted = post_webhook(base_url, shop_id, "inventory_levels/update", payload)
+    return {**posted, "outcome": _restock_outcome(shop_id, variant_id, location_id, available, before)}
+
+
+def _restock_outcome(
+    shop_id: str, variant_id: int, location_id: int, available: int, before: dict[str, Any], wait: float = 10.0
+) -> dict[str, Any]:
+    """What the restock engine made of the update, read back from the variant's restock state and campaign once
+    the webhook worker stored the level (a few seconds at most locally)."""
+    import time
+
+    from backinstock.services import campaigns, restocks
+    from backinstock.services.settings import settings_of
+
+    repo = deps.restocks().restocks
+    deadline = time.monotonic() + wait
+    while repo.levels(shop_id, variant_id).get(location_id) != available and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the flip and the campaign's claim follow the level's write in the same webhook
+    delivery = settings_of(deps.shops().require(shop_id)).delivery
+    campaign = repo.campaign(shop_id, variant_id) or {}
+    total = restocks.available_total(repo.levels(shop_id, variant_id), delivery.locations)
+    if repo.levels(shop_id, variant_id).get(location_id) != available:
+        return {"campaign": None, "why": "the webhook worker has not run the update yet: see .local/server.log"}
+    if campaign.get("campaign_id") and campaign.get("campaign_id") != before.get("campaign_id"):
+        first = str(campaign.get("first_batch_at") or campaign["started_at"])
+        wait_s = max(0, round((datetime.fromisoformat(first) - ids.now()).total_seconds()))
+        batching = delivery.batching
+        hour = deps.campaigns().seconds_per_hour
+        how = (
+            f"batches of {campaigns.batch_size_text(delivery)} every {batching.wait_hours} h (an hour lasts {hour} s "
+            "in the local run)"
+            if batching.enabled
+            else "one batch: everyone waiting"
+        )
+        cool = campaigns.cooldown(delivery).total_seconds() / 3600
+        when = (
+            "sends now"
+            if wait_s == 0
+            else f"sends in {wait_s} s: the {cool:g} h cooldown after the variant's previous campaign's last batch "
+            f"(an hour lasts {hour} s in the local run)"
+        )
+        return {"campaign": campaign["campaign_id"], "first_batch_at": first, "sends": when, "batching": how}
+    if total < delivery.stock_threshold:
+        return {
+            "campaign": None,
+            "why": f"out of stock ({total} available, stock_threshold {delivery.stock_threshold}): a later update "
+            f"to at least {delivery.stock_threshold} restocks it",
+        }
+    if campaign.get("status") == "running":
+        return {"campaign": None, "why": f"campaign {campaign['campaign_id']} of this variant is still running"}
+    return {
+        "campaign": None,
+        "why": f"not a restock: the variant was in stock already ({total} available); a restock is a rise from below "
+        f"stock_threshold ({delivery.stock_threshold}): send --available 0 first",
+    }
 
 
 def order(
@@ -168,15 +234,23 @@ def _set(amount: Any, rate: Any) -> dict[str, Any]:
 def balance(base_url: str, shop_id: str, order_id: int, amount: str | None, fail: bool) -> dict[str, Any]:
     """order_transactions/create: a charge of the balance (by default all that is still owed), succeeding or
     failing."""
+    import time
     from decimal import Decimal
 
     from backinstock import money
     from backinstock.services.preorder_rollups import payments
 
     item = deps.ledger().orders.order(shop_id, str(order_id))
+    deadline = time.monotonic() + 15  # an order just posted: the webhook worker's turn (longer on a busy machine)
+    while amount is None and (item is None or "placed_at" not in item) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        item = deps.ledger().orders.order(shop_id, str(order_id))
     if amount is None:
         if item is None or "placed_at" not in item:
-            raise NotFound(f"order {order_id} is not in the preorder ledger (yet): pass --amount")
+            raise NotFound(
+                f"order {order_id} is not in the preorder ledger after 15 s: was it posted with `simulate preorder`? "
+                "(see .local/server.log), or pass --amount"
+            )
         amount = money.render(sum((r[0] for r in payments(item)["remaining"]), Decimal(0)))
     payload = {
         "id": uuid.uuid4().int % 10**15,

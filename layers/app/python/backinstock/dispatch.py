@@ -72,7 +72,7 @@ def proxy_event(
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event, as production sends it to the action's Lambda.
 
-    `origin` is where the client reached the API (`http://127.0.0.1:3000`, or `https://<host>/<stage>` for a call
+    `origin` is where the client reached the API (`http://127.0.0.1:4280`, or `https://<host>/<stage>` for a call
     made in process on behalf of a request that came through API Gateway): it becomes the Host and
     X-Forwarded-Proto headers and the request context's path, as API Gateway sets them (`api.http.origin_of`).
     A query value may be a list (a repeated parameter, `offer_ids[]=a&offer_ids[]=b`): as in API Gateway, the

@@ -161,8 +161,38 @@ def require_json(headers: Mapping[str, str] | None) -> None:
     )
 
 
-def not_found_message(method: str, path: str) -> str:
-    return f"No v2 action registered for {method} {path}"
+def not_found_message(method: str, path: str, nearest: bool = True) -> str:
+    """A 404's message: the method and path, the nearest routes the registry declares (a typo's fix) and where every
+    route is listed. `nearest=False` for API Gateway's template, which only knows `$context` variables."""
+    message = f"No v2 action registered for {method} {path}"
+    near = nearest_routes(path) if nearest else []
+    if near:
+        message += f"; nearest: {', '.join(near)}"
+    return f"{message}; every route: GET {BASE_PATH}/help"
+
+
+def nearest_routes(path: str, limit: int = 3) -> list[str]:
+    """The registry's routes closest to `path`, with their methods (`GET, POST /api/v2/external/back_in_stock/
+    signups`): a typo in the path (difflib's ratio over the whole path at least 0.85), or the right last two
+    segments under a missing or wrong prefix (`/reports/sumary`: ratio over the last two at least 0.8)."""
+    from difflib import SequenceMatcher
+
+    relative = path.removeprefix(BASE_PATH) if path.startswith(BASE_PATH + "/") else path
+    methods: dict[str, list[str]] = {}
+    for action in registry.actions():
+        methods.setdefault(action.path, []).append(action.method)
+
+    def tail(route: str) -> str:
+        return "/".join(route.rstrip("/").split("/")[-2:])
+
+    scored = []
+    for route in methods:
+        whole = SequenceMatcher(None, relative, route).ratio()
+        end = SequenceMatcher(None, tail(relative), tail(route)).ratio()
+        if whole >= 0.85 or end >= 0.8:
+            scored.append((max(whole, end), route))
+    close = [route for _, route in sorted(scored, key=lambda pair: (-pair[0], pair[1]))[:limit]]
+    return [f"{', '.join(sorted(methods[route]))} {BASE_PATH}{route}" for route in close]
 
 
 def method_not_allowed_message(method: str, allowed: list[str]) -> str:

@@ -163,10 +163,19 @@ def problems_from(error: ValidationError, model: type[BaseModel], what: str = "r
             message = _got(str(ctx["error"]), err)  # a validator's own message, written for clients
         else:
             message = _got("is not a valid value", err)
+        if field is None and kind in ("value_error", "assertion_error"):
+            field = _named_field(model, message)  # a rule across fields names the one it is about first
         if field is None and kind != "json_invalid":
             message = f"{what} {message}"
         problems.append(Problem(code=kind, message=message, field=field))
     return problems
+
+
+def _named_field(model: type[BaseModel], message: str) -> str | None:
+    """The field (as clients spell it) a model-level rule's message starts with (`email is required for the email
+    channel`), so that every problem names its field; None when it names none."""
+    first = message.split(" ", 1)[0]
+    return first if first in _by_alias(model) else None
 
 
 def problems_text(error: ValidationError, model: type[BaseModel], what: str) -> str:

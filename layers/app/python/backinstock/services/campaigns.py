@@ -82,12 +82,11 @@ def start(
     `delivery`: the shop's delivery settings, when the caller has them already."""
     moment = now or ids.now()
     previous = c.restocks.campaign(shop.shop_id, variant_id)
-    delay = 0
+    delay = 0  # seconds of this clock: the cooldown is scaled as every wait of the workflow is (the local run's hour)
     if previous and previous.get("last_batch_at"):
-        ready_at = datetime.fromisoformat(previous["last_batch_at"].replace("Z", "+00:00")) + cooldown(
-            delivery or settings_of(shop).delivery
-        )
-        delay = max(0, int((ready_at - moment).total_seconds()))
+        rest = _scaled(c, int(cooldown(delivery or settings_of(shop).delivery).total_seconds()))
+        ready_at = datetime.fromisoformat(previous["last_batch_at"].replace("Z", "+00:00")) + timedelta(seconds=rest)
+        delay = max(0, math.ceil((ready_at - moment).total_seconds()))
     campaign_id = ids.uuid7(moment)
     campaign = {
         "campaign_id": campaign_id,
@@ -97,6 +96,7 @@ def start(
         "restocked_quantity": quantity,
         "episode": episode,
         "started_at": ids.iso(moment),
+        "first_batch_at": ids.iso(moment + timedelta(seconds=delay)),  # after the cooldown: what `simulate` shows
         "batches": 0,
         "queued": 0,
     }
@@ -115,7 +115,7 @@ def start(
         "batches": 0,
         "queued": 0,
         "done": False,
-        "wait_seconds": _scaled(c, delay),
+        "wait_seconds": delay,
     }
     try:
         response = c.sfn.start_execution(
@@ -133,6 +133,12 @@ def start(
 
 def _scaled(c: Campaigns, seconds: int) -> int:
     return math.ceil(seconds * c.seconds_per_hour / 3600)
+
+
+def batch_size_text(delivery: Delivery) -> str:
+    """The batch size rule, as a person reads it."""
+    batching = delivery.batching
+    return str(batching.batch_size) if batching.mode == "fixed" else f"restocked quantity x {batching.multiplier}"
 
 
 def batch_size(settings: Settings, quantity: int) -> int | None:

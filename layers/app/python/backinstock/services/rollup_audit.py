@@ -230,7 +230,8 @@ def scan(
     expected = Expected.from_json(position["expected"])
     source, start_key = int(position["source"]), position["start_key"]
     while source < len(PREFIXES):
-        items, start_key = rollups.source_page(shop_id, PREFIXES[source], start_key, page_size)
+        read = PREFIXES[source]  # the source of this page (named once a page: never the next one's prefix)
+        items, start_key = rollups.source_page(shop_id, read, start_key, page_size)
         for item in items:
             expected.add(item)
         if start_key is None:
@@ -239,7 +240,7 @@ def scan(
             state["scan"] = {"source": source, "start_key": start_key, "expected": expected.to_json()}
             save(state)
         if progress is not None:
-            progress(f"read {expected.records} base records ({PREFIXES[min(source, len(PREFIXES) - 1)]})")
+            progress(f"read {expected.records} base records ({read})")
     return expected
 
 

@@ -59,17 +59,8 @@ def create_shop(
 ) -> dict[str, str]:
     """Create a shop and its first API key. Returns the key: the only time it is ever shown."""
     domain = domain.strip().lower()
-    problems = []
-    if not _DOMAIN.match(domain):
-        problems.append(f"domain must be a myshopify domain like my-shop.myshopify.com (got {domain!r})")
-    if plan not in PLANS:
-        problems.append(f"plan must be one of {', '.join(PLANS)} (got {plan!r})")
-    if not _CURRENCY.match(currency):
-        problems.append(f"currency must be an ISO 4217 code like USD (got {currency!r})")
-    if not _valid_timezone(timezone):
-        problems.append(f"timezone must be an IANA time zone like Europe/Paris (got {timezone!r})")
-    if email is not None and not _EMAIL.match(email):
-        problems.append(f"email must be an email address like owner@example.com (got {email!r})")
+    fields = {"domain": domain, "plan": plan, "currency": currency, "timezone": timezone, "email": email}
+    problems = [p for name, value in fields.items() if value is not None and (p := field_problem(name, value))]
     if problems:
         raise ValidationFailed(*problems)
     api_key = new_key()
@@ -85,6 +76,22 @@ def create_shop(
     }
     store.create(shop, hash_key(api_key), now)
     return {"shop_id": str(shop["shop_id"]), "domain": domain, "api_key": api_key}
+
+
+def field_problem(name: str, value: str) -> str | None:
+    """What is wrong with a shop's field (`domain`, `plan`, `currency`, `timezone`, `email`), or None: the rules
+    `create_shop` applies, for the CLI to check an option before anything runs."""
+    if name == "domain" and not _DOMAIN.match(value):
+        return f"domain must be a myshopify domain like my-shop.myshopify.com (got {value!r})"
+    if name == "plan" and value not in PLANS:
+        return f"plan must be one of {', '.join(PLANS)} (got {value!r})"
+    if name == "currency" and not _CURRENCY.match(value):
+        return f"currency must be an ISO 4217 code like USD (got {value!r})"
+    if name == "timezone" and not _valid_timezone(value):
+        return f"timezone must be an IANA time zone like Europe/Paris (got {value!r})"
+    if name == "email" and not _EMAIL.match(value):
+        return f"email must be an email address like owner@example.com (got {value!r})"
+    return None
 
 
 def _valid_timezone(name: str) -> bool:
