@@ -6,14 +6,21 @@ the result after; a message delivered twice finds the claim and does not send ag
 - claim `sending`: an earlier attempt crashed after claiming, so the provider may or may not have accepted the
   message. The worker does not send again (no double sends); it records the attempt as sent. The trade-off is
   at-most-once delivery in the rare crash between claim and provider call.
-- the provider raises: the claim and the month's usage are released and the error propagates, so SQS redelivers
-  and the send is retried (up to the queue's maxReceiveCount, then the dead-letter queue).
+- the provider refuses the recipient for good (`ProviderRefused`: SES MessageRejected, a malformed or suppressed
+  address, an opted-out or invalid phone number, a disabled push endpoint): the claim is released and the send is
+  recorded blocked with the provider's reason (`providers.REFUSED`); never retried.
+- the provider throttles (`ProviderThrottled`), or the pace has no token for it (`Deferred`, raised before the
+  claim): the claim (if any) is released and the worker defers the message's remaining sends (queued again with a
+  delay, `workers/send.py`): backpressure, never a failure.
+- any other provider error: the claim and the month's usage are released and the error propagates, so SQS
+  redelivers and the send is retried (up to the queue's maxReceiveCount, then the dead-letter queue).
 
 Blocked reasons, checked in this order, each a sentence a merchant understands (see `BLOCKED`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -23,7 +30,7 @@ from aws_lambda_powertools import Logger
 
 from backinstock import ids
 from backinstock.models.settings import Settings
-from backinstock.providers import Email, Providers
+from backinstock.providers import Email, ProviderRefused, Providers
 from backinstock.repositories.notifications import (
     AlreadyClaimed,
     NotificationRepository,
@@ -33,6 +40,7 @@ from backinstock.repositories.notifications import (
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.repositories.signups import SignupRepository
 from backinstock.services import links
+from backinstock.services.pacing import Pace
 
 logger = Logger(child=True)
 
@@ -64,6 +72,11 @@ class Sender:
     providers: Providers
     link_key: bytes
     public_base_url: str
+    pace: Pace | None = None  # None: no pacing (benchmarks of the data path)
+
+
+class Deferred(Exception):
+    """The pace has no token for this send within its horizon: nothing was claimed; send it later."""
 
 
 @dataclass
@@ -106,8 +119,15 @@ def _notification(
 
 
 def process_send(
-    s: Sender, shop: Shop, settings: Settings, send: dict[str, Any], now: datetime | None = None
+    s: Sender,
+    shop: Shop,
+    settings: Settings,
+    send: dict[str, Any],
+    now: datetime | None = None,
+    turn: Callable[[str], bool] | None = None,
 ) -> Outcome:
+    """`turn(channel)`: the pace's token for a send that will reach the provider (waits for it; False: none now,
+    the send raises `Deferred` before anything is written)."""
     shop_id, send_id, signup_id = shop.shop_id, send["send_id"], send["signup_id"]
     allow_resend = bool(send.get("allow_resend"))
     moment = now or ids.now()
@@ -136,6 +156,8 @@ def process_send(
     reason = blocked_reason(item, shop, settings)
     month = moment.strftime("%Y-%m")
     limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
+    if reason is None and turn is not None and not turn(item["channel"]):
+        raise Deferred(send_id)
     if reason is None:
         try:
             s.notifications.claim_send(
@@ -158,6 +180,17 @@ def process_send(
 
     try:
         provider_id = deliver(s, shop, item, moment)
+    except ProviderRefused as refused:
+        # A refusal is an outcome: the claim goes (so the blocked row can take its place), the send is logged blocked.
+        s.notifications.release_claim(shop_id, send_id, month)
+        logger.info("the provider refused the recipient", extra={"send_id": send_id, "error": refused.code})
+        try:
+            s.notifications.record_blocked(
+                _notification(item, notification_id, "blocked", refused.reason, at), send_id, expires_at, allow_resend
+            )
+        except (AlreadyClaimed, NotNotifiable):
+            return Outcome("skipped", "processed concurrently")
+        return Outcome("blocked", refused.reason)
     except Exception:
         s.notifications.release_claim(shop_id, send_id, month)
         raise
