@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from backinstock.repositories.base import Repository
 
 EXPIRE_AFTER_SECONDS = 60
+THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+
+
+class PaceBusy(Exception):
+    """DynamoDB throttled the budget item: the caller treats it as no token now (the send is deferred)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,11 @@ class PaceStore(Repository):
         except self.client.exceptions.ConditionalCheckFailedException as exc:
             item = exc.response.get("Item") or {}
             return Slot(0, _number(item, "used"), _number(item, names["#shop"]))
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in THROTTLED:
+                raise PaceBusy(code) from exc
+            raise
         attributes = response.get("Attributes", {})
         return Slot(count, _number(attributes, "used"), _number(attributes, names["#shop"]))
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from backinstock.repositories.pacing import PaceStore
+from backinstock.repositories.pacing import PaceBusy, PaceStore
 
 logger = Logger(child=True)
 
@@ -145,7 +145,10 @@ class Pace:
                 if count <= 0:
                     break
                 self.calls += 1
-                slot = self.store.take(channel, second, shard, shop_id, count, cap, shop_cap)
+                try:
+                    slot = self.store.take(channel, second, shard, shop_id, count, cap, shop_cap)
+                except PaceBusy:
+                    return None  # the budget item is throttled: backpressure like a full second
                 self._seen[(channel, second, shard, shop_id)] = (slot.used, slot.shop_used)
                 if slot.taken:
                     return Grant(channel, second, shard, slot.used - slot.taken, slot.taken, cap)
@@ -174,6 +177,7 @@ class Turns:
         self.remaining = remaining
         self._grants: dict[str, tuple[Grant, int]] = {}  # channel -> (grant, tokens used)
         self.waited = 0.0
+        self.last: str | None = None  # the channel of the last token taken
 
     def take(self, channel: str) -> bool:
         held = self._grants.get(channel)
@@ -184,11 +188,20 @@ class Turns:
             held = (grant, 0)
         grant, used = held
         self._grants[channel] = (grant, used + 1)
+        self.last = channel
         wait = grant.at(used) - clock.time()
         if wait > 0:
             self.waited += wait
             clock.sleep(wait)
         return True
+
+    def unuse(self) -> None:
+        """The last token taken did not become a send (the provider throttled or failed it, or the send failed
+        before its call): the message's next send uses it, or `close` gives it back."""
+        if self.last is not None and self.last in self._grants:
+            grant, used = self._grants[self.last]
+            self._grants[self.last] = (grant, max(0, used - 1))
+        self.last = None
 
     def close(self) -> None:
         """Give back the tokens taken and not used (sends skipped, blocked or deferred)."""

@@ -75,6 +75,14 @@ class Sender:
     pace: Pace | None = None  # None: no pacing (benchmarks of the data path)
 
 
+# A note on an error of `process_send` raised before the provider accepted the message (`not_sent`).
+NOT_SENT = "backinstock: the send did not reach the provider"
+
+
+def not_sent(exc: BaseException) -> bool:
+    return NOT_SENT in getattr(exc, "__notes__", ())
+
+
 class Deferred(Exception):
     """The pace has no token for this send within its horizon: nothing was claimed; send it later."""
 
@@ -169,6 +177,9 @@ def process_send(
             return Outcome("skipped", "notified concurrently")
         except QuotaExceeded:
             reason = BLOCKED["quota"].format(plan=shop.plan, limit=limit, month=month)
+        except Exception as exc:
+            exc.add_note(NOT_SENT)  # nothing went to the provider: the worker gives the pace's token back
+            raise
     if reason is not None:
         try:
             s.notifications.record_blocked(
@@ -191,7 +202,8 @@ def process_send(
         except (AlreadyClaimed, NotNotifiable):
             return Outcome("skipped", "processed concurrently")
         return Outcome("blocked", refused.reason)
-    except Exception:
+    except Exception as exc:
+        exc.add_note(NOT_SENT)  # the provider did not accept it (the pace's token goes back)
         s.notifications.release_claim(shop_id, send_id, month)
         raise
     s.notifications.record_sent(_notification(item, notification_id, "sent", None, at), send_id, provider_id)

@@ -89,15 +89,21 @@ def handle_message(
             if turns is not None and turns.waited >= pacing.MAX_HOLD_SECONDS:
                 deferred = (index, "hold")  # its turn is over: behind the other shops' messages, not after a delay
                 break
+            if turns is not None:
+                turns.last = None
             try:
                 outcome = sending.process_send(s, shop, settings, send, turn=turns.take if turns else None)
             except sending.Deferred:
                 deferred = (index, "pace")
                 break
             except ProviderThrottled:
+                if turns is not None:
+                    turns.unuse()  # a throttled attempt is not a send: its token goes back
                 deferred = (index, "throttled")
                 break
             except Exception as exc:  # one failing send must not stop the others of the message
+                if turns is not None and sending.not_sent(exc):
+                    turns.unuse()  # its token is the next send's (after the provider accepted, it stays used)
                 # The error's kind and code, not its text: a provider's message may quote the recipient's address.
                 logger.warning(
                     "send failed; the message will be retried",
