@@ -87,7 +87,7 @@ WORKER_HANDLERS = ("workers.send_worker", "workers.webhook_worker")
 # The send pace's SNS rates (services/pacing.py; SES's is read from the account): the worker's SMS_SEND_RATE and
 # PUSH_SEND_RATE. SMS: 20 a second, a careful default for an account's transactional SMS; set it to what your
 # account's origination numbers allow. Push: 300 a second to APNs / FCM platform endpoints, far below SNS's own
-# Publish quota. Changing either is a redeploy (docs/DEPLOY.md).
+# Publish quota. Change them here and redeploy (SES needs nothing: its quota is read from the account).
 SMS_SEND_RATE = 20
 PUSH_SEND_RATE = 300
 
