@@ -346,3 +346,33 @@ def test_a_permanent_refusal_is_logged_blocked_and_never_retried(
     assert call("GET", f"{SIGNUPS}/{created['id']}", key)[1]["status"] == "blocked"  # the reference's status
     month = row["sent_at"][:7]
     assert deps.notifications().usage(shop["shop_id"], month) == 0  # a refused send uses no quota
+
+
+def test_a_throttled_optin_confirmation_is_deferred_and_sent_once(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any, clock: FakeClock
+) -> None:
+    """The confirmation is claimed (`optin_requested_at`) before the provider call: a throttle gives the claim back
+    and defers the message, so the confirmation is not lost, and goes out once."""
+    from botocore.exceptions import ClientError
+
+    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    stream.drain()
+    throttles = Counter[str]()
+
+    def throttle_once(**_: Any) -> None:
+        if not throttles["SendEmail"]:
+            throttles["SendEmail"] += 1
+            raise ClientError(
+                {"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail"
+            )
+
+    aws.client("ses").meta.events.register("before-call.ses.SendEmail", throttle_once)
+    [message] = worker.pending()
+    assert worker.run([message])["batchItemFailures"] == []  # deferred, not failed
+    assert outbox.emails() == []
+    [(later, delayed)] = [(b, d) for b, d in delayed_messages() if b.get("kind") == "optin"]
+    assert delayed and later["deferrals"] == 1
+    assert worker_module.handle_message(later) == {"sent": 1}
+    assert worker_module.handle_message(later) == {"skipped": 1}  # a redelivery: still once
+    assert len(outbox.emails()) == 1 and throttles["SendEmail"] == 1

@@ -30,7 +30,7 @@ from aws_lambda_powertools import Logger
 
 from backinstock import ids
 from backinstock.models.settings import Settings
-from backinstock.providers import Email, ProviderRefused, Providers
+from backinstock.providers import Email, ProviderRefused, Providers, ProviderThrottled
 from backinstock.repositories.notifications import (
     AlreadyClaimed,
     NotificationRepository,
@@ -265,20 +265,40 @@ def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
     return Email(to=to, subject=subject, html=html, text=text, headers=headers)
 
 
-def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None = None) -> Outcome:
+def send_optin(
+    s: Sender,
+    shop: Shop,
+    item: dict[str, Any],
+    now: datetime | None = None,
+    turn: Callable[[str], bool] | None = None,
+) -> Outcome:
     """The double opt-in confirmation: a link the customer clicks to confirm. Not a restock alert: no quota,
-    no log row. Sent at most once per signup (`optin_requested_at` is claimed before the provider call)."""
+    no log row. Sent at most once per signup (`optin_requested_at` is claimed before the provider call). It takes
+    the pace's token like a send (`Deferred` when there is none); a throttled confirmation gives its claim back and
+    raises `ProviderThrottled` (the worker defers the message)."""
     if item.get("optin_confirmed_at") or item.get("unsubscribed_at") or item.get("notified_at"):
         return Outcome("skipped", "nothing to confirm")
+    if turn is not None and not turn(item["channel"]):
+        raise Deferred(item["signup_id"])
     moment = now or ids.now()
-    if not s.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", ids.iso(moment)):
+    marked = ids.iso(moment)
+    if not s.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", marked):
         return Outcome("skipped", "confirmation already sent")
+    try:
+        _send_optin(s, shop, item, moment)
+    except ProviderThrottled:
+        s.signups.unmark(shop.shop_id, item["signup_id"], "optin_requested_at", marked)
+        raise
+    return Outcome("sent")
+
+
+def _send_optin(s: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> None:
     token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "optin", moment)
     confirm = links.link(s.public_base_url, token, "optin")
     name = product_name(item)
     if item["channel"] == "sms":
         s.providers.sms.send(item["contact"], f"Confirm your restock alert for {name}: {confirm}")
-        return Outcome("sent")
+        return
     text = f"Please confirm that you want an alert when {name} is back in stock: {confirm}\n"
     html = (
         '<!doctype html><html><body style="font-family:sans-serif">'
@@ -289,4 +309,3 @@ def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None
     s.providers.email.send(
         Email(to=item["contact"], subject=f"Confirm your restock alert for {name}", html=html, text=text)
     )
-    return Outcome("sent")

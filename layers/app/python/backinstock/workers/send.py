@@ -70,7 +70,18 @@ def handle_message(
         if item is None:
             outcomes[_optin_without_signup(message)] += 1
             return outcomes
-        outcomes[sending.send_optin(s, shop, item).status] += 1
+        turns = pacing.Turns(s.pace, shop.shop_id, lambda: 1) if s.pace is not None else None
+        try:
+            outcomes[sending.send_optin(s, shop, item, turn=turns.take if turns else None).status] += 1
+        except (sending.Deferred, ProviderThrottled) as exc:
+            if turns is not None and isinstance(exc, ProviderThrottled):
+                turns.unuse()
+            deferrals = int(message.get("deferrals", 0)) + 1
+            deps.queue().send({**message, "deferrals": deferrals}, delay_seconds=pacing.defer_seconds(deferrals - 1))
+            outcomes["deferred_optin"] += 1
+        finally:
+            if turns is not None:
+                turns.close()
         return outcomes
     if kind != "send":
         raise ValueError(f"unknown message kind {kind!r}")
