@@ -46,7 +46,7 @@ AWS_PORT ?= 4281
 
 run: install ## start the whole API locally: moto as AWS, no account, no Docker; a demo history in the background
 	$(VENV)/bin/backinstock serve --port $(PORT) --aws-port $(AWS_PORT) --info-file .local/server.json \
-		--log-file .local/server.log --seed-signups 50 --seed-preorders 10
+		--log-file .local/server.log --seed-signups 50 --seed-preorders 10 --email-rate 14 --sms-rate 20
 
 lint: install
 	$(VENV)/bin/ruff check .

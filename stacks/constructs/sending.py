@@ -29,14 +29,18 @@ SEND_WORKER_HANDLER = "workers.send_worker"  # functions/workers/send_worker.py,
 SEND_WORKER_NAME = "send_worker"
 LINK_SECRET_LOGICAL_ID = "LinkSecret"  # noqa: S105 (a logical ID, not a secret)
 LINK_SECRET_LENGTH = 64  # letters and digits: ~380 bits of HMAC key
-# Parallel worker invocations the queue may start. Bounds the send rate a bulk notify can reach (SES and SNS
-# accounts have per-second quotas; a throttled send is retried, then dead-lettered) and the share of the account's
-# Lambda concurrency the worker can take from the API.
+# Parallel worker invocations the queue may start: the share of the account's Lambda concurrency the worker can
+# take from the API. The provider's rate is kept by the pace (services/pacing.py), not by this number: a worker
+# waits at most a few seconds for its tokens, so 10 workers keep up with an SES rate of about 10 x 1 / (provider
+# call time) ~ 200-500 emails a second; raise it with the account's quota (docs/ARCHITECTURE.md, "The send pace").
 SEND_WORKER_MAX_CONCURRENCY = 10
 
 # What the worker touches through the grants every function gets (main table read/write, its own queue for
-# transfer continuations, the link key); its provider calls are the statements of `_provider_statements`.
-SEND_WORKER_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE, Access.LINK_SECRET})
+# transfer continuations and deferred sends, the link key, the limiter's table for the send pace's budget items);
+# its provider calls are the statements of `_provider_statements`.
+SEND_WORKER_ACCESS = frozenset(
+    {Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE, Access.LINK_SECRET, Access.RATE_LIMIT}
+)
 
 if SEND_WORKER_HANDLER not in infra_spec.WORKER_HANDLERS:
     raise RuntimeError(f"{SEND_WORKER_HANDLER} is not in infra_spec.WORKER_HANDLERS")
@@ -86,11 +90,18 @@ class Sending(Construct):
             description="Send worker: send queue -> SES email, SNS SMS and push; transfer pages",
             role_description=f"backinstock {SEND_WORKER_HANDLER}: least privilege for the send worker",
             timeout=Duration.seconds(spec.worker_timeout_seconds),
-            environment={"SENDER_EMAIL": sender_email, "PUBLIC_BASE_URL": public_base_url},
+            environment={
+                "SENDER_EMAIL": sender_email,
+                "PUBLIC_BASE_URL": public_base_url,
+                # The send pace's SNS rates (SES's is the account's, read with ses:GetSendQuota).
+                "SMS_SEND_RATE": str(infra_spec.SMS_SEND_RATE),
+                "PUSH_SEND_RATE": str(infra_spec.PUSH_SEND_RATE),
+            },
             statements=_provider_statements(self, sender_email),
             wildcard_reason=(
-                "Two actions support no narrower resource: X-Ray tracing (xray:PutTraceSegments, "
-                "xray:PutTelemetryRecords) and sns:Publish, which sends SMS to a phone number (PhoneNumber) that "
+                "Three actions support no narrower resource: X-Ray tracing (xray:PutTraceSegments, "
+                "xray:PutTelemetryRecords), ses:GetSendQuota (the account's sending rate, read by the send pace) "
+                "and sns:Publish, which sends SMS to a phone number (PhoneNumber) that "
                 "has no ARN; the same statement covers push to SNS platform endpoints, which customers register "
                 "at run time. SES sending is pinned to the sender address (ses:FromAddress)."
             ),
@@ -163,4 +174,6 @@ def _provider_statements(scope: Construct, sender_email: str) -> list[iam.Policy
         ses_send_email_statement(scope, sender_email),
         # SMS to a phone number has no resource ARN: Publish needs "*" (acknowledged with X-Ray's wildcard).
         iam.PolicyStatement(actions=["sns:Publish"], resources=["*"]),
+        # The account's sending quota (MaxSendRate) for the send pace: an account-level read with no resource.
+        iam.PolicyStatement(actions=["ses:GetSendQuota"], resources=["*"]),
     ]

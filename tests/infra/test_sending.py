@@ -26,6 +26,7 @@ QUEUE = SPEC.logical_id
 DEAD_LETTERS = f"{SPEC.logical_id}DeadLetters"
 SECRET = "LinkSecret"
 MAIN = infra_spec.MAIN_TABLE.logical_id
+RATE_LIMITS = infra_spec.RATE_LIMIT_TABLE.logical_id
 WORKER_HANDLER = "workers.send_worker.handler"
 DEFAULT_SENDER = "alerts@example.com"
 
@@ -123,8 +124,10 @@ def test_worker_role_is_least_privilege(synth: Synth) -> None:
         QUEUE: QUEUE_ACTIONS,
         SECRET: {"secretsmanager:GetSecretValue"},
         SES_IDENTITIES: {"ses:SendEmail"},
-        # SMS to a phone number has no ARN; X-Ray has no resource-level permissions.
-        "*": {"sns:Publish", "xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+        # The send pace's budget items: one conditional UpdateItem (a reservation, a give-back), nothing else.
+        RATE_LIMITS: {"dynamodb:UpdateItem"},
+        # SMS to a phone number has no ARN; X-Ray and the account's SES quota have no resource-level permissions.
+        "*": {"sns:Publish", "ses:GetSendQuota", "xray:PutTraceSegments", "xray:PutTelemetryRecords"},
     }
     assert granted == expected
     every_action = {a for actions in granted.values() for a in actions}
@@ -142,6 +145,10 @@ def test_worker_environment_is_the_worker_env(synth: Synth) -> None:
     assert variables["SEND_QUEUE_URL"] == {"Ref": QUEUE}
     assert variables["LINK_SECRET_ARN"] == {"Ref": SECRET}
     assert variables["SENDER_EMAIL"] == DEFAULT_SENDER
+    assert variables["RATE_LIMIT_TABLE_NAME"] == {"Ref": RATE_LIMITS}
+    # The send pace's SNS rates are the stack's settings, with their documented defaults (infra_spec).
+    assert variables["SMS_SEND_RATE"] == str(infra_spec.SMS_SEND_RATE) == "20"
+    assert variables["PUSH_SEND_RATE"] == str(infra_spec.PUSH_SEND_RATE) == "300"
     # The API's own base URL (customer links point at the public link routes): the stage URL plus the base path.
     assert variables["PUBLIC_BASE_URL"] == synth.template["Outputs"]["ApiBaseUrl"]["Value"]
     parts = variables["PUBLIC_BASE_URL"]["Fn::Join"][1]

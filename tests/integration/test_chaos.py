@@ -16,14 +16,15 @@ import pytest
 
 from backinstock_tools import chaos
 
-SMALL = chaos.Config(seed=3, restock_signups=16, side_signups=4, client_ops=20, fault_rate=3.0)
-TINY = chaos.Config(seed=1, restock_signups=8, side_signups=3, client_ops=10, fault_rate=4.0)
+# Provider limits low enough that the pace has work to do in a small run (and its removal breaks the limit).
+SMALL = chaos.Config(seed=3, restock_signups=16, side_signups=4, client_ops=20, fault_rate=3.0, provider_rate=5.0)
+TINY = chaos.Config(seed=1, restock_signups=8, side_signups=3, client_ops=10, fault_rate=4.0, provider_rate=4.0)
 
 
 def test_a_small_chaos_run_keeps_every_invariant() -> None:
     result = chaos.run(SMALL)
     assert result.ok, result.report()
-    assert len(result.invariants) == 8
+    assert len(result.invariants) == 10
     injected = {kind for kind, count in result.faults.items() if count}
     assert len(injected) >= 8, result.report()  # a mix, not one kind
     assert any("chaos-poison" in d for d in result.dead_letters)  # the planted poison message is listed
@@ -108,12 +109,21 @@ def without_stale_update_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restocks.RestockRepository, "set_level", any_age)
 
 
+def without_send_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every send has its turn at once: the workers call SES and SNS as fast as they can, and the sustained provider
+    limit (`Config.provider_rate`) refuses what goes beyond it."""
+    from backinstock.services import pacing
+
+    monkeypatch.setattr(pacing.Turns, "take", lambda self, channel: True)
+
+
 GUARDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "send claim": (without_send_claim, "no message was sent twice"),
     "transaction conflict retry": (without_conflict_retry, "no transaction cancelled by contention"),
     "webhook dedupe": (without_webhook_dedupe, "every Shopify event was queued once"),
     "rollup replay guard": (without_rollup_replay_guard, "reports verify is clean"),
     "stale-update check": (without_stale_update_check, "every eligible signup got exactly one restock message"),
+    "send pace": (without_send_pace, "the sends kept to the provider's limit"),
 }
 
 

@@ -16,6 +16,11 @@ consumer runs it to the end in the middle of the first one's work), kill an invo
 stream batches across shops. Faults at the AWS and provider boundary are botocore `before-call` / `after-call`
 hooks on the clients the code uses (`backinstock.aws.client`): DynamoDB throttling and cancelled transactions,
 SES and SNS throttling and 5xx, SQS `SendMessage` failures, a send worker killed after SES accepted the message.
+A sustained provider limit runs under all of it: SES and SNS refuse everything beyond `provider_rate` (R) messages
+a second with their own throttling errors (`local.provider_limits`), for the whole run, on a virtual clock the
+driver owns (the send pace's clock and moto's SQS delays: the run stays fast, a seed replays exactly, idle waits
+for delayed messages advance it).
+
 No line of the code under test is changed. Faults stop for a message (or a stream batch, or a workflow task) after
 a few faulted attempts, so every piece of work finishes within its retry limits unless the code itself loses it.
 
@@ -31,6 +36,7 @@ import copy
 import functools
 import io
 import json
+import math
 import os
 import random
 import sys
@@ -98,6 +104,26 @@ class Config:
     side_signups: int = 40  # on each other variant (bulk notify, transfer) and on the second shop's variant
     client_ops: int = 160  # creates, deletes, unsubscribes, orders, ... interleaved with the pipeline
     fault_rate: float = 1.0  # multiplies BASE_RATES
+    provider_rate: float = 20.0  # the sustained provider limit R: SES and SNS messages a (virtual) second
+
+
+PROVIDER_CALL_SECONDS = 0.01  # virtual time one SES / SNS call takes
+REFUSED_SHARE = 0.02  # at most this share of provider calls refused for the rate: the pace keeps to it
+MIN_RATE_SHARE = 0.9  # of R: the run's sends per second once the restock is under way
+
+
+class VirtualClock:
+    """The run's time for the send pace, the providers' per-second limit and moto's SQS delays: it moves only when
+    a worker waits for its tokens, a provider call is made, or the driver waits for delayed messages."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
 
 
 @dataclass
@@ -158,6 +184,9 @@ class Faults:
         self.interleave_at: int | None = None
         self.interleave: Callable[[], None] | None = None
         self.delivered: list[tuple[int, str, str]] = []  # (tick, recipient, subject) accepted by SES / SNS
+        self.sent_at: list[float] = []  # virtual time of each restock alert accepted
+        self.provider_calls = 0
+        self.send_kills = 0  # send worker invocations killed between two writes
         self.tick = 0
         # contention: the items of the last transactions, by invocation; cancelled ones not yet tried again
         self.invocations = 0
@@ -165,6 +194,7 @@ class Faults:
         self.recent: list[tuple[int, frozenset[tuple[str, str]]]] = []
         self.conflicted: dict[frozenset[tuple[str, str]], str] = {}
         self.contention_escaped: list[str] = []
+        self.clock = VirtualClock(START.timestamp())
 
     def chance(self, kind: str) -> bool:
         return self.rng.random() < BASE_RATES[kind] * self.rate
@@ -227,6 +257,9 @@ class Faults:
         params: dict[str, Any] = context.get("chaos_params") or {}
         if service in ("ses", "sesv2", "sns"):
             context["chaos_recipient"] = _recipient(operation, params)
+            if operation in ("SendEmail", "SendRawEmail", "Publish"):
+                self.provider_calls += 1
+                self.clock.sleep(PROVIDER_CALL_SECONDS)
         if service == "dynamodb" and operation == "TransactWriteItems" and self.scope is not None:
             self.contend(params)
         if self.scope is None or self.depth:
@@ -241,6 +274,8 @@ class Faults:
             if self.kill_at is not None and self.writes == self.kill_at:
                 self.kill_at = None
                 self.hit(self._kill_kind)
+                if self.scope == "send":
+                    self.send_kills += 1  # its send's pace token dies with it
                 raise Killed(f"{self.scope} killed before {operation}")
         if not self.allowed:
             return None
@@ -318,6 +353,8 @@ class Faults:
             return
         recipient, subject = context.get("chaos_recipient") or ("?", "?")
         self.delivered.append((self.tick, recipient, subject))
+        if "back in stock" in subject:
+            self.sent_at.append(self.clock.time())
         if self.scope == "send" and not self.depth and self.allowed and self.chance("send_killed_after_provider"):
             self.hit("send_killed_after_provider")
             raise Killed("send worker killed after the provider accepted the message")
@@ -384,6 +421,7 @@ class Run:
     stream_failures: list[str] = field(default_factory=list)
     figures: Counter[str] = field(default_factory=Counter)
     orders: int = 0
+    idle: list[float] = field(default_factory=list)  # virtual seconds waited with only delayed messages queued
     progress: Callable[[str], None] = lambda line: None
 
     def say(self, line: str) -> None:
@@ -423,9 +461,11 @@ def _run(config: Config, progress: Callable[[str], None] | None) -> Result:
         mock_aws(),
         _parsed_once(),
         _seeded_clock(config.seed),
+        contextlib.ExitStack() as stack,
     ):  # moto does not execute the state machines: this driver runs their tasks
         backend.create_resources()
         faults = Faults(rng, config.fault_rate)
+        stack.enter_context(_virtual_time(faults.clock, config))
         r = Run(config, rng, faults)
         if progress is not None:
             r.progress = progress
@@ -471,6 +511,33 @@ def _seeded_clock(seed: int) -> Iterator[None]:
         mock.patch.object(ids, "secrets", SimpleNamespace(randbits=bits.getrandbits)),
     ):
         yield
+
+
+@contextlib.contextmanager
+def _virtual_time(clock: VirtualClock, config: Config) -> Iterator[None]:
+    """The sustained provider limit on the virtual clock: SES and SNS refuse beyond `provider_rate` a second (SES's
+    quota reads the same), the worker's SMS rate setting is the same; the send pace waits and moto's SQS delays on
+    the virtual clock; the pace's random choices from the seed."""
+    from unittest import mock
+
+    import moto.sqs.models as sqs_models
+
+    from backinstock.services import pacing
+    from backinstock_tools.local import provider_limits
+
+    rate = config.provider_rate
+    provider_limits.install(rate, rate, clock=clock.time)
+    os.environ["SMS_SEND_RATE"] = str(rate)
+    with (
+        mock.patch.object(pacing, "clock", clock),
+        mock.patch.object(pacing, "rng", random.Random(config.seed ^ 0xACE)),
+        mock.patch.object(sqs_models, "unix_time", clock.time),
+        mock.patch.object(sqs_models, "unix_time_millis", lambda: clock.time() * 1000),
+    ):
+        try:
+            yield
+        finally:
+            provider_limits.install()
 
 
 @contextlib.contextmanager
@@ -677,7 +744,9 @@ def _client_op(r: Run, kind: str, s: ShopRun) -> None:
 
             token = links.make_token(deps.link_key(), s.shop_id, g.signup_id, "unsubscribe", ids.now())
             status, _ = _request(r, "POST", "/back_in_stock/unsubscribe", None, query=f"?token={token}")
-        if status < 300:
+        # A 404 to a delete of a signup this run knows is there: an earlier attempt of the same request deleted it
+        # (its answer was lost to a fault and the client retried).
+        if status < 300 or (kind == "delete" and status == 404):
             g.gone_tick, g.how = r.faults.tick, kind
         r.figures[f"{kind}_{status}"] += 1
     elif kind == "order":
@@ -781,7 +850,9 @@ def _drive(r: Run) -> None:
         idle += 1
         if not ops and idle > 10 and not any(step() for step in steps.values()):
             if _delayed_messages(r):
-                time.sleep(1)
+                r.idle.append(r.faults.clock.time())
+                r.faults.clock.sleep(1)  # virtual: the delayed messages come due without waiting
+                r.figures["idle_virtual_seconds"] += 1
                 continue
             return
 
@@ -1079,6 +1150,7 @@ def _check(r: Run) -> tuple[list[Invariant], list[str]]:
     from backinstock import aws, config, deps
     from backinstock.services import rollup_audit
 
+    c = r.config
     out: list[Invariant] = []
     alerts: dict[str, list[int]] = defaultdict(list)
     for tick, to, subject in r.faults.delivered:
@@ -1241,8 +1313,46 @@ def _check(r: Run) -> tuple[list[Invariant], list[str]]:
             + (f"; {len(escaped)} not tried again, e.g. {escaped[:3]}" if escaped else ""),
         )
     )
+    # 9. the pace kept to the provider's limit; no dead letter from throttling
+    from backinstock_tools.local import provider_limits
+
+    refused, calls = provider_limits.refused(), r.faults.provider_calls
+    throttled_dead = [d for d in dead if "Throttl" in d or "Maximum sending rate" in d]
+    out.append(
+        Invariant(
+            f"the sends kept to the provider's limit of {c.provider_rate:g}/s (no dead letter from throttling)",
+            refused <= REFUSED_SHARE * max(calls, 1) and not throttled_dead,
+            f"{calls} provider calls, {refused} refused for the rate (at most {REFUSED_SHARE:.0%}), "
+            f"{len(throttled_dead)} dead letters from throttling",
+        )
+    )
+
+    # 10. the pace is the provider's: sends per (virtual) second once the restock is under way
+    rate, span = _send_rate(r.faults.sent_at, r.idle, r.faults.send_kills)
+    out.append(
+        Invariant(
+            f"the alerts went out at >= {MIN_RATE_SHARE:.0%} of the provider's rate once the restock was under way",
+            rate >= MIN_RATE_SHARE * c.provider_rate,
+            f"{len(r.faults.sent_at)} alerts in {span:.1f} virtual seconds with sends queued, "
+            f"{r.faults.send_kills} tokens lost with killed send invocations: {rate:.1f}/s (R = {c.provider_rate:g}/s)",
+        )
+    )
     r.figures["alerts_delivered"] = sum(len(t) for t in alerts.values())
+    r.figures["provider_refused_for_rate"] = refused
     return out, dead
+
+
+def _send_rate(times: list[float], idle: list[float], killed: int) -> tuple[float, float]:
+    """Alerts per virtual second from the first alert to the last ((n - 1) / span: n alerts, n - 1 intervals),
+    leaving out the seconds the driver waited with nothing visible to send (only a fault's delayed retry queued:
+    the pace was not what held the sends then), and counting the token each killed send invocation took with it
+    (a crash between the token and the provider call wastes it; nothing in the process survives to give it
+    back). Fewer than two alerts: no rate to fall short of."""
+    if len(times) < 2:
+        return math.inf, 0.0
+    first, last = min(times), max(times)
+    span = last - first - sum(1 for t in idle if first <= t < last)
+    return ((len(times) - 1 + killed) / span if span > 0 else math.inf), span
 
 
 def _notifications(r: Run) -> list[dict[str, Any]]:
@@ -1269,11 +1379,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signups", type=int, default=Config.restock_signups)
     parser.add_argument("--ops", type=int, default=Config.client_ops)
     parser.add_argument("--fault-rate", type=float, default=Config.fault_rate)
+    parser.add_argument(
+        "--provider-rate", type=float, default=Config.provider_rate, help="SES and SNS messages a second (R)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     os.environ.setdefault("LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    config = Config(seed=args.seed, restock_signups=args.signups, client_ops=args.ops, fault_rate=args.fault_rate)
+    config = Config(
+        seed=args.seed,
+        restock_signups=args.signups,
+        client_ops=args.ops,
+        fault_rate=args.fault_rate,
+        provider_rate=args.provider_rate,
+    )
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):  # the functions' JSON log lines and metrics
         result = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True))

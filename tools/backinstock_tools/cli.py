@@ -2,6 +2,7 @@
 
     backinstock serve [--host 127.0.0.1] [--port 4280] [--aws-port 4281] [--info-file PATH] [--log-file PATH]
                       [--verbose] [--seed-signups N] [--seed-preorders N] [--seed-days D]
+                      [--email-rate R] [--sms-rate R]
     backinstock shops create --domain DOMAIN [--plan PLAN] [--currency USD] [--timezone UTC]
     backinstock shops rotate-key --shop-id ID
     backinstock shops list
@@ -574,6 +575,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--seed-preorders", type=t.integer(0), default=0, help="and N preorders with it (default 0)")
     serve.add_argument("--seed-days", type=t.integer(1), default=60, help="spread over the last D days (default 60)")
+    serve.add_argument(
+        "--email-rate",
+        type=t.number(0.001, good="14"),
+        help="the local SES's sending quota: beyond R emails a second it answers Throttling (and reports R as its "
+        "MaxSendRate, which the send pace reads); default: no limit",
+    )
+    serve.add_argument(
+        "--sms-rate",
+        type=t.number(0.001, good="14"),
+        help="the local SNS's SMS quota: beyond R a second it answers Throttled (the send worker's SMS_SEND_RATE is "
+        "set to R); default: no limit",
+    )
     serve.set_defaults(func=cmd_serve)
 
     shops = sub.add_parser("shops", help="manage shops and their API keys").add_subparsers(dest="shops", required=True)

@@ -359,8 +359,11 @@ def speed_up_moto_queries() -> None:
 def create_resources(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, str]:
     """Every resource of the stack that the code talks to. Returns the environment they add (queue URL, secret
     ARN) and applies it to this process."""
+    from backinstock_tools.local import provider_limits
+
     speed_up_moto_transactions()
     speed_up_moto_queries()
+    provider_limits.install()  # no sending quota unless `serve --email-rate/--sms-rate` (or the chaos run) sets one
     create_table(infra_spec.MAIN_TABLE, table_name)
     create_table(infra_spec.IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_NAME)
     create_table(infra_spec.RATE_LIMIT_TABLE, RATE_LIMIT_TABLE_NAME)

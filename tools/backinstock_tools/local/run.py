@@ -88,7 +88,7 @@ class Console:
 def serve(args: argparse.Namespace) -> int:
     from backinstock import deps
     from backinstock.services import shops
-    from backinstock_tools.local import backend, demo, stepfunctions
+    from backinstock_tools.local import backend, demo, provider_limits, stepfunctions
     from backinstock_tools.local.outbox import OUTBOX_PATH
     from backinstock_tools.local.pollers import start_pollers, start_stream_pollers
     from backinstock_tools.local.server import LocalApi, invocation_lock
@@ -99,6 +99,9 @@ def serve(args: argparse.Namespace) -> int:
     problem = ports_problem(args.host, args.port, args.aws_port)
     if problem:
         sys.exit(problem)
+    email_rate, sms_rate = getattr(args, "email_rate", None), getattr(args, "sms_rate", None)
+    if (email_rate is not None and email_rate <= 0) or (sms_rate is not None and sms_rate <= 0):
+        sys.exit("--email-rate and --sms-rate must be more than 0 (leave them out for no limit)")
     console = Console(None if args.verbose else Path(args.log_file))
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
     stepfunctions.enable(invocation_lock)
@@ -107,6 +110,12 @@ def serve(args: argparse.Namespace) -> int:
     api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
     backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
     resources = backend.create_resources()
+    # The providers' sending quotas, as an account has them: beyond them SES and SNS answer with their throttling
+    # errors, and the send pace keeps below them (SES's quota is read from the local SES; SMS's is the setting).
+    provider_limits.install(email_rate, sms_rate)
+    if sms_rate:
+        os.environ["SMS_SEND_RATE"] = f"{sms_rate:g}"
+        deps.reset()
     demo_shop = shops.create_shop(deps.shops(), args.demo_domain, plan=args.demo_plan, email=demo.MERCHANT_EMAIL)
     # A local Shopify Admin API (order tags) and the demo shop connected to it, so webhooks verify and orders tag.
     fake_shopify = FakeShopify().start()
@@ -161,6 +170,7 @@ def serve(args: argparse.Namespace) -> int:
         f"  API key       {demo_shop['api_key']}\n"
         f"  AWS endpoint  {endpoint}\n"
         f"  outbox        {outbox} (or: {REPO_CLI} outbox)\n"
+        f"  send rates    {provider_limits.describe(email_rate, sms_rate)}\n"
         f"{logs}"
         f"  demo catalog  (variant id, product id; {len(demo.SIGNUPS)} demo signups wait on them)\n{variants}\n"
         f"{history}"

@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backinstock import infra_spec
+
 E = TypeVar("E", bound=BaseModel)
 
 DEFAULT_TABLE_NAME = "backinstock"
@@ -56,11 +58,15 @@ class LinkEnv(BaseEnv):
     LINK_SECRET_ARN: str = Field(min_length=3)
 
 
-class WorkerEnv(TableEnv, QueueEnv, LinkEnv):
-    """The send worker: sends mail from SENDER_EMAIL and links customers to PUBLIC_BASE_URL (the API's base URL)."""
+class WorkerEnv(TableEnv, QueueEnv, LinkEnv, RateLimitEnv):
+    """The send worker: sends mail from SENDER_EMAIL and links customers to PUBLIC_BASE_URL (the API's base URL).
+    Its pace (services/pacing.py) keeps its budget items in the limiter's table; SMS_SEND_RATE and PUSH_SEND_RATE
+    are the SNS rates it keeps to (SES's is read from the account)."""
 
     SENDER_EMAIL: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     PUBLIC_BASE_URL: str = Field(pattern=r"^https?://")
+    SMS_SEND_RATE: float = Field(default=infra_spec.SMS_SEND_RATE, gt=0, le=100_000)
+    PUSH_SEND_RATE: float = Field(default=infra_spec.PUSH_SEND_RATE, gt=0, le=100_000)
 
 
 class WebhookQueueEnv(BaseEnv):

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports
     from backinstock.services.offers import Offers
+    from backinstock.services.pacing import Pace
     from backinstock.services.preorder_ledger import Ledger
     from backinstock.services.preorder_reports import PreorderReports
     from backinstock.services.privacy import Privacy
@@ -285,6 +286,21 @@ def sender() -> Sender:
         providers=Providers(email=SesEmail(env.SENDER_EMAIL), sms=SnsSms(), push=SnsPush()),
         link_key=link_key(),
         public_base_url=env.PUBLIC_BASE_URL,
+        pace=pace(),
+    )
+
+
+@factory
+def pace() -> Pace:
+    """The send pace: its budget items in the limiter's table, SES's rate from the account, SNS's from the stack."""
+    from backinstock.providers import ses_max_send_rate
+    from backinstock.repositories.pacing import PaceStore
+    from backinstock.services.pacing import Pace, Rates
+
+    env = config.load(config.WorkerEnv)
+    return Pace(
+        PaceStore(env.RATE_LIMIT_TABLE_NAME),
+        Rates(email_quota=ses_max_send_rate, sms=env.SMS_SEND_RATE, push=env.PUSH_SEND_RATE),
     )
 
 

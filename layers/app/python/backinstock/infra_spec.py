@@ -84,6 +84,13 @@ class QueueSpec:
 # Lambda entry points under functions/ that are not API actions: SQS workers (CDK wires their event sources).
 WORKER_HANDLERS = ("workers.send_worker", "workers.webhook_worker")
 
+# The send pace's SNS rates (services/pacing.py; SES's is read from the account): the worker's SMS_SEND_RATE and
+# PUSH_SEND_RATE. SMS: 20 a second, a careful default for an account's transactional SMS; set it to what your
+# account's origination numbers allow. Push: 300 a second to APNs / FCM platform endpoints, far below SNS's own
+# Publish quota. Change them here and redeploy (SES needs nothing: its quota is read from the account).
+SMS_SEND_RATE = 20
+PUSH_SEND_RATE = 300
+
 SEND_QUEUE = QueueSpec(logical_id="SendQueue", worker_timeout_seconds=60, batch_size=10, max_receive_count=5)
 # Verified Shopify webhooks: intake answers at once, the webhook worker does the work (restocks, catalog, orders,
 # privacy). A poison webhook lands in the DLQ after 5 receives (alarmed).

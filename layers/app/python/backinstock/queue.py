@@ -27,6 +27,14 @@ SENDS_PER_MESSAGE = 50
 OPTIN_WAIT_SECONDS = 60
 
 
+def group(message: dict[str, Any]) -> dict[str, str]:
+    """The message's group on a standard queue: its shop. SQS fair queues keep the dwell time of the shops that
+    have little queued low while one shop has a big backlog (a restock of 100,000): the quota is the account's, and
+    one shop's restock must not hold back another's (docs/ARCHITECTURE.md, "The send pace")."""
+    shop_id = message.get("shop_id")
+    return {"MessageGroupId": str(shop_id)} if shop_id else {}
+
+
 class Queue:
     """One SQS queue. Its URL is read from the environment only when something is sent (`default_url`), so a
     function that never enqueues needs no queue variable."""
@@ -49,7 +57,10 @@ class Queue:
 
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
         self.client.send_message(
-            QueueUrl=self.url, MessageBody=json.dumps(message, separators=(",", ":")), DelaySeconds=delay_seconds
+            QueueUrl=self.url,
+            MessageBody=json.dumps(message, separators=(",", ":")),
+            DelaySeconds=delay_seconds,
+            **group(message),
         )
 
     def send_many(self, messages: list[dict[str, Any]]) -> list[int]:
@@ -58,7 +69,8 @@ class Queue:
         for start in range(0, len(messages), BATCH_LIMIT):
             chunk = messages[start : start + BATCH_LIMIT]
             entries = [
-                {"Id": str(start + i), "MessageBody": json.dumps(m, separators=(",", ":"))} for i, m in enumerate(chunk)
+                {"Id": str(start + i), "MessageBody": json.dumps(m, separators=(",", ":")), **group(m)}
+                for i, m in enumerate(chunk)
             ]
             try:
                 response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)

@@ -10,6 +10,75 @@ from typing import Any, Protocol
 
 from backinstock import aws
 
+# The provider's own throttling codes (SES v1 `Throttling` "Maximum sending rate exceeded.", SES v2
+# `TooManyRequestsException`, SNS `Throttled`/`Throttling`): backpressure, never a failure (services/sending.py).
+THROTTLE_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "Throttled", "ThrottledException"}
+)
+
+
+class ProviderThrottled(Exception):
+    """The provider refused the call for its sending rate: try again later, the message is not at fault."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"the provider throttled the send ({code})")
+        self.code = code
+
+
+class ProviderRefused(Exception):
+    """The provider refused this recipient for good (rejected, malformed, suppressed, opted out): `reason` is the
+    sentence a merchant reads in the send log. Retrying would be refused again."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+REFUSED = {
+    "rejected": "The email provider (Amazon SES) rejected the message to this address",
+    "suppressed": "The address is on the email provider's suppression list (an earlier bounce or complaint)",
+    "email_invalid": "The email address is not valid: the email provider refused it",
+    "sms_opted_out": "The phone number opted out of SMS (it replied STOP)",
+    "sms_invalid": "The phone number is not valid: the SMS provider refused it",
+    "push_disabled": "The customer's push endpoint is disabled (the app was removed or its notifications turned off)",
+    "push_invalid": "The push endpoint is not valid: the push provider refused it",
+}
+
+
+def provider_error(exc: Exception, channel: str) -> Exception:
+    """What a provider's `ClientError` means to the send path: `ProviderThrottled`, `ProviderRefused` (with the
+    merchant's reason), or the error itself (a fault: retried, then dead-lettered). Matches codes, and the
+    message only where one code covers both a bad recipient and a bad request of ours."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    code, message = str(error.get("Code") or ""), str(error.get("Message") or "").lower()
+    if code in THROTTLE_CODES:
+        return ProviderThrottled(code)
+    refused: str | None = None
+    if channel == "email":
+        if code == "MessageRejected":
+            refused = "suppressed" if "suppress" in message else "rejected"
+        elif code in ("InvalidParameterValue", "BadRequestException") and ("address" in message or "@" in message):
+            refused = "email_invalid"
+    elif channel == "sms":
+        if code in ("OptedOut", "OptedOutException") or (code == "InvalidParameter" and "opted out" in message):
+            refused = "sms_opted_out"
+        elif code == "InvalidParameter":
+            refused = "sms_invalid"
+    elif channel == "push":
+        if code == "EndpointDisabled":
+            refused = "push_disabled"
+        elif code == "InvalidParameter":
+            refused = "push_invalid"
+    return ProviderRefused(code, REFUSED[refused]) if refused else exc
+
+
+def _client_error() -> type[Exception]:
+    from botocore.exceptions import ClientError
+
+    return ClientError
+
 
 @dataclass(frozen=True)
 class Email:
@@ -55,6 +124,12 @@ class SesEmail:
         self._v2_client = v2_client
 
     def send(self, email: Email) -> str:
+        try:
+            return self._send(email)
+        except _client_error() as exc:
+            raise provider_error(exc, "email") from exc
+
+    def _send(self, email: Email) -> str:
         if email.headers:
             # SES's v2 SendEmail takes a raw MIME message (the v1 Simple form has no header fields); it is
             # authorized by the same `ses:SendEmail` and the same `ses:FromAddress` condition.
@@ -83,11 +158,14 @@ class SnsSms:
 
     def send(self, phone: str, text: str) -> str:
         client = self._client or aws.client("sns")
-        response = client.publish(
-            PhoneNumber=phone,
-            Message=text,
-            MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
-        )
+        try:
+            response = client.publish(
+                PhoneNumber=phone,
+                Message=text,
+                MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
+            )
+        except _client_error() as exc:
+            raise provider_error(exc, "sms") from exc
         return str(response["MessageId"])
 
 
@@ -106,8 +184,18 @@ class SnsPush:
             "GCM": json.dumps({"notification": {"title": title, "body": body}, "data": {"url": url}}),
             "APNS": json.dumps({"aps": {"alert": {"title": title, "body": body}}, "url": url}),
         }
-        response = client.publish(TargetArn=endpoint, Message=json.dumps(message), MessageStructure="json")
+        try:
+            response = client.publish(TargetArn=endpoint, Message=json.dumps(message), MessageStructure="json")
+        except _client_error() as exc:
+            raise provider_error(exc, "push") from exc
         return str(response["MessageId"])
+
+
+def ses_max_send_rate(client: Any = None) -> float:
+    """The SES account's sending quota, emails per second (GetSendQuota's MaxSendRate: 1 in the sandbox, 14 for a
+    new production account, raised on request)."""
+    quota = (client or aws.client("ses")).get_send_quota()
+    return float(quota["MaxSendRate"])
 
 
 @dataclass(frozen=True)

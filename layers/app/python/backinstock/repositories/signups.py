@@ -394,6 +394,21 @@ class SignupRepository(Repository):
             return False
         return True
 
+    def unmark(self, shop_id: str, signup_id: str, field: str, value: str) -> None:
+        """Undo `mark_once` when the work it guarded did not happen (the provider throttled the confirmation): only
+        the value this caller set, so a later caller's mark stays."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=signup_key(shop_id, signup_id),
+                UpdateExpression="REMOVE #f",
+                ConditionExpression="#f = :v",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return
+
     def move(self, signup: dict[str, Any], target: dict[str, Any], take_guard: bool) -> bool:
         """Point a signup at another variant (its id and history stay). A signup that holds a pending guard moves
         it too; when the target already has an active signup for the same contact and channel, the signup is

@@ -6,8 +6,14 @@ the result after; a message delivered twice finds the claim and does not send ag
 - claim `sending`: an earlier attempt crashed after claiming, so the provider may or may not have accepted the
   message. The worker does not send again (no double sends); it records the attempt as sent. The trade-off is
   at-most-once delivery in the rare crash between claim and provider call.
-- the provider raises: the claim (and the send's usage, unless the message's lease holds it) is released and the
-  error propagates, so SQS redelivers and the send is retried (up to the queue's maxReceiveCount, then the
+- the provider refuses the recipient for good (`ProviderRefused`: SES MessageRejected, a malformed or suppressed
+  address, an opted-out or invalid phone number, a disabled push endpoint): the claim is released and the send is
+  recorded blocked with the provider's reason (`providers.REFUSED`); never retried.
+- the provider throttles (`ProviderThrottled`), or the pace has no token for it (`Deferred`, raised before the
+  claim): the claim (if any) is released and the worker defers the message's remaining sends (queued again with a
+  delay, `workers/send.py`): backpressure, never a failure.
+- any other provider error: the claim (and the send's usage, unless the message's lease holds it) is released and
+  the error propagates, so SQS redelivers and the send is retried (up to the queue's maxReceiveCount, then the
   dead-letter queue).
 
 The worker runs a message's sends as one `Batch` (`prepare`, then `settle` once all are done): their claims and
@@ -21,6 +27,7 @@ Blocked reasons, checked in this order, each a sentence a merchant understands (
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
@@ -30,7 +37,7 @@ from aws_lambda_powertools import Logger
 
 from backinstock import ids
 from backinstock.models.settings import Settings
-from backinstock.providers import Email, Providers
+from backinstock.providers import Email, ProviderRefused, Providers, ProviderThrottled
 from backinstock.repositories.notifications import (
     AlreadyClaimed,
     NotificationRepository,
@@ -41,6 +48,7 @@ from backinstock.repositories.notifications import (
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.repositories.signups import SignupRepository
 from backinstock.services import links
+from backinstock.services.pacing import Pace
 
 logger = Logger(child=True)
 
@@ -72,6 +80,19 @@ class Sender:
     providers: Providers
     link_key: bytes
     public_base_url: str
+    pace: Pace | None = None  # None: no pacing (benchmarks of the data path)
+
+
+# A note on an error of `process_send` raised before the provider accepted the message (`not_sent`).
+NOT_SENT = "backinstock: the send did not reach the provider"
+
+
+def not_sent(exc: BaseException) -> bool:
+    return NOT_SENT in getattr(exc, "__notes__", ())
+
+
+class Deferred(Exception):
+    """The pace has no token for this send within its horizon: nothing was claimed; send it later."""
 
 
 @dataclass
@@ -180,7 +201,10 @@ def process_send(
     send: dict[str, Any],
     now: datetime | None = None,
     batch: Batch | None = None,
+    turn: Callable[[str], bool] | None = None,
 ) -> Outcome:
+    """`turn(channel)`: the pace's token for a send that will reach the provider (waits for it; False: none now,
+    the send raises `Deferred` before anything is written)."""
     shop_id, send_id, signup_id = shop.shop_id, send["send_id"], send["signup_id"]
     allow_resend = bool(send.get("allow_resend"))
     moment = now or ids.now()
@@ -218,6 +242,8 @@ def process_send(
     reason = blocked_reason(item, shop, settings)
     month = batch.month if lease is not None and batch is not None else moment.strftime("%Y-%m")
     limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
+    if reason is None and turn is not None and not turn(item["channel"]):
+        raise Deferred(send_id)
     if reason is None:
         try:
             s.notifications.claim_send(
@@ -229,6 +255,9 @@ def process_send(
             return Outcome("skipped", "notified concurrently")
         except QuotaExceeded:
             reason = BLOCKED["quota"].format(plan=shop.plan, limit=limit, month=month)
+        except Exception as exc:
+            exc.add_note(NOT_SENT)  # nothing went to the provider: the worker gives the pace's token back
+            raise
     if reason is not None:
         _unused(batch)
         try:
@@ -241,7 +270,20 @@ def process_send(
 
     try:
         provider_id = deliver(s, shop, item, moment)
-    except Exception:
+    except ProviderRefused as refused:
+        # A refusal is an outcome: the claim goes (so the blocked row can take its place), the send is logged blocked.
+        s.notifications.release_claim(shop_id, send_id, month, leased=lease is not None)
+        _unused(batch)  # a blocked send uses no quota
+        logger.info("the provider refused the recipient", extra={"send_id": send_id, "error": refused.code})
+        try:
+            s.notifications.record_blocked(
+                _notification(item, notification_id, "blocked", refused.reason, at), send_id, expires_at, allow_resend
+            )
+        except (AlreadyClaimed, NotNotifiable):
+            return Outcome("skipped", "processed concurrently")
+        return Outcome("blocked", refused.reason)
+    except Exception as exc:
+        exc.add_note(NOT_SENT)  # the provider did not accept it (the pace's token goes back)
         s.notifications.release_claim(shop_id, send_id, month, leased=lease is not None)
         raise
     s.notifications.record_sent(_notification(item, notification_id, "sent", None, at), send_id, provider_id)
@@ -306,20 +348,40 @@ def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
     return Email(to=to, subject=subject, html=html, text=text, headers=headers)
 
 
-def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None = None) -> Outcome:
+def send_optin(
+    s: Sender,
+    shop: Shop,
+    item: dict[str, Any],
+    now: datetime | None = None,
+    turn: Callable[[str], bool] | None = None,
+) -> Outcome:
     """The double opt-in confirmation: a link the customer clicks to confirm. Not a restock alert: no quota,
-    no log row. Sent at most once per signup (`optin_requested_at` is claimed before the provider call)."""
+    no log row. Sent at most once per signup (`optin_requested_at` is claimed before the provider call). It takes
+    the pace's token like a send (`Deferred` when there is none); a throttled confirmation gives its claim back and
+    raises `ProviderThrottled` (the worker defers the message)."""
     if item.get("optin_confirmed_at") or item.get("unsubscribed_at") or item.get("notified_at"):
         return Outcome("skipped", "nothing to confirm")
+    if turn is not None and not turn(item["channel"]):
+        raise Deferred(item["signup_id"])
     moment = now or ids.now()
-    if not s.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", ids.iso(moment)):
+    marked = ids.iso(moment)
+    if not s.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", marked):
         return Outcome("skipped", "confirmation already sent")
+    try:
+        _send_optin(s, shop, item, moment)
+    except ProviderThrottled:
+        s.signups.unmark(shop.shop_id, item["signup_id"], "optin_requested_at", marked)
+        raise
+    return Outcome("sent")
+
+
+def _send_optin(s: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> None:
     token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "optin", moment)
     confirm = links.link(s.public_base_url, token, "optin")
     name = product_name(item)
     if item["channel"] == "sms":
         s.providers.sms.send(item["contact"], f"Confirm your restock alert for {name}: {confirm}")
-        return Outcome("sent")
+        return
     text = f"Please confirm that you want an alert when {name} is back in stock: {confirm}\n"
     html = (
         '<!doctype html><html><body style="font-family:sans-serif">'
@@ -330,4 +392,3 @@ def send_optin(s: Sender, shop: Shop, item: dict[str, Any], now: datetime | None
     s.providers.email.send(
         Email(to=item["contact"], subject=f"Confirm your restock alert for {name}", html=html, text=text)
     )
-    return Outcome("sent")

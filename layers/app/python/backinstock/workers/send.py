@@ -3,6 +3,11 @@
 Each SQS record is one message (`backinstock.queue`): a record that raises is reported in `batchItemFailures`
 and redelivered alone (even when every record of the batch failed); after the queue's maxReceiveCount it lands in
 the dead-letter queue (alarmed).
+
+Backpressure is never a failure: when the pace has no token for a send (`sending.Deferred`), the provider
+throttles it (`ProviderThrottled`), or the invocation runs short of time, the message's remaining sends are queued
+again as a new message with a delay (`defer`: a fresh receive count) and the record succeeds. A batch runs its
+records quietest shop first (`fair_order`), so a small shop's message never waits behind a big restock's.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from backinstock import deps, ids
+from backinstock.providers import ProviderThrottled
 from backinstock.queue import OPTIN_WAIT_SECONDS
-from backinstock.services import sending, signups
+from backinstock.services import pacing, sending, signups
 from backinstock.services.settings import settings_of
 
 logger = Logger()
@@ -64,36 +70,102 @@ def handle_message(
         if item is None:
             outcomes[_optin_without_signup(message)] += 1
             return outcomes
-        outcomes[sending.send_optin(s, shop, item).status] += 1
+        turns = pacing.Turns(s.pace, shop.shop_id, lambda: 1) if s.pace is not None else None
+        try:
+            outcomes[sending.send_optin(s, shop, item, turn=turns.take if turns else None).status] += 1
+        except (sending.Deferred, ProviderThrottled) as exc:
+            if turns is not None and isinstance(exc, ProviderThrottled):
+                turns.unuse()
+            deferrals = int(message.get("deferrals", 0)) + 1
+            deps.queue().send({**message, "deferrals": deferrals}, delay_seconds=pacing.defer_seconds(deferrals - 1))
+            outcomes["deferred_optin"] += 1
+        finally:
+            if turns is not None:
+                turns.close()
         return outcomes
     if kind != "send":
         raise ValueError(f"unknown message kind {kind!r}")
     settings = settings_of(shop)
+    sends: list[dict[str, Any]] = list(message["sends"])
     errors: list[Exception] = []
-    batch = sending.prepare(s, shop, message["sends"])  # the sends' claims and signups, and the month's quota
-    for index, send in enumerate(message["sends"]):
-        if remaining_ms is not None and remaining_ms() < TIME_RESERVE_MS:
-            left = len(message["sends"]) - index
-            errors.append(TimeoutError(f"{left} sends not started: the invocation is running out of time"))
-            break
-        try:
-            outcome = sending.process_send(s, shop, settings, send, batch=batch)
-        except Exception as exc:  # one failing send must not stop the others of the message
-            # The error's kind and code, not its text: a provider's message may quote the recipient's address.
-            logger.warning(
-                "send failed; the message will be retried",
-                extra={"send_id": send["send_id"], "signup_id": send.get("signup_id"), "error": error_code(exc)},
-            )
-            errors.append(exc)
-            continue
-        outcomes[outcome.status] += 1
-        if send.get("outstanding"):  # a notify's send, processed: it holds the next notify only a little longer
-            signups.send_processed(s.signups, shop.shop_id, send)
-    if errors:  # the lease stays: the redelivery sends the rest under it
+    batch = sending.prepare(s, shop, sends)  # the sends' claims and signups, and the month's quota
+    at = {"index": 0}
+    turns = pacing.Turns(s.pace, shop.shop_id, lambda: len(sends) - at["index"]) if s.pace is not None else None
+    deferred: tuple[int, str] | None = None  # (first send not done, why)
+    try:
+        for index, send in enumerate(sends):
+            at["index"] = index
+            if remaining_ms is not None and remaining_ms() < TIME_RESERVE_MS:
+                deferred = (index, "time")
+                break
+            if turns is not None and turns.waited >= pacing.MAX_HOLD_SECONDS:
+                deferred = (index, "hold")  # its turn is over: behind the other shops' messages, not after a delay
+                break
+            if turns is not None:
+                turns.last = None
+            try:
+                outcome = sending.process_send(s, shop, settings, send, batch=batch, turn=turns.take if turns else None)
+            except sending.Deferred:
+                deferred = (index, "pace")
+                break
+            except ProviderThrottled:
+                if turns is not None:
+                    turns.unuse()  # a throttled attempt is not a send: its token goes back
+                deferred = (index, "throttled")
+                break
+            except Exception as exc:  # one failing send must not stop the others of the message
+                if turns is not None and sending.not_sent(exc):
+                    turns.unuse()  # its token is the next send's (after the provider accepted, it stays used)
+                # The error's kind and code, not its text: a provider's message may quote the recipient's address.
+                logger.warning(
+                    "send failed; the message will be retried",
+                    extra={"send_id": send["send_id"], "signup_id": send.get("signup_id"), "error": error_code(exc)},
+                )
+                errors.append(exc)
+                continue
+            outcomes[outcome.status] += 1
+            if send.get("outstanding"):  # a notify's send, processed: it holds the next notify only a little longer
+                signups.send_processed(s.signups, shop.shop_id, send)
+    finally:
+        if turns is not None:
+            turns.close()
+    if errors:  # the whole message comes back (its done sends are skipped through their claims, the lease stays)
         codes = ", ".join(sorted({error_code(e) for e in errors}))
         raise RuntimeError(f"{len(errors)} parts of the message failed ({codes}); retrying the message") from None
+    if deferred is not None:
+        index, why = deferred
+        defer(message, sends[index:], why)
+        outcomes[f"deferred_{why}"] += len(sends) - index
+        batch.returned += len(sends) - index  # the deferred message reserves its own: this lease gives theirs back
     sending.settle(s, shop, batch)
     return outcomes
+
+
+def defer(message: dict[str, Any], rest: list[dict[str, Any]], why: str) -> None:
+    """Queue the message's remaining sends again, delayed: a new message (its receive count starts again, so
+    backpressure never leads to the dead-letter queue). Idempotent: the sends keep their ids, so their claims hold
+    if this message and a redelivery of the original both run. Raises when SQS refuses (the record is retried)."""
+    later = why in ("pace", "throttled")  # no token or a throttle: after a delay; out of time or turn: at once
+    deferrals = int(message.get("deferrals", 0)) + (1 if later else 0)
+    delay = pacing.defer_seconds(deferrals - 1) if later else 0
+    deps.queue().send({**message, "sends": rest, "deferrals": deferrals}, delay_seconds=delay)
+    logger.info("sends deferred", extra={"shop_id": message["shop_id"], "sends": len(rest), "why": why, "delay": delay})
+
+
+def fair_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A batch's records, quietest shop first (fewest records in the batch), each shop's in their queue order: the
+    one message of a small shop's restock runs before the nine of a big one that came in the same batch."""
+
+    def shop_of(record: dict[str, Any]) -> str:
+        try:
+            return str(json.loads(record.get("body") or "{}").get("shop_id", ""))
+        except ValueError:
+            return ""
+
+    shops = [shop_of(r) for r in records]
+    counts = Counter(shops)
+    order = sorted(range(len(records)), key=lambda i: (counts[shops[i]], i))
+    return [records[i] for i in order]
 
 
 def _optin_without_signup(message: dict[str, Any]) -> str:
@@ -133,6 +205,7 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> Any:
     metrics.add_metric(name="Records", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    event = {**event, "Records": fair_order(list(event.get("Records", [])))}
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
 
