@@ -33,6 +33,7 @@ from stacks.nag import acknowledge, checkov_skip
 
 EXPORT_TASK_TIMEOUT = Duration.minutes(15)  # services.exports stops at a part boundary a minute before it
 EXPORT_TASK_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
+EXPORT_TASK_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
 # The send queue: a committed signup that needs double opt-in gets its confirmation message from the stream.
 ROLLUP_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE})
 
@@ -166,7 +167,9 @@ class Exports(Construct):
                 statements=lambda _scope: [
                     iam.PolicyStatement(
                         actions=list(EXPORT_TASK_ACTIONS), resources=[bucket.arn_for_objects(EXPORT_PREFIX + "*")]
-                    )
+                    ),
+                    # To find an upload a killed attempt started and never recorded (`csvfile.abort_open_uploads`).
+                    iam.PolicyStatement(actions=list(EXPORT_TASK_BUCKET_ACTIONS), resources=[bucket.bucket_arn]),
                 ],
                 timeout=EXPORT_TASK_TIMEOUT,
             )

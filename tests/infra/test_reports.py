@@ -101,6 +101,7 @@ def test_the_export_task_writes_export_files_only_and_runs_up_to_15_minutes(synt
     granted.pop(log_group_of(props))
     bucket, _ = _bucket(synth)
     assert granted.pop(f"{bucket}/exports/*") == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}
+    assert granted.pop(bucket) == {"s3:ListBucketMultipartUploads"}  # the uploads a killed attempt left open
     assert granted.pop(MAIN) == READ | WRITE
     assert granted.pop("*") == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     assert set(granted) == {f"{MAIN}/index/{i.name}" for i in infra_spec.MAIN_TABLE.indexes}

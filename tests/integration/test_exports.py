@@ -251,6 +251,39 @@ def test_a_long_export_resumes_across_invocations_at_part_boundaries(
     assert [r[0] for r in rows[1:]] == list(reversed(ids_made))  # newest first, none twice, none missing
 
 
+def test_an_export_task_killed_before_its_upload_is_recorded_leaves_no_upload_open(
+    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by `make chaos` (seed 3 after issue 23's merge): a task killed between CreateMultipartUpload and the
+    write recording its id (a timeout: no `except` runs) leaves an upload nobody names. The retried step aborts
+    every open upload of the job's key before it starts its own, so the file is written and nothing stays open."""
+    from backinstock.csvfile import MultipartCsv
+    from backinstock.repositories.exports import ExportRepository
+
+    original, original_abort = ExportRepository.update_running, MultipartCsv.abort
+    killed: list[str] = []
+
+    def killed_once(self: Any, shop_id: str, job_id: str, values: dict[str, Any], *args: Any) -> Any:
+        if "upload_id" in values and not killed:
+            killed.append(values["upload_id"])
+            raise ConnectionError("the invocation timed out")
+        return original(self, shop_id, job_id, values, *args)
+
+    def no_cleanup_when_killed(self: Any) -> None:  # a kill: the invocation's own cleanup never runs
+        if self.upload_id not in killed:
+            original_abort(self)
+
+    monkeypatch.setattr(MultipartCsv, "abort", no_cleanup_when_killed)
+    monkeypatch.setattr(ExportRepository, "update_running", killed_once)
+    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
+    job = wait_until_done(shop["api_key"], accepted["job_id"])
+    from backinstock import aws
+
+    uploads = aws.client("s3").list_multipart_uploads(Bucket=os.environ["EXPORT_BUCKET_NAME"]).get("Uploads", [])
+    assert killed and job["status"] in ("ready", "failed")
+    assert uploads == []
+
+
 def test_an_export_failing_before_its_upload_is_recorded_leaves_no_upload_open(
     shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,6 +66,9 @@ class MultipartCsv:
 
     def start(self) -> str:
         if self.upload_id is None:
+            # An earlier attempt of this first step may have been killed between its CreateMultipartUpload and the
+            # write that records the upload's id (a Lambda timeout): nothing else knows that upload, so abort it.
+            abort_open_uploads(self.bucket, self.key, self._client)
             self.upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -127,6 +130,18 @@ def abort_upload(bucket: str, key: str, upload_id: str, client: Any = None) -> N
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except s3.exceptions.NoSuchUpload:
         return
+
+
+def abort_open_uploads(bucket: str, key: str, client: Any = None) -> int:
+    """Abort every open multipart upload of exactly `key` (an export's key is its job's own); returns how many."""
+    s3 = client or aws.client("s3")
+    aborted = 0
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
+        for upload in page.get("Uploads", []):
+            if upload["Key"] == key:
+                abort_upload(bucket, key, upload["UploadId"], s3)
+                aborted += 1
+    return aborted
 
 
 def download_url(bucket: str, key: str, expires_in: int, client: Any = None) -> str:

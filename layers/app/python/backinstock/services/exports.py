@@ -237,9 +237,9 @@ def run_step(
             try:
                 e.jobs.update_running(shop_id, job_id, {"upload_id": writer.upload_id})
             except Exception:
-                # Not recorded, the upload is out of the failure path's reach (it aborts what the job row names):
-                # abort it here (found by `make chaos`). A kill between the two calls still leaves it to the
-                # bucket's lifecycle rule (docs/RELIABILITY.md).
+                # Not recorded, the upload is known to this invocation only: abort it here (found by `make chaos`).
+                # A kill between the two calls is caught by the next start and by the failure path, which abort
+                # every open upload of the job's key (`csvfile.abort_open_uploads`).
                 writer.abort()
                 raise
             writer.write_row(list(columns))
@@ -278,8 +278,8 @@ def fail(
     moment = now or ids.now()
     shop_id, job_id = event["shop_id"], event["job_id"]
     job = e.jobs.get(shop_id, job_id)
-    if job is not None and job.get("upload_id"):
-        abort(job["object_key"], job["upload_id"])
+    if job is not None:  # the upload the row names ("" if none was recorded) and any other open one of its key
+        abort(job["object_key"], job.get("upload_id") or "")
     if job is not None and job["status"] == "running":
         failed = {"status": "failed", "error": error_message(event.get("error")), **_closing(moment)}
         with contextlib.suppress(JobNotRunning):  # cancelled meanwhile: cancelled it stays

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from backinstock import config, deps
-from backinstock.csvfile import MultipartCsv, abort_upload
+from backinstock.csvfile import MultipartCsv, abort_open_uploads, abort_upload
 from backinstock.services import exports
 
 logger = Logger()
@@ -23,7 +23,11 @@ def _dependency(factory: str) -> Any:
 
 
 def _abort(object_key: str, upload_id: str) -> None:
-    abort_upload(config.export_bucket(), object_key, upload_id)
+    """The failure path: the upload the job row names, and any other open one of its key (a task killed between
+    starting an upload and recording its id)."""
+    if upload_id:
+        abort_upload(config.export_bucket(), object_key, upload_id)
+    abort_open_uploads(config.export_bucket(), object_key)
 
 
 @logger.inject_lambda_context(clear_state=True)
