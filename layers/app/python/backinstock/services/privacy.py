@@ -16,9 +16,9 @@ functions below with the verified payload. Each is idempotent, because webhooks 
   data-request reports about them are deleted; send-log rows get `contact = "[redacted]"`. Send claims and usage
   counters hold no contact, order attributions neither. Export files: the time the redaction finished is recorded
   (`SHOP#<id> / ERASURE`) and every download link of an export that started before it answers 410 at once; the
-  files are never served again and the bucket's lifecycle rule deletes them within 7 days. The customer is identified by the payload's email
-  (lower-cased) and phone (normalised as signups store it), then by every contact the rows found that way hold (an
-  SMS signup found by its phone also names the email), until no new one appears.
+  files are never served again and the bucket's lifecycle rule deletes them within 7 days. The customer is
+  identified by the payload's email (lower-cased) and phone (normalised as signups store it), then by every contact
+  the rows found that way hold (an SMS signup found by its phone also names the email), until no new one appears.
 - `redact_shop` (48 hours after uninstall): every item of `SHOP#<id>` and of each partition that
   `Privacy.extra_partitions` names (the factory passes the report rollups'), the shop's global API key items, its
   domain claim (only while it points to this shop) and its Secrets Manager secret. Afterwards the shop does not
