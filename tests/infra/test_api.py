@@ -236,3 +236,9 @@ def _combinations(values: dict[str, list[str | None]]) -> list[dict[str, str | N
     import itertools
 
     return [dict(zip(values, chosen, strict=True)) for chosen in itertools.product(*values.values())]
+
+
+def test_large_answers_are_gzipped_for_clients_that_ask(synth: Synth) -> None:
+    """The public openapi.json (~560 KB) and long pages: API Gateway compresses answers above 10 KB."""
+    [api] = synth.resources("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["MinimumCompressionSize"] == 10 * 1024
