@@ -94,3 +94,63 @@ def test_an_erased_value_is_null_never_an_empty_string(history: dict[str, Any]) 
     erased = [c for c in report["customers"] if c.get("email") is None]
     assert len(erased) == 1 and erased[0].get("last_order_at") is None, report
     assert "" not in [v for c in report["customers"] for v in c.values()]
+
+
+# ------------------------------------------------------------------------ 6. input that is not what it claims
+@pytest.mark.parametrize(
+    "variant",
+    ["jane@example.com\u0000", "ja\u200bne@example.com", "\uff4aane@example.com", "<script>@x.io", "jane..d@x.io",
+     "jane@example.com\u200b", "jane@exam_ple.com", "j\u00e1ne@example.com"],
+    ids=["nul", "zero-width", "full-width", "script", "double-dot", "end-zero-width", "underscore-domain", "accent"],
+)  # fmt: skip
+def test_an_email_that_is_not_one_spelling_of_an_address_is_refused(
+    shop: dict[str, Any], catalog: dict[str, int], variant: str
+) -> None:
+    status, body = call(
+        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": variant}
+    )
+    assert status == 422 and body["error_details"][0]["field"] == "email", body
+
+
+def test_one_person_is_one_signup_per_variant_and_channel(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    key = shop["api_key"]
+    assert call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": JANE})[0] == 201
+    for spelling in (" JANE@Example.COM\t", "\u00a0jane@EXAMPLE.com"):
+        status, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": spelling})
+        assert status == 409, (spelling, body)
+    kelvin = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "\u212aate@x.io"})
+    assert kelvin[0] == 201 and kelvin[1]["contact"] == "kate@x.io", kelvin  # NFC: KELVIN SIGN is K
+
+
+@pytest.mark.parametrize(
+    "phone", ["+15551234567\u0000", "+1555\u200b1234567", "\uff0b15551234567", "+1555123456\uff17"]
+)
+def test_a_phone_that_is_not_e164_is_refused(shop: dict[str, Any], catalog: dict[str, int], phone: str) -> None:
+    status, body = call("POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101, "phone": phone})
+    assert status == 422 and body["error_details"][0]["field"] == "phone", body
+
+
+def test_json_with_a_repeated_key_is_refused(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    raw = '{"channel": "email", "shopify_variant_id": 101, "email": "a@x.io", "email": "b@x.io"}'
+    status, body = call("POST", SIGNUPS, shop["api_key"], raw_body=raw)
+    assert status == 422 and "'email' more than once" in body["errors"][0], body
+    nested = '{"compliance": {"optin_required": true, "optin_required": false}}'
+    status, body = call("PATCH", "/back_in_stock/settings", shop["api_key"], raw_body=nested)
+    assert status == 422 and "more than once" in body["errors"][0], body
+
+
+def test_a_whole_number_with_a_fraction_is_not_an_integer(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    body = {"channel": "email", "shopify_variant_id": 101.0, "email": JANE}
+    status, answer = call("POST", SIGNUPS, shop["api_key"], body)
+    assert status == 422 and answer["error_details"][0]["field"] == "shopify_variant_id", answer
+
+
+def test_an_order_line_of_10_18_units_is_refused_by_the_documented_bound(shopify: Any) -> None:
+    from backinstock.models.webhooks import MAX_LINE_QUANTITY
+
+    line = {"id": 1, "variant_id": 101, "product_id": 10, "price": "1.00", "quantity": 10**18}
+    status, answer = shopify.post("orders/create", {"id": 77, "line_items": [line]})
+    assert status == 422 and f"at most {MAX_LINE_QUANTITY}" in answer["errors"][0], answer
+    assert shopify.queued() == []
+    line["quantity"] = MAX_LINE_QUANTITY
+    assert shopify.post("orders/create", {"id": 78, "line_items": [line]})[1]["status"] == "queued"

@@ -6,8 +6,10 @@ as formulas."""
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
+import io
 import json
 import uuid
 from typing import Any
@@ -97,9 +99,32 @@ def test_a_webhook_body_over_256_kb_is_refused(merchant: dict[str, Any]) -> None
     assert status == 413, answer
 
 
-@pytest.mark.parametrize("cell", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rx"])
+@pytest.mark.parametrize(
+    "cell",
+    ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rx",
+     " =1+1", "\n=cmd", "\u00a0@SUM(A1)", "  \n +1", "\ufeff=1", "\uff1dSUM(A1)"],
+)  # fmt: skip
 def test_csv_cells_that_look_like_formulas_are_neutralised(cell: str) -> None:
     from backinstock import csvfile
 
+    class Parts:
+        body = b""
+
+        def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
+            return {"UploadId": "u"}
+
+        def upload_part(self, Body: bytes, **_: Any) -> dict[str, Any]:
+            self.body += Body
+            return {"ETag": "e"}
+
+        def complete_multipart_upload(self, **_: Any) -> None:
+            return None
+
     assert csvfile.neutralise(cell) == "'" + cell
     assert csvfile.neutralise("plain text") == "plain text" and csvfile.neutralise(-2) == -2
+    assert csvfile.neutralise(" plain") == " plain" and csvfile.neutralise("a=b") == "a=b"
+    s3 = Parts()  # the export's writer (its own, inlined check) neutralises alike
+    writer = csvfile.MultipartCsv("b", "k", file_name="f.csv", client=s3)
+    writer.write_row([cell, " plain"])
+    writer.complete()
+    assert next(csv.reader(io.StringIO(s3.body.decode(), newline=""))) == ["'" + cell, " plain"]

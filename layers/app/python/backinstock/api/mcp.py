@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from backinstock import dispatch, registry
 from backinstock.api.http import error_body, logger, metrics
-from backinstock.api.validation import MAX_BODY_BYTES, problems_text
+from backinstock.api.validation import MAX_BODY_BYTES, Repeated, loads_once, problems_text
 from backinstock.errors import Problem
 
 # Newest first. Streamable HTTP exists since 2025-03-26; 2024-11-05 clients speak the older HTTP+SSE transport.
@@ -210,7 +210,10 @@ def handle(
     if len(body) > MAX_BODY_BYTES:
         return Answer(413, _error(None, INVALID_REQUEST, f"request body exceeds {MAX_BODY_BYTES} bytes"))
     try:
-        raw = json.loads(body)
+        raw = loads_once(body)
+    except Repeated as exc:
+        text = f"Parse error: the body names {exc.key[:60]!r} more than once in one object; send each member once"
+        return Answer(400, _error(None, PARSE_ERROR, text))
     except ValueError as exc:
         return Answer(400, _error(None, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"))
     except RecursionError:  # nested deeper than the parser goes (a thousand levels): not a message we can read

@@ -8,9 +8,13 @@ allowed (Shopify adds fields in every API version) and ids are integers of any s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+# The most units one order line may carry: the preorder ledger adds a line's quantity (and price x quantity) to the
+# shop's totals, and an order of 10^18 units is no order; its webhook is refused (422) and counts nothing.
+MAX_LINE_QUANTITY = 1_000_000
 
 
 class _Payload(BaseModel):
@@ -43,14 +47,19 @@ class ProductDeletion(_Payload):
         return self
 
 
+class LineItem(_Payload):
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_LINE_QUANTITY)] | None = None
+
+
 class Order(_Payload):
     id: StrictInt
-    line_items: list[dict[str, Any]]
+    line_items: list[LineItem]
 
 
 class CancelledOrder(_Payload):
     id: StrictInt
     cancelled_at: StrictStr
+    line_items: list[LineItem] = []
 
 
 class OrderTransaction(_Payload):

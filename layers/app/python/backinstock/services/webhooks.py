@@ -109,7 +109,17 @@ def _payload_problems(topic: str, error: ValidationError) -> list[Problem]:
     problems = []
     for err in error.errors(include_url=False):
         field = ".".join(str(p) for p in err["loc"]) or None
-        message = {"missing": "is required"}.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
+        ctx = err.get("ctx") or {}
+        message = {
+            "missing": "is required",
+            "int_type": "must be an integer",
+            "string_type": "must be a string",
+            "list_type": "must be an array",
+            "model_type": "must be an object",
+            "dict_type": "must be an object",
+            "less_than_equal": f"must be at most {ctx.get('le')}",
+            "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        }.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
         problems.append(Problem("webhook_payload", f"{message} in a {topic} payload", field))
     return problems
 
