@@ -93,6 +93,12 @@ def test_an_event_id_of_any_size_is_never_a_5xx(merchant: dict[str, Any], size: 
     assert status < 500 and answer["status"] == "queued", answer
 
 
+def test_an_order_of_absurd_quantity_counts_nothing(merchant: dict[str, Any]) -> None:
+    line = {"id": 1, "variant_id": merchant["variant_id"], "price": "1.00", "quantity": 10**18}
+    status, answer = signed(merchant, "orders/create", json.dumps({"id": 5, "line_items": [line]}).encode())
+    assert status == 422 and "at most 1000000" in answer["errors"][0], answer
+
+
 def test_a_webhook_body_over_256_kb_is_refused(merchant: dict[str, Any]) -> None:
     body = json.dumps({"id": 1, "variants": [], "body_html": "x" * 300_000}).encode()
     status, answer = signed(merchant, "products/update", body)

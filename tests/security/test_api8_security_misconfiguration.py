@@ -1,6 +1,7 @@
 """API8:2023 Security Misconfiguration. Every answer of every route (from the registry) carries the security
 headers; no error body shows a stack trace, an ARN or the store's internals; injection strings in every filter are
-plain text (200 or 422, never 500, never another shop's rows); the local run exposes nothing beyond the app."""
+plain text (200 or 422, never 500, never another shop's rows); a body two parsers would read two ways is refused;
+the local run exposes nothing beyond the app."""
 
 from __future__ import annotations
 
@@ -199,3 +200,20 @@ def test_the_local_runs_aws_stand_in_listens_on_loopback_whatever_the_apps_host(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"channel": "email", "shopify_variant_id": 1, "email": "a@x.io", "email": "b@x.io"}',
+        '{"channel": "email", "shopify_variant_id": 1.0, "email": "a@x.io"}',
+    ],
+    ids=["repeated-key", "fractional-integer"],
+)
+def test_a_body_two_parsers_would_read_two_ways_is_refused(raw: str, attacker: dict[str, Any]) -> None:
+    status, answer, _ = call(attacker, "POST", "/back_in_stock/signups", raw=raw.encode())
+    assert status == 422 and answer["errors"], answer
+    mcp = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "method": "ping"}'
+    headers = {"Authorization": f"Bearer {attacker['api_key']}", "Accept": "application/json"}
+    status, answer, _ = call(attacker, "POST", "/mcp", raw=mcp, api_key=None, headers=headers)
+    assert status == 400 and answer["error"]["code"] == -32700, answer
