@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -177,6 +177,9 @@ class Api(Construct):
             rest_api_name="backinstock",
             description="Back-in-stock API, v2 external surface",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # gzip (for a client that sends Accept-Encoding) above 10 KB: the public openapi.json (~560 KB), long
+            # pages and reports; small answers stay as they are.
+            min_compression_size=Size.kibibytes(10),
             # Stage logging needs the account-level CloudWatch role; the stack brings it rather than assuming it.
             cloud_watch_role=True,
             deploy_options=apigw.StageOptions(

@@ -198,3 +198,47 @@ def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
 
 def _functions(synth: Synth) -> list[tuple[str, dict]]:
     return [(lid, r["Properties"]) for lid, r in synth.resources("AWS::Lambda::Function").items()]
+
+
+def test_each_authorizers_identity_is_a_function_of_its_identity_source_alone(synth: Synth) -> None:
+    """API Gateway caches an authorizer's answer keyed on its identity sources: two requests that agree on those
+    headers must get the same identity (or a refusal), whatever else they send. The real rule (`identify`) is run
+    for every authorizer of the template with requests that differ only in the headers outside its sources."""
+    from backinstock.services.shops import hash_key, identify
+
+    class Keys:
+        shops = {hash_key(k): (f"shop-{k}", "free") for k in ("key-one", "key-two")}
+
+        def identity_for_key(self, key_hash: str) -> tuple[str, str | None] | None:
+            return self.shops.get(key_hash)
+
+    header_values = {
+        "X-Auth-Token": [None, "key-one", "key-two"],
+        "Authorization": [None, "Bearer key-one", "Bearer key-two", "Basic key-one"],
+    }
+    authorizers = synth.resources("AWS::ApiGateway::Authorizer").values()
+    for authorizer in authorizers:
+        sources = [
+            s.removeprefix("method.request.header.") for s in authorizer["Properties"]["IdentitySource"].split(",")
+        ]
+        others = [h for h in header_values if h not in sources]
+        for cache_key in _combinations({h: header_values[h] for h in sources}):
+            if None in cache_key.values():
+                continue  # API Gateway refuses a request without its identity sources before any cache
+            seen = {
+                identify(Keys(), {k: v for k, v in {**cache_key, **rest}.items() if v is not None})
+                for rest in _combinations({h: header_values[h] for h in others})
+            }
+            assert len(seen - {None}) <= 1, (sources, cache_key, seen)
+
+
+def _combinations(values: dict[str, list[str | None]]) -> list[dict[str, str | None]]:
+    import itertools
+
+    return [dict(zip(values, chosen, strict=True)) for chosen in itertools.product(*values.values())]
+
+
+def test_large_answers_are_gzipped_for_clients_that_ask(synth: Synth) -> None:
+    """The public openapi.json (~560 KB) and long pages: API Gateway compresses answers above 10 KB."""
+    [api] = synth.resources("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["MinimumCompressionSize"] == 10 * 1024

@@ -125,6 +125,7 @@ def test_no_webhook_topic_scans(shopify: Any, catalog: dict[str, int]) -> None:
         "updated_at": "2026-11-27T00:00:00Z",
         "variants": [{"id": 101, "inventory_item_id": 5101}],
     }
+    named = {"shop_id": 1, "shop_domain": shopify.domain}  # the shop, as a privacy payload names it
     topics = [
         ("products/create", product),
         (
@@ -161,9 +162,9 @@ def test_no_webhook_topic_scans(shopify: Any, catalog: dict[str, int]) -> None:
         ),
         ("orders/cancelled", {"id": 9, "cancel_reason": "customer", "cancelled_at": "2026-11-27T00:00:00Z"}),
         ("products/delete", {"id": 10}),
-        ("customers/data_request", {"customer": customer, "data_request": {"id": 7}, "orders_requested": [9]}),
-        ("customers/redact", {"customer": customer, "orders_to_redact": [9]}),
-        ("shop/redact", {"shop_domain": shopify.domain}),
+        ("customers/data_request", {**named, "customer": customer, "data_request": {"id": 7}, "orders_requested": [9]}),
+        ("customers/redact", {**named, "customer": customer, "orders_to_redact": [9]}),
+        ("shop/redact", named),
     ]
     preorder_offer(shopify.shop["shop_id"])
     for topic, payload in topics:

@@ -324,7 +324,9 @@ def test_customers_redact_deletes_the_preorder_profiles_and_leaves_the_anonymous
     keys = customer_keys(90010, "jo@example.com")
     assert sorted(deps.ledger().orders.customers(shop_id, keys)) == sorted(keys)
     # A data request reports what is held: both preorder customer records and the requested order's ledger entry
+    named = {"shop_id": 1, "shop_domain": shopify.domain}  # the shop, as a privacy payload names it
     request = {
+        **named,
         "customer": {"id": 90010, "email": "jo@example.com"},
         "orders_requested": [9001],
         "data_request": {"id": 1},
@@ -336,7 +338,7 @@ def test_customers_redact_deletes_the_preorder_profiles_and_leaves_the_anonymous
     assert sorted(c["customer_key"] for c in report["preorder_customers"]) == sorted(keys)
     assert [o["order_id"] for o in report["preorder_orders"]] == ["9001"]
     before = figures(shop_id)
-    redact = {"customer": {"id": 90010, "email": "jo@example.com"}, "orders_to_redact": [9001, 9002]}
+    redact = {**named, "customer": {"id": 90010, "email": "jo@example.com"}, "orders_to_redact": [9001, 9002]}
     deliver(shopify, stream, ("customers/redact", redact))
     assert deps.ledger().orders.customers(shop_id, keys) == {}
     assert figures(shop_id) == before and before["customers"] == 2  # the figures stay, anonymous

@@ -181,14 +181,47 @@ def _mcp(api_key: str, method: str, params: dict[str, Any] | None = None) -> tup
 
 def test_mcp_tool_calls_take_the_points_of_their_routes(shop: dict[str, Any], clock: Clock) -> None:
     status, _, headers = _mcp(shop["api_key"], "tools/list")
-    assert status == 200 and headers["X-RateLimit-Remaining"] == "360"  # the transport itself takes nothing
+    assert status == 200 and headers["X-RateLimit-Remaining"] == "359"  # a message that is not a tool call: 1
     _, body, headers = _mcp(shop["api_key"], "tools/call", {"name": "get_tagging_settings", "arguments": {}})
-    assert body["result"]["isError"] is False and headers["X-RateLimit-Remaining"] == "359"
+    assert body["result"]["isError"] is False and headers["X-RateLimit-Remaining"] == "358"
     arguments = {"order_tags": {"enabled": True, "tag": "via-mcp"}}
     _, body, headers = _mcp(shop["api_key"], "tools/call", {"name": "update_tagging_settings", "arguments": arguments})
-    assert body["result"]["isError"] is False and headers["X-RateLimit-Remaining"] == "357"
+    assert body["result"]["isError"] is False and headers["X-RateLimit-Remaining"] == "356"
     # the HTTP routes and the tools share one bucket
-    assert request("GET", TAGGING, shop["api_key"])[2]["X-RateLimit-Remaining"] == "356"
+    assert request("GET", TAGGING, shop["api_key"])[2]["X-RateLimit-Remaining"] == "355"
+
+
+def _batch(api_key: str, messages: list[dict[str, Any]]) -> tuple[int, Any, dict[str, str]]:
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "Content-Type": "application/json"}
+    response = handle("POST", registry.BASE_PATH + "/mcp", headers, json.dumps(messages))
+    out = dict(response.get("headers") or {})
+    out.update({k: ",".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()})
+    return int(response["statusCode"]), json.loads(response["body"]), out
+
+
+def test_each_message_of_an_mcp_batch_takes_its_points(shop: dict[str, Any], clock: Clock) -> None:
+    listing = [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in range(20)]
+    status, body, headers = _batch(shop["api_key"], listing)
+    assert status == 200 and len(body) == 20 and headers["X-RateLimit-Remaining"] == "340"
+    call = {"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": {"name": "get_tagging_settings"}}
+    status, body, headers = _batch(shop["api_key"], [listing[0], call])
+    assert status == 200 and headers["X-RateLimit-Remaining"] == "338"  # 1 for the listing, 1 for the GET tool
+
+
+def test_a_refused_shop_gets_429_for_a_batch_too(shop: dict[str, Any], clock: Clock, small: int) -> None:
+    exhaust(shop, small // 2)
+    listing = [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in range(3)]
+    status, body, headers = _batch(shop["api_key"], listing)
+    assert status == 429 and headers["Retry-After"] and body["retry_after"] >= 1, body
+
+
+def test_an_mcp_batch_over_the_documented_maximum_is_refused_before_it_costs(
+    shop: dict[str, Any], clock: Clock
+) -> None:
+    listing = [{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(21)]
+    status, body, headers = _batch(shop["api_key"], listing)
+    assert status == 400 and "at most 20" in body["error"]["message"]
+    assert "X-RateLimit-Remaining" not in headers
 
 
 def test_an_mcp_tool_call_past_the_limit_is_a_429_tool_error_that_runs_nothing(

@@ -103,3 +103,109 @@ def test_a_failed_enqueue_forgets_the_event_so_shopify_can_retry(shopify: Shopif
     assert status == 500 and shopify.queued() == []
     status, body = shopify.post("inventory_levels/update", LEVEL, event_id="evt-retry")
     assert (status, body["status"]) == (200, "queued")
+
+
+# ----------------------------------------------------------------- a signature covers the body, not the topic
+
+
+def test_a_signed_body_replayed_under_another_topic_is_refused(shopify: Shopify) -> None:
+    # Given a signed inventory update (and a signed order), when either is sent as a privacy topic, then nothing
+    # is queued: each topic takes only its own payload's shape.
+    order = {
+        "id": 9001,
+        "email": "jane@example.com",
+        "customer": {"id": 1, "email": "jane@example.com"},
+        "line_items": [],
+    }
+    for body, topic in (
+        (LEVEL, "shop/redact"),
+        (order, "customers/redact"),
+        (LEVEL, "orders/create"),
+        (order, "products/delete"),
+        ({"id": 5, "variants": []}, "products/delete"),
+    ):
+        status, answer = shopify.post(topic, body)
+        assert status == 422, (topic, answer)
+        assert f"in a {topic} payload" in answer["errors"][0]
+    assert shopify.queued() == []
+
+
+def test_shopify_documented_samples_with_ids_above_2_53_are_queued(shopify: Shopify) -> None:
+    big = 2**60 + 7
+    samples = {
+        "inventory_levels/update": {
+            "inventory_item_id": big,
+            "location_id": big,
+            "available": 6,
+            "updated_at": "2026-11-27T10:00:00-05:00",
+            "admin_graphql_api_id": "gid://x",
+        },
+        "products/update": {"id": big, "title": "Example T-Shirt", "variants": [{"id": big + 1}], "new_field": 1},
+        "products/delete": {"id": big},
+        "orders/create": {"id": big, "line_items": [{"id": big, "variant_id": big}], "email": "jon@example.com"},
+        "orders/cancelled": {"id": big, "cancelled_at": "2026-11-27T10:00:00-05:00", "line_items": []},
+        "order_transactions/create": {"id": big, "order_id": big, "kind": "capture", "amount": "1.00"},
+        "refunds/create": {"id": big, "order_id": big, "transactions": [], "refund_line_items": []},
+        "customers/data_request": {
+            "shop_id": 954889,
+            "shop_domain": shopify.domain,
+            "orders_requested": [big],
+            "customer": {"id": big, "email": "john@example.com", "phone": "555-625-1199"},
+            "data_request": {"id": 9999},
+        },
+        "customers/redact": {
+            "shop_id": 954889,
+            "shop_domain": shopify.domain,
+            "orders_to_redact": [big, 280263],
+            "customer": {"id": big, "email": "john@example.com", "phone": "555-625-1199"},
+        },
+    }
+    for topic, body in samples.items():
+        status, answer = shopify.post(topic, body)
+        assert (status, answer["status"]) == (200, "queued"), (topic, answer)
+    assert len(shopify.queued()) == len(samples)
+
+
+@pytest.mark.parametrize(
+    "named", [{"shop_domain": "other-shop.myshopify.com"}, {"shop_id": 111}], ids=["domain", "shopify-id"]
+)
+def test_a_privacy_payload_naming_another_shop_is_refused(shopify: Shopify, named: dict[str, Any]) -> None:
+    # Given the shop is known to Shopify as 954889 (its first privacy webhook said so)
+    first = {"shop_id": 954889, "shop_domain": shopify.domain.upper(), "customer": {"id": 1}, "orders_to_redact": []}
+    assert shopify.post("customers/redact", first)[1]["status"] == "queued"
+    # When a payload names another shop, then it is refused and nothing more is queued
+    status, answer = shopify.post("shop/redact", {"shop_id": 954889, "shop_domain": shopify.domain, **named})
+    assert status == 422 and "another shop" in answer["errors"][0], answer
+    assert len(shopify.queued()) == 1
+
+
+def test_a_privacy_body_acts_once_whatever_its_event_id(shopify: Shopify) -> None:
+    body = {
+        "shop_id": 954889,
+        "shop_domain": shopify.domain,
+        "customer": {"id": 1, "email": "jane@example.com"},
+        "orders_to_redact": [],
+    }
+    answers = [shopify.post("customers/redact", body, event_id=f"evt-new-{n}")[1]["status"] for n in range(3)]
+    assert answers == ["queued", "duplicate", "duplicate"] and len(shopify.queued()) == 1
+
+
+@pytest.mark.parametrize("size", [129, 1_100, 100_000])
+def test_an_event_id_of_any_size_is_keyed_by_its_hash_and_never_a_500(shopify: Shopify, size: int) -> None:
+    event_id = "e" * size
+    answers = [shopify.post("inventory_levels/update", LEVEL, event_id=event_id) for _ in range(2)]
+    assert [(s, b["status"]) for s, b in answers] == [(200, "queued"), (200, "duplicate")]
+    assert answers[0][1]["event_id"].startswith("sha256:") and len(shopify.queued()) == 1
+
+
+def test_a_huge_shop_domain_header_is_a_401_not_a_500(shopify: Shopify) -> None:
+    status, _ = shopify.post("inventory_levels/update", LEVEL, domain="x" * 3_000 + ".myshopify.com")
+    assert status == 401 and shopify.queued() == []
+
+
+def test_a_body_over_256_kb_is_refused_as_on_the_api(shopify: Shopify) -> None:
+    from backinstock.api.validation import MAX_BODY_BYTES
+
+    status, answer = shopify.post("products/update", {"id": 1, "variants": [], "body_html": "x" * MAX_BODY_BYTES})
+    assert status == 413 and "256 KB" in answer["errors"][0]
+    assert shopify.queued() == []

@@ -8,6 +8,9 @@ shop with a valid key of its own) tries to reach.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -131,3 +134,33 @@ def attacker(server: dict[str, Any]) -> dict[str, Any]:
     shop = new_shop(server, "attacker")
     shop["values"] = populate(server, shop)
     return shop
+
+
+WEBHOOK_SECRET = "whsec-security-suite-0123456789"
+
+
+@pytest.fixture(scope="session")
+def merchant(server: dict[str, Any]) -> dict[str, Any]:
+    """A shop connected to Shopify with a webhook secret the suite knows: it plays an attacker who captured one of
+    the shop's signed webhooks (and Shopify, for the privacy webhooks)."""
+    shop = new_shop(server, "webhooks")
+    connected = cli(
+        server,
+        *("shops", "connect-shopify", "--shop-id", shop["shop_id"], "--webhook-secret", WEBHOOK_SECRET),
+        *("--access-token", "shpat_security_suite_0123456789"),
+    )
+    assert connected.returncode == 0, connected.stderr
+    return shop
+
+
+def signed(shop: dict[str, Any], topic: str, body: bytes, event_id: str | None = None) -> tuple[int, Any]:
+    """`body` delivered as Shopify delivers it: signed with the shop's webhook secret, under `topic`."""
+    signature = base64.b64encode(hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    headers = {
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": shop["domain"],
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
+    }
+    status, answer, _ = call(shop, "POST", "/webhooks/shopify", raw=body, api_key=None, headers=headers)
+    return status, answer

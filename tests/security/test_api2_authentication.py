@@ -160,3 +160,21 @@ def test_a_replayed_unsubscribe_link_changes_nothing_more(server: dict[str, Any]
     assert signup["status"] == "unsubscribed"
     assert page(server, "POST", path) == first  # the same answer, the same state
     assert call(attacker, "GET", f"/back_in_stock/signups/{attacker['values']['signup_id']}")[1] == signup
+
+
+def test_one_identity_per_request_two_keys_in_two_headers_are_refused(
+    victim: dict[str, Any], attacker: dict[str, Any]
+) -> None:
+    """The gateway caches an identity under the route's own header (X-Auth-Token, or Authorization on /mcp): a
+    request naming one key there and another in the other header is refused, so no cached identity can be shared."""
+    mcp = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    both = {"Authorization": f"Bearer {victim['api_key']}", "X-Auth-Token": attacker["api_key"]}
+    status, answer, _ = call(victim, "POST", "/mcp", mcp, api_key=None, headers=both)
+    assert refused(status, answer), (status, answer)
+    swapped = {"Authorization": f"Bearer {attacker['api_key']}", "X-Auth-Token": victim["api_key"]}
+    status, answer, _ = call(victim, "GET", "/back_in_stock/settings", api_key=None, headers=swapped)
+    assert refused(status, answer), (status, answer)
+    # The same key in both is one identity
+    same = {"Authorization": f"Bearer {victim['api_key']}", "X-Auth-Token": victim["api_key"]}
+    assert call(victim, "GET", "/back_in_stock/settings", api_key=None, headers=same)[0] == 200
+    assert call(victim, "POST", "/mcp", mcp, api_key=None, headers=same)[0] == 200

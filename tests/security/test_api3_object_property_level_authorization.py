@@ -1,16 +1,19 @@
 """API3:2023 Broken Object Property Level Authorization. Every body refuses a field it does not declare (mass
-assignment), and no answer carries the store's own properties (keys, index attributes, search copies, marks)."""
+assignment), no answer carries the store's own properties (keys, index attributes, search copies, marks), and
+what a privacy webhook erased is served by no file and no link afterwards."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
 from backinstock import registry
+from tests.e2e.conftest import eventually, fetch
 from tests.helpers import sample_request
-from tests.security.conftest import call
+from tests.security.conftest import call, signed
 
 pytestmark = pytest.mark.security
 # Names of the table's own attributes: never in a response.
@@ -53,3 +56,26 @@ def test_no_answer_carries_the_stores_own_properties(path: str, attacker: dict[s
     for name in STORE_PROPERTIES:
         assert name not in text, (path, name)
     assert attacker["shop_id"] not in text
+
+
+def test_an_erased_customer_is_served_by_no_earlier_export_link(merchant: dict[str, Any]) -> None:
+    # Given a customer's signup and an export of the waitlist made before their erasure
+    email = f"erase-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"channel": "email", "shopify_variant_id": merchant["variant_id"], "email": email}
+    assert call(merchant, "POST", "/back_in_stock/signups", body)[0] == 201
+    status, job, _ = call(merchant, "POST", "/back_in_stock/signups/export", {"variant_id": merchant["variant_id"]})
+    assert status == 202, job
+
+    def ready() -> Any:
+        answer = call(merchant, "GET", f"/back_in_stock/reports/exports/{job['job_id']}")[1]
+        return answer if answer["status"] == "ready" else None
+
+    link = eventually(ready, "the export")["download_url"]
+    assert fetch(link)[0] == 200  # the redirect, followed: the file with the customer's email
+    # When Shopify asks for the customer's erasure
+    redact = {"shop_id": 1, "shop_domain": merchant["domain"], "customer": {"id": 3, "email": email},
+              "orders_to_redact": []}  # fmt: skip
+    assert signed(merchant, "customers/redact", json.dumps(redact).encode())[1]["status"] == "queued"
+    # Then the earlier link answers 410 and says why
+    status, text, _ = eventually(lambda: (lambda got: got if got[0] != 200 else None)(fetch(link)), "the erasure")
+    assert status == 410 and "erased" in text and email not in text, text

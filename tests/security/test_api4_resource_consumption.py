@@ -115,3 +115,24 @@ def test_every_date_and_number_at_its_extremes_is_a_clear_answer(
             assert status < 500, (action.name, query, answer)
             if status >= 400:
                 problem(status, answer)
+
+
+def test_an_mcp_batch_pays_per_message_up_to_its_documented_maximum(server: dict[str, Any]) -> None:
+    from tests.security.conftest import new_shop
+
+    shop = new_shop(server, "batch")
+    headers = {"Authorization": f"Bearer {shop['api_key']}", "Accept": "application/json"}
+    listing = [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in range(20)]
+    status, answer, got = call(shop, "POST", "/mcp", listing, api_key=None, headers=headers)
+    assert status == 200 and len(answer) == 20
+    limit = int(got["X-RateLimit-Limit"])
+    assert int(got["X-RateLimit-Remaining"]) <= limit - 20  # every message took its point
+    status, answer, _ = call(shop, "POST", "/mcp", listing + listing[:1], api_key=None, headers=headers)
+    assert status == 400 and "at most 20" in answer["error"]["message"]  # the documented maximum
+
+
+def test_the_public_openapi_document_is_cacheable_and_revalidates_to_a_304(server: dict[str, Any]) -> None:
+    status, _, got = call(server, "GET", "/openapi.json", api_key=None)
+    assert status == 200 and got["ETag"] and "max-age" in got["Cache-Control"]
+    status, answer, again = call(server, "GET", "/openapi.json", api_key=None, headers={"If-None-Match": got["ETag"]})
+    assert status == 304 and answer is None and again["ETag"] == got["ETag"]

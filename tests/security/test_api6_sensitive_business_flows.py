@@ -1,5 +1,6 @@
-"""API6:2023 Unrestricted Access to Sensitive Business Flows. Resends cannot flood a customer; a mail scanner that
-opens every link confirms and unsubscribes nothing; a mailbox's one-click unsubscribe works."""
+"""API6:2023 Unrestricted Access to Sensitive Business Flows. Resends cannot flood a customer; a look-alike spelling
+of an address is no second signup (so no second alert); a mail scanner that opens every link confirms and
+unsubscribes nothing; a mailbox's one-click unsubscribe works."""
 
 from __future__ import annotations
 
@@ -64,3 +65,19 @@ def test_one_click_unsubscribe_from_the_emails_header(server: dict[str, Any], at
     status, _, _ = fetch(url, "POST", b"List-Unsubscribe=One-Click")
     assert status == 200
     assert call(attacker, "GET", f"/back_in_stock/signups/{signup_id}")[1]["status"] == "unsubscribed"
+
+
+def test_a_look_alike_address_is_no_second_signup(attacker: dict[str, Any]) -> None:
+    _, email = new_signup(attacker)
+    local, domain = email.split("@")
+    variants = {
+        "nul": email + "\u0000",
+        "zero-width": f"{local}\u200b@{domain}",
+        "full-width": "\uff46" + email[1:],
+        "markup": "<script>@x.io",
+        "case and space": f" {local.upper()}@{domain.upper()} ",
+    }
+    for case, spelling in variants.items():
+        body = {"channel": "email", "shopify_variant_id": attacker["variant_id"], "email": spelling}
+        status, answer, _ = call(attacker, "POST", "/back_in_stock/signups", body)
+        assert status == (409 if case == "case and space" else 422), (case, status, answer)

@@ -53,6 +53,9 @@ def apply_environment(env: dict[str, str]) -> None:
     deps.reset()
 
 
+AWS_HOST = "127.0.0.1"  # where the embedded moto listens, always: it needs no credential, so never the network
+
+
 def start_moto(host: str, port: int) -> Any:
     import logging
 

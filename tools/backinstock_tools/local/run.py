@@ -105,8 +105,10 @@ def serve(args: argparse.Namespace) -> int:
     console = Console(None if args.verbose else Path(args.log_file))
     os.environ["MOTO_PORT"] = str(args.aws_port)  # where moto's state machines send their service calls
     stepfunctions.enable(invocation_lock)
-    backend.start_moto(args.host, args.aws_port)
-    endpoint = f"http://{args.host}:{args.aws_port}"
+    # The embedded AWS stand-in answers any credentials and holds the link key and the shops' webhook secrets: it
+    # listens on loopback whatever the app's --host is (the app's server is the only thing the network may reach).
+    backend.start_moto(backend.AWS_HOST, args.aws_port)
+    endpoint = f"http://{backend.AWS_HOST}:{args.aws_port}"
     api = LocalApi(args.host, args.port)  # bound now: links in messages must name the real port
     backend.apply_environment(backend.local_environment(endpoint, public_base_url=api.base_url))
     resources = backend.create_resources()

@@ -5,7 +5,8 @@ The upload's state (upload id, part ETags) is small and JSON-serialisable: an ex
 invocations carries it in the workflow's state and resumes at a part boundary.
 
 Cells are neutralised against formula injection (OWASP "CSV Injection"): a text cell that starts with `=`, `+`, `-`,
-`@`, a tab or a carriage return gets a leading `'`, so a spreadsheet shows it as text instead of evaluating it.
+`@` (or their full-width forms), a tab or a carriage return, or with any whitespace (a space, a line feed, a no-break
+space...) before one of them, gets a leading `'`, so a spreadsheet shows it as text instead of evaluating it.
 Numbers are written as they are.
 """
 
@@ -18,14 +19,21 @@ from typing import Any
 from backinstock import aws
 
 PART_SIZE = 8 * 1024 * 1024
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_TRIGGER_SET = frozenset(_TRIGGERS)
+_FORMULA = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # and their full-width forms
+_TRIGGERS = (*_FORMULA, "\t", "\r")
+# What a spreadsheet may skip before a formula: whitespace (a space, a line feed, a no-break space...) and a BOM.
+_SKIPPED = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
+_MAYBE = frozenset(_TRIGGERS) | frozenset(_SKIPPED)  # first characters of a cell that may be a formula
+
+
+def _formula(text: str) -> bool:
+    return text.startswith(_TRIGGERS) or text.lstrip(_SKIPPED).startswith(_FORMULA)
 
 
 def neutralise(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_TRIGGERS):
+    if isinstance(value, str) and value[:1] in _MAYBE and _formula(value):
         return "'" + value
     return value
 
@@ -81,7 +89,7 @@ class MultipartCsv:
         """Write one row; returns True when a part was uploaded (the buffer is empty: a safe place to stop).
         The neutralising is `neutralise`, inlined: this loop is the export's hot path."""
         self._writer.writerow(
-            ["'" + c if c.__class__ is str and c[:1] in _TRIGGER_SET else c for c in row]
+            ["'" + c if c.__class__ is str and c[:1] in _MAYBE and _formula(c) else c for c in row]
         )  # csv.writer writes None as an empty cell
         if self._bytes.tell() >= self.part_size:
             self._flush()

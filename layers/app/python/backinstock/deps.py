@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from backinstock.queue import SendQueue, WebhookQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
+    from backinstock.repositories.privacy import PrivacyRepository
     from backinstock.repositories.rollups import RollupRepository
     from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.shops import Shop
@@ -228,6 +229,14 @@ def attribution() -> Attribution:
     from backinstock.services.attribution import Attribution
 
     return Attribution(attributions=AttributionRepository(config.table_name()), shopify=shopify_admin)
+
+
+@factory
+def erasures() -> PrivacyRepository:
+    """When a shop's data was last erased (export download links check it)."""
+    from backinstock.repositories.privacy import PrivacyRepository
+
+    return PrivacyRepository(config.table_name())
 
 
 @factory

@@ -41,6 +41,11 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class Gone(AppError):
+    status = 410
+    code = "gone"
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"

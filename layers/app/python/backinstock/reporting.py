@@ -30,7 +30,8 @@ HANDLERS = "reports"  # the package under functions/ of the generic handler modu
 READ_ACCESS = frozenset({Access.TABLE_READ})
 EXPORT_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN, Access.IDEMPOTENCY})
 STATUS_ACCESS = frozenset({Access.TABLE_READ, Access.LINK_SECRET})  # signs the download link
-DOWNLOAD_ACCESS = frozenset({Access.LINK_SECRET, Access.EXPORT_READ})  # verifies it, signs the S3 URL
+# Verifies it, reads the shop's erasures (services/downloads.py), signs the S3 URL.
+DOWNLOAD_ACCESS = frozenset({Access.LINK_SECRET, Access.TABLE_READ, Access.EXPORT_READ})
 CANCEL_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN})
 
 
@@ -167,10 +168,19 @@ class ReportFamily:
             mcp_tool=False,  # a link for a browser or a spreadsheet; tools read download_url from the status
             query_model=DownloadQuery,
             success_status=302,
+            statuses=(
+                (
+                    410,
+                    "Gone: a customer's data was erased (Shopify privacy request) after this export started, or the "
+                    "shop was erased; the message says why. Run the export again",
+                ),
+            ),
             notes=(
                 "The job's download_url: no API key (the signed token is the credential). Valid 7 days after the "
                 "export completed, as the file is; the redirect's pre-signed S3 URL lives 5 minutes, so open the "
                 "link itself again rather than keep the redirect. A forged, expired or foreign token is a 404.",
+                "After a customers/redact that finished after the export started, or a shop/redact, the link "
+                "answers 410 and never serves the file again.",
             ),
             sample=Sample(f"{self.exports_path}/{{job_id}}/download?token={{download_token}}"),
         )

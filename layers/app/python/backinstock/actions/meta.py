@@ -33,7 +33,12 @@ OPENAPI = Action(
     aliases=("openapi", "api schema"),
     auth=Auth.PUBLIC,
     sample=Sample("/openapi.json"),
-    notes=("Public: no API key needed.",),
+    statuses=((304, "Not Modified: If-None-Match named the current ETag; no body"),),
+    notes=(
+        "Public: no API key needed.",
+        "Served with an ETag and Cache-Control: public, max-age=300; If-None-Match with the current ETag answers "
+        "304 with no body. Gzipped for a client that sends Accept-Encoding: gzip (in AWS).",
+    ),
 )
 
 MCP = Action(
@@ -56,7 +61,11 @@ MCP = Action(
     notes=(
         "Authenticate with Authorization: Bearer <api key>.",
         "Methods: initialize, tools/list, tools/call, ping. A tool call runs the same code as the HTTP route.",
-        "Rate limit: a tool call takes the points of its route (GET 1, else 2); the POST itself takes none.",
+        "Rate limit: every message pays. The POST takes 1 point per message that is not a tools/call (initialize, "
+        "ping, tools/list, notifications; each message of a batch) before anything runs, and a tool call takes the "
+        "points of its route (GET 1, else 2). A shop out of points gets 429 for a message or a batch that holds any "
+        "such message; a tool call past the limit is a tool result with isError and status 429.",
+        "JSON-RPC batches hold at most 20 messages (initialize not among them); a larger one is a 400.",
     ),
 )
 

@@ -235,18 +235,23 @@ def plan_of(event: Mapping[str, Any]) -> str:
 # The rate-limit decisions of the invocations in progress, newest last: an MCP tool call runs its action's handler
 # inside the MCP one, and the MCP answer's headers report the latest decision (after its tool calls).
 _decisions: list[Decision] = []
+_depth: list[str] = []  # the actions whose handlers are running, outermost first
 
 
 def take_points(action: Action, event: Mapping[str, Any]) -> None:
     """Take the action's points from the shop's bucket before anything else runs (validation included): refused,
     `RateLimited` (429, nothing executed). A store failure lets the request through (fail open), counted by the
     `RateLimitStoreErrors` metric that the stack alarms on."""
+    charge(action, shop_id_of(event), plan_of(event), action.points)
+
+
+def charge(action: Action, shop_id: str, plan: str, points: int) -> None:
+    """Take `points` from the shop's bucket (`take_points`' rule; MCP charges per message of a batch with it)."""
     from backinstock import deps
 
-    shop_id = shop_id_of(event)
-    if not action.rate_limited or not shop_id:
+    if not action.rate_limited or not shop_id or points <= 0:
         return
-    decision = deps.rate_limiter().check(shop_id, plan_of(event), action.points)
+    decision = deps.rate_limiter().check(shop_id, plan, points)
     _decisions.append(decision)
     if decision.failed_open:
         from aws_lambda_powertools.metrics import single_metric
@@ -415,6 +420,7 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             metrics.add_dimension(name="action", value=action.name)
             mark = len(_decisions)
+            _depth.append(action.name)
             try:
                 response = app.resolve(event, context)
                 if action.v1 is not None and str(event.get("path") or "").startswith(registry.V1_BASE_PATH):
@@ -423,7 +429,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
                 # The latest decision: this invocation's, or a tool call's that ran inside it (MCP).
                 return with_rate_limit_headers(response, _decisions[-1]) if len(_decisions) > mark else response
             finally:
-                if mark == 0:
+                _depth.pop()
+                if not _depth:  # the outermost invocation (an MCP tool call runs inside the MCP one)
                     _decisions.clear()
 
         handler.action = action  # type: ignore[attr-defined]

@@ -15,6 +15,10 @@ Protocol decisions (see docs/MCP.md):
   body; an unparseable body is -32700 with HTTP 400, a malformed envelope -32600 with HTTP 400.
 - JSON-RPC batches (arrays) are accepted, as 2025-03-26 requires of servers; later revisions removed them and no
   current client sends one. At most `MAX_BATCH` messages, `initialize` not among them.
+- Every message pays: before anything runs, the POST takes 1 rate-limit point per message that is not a
+  `tools/call` (`initialize`, `ping`, `tools/list`, notifications; each one of a batch), and each tool call then
+  takes its route's points as it runs. A shop out of points gets HTTP 429 for a message or a batch that holds any
+  such message; a tool call past the limit is a tool result with `isError` and status 429.
 - A tool call whose HTTP status is >= 400 is a tool result with `isError: true` carrying the API's error envelope
   plus `status`, not a JSON-RPC error: the model sees the same messages an HTTP caller does and can correct itself.
   An unknown tool, or `arguments` that are not an object, is JSON-RPC -32602.
@@ -39,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from backinstock import dispatch, registry
 from backinstock.api.http import error_body, logger, metrics
-from backinstock.api.validation import MAX_BODY_BYTES, problems_text
+from backinstock.api.validation import MAX_BODY_BYTES, Repeated, loads_once, problems_text
 from backinstock.errors import Problem
 
 # Newest first. Streamable HTTP exists since 2025-03-26; 2024-11-05 clients speak the older HTTP+SSE transport.
@@ -182,8 +186,10 @@ def handle(
     headers: Mapping[str, str] | None,
     caller: Caller,
     invoke: Invoke | None = None,
+    charge: Callable[[int], None] | None = None,
 ) -> Answer:
-    """One POST to the MCP endpoint: the raw body and headers in, the HTTP status and JSON payload out."""
+    """One POST to the MCP endpoint: the raw body and headers in, the HTTP status and JSON payload out. `charge`
+    takes rate-limit points (raising `RateLimited` when the shop has none left): `points_of` the messages."""
     lowered = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
     if not _accepts_json(lowered.get("accept")):
         text = "Not Acceptable: the Accept header must allow application/json"
@@ -204,13 +210,21 @@ def handle(
     if len(body) > MAX_BODY_BYTES:
         return Answer(413, _error(None, INVALID_REQUEST, f"request body exceeds {MAX_BODY_BYTES} bytes"))
     try:
-        raw = json.loads(body)
+        raw = loads_once(body)
+    except Repeated as exc:
+        text = f"Parse error: the body names {exc.key[:60]!r} more than once in one object; send each member once"
+        return Answer(400, _error(None, PARSE_ERROR, text))
     except ValueError as exc:
         return Answer(400, _error(None, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"))
     except RecursionError:  # nested deeper than the parser goes (a thousand levels): not a message we can read
         return Answer(400, _error(None, PARSE_ERROR, "Parse error: the body's JSON is nested too deeply"))
 
     run = invoke or invoke_action
+    if isinstance(raw, list) and len(raw) > MAX_BATCH:
+        text = f"Invalid Request: a batch holds at most {MAX_BATCH} messages (got {len(raw)})"
+        return Answer(400, _error(None, INVALID_REQUEST, text))
+    if charge is not None:
+        charge(points_of(raw))
     if isinstance(raw, list):
         return _handle_batch(raw, caller, run)
     try:
@@ -222,6 +236,13 @@ def handle(
         )
     response = _respond(message, caller, run)
     return Answer(202) if response is None else Answer(200, response)
+
+
+def points_of(raw: Any) -> int:
+    """What the transport charges for a message or a batch: 1 per message that is not a `tools/call` (a tool call
+    takes its own route's points when it runs)."""
+    messages = raw if isinstance(raw, list) else [raw]
+    return sum(1 for m in messages if not (isinstance(m, dict) and m.get("method") == "tools/call"))
 
 
 def _accepts_json(accept: str | None) -> bool:

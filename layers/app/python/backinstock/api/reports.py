@@ -106,7 +106,8 @@ def _link(family: ReportFamily, request: Request[Any, Any], job_id: str) -> Any:
 
     def link(job: dict[str, Any]) -> tuple[str, Any]:
         completed = ids.parse(job.get("completed_at") or job["created_at"])
-        url = downloads.link(deps.link_key(), status_url, request.shop_id, job_id, job["file_name"], completed)
+        started = ids.parse(job["created_at"])
+        url = downloads.link(deps.link_key(), status_url, request.shop_id, job_id, job["file_name"], completed, started)
         return url, downloads.expires_at(completed)
 
     return link
@@ -117,7 +118,13 @@ def _download(family: ReportFamily, _name: str) -> LambdaHandler:
     from backinstock.services import downloads
 
     def endpoint(request: Request[Any, Any]) -> Reply:
-        url = downloads.redirect(deps.link_key(), request.path_params["job_id"], request.query.token, deps.sign_export)
+        url = downloads.redirect(
+            deps.link_key(),
+            request.path_params["job_id"],
+            request.query.token,
+            deps.sign_export,
+            erased_since=deps.erasures().erased_since,
+        )
         return Reply(None, 302, {"Location": url, "Cache-Control": "no-store"})
 
     return _typed(family.download_action, endpoint)

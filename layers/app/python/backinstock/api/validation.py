@@ -25,7 +25,7 @@ _TYPE_WORDS = {
     "bool_parsing": "must be true or false",
     "int_type": "must be an integer",
     "int_parsing": "must be an integer",
-    "int_from_float": "must be an integer",
+    "int_from_float": "must be an integer, written without a fraction (1, not 1.0)",
     "int_parsing_size": "must be an integer of at most 19 digits",
     "float_type": "must be a number",
     "float_parsing": "must be a number",
@@ -201,45 +201,55 @@ def parse_body(model: type[M], raw: str | bytes | None) -> M:
         raise PayloadTooLarge(
             problems=[Problem("payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes ({MAX_BODY_KB} KB)")]
         )
+    refuse_repeated_keys(raw)
     try:
         # By the names clients send (aliases: `from`), never by attribute names (`from_`), which are internal.
-        # Strict: a body is JSON, typed as its schema says (`"5"` is not an integer, `0` is not a boolean), even for a
-        # model that also reads a query string (a report's filters, as its export's body).
+        # Strict: a body is JSON, typed as its schema says (`"5"`, `1.0` and `true` are not integers, `0` is not a
+        # boolean), even for a model that also reads a query string (a report's filters, as its export's body).
         return model.model_validate_json(raw, strict=True, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        whole = _whole_numbers(exc, raw)
-        if whole is None:
-            raise ValidationFailed(problems=problems_from(exc, model)) from None
-    try:
-        return model.model_validate_json(whole, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ValidationFailed(problems=problems_from(exc, model)) from None
 
 
-def _whole_numbers(error: ValidationError, raw: str | bytes) -> str | None:
-    """The body again with each integer field sent as a whole number with a fraction (`2714.0`) made an integer, or
-    None when there is none. JSON Schema (and so the OpenAPI document) calls `2714.0` an integer, while pydantic's
-    strict mode, which bodies use so that `"5"` and `true` are not integers, refuses it; pydantic has no mode that
-    takes one and not the others, so the few fields it refused for being a float are fixed here and the body
-    validated once more (only on this error path)."""
-    spots = [
-        tuple(err["loc"])
-        for err in error.errors(include_url=False)
-        if err["type"] == "int_type" and isinstance(err.get("input"), float) and err["input"].is_integer()
-    ]
-    if not spots:
-        return None
-    data = json.loads(raw)
-    for loc in spots:
-        try:  # a step of pydantic's location that is not a key of the body (a union's member) leaves the value be
-            parent: Any = data
-            for step in loc[:-1]:
-                parent = parent[step]
-            if isinstance(parent[loc[-1]], float):
-                parent[loc[-1]] = int(parent[loc[-1]])
-        except (KeyError, IndexError, TypeError):
-            continue
-    return json.dumps(data)
+class Repeated(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise Repeated(key)
+        seen[key] = value
+    return seen
+
+
+def loads_once(raw: str | bytes) -> Any:
+    """`json.loads` that refuses an object naming a key twice (`Repeated`): JSON parsers disagree on which value
+    wins (pydantic's last, others the first), so a body that two of them would read differently is refused."""
+    return json.loads(raw, object_pairs_hook=_no_repeats)
+
+
+def refuse_repeated_keys(raw: str | bytes) -> None:
+    """A 422 naming the key when any object of the body names one twice. (Invalid JSON is left to the model's
+    parser, which says where it breaks.)"""
+    try:
+        loads_once(raw)
+    except Repeated as exc:
+        shown = exc.key if len(exc.key) <= 60 else exc.key[:57] + "..."
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "duplicate_key",
+                    f"request body names {shown!r} more than once in one object: send each field once",
+                    shown,
+                )
+            ]
+        ) from None
+    except (ValueError, RecursionError):
+        return
 
 
 def parse_query(model: type[M], params: Mapping[str, str] | None, repeated: Mapping[str, list[str]] | None = None) -> M:

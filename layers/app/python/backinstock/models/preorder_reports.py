@@ -459,7 +459,7 @@ class CustomerRow(_Out):
     units: int
     revenue: str
     balances_outstanding: str
-    last_order_at: str
+    last_order_at: str | None = Field(description="Their latest preorder; null once the customer's data was erased")
 
 
 class CustomersMeta(_Out):

@@ -10,16 +10,21 @@ Items written here:
 - `SHOP#<id> / DATAREQ#<data_request id>`: a `customers/data_request` report (JSON text in `report`, or gzip in
   `report_gzip` when it would not fit an item), `shopify_customer_id`, the merchant-email claim (`email_claimed_at`,
   `emailed_at`), expiring through the table's TTL attribute 30 days after the request.
+- `SHOP#<id> / ERASURE`: `erased_at`, when the shop's latest `customers/redact` finished: export download links of
+  files whose export started before it answer 410 (services/downloads.py). Gone with the shop on `shop/redact`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
+from backinstock import ids
 from backinstock.keys import PK, SK, TTL_ATTRIBUTE
 from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
+from backinstock.repositories.shops import shop_key
 from backinstock.repositories.signups import shop_pk
 
 REDACTED = "[redacted]"
@@ -37,6 +42,27 @@ def _values(prefix: str, items: Iterable[str]) -> dict[str, Any]:
 
 
 class PrivacyRepository(Repository):
+    # --------------------------------------------------------------------------------------------- erasures
+    def mark_erasure(self, shop_id: str, at: datetime) -> None:
+        """Record that an erasure finished at `at` (never moves back: a late retry keeps the later time)."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key(shop_pk(shop_id), "ERASURE"),
+                UpdateExpression="SET erased_at = :at, entity = :entity",
+                ConditionExpression="attribute_not_exists(erased_at) OR erased_at < :at",
+                ExpressionAttributeValues={":at": {"S": ids.iso(at)}, ":entity": {"S": "erasure"}},
+            )
+
+    def erased_since(self, shop_id: str) -> datetime | None:
+        """When the shop's latest erasure finished; `datetime.max` (UTC) when the shop no longer exists (purged by
+        `shop/redact`, or never was); None when nothing was erased. One BatchGetItem of two keys."""
+        found = {item[SK]: item for item in self.batch_get([key(shop_pk(shop_id), "ERASURE"), shop_key(shop_id)])}
+        if "SHOP" not in found:
+            return datetime.max.replace(tzinfo=UTC)
+        erasure = found.get("ERASURE")
+        return ids.parse(str(erasure["erased_at"])) if erasure else None
+
     # ------------------------------------------------------------------------------------- one customer's rows
     def _prefix_query(self, pk: str, prefix: str, **request: Any) -> list[dict[str, Any]]:
         values = {":pk": {"S": pk}, ":prefix": {"S": prefix}, **request.pop("ExpressionAttributeValues", {})}

@@ -170,6 +170,23 @@ class ShopRepository(Repository):
         item = response.get("Item")
         return str(item["shop_id"]["S"]) if item else None
 
+    def pin_shopify_shop_id(self, shop_id: str, shopify_shop_id: int) -> bool:
+        """Record the numeric id Shopify gives the shop (the `shop_id` of its privacy webhooks) the first time one
+        names it; False when the shop is pinned to another id (or does not exist): a payload naming another shop."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=shop_key(shop_id),
+                UpdateExpression="SET shopify_shop_id = :id",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND (attribute_not_exists(shopify_shop_id) OR shopify_shop_id = :id)"
+                ),
+                ExpressionAttributeValues={":id": {"N": str(shopify_shop_id)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def set_shopify_connection(self, shop_id: str, now: str, email: str | None, admin_api_url: str | None) -> Shop:
         sets = ["shopify_connected_at = :now"]
         values: dict[str, Any] = {":now": {"S": now}}

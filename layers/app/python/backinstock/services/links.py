@@ -32,6 +32,7 @@ class LinkClaim:
     signup_id: str  # the subject: a signup id, or an export job id (`download`)
     purpose: Purpose
     file: str | None = None  # `download`: the export file's name
+    started: datetime | None = None  # `download`: when the export started (what it read is no older)
 
 
 def _b64(data: bytes) -> str:
@@ -50,14 +51,23 @@ def _unb64(text: str) -> bytes:
 
 
 def make_token(
-    key: bytes, shop_id: str, signup_id: str, purpose: Purpose, now: datetime, *, file: str | None = None
+    key: bytes,
+    shop_id: str,
+    signup_id: str,
+    purpose: Purpose,
+    now: datetime,
+    *,
+    file: str | None = None,
+    started: datetime | None = None,
 ) -> str:
     """`now + LIFETIME[purpose]` is the expiry (for a download, `now` is when the file was completed: the link
-    lives as long as the file)."""
+    lives as long as the file; `started`, when its export started, lets a later erasure retire the link)."""
     expires = int((now + LIFETIME[purpose]).timestamp())
     claims: dict[str, object] = {"s": shop_id, "i": signup_id, "p": purpose, "e": expires}
     if file is not None:
         claims["f"] = file
+    if started is not None:
+        claims["b"] = int(started.timestamp() * 1000)
     payload = json.dumps(claims, separators=(",", ":")).encode()
     signature = hmac.new(key, payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(signature)}"
@@ -79,9 +89,13 @@ def verify_token(key: bytes, token: str, purpose: Purpose, now: datetime) -> Lin
         return None
     if data.get("p") != purpose or int(data.get("e", 0)) < now.timestamp():
         return None
-    file = data.get("f")
+    file, started = data.get("f"), data.get("b")
     return LinkClaim(
-        shop_id=str(data["s"]), signup_id=str(data["i"]), purpose=purpose, file=str(file) if file else None
+        shop_id=str(data["s"]),
+        signup_id=str(data["i"]),
+        purpose=purpose,
+        file=str(file) if file else None,
+        started=datetime.fromtimestamp(started / 1000, UTC) if isinstance(started, int) else None,
     )
 
 

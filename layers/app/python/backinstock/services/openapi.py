@@ -8,8 +8,11 @@ fails when the committed file drifts from the registry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+from collections.abc import Mapping
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -64,6 +67,29 @@ def _models() -> list[type[BaseModel]]:
             if model is not None:
                 seen.setdefault(model.__name__, model)
     return list(seen.values())
+
+
+CACHE_CONTROL = "public, max-age=300"  # a public document that changes only with a deployment
+
+
+@cache
+def _served_text() -> tuple[str, str]:
+    """The document as served (compact JSON) and its ETag, built once per container."""
+    text = json.dumps(document(), separators=(",", ":"))
+    return text, '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def served(headers: Mapping[str, str]) -> tuple[int, str | None, dict[str, str]]:
+    """`GET /openapi.json` as (status, body, headers): the document with an ETag and `Cache-Control: public,
+    max-age=300`; a request whose `If-None-Match` names the current ETag (or `*`) gets 304 with no body. (API
+    Gateway gzips it for a client that asks: the stage's minimum compression size.)"""
+    text, etag = _served_text()
+    sent = next((v for k, v in headers.items() if k.lower() == "if-none-match"), "")
+    cached = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    tags = {t.strip().removeprefix("W/") for t in sent.split(",")}
+    if etag in tags or "*" in tags:
+        return 304, None, cached
+    return 200, text, cached
 
 
 def document() -> dict[str, Any]:
@@ -164,7 +190,13 @@ def _responses(action: registry.Action, ref: Any) -> dict[str, Any]:
         success = {"description": "Success", "content": {"application/json": {"schema": ref(action.response_model)}}}
     out = {str(action.success_status): success}
     for status, meaning in action.statuses:
-        out[str(status)] = {"description": meaning, "content": success.get("content", {})}
+        if status == 304:  # Not Modified: never a body
+            out[str(status)] = {"description": meaning}
+        elif status >= 400:
+            envelope = {"application/json": {"schema": ref(ErrorEnvelope)}}
+            out[str(status)] = {"description": meaning, "content": envelope}
+        else:
+            out[str(status)] = {"description": meaning, "content": success.get("content", {})}
     for code, text in {**_ERRORS, **(_BODY_ERRORS if action.body_model else {})}.items():
         out.setdefault(code, {"description": text, "content": {"application/json": {"schema": ref(ErrorEnvelope)}}})
     return dict(sorted(out.items()))

@@ -463,7 +463,7 @@ def attach_profiles(
                 units=_int(figures["units"]),
                 revenue=money.render(figures["revenue"]),
                 balances_outstanding=money.render(figures["balances_outstanding"]),
-                last_order_at=str(profile.get("last_order_at") or ""),
+                last_order_at=profile.get("last_order_at"),  # None once erased (customers/redact), never ""
             )
         )
     return out

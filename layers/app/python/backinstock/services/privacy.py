@@ -14,13 +14,15 @@ functions below with the verified payload. Each is idempotent, because webhooks 
   attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items, preorder
   customer profiles (their email and name; the preorder ledger and rollups hold only a customer key) and stored
   data-request reports about them are deleted; send-log rows get `contact = "[redacted]"`. Send claims and usage
-  counters hold no contact, order attributions neither. The customer is identified by the payload's email
-  (lower-cased) and phone (normalised as signups store it), then by every contact the rows found that way hold (an
-  SMS signup found by its phone also names the email), until no new one appears.
+  counters hold no contact, order attributions neither. Export files: the time the redaction finished is recorded
+  (`SHOP#<id> / ERASURE`) and every download link of an export that started before it answers 410 at once; the
+  files are never served again and the bucket's lifecycle rule deletes them within 7 days. The customer is
+  identified by the payload's email (lower-cased) and phone (normalised as signups store it), then by every contact
+  the rows found that way hold (an SMS signup found by its phone also names the email), until no new one appears.
 - `redact_shop` (48 hours after uninstall): every item of `SHOP#<id>` and of each partition that
   `Privacy.extra_partitions` names (the factory passes the report rollups'), the shop's global API key items, its
   domain claim (only while it points to this shop) and its Secrets Manager secret. Afterwards the shop does not
-  exist and its keys do not authenticate.
+  exist, its keys do not authenticate and every download link of its exports answers 410.
 
 Rows are found by a Query of the shop's partition per sort-key prefix with a filter (see repositories/privacy.py):
 no index by contact exists, none is worth its write cost for requests this rare, and a Scan is never used. Contacts
@@ -365,6 +367,9 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
     counts["data_requests"] = p.records.delete_in_shop(
         shop_id, p.records.data_request_keys(shop_id, customer_id, found.contacts)
     )
+    # Last, once the rows are rubbed out: every export that started before now may hold them, and its download link
+    # answers 410 from here on (services/downloads.py).
+    p.records.mark_erasure(shop_id, ids.now())
     logger.info("customer redacted", extra={"shop_id": shop_id, **counts})
     return counts
 

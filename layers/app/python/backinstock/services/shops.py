@@ -134,13 +134,22 @@ def authenticate(store: ShopStore, headers: dict[str, str]) -> str | None:
 
 
 def identify(store: ShopStore, headers: dict[str, str]) -> tuple[str, str | None] | None:
-    """The shop id and plan (its rate limit) for the request's key, or None: `authenticate`'s rules."""
+    """The shop id and plan (its rate limit) for the request's key, or None: `authenticate`'s rules.
+
+    One identity per request: the key is `X-Auth-Token` or `Authorization: Bearer`, and a request that sends both
+    must send the same key in each (else None, a 401). So the identity is a function of either header alone, and
+    API Gateway's authorizer cache, keyed on one of them (the route's identity source), can never hand one request
+    the identity another request's other header named."""
     lowered = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    token = lowered.get("x-auth-token", "").strip()
-    if not token:
-        scheme, _, value = lowered.get("authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer":
-            token = value.strip()
+    api_key = lowered.get("x-auth-token", "").strip()
+    authorization = lowered.get("authorization", "").strip()
+    bearer: str | None = None  # None: no Authorization header; "": one that carries no key
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        bearer = value.strip() if scheme.lower() == "bearer" else ""
+    if api_key and bearer is not None and bearer != api_key:
+        return None
+    token = api_key or bearer or ""
     if not token or len(token) > 200:
         return None
     return store.identity_for_key(hash_key(token))
