@@ -14,7 +14,7 @@ from backinstock import deps, ids, registry
 from backinstock.registry import Access
 from backinstock.services import links
 from backinstock_tools.local.server import handle
-from tests.helpers import call
+from tests.helpers import running_campaign, call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -201,6 +201,7 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
         "notification_id": notification_id,
         "job_id": RUNNING_JOB,
         "offer_id": preorder_offer(shop["shop_id"]),
+        "restock_id": running_campaign(shop["shop_id"]),
         "from": "2026-01-01",
         "to": "2026-03-31",
         **tokens,

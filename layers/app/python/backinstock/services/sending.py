@@ -88,9 +88,10 @@ def blocked_reason(item: dict[str, Any], shop: Shop, settings: Settings) -> str 
 
 
 def _notification(
-    item: dict[str, Any], notification_id: str, status: str, reason: str | None, at: str
+    item: dict[str, Any], notification_id: str, status: str, reason: str | None, at: str, campaign_id: str | None
 ) -> dict[str, Any]:
     return {
+        "campaign_id": campaign_id,  # a restock campaign's send: counted for the campaign (services/rollups.py)
         "notification_id": notification_id,
         "shop_id": item["shop_id"],
         "signup_id": item["signup_id"],
@@ -110,6 +111,7 @@ def process_send(
 ) -> Outcome:
     shop_id, send_id, signup_id = shop.shop_id, send["send_id"], send["signup_id"]
     allow_resend = bool(send.get("allow_resend"))
+    campaign = send.get("campaign_id")
     moment = now or ids.now()
     at = ids.iso(moment)
     expires_at = int((moment + CLAIM_RETENTION).timestamp())
@@ -123,7 +125,7 @@ def process_send(
             "send interrupted after its claim; recording it without sending again", extra={"send_id": send_id}
         )
         s.notifications.record_sent(
-            _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"]), send_id, None
+            _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"], campaign), send_id, None
         )
         s.signups.release_guard(item)
         return Outcome("recovered")
@@ -150,7 +152,7 @@ def process_send(
     if reason is not None:
         try:
             s.notifications.record_blocked(
-                _notification(item, notification_id, "blocked", reason, at), send_id, expires_at, allow_resend
+                _notification(item, notification_id, "blocked", reason, at, campaign), send_id, expires_at, allow_resend
             )
         except (AlreadyClaimed, NotNotifiable):
             return Outcome("skipped", "processed concurrently")
@@ -161,7 +163,7 @@ def process_send(
     except Exception:
         s.notifications.release_claim(shop_id, send_id, month)
         raise
-    s.notifications.record_sent(_notification(item, notification_id, "sent", None, at), send_id, provider_id)
+    s.notifications.record_sent(_notification(item, notification_id, "sent", None, at, campaign), send_id, provider_id)
     s.signups.release_guard(item)
     return Outcome("sent")
 

@@ -27,8 +27,8 @@ from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFil
 from backinstock.services.rollups import dimension_for
 
 OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
-# How long a processed send holds the signup after its notify when its message says nothing (messages queued before
-# the spacing window was a setting: delivery.resend_spacing_minutes).
+# How long a processed send still holds the signup's send slot after its notify: 0, the spacing window between two
+# alerts is the shop's setting (delivery.resend_spacing_minutes), checked against the signup's `last_notified_at`.
 RESEND_SPACING = timedelta(0)
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
@@ -366,9 +366,9 @@ def _hold(
     )
 
 
-def _outstanding(send: dict[str, Any], moment: datetime, spacing: timedelta) -> dict[str, Any]:
-    """The queued form of a send that holds its signup: when it was queued and the window it holds the signup for."""
-    return {**send, "outstanding": int(moment.timestamp()), "spacing": int(spacing.total_seconds())}
+def _outstanding(send: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    """The queued form of a send that holds its signup's send slot: when it was queued."""
+    return {**send, "outstanding": int(moment.timestamp())}
 
 
 def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
@@ -389,7 +389,7 @@ def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: d
             signup_id=signup_id, queued=True, coalesced=True, spacing=spaced.spacing, held_until=spaced.held_until
         )
     try:
-        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_outstanding(send, moment, spacing)]})
+        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_outstanding(send, moment)]})
     except Exception:
         w.signups.release_send_outstanding(shop_id, signup_id, send["send_id"], moment)
         raise
@@ -397,11 +397,11 @@ def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: d
 
 
 def send_processed(repo: SignupRepository, shop_id: str, send: dict[str, Any]) -> None:
-    """The worker processed a notify's send (sent, blocked or skipped): it holds the signup's next notify until the
-    spacing window after its own has passed (`spacing`: seconds, carried by the message)."""
+    """The worker processed a notify's send (sent, blocked or skipped): it frees the signup's send slot. The spacing
+    window then holds the signup through its `last_notified_at` (an alert was sent), with the shop's setting at the
+    time of the next request; a blocked or skipped send was no alert and holds nothing."""
     if send.get("outstanding"):
-        spacing = timedelta(seconds=int(send.get("spacing", RESEND_SPACING.total_seconds())))
-        until = datetime.fromtimestamp(int(send["outstanding"]), UTC) + spacing
+        until = datetime.fromtimestamp(int(send["outstanding"]), UTC) + RESEND_SPACING
         repo.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], until, done=True)
 
 
@@ -432,7 +432,7 @@ def bulk_notify(
     with ThreadPoolExecutor(max_workers=HOLD_THREADS) as pool:  # boto3 clients are thread-safe
         holds = list(pool.map(lambda s: _hold(w, shop_id, s, moment, spacing), sends))
     spaced = [h for h in holds if h is not None]
-    queueable = [_outstanding(s, moment, spacing) for s, h in zip(sends, holds, strict=True) if h is None]
+    queueable = [_outstanding(s, moment) for s, h in zip(sends, holds, strict=True) if h is None]
     chunks = [queueable[i : i + SENDS_PER_MESSAGE] for i in range(0, len(queueable), SENDS_PER_MESSAGE)]
     messages = [{"kind": "send", "shop_id": shop_id, "sends": chunk} for chunk in chunks]
     refused = set(w.queue.send_many(messages))
