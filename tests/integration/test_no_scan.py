@@ -11,7 +11,7 @@ import pytest
 
 from backinstock import aws, deps, ids, registry
 from backinstock.services import links
-from tests.helpers import running_campaign, call, sample_request
+from tests.helpers import call, running_campaign, sample_request
 from tests.integration.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.integration

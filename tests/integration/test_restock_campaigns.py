@@ -59,7 +59,7 @@ class FakeWorkflow:
     def __init__(self) -> None:
         self.started: list[dict[str, Any]] = []
 
-    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:  # noqa: N803, A002
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         if any(s["name"] == name for s in self.started):
             raise RuntimeError("ExecutionAlreadyExists")
         self.started.append({"name": name, "input": json.loads(input)})
@@ -139,9 +139,7 @@ def test_a_restock_started_by_hand_runs_to_completion_and_shows_its_counts(
 def test_blocked_sends_are_counted_by_reason(tee: Shopify, stream: Any) -> None:
     shop, key = tee.shop, tee.shop["api_key"]
     signups(shop, 2)
-    status, body = call(
-        "POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 101, "phone": "+15555550100"}
-    )
+    status, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 101, "phone": "+15555550100"})
     assert status == 201, body
     call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})  # verification pending
     started = call("POST", RESTOCKS, key, {"shopify_variant_id": 101})[1]

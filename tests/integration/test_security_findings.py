@@ -14,7 +14,7 @@ from backinstock import deps, ids, registry
 from backinstock.registry import Access
 from backinstock.services import links
 from backinstock_tools.local.server import handle
-from tests.helpers import running_campaign, call
+from tests.helpers import call, running_campaign
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from backinstock.queue import SendQueue, WebhookQueue
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
+    from backinstock.repositories.restocks import RestockRepository
     from backinstock.repositories.rollups import RollupRepository
     from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.shops import Shop
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from backinstock.services.privacy import Privacy
     from backinstock.services.ratelimits import Limiter
     from backinstock.services.reports import Reports
-    from backinstock.repositories.restocks import RestockRepository
     from backinstock.services.restocks import RestockBook, Restocks
     from backinstock.services.sending import Sender
     from backinstock.services.signups import Waitlist

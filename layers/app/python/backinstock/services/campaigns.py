@@ -192,7 +192,12 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     )
     campaign_id = state["campaign_id"]
     sends = [
-        {"send_id": send_id(s["signup_id"]), "signup_id": s["signup_id"], "allow_resend": False, "campaign_id": campaign_id}
+        {
+            "send_id": send_id(s["signup_id"]),
+            "signup_id": s["signup_id"],
+            "allow_resend": False,
+            "campaign_id": campaign_id,
+        }
         for s in picked
     ]
     messages = [

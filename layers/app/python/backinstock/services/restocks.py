@@ -147,7 +147,7 @@ def view(record: dict[str, Any], counters: dict[str, Any] | None, now: datetime)
             product_title=record.get("product_title"),
         ),
         trigger=m.Trigger(type=record.get("trigger", "webhook"), quantity=None if quantity is None else int(quantity)),
-        state=state,  # type: ignore[arg-type]
+        state=state,
         waiting_for=record.get("waiting_for") if state == "waiting" else None,
         next_batch_at=record.get("next_batch_at") if state == "waiting" else None,
         batches=int(record.get("batches", 0)),
@@ -173,7 +173,9 @@ def _views(b: RestockBook, shop_id: str, records: list[dict[str, Any]], now: dat
     return [view(r, counters.get(d), now) for r, d in zip(records, dims, strict=True)]
 
 
-def list_restocks(b: RestockBook, shop_id: str, query: m.RestockListQuery, now: datetime | None = None) -> m.RestockList:
+def list_restocks(
+    b: RestockBook, shop_id: str, query: m.RestockListQuery, now: datetime | None = None
+) -> m.RestockList:
     """Newest first. The campaigns of the window are read from their records (one Query: a shop starts a few
     campaigns a day, not thousands) and their counts in one BatchGetItem per 100 of them; the variant filter is
     applied to the records, the state filter to the views (a state depends on the counts)."""
@@ -260,9 +262,7 @@ def _restart(b: RestockBook, shop_id: str, campaign_id: str, parked: str, n: int
         raise RuntimeError("resuming a parked campaign needs the campaign workflow")
     c = b.campaigns()
     try:
-        c.sfn.start_execution(
-            stateMachineArn=c.state_machine_arn, name=f"restock-{campaign_id}-r{n}", input=parked
-        )
+        c.sfn.start_execution(stateMachineArn=c.state_machine_arn, name=f"restock-{campaign_id}-r{n}", input=parked)
     except Exception as exc:
         if "ExecutionAlreadyExists" in type(exc).__name__ or "ExecutionAlreadyExists" in str(exc):
             return  # a retry of this very resume: the execution runs
@@ -284,7 +284,7 @@ def cancel_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime
 
 
 def create_restock(b: RestockBook, shop_id: str, body: m.RestockCreate, now: datetime | None = None) -> m.Restock:
-    """"Notify everyone waiting for this variant": a campaign started by hand, under a webhook restock's rules
+    """ "Notify everyone waiting for this variant": a campaign started by hand, under a webhook restock's rules
     (eligible signups only, the batching setting, the cooldown after the variant's previous campaign, one campaign
     per variant at a time: a 409 while one runs). It does not stop on the variant's stock level."""
     moment = now or ids.now()
@@ -338,4 +338,8 @@ def _variant(b: RestockBook, shop_id: str, variant_id: int, product_id: int | No
                 )
             ]
         )
-    return {"product_id": int(known["product_id"]), "title": known.get("title"), "product_title": known.get("product_title")}
+    return {
+        "product_id": int(known["product_id"]),
+        "title": known.get("title"),
+        "product_title": known.get("product_title"),
+    }

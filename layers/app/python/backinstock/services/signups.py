@@ -344,9 +344,7 @@ def spacing_of(w: Waitlist, shop_id: str) -> timedelta:
     return timedelta(minutes=settings_of(w.shops.require(shop_id)).delivery.resend_spacing_minutes)
 
 
-def _hold(
-    w: Waitlist, shop_id: str, send: dict[str, Any], moment: datetime, spacing: timedelta
-) -> m.SpacedSend | None:
+def _hold(w: Waitlist, shop_id: str, send: dict[str, Any], moment: datetime, spacing: timedelta) -> m.SpacedSend | None:
     """Take the signup's one send slot for `send` (a conditional write: of concurrent requests, one wins). None: taken,
     queue the send; else why not: `joined` (a send is queued or in flight) or `held` (alerted within the window)."""
     until = moment + max(OUTSTANDING_FOR, spacing)
