@@ -258,3 +258,24 @@ def test_a_running_campaign_blocks_a_second_start_with_a_409(
     with pytest.raises(restocks.Conflict, match=first.id):
         restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
     assert ids.is_uuid(first.id)
+
+
+def test_restocks_watch_draws_the_progress_until_the_campaign_ends(
+    tee: Shopify, stream: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backinstock_tools import cli
+
+    shop, key = tee.shop, tee.shop["api_key"]
+    signups(shop, 3)
+    started = call("POST", RESTOCKS, key, {"shopify_variant_id": 101})[1]
+    tee.finish_campaigns()
+    tee.send_worker.drain()
+    stream.drain()
+    capsys.readouterr()
+    assert cli.main(["restocks", "watch", started["id"], "--shop-id", shop["shop_id"], "--interval", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("[" + "#" * cli.BAR_WIDTH + "] 3/3  sent 3, blocked 0, failed 0, queued 3  completed")
+    assert out[-1] == "completed: every waiting signup was queued"
+    # an unknown id of the right shape: one line, exit 2
+    assert cli.main(["restocks", "watch", "01900000-0000-7000-8000-000000000000", "--shop-id", shop["shop_id"]]) == 2
+    assert "Restock campaign not found" in capsys.readouterr().err

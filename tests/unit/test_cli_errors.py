@@ -63,3 +63,12 @@ def test_a_fault_of_ours_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
     with pytest.raises(RuntimeError):
         cli.main([])
+
+
+@pytest.mark.parametrize("argument", ["not-a-uuid", "123", "01900000-0000-7000-8000-00000000000Z"])
+def test_restocks_watch_refuses_a_malformed_id_in_one_line(argument: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["restocks", "watch", argument, "--shop-id", "s"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    [message] = json.loads(captured.err)["errors"]
+    assert message.startswith("not a restock campaign id") and argument in message
