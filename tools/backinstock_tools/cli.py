@@ -24,6 +24,7 @@
     backinstock restocks watch ID [--shop-id ID] [--interval S] [--timeout S]   (a live progress bar until it ends)
     backinstock outbox [--limit N] [--html]
     backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]   (progress on stderr, a line per tenth)
+    backinstock seed --shop-id ID --waiting-on VARIANT_ID [--signups N]     (N customers waiting for one variant)
     backinstock reports verify --shop-id ID [--from DATE] [--to DATE] [--json]
     backinstock reports rebuild --shop-id ID [--settle SECONDS] [--max-passes N] [--state PATH]
     backinstock reports failures [--queue-url URL] [--clear --rebuilt ID ... | --clear --all-rebuilt]
@@ -488,7 +489,7 @@ def cmd_reports_failures(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     import time
 
-    from backinstock_tools.local.seed import seed
+    from backinstock_tools.local.seed import seed, seed_waitlist
 
     if args.signups < 1 or args.days < 1 or args.preorders < 0:
         sys.exit("--signups and --days must be at least 1, --preorders at least 0")
@@ -496,6 +497,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     def progress(line: str) -> None:  # on stderr: stdout stays the JSON summary
         print(f"seed: {line} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    if args.waiting_on is not None:
+        _print({"shop_id": args.shop_id, **seed_waitlist(args.shop_id, args.waiting_on, args.signups, progress)})
+        return 0
 
     counts = seed(args.shop_id, args.signups, args.days, args.seed, preorders=args.preorders, progress=progress)
     _print({"shop_id": args.shop_id, "days": args.days, **counts})
@@ -756,6 +761,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=30,
         help="preorder orders on two new offers, with balances, cancellations and refunds (default 30; 0: none)",
+    )
+    seed_parser.add_argument(
+        "--waiting-on",
+        type=int,
+        metavar="VARIANT_ID",
+        help="instead of a history: --signups customers waiting for this variant now (a restock to watch)",
     )
     seed_parser.set_defaults(func=cmd_seed)
 
