@@ -272,7 +272,8 @@ class RestockRepository(Repository):
 
     # ------------------------------------------------------------------------------ campaign records (the API's)
     def record(self, shop_id: str, campaign_id: str, consistent: bool = True) -> dict[str, Any] | None:
-        return self.read(_pk(shop_id), RECORD + campaign_id, consistent=consistent)
+        item = self.read(_pk(shop_id), RECORD + campaign_id, consistent=consistent)
+        return item if item and "started_at" in item else None  # see `records`
 
     def records(self, shop_id: str, first_id: str, last_id: str) -> list[dict[str, Any]]:
         """The campaign records whose (UUIDv7) ids lie between the two bounds, newest first."""
@@ -285,7 +286,9 @@ class RestockRepository(Repository):
             },
             ScanIndexForward=False,
         )
-        return [from_item(i) for i in items]
+        # A campaign started before records existed gets, when it closes, a record of its closing fields only (the
+        # close's update creates it): not a campaign to show.
+        return [r for r in (from_item(i) for i in items) if "started_at" in r]
 
     def _control(
         self, shop_id: str, campaign_id: str, update: str, condition: str, values: dict[str, Any]
