@@ -67,7 +67,8 @@ def test_sequential_notifies_send_one_email_per_window(
     assert {h.spacing for h in held} == {"held"}
     assert len(outbox.emails()) == 1
     # After the window, the next one queues
-    after = start + timedelta(minutes=10, seconds=1)
+    last = call("GET", f"{SIGNUPS}/{signup_id}", key)[1]["last_notified_at"]
+    after = ids.parse(last) + timedelta(minutes=10, seconds=1)
     assert signups.notify(deps.waitlist(), shop_id, signup_id, body, after).spacing is None
     worker.drain()
     assert len(outbox.emails()) == 2
@@ -112,3 +113,47 @@ def test_bulk_notify_says_which_ids_were_held_over_http(
         200,
         {"success": [third], "failed": []},
     )
+
+
+def test_an_mcp_notify_inside_the_window_is_held(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    key = shop["api_key"]
+    signup_id = new_signup(key, "m@example.com")
+    assert call("POST", f"{SIGNUPS}/{signup_id}/notify", key)[0] == 202
+    worker.drain()
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "notify_signup", "arguments": {"id": signup_id, "allow_resend": True}},
+    }
+    status, body = call("POST", "/mcp", body=message, headers={"Authorization": f"Bearer {key}"})
+    assert status == 200, body
+    answer = body["result"]["structuredContent"]
+    assert (answer["spacing"], answer["coalesced"]) == ("held", True), answer
+    worker.drain()
+    assert len(outbox.emails()) == 1
+
+
+def test_a_campaign_leaves_out_a_signup_whose_notify_is_in_flight(
+    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+) -> None:
+    # Given a notify queued (not yet processed) for one of two waiting signups of variant 101
+    key, shop_id = shop["api_key"], shop["shop_id"]
+    first, second = new_signup(key, "c1@example.com"), new_signup(key, "c2@example.com")
+    assert call("POST", f"{SIGNUPS}/{first}/notify", key)[0] == 202
+    # When a campaign of the variant picks its waiting signups
+    from backinstock.repositories import restocks as restock_repo
+
+    picked, _ = restock_repo.waiting_signups(
+        deps.restocks().restocks,
+        "GSI1",
+        f"SHOP#{shop_id}#VARIANT#101",
+        None,
+        10,
+        ["email"],
+        int(ids.now().timestamp()),
+    )
+    # Then it leaves out the one whose alert is on its way (it joins that send): one alert each
+    assert [s["signup_id"] for s in picked] == [second]

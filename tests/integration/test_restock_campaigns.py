@@ -279,3 +279,28 @@ def test_restocks_watch_draws_the_progress_until_the_campaign_ends(
     # an unknown id of the right shape: one line, exit 2
     assert cli.main(["restocks", "watch", "01900000-0000-7000-8000-000000000000", "--shop-id", shop["shop_id"]]) == 2
     assert "Restock campaign not found" in capsys.readouterr().err
+
+
+def test_a_cancel_during_a_running_step_wins(
+    tee: Shopify,
+    outbox: Any,
+    steered: tuple[restocks.RestockBook, FakeWorkflow],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a step that read the campaign's record (running) just before the merchant cancelled it
+    book, workflow = steered
+    shop, shop_id = tee.shop, tee.shop["shop_id"]
+    signups(shop, 3)
+    started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
+    restocks.cancel_restock(book, shop_id, started.id)
+    monkeypatch.setattr(campaigns, "_steered", lambda c, state: None)  # the read happened before the cancel
+    # When that step goes on: it queues its batch, counts it, and tries to close the campaign as finished
+    state = run(book, workflow.started[0]["input"])
+    # Then the close finds it cancelled (conditional writes): the campaign and the variant's lock stay cancelled,
+    # and the send worker drops what the step queued
+    assert state["status"] == "finished"  # what the step tried; the record says otherwise
+    after = restocks.get_restock(book, shop_id, started.id)
+    assert after.state == "cancelled" and after.counts.queued == 3
+    assert deps.restocks().restocks.campaign(shop_id, 101)["status"] == "cancelled"
+    tee.send_worker.drain()
+    assert alerted(outbox) == []
