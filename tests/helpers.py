@@ -47,6 +47,7 @@ SAMPLE_PLACEHOLDERS = {
     "job_id": "a running export job of the shop",
     "download_token": "a download link token of `job_id` (as if it were ready)",
     "offer_id": "a preorder offer of the shop (selling plan 7001 on variant 101)",
+    "restock_id": "a restock campaign of the shop (started by hand on variant 101)",
     "from": "the first day of a report window (ISO date)",
     "to": "the last day of a report window (ISO date)",
 }
@@ -163,3 +164,25 @@ class MemoryRateLimitStore:
             return Taken(False, tat, 1)
         self.tat[key] = tat + inc
         return Taken(True, tat + inc, 1)
+
+
+def running_campaign(shop_id: str, variant_id: int = 103, product_id: int = 10) -> str:
+    """A running restock campaign of the shop (its record and the variant's lock, as a start writes them), with no
+    workflow execution behind it: it stays running, so pause, resume and cancel all apply. Returns its id."""
+    from backinstock import deps, ids
+
+    campaign_id = ids.uuid7(ids.now())
+    campaign = {
+        "campaign_id": campaign_id,
+        "shop_id": shop_id,
+        "variant_id": variant_id,
+        "product_id": product_id,
+        "restocked_quantity": 5,
+        "episode": 1,
+        "started_at": ids.iso(ids.now()),
+        "batches": 0,
+        "queued": 0,
+        "trigger": "webhook",
+    }
+    assert deps.restocks().restocks.claim_campaign(shop_id, variant_id, campaign)
+    return campaign_id

@@ -85,6 +85,7 @@ SHOP_SECRETS_ACTIONS = ("secretsmanager:GetSecretValue",)
 # Export jobs: start an execution of the export state machine (and only it), stop or describe its executions, abort
 # the partial upload of a cancelled one. Reading a file is signing its download URL: GetObject on export files.
 EXPORT_START_ACTIONS = ("states:StartExecution",)
+CAMPAIGN_START_ACTIONS = ("states:StartExecution",)
 EXPORT_EXECUTION_ACTIONS = ("states:StopExecution", "states:DescribeExecution")
 EXPORT_ABORT_ACTIONS = ("s3:AbortMultipartUpload",)
 EXPORT_READ_ACTIONS = ("s3:GetObject",)
@@ -272,6 +273,15 @@ def _grant_export_read(targets: AccessTargets, role: iam.IRole, _access: frozens
     return {"EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name}
 
 
+def _grant_campaign_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+    # A restock started by hand, or a paused campaign resumed: an execution of the campaign state machine only.
+    machine = targets.state_machine(infra_spec.CAMPAIGN_WORKFLOW.logical_id)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(CAMPAIGN_START_ACTIONS), resources=[machine.state_machine_arn])
+    )
+    return {infra_spec.CAMPAIGN_WORKFLOW.env_var: machine.state_machine_arn}
+
+
 GRANTS: Mapping[Access, Grant] = {
     Access.TABLE_READ: _grant_table,
     Access.TABLE_WRITE: _grant_table,
@@ -283,6 +293,7 @@ GRANTS: Mapping[Access, Grant] = {
     Access.EXPORT_RUN: _grant_export_run,
     Access.EXPORT_READ: _grant_export_read,
     Access.RATE_LIMIT: _grant_rate_limit,
+    Access.CAMPAIGN_RUN: _grant_campaign_run,
 }
 # A new access kind without a grant would silently grant nothing: fail the synth (and the import) instead.
 _UNGRANTED = set(Access) - set(GRANTS)
@@ -302,6 +313,7 @@ _GRANT_VARIABLES: dict[str, type[config.BaseEnv]] = {
     "LINK_SECRET_ARN": config.LinkEnv,
     "EXPORT_STATE_MACHINE_ARN": config.ExportRunEnv,
     "EXPORT_BUCKET_NAME": config.ExportReadEnv,
+    "CAMPAIGN_STATE_MACHINE_ARN": config.CampaignRunEnv,
 }
 for _variable, _model in _GRANT_VARIABLES.items():
     if _variable not in _model.model_fields:

@@ -32,6 +32,7 @@ def seed(server: dict[str, Any]) -> dict[str, str]:
         "FUZZ_PENDING_SIGNUP_ID": values["pending_signup_id"],
         "FUZZ_NOTIFICATION_ID": values["notification_id"],
         "FUZZ_OFFER_ID": values["offer_id"],
+        "FUZZ_RESTOCK_ID": values["restock_id"],
         "FUZZ_JOB_ID": values["job_id"],
         "FUZZ_DOWNLOAD_TOKEN": values["download_token"],
         "FUZZ_PREORDER_JOB_ID": job["job_id"],

@@ -189,6 +189,7 @@ def test_notify_sends_the_email_and_its_unsubscribe_link_works(server: dict[str,
     assert (after["status"], after["notifications_sent"]) == ("notified", 1) and after["last_notified_at"]
     assert api(shop, "POST", f"/signups/{created['id']}/notify")[0] == 409  # no resend without allow_resend
     assert api(shop, "DELETE", f"/signups/{created['id']}")[0] == 409  # history is immutable
+    assert api(shop, "PATCH", "/settings/delivery", {"resend_spacing_minutes": 0})[0] == 200  # resends at once
     assert api(shop, "POST", f"/signups/{created['id']}/notify", {"allow_resend": True})[0] == 202
     eventually(
         lambda: api(shop, "GET", f"/signups/{created['id']}")[1]["notifications_sent"] == 2, "the resend to go out"

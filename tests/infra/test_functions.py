@@ -48,6 +48,7 @@ SECRET = "LinkSecret"
 SHOP_SECRETS = "arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:backinstock/shops/*"
 
 EXPORT_WORKFLOW = infra_spec.EXPORT_WORKFLOW.logical_id
+CAMPAIGN_WORKFLOW = infra_spec.CAMPAIGN_WORKFLOW.logical_id
 EXPORT_EXECUTIONS = f"arn:AWS::Partition:states:AWS::Region:AWS::AccountId:execution:{EXPORT_WORKFLOW}:*"
 EXPORT_BUCKET = "ExportsExportBucketE48D973E"
 EXPORT_FILES = f"{EXPORT_BUCKET}/exports/*"
@@ -87,6 +88,8 @@ def expected_grants(access: frozenset[Access]) -> dict[str, set[str]]:
         out[SHOP_SECRETS] = SECRET_READ
     if Access.LINK_SECRET in access:
         out[SECRET] = SECRET_READ
+    if Access.CAMPAIGN_RUN in access:  # only the campaign state machine: a restock by hand, a resume
+        out[CAMPAIGN_WORKFLOW] = {"states:StartExecution"}
     if Access.EXPORT_RUN in access:  # only the export state machine, its executions, the export files' uploads
         out[EXPORT_WORKFLOW] = {"states:StartExecution"}
         out[EXPORT_EXECUTIONS] = {"states:StopExecution", "states:DescribeExecution"}
@@ -112,6 +115,8 @@ def expected_environment(access: frozenset[Access]) -> dict[str, Any]:
         variables["LINK_SECRET_ARN"] = {"Ref": SECRET}
     if Access.EXPORT_RUN in access:
         variables["EXPORT_STATE_MACHINE_ARN"] = {"Ref": EXPORT_WORKFLOW}
+    if Access.CAMPAIGN_RUN in access:
+        variables["CAMPAIGN_STATE_MACHINE_ARN"] = {"Ref": CAMPAIGN_WORKFLOW}
     if access & {Access.EXPORT_RUN, Access.EXPORT_READ}:
         variables["EXPORT_BUCKET_NAME"] = {"Ref": EXPORT_BUCKET}
     return variables
@@ -307,8 +312,15 @@ def test_environment_names_are_the_ones_the_code_reads() -> None:
         "EXPORT_STATE_MACHINE_ARN",
         "EXPORT_BUCKET_NAME",
         "RATE_LIMIT_TABLE_NAME",
+        "CAMPAIGN_STATE_MACHINE_ARN",
     }
     assert set(config.RateLimitEnv.model_fields) - set(base) == {"RATE_LIMIT_TABLE_NAME"}
+    # CAMPAIGN_SECONDS_PER_HOUR keeps its default (3600) in AWS: only the local run sets it
+    assert set(config.CampaignRunEnv.model_fields) - set(base) == {
+        "TABLE_NAME",
+        "CAMPAIGN_STATE_MACHINE_ARN",
+        "CAMPAIGN_SECONDS_PER_HOUR",
+    }
 
 
 def test_only_authenticated_routes_take_rate_limit_points_and_only_on_the_limiter_table(synth: Synth) -> None:

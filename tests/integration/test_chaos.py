@@ -117,6 +117,23 @@ def without_send_pace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pacing.Turns, "take", lambda self, channel: True)
 
 
+def without_resend_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signup's send slot is taken whatever holds it (no outstanding send, no spacing window): a resend moments
+    after an alert queues a second one."""
+    from backinstock.repositories.signups import SignupRepository, signup_key
+
+    def unconditional(self: Any, shop_id: str, signup_id: str, send_id: str, now: Any, until: Any,
+                      spacing: Any = None) -> None:  # fmt: skip
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=signup_key(shop_id, signup_id),
+            UpdateExpression="SET send_outstanding = :id, send_outstanding_until = :until",
+            ExpressionAttributeValues={":id": {"S": send_id}, ":until": {"N": str(int(until.timestamp()))}},
+        )
+
+    monkeypatch.setattr(SignupRepository, "mark_send_outstanding", unconditional)
+
+
 GUARDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "send claim": (without_send_claim, "no message was sent twice"),
     "transaction conflict retry": (without_conflict_retry, "no transaction cancelled by contention"),
@@ -124,6 +141,7 @@ GUARDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "rollup replay guard": (without_rollup_replay_guard, "reports verify is clean"),
     "stale-update check": (without_stale_update_check, "every eligible signup got exactly one restock message"),
     "send pace": (without_send_pace, "the sends kept to the provider's limit"),
+    "resend spacing": (without_resend_spacing, "no message was sent twice"),
 }
 
 

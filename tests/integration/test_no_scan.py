@@ -11,7 +11,7 @@ import pytest
 
 from backinstock import aws, deps, ids, registry
 from backinstock.services import links
-from tests.helpers import call, sample_request
+from tests.helpers import call, running_campaign, sample_request
 from tests.integration.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.integration
@@ -90,6 +90,7 @@ def test_no_action_and_not_the_workers_ever_scan(
         "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),
         "job_id": RUNNING_JOB,
         "offer_id": preorder_offer(shop["shop_id"]),
+        "restock_id": running_campaign(shop["shop_id"]),
         "download_token": links.make_token(
             deps.link_key(), shop["shop_id"], RUNNING_JOB, "download", ids.now(), file="f.csv"
         ),

@@ -165,6 +165,7 @@ def test_a_redacted_signup_can_never_be_alerted_again(
     key = shop["api_key"]
     sent_before = len(outbox.emails())
     privacy.redact_customer(p, the_shop(shop), customer_payload())
+    call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})  # resends at once
 
     notify(key, jane["pending"]["id"])
     notify(key, jane["notified"]["id"], allow_resend=True)

@@ -14,7 +14,7 @@ from backinstock import deps, ids, registry
 from backinstock.registry import Access
 from backinstock.services import links
 from backinstock_tools.local.server import handle
-from tests.helpers import call
+from tests.helpers import call, running_campaign
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -201,6 +201,7 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
         "notification_id": notification_id,
         "job_id": RUNNING_JOB,
         "offer_id": preorder_offer(shop["shop_id"]),
+        "restock_id": running_campaign(shop["shop_id"]),
         "from": "2026-01-01",
         "to": "2026-03-31",
         **tokens,
@@ -235,15 +236,24 @@ def test_eight_resends_in_a_second_send_one_email_and_say_they_coalesced(
     path = f"{SIGNUPS}/{signup['id']}/notify"
     answers = [call("POST", path, key, {"allow_resend": True}) for _ in range(8)]
     assert answers[0] == (202, {"signup_id": signup["id"], "queued": True})  # the reference's shape
-    assert answers[1:] == [(202, {"signup_id": signup["id"], "queued": True, "coalesced": True})] * 7
+    assert all(a[0] == 202 and a[1]["coalesced"] is True and a[1]["spacing"] == "joined" for a in answers[1:])
     assert worker.pending_count() == 1
     worker.drain()
     assert len(outbox.emails()) == 1
-    # processed: the next resend queues again (the reference's allow_resend re-notifies)
-    assert call("POST", path, key, {"allow_resend": True}) == (202, {"signup_id": signup["id"], "queued": True})
+    # processed: a resend inside the spacing window (10 minutes by default) is held, not sent
+    status, held = call("POST", path, key, {"allow_resend": True})
+    assert (status, held["spacing"], held["queued"]) == (202, "held", True)
     worker.drain()
-    assert len(outbox.emails()) == 2
-    assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["notifications_sent"] == 2
+    assert len(outbox.emails()) == 1
+    # with no spacing, the reference's allow_resend re-notifies once the previous send is done
+    call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})
+    _, other = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    path = f"{SIGNUPS}/{other['id']}/notify"
+    for sent in (2, 3):
+        assert call("POST", path, key, {"allow_resend": True}) == (202, {"signup_id": other["id"], "queued": True})
+        worker.drain()
+        assert len(outbox.emails()) == sent
+    assert call("GET", f"{SIGNUPS}/{other['id']}", key)[1]["notifications_sent"] == 2
 
 
 def test_a_lost_send_stops_holding_the_signup_after_a_while(shop: dict[str, Any], catalog: dict[str, int]) -> None:

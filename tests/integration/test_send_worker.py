@@ -67,6 +67,7 @@ def test_resend_needs_allow_resend(shop: dict[str, Any], signup: dict[str, Any],
     worker.drain()
     status, body = notify(key, signup["id"])
     assert status == 409 and body["errors"] == ["Signup was already notified. Pass allow_resend to send again."]
+    call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})  # resends at once
     assert notify(key, signup["id"], allow_resend=True)[0] == 202
     worker.drain()
     assert len(outbox.emails()) == 2
@@ -246,6 +247,7 @@ def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, 
     assert log(key)[0]["status"] == "sent"
     # a rejected verification holds SMS again
     assert cli.main(["shops", "sms-verification", "--shop-id", shop["shop_id"], "--status", "rejected"]) == 0
+    call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})  # resends at once
     notify(key, body["id"], allow_resend=True)
     worker.drain()
     assert len(outbox.sms()) == 1 and "(status: rejected)" in blocked_rows(key)[0]["blocked_reason"]
@@ -326,6 +328,7 @@ def test_bulk_notify_reports_unknown_and_already_notified_ids(
     }
     worker.drain()
     assert len(outbox.emails()) == 3
+    call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})  # resends at once
     status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids, "allow_resend": True})
     assert (status, body["failed"]) == (200, [])
     worker.drain()

@@ -102,6 +102,9 @@ def populate(server: dict[str, Any], shop: dict[str, Any]) -> dict[str, str]:
     assert created.returncode == 0, created.stderr
     status, job, _ = call(shop, "POST", "/back_in_stock/reports/summary/export", {})
     assert status == 202, job
+    restock_variant = {"shopify_variant_id": shop["variant_id"] + 500_000, "shopify_product_id": PRODUCT}
+    status, restock, _ = call(shop, "POST", "/back_in_stock/restocks", restock_variant)
+    assert status == 202, restock
     key = link_key(server)
     return {
         "api_key": shop["api_key"],
@@ -115,6 +118,7 @@ def populate(server: dict[str, Any], shop: dict[str, Any]) -> dict[str, str]:
         "job_id": job["job_id"],
         "download_token": links.make_token(key, shop["shop_id"], job["job_id"], "download", ids.now(), file="f.csv"),
         "offer_id": json.loads(created.stdout)["id"],
+        "restock_id": restock["id"],
         "from": "2026-01-01",
         "to": "2026-03-31",
         "shopify_hmac": "",

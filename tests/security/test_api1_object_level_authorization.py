@@ -16,7 +16,7 @@ from tests.security.conftest import call
 
 pytestmark = pytest.mark.security
 # The placeholders that name an object of the shop (the rest are the shop's own key, domain, dates).
-OBJECT_IDS = ("signup_id", "pending_signup_id", "notification_id", "job_id", "offer_id")
+OBJECT_IDS = ("signup_id", "pending_signup_id", "notification_id", "job_id", "offer_id", "restock_id")
 
 
 def id_routes() -> list[registry.Action]:
@@ -109,6 +109,8 @@ def test_bulk_bodies_treat_another_shops_ids_as_unknown(attacker: dict[str, Any]
         ("notify_signup", "id", "signup_id"),
         ("get_notification", "id", "notification_id"),
         ("get_offer", "id", "offer_id"),
+        ("get_restock", "id", "restock_id"),
+        ("cancel_restock", "id", "restock_id"),
         ("get_report_export", "job_id", "job_id"),
         ("cancel_report_export", "job_id", "job_id"),
     ],

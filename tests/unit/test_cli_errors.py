@@ -92,6 +92,7 @@ def _argv(path: tuple[str, ...], parser: argparse.ArgumentParser, tested: argpar
     """The command with a good value of every required option (and of one option of each required group), and the
     bad value of `tested`."""
     argv = list(path)
+    argv += [_good(a) for a in parser._actions if not a.option_strings and isinstance(a.type, cli_args.Value)]
     groups = [g for g in parser._mutually_exclusive_groups if g.required]
     for action in _value_options(parser):
         if action is tested:
@@ -186,3 +187,14 @@ def test_the_info_file_is_found_from_a_sub_folder_or_the_message_says_to_pass_it
     assert cli.main(["outbox"]) == 2
     [message] = json.loads(capsys.readouterr().err)["errors"]
     assert "in this folder or its parents" in message and "make run" in message and "--local-info PATH" in message
+
+
+@pytest.mark.parametrize("argument", ["not-a-uuid", "123", "01900000-0000-7000-8000-00000000000Z"])
+def test_restocks_watch_refuses_a_malformed_id_in_one_line(argument: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["restocks", "watch", argument, "--shop-id", "s"])
+    captured = capsys.readouterr()
+    assert stopped.value.code == 2, captured.err
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    [message] = json.loads(captured.err)["errors"]
+    assert "must be a UUID" in message and argument in message

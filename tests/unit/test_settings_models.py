@@ -38,7 +38,9 @@ def errors_of(model: type, body: object) -> list[str]:
 
 
 def test_defaults_are_exactly_the_reference_full_settings_shape() -> None:
-    assert json.loads(m.Settings().model_dump_json(exclude_none=True)) == REFERENCE_DEFAULTS
+    # plus the resend spacing window (issue 23), an addition the reference does not have
+    expected = {**REFERENCE_DEFAULTS, "delivery": {**REFERENCE_DEFAULTS["delivery"], "resend_spacing_minutes": 10}}
+    assert json.loads(m.Settings().model_dump_json(exclude_none=True)) == expected
 
 
 def test_patch_keeps_only_the_leaves_sent() -> None:

@@ -694,6 +694,7 @@ def _client_ops(r: Run) -> list[Callable[[], None]]:
     ops.insert(min(len(ops), 20), lambda: _export(r, one, "/back_in_stock/signups/export", {"variant_id": 101}))
     ops.append(lambda: _export(r, one, "/back_in_stock/reports/summary/export", None))
     ops.append(lambda: _export(r, two, "/back_in_stock/signups/export", {}))
+    ops.append(lambda: _bulk_notify(r, one, resend=True))  # again, inside the spacing window: no second alert
     return ops
 
 
@@ -788,10 +789,13 @@ def _client_op(r: Run, kind: str, s: ShopRun) -> None:
         _webhook(r, s, "inventory_levels/update", level)
 
 
-def _bulk_notify(r: Run, s: ShopRun) -> None:
+def _bulk_notify(r: Run, s: ShopRun, resend: bool = False) -> None:
+    """The side variant's signups notified; `resend`: again, with allow_resend, moments later (the resend spacing
+    window holds or joins each: still one alert per customer)."""
     ids_ = sorted(g.signup_id for g in r.signups.values() if g.shop == s.shop_id and g.variant == s.restock_variant + 1)
-    status, _ = _request(r, "POST", "/back_in_stock/signups/bulk_notify", s.api_key, {"signup_ids": ids_[:20]})
-    r.figures[f"bulk_notify_{status}"] += 1
+    body = {"signup_ids": ids_[:20], **({"allow_resend": True} if resend else {})}
+    status, _ = _request(r, "POST", "/back_in_stock/signups/bulk_notify", s.api_key, body)
+    r.figures[f"bulk_notify_{'resend_' if resend else ''}{status}"] += 1
 
 
 def _transfer(r: Run, s: ShopRun) -> None:

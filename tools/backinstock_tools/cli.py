@@ -22,8 +22,10 @@
     backinstock simulate balance --order-id N [--amount A] [--fail]
     backinstock simulate cancel --order-id N [--reason R]
     backinstock simulate refund --order-id N --amount A
+    backinstock restocks watch ID [--shop-id ID] [--interval S] [--timeout S]   (a live progress bar until it ends)
     backinstock outbox [--limit N] [--html]
     backinstock seed --shop-id ID [--signups N] [--days D] [--preorders N]   (progress on stderr, a line per tenth)
+    backinstock seed --shop-id ID --waiting-on VARIANT_ID [--signups N]     (N customers waiting for one variant)
     backinstock reports verify --shop-id ID [--from DATE] [--to DATE] [--json]
     backinstock reports rebuild --shop-id ID [--settle SECONDS] [--max-passes N] [--state PATH]
     backinstock reports failures [--queue-url URL] [--clear --rebuilt ID ... | --clear --all-rebuilt]
@@ -274,6 +276,60 @@ def cmd_offers_get(args: argparse.Namespace) -> int:
     return 0
 
 
+BAR_WIDTH = 30
+ENDED = ("completed", "cancelled", "stopped", "failed")
+
+
+def progress_line(campaign: Any) -> str:
+    """One line of a campaign's progress: a bar of its processed sends over the eligible ones, its counts, state."""
+    counts = campaign.counts
+    total = max(counts.eligible, counts.queued, 1)
+    done = counts.sent + counts.blocked + counts.failed
+    filled = min(BAR_WIDTH, round(BAR_WIDTH * done / total))
+    state = campaign.state + (f" ({campaign.waiting_for})" if campaign.waiting_for else "")
+    eta = f", done by about {campaign.estimated_finish_at}" if campaign.estimated_finish_at else ""
+    return (
+        f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}  sent {counts.sent}, blocked {counts.blocked}, "
+        f"failed {counts.failed}, queued {counts.queued}  {state}{eta}"
+    )
+
+
+def cmd_restocks_watch(args: argparse.Namespace) -> int:
+    """A live progress bar until the campaign ends: redrawn in place on a terminal, a line per change otherwise."""
+    import time
+
+    from backinstock import deps, ids
+    from backinstock.services import restocks
+
+    if not ids.is_uuid(args.id):
+        return _fail(f"not a restock campaign id: {args.id!r} (a UUID, as GET /back_in_stock/restocks lists them)")
+    shop_id = args.shop_id or (_read_info(args.local_info).get("shop_id") if args.local else None)
+    if not shop_id:
+        return _fail("pass --shop-id (the shop whose restock this is), or --local for the local run's demo shop")
+    deps.shops().require(shop_id)
+    book = deps.restock_book()
+    tty = sys.stdout.isatty()
+    shown = ""
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    while True:
+        campaign = restocks.get_restock(book, shop_id, args.id)
+        line = progress_line(campaign)
+        if line != shown:
+            print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", flush=True)
+            shown = line
+        if campaign.state in ENDED:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            if tty:
+                print()
+            return _fail(f"restock {args.id} is still {campaign.state} after {args.timeout} s")
+        time.sleep(args.interval)
+    if tty:
+        print()
+    print(f"{campaign.state}: {campaign.outcome or ''}".rstrip(": "))
+    return 0
+
+
 def cmd_preorders_counters(args: argparse.Namespace) -> int:
     """The preorder rollup counters of a window, as the reports will read them (until they exist)."""
     from datetime import timedelta
@@ -467,7 +523,7 @@ def cmd_reports_failures(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     import time
 
-    from backinstock_tools.local.seed import seed
+    from backinstock_tools.local.seed import seed, seed_waitlist
 
     if args.signups < 1 or args.days < 1 or args.preorders < 0:
         raise Stop("--signups and --days must be at least 1, --preorders at least 0")
@@ -475,6 +531,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     def progress(line: str) -> None:  # on stderr: stdout stays the JSON summary
         print(f"seed: {line} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    if args.waiting_on is not None:
+        _print({"shop_id": args.shop_id, **seed_waitlist(args.shop_id, args.waiting_on, args.signups, progress)})
+        return 0
 
     counts = seed(args.shop_id, args.signups, args.days, args.seed, preorders=args.preorders, progress=progress)
     _print({"shop_id": args.shop_id, "days": args.days, **counts})
@@ -711,6 +771,17 @@ def build_parser() -> argparse.ArgumentParser:
     offer_get.add_argument("--offer-id", type=t.uuid_text(), required=True)
     offer_get.set_defaults(func=cmd_offers_get)
 
+    restocks = sub.add_parser("restocks", help="restock campaigns (GET /back_in_stock/restocks)")
+    restocks_sub = restocks.add_subparsers(dest="restocks", required=True)
+    watch = restocks_sub.add_parser("watch", help="a live progress bar of a restock campaign until it ends")
+    watch.add_argument("id", type=t.uuid_text(), help="the campaign's id (POST /back_in_stock/restocks answers it)")
+    watch.add_argument("--shop-id", type=t.shop_id(), help="the shop (default with --local: the local run's demo shop)")
+    watch.add_argument("--interval", type=t.number(0), default=1.0, help="seconds between two reads (default 1)")
+    watch.add_argument(
+        "--timeout", type=t.number(0, good="10"), default=0, help="give up after this many seconds (default: never)"
+    )
+    watch.set_defaults(func=cmd_restocks_watch)
+
     preorders = sub.add_parser("preorders", help="the preorder ledger's report counters")
     preorders_sub = preorders.add_subparsers(dest="preorders", required=True)
     counters = preorders_sub.add_parser(
@@ -806,6 +877,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=t.integer(0),
         default=30,
         help="preorder orders on two new offers, with balances, cancellations and refunds (default 30; 0: none)",
+    )
+    seed_parser.add_argument(
+        "--waiting-on",
+        type=t.shopify_id(),
+        metavar="VARIANT_ID",
+        help="instead of a history: --signups customers waiting for this variant now (a restock to watch)",
     )
     seed_parser.set_defaults(func=cmd_seed)
 

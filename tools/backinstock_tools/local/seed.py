@@ -320,3 +320,26 @@ def _refund(ledger: Any, shop: Any, order_id: int, n: int, amount: Decimal, at: 
         "transactions": [{"kind": "refund", "status": "success", "amount": str(amount), "currency": shop.currency}],
     }
     preorder_ledger.on_refund(ledger, shop, refund, now=at)
+
+
+def seed_waitlist(shop_id: str, variant_id: int, count: int, progress: Progress | None = None) -> dict[str, int]:
+    """`count` customers waiting for one variant (email signups created by the waitlist service, now, nothing sent):
+    a restock of a few hundred to watch (`backinstock restocks watch`). Addresses `waiting-<variant>-<n>@example.com`;
+    one already waiting is left as it is."""
+    from backinstock.services.signups import create_signup
+
+    waitlist = deps.waitlist()
+    created = 0
+    ticks = _ticks(count)
+    for n in range(1, count + 1):
+        body = SignupCreate(
+            channel="email", shopify_variant_id=variant_id, email=f"waiting-{variant_id}-{n}@example.com"
+        )
+        try:
+            create_signup(waitlist, shop_id, body)
+            created += 1
+        except Conflict:
+            pass
+        if progress and n in ticks:
+            progress(f"{n} of {count} signups")
+    return {"variant_id": variant_id, "waiting": created}

@@ -77,12 +77,17 @@ def webhook_queue_url() -> str:
     return load(WebhookQueueEnv).WEBHOOK_QUEUE_URL
 
 
-class CampaignEnv(TableEnv, QueueEnv):
-    """Functions that start restock campaigns (the webhook worker) or run their batches (the workflow task).
-    CAMPAIGN_SECONDS_PER_HOUR: how long a `wait_hours` hour lasts; 3600 in AWS, shorter in the local run."""
+class CampaignRunEnv(TableEnv):
+    """Functions that start restock campaigns (the webhook worker, the restock actions) or run their batches (the
+    workflow task). CAMPAIGN_SECONDS_PER_HOUR: how long a `wait_hours` hour lasts; 3600 in AWS, shorter in the local
+    run. The send queue's URL is read only where something is queued (`queue.Queue`)."""
 
     CAMPAIGN_STATE_MACHINE_ARN: str = Field(default="", description="needed to start a campaign")
     CAMPAIGN_SECONDS_PER_HOUR: int = Field(default=3600, ge=0, le=3600)
+
+
+class CampaignEnv(CampaignRunEnv, QueueEnv):
+    """The campaign functions that queue sends (the workflow task) or start campaigns (the webhook worker)."""
 
 
 class MailEnv(TableEnv):

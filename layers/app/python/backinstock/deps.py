@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from backinstock.repositories.catalog import CatalogRepository
     from backinstock.repositories.notifications import NotificationRepository
     from backinstock.repositories.privacy import PrivacyRepository
+    from backinstock.repositories.restocks import RestockRepository
     from backinstock.repositories.rollups import RollupRepository
     from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.shops import Shop
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from backinstock.services.privacy import Privacy
     from backinstock.services.ratelimits import Limiter
     from backinstock.services.reports import Reports
-    from backinstock.services.restocks import Restocks
+    from backinstock.services.restocks import RestockBook, Restocks
     from backinstock.services.sending import Sender
     from backinstock.services.signups import Waitlist
     from backinstock.services.webhooks import Intake
@@ -202,7 +203,7 @@ def campaigns() -> Campaigns:
     from backinstock.repositories.restocks import RestockRepository
     from backinstock.services.campaigns import Campaigns
 
-    env = config.load(config.CampaignEnv)
+    env = config.load(config.CampaignRunEnv)
     return Campaigns(
         restocks=RestockRepository(config.table_name()),
         shops=shops(),
@@ -210,7 +211,30 @@ def campaigns() -> Campaigns:
         sfn=aws.client("stepfunctions"),
         state_machine_arn=env.CAMPAIGN_STATE_MACHINE_ARN,
         seconds_per_hour=env.CAMPAIGN_SECONDS_PER_HOUR,
+        rollups=rollups(),
     )
+
+
+@factory
+def restock_book() -> RestockBook:
+    from backinstock.repositories.restocks import RestockRepository
+    from backinstock.services.restocks import RestockBook
+
+    return RestockBook(
+        restocks=RestockRepository(config.table_name()),
+        rollups=rollups(),
+        catalog=catalog(),
+        shops=shops(),
+        campaigns=campaigns,
+    )
+
+
+@factory
+def campaign_records() -> RestockRepository:
+    """The campaigns' records alone: the send worker's paused / cancelled check."""
+    from backinstock.repositories.restocks import RestockRepository
+
+    return RestockRepository(config.table_name())
 
 
 def shopify_admin(shop: Shop) -> ShopifyAdmin | None:

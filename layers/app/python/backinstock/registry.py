@@ -33,6 +33,7 @@ META_RESOURCE = "meta"
 RESOURCE_MODULES = (
     "backinstock.actions.signups",
     "backinstock.actions.notifications",
+    "backinstock.actions.restocks",
     "backinstock.actions.settings",
     "backinstock.actions.webhooks",
     "backinstock.actions.reports",
@@ -54,6 +55,7 @@ class Access(enum.Enum):
     LINK_SECRET = "secret:links"  # noqa: S105 (an access kind, not a secret): the HMAC key that signs and verifies opt-in / unsubscribe links
     EXPORT_RUN = "exports:run"  # start and stop export workflow executions, abort an export's partial upload
     EXPORT_READ = "exports:read"  # read export files: sign their download URLs
+    CAMPAIGN_RUN = "campaigns:run"  # start executions of the restock campaign workflow (a restock by hand, a resume)
     # Take points from the shop's rate-limit bucket: never declared, implied by an authenticated route
     # (`Action.rate_limited`); the grant reaches the limiter's table only.
     RATE_LIMIT = "ratelimit"

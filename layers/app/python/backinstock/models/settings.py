@@ -23,6 +23,8 @@ MAX_MULTIPLIER = 1_000
 MAX_WAIT_HOURS = 720
 MAX_STOCK_THRESHOLD = 1_000_000
 MAX_SIGNUPS_THRESHOLD = 1_000_000
+MAX_RESEND_SPACING_MINUTES = 1_440
+DEFAULT_RESEND_SPACING_MINUTES = 10
 TAG_MAX_LENGTH = 40
 DEFAULT_TAG = "STOQ-back-in-stock"
 
@@ -80,6 +82,11 @@ class Delivery(_Block):
     stock_threshold: int = 1
     locations: Locations = Locations()
     any_variant: AnyVariant = AnyVariant()
+    resend_spacing_minutes: int = Field(
+        default=DEFAULT_RESEND_SPACING_MINUTES,
+        description="At most one alert per signup in this many minutes, whatever asks for it (notify, bulk notify, "
+        "a restock): a request inside the window joins the send in flight or is held",
+    )
 
 
 class Compliance(_Block):
@@ -180,6 +187,10 @@ class DeliveryPatch(_Patch):
     stock_threshold: Annotated[int, Field(ge=1, le=MAX_STOCK_THRESHOLD)] = optional()
     locations: LocationsPatch = optional()
     any_variant: AnyVariantPatch = optional()
+    resend_spacing_minutes: Annotated[int, Field(ge=0, le=MAX_RESEND_SPACING_MINUTES)] = optional(
+        description="Minutes between two alerts of one signup, 0-1440 (default 10; 0: no spacing beyond one send "
+        "in flight at a time)"
+    )
 
 
 class CompliancePatch(_Patch):

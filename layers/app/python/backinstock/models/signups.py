@@ -375,15 +375,26 @@ class Deleted(_Representation):
     signup_id: str
 
 
+Spacing = Literal["joined", "held"]
+_SPACING = (
+    "Present when the resend spacing window (settings delivery.resend_spacing_minutes) kept this request from "
+    "queueing a second alert: `joined`, a send of this signup is already queued or in flight and this request "
+    "joined it; `held`, the signup was alerted within the window and nothing more is sent now"
+)
+_HELD_UNTIL = "With spacing `held` or `joined`: when the window ends and a new alert may be asked for"
+
+
 class Queued(_Representation):
-    keep_nulls: ClassVar[bool] = False  # `coalesced` appears only when it happened
+    keep_nulls: ClassVar[bool] = False  # `coalesced` and `spacing` appear only when they happened
     signup_id: str
     queued: bool
     coalesced: bool | None = Field(
         default=None,
-        description="true when a send of this signup was already queued or in flight: this notify joined it "
-        "(one message, not two)",
+        description="true when this request did not queue a send of its own: it joined the one queued or in flight, "
+        "or was held by the spacing window (see `spacing`)",
     )
+    spacing: Spacing | None = Field(default=None, description=_SPACING)
+    held_until: str | None = Field(default=None, description=_HELD_UNTIL)
 
 
 class BulkFailure(_Representation):
@@ -391,9 +402,22 @@ class BulkFailure(_Representation):
     error: str
 
 
+class SpacedSend(_Representation):
+    keep_nulls: ClassVar[bool] = False
+    signup_id: str
+    spacing: Spacing = Field(description=_SPACING)
+    held_until: str | None = Field(default=None, description=_HELD_UNTIL)
+
+
 class BulkNotifyResult(_Representation):
+    keep_nulls: ClassVar[bool] = False  # `spaced` appears only when the spacing window held or joined a send
     success: list[str]
     failed: list[BulkFailure]
+    spaced: list[SpacedSend] | None = Field(
+        default=None,
+        description="The ids of `success` that queued no send of their own: they joined a send already queued or "
+        "in flight, or were held by the resend spacing window (delivery.resend_spacing_minutes). Omitted when none.",
+    )
 
 
 class BulkDeleted(_Representation):

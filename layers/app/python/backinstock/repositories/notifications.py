@@ -328,11 +328,17 @@ class NotificationRepository(Repository):
                     raise
                 time.sleep(0.05 * 2**attempt)
 
-    def record_sent(self, notification: dict[str, Any], send_id: str, provider_id: str | None) -> bool:
+    def record_sent(
+        self, notification: dict[str, Any], send_id: str, provider_id: str | None, frees_slot: bool = False
+    ) -> bool:
         """After the provider accepted (or after a crash in between, on redelivery): the log row and the signup's
         counters and timestamps, in one transaction. The log row's id is the claim's, and its Put is conditional:
         a recovery runs once, and the claim itself is not written again (it stays `sending`; its log row is what
-        says it was recorded). Returns False when another invocation recorded it first."""
+        says it was recorded). Returns False when another invocation recorded it first.
+
+        `frees_slot`: the send held the signup's send slot (a notify's, `send_outstanding`): the same update frees
+        it, so a notify's send writes the signup once. From now on `last_notified_at` holds the signup for the
+        shop's resend spacing (`SPACING_CONDITION`); no other send can hold the slot meanwhile (it was taken)."""
         shop_id, at = notification["shop_id"], notification["sent_at"]
         log = self._log_put({**notification, "provider_id": provider_id, "send_id": send_id})
         try:
@@ -343,7 +349,12 @@ class NotificationRepository(Repository):
                         "Update": {
                             "Key": signup_key(shop_id, notification["signup_id"]),
                             "UpdateExpression": "SET notified_at = if_not_exists(notified_at, :at), "
-                            "last_notified_at = :at ADD notifications_sent :one",
+                            "last_notified_at = :at ADD notifications_sent :one"
+                            + (
+                                " REMOVE send_outstanding, send_outstanding_until, send_outstanding_done"
+                                if frees_slot
+                                else ""
+                            ),
                             "ConditionExpression": "attribute_exists(PK)",
                             "ExpressionAttributeValues": {":at": serialize(at), ":one": {"N": "1"}},
                         }

@@ -7,8 +7,13 @@ Items (all in the shop's partition):
 - `RESTOCK#<variant>`: `in_stock` (at or above the shop's stock threshold), the last `total`, the `episode`
   count. The flip from out of stock to in stock is one conditional UpdateItem: of two concurrent updates (two
   locations) only one sees the flip, so a restock is detected once.
-- `CAMPAIGN#<variant>`: the variant's current or last campaign (`running`, `finished`, `stopped`, `failed`). It is
-  claimed with a conditional put that fails while a campaign of the variant runs: one campaign at a time.
+- `CAMPAIGN#<variant>`: the variant's current or last campaign (`running`, `finished`, `stopped`, `failed`,
+  `cancelled`). It is claimed with a conditional put that fails while a campaign of the variant runs: one campaign
+  at a time.
+- `RCAMPAIGN#<campaign uuid7>`: the campaign's record, what `GET /back_in_stock/restocks/:id` shows: written with
+  the claim, by each step (counts, phase) and by the merchant's pause / resume / cancel, each a conditional write
+  on `status` and `control` (a step never writes those two, a control never writes the step's fields), so a
+  control and a concurrently running step never undo each other.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from typing import Any
 from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
 
 RUNNING = "running"
+CANCELLED = "cancelled"
+ACTIVE, PAUSED = "active", "paused"  # a running campaign's `control`: the merchant's pause and resume
+RECORD = "RCAMPAIGN#"  # one record per campaign, by id (UUIDv7: sorted by start time)
 
 
 def _pk(shop_id: str) -> str:
@@ -104,65 +112,289 @@ class RestockRepository(Repository):
         return self.read(_pk(shop_id), f"CAMPAIGN#{variant_id}")
 
     def claim_campaign(self, shop_id: str, variant_id: int, campaign: dict[str, Any]) -> bool:
-        """Make `campaign` the variant's running campaign, unless one runs. False: one runs."""
-        return self.put_if(
-            {
-                **key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-                **to_item({**campaign, "entity": "campaign", "status": RUNNING}),
-            },
-            "attribute_not_exists(PK) OR #s <> :running",
-            names={"#s": "status"},
-            values={":running": {"S": RUNNING}},
-        )
+        """Make `campaign` the variant's running campaign, unless one runs, and write its record (the resource
+        `/back_in_stock/restocks/:id`): one transaction. False: one runs."""
+        lock = {
+            **key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+            **to_item({**campaign, "entity": "campaign", "status": RUNNING}),
+        }
+        record = {
+            **key(_pk(shop_id), RECORD + campaign["campaign_id"]),
+            **to_item(
+                {
+                    "phase": "scheduled",
+                    **campaign,
+                    "entity": "restock_campaign",
+                    "status": RUNNING,
+                    "control": ACTIVE,
+                    "queued": campaign.get("queued", 0),
+                }
+            ),
+        }
+        try:
+            self.transact(
+                [
+                    {
+                        "Put": {
+                            "Item": lock,
+                            "ConditionExpression": "attribute_not_exists(PK) OR #s <> :running",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":running": {"S": RUNNING}},
+                        }
+                    },
+                    {"Put": {"Item": record, "ConditionExpression": "attribute_not_exists(PK)"}},
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as exc:
+            if self.cancellation_codes(exc)[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
 
     def record_batch(
-        self, shop_id: str, variant_id: int, campaign_id: str, queued: int, at: str, new_batch: bool = True
+        self,
+        shop_id: str,
+        variant_id: int,
+        campaign_id: str,
+        queued: int,
+        at: str,
+        new_batch: bool = True,
+        progress: dict[str, Any] | None = None,
     ) -> None:
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-            UpdateExpression="SET last_batch_at = :at ADD batches :b, queued :n",
-            ConditionExpression="campaign_id = :id",
-            ExpressionAttributeValues={
-                ":at": {"S": at},
-                ":b": {"N": "1" if new_batch else "0"},
-                ":n": serialize(queued),
-                ":id": {"S": campaign_id},
-            },
+        """A step queued `queued` sends: the variant's lock (its cooldown runs from `last_batch_at`) and the
+        campaign's record (counts, and `progress`: the phase it is in, when its next batch is due...) in one
+        transaction. The record's `control` and `status` are the merchant's (pause, cancel): never written here."""
+        sets, removes = ["last_batch_at = :at"], []
+        values: dict[str, Any] = {
+            ":at": {"S": at},
+            ":b": {"N": "1" if new_batch else "0"},
+            ":n": serialize(queued),
+            ":id": {"S": campaign_id},
+        }
+        for i, (name, value) in enumerate(sorted((progress or {}).items())):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :p{i}")
+                values[f":p{i}"] = serialize(value)
+        sets.append("first_batch_at = if_not_exists(first_batch_at, :at)")
+        record_update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        self.transact(
+            [
+                {
+                    "Update": {
+                        "Key": key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+                        "UpdateExpression": "SET last_batch_at = :at ADD batches :b, queued :n",
+                        "ConditionExpression": "campaign_id = :id",
+                        "ExpressionAttributeValues": {k: values[k] for k in (":at", ":b", ":n", ":id")},
+                    }
+                },
+                {
+                    "Update": {
+                        "Key": key(_pk(shop_id), RECORD + campaign_id),
+                        "UpdateExpression": record_update + " ADD batches :b, queued :n",
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeValues": {k: v for k, v in values.items() if k != ":id"},
+                    }
+                },
+            ]
         )
 
     def close_campaign(
-        self, shop_id: str, variant_id: int, campaign_id: str, status: str, reason: str, at: str
+        self,
+        shop_id: str,
+        variant_id: int,
+        campaign_id: str,
+        status: str,
+        reason: str,
+        at: str,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Close the campaign if it is still the variant's running one. Returns it after the update, or None."""
+        """Close the campaign if it is still the variant's running one (the lock and the record: one transaction;
+        `extra`: more of the record's fields). Returns the lock after the update, or None when it was closed
+        already (finished, or cancelled by the merchant)."""
+        values: dict[str, Any] = {
+            ":status": {"S": status},
+            ":at": {"S": at},
+            ":reason": {"S": reason},
+            ":id": {"S": campaign_id},
+            ":running": {"S": RUNNING},
+        }
+        sets = ["#s = :status", "finished_at = :at", "outcome = :reason"]
+        extra_values = dict(values)
+        for i, (name, value) in enumerate(sorted((extra or {}).items())):
+            sets.append(f"{name} = :e{i}")
+            extra_values[f":e{i}"] = serialize(value)
+        try:
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "Key": key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+                            "UpdateExpression": "SET #s = :status, finished_at = :at, outcome = :reason",
+                            "ConditionExpression": "campaign_id = :id AND #s = :running",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                    {
+                        "Update": {
+                            "Key": key(_pk(shop_id), RECORD + campaign_id),
+                            "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE next_batch_at",
+                            # a record written before campaigns had one (absent) does not hold the lock back
+                            "ConditionExpression": "attribute_not_exists(PK) OR #s = :running",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {k: v for k, v in extra_values.items() if k != ":id"},
+                        }
+                    },
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as exc:
+            if "ConditionalCheckFailed" in self.cancellation_codes(exc):
+                return None
+            raise
+        return self.campaign(shop_id, variant_id)
+
+    def release_claim(self, shop_id: str, variant_id: int, campaign_id: str) -> None:
+        """Undo `claim_campaign` when its execution could not be started."""
+        self.transact(
+            [
+                {
+                    "Delete": {
+                        "Key": key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+                        "ConditionExpression": "campaign_id = :id",
+                        "ExpressionAttributeValues": {":id": {"S": campaign_id}},
+                    }
+                },
+                {"Delete": {"Key": key(_pk(shop_id), RECORD + campaign_id)}},
+            ]
+        )
+
+    # ------------------------------------------------------------------------------ campaign records (the API's)
+    def record(self, shop_id: str, campaign_id: str, consistent: bool = True) -> dict[str, Any] | None:
+        item = self.read(_pk(shop_id), RECORD + campaign_id, consistent=consistent)
+        return item if item and "started_at" in item else None  # see `records`
+
+    def records(self, shop_id: str, first_id: str, last_id: str) -> list[dict[str, Any]]:
+        """The campaign records whose (UUIDv7) ids lie between the two bounds, newest first."""
+        items = self.query(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": {"S": _pk(shop_id)},
+                ":lo": {"S": RECORD + first_id},
+                ":hi": {"S": RECORD + last_id},
+            },
+            ScanIndexForward=False,
+        )
+        # A campaign started before records existed gets, when it closes, a record of its closing fields only (the
+        # close's update creates it): not a campaign to show.
+        return [r for r in (from_item(i) for i in items) if "started_at" in r]
+
+    def _control(
+        self, shop_id: str, campaign_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """One conditional UpdateItem of a running campaign's record. The record after it, or None (condition)."""
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
-                Key=key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-                UpdateExpression="SET #s = :status, finished_at = :at, outcome = :reason",
-                ConditionExpression="campaign_id = :id AND #s = :running",
+                Key=key(_pk(shop_id), RECORD + campaign_id),
+                UpdateExpression=update,
+                ConditionExpression="#s = :running AND " + condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":status": {"S": status},
-                    ":at": {"S": at},
-                    ":reason": {"S": reason},
-                    ":id": {"S": campaign_id},
-                    ":running": {"S": RUNNING},
-                },
+                ExpressionAttributeValues={":running": {"S": RUNNING}, **values},
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return None
         return from_item(response["Attributes"])
 
-    def release_claim(self, shop_id: str, variant_id: int, campaign_id: str) -> None:
-        """Undo `claim_campaign` when its execution could not be started."""
-        self.client.delete_item(
-            TableName=self.table_name,
-            Key=key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
-            ConditionExpression="campaign_id = :id",
-            ExpressionAttributeValues={":id": {"S": campaign_id}},
+    def pause(self, shop_id: str, campaign_id: str, at: str) -> dict[str, Any] | None:
+        """Running and active -> paused. None: it was not (paused already, or closed)."""
+        return self._control(
+            shop_id,
+            campaign_id,
+            "SET control = :paused, paused_at = :at",
+            "control = :active",
+            {":paused": {"S": PAUSED}, ":active": {"S": ACTIVE}, ":at": {"S": at}},
         )
+
+    def park(self, shop_id: str, campaign_id: str, state: str) -> bool:
+        """The workflow saw the pause: it keeps its state in the record and ends its execution (resume starts
+        another). False: resumed or cancelled meanwhile."""
+        return (
+            self._control(
+                shop_id,
+                campaign_id,
+                "SET parked = :state",
+                "control = :paused AND attribute_not_exists(parked)",
+                {":paused": {"S": PAUSED}, ":state": {"S": state}},
+            )
+            is not None
+        )
+
+    def resume(self, shop_id: str, campaign_id: str, parked: bool) -> dict[str, Any] | None:
+        """Paused -> active. `parked`: the workflow had ended its execution (the record keeps its state, taken
+        out here for the caller to start another), else its execution is still waiting and simply goes on. None:
+        the record was not in that state (another resume, a cancel, or the workflow parking meanwhile)."""
+        if parked:
+            return self._control(
+                shop_id,
+                campaign_id,
+                "SET control = :active ADD resumes :one REMOVE paused_at, parked",
+                "control = :paused AND attribute_exists(parked)",
+                {":paused": {"S": PAUSED}, ":active": {"S": ACTIVE}, ":one": {"N": "1"}},
+            )
+        return self._control(
+            shop_id,
+            campaign_id,
+            "SET control = :active REMOVE paused_at",
+            "control = :paused AND attribute_not_exists(parked)",
+            {":paused": {"S": PAUSED}, ":active": {"S": ACTIVE}},
+        )
+
+    def unresume(self, shop_id: str, campaign_id: str, parked_state: str, at: str) -> None:
+        """Undo a parked resume whose execution could not be started: paused and parked again."""
+        self._control(
+            shop_id,
+            campaign_id,
+            "SET control = :paused, parked = :state, paused_at = :at",
+            "control = :active AND attribute_not_exists(parked)",
+            {":paused": {"S": PAUSED}, ":active": {"S": ACTIVE}, ":state": {"S": parked_state}, ":at": {"S": at}},
+        )
+
+    def cancel(self, shop_id: str, campaign_id: str, variant_id: int, at: str) -> bool:
+        """Running -> cancelled: the record and the variant's lock, one transaction. False: it was not running."""
+        values = {":c": {"S": CANCELLED}, ":at": {"S": at}, ":running": {"S": RUNNING}}
+        reason = {":reason": {"S": "cancelled by the merchant"}}
+        try:
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "Key": key(_pk(shop_id), RECORD + campaign_id),
+                            "UpdateExpression": "SET #s = :c, finished_at = :at, outcome = :reason "
+                            "REMOVE next_batch_at",
+                            "ConditionExpression": "#s = :running",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {**values, **reason},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "Key": key(_pk(shop_id), f"CAMPAIGN#{variant_id}"),
+                            "UpdateExpression": "SET #s = :c, finished_at = :at",
+                            "ConditionExpression": "campaign_id = :id AND #s = :running",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {**values, ":id": {"S": campaign_id}},
+                        }
+                    },
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as exc:
+            if "ConditionalCheckFailed" in self.cancellation_codes(exc):
+                return False
+            raise
+        return True
 
 
 # Pending (not notified, not unsubscribed, not blocked) and eligible: channel enabled, opt-in confirmed if required.
@@ -180,9 +412,12 @@ def waiting_signups(
     start_key: dict[str, Any] | None,
     want: int,
     channels: list[str],
+    now: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Up to `want` waiting signups of an index partition (a variant's `GSI1`, a product's `GSI2`), oldest first
-    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more waiting)."""
+    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more waiting).
+    `now` (epoch seconds): leave out signups whose send slot a notify holds (`send_outstanding_until`: its send is
+    queued or in flight, or within the resend spacing window): they get that alert, not a second one."""
     if not channels or want <= 0:
         return [], None
     names = {"#pk": f"{index}PK", "#sk": f"{index}SK", "#ch": "channel"}
@@ -193,6 +428,9 @@ def waiting_signups(
         **{f":c{i}": {"S": c} for i, c in enumerate(channels)},
     }
     channel_filter = "#ch IN (" + ", ".join(f":c{i}" for i in range(len(channels))) + ")"
+    if now is not None:
+        channel_filter += " AND (attribute_not_exists(send_outstanding_until) OR send_outstanding_until <= :now)"
+        values[":now"] = {"N": str(now)}
     # One more than wanted is read: its presence says whether a next batch exists, so the last batch ends the
     # campaign instead of a Wait of `wait_hours` followed by an empty step.
     found: list[tuple[dict[str, Any], dict[str, Any]]] = []

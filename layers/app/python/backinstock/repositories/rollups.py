@@ -448,6 +448,16 @@ class RollupRepository(Repository):
             claimed += int(self.put_if(item))
         return claimed
 
+    def counters(self, shop_id: str, dimensions: list[str], bucket: str = "TOTAL") -> dict[str, dict[str, Any]]:
+        """Every counter of one bucket of each dimension (BatchGetItem, eventually consistent): dimension ->
+        {counter: value}; a dimension nothing has counted yet is absent."""
+        keys = [rollup_key(shop_id, d, bucket) for d in dict.fromkeys(dimensions)]
+        out: dict[str, dict[str, Any]] = {}
+        for item in self.batch_get(keys, consistent=False):
+            dimension = str(item["SK"]).rsplit("#", 1)[0]
+            out[dimension] = {k: v for k, v in item.items() if k not in _NOT_COUNTERS}
+        return out
+
     def total(self, shop_id: str, dimension: str, counter: str, consistent: bool = True) -> int:
         """An all-time counter (strongly consistent by default: read right after the change that moved it)."""
         item = self.read(rollup_pk(shop_id, dimension), f"{dimension}#TOTAL", consistent=consistent)

@@ -16,14 +16,21 @@ the status filter is a FilterExpression on their existence.
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from backinstock.errors import Conflict
-from backinstock.ids import id_bounds
+from backinstock.ids import id_bounds, iso
 from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
 
 SIGNUP = "SIGNUP#"
+ZERO = timedelta(0)
+# The resend spacing guard (`mark_send_outstanding`): the signup exists, no other send is outstanding (or it expired),
+# and its last alert is older than the spacing window. One condition, so concurrent notifies cannot both pass it.
+SPACING_CONDITION = (
+    "attribute_exists(PK) AND (attribute_not_exists(send_outstanding) OR send_outstanding_until <= :now) "
+    "AND (attribute_not_exists(last_notified_at) OR last_notified_at <= :spaced)"
+)
 
 
 def shop_pk(shop_id: str) -> str:
@@ -346,36 +353,51 @@ class SignupRepository(Repository):
             return None
         return from_item(response["Attributes"])
 
-    def mark_send_outstanding(self, shop_id: str, signup_id: str, send_id: str, now: datetime, until: datetime) -> bool:
-        """Record `send_id` as the signup's one outstanding send, unless another one is (and has not expired). True
-        for the caller that recorded it; False when a send is already outstanding or the signup is gone."""
+    def mark_send_outstanding(
+        self, shop_id: str, signup_id: str, send_id: str, now: datetime, until: datetime, spacing: timedelta = ZERO
+    ) -> dict[str, Any] | None:
+        """Record `send_id` as the signup's one outstanding send: one conditional UpdateItem, so of any number of
+        concurrent callers one wins. Refused while another send is outstanding (until it expires), or while the
+        signup's last alert is younger than `spacing` (`last_notified_at`, whatever sent it: a notify or a
+        restock). Returns None for the caller that recorded it, else the signup as it was (to say why: joined or
+        held); an empty dict when the signup is gone."""
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=signup_key(shop_id, signup_id),
-                UpdateExpression="SET send_outstanding = :id, send_outstanding_until = :until",
-                ConditionExpression="attribute_exists(PK) AND "
-                "(attribute_not_exists(send_outstanding) OR send_outstanding_until <= :now)",
+                UpdateExpression="SET send_outstanding = :id, send_outstanding_until = :until "
+                "REMOVE send_outstanding_done",
+                ConditionExpression=SPACING_CONDITION,
                 ExpressionAttributeValues={
                     ":id": {"S": send_id},
                     ":until": {"N": str(int(until.timestamp()))},
                     ":now": {"N": str(int(now.timestamp()))},
+                    ":spaced": {"S": iso(now - spacing)},
                 },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        except self.client.exceptions.ConditionalCheckFailedException as failed:
+            old = failed.response.get("Item")
+            return from_item(old) if old else {}
+        return None
 
-    def release_send_outstanding(self, shop_id: str, signup_id: str, send_id: str, until: datetime) -> None:
-        """The send no longer holds the signup after `until` (unless another send holds it by now)."""
+    def release_send_outstanding(
+        self, shop_id: str, signup_id: str, send_id: str, until: datetime, done: bool = False
+    ) -> None:
+        """The send no longer holds the signup after `until` (unless another send holds it by now). `done`: it was
+        processed (a notify inside the window is then held, not joined)."""
         # ConditionalCheckFailed: deleted, or another send holds it by now
+        update = "SET send_outstanding_until = :until" + (", send_outstanding_done = :true" if done else "")
+        values: dict[str, Any] = {":id": {"S": send_id}, ":until": {"N": str(int(until.timestamp()))}}
+        if done:
+            values[":true"] = {"BOOL": True}
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.table_name,
                 Key=signup_key(shop_id, signup_id),
-                UpdateExpression="SET send_outstanding_until = :until",
+                UpdateExpression=update,
                 ConditionExpression="send_outstanding = :id",
-                ExpressionAttributeValues={":id": {"S": send_id}, ":until": {"N": str(int(until.timestamp()))}},
+                ExpressionAttributeValues=values,
             )
 
     def mark_once(self, shop_id: str, signup_id: str, field: str, value: str) -> bool:

@@ -33,6 +33,7 @@ from backinstock.models.settings import Delivery, Settings
 from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories import restocks as restock_repo
 from backinstock.repositories.restocks import RestockRepository
+from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.services.settings import settings_of
 
@@ -51,6 +52,7 @@ class Campaigns:
     sfn: Any  # boto3 Step Functions client
     state_machine_arn: str
     seconds_per_hour: int = 3600  # the local run scales `wait_hours` down (CAMPAIGN_SECONDS_PER_HOUR)
+    rollups: RollupRepository | None = None  # the waitlist's counters: a campaign's `eligible` at its start
 
 
 def send_id(signup_id: str) -> str:
@@ -77,9 +79,13 @@ def start(
     episode: int,
     now: datetime | None = None,
     delivery: Delivery | None = None,
+    trigger: str = "webhook",
+    titles: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Start the variant's campaign for a restock of `quantity` units. None when one is already running.
-    `delivery`: the shop's delivery settings, when the caller has them already."""
+    """Start the variant's campaign for a restock of `quantity` units (None: unknown, a manual start without
+    one). None when one is already running. `delivery`: the shop's delivery settings, when the caller has them
+    already. `trigger`: `webhook` or `manual` (a manual campaign does not stop on the variant's stock level: its
+    inventory may live outside Shopify). `titles`: the variant's and product's titles for the record."""
     moment = now or ids.now()
     previous = c.restocks.campaign(shop.shop_id, variant_id)
     delay = 0  # seconds of this clock: the cooldown is scaled as every wait of the workflow is (the local run's hour)
@@ -99,6 +105,12 @@ def start(
         "first_batch_at": ids.iso(moment + timedelta(seconds=delay)),  # after the cooldown: what `simulate` shows
         "batches": 0,
         "queued": 0,
+        "trigger": trigger,
+        "phase": "waiting" if delay else "scheduled",
+        "waiting_for": "cooldown" if delay else None,
+        "next_batch_at": ids.iso(moment + timedelta(seconds=delay)) if delay else None,  # delay is scaled already
+        "variant_title": (titles or {}).get("title"),
+        "product_title": (titles or {}).get("product_title"),
     }
     if not c.restocks.claim_campaign(shop.shop_id, variant_id, campaign):
         logger.info("restock while a campaign runs: no second campaign", extra={"variant_id": variant_id})
@@ -109,6 +121,7 @@ def start(
         "product_id": product_id,
         "campaign_id": campaign_id,
         "restocked_quantity": quantity,
+        "trigger": trigger,
         "cursor": None,
         "in_batch": False,
         "batch_left": None,
@@ -128,7 +141,7 @@ def start(
         "restock campaign started",
         extra={"variant_id": variant_id, "campaign_id": campaign_id, "quantity": quantity, "delay_s": delay},
     )
-    return {**campaign, "execution_arn": response["executionArn"], "delay_seconds": delay}
+    return {**campaign, "execution_arn": response["executionArn"], "delay_seconds": delay, "status": "running"}
 
 
 def _scaled(c: Campaigns, seconds: int) -> int:
@@ -141,27 +154,31 @@ def batch_size_text(delivery: Delivery) -> str:
     return str(batching.batch_size) if batching.mode == "fixed" else f"restocked quantity x {batching.multiplier}"
 
 
-def batch_size(settings: Settings, quantity: int) -> int | None:
-    """Signups per batch; None: one batch of everyone (batching off)."""
+def batch_size(settings: Settings, quantity: int | None) -> int | None:
+    """Signups per batch; None: one batch of everyone (batching off, or multiplier mode without a quantity)."""
     batching = settings.delivery.batching
     if not batching.enabled:
         return None
     if batching.mode == "fixed":
         return batching.batch_size
-    return max(1, quantity * batching.multiplier)
+    return None if quantity is None else max(1, quantity * batching.multiplier)
 
 
 def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """One SendBatch of the workflow: re-check stock, pick the next batch, queue it. Returns the next state."""
     moment = now or ids.now()
     shop_id, variant_id = state["shop_id"], int(state["variant_id"])
+    steered = _steered(c, state)  # the merchant's pause or cancel: one read of the campaign's record
+    if steered is not None:
+        return steered
     shop = c.shops.get(shop_id)
     if shop is None:
         return _close(c, state, "stopped", "the shop no longer exists", moment)
     settings = settings_of(shop)
-    restock = c.restocks.state(shop_id, variant_id) or {}
-    if not restock.get("in_stock"):
-        return _close(c, state, "stopped", "sold out again before the batch", moment)
+    if state.get("trigger", "webhook") == "webhook":
+        restock = c.restocks.state(shop_id, variant_id) or {}
+        if not restock.get("in_stock"):
+            return _close(c, state, "stopped", "sold out again before the batch", moment)
     channels = [name for name in ("email", "sms", "push") if getattr(settings.channels, name).enabled]
     product_id = int(state["product_id"])
     if any_variant_applies(settings, product_id):
@@ -171,12 +188,24 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     # A batch bigger than STEP_LIMIT (or everyone, batching off) is queued over several steps with no wait between
     # them, so that one Lambda invocation stays short: `in_batch` says a batch is under way, `batch_left` what it
     # still takes (None: no limit).
-    size = batch_size(settings, int(state["restocked_quantity"]))
+    quantity = state.get("restocked_quantity")
+    size = batch_size(settings, None if quantity is None else int(quantity))
     starting = not state.get("in_batch")
     left_in_batch: int | None = size if starting else state.get("batch_left")
     take = STEP_LIMIT if left_in_batch is None else min(left_in_batch, STEP_LIMIT)
-    picked, cursor = restock_repo.waiting_signups(c.restocks, index, partition, state.get("cursor"), take, channels)
-    sends = [{"send_id": send_id(s["signup_id"]), "signup_id": s["signup_id"], "allow_resend": False} for s in picked]
+    picked, cursor = restock_repo.waiting_signups(
+        c.restocks, index, partition, state.get("cursor"), take, channels, int(moment.timestamp())
+    )
+    campaign_id = state["campaign_id"]
+    sends = [
+        {
+            "send_id": send_id(s["signup_id"]),
+            "signup_id": s["signup_id"],
+            "allow_resend": False,
+            "campaign_id": campaign_id,
+        }
+        for s in picked
+    ]
     messages = [
         {
             "kind": "send",
@@ -191,8 +220,17 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
         raise RuntimeError(f"{len(refused)} of {len(messages)} send messages were refused by SQS")
     at = ids.iso(moment)
     new_batch = starting and bool(sends)
-    if sends:
-        c.restocks.record_batch(shop_id, variant_id, state["campaign_id"], len(sends), at, new_batch)
+    left = None if left_in_batch is None else left_in_batch - len(sends)
+    wait = 0 if cursor is None or left is None or left > 0 else _scaled(c, settings.delivery.batching.wait_hours * 3600)
+    if sends or (state.get("batches") == 0 and starting):
+        progress: dict[str, Any] = {
+            "phase": "waiting" if wait else "sending",
+            "waiting_for": "batch_interval" if wait else None,
+            "next_batch_at": ids.iso(moment + timedelta(seconds=wait)) if wait else None,
+        }
+        if int(state["batches"]) == 0 and starting:
+            progress["eligible"] = _eligible(c, shop_id, index, variant_id, product_id)
+        c.restocks.record_batch(shop_id, variant_id, campaign_id, len(sends), at, new_batch, progress)
     next_state = {
         **state,
         "cursor": cursor,
@@ -204,30 +242,77 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
         extra={"campaign_id": state["campaign_id"], "queued": len(sends), "more": cursor is not None},
     )
     if cursor is None:
-        return _close(c, next_state, "finished", "every waiting signup was queued", moment)
-    left = None if left_in_batch is None else left_in_batch - len(sends)
+        # Every waiting signup was queued: `eligible` is exactly what this campaign queued.
+        extra = {"eligible": int(next_state["queued"])}
+        return _close(c, next_state, "finished", "every waiting signup was queued", moment, extra)
     if left is None or left > 0:  # the batch goes on in the next step, at once
         return {**next_state, "in_batch": True, "batch_left": left, "done": False, "wait_seconds": 0}
-    wait = timedelta(hours=settings.delivery.batching.wait_hours)
-    return {
-        **next_state,
-        "in_batch": False,
-        "batch_left": None,
-        "done": False,
-        "wait_seconds": _scaled(c, int(wait.total_seconds())),
-    }
+    return {**next_state, "in_batch": False, "batch_left": None, "done": False, "wait_seconds": wait}
 
 
 def abandon(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """The workflow's Catch: a batch failed after its retries. Close the campaign so the next restock can run."""
     error = state.get("error") or {}
     logger.error("campaign failed", extra={"campaign_id": state.get("campaign_id"), "error": error.get("Error")})
-    return _close(c, state, "failed", f"a batch failed: {error.get('Error', 'unknown error')}", now or ids.now())
+    record = c.restocks.record(state["shop_id"], state["campaign_id"]) or {}
+    failed = max(0, int(record.get("eligible", 0)) - int(record.get("queued", 0)))
+    reason = f"a batch failed: {error.get('Error', 'unknown error')}"
+    return _close(c, state, "failed", reason, now or ids.now(), {"failed": failed})
 
 
-def _close(c: Campaigns, state: dict[str, Any], status: str, reason: str, moment: datetime) -> dict[str, Any]:
+def _close(
+    c: Campaigns,
+    state: dict[str, Any],
+    status: str,
+    reason: str,
+    moment: datetime,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     c.restocks.close_campaign(
-        state["shop_id"], int(state["variant_id"]), state["campaign_id"], status, reason, ids.iso(moment)
+        state["shop_id"], int(state["variant_id"]), state["campaign_id"], status, reason, ids.iso(moment), extra
     )
     logger.info("campaign closed", extra={"campaign_id": state["campaign_id"], "status": status, "reason": reason})
     return {**state, "done": True, "wait_seconds": 0, "status": status, "outcome": reason}
+
+
+def _eligible(c: Campaigns, shop_id: str, index: str, variant_id: int, product_id: int) -> int:
+    """Signups waiting at the campaign's start, from the waitlist's all-time counters (one GetItem, no Query of the
+    whole waitlist); exact once every batch is queued (`step` then records what it queued)."""
+    if c.rollups is None:
+        return 0
+    dimension = f"v:{variant_id}" if index == "GSI1" else f"p:{product_id}"
+    return c.rollups.total(shop_id, dimension, "signups_pending", consistent=False)
+
+
+def _steered(c: Campaigns, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Before a step: the campaign's record says what the merchant asked. None: go on. A cancelled (or otherwise
+    closed) campaign ends its execution; a paused one keeps its state in the record and ends its execution too
+    (`resume` starts another from that state), so nothing waits on a paused campaign."""
+    shop_id, campaign_id = state["shop_id"], state["campaign_id"]
+    record = c.restocks.record(shop_id, campaign_id)
+    if record is None:  # a campaign started before records existed: nothing can steer it
+        return None
+    if record.get("status") != restock_repo.RUNNING:
+        logger.info("campaign closed by the merchant", extra={"campaign_id": campaign_id, "status": record["status"]})
+        return {**state, "done": True, "wait_seconds": 0, "status": record["status"], "outcome": record.get("outcome")}
+    if record.get("control") != restock_repo.PAUSED:
+        return None
+    parked = {**state, "done": False, "wait_seconds": 0}
+    if c.restocks.park(shop_id, campaign_id, json.dumps(parked, separators=(",", ":"))):
+        logger.info("campaign paused: its execution ends until a resume", extra={"campaign_id": campaign_id})
+        return {**state, "done": True, "wait_seconds": 0, "status": "paused", "outcome": "paused by the merchant"}
+    return _steered(c, state)  # resumed or cancelled meanwhile: read again
+
+
+def hold_of(repo: RestockRepository, shop_id: str, campaign_id: str) -> str | None:
+    """What the send worker does with a campaign's message: `cancelled` (drop its sends: their signups stay
+    pending), `paused` (hold them: queue the message again, delayed), None (send). One eventually consistent
+    GetItem per message (up to 50 sends)."""
+    record = repo.record(shop_id, campaign_id, consistent=False)
+    if record is None:
+        return None
+    if record.get("status") == restock_repo.CANCELLED:
+        return "cancelled"
+    if record.get("status") == restock_repo.RUNNING and record.get("control") == restock_repo.PAUSED:
+        return "paused"
+    return None

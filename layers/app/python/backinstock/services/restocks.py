@@ -10,18 +10,24 @@ the episode. Inventory items are mapped to variants by the product webhooks; an 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from backinstock import ids
+from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
+from backinstock.models import restocks as m
 from backinstock.models.settings import Locations
+from backinstock.repositories import restocks as restock_repo
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.restocks import RestockRepository
-from backinstock.repositories.shops import Shop
-from backinstock.services import campaigns
+from backinstock.repositories.rollups import RollupRepository
+from backinstock.repositories.shops import Shop, ShopRepository
+from backinstock.services import campaigns, rollups
 from backinstock.services.attribution import parse_time
 from backinstock.services.settings import settings_of
 
@@ -74,3 +80,266 @@ def on_inventory_level(r: Restocks, shop: Shop, payload: dict[str, Any], now: da
     logger.info("variant restocked", extra={"variant_id": variant_id, "available": total, "episode": episode})
     started = campaigns.start(r.campaigns, shop, variant_id, product_id, total, episode, moment, delivery)
     return "restocked" if started else "restocked_campaign_running"
+
+
+# ------------------------------------------------------------------------------------------ the merchant's view
+# `/back_in_stock/restocks`: campaigns listed, read, started by hand, paused, resumed and cancelled. The campaign's
+# record (`repositories.restocks`, `RCAMPAIGN#<id>`) holds what the steps and the controls write; its sends' outcomes
+# come from the rollup aggregator (dimension `rc:<id>`, `services.rollups`), never from a write per send.
+QUIET_FOR = timedelta(minutes=10)  # a campaign whose last batch is queued is completed once its sends stop coming
+NOT_FOUND = "Restock campaign not found"
+
+
+@dataclass(frozen=True)
+class RestockBook:
+    restocks: RestockRepository
+    rollups: RollupRepository
+    catalog: CatalogRepository
+    shops: ShopRepository
+    # Built only by the actions that start an execution (create, resume): the others need no Step Functions client
+    campaigns: Callable[[], campaigns.Campaigns] | None = None
+
+
+def _time(value: Any) -> datetime | None:
+    return ids.parse(str(value)) if value else None
+
+
+def view(record: dict[str, Any], counters: dict[str, Any] | None, now: datetime) -> m.Restock:
+    counters = counters or {}
+    sent, blocked = int(counters.get("sent", 0)), int(counters.get("blocked", 0))
+    by_reason = {
+        name[len(rollups.BLOCKED_PREFIX) :]: int(value)
+        for name, value in sorted(counters.items())
+        if name.startswith(rollups.BLOCKED_PREFIX) and int(value)
+    }
+    queued, done = int(record.get("queued", 0)), sent + blocked
+    last_send = counters.get(rollups.LAST_SEND)
+    last_send_at = datetime.fromtimestamp(int(last_send), UTC) if last_send else None
+    status, finished_at = record.get("status"), _time(record.get("finished_at"))
+    state: str
+    if status == "finished":
+        quiet_since = max(t for t in (finished_at, last_send_at) if t is not None) if finished_at else now
+        if done >= queued or now - quiet_since >= QUIET_FOR:
+            state = "completed"
+            finished_at = max(t for t in (finished_at, last_send_at) if t is not None) if finished_at else now
+        else:
+            state, finished_at = "sending", None
+    elif status in ("cancelled", "stopped", "failed"):
+        state = str(status)
+    elif record.get("control") == restock_repo.PAUSED:
+        state = "paused"
+    else:
+        state = str(record.get("phase") or "scheduled")
+    eligible = max(int(record.get("eligible", 0)), queued)
+    estimate = None
+    first_batch = _time(record.get("first_batch_at"))
+    if state == "sending" and done and first_batch and last_send_at and last_send_at > first_batch:
+        rate = done / (last_send_at - first_batch).total_seconds()  # sends a second, as measured so far
+        left = (queued if status == "finished" else eligible) - done
+        estimate = ids.iso(max(now, last_send_at) + timedelta(seconds=max(0, left) / rate))
+    quantity = record.get("restocked_quantity")
+    return m.Restock(
+        id=record["campaign_id"],
+        variant=m.RestockVariant(
+            shopify_variant_id=int(record["variant_id"]),
+            shopify_product_id=int(record["product_id"]),
+            title=record.get("variant_title"),
+            product_title=record.get("product_title"),
+        ),
+        trigger=m.Trigger(type=record.get("trigger", "webhook"), quantity=None if quantity is None else int(quantity)),
+        state=state,
+        waiting_for=record.get("waiting_for") if state == "waiting" else None,
+        next_batch_at=record.get("next_batch_at") if state == "waiting" else None,
+        batches=int(record.get("batches", 0)),
+        counts=m.RestockCounts(
+            eligible=eligible,
+            queued=queued,
+            sent=sent,
+            blocked=blocked,
+            blocked_by_reason=by_reason,
+            failed=int(record.get("failed", 0)),
+        ),
+        started_at=record["started_at"],
+        paused_at=record.get("paused_at") if state == "paused" else None,
+        finished_at=ids.iso(finished_at) if finished_at and state not in m.ACTIVE_STATES else None,
+        estimated_finish_at=estimate,
+        outcome=record.get("outcome") if state not in m.ACTIVE_STATES else None,
+    )
+
+
+def _views(b: RestockBook, shop_id: str, records: list[dict[str, Any]], now: datetime) -> list[m.Restock]:
+    dims = [rollups.campaign_dimension(r["campaign_id"]) for r in records]
+    counters = b.rollups.counters(shop_id, dims) if dims else {}
+    return [view(r, counters.get(d), now) for r, d in zip(records, dims, strict=True)]
+
+
+def list_restocks(
+    b: RestockBook, shop_id: str, query: m.RestockListQuery, now: datetime | None = None
+) -> m.RestockList:
+    """Newest first. The campaigns of the window are read from their records (one Query: a shop starts a few
+    campaigns a day, not thousands) and their counts in one BatchGetItem per 100 of them; the variant filter is
+    applied to the records, the state filter to the views (a state depends on the counts)."""
+    moment = now or ids.now()
+    upper = min(b for b in (query.to, query.as_of, moment) if b is not None)
+    first, last = ids.id_bounds(query.from_, upper)
+    records = b.restocks.records(shop_id, first, last)
+    if query.variant_id is not None:
+        records = [r for r in records if int(r["variant_id"]) == query.variant_id]
+    if query.state is not None:
+        views = [v for v in _views(b, shop_id, records, moment) if v.state == query.state]
+        start = (query.page - 1) * query.per_page
+        shown, total = views[start : start + query.per_page], len(views)
+    else:
+        start = (query.page - 1) * query.per_page
+        shown, total = _views(b, shop_id, records[start : start + query.per_page], moment), len(records)
+    meta = m.PageMeta(
+        total_count=total,
+        page=query.page,
+        per_page=query.per_page,
+        total_pages=math.ceil(total / query.per_page),
+        as_of=ids.iso(upper),
+    )
+    return m.RestockList(restocks=shown, meta=meta)
+
+
+def _require(b: RestockBook, shop_id: str, campaign_id: str) -> dict[str, Any]:
+    record = b.restocks.record(shop_id, campaign_id) if ids.is_uuid(campaign_id) else None
+    if record is None:
+        raise NotFound(f"{NOT_FOUND}: no restock campaign {campaign_id} in this shop")
+    return record
+
+
+def _answer(b: RestockBook, shop_id: str, record: dict[str, Any], now: datetime) -> m.Restock:
+    return _views(b, shop_id, [record], now)[0]
+
+
+def get_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+    return _answer(b, shop_id, _require(b, shop_id, campaign_id), now or ids.now())
+
+
+def _closed(record: dict[str, Any], verb: str) -> Conflict:
+    return Conflict(
+        f"Restock campaign {record['campaign_id']} has ended ({record.get('status')}): it cannot be {verb}; "
+        "start another with POST /back_in_stock/restocks"
+    )
+
+
+def pause_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+    """Hold further sends: the next step parks the workflow, the send worker holds the campaign's queued messages
+    (sends already with the provider complete). Idempotent: a paused campaign answers as it is."""
+    moment = now or ids.now()
+    record = _require(b, shop_id, campaign_id)
+    if record.get("status") == restock_repo.RUNNING and record.get("control") != restock_repo.PAUSED:
+        record = b.restocks.pause(shop_id, campaign_id, ids.iso(moment)) or _require(b, shop_id, campaign_id)
+    if record.get("status") != restock_repo.RUNNING:
+        raise _closed(record, "paused")
+    return _answer(b, shop_id, record, moment)
+
+
+def resume_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+    """Continue where it stopped: a workflow still waiting goes on by itself; one that parked (it saw the pause)
+    is started again from the state it kept, under a new execution name. Idempotent: a running campaign answers as
+    it is. Each transition is a conditional write, so a concurrent step's park and this resume never both win."""
+    moment = now or ids.now()
+    for _ in range(3):  # the record moved between the read and the write (the workflow parked): read again
+        record = _require(b, shop_id, campaign_id)
+        if record.get("status") != restock_repo.RUNNING:
+            raise _closed(record, "resumed")
+        if record.get("control") != restock_repo.PAUSED:
+            return _answer(b, shop_id, record, moment)
+        parked = record.get("parked")
+        resumed = b.restocks.resume(shop_id, campaign_id, parked=bool(parked))
+        if resumed is None:
+            continue
+        if parked:
+            _restart(b, shop_id, campaign_id, str(parked), int(resumed.get("resumes", 1)), moment)
+        return _answer(b, shop_id, resumed, moment)
+    return _answer(b, shop_id, _require(b, shop_id, campaign_id), moment)
+
+
+def _restart(b: RestockBook, shop_id: str, campaign_id: str, parked: str, n: int, moment: datetime) -> None:
+    if b.campaigns is None:
+        raise RuntimeError("resuming a parked campaign needs the campaign workflow")
+    c = b.campaigns()
+    try:
+        c.sfn.start_execution(stateMachineArn=c.state_machine_arn, name=f"restock-{campaign_id}-r{n}", input=parked)
+    except Exception as exc:
+        if "ExecutionAlreadyExists" in type(exc).__name__ or "ExecutionAlreadyExists" in str(exc):
+            return  # a retry of this very resume: the execution runs
+        b.restocks.unresume(shop_id, campaign_id, parked, ids.iso(moment))
+        raise
+
+
+def cancel_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+    """End it: the next step ends the workflow, the send worker drops the campaign's queued messages; signups not
+    yet alerted stay pending. Idempotent: a cancelled campaign answers as it is; a completed one is a 409."""
+    moment = now or ids.now()
+    record = _require(b, shop_id, campaign_id)
+    if record.get("status") == restock_repo.RUNNING:
+        b.restocks.cancel(shop_id, campaign_id, int(record["variant_id"]), ids.iso(moment))
+        record = _require(b, shop_id, campaign_id)
+    if record.get("status") != restock_repo.CANCELLED:
+        raise _closed(record, "cancelled")
+    return _answer(b, shop_id, record, moment)
+
+
+def create_restock(b: RestockBook, shop_id: str, body: m.RestockCreate, now: datetime | None = None) -> m.Restock:
+    """ "Notify everyone waiting for this variant": a campaign started by hand, under a webhook restock's rules
+    (eligible signups only, the batching setting, the cooldown after the variant's previous campaign, one campaign
+    per variant at a time: a 409 while one runs). It does not stop on the variant's stock level."""
+    moment = now or ids.now()
+    shop = b.shops.require(shop_id)
+    variant = _variant(b, shop_id, body.shopify_variant_id, body.shopify_product_id)
+    if b.campaigns is None:
+        raise RuntimeError("starting a campaign needs the campaign workflow")
+    episode = int((b.restocks.state(shop_id, body.shopify_variant_id) or {}).get("episode", 0))
+    started = campaigns.start(
+        b.campaigns(),
+        shop,
+        body.shopify_variant_id,
+        variant["product_id"],
+        body.quantity,  # type: ignore[arg-type]
+        episode,
+        moment,
+        trigger="manual",
+        titles=variant,
+    )
+    if started is None:
+        running = b.restocks.campaign(shop_id, body.shopify_variant_id) or {}
+        raise Conflict(
+            f"A restock campaign of variant {body.shopify_variant_id} is running ({running.get('campaign_id')}): "
+            "pause, resume or cancel it at /back_in_stock/restocks/:id"
+        )
+    return _answer(b, shop_id, _require(b, shop_id, started["campaign_id"]), moment)
+
+
+def _variant(b: RestockBook, shop_id: str, variant_id: int, product_id: int | None) -> dict[str, Any]:
+    known = b.catalog.variant(shop_id, variant_id)
+    if known is None:
+        if product_id is None:
+            raise ValidationFailed(
+                problems=[
+                    Problem(
+                        "unknown_variant",
+                        f"variant {variant_id} is not in this shop's catalog: pass shopify_product_id too, or sync "
+                        "the catalog first",
+                        "shopify_variant_id",
+                    )
+                ]
+            )
+        return {"product_id": product_id, "title": None, "product_title": None}
+    if product_id is not None and product_id != int(known["product_id"]):
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "product_mismatch",
+                    f"variant {variant_id} belongs to product {known['product_id']}, not {product_id}",
+                    "shopify_product_id",
+                )
+            ]
+        )
+    return {
+        "product_id": int(known["product_id"]),
+        "title": known.get("title"),
+        "product_title": known.get("product_title"),
+    }

@@ -16,6 +16,8 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
 - All time (bucket `TOTAL`) of each dimension: `signups` and `signups_<status>`, `notifications` and
   `notifications_<status>`: the lists' `meta.total_count` for their filter combinations; and `pending` of `v:<v>`.
 - Attributions are immutable (conditional put): only their INSERT counts.
+- A restock campaign's sends (a send log row with `campaign_id`): all time, dimension `rc:<campaign id>`: `sent`,
+  `blocked`, `blocked:<reason>`, and `l_send` (the latest send's time, a max-update).
 - Preorder ledger orders (and the per-customer rows their counters create): `services.preorder_rollups`.
 
 Pure functions: no boto3. `repositories.rollups` applies a `Change` (`models.rollups`) idempotently.
@@ -116,6 +118,20 @@ def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
     _add(target, dims, buckets.labels_of(day), counters, sign)
     # All time, per list filter combination: the send log's `meta.total_count` (services/notifications.py)
     _add(target, dims, [TOTAL], {"notifications": 1, f"notifications_{item['status']}": 1}, sign)
+    if item.get("campaign_id"):  # a restock campaign's send: its counts (GET /back_in_stock/restocks/:id)
+        outcome = {"sent": int(sent), "blocked": int(not sent)}
+        if not sent:
+            outcome[f"{BLOCKED_PREFIX}{item.get('blocked_reason') or 'unknown'}"] = 1
+        _add(target, [campaign_dimension(item["campaign_id"])], [TOTAL], outcome, sign)
+
+
+BLOCKED_PREFIX = "blocked:"  # a campaign's blocked sends per reason: `blocked:<the reason's words>`
+LAST_SEND = "l_send"  # a campaign's latest processed send (epoch seconds), a max-update
+
+
+def campaign_dimension(campaign_id: str) -> str:
+    """The all-time counters of one restock campaign: `sent`, `blocked`, `blocked:<reason>`, `l_send`."""
+    return f"rc:{campaign_id}"
 
 
 def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:
@@ -141,6 +157,9 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change 
     if old is not None:
         handler(old, minus, 1)
     change.plain = net(plus, minus)
+    if entity == "notification" and new is not None and new.get("campaign_id"):
+        at = int(datetime.fromisoformat(new["sent_at"].replace("Z", "+00:00")).timestamp())
+        change.latest[(campaign_dimension(new["campaign_id"]), TOTAL)] = {LAST_SEND: at}
     if entity == "signup" and new is not None and (old is None or old.get("variant_id") != new["variant_id"]):
         # A new signup (or one moved to another variant) requests its variant: the day's latest request time and
         # the variant's product, for products_in_demand's rows.

@@ -117,9 +117,10 @@ def blocked_reason(item: dict[str, Any], shop: Shop, settings: Settings) -> str 
 
 
 def _notification(
-    item: dict[str, Any], notification_id: str, status: str, reason: str | None, at: str
+    item: dict[str, Any], notification_id: str, status: str, reason: str | None, at: str, campaign_id: str | None
 ) -> dict[str, Any]:
     return {
+        "campaign_id": campaign_id,  # a restock campaign's send: counted for the campaign (services/rollups.py)
         "notification_id": notification_id,
         "shop_id": item["shop_id"],
         "signup_id": item["signup_id"],
@@ -207,6 +208,7 @@ def process_send(
     the send raises `Deferred` before anything is written)."""
     shop_id, send_id, signup_id = shop.shop_id, send["send_id"], send["signup_id"]
     allow_resend = bool(send.get("allow_resend"))
+    campaign = send.get("campaign_id")
     moment = now or ids.now()
     at = ids.iso(moment)
     expires_at = int((moment + CLAIM_RETENTION).timestamp())
@@ -223,7 +225,7 @@ def process_send(
         if claim["status"] != "sending" or item is None:
             return Outcome("skipped", "already processed")
         recorded = s.notifications.record_sent(
-            _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"]), send_id, None
+            _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"], campaign), send_id, None
         )
         if not recorded:
             return Outcome("skipped", "already processed")
@@ -262,7 +264,7 @@ def process_send(
         _unused(batch)
         try:
             s.notifications.record_blocked(
-                _notification(item, notification_id, "blocked", reason, at), send_id, expires_at, allow_resend
+                _notification(item, notification_id, "blocked", reason, at, campaign), send_id, expires_at, allow_resend
             )
         except (AlreadyClaimed, NotNotifiable):
             return Outcome("skipped", "processed concurrently")
@@ -277,7 +279,10 @@ def process_send(
         logger.info("the provider refused the recipient", extra={"send_id": send_id, "error": refused.code})
         try:
             s.notifications.record_blocked(
-                _notification(item, notification_id, "blocked", refused.reason, at), send_id, expires_at, allow_resend
+                _notification(item, notification_id, "blocked", refused.reason, at, campaign),
+                send_id,
+                expires_at,
+                allow_resend,
             )
         except (AlreadyClaimed, NotNotifiable):
             return Outcome("skipped", "processed concurrently")
@@ -286,7 +291,12 @@ def process_send(
         exc.add_note(NOT_SENT)  # the provider did not accept it (the pace's token goes back)
         s.notifications.release_claim(shop_id, send_id, month, leased=lease is not None)
         raise
-    s.notifications.record_sent(_notification(item, notification_id, "sent", None, at), send_id, provider_id)
+    s.notifications.record_sent(
+        _notification(item, notification_id, "sent", None, at, campaign),
+        send_id,
+        provider_id,
+        frees_slot=bool(send.get("outstanding")),
+    )
     if batch is not None:  # a later send of the message to the same signup sees it notified
         batch.signups[signup_id] = {**item, "notified_at": item.get("notified_at") or at}
     # The signup's pending guard is not released here: the next signup of the same contact takes a notified

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -26,8 +27,8 @@ from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFil
 from backinstock.services.rollups import dimension_for
 
 OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
-# How long a processed send still holds the signup after its notify. 0: at once, as the reference's allow_resend
-# re-notifies once the previous send is done; raise it to space resends in time as well.
+# How long a processed send still holds the signup's send slot after its notify: 0, the spacing window between two
+# alerts is the shop's setting (delivery.resend_spacing_minutes), checked against the signup's `last_notified_at`.
 RESEND_SPACING = timedelta(0)
 ALREADY_NOTIFIED = "Signup was already notified. Pass allow_resend to send again."
 NOT_FOUND = "Signup not found"
@@ -336,21 +337,57 @@ def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
     return {"send_id": str(uuid.uuid4()), "signup_id": signup_id, "allow_resend": allow_resend}
 
 
+def spacing_of(w: Waitlist, shop_id: str) -> timedelta:
+    """The shop's resend spacing window (settings delivery.resend_spacing_minutes)."""
+    from backinstock.services.settings import settings_of  # the settings models only where a notify needs them
+
+    return timedelta(minutes=settings_of(w.shops.require(shop_id)).delivery.resend_spacing_minutes)
+
+
+def _hold(w: Waitlist, shop_id: str, send: dict[str, Any], moment: datetime, spacing: timedelta) -> m.SpacedSend | None:
+    """Take the signup's one send slot for `send` (a conditional write: of concurrent requests, one wins). None: taken,
+    queue the send; else why not: `joined` (a send is queued or in flight) or `held` (alerted within the window)."""
+    until = moment + max(OUTSTANDING_FOR, spacing)
+    signup_id = send["signup_id"]
+    old = w.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, until, spacing)
+    if old is None:
+        return None
+    last = old.get("last_notified_at")
+    recent = last is not None and ids.parse(last) > moment - spacing
+    outstanding = old.get("send_outstanding") and int(old.get("send_outstanding_until", 0)) > moment.timestamp()
+    ends = [ids.parse(last) + spacing] if recent and last else []
+    if outstanding:
+        ends.append(datetime.fromtimestamp(int(old["send_outstanding_until"]), UTC))
+    joined = outstanding and not old.get("send_outstanding_done")
+    return m.SpacedSend(
+        signup_id=signup_id, spacing="joined" if joined else "held", held_until=ids.iso(max(ends)) if ends else None
+    )
+
+
+def _outstanding(send: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    """The queued form of a send that holds its signup's send slot: when it was queued."""
+    return {**send, "outstanding": int(moment.timestamp())}
+
+
 def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
-    """At most one send per signup is outstanding (queued or in flight): the signup carries the send's id until
-    the worker has processed it (plus `RESEND_SPACING`; or until `OUTSTANDING_FOR` passes, should the message be
-    lost), and a notify meanwhile joins that send instead of queueing another, so `allow_resend` cannot flood one
-    customer with a burst."""
+    """At most one alert per signup per spacing window (settings delivery.resend_spacing_minutes), and one send
+    outstanding (queued or in flight) at a time: the signup carries the send's id until the worker has processed it
+    and the window after it has passed (or until `OUTSTANDING_FOR` passes, should the message be lost); a notify
+    meanwhile joins that send or is held, instead of queueing another, so `allow_resend` cannot flood one
+    customer."""
     item = _require(w, shop_id, signup_id)
     if item.get("notified_at") and not body.allow_resend:
         raise Conflict(ALREADY_NOTIFIED)
     send = _send(signup_id, body.allow_resend)
     moment = now or ids.now()
-    if not w.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, moment + OUTSTANDING_FOR):
-        return m.Queued(signup_id=signup_id, queued=True, coalesced=True)
+    spacing = spacing_of(w, shop_id)
+    spaced = _hold(w, shop_id, send, moment, spacing)
+    if spaced is not None:
+        return m.Queued(
+            signup_id=signup_id, queued=True, coalesced=True, spacing=spaced.spacing, held_until=spaced.held_until
+        )
     try:
-        outstanding = {**send, "outstanding": int(moment.timestamp())}
-        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [outstanding]})
+        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_outstanding(send, moment)]})
     except Exception:
         w.signups.release_send_outstanding(shop_id, signup_id, send["send_id"], moment)
         raise
@@ -358,19 +395,27 @@ def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: d
 
 
 def send_processed(repo: SignupRepository, shop_id: str, send: dict[str, Any]) -> None:
-    """The worker processed a notify's send (sent, blocked or skipped): it holds the signup's next notify until
-    `RESEND_SPACING` after its own."""
+    """The worker processed a notify's send (sent, blocked or skipped): it frees the signup's send slot. The spacing
+    window then holds the signup through its `last_notified_at` (an alert was sent), with the shop's setting at the
+    time of the next request; a blocked or skipped send was no alert and holds nothing."""
     if send.get("outstanding"):
         until = datetime.fromtimestamp(int(send["outstanding"]), UTC) + RESEND_SPACING
-        repo.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], until)
+        repo.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], until, done=True)
 
 
-def bulk_notify(w: Waitlist, shop_id: str, body: m.BulkNotifyBody) -> tuple[m.BulkNotifyResult, bool]:
-    """Returns the result and whether every id queued (200) or not (207)."""
+HOLD_THREADS = 16  # conditional writes in flight when bulk notify takes its signups' send slots
+
+
+def bulk_notify(
+    w: Waitlist, shop_id: str, body: m.BulkNotifyBody, now: datetime | None = None
+) -> tuple[m.BulkNotifyResult, bool]:
+    """Returns the result and whether every id queued (200) or not (207). Each signup's send slot is taken with a
+    conditional write, as notify does: of parallel bulk notifies for one signup, one queues its alert, the others
+    join it (listed in `spaced`), and an alert within the spacing window holds the signup."""
     wanted = list(dict.fromkeys(body.signup_ids))
     found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
     failed: list[m.BulkFailure] = []
-    queueable: list[str] = []
+    candidates: list[str] = []
     for signup_id in wanted:
         item = found.get(signup_id)
         if item is None:
@@ -378,19 +423,31 @@ def bulk_notify(w: Waitlist, shop_id: str, body: m.BulkNotifyBody) -> tuple[m.Bu
         elif item.get("notified_at") and not body.allow_resend:
             failed.append(m.BulkFailure(signup_id=signup_id, error=ALREADY_NOTIFIED))
         else:
-            queueable.append(signup_id)
+            candidates.append(signup_id)
+    moment = now or ids.now()
+    spacing = spacing_of(w, shop_id) if candidates else timedelta(0)
+    sends = [_send(i, body.allow_resend) for i in candidates]
+    with ThreadPoolExecutor(max_workers=HOLD_THREADS) as pool:  # boto3 clients are thread-safe
+        holds = list(pool.map(lambda s: _hold(w, shop_id, s, moment, spacing), sends))
+    spaced = [h for h in holds if h is not None]
+    queueable = [_outstanding(s, moment) for s, h in zip(sends, holds, strict=True) if h is None]
     chunks = [queueable[i : i + SENDS_PER_MESSAGE] for i in range(0, len(queueable), SENDS_PER_MESSAGE)]
-    messages = [
-        {"kind": "send", "shop_id": shop_id, "sends": [_send(i, body.allow_resend) for i in chunk]} for chunk in chunks
-    ]
+    messages = [{"kind": "send", "shop_id": shop_id, "sends": chunk} for chunk in chunks]
     refused = set(w.queue.send_many(messages))
     success: list[str] = []
     for index, chunk in enumerate(chunks):
         if index in refused:
-            failed.extend(m.BulkFailure(signup_id=i, error="Could not be queued; retry this id") for i in chunk)
+            for send in chunk:  # not queued: give the slot back, so that a retry of this id can queue
+                w.signups.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], moment)
+            failed.extend(
+                m.BulkFailure(signup_id=s["signup_id"], error="Could not be queued; retry this id") for s in chunk
+            )
         else:
-            success.extend(chunk)
-    return m.BulkNotifyResult(success=success, failed=failed), not failed
+            success.extend(s["signup_id"] for s in chunk)
+    answered = {h.signup_id for h in spaced} | set(success)
+    success = [i for i in candidates if i in answered]  # in the request's order
+    result = m.BulkNotifyResult(success=success, failed=failed, spaced=spaced or None)
+    return result, not failed
 
 
 # ------------------------------------------------------------------------------------------------------ transfer

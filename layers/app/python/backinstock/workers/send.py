@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from backinstock import deps, ids
 from backinstock.providers import ProviderThrottled
 from backinstock.queue import OPTIN_WAIT_SECONDS
-from backinstock.services import pacing, sending, signups
+from backinstock.services import campaigns, pacing, sending, signups
 from backinstock.services.settings import settings_of
 
 logger = Logger()
@@ -39,6 +39,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 # Stop starting sends when the invocation has less than this left: a send cut by the timeout is recorded as sent
 # without having been sent (see services/sending.py); the unstarted rest of the message is retried instead.
 TIME_RESERVE_MS = 10_000
+PAUSED_RECHECK_SECONDS = 60  # a paused campaign's message comes back this much later (SQS allows up to 900)
 
 
 def handle_message(
@@ -85,6 +86,13 @@ def handle_message(
         return outcomes
     if kind != "send":
         raise ValueError(f"unknown message kind {kind!r}")
+    if message.get("campaign_id"):  # a restock campaign's sends: the merchant may have paused or cancelled it
+        hold = campaigns.hold_of(deps.campaign_records(), shop.shop_id, message["campaign_id"])
+        if hold == "paused":  # held: queued again, delayed, without counting towards the dead-letter queue
+            deps.queue().send(message, delay_seconds=PAUSED_RECHECK_SECONDS)
+        if hold is not None:
+            outcomes[f"campaign_{hold}"] += len(message["sends"])
+            return outcomes
     settings = settings_of(shop)
     sends: list[dict[str, Any]] = list(message["sends"])
     errors: list[Exception] = []
@@ -124,8 +132,8 @@ def handle_message(
                 errors.append(exc)
                 continue
             outcomes[outcome.status] += 1
-            if send.get("outstanding"):  # a notify's send, processed: it holds the next notify only a little longer
-                signups.send_processed(s.signups, shop.shop_id, send)
+            if send.get("outstanding") and outcome.status != "sent":  # a sent one's record freed its slot
+                signups.send_processed(s.signups, shop.shop_id, send)  # it holds the next notify a little longer
     finally:
         if turns is not None:
             turns.close()
