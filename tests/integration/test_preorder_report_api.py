@@ -64,7 +64,7 @@ def test_every_read_answers_over_http(history: dict[str, Any]) -> None:  # noqa:
         ("revenue?include_deposits=false&include_balances=false", "cannot both be false"),
         ("by_date?metrics=orders,profit", "unknown metric profit"),
         ("summary?currency=euro", "3-letter ISO 4217"),
-        ("summary?from=2026-06-01&to=2028-01-01", "at most 366 days"),
+        ("summary?from=2026-06-01&to=2028-01-01", "at most 366 buckets"),
     ],
 )
 def test_bad_input_is_a_422_that_names_the_rule(history: dict[str, Any], path: str, words: str) -> None:  # noqa: F811

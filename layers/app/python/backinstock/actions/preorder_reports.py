@@ -10,7 +10,7 @@ from the preorder ledger by the stream aggregator (`services/preorder_rollups.py
 from __future__ import annotations
 
 from backinstock.models import preorder_reports as m
-from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS
+from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
 CURRENCY_NOTE = (
@@ -177,8 +177,9 @@ FAMILY = ReportFamily(
     file_name="preorders_{report}_{from}_{to}.csv",
     read_note=(
         f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
-        f"{MAX_WINDOW_DAYS} days. The resolved window is echoed. Computed from pre-aggregated rollups (eventually "
-        "consistent: activity shows within seconds)."
+        f"{MAX_BUCKETS} buckets of the granularity ({MAX_WINDOW_DAYS} days without one). The resolved "
+        "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
+        "seconds)."
     ),
     manifest=FamilyAction(
         name="list_preorder_reports",

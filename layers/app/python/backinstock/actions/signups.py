@@ -156,8 +156,8 @@ BULK_DELETE = Action(
     sample=Sample(f"{_PREFIX}/bulk_delete", {"signup_ids": ["{spare_signup_id}"]}),
     notes=(
         "All or nothing: if any id is not pending (notified, blocked or unsubscribed, each named with its status), "
-        "or is not a signup of this shop (unknown, or another shop's), the request fails with 422 listing those ids (each unknown one as `Signup not found`, as bulk "
-        "notify reports it) and nothing is deleted.",
+        "or is not a signup of this shop (unknown, or another shop's), the request fails with 422 listing those ids "
+        "(each unknown one as `Signup not found`, as bulk notify reports it) and nothing is deleted.",
     ),
 )
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 import backinstock
 from backinstock import registry
-from backinstock.api.validation import parse_body, parse_query
+from backinstock.api.validation import parse_body, parse_query, refuse_query
 from backinstock.errors import AppError, Problem, RateLimited, UnsupportedMediaType
 from backinstock.infra_spec import security_headers
 from backinstock.registry import BASE_PATH, Action
@@ -287,6 +287,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
                 if action.query_model
                 else None
             )
+            if action.export is not None and event.query_string_parameters:
+                refuse_query(event.query_string_parameters)
             raw = event.decoded_body
             if action.body_model and raw and raw.strip():
                 require_json(event.headers)

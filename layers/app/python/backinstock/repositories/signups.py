@@ -289,7 +289,8 @@ class SignupRepository(Repository):
     # Reference 004: "pending signups only ... history is immutable": a notified, unsubscribed or blocked signup
     # (`models.status`) has history (a send, a send-log row, an opt-out) and is never deleted.
     PENDING_ONLY = (
-        "attribute_not_exists(notified_at) AND attribute_not_exists(unsubscribed_at) AND attribute_not_exists(blocked_at)"
+        "attribute_not_exists(notified_at) AND attribute_not_exists(unsubscribed_at) "
+        "AND attribute_not_exists(blocked_at)"
     )
 
     def delete_unnotified(self, shop_id: str, signup_id: str) -> dict[str, Any]:
@@ -323,7 +324,12 @@ class SignupRepository(Repository):
             try:
                 self.transact(
                     [
-                        {"Delete": {"Key": signup_key(shop_id, s["signup_id"]), "ConditionExpression": self.PENDING_ONLY}}
+                        {
+                            "Delete": {
+                                "Key": signup_key(shop_id, s["signup_id"]),
+                                "ConditionExpression": self.PENDING_ONLY,
+                            }
+                        }
                         for s in chunk
                     ]
                 )

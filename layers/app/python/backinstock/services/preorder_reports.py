@@ -33,7 +33,7 @@ from backinstock.repositories.preorders import PreorderRepository
 from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.services import preorder_rollups as rollup_rules
-from backinstock.services.reports import export_page, resolve_window
+from backinstock.services.reports import export_page, labelled, resolve_window
 
 TOP_OFFERS = 5
 PLACED = ("orders", "units", "revenue")
@@ -131,7 +131,7 @@ def _series(
                 point = points[buckets.start_of(day, granularity)]
                 for name in names:
                     point[name] += Decimal(item.get(name, 0))
-    return list(points.items())
+    return labelled(points, scope.start)
 
 
 def _customers(
@@ -364,7 +364,7 @@ def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetim
         for name in counters:
             values[name] = money.render(c[name]) if name in m.MONEY_METRICS else _int(c[name])
         if "customers" in metrics:
-            last = buckets.next_start(day, query.granularity) - timedelta(days=1)
+            last = buckets.next_start(buckets.start_of(day, query.granularity), query.granularity) - timedelta(days=1)
             values["customers"] = len(_customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end)))
         series.append(m.DatePoint(date=day.isoformat(), **values))
     return m.ByDateReport(

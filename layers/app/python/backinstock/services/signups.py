@@ -309,8 +309,8 @@ def delete_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
 
 def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
     """All or nothing: an id that is not a signup of this shop (unknown, or another shop's: the same answer, one
-    problem per id in bulk notify's words) or one that is not pending (notified, blocked, unsubscribed) fails the whole request with a 422 naming the
-    offending ids, and nothing is deleted."""
+    problem per id in bulk notify's words) or one that is not pending (notified, blocked, unsubscribed) fails the
+    whole request with a 422 naming the offending ids, and nothing is deleted."""
     wanted = list(dict.fromkeys(body.signup_ids))
     found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
     problems = [
