@@ -95,6 +95,26 @@ def test_help_is_served_at_the_prefix_and_under_resource_paths(shop: dict[str, A
     assert "batching" in entry["request_schema"]["properties"]
 
 
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("/back_in_stock/signups/0190a000-0000-7000-8000-000000000000/help", {"get_signup", "notify_signup"}),
+        ("/back_in_stock/reports/exports/exp_0123456789abcdef/help", {"get_report_export", "download_report_export"}),
+        ("/mcp/help", {"mcp"}),
+    ],
+)
+def test_help_answers_at_any_resource_path_a_parameter_included(
+    shop: dict[str, Any], path: str, names: set[str]
+) -> None:
+    """Issue 24: /help appended to a path with a path parameter (or to /mcp) answered 404."""
+    status, body = call("GET", path, shop["api_key"])
+    assert status == 200, body
+    assert names <= {a["name"] for a in body["actions"]}
+    from backinstock.services.help import under
+
+    assert all(under(a["path"], path.removesuffix("/help")) for a in body["actions"])
+
+
 def test_openapi_is_public(aws: None) -> None:
     status, document = call("GET", "/openapi.json")
     assert status == 200 and document["openapi"] == "3.1.0"

@@ -106,6 +106,12 @@ def test_every_static_resource_prefix_has_a_help_route() -> None:
     help_paths = set(registry.by_name("help").all_paths)
     assert {"/help", "/back_in_stock/help", "/back_in_stock/settings/help"} <= help_paths
     assert "/back_in_stock/settings/delivery/help" in help_paths
+    # and every prefix with a path parameter, and the MCP endpoint's (issue 24)
+    assert {"/back_in_stock/signups/:id/help", "/back_in_stock/reports/exports/:job_id/help", "/mcp/help"} <= help_paths
+    names = {
+        a.name for a in help_service.help_for("/back_in_stock/signups/0190a000-0000-7000-8000-000000000000").actions
+    }
+    assert names == {"get_signup", "delete_signup", "notify_signup"}
 
 
 def test_every_action_has_its_handler() -> None:

@@ -231,8 +231,8 @@ def actions() -> tuple[Action, ...]:
         stray = [name for name, value in vars(module).items() if isinstance(value, Action) and id(value) not in listed]
         if stray:
             raise ValueError(f"{module.__name__} declares actions that no ACTIONS lists: {stray}")
-    # Resource paths only: the self-describing routes (help, openapi, mcp) get no `/help` of their own.
-    prefixes = help_prefixes([a.path for a in out if a.resource != META_RESOURCE])
+    # Every resource path, and the self-describing routes (`/mcp/help`, `/openapi.json/help`) but /help itself.
+    prefixes = help_prefixes([a.path for a in out if not a.help_suffix])
     out = [
         dataclasses.replace(a, extra_paths=(*a.extra_paths, *(p + "/help" for p in prefixes))) if a.help_suffix else a
         for a in out
@@ -343,13 +343,12 @@ def match_path(pattern: str, path: str) -> dict[str, str] | None:
 
 
 def help_prefixes(paths: list[str]) -> list[str]:
-    """Every static prefix of the given action paths (`/back_in_stock`, `/back_in_stock/settings`, ...): each gets a
-    `<prefix>/help` route. Prefixes that contain a path parameter are left out."""
+    """Every prefix of the given action paths (`/back_in_stock`, `/back_in_stock/settings`,
+    `/back_in_stock/signups/:id`, ...): each gets a `<prefix>/help` route, so /help answers at any resource path,
+    one with a path parameter included (`/back_in_stock/signups/<id>/help`)."""
     prefixes: set[str] = set()
     for path in paths:
         parts = path.strip("/").split("/")
         for i in range(1, len(parts) + 1):
-            if parts[i - 1].startswith(":"):
-                break
             prefixes.add("/" + "/".join(parts[:i]))
     return sorted(prefixes)
