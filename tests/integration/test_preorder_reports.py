@@ -101,6 +101,22 @@ def test_summary_and_the_top_offers(history: dict[str, Any]) -> None:
     assert eur.currency == "EUR" and eur.totals.orders == 1  # only 9001 was presented in EUR
 
 
+def test_catalog_filters_narrow_customers_as_every_other_figure(history: dict[str, Any]) -> None:
+    """Issue 24: `market_id=99` answered orders 0, customers 4. Customers follow product, variant and market."""
+    r, shop_id = deps.preorder_reports(), history["shop_id"]
+    for filters, orders, customers in (
+        ({"variant_id": 102}, 1, 1),
+        ({"product_id": 10}, 2, 2),
+        ({"market_id": 99}, 0, 0),
+        ({"product_id": 20}, 0, 0),
+        ({"variant_id": 102, "product_id": 20}, 0, 0),  # a variant of another product: nothing
+    ):
+        t = reports.summary(r, shop_id, q(m.SummaryQuery, **filters), NOW).totals
+        assert (t.orders, t.customers) == (orders, customers), filters
+        by_date = reports.by_date(r, shop_id, q(m.ByDateQuery, granularity="month", **filters), NOW)
+        assert sum(p.model_dump()["customers"] for p in by_date.series) == customers, filters
+
+
 def test_revenue_series_by_portion(history: dict[str, Any]) -> None:
     r, shop_id = deps.preorder_reports(), history["shop_id"]
     both = reports.revenue(r, shop_id, q(m.RevenueQuery, granularity="month"), NOW)

@@ -32,8 +32,8 @@ SUMMARY = Report(
         "orders, units and revenue count the preorder orders placed in the window, cancelled ones included; "
         "deposits_collected is what checkout charged for them, balances_outstanding what they still owe; "
         "balances_collected, cancelled_orders and refunds_issued count by the day they happened. customers is the "
-        "exact number of distinct customers (offer and currency scope; product, variant and market do not narrow "
-        "it). by_offer_top_5: the offers with the highest revenue.",
+        "exact number of distinct customers placing them (every filter narrows it: offer, product, variant, market, "
+        "currency). by_offer_top_5: the offers with the highest revenue.",
         SCOPE_NOTE,
         CURRENCY_NOTE,
     ),

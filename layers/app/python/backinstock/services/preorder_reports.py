@@ -10,8 +10,9 @@ Shared definitions (docs/DATA_MODEL.md, "Preorder rollups"):
   orders presented in it count, in their presentment amounts (no exchange rate is invented).
 - `offer_id` / `offer_ids[]` scope every figure to those offers (summed). An id of another shop, or of no offer,
   scopes to nothing: zeros, exactly as an unknown id.
-- `customers` is exact: the distinct customers of the window, from the per-customer rows. They are kept per shop
-  and per offer (and currency), so product, variant and market filters do not narrow it.
+- `customers` is exact: the distinct customers of the window, from the per-customer rows. They are kept in every
+  dimension the counters are (offer, product or variant, market, currency), so every filter narrows it as it
+  narrows orders (issue 24: `market_id=99` used to answer orders 0, customers 4).
 """
 
 from __future__ import annotations
@@ -135,13 +136,31 @@ def _series(
 
 
 def _customers(
-    r: PreorderReports, shop_id: str, scope: _Scope, start: date | None = None, end: date | None = None
+    r: PreorderReports,
+    shop_id: str,
+    scope: _Scope,
+    start: date | None = None,
+    end: date | None = None,
+    query: Any = None,
 ) -> dict[str, dict[str, Decimal]]:
-    """customer key -> figures in [start, end] (the window by default), over the offer scope."""
+    """customer key -> figures in [start, end] (the window by default), over the offer scope, narrowed by the
+    query's product / variant / market filters as every other figure is (a variant of another product: none)."""
+    product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
+    market_id = getattr(query, "market_id", None)
+    if query is not None and not _catalog_dimensions(r, shop_id, scope, query):
+        return {}
     out: dict[str, dict[str, Decimal]] = {}
     for offer in scope.offers if scope.offers is not None else [None]:
         rows = rollup_rules.customers(
-            r.rollups, shop_id, start or scope.start, end or scope.end, offer, scope.presentment
+            r.rollups,
+            shop_id,
+            start or scope.start,
+            end or scope.end,
+            offer,
+            scope.presentment,
+            product_id,
+            variant_id,
+            market_id,
         )
         for customer, figures in rows.items():
             mine = out.setdefault(customer, dict.fromkeys(rollup_rules.CUSTOMER_FIGURES, Decimal(0)))
@@ -187,7 +206,7 @@ def summary(
             orders=_int(t["orders"]),
             units=_int(t["units"]),
             revenue=money.render(t["revenue"]),
-            customers=len(_customers(r, shop_id, scope)),
+            customers=len(_customers(r, shop_id, scope, query=query)),
             deposits_collected=money.render(t["deposits_collected"]),
             balances_collected=money.render(t["balances_collected"]),
             balances_outstanding=money.render(t["balances_outstanding"]),
@@ -224,7 +243,7 @@ def _offer_rows(
         }
         if with_customers:
             one = _Scope(scope.start, scope.end, scope.currency, scope.presentment, [offer])
-            row["customers"] = len(_customers(r, shop_id, one))
+            row["customers"] = len(_customers(r, shop_id, one, query=query))
         rows.append(row)
     rows.sort(key=lambda row: (-row["revenue"], -row["orders"], row["offer_name"] or "", row["offer_id"]))
     for row in rows:
@@ -365,7 +384,9 @@ def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetim
             values[name] = money.render(c[name]) if name in m.MONEY_METRICS else _int(c[name])
         if "customers" in metrics:
             last = buckets.next_start(buckets.start_of(day, query.granularity), query.granularity) - timedelta(days=1)
-            values["customers"] = len(_customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end)))
+            values["customers"] = len(
+                _customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end), query=query)
+            )
         series.append(m.DatePoint(date=day.isoformat(), **values))
     return m.ByDateReport(
         window=scope.window(), currency=scope.currency, granularity=query.granularity, metrics=metrics, series=series

@@ -117,9 +117,9 @@ def dimension_for(
     return out
 
 
-def line_dimensions(line: Mapping[str, Any], currency: str | None) -> list[str]:
+def line_dimensions(line: Mapping[str, Any], currency: str | None, prefix: str = PREORDERS) -> list[str]:
     """Every dimension one line counts in: {shop, offer} x {-, product, variant} x {-, market}, with the currency
-    suffix of the presentment view."""
+    suffix of the presentment view (`prefix`: the counters', or the customer rows')."""
     scopes = ["", f":o:{line['offer_id']}"]
     items = [""]
     if line.get("product_id"):
@@ -128,14 +128,14 @@ def line_dimensions(line: Mapping[str, Any], currency: str | None) -> list[str]:
         items.append(f":v:{line['variant_id']}")
     markets = [""] + ([f":m:{line['market_id']}"] if line.get("market_id") else [])
     tail = f":c:{currency.upper()}" if currency else ""
-    return [f"{PREORDERS}{s}{i}{m}{tail}" for s in scopes for i in items for m in markets]
+    return [f"{prefix}{s}{i}{m}{tail}" for s in scopes for i in items for m in markets]
 
 
 def customer_dimensions(line: Mapping[str, Any], currency: str | None) -> list[str]:
-    """The customer rows a line's customer counts in: the shop and the line's offer (with the currency suffix of
-    the presentment view). The customers report filters by offer and currency."""
-    tail = f":c:{currency.upper()}" if currency else ""
-    return [f"{CUSTOMER_ROWS}{tail}", f"{CUSTOMER_ROWS}:o:{line['offer_id']}{tail}"]
+    """The customer rows a line's customer counts in: every dimension the line's counters count in (shop or offer,
+    product or variant, market; with the currency suffix of the presentment view), so that a report's product,
+    variant and market filters narrow `customers` as they narrow every other figure."""
+    return line_dimensions(line, currency, CUSTOMER_ROWS)
 
 
 # --------------------------------------------------------------------------------------------------- counting
@@ -417,12 +417,15 @@ def customers(
     end: date,
     offer_id: str | None = None,
     currency: str | None = None,
+    product_id: int | None = None,
+    variant_id: int | None = None,
+    market_id: int | None = None,
 ) -> dict[str, dict[str, Decimal]]:
-    """customer key -> their orders, units, revenue and balances outstanding in [start, end] (for one offer and
-    presentment currency when given): the customer rows of the window's cover, summed per customer. Its length is
-    the exact number of distinct customers of the window; the read is bounded by the window's customer rows
-    (customers x buckets of the cover), never ledger rows."""
-    dimension = dimension_for(offer_id, currency=currency, prefix=CUSTOMER_ROWS)
+    """customer key -> their orders, units, revenue and balances outstanding in [start, end] (for one offer, product
+    or variant, market and presentment currency when given): the customer rows of the window's cover, summed per
+    customer. Its length is the exact number of distinct customers of the window; the read is bounded by the
+    window's customer rows (customers x buckets of the cover), never ledger rows."""
+    dimension = dimension_for(offer_id, product_id, variant_id, market_id, currency, prefix=CUSTOMER_ROWS)
     out: dict[str, dict[str, Decimal]] = {}
     for _granularity, first, last in buckets.runs(buckets.cover(start, end, buckets.MONTH)):
         for row in rollups.customer_rows(shop_id, dimension, first, last):
