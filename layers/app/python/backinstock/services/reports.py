@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from backinstock import buckets, ids
+from backinstock.money import render_in
 from backinstock.errors import Problem, ValidationFailed
 from backinstock.models import reports as m
 from backinstock.repositories.base import key
@@ -161,9 +162,10 @@ def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None
     names = ["signups", "pending", "signups_blocked", "notified", "converted", "orders", "revenue"]
     t = totals(r, shop_id, query, start, end, names)
     notified, converted = int(t["notified"]), int(t["converted"])
+    currency = _currency(r, shop_id)
     return m.SummaryReport(
         window=_window(start, end),
-        currency=_currency(r, shop_id),
+        currency=currency,
         totals=m.Totals(
             signups=int(t["signups"]),
             pending=int(t["pending"]),
@@ -171,7 +173,7 @@ def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None
             notified=notified,
             conversions=int(t["orders"]),
             conversion_rate=round(converted / notified, 4) if notified else 0.0,
-            recovered_revenue=money(t["revenue"]),
+            recovered_revenue=render_in(t["revenue"], currency),
         ),
     )
 
@@ -222,12 +224,15 @@ def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime 
 def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.ConversionsReport:
     start, end = resolve_window(query, now)
     points = series(r, shop_id, query, start, end, ["orders", "revenue"])
+    currency = _currency(r, shop_id)
     return m.ConversionsReport(
         window=_window(start, end),
         granularity=query.granularity,
-        currency=_currency(r, shop_id),
+        currency=currency,
         series=[
-            m.ConversionsPoint(date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=money(c["revenue"]))
+            m.ConversionsPoint(
+                date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=render_in(c["revenue"], currency)
+            )
             for d, c in points
         ],
     )
@@ -274,10 +279,10 @@ def demand_rows(
         kind, _, variant = name.partition("_")
         if kind == "p" and variant.isdigit() and int(value) > 0:
             row_of(variant)["pending"] = int(value)
-    for variant, row in rows.items():
-        row["ever"] = int(ever.get(f"l_{variant}", 0))
-        if row["product"] is None and ever.get(f"r_{variant}") is not None:
-            row["product"] = int(ever[f"r_{variant}"])
+    for number, row in rows.items():
+        row["ever"] = int(ever.get(f"l_{number}", 0))
+        if row["product"] is None and ever.get(f"r_{number}") is not None:
+            row["product"] = int(ever[f"r_{number}"])
     out = [
         {"variant_id": v, **row, "last": row["last"] or row["ever"]}
         for v, row in rows.items()
