@@ -17,9 +17,9 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from backinstock import buckets, ids
-from backinstock.money import render_in
 from backinstock.errors import Problem, ValidationFailed
 from backinstock.models import reports as m
+from backinstock.money import render_in
 from backinstock.repositories.base import key
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.rollups import RollupRepository
@@ -27,7 +27,6 @@ from backinstock.repositories.shops import ShopRepository
 from backinstock.services.rollups import TOTAL, demand_dimension_for, dimension_for
 
 T = TypeVar("T")
-CENTS = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ class Reports:
     rollups: RollupRepository
     catalog: CatalogRepository
     shops: ShopRepository
-
-
-def money(value: Decimal | int) -> str:
-    return str(Decimal(value).quantize(CENTS))
 
 
 # -------------------------------------------------------------------------------------------------------- window
