@@ -14,8 +14,11 @@ from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WIN
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
 CURRENCY_NOTE = (
-    "Money is a string with two decimals in the shop's currency; with currency=XXX only orders presented in XXX "
-    "count, in their presentment amounts (no exchange rate is invented)."
+    "currency is the reporting currency (default the shop's): every order counts; amounts are Shopify's shop_money "
+    "amounts, converted into another currency at the revenue-weighted rate Shopify applied to the orders presented "
+    "in it (placed in the window, else ever), as the answer's conversion says; a currency no order was presented in "
+    "is a 422 naming the convertible ones. Amounts are strings in the currency's minor units (JPY: none). The CSV "
+    "has currency and exchange_rate columns."
 )
 SCOPE_NOTE = "offer_id or offer_ids[] (repeat the parameter) scope every figure to those offers."
 
