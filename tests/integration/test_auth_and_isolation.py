@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -113,6 +114,18 @@ def test_help_answers_at_any_resource_path_a_parameter_included(
     from backinstock.services.help import under
 
     assert all(under(a["path"], path.removesuffix("/help")) for a in body["actions"])
+
+
+def test_v1_help_answers_at_the_v1_resource_paths(shop: dict[str, Any]) -> None:
+    """Issue 24: `/api/v1/external/intents/help` answered 404; it lists the v1 routes under /intents."""
+    from backinstock import registry
+    from backinstock_tools.local.server import handle
+
+    response = handle("GET", registry.V1_BASE_PATH + "/intents/help", {"X-Auth-Token": shop["api_key"]}, None)
+    assert response["statusCode"] == 200, response
+    body = json.loads(response["body"])
+    assert body["base_path"] == registry.V1_BASE_PATH and body["actions"]
+    assert all(a["path"].startswith("/intents") and a["deprecated"] for a in body["actions"])
 
 
 def test_openapi_is_public(aws: None) -> None:

@@ -348,7 +348,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
         for path in action.all_paths:
             app.route(rule=_rule(path), method=action.method)(call)
         if action.v1 is not None:  # the deprecated v1 route runs this same endpoint (`registry.V1`)
-            app.route(rule=_rule(action.v1.path, registry.V1_BASE_PATH), method=action.v1.method)(call)
+            for v1_path in action.v1.all_paths:
+                app.route(rule=_rule(v1_path, registry.V1_BASE_PATH), method=action.v1.method)(call)
 
         @app.exception_handler(AppError)
         def app_error(exc: AppError) -> Response:

@@ -55,7 +55,8 @@ def is_v1(request_path: str) -> bool:
 
 
 def prefix_of(request_path: str) -> str | None:
-    """`/api/v2/external/back_in_stock/settings/help` -> `/back_in_stock/settings` (None for the bare `/help`)."""
-    path = request_path.removeprefix(registry.BASE_PATH)
+    """`/api/v2/external/back_in_stock/settings/help` -> `/back_in_stock/settings` (None for the bare `/help`); the
+    same under `/api/v1/external`."""
+    path = request_path.removeprefix(registry.V1_BASE_PATH if is_v1(request_path) else registry.BASE_PATH)
     prefix = path.removesuffix("/help")
     return prefix or None
