@@ -225,8 +225,8 @@ def _v1_operation(action: registry.Action, ref: Any, path: str | None = None) ->
     operation = _operation(action, action.path, ref)
     successor = f"{action.method} {registry.BASE_PATH}{action.path}"
     assert action.v1 is not None
-    extra = path is not None and path != action.v1.path
-    operation["operationId"] = f"v1_{action.name}" + (f"__{path.strip('/').replace('/', '_')}" if extra else "")
+    suffix = f"__{path.strip('/').replace('/', '_')}" if path is not None and path != action.v1.path else ""
+    operation["operationId"] = f"v1_{action.name}{suffix}"
     operation["deprecated"] = True
     operation["tags"] = ["v1"]
     operation["description"] = "\n\n".join(
