@@ -213,7 +213,7 @@ def test_the_cap_is_on_buckets_not_days() -> None:
 
     months = SeriesQuery.model_validate({"from": "2025-01-01", "to": "2026-05-31", "granularity": "month"})
     assert resolve_window(months) == (date(2025, 1, 1), date(2026, 5, 31))
-    weeks = SeriesQuery.model_validate({"from": "2020-01-06", "to": "2026-12-31", "granularity": "week"})
+    weeks = SeriesQuery.model_validate({"from": "2018-01-01", "to": "2026-12-31", "granularity": "week"})
     with pytest.raises(ValidationFailed) as refused:
         resolve_window(weeks)
     message = refused.value.problems[0].message
