@@ -9,6 +9,6 @@ from backinstock.services import help as help_service
 @route(HELP)
 def handler(request: Request[HelpQuery, None]) -> HelpResponse:
     if help_service.is_v1(request.path):
-        return help_service.v1_help(request.query.prefix)
+        return help_service.v1_help(request.query.prefix or help_service.prefix_of(request.path))
     prefix = request.query.prefix or help_service.prefix_of(request.path)
     return help_service.help_for(prefix)

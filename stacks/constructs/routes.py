@@ -57,7 +57,12 @@ class RoutePlacement:
     def __init__(self, actions: Sequence[Action]) -> None:
         plain = [Route(a, a.gateway_path(p), a.resource) for a in actions for p in a.all_paths if not _is_help(a, p)]
         # Each v1 route (reference 002) is a method on its action's function, with that action's resource.
-        plain += [Route(a, a.v1.gateway_path(), a.resource, a.v1.method) for a in actions if a.v1 is not None]
+        plain += [
+            Route(a, a.v1.gateway_path(p), a.resource, a.v1.method)
+            for a in actions
+            if a.v1 is not None
+            for p in a.v1.all_paths
+        ]
         owners = _path_owners(plain)
         described = [
             Route(a, a.gateway_path(p), _help_owner(a, a.gateway_path(p), owners))

@@ -6,7 +6,8 @@ follow them, so that the check "a schema-valid request is accepted" still runs o
 instead of being switched off. Negative requests are left as generated.
 
 - `from` must not be after `to` (every list, report and export with a window);
-- a report's window spans at most 366 days (`to` defaults to today, `from` to 29 days before `to`);
+- a report's window spans at most 366 days, the strictest bucket cap (`to` defaults to today, `from` to 29 days
+  before `to`);
 - a transfer moves signups to another variant: from_shopify_variant_id and to_shopify_variant_id differ;
 - a preorder revenue read counts deposits, balances or both (not neither); by_variant is scoped to offers (a query
   cannot say so in JSON Schema; its export's body does);

@@ -268,7 +268,9 @@ def iam_actions(statements: list[dict[str, Any]], prefix: str = "") -> set[str]:
 def registry_routes() -> set[tuple[str, str]]:
     """Every (method, path) of the registry: each path of each action and each deprecated v1 route (`Action.v1`)."""
     v2 = {(a.method, a.gateway_path(p)) for a in registry.actions() for p in a.all_paths}
-    return v2 | {(a.v1.method, a.v1.gateway_path()) for a in registry.actions() if a.v1 is not None}
+    return v2 | {
+        (a.v1.method, a.v1.gateway_path(p)) for a in registry.actions() if a.v1 is not None for p in a.v1.all_paths
+    }
 
 
 def resource_name(value: Any) -> str:

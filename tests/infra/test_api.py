@@ -67,7 +67,11 @@ def test_every_route_but_the_public_ones_goes_through_the_authorizer_for_its_hea
     routes = methods(synth)
     seen_auth = set()
     for action in registry.actions():
-        v1 = [(action.v1.method, action.v1.gateway_path())] if action.v1 is not None else []
+        v1 = (
+            [(action.v1.method, action.v1.gateway_path(p)) for p in action.v1.all_paths]
+            if action.v1 is not None
+            else []
+        )
         for route in [(action.method, action.gateway_path(path)) for path in action.all_paths] + v1:
             method = routes[route]
             if action.auth is Auth.PUBLIC:

@@ -24,8 +24,11 @@ def test_template_help_openapi_and_mcp_describe_the_same_actions(synth: Synth) -
         for action in [registry.by_name(entry.name)]
         for path in action.all_paths
     } | {
-        (entry.method, registry.V1_BASE_PATH + entry.path.replace(":id", "{id}"))
+        (entry.method, v1.gateway_path(path))
         for entry in help_service.v1_help(None).actions
+        for v1 in [registry.by_name(entry.name).v1]
+        if v1 is not None
+        for path in v1.all_paths
     }
     document = openapi.document()
     openapi_routes = {(m.upper(), path) for path, item in document["paths"].items() for m in item}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -96,6 +97,38 @@ def test_help_is_served_at_the_prefix_and_under_resource_paths(shop: dict[str, A
     entry = next(a for a in by_query["actions"] if a["name"] == "update_delivery_settings")
     assert entry["request_schema"]["additionalProperties"] is False
     assert "batching" in entry["request_schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("/back_in_stock/signups/0190a000-0000-7000-8000-000000000000/help", {"get_signup", "notify_signup"}),
+        ("/back_in_stock/reports/exports/exp_0123456789abcdef/help", {"get_report_export", "download_report_export"}),
+        ("/mcp/help", {"mcp"}),
+    ],
+)
+def test_help_answers_at_any_resource_path_a_parameter_included(
+    shop: dict[str, Any], path: str, names: set[str]
+) -> None:
+    """Issue 24: /help appended to a path with a path parameter (or to /mcp) answered 404."""
+    status, body = call("GET", path, shop["api_key"])
+    assert status == 200, body
+    assert names <= {a["name"] for a in body["actions"]}
+    from backinstock.services.help import under
+
+    assert all(under(a["path"], path.removesuffix("/help")) for a in body["actions"])
+
+
+def test_v1_help_answers_at_the_v1_resource_paths(shop: dict[str, Any]) -> None:
+    """Issue 24: `/api/v1/external/intents/help` answered 404; it lists the v1 routes under /intents."""
+    from backinstock import registry
+    from backinstock_tools.local.server import handle
+
+    response = handle("GET", registry.V1_BASE_PATH + "/intents/help", {"X-Auth-Token": shop["api_key"]}, None)
+    assert response["statusCode"] == 200, response
+    body = json.loads(response["body"])
+    assert body["base_path"] == registry.V1_BASE_PATH and body["actions"]
+    assert all(a["path"].startswith("/intents") and a["deprecated"] for a in body["actions"])
 
 
 def test_openapi_is_public(aws: None) -> None:

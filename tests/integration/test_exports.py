@@ -71,7 +71,7 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     rows = download(shop["shop_id"], job)
     assert rows[0] == ["date", "signups", "pending", "blocked", "notified"]
     assert [r[0] for r in rows[1:]] == [
-        "2026-02-23",
+        "2026-03-01",  # the week of 02-23, cut by the window's start: labelled by it (issue 24)
         "2026-03-02",
         "2026-03-09",
         "2026-03-16",
@@ -79,11 +79,37 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
         "2026-03-30",
     ]
     assert len(rows) == 1 + job["row_count"]
+    assert job["family"] == R and job["status_url"] == accepted["status_url"]
+    # Read under its own family's path only: under the preorder reports' it is an unknown job (issue 24)
+    status, body = call("GET", f"/preorders/reports/exports/{job['job_id']}", key)
+    assert status == 404 and "under /preorders/reports/exports" in body["errors"][0]
+    assert call("DELETE", f"/preorders/reports/exports/{job['job_id']}", key)[0] == 404
 
     stored = deps.exports().jobs.get(shop["shop_id"], job["job_id"])
     assert stored is not None
     completed = int(ids.now().timestamp())
     assert completed + 23 * 3600 < stored["expires_at"] <= completed + 24 * 3600 + 5  # TTL: a day after completion
+
+
+@pytest.mark.parametrize(
+    "path", [f"{R}/signups/export", "/preorders/reports/revenue/export", "/back_in_stock/signups/export"]
+)
+def test_an_exports_query_string_is_a_422_never_ignored(shop: dict[str, Any], path: str) -> None:
+    """Issue 24: `POST .../signups/export?granularity=week` answered 202 and a daily CSV. Filters go in the body."""
+    status, body = call("POST", f"{path}?granularity=week&from=2026-03-01", shop["api_key"], {})
+    assert status == 422, body
+    assert [(d["code"], d["field"]) for d in body["error_details"]] == [
+        ("query_not_read", "from"),
+        ("query_not_read", "granularity"),
+    ]
+    assert "from the JSON body only" in body["errors"][0]
+    jobs = deps.exports().jobs
+    started = jobs.client.query(
+        TableName=jobs.table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :job)",
+        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop['shop_id']}"}, ":job": {"S": "EXPORT"}},
+    )["Items"]
+    assert started == []  # nothing was started
 
 
 def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: dict[str, Any], catalog: dict[str, int]) -> None:

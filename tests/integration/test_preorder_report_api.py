@@ -64,7 +64,7 @@ def test_every_read_answers_over_http(history: dict[str, Any]) -> None:  # noqa:
         ("revenue?include_deposits=false&include_balances=false", "cannot both be false"),
         ("by_date?metrics=orders,profit", "unknown metric profit"),
         ("summary?currency=euro", "3-letter ISO 4217"),
-        ("summary?from=2026-06-01&to=2028-01-01", "at most 366 days"),
+        ("summary?from=2026-06-01&to=2028-01-01", "at most 366 buckets"),
     ],
 )
 def test_bad_input_is_a_422_that_names_the_rule(history: dict[str, Any], path: str, words: str) -> None:  # noqa: F811
@@ -99,7 +99,8 @@ def test_an_export_runs_to_a_csv_behind_a_seven_day_download_link(history: dict[
     body = aws.client("s3").get_object(Bucket=_bucket(), Key=stored["object_key"])["Body"].read().decode()
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[0] == list(m.REVENUE_COLUMNS)
-    assert rows[1] == ["2026-06-01", "120.00", "USD"]
+    # the slice it is (issue 24): window, currency (and its rate: none, the shop's money) and the portions
+    assert rows[1] == ["2026-06-01", "120.00", "USD", "", "2026-06-01", "2026-08-31", "true", "true"]
 
 
 def _bucket() -> str:

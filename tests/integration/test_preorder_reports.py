@@ -97,8 +97,42 @@ def test_summary_and_the_top_offers(history: dict[str, Any]) -> None:
     assert (only_b.orders, only_b.revenue, only_b.customers) == (1, "40.00", 1)
     both = reports.summary(r, shop_id, q(m.SummaryQuery, **{"offer_ids[]": [history["a"], history["b"]]}), NOW)
     assert both.totals.revenue == "120.00"
+
+
+def test_currency_is_the_reporting_currency_every_order_converted(history: dict[str, Any]) -> None:
+    """Issue 24 (reference 001: `currency` is the "Reporting currency"): every order counts in every currency, its
+    shop-money amounts converted at the rate Shopify applied to the orders presented in that currency."""
+    r, shop_id = deps.preorder_reports(), history["shop_id"]
+    usd = reports.summary(r, shop_id, q(m.SummaryQuery), NOW)
+    assert usd.conversion.model_dump() == {"basis": "shop_money", "shop_currency": "USD", "rate": None, "source": None}
     eur = reports.summary(r, shop_id, q(m.SummaryQuery, currency="eur"), NOW)
-    assert eur.currency == "EUR" and eur.totals.orders == 1  # only 9001 was presented in EUR
+    assert eur.currency == "EUR" and eur.totals.orders == usd.totals.orders == 2  # 9002 (USD) counts too
+    # 9001's preorder line: 80.00 USD presented as 72.72 EUR, the only order presented in EUR: 0.909 EUR per USD
+    assert eur.conversion.basis == "converted" and eur.conversion.rate == "0.909000"
+    assert "1 order(s) presented in EUR placed in the window" in (eur.conversion.source or "")
+    assert eur.totals.revenue == "109.08"  # 120.00 USD x 0.909
+    # a window without EUR orders converts at the all-time rate; a currency never presented is a 422 naming the others
+    later = reports.summary(r, shop_id, q(m.SummaryQuery, currency="EUR", **{"from": "2026-08-01"}), NOW)
+    assert later.conversion.rate == "0.909000" and "ever placed" in (later.conversion.source or "")
+    with pytest.raises(ValidationFailed, match="convertible: EUR, USD") as refused:
+        reports.summary(r, shop_id, q(m.SummaryQuery, currency="JPY"), NOW)
+    assert refused.value.problems[0].field == "currency"
+
+
+def test_catalog_filters_narrow_customers_as_every_other_figure(history: dict[str, Any]) -> None:
+    """Issue 24: `market_id=99` answered orders 0, customers 4. Customers follow product, variant and market."""
+    r, shop_id = deps.preorder_reports(), history["shop_id"]
+    for filters, orders, customers in (
+        ({"variant_id": 102}, 1, 1),
+        ({"product_id": 10}, 2, 2),
+        ({"market_id": 99}, 0, 0),
+        ({"product_id": 20}, 0, 0),
+        ({"variant_id": 102, "product_id": 20}, 0, 0),  # a variant of another product: nothing
+    ):
+        t = reports.summary(r, shop_id, q(m.SummaryQuery, **filters), NOW).totals
+        assert (t.orders, t.customers) == (orders, customers), filters
+        by_date = reports.by_date(r, shop_id, q(m.ByDateQuery, granularity="month", **filters), NOW)
+        assert sum(p.model_dump()["customers"] for p in by_date.series) == customers, filters
 
 
 def test_revenue_series_by_portion(history: dict[str, Any]) -> None:

@@ -93,7 +93,10 @@ def test_reports_follow_signups_sends_and_attributed_orders(
     _, series = call("GET", f"{R}/signups?from={today()}&to={today()}", key)
     assert series["series"] == [{"date": today(), "signups": 3, "pending": 1, "blocked": 0, "notified": 2}]
     _, sends = call("GET", f"{R}/notifications?from={today()}&to={today()}&channel=email", key)
-    assert sends["series"] == [{"date": today(), "sent": 2, "blocked": 0, "email": 2, "sms": 0, "push": 0}]
+    assert sends["series"] == [
+        {"date": today(), "sent": 2, "blocked": 0, "email": 2, "sms": 0, "push": 0}
+        | {"blocked_email": 0, "blocked_sms": 0, "blocked_push": 0}
+    ]
     _, orders = call("GET", f"{R}/conversions?from={today()}&to={today()}", key)
     assert orders["series"] == [{"date": today(), "orders": 1, "recovered_revenue": "30.50"}]
 
@@ -150,7 +153,7 @@ def rollup_items(shop_id: str) -> dict[str, dict[str, Any]]:
         ("from=2026-13-01", "from: must be an ISO 8601 date like 2026-06-01 (got '2026-13-01')"),
         ("to=yesterday", "to: must be an ISO 8601 date like 2026-06-01 (got 'yesterday')"),
         ("from=2026-06-02&to=2026-06-01", "from: from (2026-06-02) must not be after to (2026-06-01)"),
-        ("from=2025-01-01&to=2026-06-01", "to: the window is 517 days; at most 366 days"),
+        ("from=2025-01-01&to=2026-06-01", "to: the window spans 517 days; at most 366 buckets"),
         ("granularity=hour", "granularity: must be 'day', 'week' or 'month' (got \"hour\")"),
         ("channel=fax", "channel: must be 'email', 'sms' or 'push' (got \"fax\")"),
     ],
@@ -165,12 +168,13 @@ def test_a_window_without_activity_is_zeros_with_every_bucket(shop: dict[str, An
     status, body = call("GET", f"{R}/notifications?from=2026-02-25&to=2026-03-10&granularity=week", shop["api_key"])
     assert status == 200, body
     assert body["window"] == {"from": "2026-02-25", "to": "2026-03-10"}
-    assert [p["date"] for p in body["series"]] == ["2026-02-23", "2026-03-02", "2026-03-09"]
+    # the first bucket is cut by `from`: labelled by the window's own start, never a day before it (issue 24)
+    assert [p["date"] for p in body["series"]] == ["2026-02-25", "2026-03-02", "2026-03-09"]
     assert all(p["sent"] == 0 and p["blocked"] == 0 for p in body["series"])
     _, summary = call("GET", f"{R}/summary?from=2020-01-01&to=2020-01-31", shop["api_key"])
     assert summary["totals"]["conversion_rate"] == 0 and summary["totals"]["recovered_revenue"] == "0.00"
     _, months = call("GET", f"{R}/conversions?from=2026-01-15&to=2026-03-02&granularity=month", shop["api_key"])
-    assert [p["date"] for p in months["series"]] == ["2026-01-01", "2026-02-01", "2026-03-01"]
+    assert [p["date"] for p in months["series"]] == ["2026-01-15", "2026-02-01", "2026-03-01"]
 
 
 def test_manifest_lists_every_report_read_of_the_registry(shop: dict[str, Any]) -> None:

@@ -248,7 +248,7 @@ def test_delete_of_a_notified_signup_is_409_and_keeps_it(shop: dict[str, Any], w
     target = waitlist[0]["id"]
     mark_notified(shop["shop_id"], target)
     status, body = call("DELETE", f"{SIGNUPS}/{target}", shop["api_key"])
-    assert status == 409 and "already notified" in body["errors"][0]
+    assert status == 409 and "is notified: only pending signups can be deleted" in body["errors"][0]
     assert call("GET", f"{SIGNUPS}/{target}", shop["api_key"])[1]["status"] == "notified"
 
 
@@ -257,7 +257,8 @@ def test_bulk_delete_is_all_or_nothing(shop: dict[str, Any], waitlist: list[dict
     mark_notified(shop["shop_id"], waitlist[1]["id"])
     ids = [w["id"] for w in waitlist]
     status, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": ids})
-    assert status == 422 and waitlist[1]["id"] in body["errors"][0] and "nothing was deleted" in body["errors"][0]
+    assert status == 422 and f"{waitlist[1]['id']} (notified)" in body["errors"][0]
+    assert "nothing was deleted" in body["errors"][0]
     assert call("GET", SIGNUPS, key)[1]["meta"]["total_count"] == 5
     rest = [i for i in ids if i != waitlist[1]["id"]]
     missing = "01900000-0000-7000-8000-000000000000"
@@ -274,6 +275,51 @@ def test_bulk_delete_is_all_or_nothing(shop: dict[str, Any], waitlist: list[dict
     status, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": rest})
     assert (status, body) == (200, {"deleted_count": 4})
     assert ids_of(key) == [waitlist[1]["id"]]
+
+
+def mark(shop_id: str, signup_id: str, field: str) -> None:
+    """As the send worker (blocked_at) or the unsubscribe link (unsubscribed_at) records it."""
+    repo = deps.signups()
+    repo.client.update_item(
+        TableName=repo.table_name,
+        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        UpdateExpression="SET #f = :t",
+        ExpressionAttributeNames={"#f": field},
+        ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}},
+    )
+
+
+@pytest.mark.parametrize(("field", "status"), [("blocked_at", "blocked"), ("unsubscribed_at", "unsubscribed")])
+def test_only_pending_signups_delete(
+    shop: dict[str, Any], waitlist: list[dict[str, Any]], field: str, status: str
+) -> None:
+    """Reference 004: "pending signups only ... history is immutable": a blocked or unsubscribed signup is 409
+    (single) and fails the whole bulk delete with a 422 naming it, and stays."""
+    key = shop["api_key"]
+    target = waitlist[0]["id"]
+    mark(shop["shop_id"], target, field)
+    code, body = call("DELETE", f"{SIGNUPS}/{target}", key)
+    assert code == 409 and f"is {status}: only pending signups can be deleted" in body["errors"][0]
+    ids = [w["id"] for w in waitlist]
+    code, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": ids})
+    assert code == 422 and f"{target} ({status})" in body["errors"][0] and "nothing was deleted" in body["errors"][0]
+    assert body["error_details"][0]["code"] == "not_pending"
+    assert call("GET", SIGNUPS, key)[1]["meta"]["total_count"] == 5
+    assert call("GET", f"{SIGNUPS}/{target}", key)[1]["status"] == status
+
+
+def test_a_blocked_duplicate_is_409_saying_blocked(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+    """A blocked signup stays on the waitlist (the next restock sends to it): a second create is 409, and the
+    message says blocked, not pending; a pending duplicate still says pending."""
+    status, first = create(shop["api_key"], shopify_variant_id=101, email="jane@example.com")
+    mark(shop["shop_id"], first["id"], "blocked_at")
+    status, body = create(shop["api_key"], shopify_variant_id=101, email="jane@example.com")
+    assert status == 409
+    assert body["errors"][0].startswith("A blocked signup already exists") and first["id"] in body["errors"][0]
+    assert "pending" not in body["errors"][0]
+    create(shop["api_key"], shopify_variant_id=102, email="jane@example.com")
+    status, body = create(shop["api_key"], shopify_variant_id=102, email="jane@example.com")
+    assert status == 409 and body["errors"][0].startswith("A pending signup already exists")
 
 
 def test_bulk_delete_refuses_more_than_1000_ids(shop: dict[str, Any]) -> None:

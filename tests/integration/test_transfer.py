@@ -9,7 +9,7 @@ import pytest
 from backinstock import deps
 from backinstock.services import signups as service
 from tests.helpers import call
-from tests.integration.test_signups_api import mark_notified
+from tests.integration.test_signups_api import mark, mark_notified
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -34,6 +34,8 @@ def test_transfer_moves_pending_signups_and_drops_duplicates(
     b = signup(key, 101, "b@example.com")
     notified = signup(key, 101, "n@example.com")
     mark_notified(shop["shop_id"], notified["id"])
+    blocked = signup(key, 101, "x@example.com")
+    mark(shop["shop_id"], blocked["id"], "blocked_at")
     already_on_target = signup(key, 102, "b@example.com")
     status, body = call("POST", f"{SIGNUPS}/transfer", key, MOVE)
     assert status == 202
@@ -45,7 +47,7 @@ def test_transfer_moves_pending_signups_and_drops_duplicates(
     }
     worker.drain()
     assert variant_ids(key, 102) == {a["id"], already_on_target["id"]}  # b duplicated a pending signup: dropped
-    assert variant_ids(key, 101) == {notified["id"]}  # scope pending leaves notified ones
+    assert variant_ids(key, 101) == {notified["id"], blocked["id"]}  # scope pending leaves notified and blocked ones
     moved = call("GET", f"{SIGNUPS}/{a['id']}", key)[1]
     assert moved["variant"] == {"shopify_variant_id": 102, "shopify_product_id": 10, "title": "Large / Blue"}
     assert moved["created_at"] == a["created_at"]

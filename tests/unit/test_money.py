@@ -62,3 +62,16 @@ def test_money_renders_with_two_decimals_and_reads_shopify_money_sets() -> None:
     assert money.money_set(None, "shop_money") is None
     assert money.scale(Decimal("10.00"), Decimal("92"), Decimal("100")) == Decimal("9.20")
     assert money.scale(Decimal("10.00"), Decimal("1"), Decimal("0")) == Decimal("0.00")
+
+
+def test_amounts_follow_their_currencys_minor_units() -> None:
+    """Issue 24: JPY has none ("1200", not "1200.00"), KWD three, the rest two."""
+    from decimal import Decimal
+
+    from backinstock import money
+
+    assert money.render_in(Decimal("1200.00"), "JPY") == "1200"
+    assert money.render_in(Decimal("1199.5"), "jpy") == "1200"
+    assert money.render_in(Decimal("12.5"), "USD") == "12.50"
+    assert money.render_in(Decimal("1.2345"), "KWD") == "1.235"
+    assert money.minor_units("EUR") == 2 and money.minor_units(None) == 2

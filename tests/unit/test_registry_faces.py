@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def registry_routes() -> set[tuple[str, str]]:
     """Every route: each path of each action, and each deprecated v1 route (`Action.v1`)."""
     v2 = {(a.method, a.gateway_path(p)) for a in registry.actions() for p in a.all_paths}
-    return v2 | {(a.v1.method, a.v1.gateway_path()) for a in registry.actions() if a.v1 is not None}
+    return v2 | {
+        (a.v1.method, a.v1.gateway_path(p)) for a in registry.actions() if a.v1 is not None for p in a.v1.all_paths
+    }
 
 
 def test_the_v1_routes_of_the_reference_each_run_their_v2_action() -> None:
@@ -55,7 +57,9 @@ def test_v1_routes_are_in_v1_help_deprecated_in_openapi_and_not_tools() -> None:
         for method, op in item.items()
         if path.startswith(registry.V1_BASE_PATH)
     ]
-    assert len(operations) == len(v1) and all(op["deprecated"] is True for _, _, op in operations)
+    routes = {(a.v1.method, p) for a in registry.v1_actions() if a.v1 is not None for p in a.v1.all_paths}
+    assert len(operations) == len(routes) and all(op["deprecated"] is True for _, _, op in operations)
+    assert ("GET", "/intents/help") in routes  # the v1 face's `<prefix>/help` (issue 24)
     assert not [
         op
         for path, item in document["paths"].items()
@@ -106,6 +110,12 @@ def test_every_static_resource_prefix_has_a_help_route() -> None:
     help_paths = set(registry.by_name("help").all_paths)
     assert {"/help", "/back_in_stock/help", "/back_in_stock/settings/help"} <= help_paths
     assert "/back_in_stock/settings/delivery/help" in help_paths
+    # and every prefix with a path parameter, and the MCP endpoint's (issue 24)
+    assert {"/back_in_stock/signups/:id/help", "/back_in_stock/reports/exports/:job_id/help", "/mcp/help"} <= help_paths
+    names = {
+        a.name for a in help_service.help_for("/back_in_stock/signups/0190a000-0000-7000-8000-000000000000").actions
+    }
+    assert names == {"get_signup", "delete_signup", "notify_signup"}
 
 
 def test_every_action_has_its_handler() -> None:

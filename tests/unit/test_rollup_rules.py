@@ -204,6 +204,56 @@ def test_the_window_defaults_to_the_last_30_days_and_is_bounded() -> None:
         resolve_window(SeriesQuery.model_validate({"from": "2025-06-10", "to": "2026-06-11"}), now)
 
 
+def test_the_cap_is_on_buckets_not_days() -> None:
+    """Issue 24: a 17-month window at month granularity is 17 buckets, fine; 367 buckets of any granularity is a 422
+    that says buckets."""
+    from backinstock.errors import ValidationFailed
+    from backinstock.models.reports import ReportQuery, SeriesQuery
+    from backinstock.services.reports import resolve_window
+
+    months = SeriesQuery.model_validate({"from": "2025-01-01", "to": "2026-05-31", "granularity": "month"})
+    assert resolve_window(months) == (date(2025, 1, 1), date(2026, 5, 31))
+    weeks = SeriesQuery.model_validate({"from": "2018-01-01", "to": "2026-12-31", "granularity": "week"})
+    with pytest.raises(ValidationFailed) as refused:
+        resolve_window(weeks)
+    message = refused.value.problems[0].message
+    assert "at most 366 buckets of the report's granularity" in message and "weeks" in message
+    assert "coarser granularity" in message
+    with pytest.raises(ValidationFailed):  # no granularity: days
+        resolve_window(ReportQuery.model_validate({"from": "2025-01-01", "to": "2026-05-31"}))
+
+
+def test_a_series_first_bucket_is_labelled_by_the_window_start() -> None:
+    from backinstock.services.reports import labelled
+
+    points = {b: b for b in buckets.buckets(date(2026, 11, 8), date(2026, 12, 7), buckets.MONTH)}
+    assert [d for d, _ in labelled(points, date(2026, 11, 8))] == [date(2026, 11, 8), date(2026, 12, 1)]
+
+
+def test_a_blocked_send_counts_in_its_channel() -> None:
+    send = {
+        "entity": "notification",
+        "shop_id": "s1",
+        "variant_id": 101,
+        "product_id": 10,
+        "channel": "sms",
+        "status": "blocked",
+        "sent_at": "2026-06-03T10:00:00.000Z",
+    }
+    change = change_of(None, send)
+    assert change is not None
+    assert change.plain[("all", "D#2026-06-03")] == {"blocked": Decimal(1), "blocked_sms": Decimal(1)}
+
+
+def test_a_pending_signup_counts_in_its_variants_waitlist_now() -> None:
+    change = change_of(None, SIGNUP)
+    assert change is not None
+    assert change.plain[("dem", "TOTAL")] == {"p_101": Decimal(1)}
+    assert change.latest[("dem", "TOTAL")] == {"l_101": 1780480800, "r_101": 10}
+    notified = change_of(SIGNUP, {**SIGNUP, "notified_at": "2026-06-09T10:00:00.000Z"})
+    assert notified is not None and notified.plain[("dem", "TOTAL")] == {"p_101": Decimal(-1)}
+
+
 def test_a_failed_exports_message_is_meant_for_the_merchant() -> None:
     import json
 

@@ -169,6 +169,8 @@ def test_transfer_scope() -> None:
     assert in_scope({"notified_at": "t"}, "notified") and not in_scope({}, "notified")
     assert not in_scope({"unsubscribed_at": "t"}, "pending")
     assert in_scope({"unsubscribed_at": "t"}, "all")
+    # issue 24: a blocked signup is not pending (models.status), so `scope: pending` leaves it where it is
+    assert not in_scope({"blocked_at": "t"}, "pending") and in_scope({"blocked_at": "t"}, "all")
 
 
 # ------------------------------------------------------------------------------------------------- blocked reasons

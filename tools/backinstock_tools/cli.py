@@ -347,9 +347,20 @@ def cmd_preorders_counters(args: argparse.Namespace) -> int:
     counters = {
         name: money.render(value) if name in rollups.AMOUNTS else int(value) for name, value in found.items() if value
     }
-    customers = None
-    if args.product_id is None and args.variant_id is None and args.market_id is None:
-        customers = len(rollups.customers(deps.rollups(), args.shop_id, start, end, args.offer_id, args.currency))
+    # Customer rows follow every dimension the counters do (issue 24): every filter narrows the distinct count.
+    customers = len(
+        rollups.customers(
+            deps.rollups(),
+            args.shop_id,
+            start,
+            end,
+            args.offer_id,
+            args.currency,
+            product_id=args.product_id,
+            variant_id=args.variant_id,
+            market_id=args.market_id,
+        )
+    )
     _print(
         {
             "window": {"from": start.isoformat(), "to": end.isoformat()},

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from backinstock.registry import BASE_PATH, V1_BASE_PATH, Action, match_path
+from backinstock.registry import BASE_PATH, V1, V1_BASE_PATH, Action, match_path
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -79,7 +79,11 @@ def proxy_event(
     single-value map holds the last one and the multi-value map all of them."""
     request_id = request_id or str(uuid.uuid4())
     v1 = action.v1 is not None and path.startswith(V1_BASE_PATH + "/")
-    resource = action.v1.gateway_path() if v1 and action.v1 else action.gateway_path(_pattern_for(action, path))
+    resource = (
+        action.v1.gateway_path(_v1_pattern_for(action.v1, path))
+        if v1 and action.v1
+        else action.gateway_path(_pattern_for(action, path))
+    )
     headers = dict(headers or {})
     prefix = ""
     if origin:
@@ -111,6 +115,11 @@ def proxy_event(
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def _v1_pattern_for(v1: V1, path: str) -> str:
+    relative = path.removeprefix(V1_BASE_PATH)
+    return next((p for p in v1.all_paths if match_path(p, relative) is not None), v1.path)
 
 
 def _pattern_for(action: Action, path: str) -> str:

@@ -176,7 +176,9 @@ ROLLUP_CONSUMER = StreamConsumerSpec(
 STREAM_CONSUMERS = (ROLLUP_CONSUMER,)
 
 # Export files: private, encrypted, TLS only; objects deleted by a lifecycle rule (download URLs are short-lived).
-EXPORT_FILE_RETENTION_DAYS = 7
+EXPORT_FILE_RETENTION_DAYS = 7  # and a download link lives as long (services/downloads.py)
+EXPORT_JOB_RETENTION_HOURS = 24  # an export job's row, after completion (then DynamoDB's TTL deletes it)
+DOWNLOAD_REDIRECT_SECONDS = 300  # the pre-signed S3 URL a download link redirects to
 
 
 def task_handlers() -> tuple[str, ...]:

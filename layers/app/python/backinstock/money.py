@@ -85,3 +85,29 @@ def scale(value: Decimal, numerator: Decimal, denominator: Decimal) -> Decimal:
     if denominator == 0:
         return ZERO
     return cents(value * numerator / denominator)
+
+
+# ISO 4217 minor units of the currencies that do not have two (every other has two). A table rather than a library
+# (babel knows them): the Lambda layer stays small, and the list changes about once a decade.
+MINOR_UNITS = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF"),
+        0,
+    ),
+    "XOF": 0,
+    "XPF": 0,
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    "CLF": 4,
+    "UYW": 4,
+}
+
+
+def minor_units(currency: str | None) -> int:
+    """How many decimals an amount in `currency` has (ISO 4217): JPY 0, USD 2, KWD 3."""
+    return MINOR_UNITS.get((currency or "").upper(), 2)
+
+
+def render_in(value: Decimal | int, currency: str | None) -> str:
+    """An amount in its currency's minor units, half up: `render_in(Decimal("1200.00"), "JPY")` -> `"1200"`."""
+    exponent = minor_units(currency)
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP))

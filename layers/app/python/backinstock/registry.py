@@ -95,9 +95,14 @@ class V1:
 
     method: str
     path: str
+    extra_paths: tuple[str, ...] = ()  # the same v1 route on more paths (the v1 `<prefix>/help`, from `actions()`)
 
-    def gateway_path(self) -> str:
-        return V1_BASE_PATH + _PARAM.sub(r"{\1}", self.path)
+    @property
+    def all_paths(self) -> tuple[str, ...]:
+        return (self.path, *self.extra_paths)
+
+    def gateway_path(self, path: str | None = None) -> str:
+        return V1_BASE_PATH + _PARAM.sub(r"{\1}", path or self.path)
 
 
 @dataclass(frozen=True)
@@ -233,10 +238,18 @@ def actions() -> tuple[Action, ...]:
         stray = [name for name, value in vars(module).items() if isinstance(value, Action) and id(value) not in listed]
         if stray:
             raise ValueError(f"{module.__name__} declares actions that no ACTIONS lists: {stray}")
-    # Resource paths only: the self-describing routes (help, openapi, mcp) get no `/help` of their own.
-    prefixes = help_prefixes([a.path for a in out if a.resource != META_RESOURCE])
+    # Every resource path, and the self-describing routes (`/mcp/help`, `/openapi.json/help`) but /help itself.
+    prefixes = help_prefixes([a.path for a in out if not a.help_suffix])
     out = [
         dataclasses.replace(a, extra_paths=(*a.extra_paths, *(p + "/help" for p in prefixes))) if a.help_suffix else a
+        for a in out
+    ]
+    # And the v1 face's: `/api/v1/external/<every static v1 prefix>/help` (reference 002's paths, deprecated).
+    v1_prefixes = [p for p in help_prefixes([a.v1.path for a in out if a.v1 and not a.help_suffix]) if ":" not in p]
+    out = [
+        dataclasses.replace(a, v1=dataclasses.replace(a.v1, extra_paths=tuple(p + "/help" for p in v1_prefixes)))
+        if a.help_suffix and a.v1 is not None
+        else a
         for a in out
     ]
     names = [a.name for a in out]
@@ -258,9 +271,10 @@ def match_v1(method: str, path: str) -> tuple[Action, dict[str, str]] | None:
         assert action.v1 is not None
         if action.v1.method != method:
             continue
-        params = match_path(action.v1.path, path)
-        if params is not None and (best is None or len(params) < best[0]):
-            best = (len(params), action, params)
+        for pattern in action.v1.all_paths:
+            params = match_path(pattern, path)
+            if params is not None and (best is None or len(params) < best[0]):
+                best = (len(params), action, params)
     return (best[1], best[2]) if best else None
 
 
@@ -314,7 +328,7 @@ def allowed_methods(path: str, v1: bool = False) -> list[str]:
     most static pattern that matches (`/back_in_stock/signups/help`, not `/back_in_stock/signups/:id`). A method
     outside the list is a 405."""
     if v1:
-        declared = [(a.v1.method, a.v1.path) for a in v1_actions() if a.v1 is not None]
+        declared = [(a.v1.method, p) for a in v1_actions() if a.v1 is not None for p in a.v1.all_paths]
     else:
         declared = [(a.method, p) for a in actions() for p in a.all_paths]
     best: tuple[int, str] | None = None
@@ -345,13 +359,12 @@ def match_path(pattern: str, path: str) -> dict[str, str] | None:
 
 
 def help_prefixes(paths: list[str]) -> list[str]:
-    """Every static prefix of the given action paths (`/back_in_stock`, `/back_in_stock/settings`, ...): each gets a
-    `<prefix>/help` route. Prefixes that contain a path parameter are left out."""
+    """Every prefix of the given action paths (`/back_in_stock`, `/back_in_stock/settings`,
+    `/back_in_stock/signups/:id`, ...): each gets a `<prefix>/help` route, so /help answers at any resource path,
+    one with a path parameter included (`/back_in_stock/signups/<id>/help`)."""
     prefixes: set[str] = set()
     for path in paths:
         parts = path.strip("/").split("/")
         for i in range(1, len(parts) + 1):
-            if parts[i - 1].startswith(":"):
-                break
             prefixes.add("/" + "/".join(parts[:i]))
     return sorted(prefixes)

@@ -14,13 +14,22 @@ handler attribute names the family and the report (`reports__summary`): a new re
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from backinstock.models.reporting import DownloadQuery, ExportAccepted, ExportJob, Manifest
+from backinstock.infra_spec import DOWNLOAD_REDIRECT_SECONDS
+from backinstock.models.reporting import (
+    DOWNLOAD_TERMS,
+    DOWNLOAD_VALIDITY,
+    DownloadQuery,
+    ExportAccepted,
+    ExportJob,
+    Manifest,
+)
 from backinstock.registry import RESOURCE_MODULES, V1, Access, Action, Auth, Export, Sample
 
 if TYPE_CHECKING:
@@ -131,7 +140,7 @@ class ReportFamily:
     def get_action(self) -> Action:
         """`GET <prefix>/exports/:job_id`: an export job's status, and its download URL when ready."""
         return self._action(
-            self.get_export,
+            dataclasses.replace(self.get_export, notes=(*self.get_export.notes, DOWNLOAD_TERMS)),
             method="GET",
             path=f"{self.exports_path}/:job_id",
             handler=f"{HANDLERS}.get_report_export",
@@ -176,9 +185,9 @@ class ReportFamily:
                 ),
             ),
             notes=(
-                "The job's download_url: no API key (the signed token is the credential). Valid 7 days after the "
-                "export completed, as the file is; the redirect's pre-signed S3 URL lives 5 minutes, so open the "
-                "link itself again rather than keep the redirect. A forged, expired or foreign token is a 404.",
+                f"The job's download_url: no API key (the signed token is the credential), {DOWNLOAD_VALIDITY}; the "
+                f"redirect's pre-signed S3 URL lives {DOWNLOAD_REDIRECT_SECONDS // 60} minutes, so open the link "
+                "itself again rather than keep the redirect. A forged, expired or foreign token is a 404.",
                 "After a customers/redact that finished after the export started, or a shop/redact, the link "
                 "answers 410 and never serves the file again.",
             ),
@@ -267,7 +276,11 @@ class ReportFamily:
             response_model=ExportAccepted,
             success_status=202,
             idempotent=True,
-            notes=("Same filters as the read, in a JSON body.", export_note(self.exports_path)),
+            notes=(
+                "Same filters as the read, in a JSON body; a query string is a 422 naming its parameters (never "
+                "ignored).",
+                export_note(self.exports_path),
+            ),
             report=r.name,
             sample=Sample(
                 f"{self.prefix}/{r.name}/export",

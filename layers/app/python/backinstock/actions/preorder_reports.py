@@ -10,12 +10,15 @@ from the preorder ledger by the stream aggregator (`services/preorder_rollups.py
 from __future__ import annotations
 
 from backinstock.models import preorder_reports as m
-from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS
+from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
 CURRENCY_NOTE = (
-    "Money is a string with two decimals in the shop's currency; with currency=XXX only orders presented in XXX "
-    "count, in their presentment amounts (no exchange rate is invented)."
+    "currency is the reporting currency (default the shop's): every order counts; amounts are Shopify's shop_money "
+    "amounts, converted into another currency at the revenue-weighted rate Shopify applied to the orders presented "
+    "in it (placed in the window, else ever), as the answer's conversion says; a currency no order was presented in "
+    "is a 422 naming the convertible ones. Amounts are strings in the currency's minor units (JPY: none). The CSV "
+    "has currency and exchange_rate columns."
 )
 SCOPE_NOTE = "offer_id or offer_ids[] (repeat the parameter) scope every figure to those offers."
 
@@ -32,8 +35,8 @@ SUMMARY = Report(
         "orders, units and revenue count the preorder orders placed in the window, cancelled ones included; "
         "deposits_collected is what checkout charged for them, balances_outstanding what they still owe; "
         "balances_collected, cancelled_orders and refunds_issued count by the day they happened. customers is the "
-        "exact number of distinct customers (offer and currency scope; product, variant and market do not narrow "
-        "it). by_offer_top_5: the offers with the highest revenue.",
+        "exact number of distinct customers placing them (every filter narrows it: offer, product, variant, market, "
+        "currency). by_offer_top_5: the offers with the highest revenue.",
         SCOPE_NOTE,
         CURRENCY_NOTE,
     ),
@@ -177,8 +180,9 @@ FAMILY = ReportFamily(
     file_name="preorders_{report}_{from}_{to}.csv",
     read_note=(
         f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
-        f"{MAX_WINDOW_DAYS} days. The resolved window is echoed. Computed from pre-aggregated rollups (eventually "
-        "consistent: activity shows within seconds)."
+        f"{MAX_BUCKETS} buckets of the granularity ({MAX_WINDOW_DAYS} days without one). The resolved "
+        "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
+        "seconds)."
     ),
     manifest=FamilyAction(
         name="list_preorder_reports",

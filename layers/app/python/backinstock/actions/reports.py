@@ -33,11 +33,12 @@ SUMMARY = Report(
         "recovered_revenue",
     ),
     notes=(
-        "signups, pending, blocked and notified count the signups created in the window by their current status, "
-        "as the signups list reports it: pending equals the list's status=pending over the same window (waiting, no "
-        "send attempted), blocked those whose send was attempted but stopped; conversions "
-        "are those of them with a medium/high-confidence attributed order, and conversion_rate = conversions / "
-        "notified. recovered_revenue sums the attributed orders placed in the window, in the shop's currency.",
+        "Two bases, each field saying which: signups, pending, blocked, notified and conversion_rate describe the "
+        "signups created in the window by their status now, as the signups list reports it (they equal the sums of "
+        "the signups report's buckets; conversion_rate is the share of those notified that converted to an "
+        "attributed order); conversions and recovered_revenue describe the orders placed in the window attributed "
+        "at medium/high confidence (they equal the sums of the conversions report's buckets), in the shop's "
+        "currency. notified counts signups, the notifications report counts sends.",
     ),
     sample="variant_id=101",
 )
@@ -66,8 +67,13 @@ NOTIFICATIONS = Report(
     response=m.NotificationsReport,
     read="notifications",
     rows="notifications_rows",
-    columns=("date", "sent", "blocked", "email", "sms", "push"),
-    notes=("email + sms + push = sent. For the row-level send log use GET /back_in_stock/notifications.",),
+    columns=("date", "sent", "blocked", "email", "sms", "push", "blocked_email", "blocked_sms", "blocked_push"),
+    notes=(
+        "Counts sends by the time they were made (sent_at), resends included: email + sms + push = sent, "
+        "blocked_email + blocked_sms + blocked_push = blocked; they equal the send log's rows (GET "
+        "/back_in_stock/notifications with status, channel and from/to). The summary's notified counts something "
+        "else: the signups created in the window that were notified.",
+    ),
     sample="channel=email",
 )
 
@@ -80,7 +86,10 @@ CONVERSIONS = Report(
     read="conversions",
     rows="conversions_rows",
     columns=("date", "orders", "recovered_revenue", "currency"),
-    notes=("Orders attributed at medium or high confidence, bucketed by order time; revenue has two decimals.",),
+    notes=(
+        "Orders attributed at medium or high confidence, bucketed by order time; revenue has two decimals. Its sums "
+        "are the summary's conversions and recovered_revenue.",
+    ),
     sample="granularity=month&product_id=10",
 )
 
@@ -104,8 +113,9 @@ PRODUCTS_IN_DEMAND = Report(
         "last_requested_at",
     ),
     notes=(
-        "Counts the signups created in the window: total, pending (the signups list's status=pending for the variant "
-        "over the same window: no send attempted yet), and the latest request time. "
+        "pending is the variant's waitlist now (the signups list's status=pending for the variant, whenever "
+        "created), so a waitlist older than the window ranks too; total counts the signups created in the window. "
+        "A variant is listed when it has a waitlist now or signups in the window. "
         f"sort_by pending (default) / total / last_requested_at; per_page default {m.DEFAULT_PER_PAGE}, at most "
         f"{m.MAX_PER_PAGE}. The export writes every row unless page/per_page are given.",
     ),
@@ -120,8 +130,9 @@ FAMILY = ReportFamily(
     file_name="back_in_stock_{report}_{today}.csv",
     read_note=(
         f"from/to: ISO dates, inclusive (UTC days); default the last {m.DEFAULT_WINDOW_DAYS} days; at most "
-        f"{m.MAX_WINDOW_DAYS} days. The resolved window is echoed. Computed from pre-aggregated rollups (eventually "
-        "consistent: activity shows within seconds)."
+        f"{m.MAX_BUCKETS} buckets of the granularity ({m.MAX_WINDOW_DAYS} days without one). The resolved "
+        "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
+        "seconds)."
     ),
     manifest=FamilyAction(
         name="list_reports",
@@ -134,10 +145,8 @@ FAMILY = ReportFamily(
         "ready",
         aliases=("export status", "is my export ready", "download the export"),
         notes=(
-            "download_url is a pre-signed S3 URL made at each poll, valid until download_url_expires_at (1 hour, or "
-            "less when the signing credentials expire sooner): poll again for a fresh one. The job expires about 24 "
-            "hours after it completes; the file is deleted after 7 days. Unknown, expired and other shops' jobs are "
-            "404.",
+            "Unknown, expired and other shops' jobs are 404, and so is a job of another report family (a preorder "
+            "export is read under /preorders/reports/exports): the answer's family and status_url name its own.",
         ),
     ),
     cancel_export=FamilyAction(

@@ -68,7 +68,8 @@ CREATE = Action(
     success_status=201,
     idempotent=True,
     notes=(
-        "409 when a pending signup already exists for the same contact, variant and channel.",
+        "409 when a pending signup already exists for the same contact, variant and channel, or a blocked one (a "
+        "send to it was stopped; it stays on the waitlist for the next restock): the message says which.",
         "shopify_product_id is resolved from the shop's catalog when omitted; an unknown variant needs it.",
         "When the shop requires double opt-in, the customer gets a confirmation message.",
         _IDEMPOTENCY_NOTE,
@@ -86,7 +87,10 @@ DELETE = Action(
     aliases=("remove from waitlist", "cancel restock alert", "take customer off the notify me list"),
     response_model=m.Deleted,
     sample=Sample(f"{_PREFIX}/{{pending_signup_id}}"),
-    notes=("409 for an already-notified signup: history is immutable.",),
+    notes=(
+        "Pending signups only: 409 for a notified, blocked or unsubscribed signup (history is immutable: its sends "
+        "stay in the notification log pointing at it); the message names its status.",
+    ),
 )
 
 NOTIFY = Action(
@@ -151,9 +155,9 @@ BULK_DELETE = Action(
     response_model=m.BulkDeleted,
     sample=Sample(f"{_PREFIX}/bulk_delete", {"signup_ids": ["{spare_signup_id}"]}),
     notes=(
-        "All or nothing: if any id was already notified, or is not a signup of this shop (unknown, or another "
-        "shop's), the request fails with 422 listing those ids (each unknown one as `Signup not found`, as bulk "
-        "notify reports it) and nothing is deleted.",
+        "All or nothing: if any id is not pending (notified, blocked or unsubscribed, each named with its status), "
+        "or is not a signup of this shop (unknown, or another shop's), the request fails with 422 listing those ids "
+        "(each unknown one as `Signup not found`, as bulk notify reports it) and nothing is deleted.",
     ),
 )
 
@@ -177,6 +181,8 @@ TRANSFER = Action(
     idempotent=True,
     notes=(
         "Runs asynchronously, a page at a time, so waitlists of any size move; watch the list with variant_id.",
+        "scope pending (the default) moves the signups whose status is pending (a blocked one is not: use all), "
+        "notified those that were notified, all every one.",
         "Signups that would duplicate a pending signup on the target variant are dropped rather than moved.",
         _IDEMPOTENCY_NOTE,
     ),

@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 import backinstock
 from backinstock import registry
-from backinstock.api.validation import parse_body, parse_query
+from backinstock.api.validation import parse_body, parse_query, refuse_query
 from backinstock.errors import AppError, Problem, RateLimited, UnsupportedMediaType
 from backinstock.infra_spec import security_headers
 from backinstock.registry import BASE_PATH, Action
@@ -322,6 +322,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
                 if action.query_model
                 else None
             )
+            if action.export is not None and event.query_string_parameters:
+                refuse_query(event.query_string_parameters)
             raw = event.decoded_body
             if action.body_model and raw and raw.strip():
                 require_json(event.headers)
@@ -381,7 +383,8 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
         for path in action.all_paths:
             app.route(rule=_rule(path), method=action.method)(call)
         if action.v1 is not None:  # the deprecated v1 route runs this same endpoint (`registry.V1`)
-            app.route(rule=_rule(action.v1.path, registry.V1_BASE_PATH), method=action.v1.method)(call)
+            for v1_path in action.v1.all_paths:
+                app.route(rule=_rule(v1_path, registry.V1_BASE_PATH), method=action.v1.method)(call)
 
         @app.exception_handler(AppError)
         def app_error(exc: AppError) -> Response:

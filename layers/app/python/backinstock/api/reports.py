@@ -92,7 +92,7 @@ def _get(family: ReportFamily, _name: str) -> LambdaHandler:
 
     def endpoint(request: Request[Any, Any]) -> Any:
         job_id = request.path_params["job_id"]
-        return exports.get(deps.exports(), request.shop_id, job_id, _link(family, request, job_id))
+        return exports.get(deps.exports(), request.shop_id, job_id, family.exports_path, _link(family, request, job_id))
 
     return _typed(family.get_action, endpoint)
 
@@ -136,7 +136,12 @@ def _cancel(family: ReportFamily, _name: str) -> LambdaHandler:
     return _typed(
         family.cancel_action,
         lambda request: exports.cancel(
-            deps.exports(), deps.export_workflow(), request.shop_id, request.path_params["job_id"], deps.abort_export
+            deps.exports(),
+            deps.export_workflow(),
+            request.shop_id,
+            request.path_params["job_id"],
+            family.exports_path,
+            deps.abort_export,
         ),
     )
 

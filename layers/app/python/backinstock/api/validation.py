@@ -252,6 +252,22 @@ def refuse_repeated_keys(raw: str | bytes) -> None:
         return
 
 
+def refuse_query(params: Mapping[str, str]) -> None:
+    """An export takes its filters in the JSON body only: a query string is a 422 naming its parameters, never
+    silently ignored (the read it mirrors refuses what it does not know, too)."""
+    raise ValidationFailed(
+        problems=[
+            Problem(
+                "query_not_read",
+                f'a query parameter: an export reads its filters from the JSON body only (send {{"{name}": ...}} '
+                "as the body); nothing was started",
+                name,
+            )
+            for name in sorted(params)
+        ]
+    )
+
+
 def parse_query(model: type[M], params: Mapping[str, str] | None, repeated: Mapping[str, list[str]] | None = None) -> M:
     """`params`: one value per name (the last, when repeated); `repeated`: every value per name. A field typed as a
     list (`offer_ids[]`) takes every value of its name; any other field takes one."""

@@ -9,7 +9,7 @@ currency or, with `currency`, in that presentment currency (only orders presente
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -54,11 +54,13 @@ CUSTOMERS_COLUMNS = (
     "balances_outstanding",
     "last_order_at",
     "currency",
+    "exchange_rate",
 )
 SUMMARY_COLUMNS = (
     "from",
     "to",
     "currency",
+    "exchange_rate",
     "orders",
     "units",
     "revenue",
@@ -69,8 +71,18 @@ SUMMARY_COLUMNS = (
     "cancelled_orders",
     "refunds_issued",
 )
-REVENUE_COLUMNS = ("date", "revenue", "currency")
-BY_OFFER_COLUMNS = ("offer_id", "offer_name", "orders", "units", "revenue", "customers", "currency")
+# The slice a row belongs to, where a spreadsheet shows it (the JSON echoes them at the top).
+REVENUE_COLUMNS = (
+    "date",
+    "revenue",
+    "currency",
+    "exchange_rate",
+    "from",
+    "to",
+    "include_deposits",
+    "include_balances",
+)
+BY_OFFER_COLUMNS = ("offer_id", "offer_name", "orders", "units", "revenue", "customers", "currency", "exchange_rate")
 BY_VARIANT_COLUMNS = (
     "offer_id",
     "shopify_variant_id",
@@ -81,8 +93,18 @@ BY_VARIANT_COLUMNS = (
     "units",
     "revenue",
     "currency",
+    "exchange_rate",
 )
-BY_PRODUCT_COLUMNS = ("shopify_product_id", "product_title", "variants", "orders", "units", "revenue", "currency")
+BY_PRODUCT_COLUMNS = (
+    "shopify_product_id",
+    "product_title",
+    "variants",
+    "orders",
+    "units",
+    "revenue",
+    "currency",
+    "exchange_rate",
+)
 CANCELLATIONS_COLUMNS = (
     "row",
     "reason",
@@ -93,6 +115,7 @@ CANCELLATIONS_COLUMNS = (
     "cancelled_revenue",
     "refunds_issued",
     "currency",
+    "exchange_rate",
 )
 BALANCE_COLUMNS = (
     "row",
@@ -106,10 +129,11 @@ BALANCE_COLUMNS = (
     "failed_count",
     "collection_rate",
     "currency",
+    "exchange_rate",
 )
 
 
-BY_DATE_COLUMNS = ("date", *BY_DATE_METRICS, "currency")
+BY_DATE_COLUMNS = ("date", *BY_DATE_METRICS, "currency", "exchange_rate")
 
 
 # ------------------------------------------------------------------------------------------------------ filters
@@ -139,7 +163,9 @@ class PreorderFilters(BaseModel):
     currency: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z]{3}$",
-        description="ISO 4217 code: only orders presented in this currency count, in their presentment amounts",
+        description="Reporting currency (ISO 4217), default the shop's: every order counts, its shop-money amounts "
+        "converted at the rates Shopify applied to the orders presented in it (see conversion); a currency no order "
+        "was presented in is a 422 naming those that can be used",
     )
 
     @field_validator("from_", "to", mode="before")
@@ -283,9 +309,26 @@ class CustomersExport(PreorderFilters):
 
 
 # ----------------------------------------------------------------------------------------------- representations
+REPORTING_CURRENCY = (
+    "The reporting currency: every amount of the answer is in it, in its minor units (JPY: none, KWD: three)"
+)
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
     keep_nulls: ClassVar[bool] = True
+
+
+class Conversion(_Out):
+    """How the answer's amounts were obtained: the shop's own money, or converted from it."""
+
+    basis: Literal["shop_money", "converted"] = Field(
+        description="shop_money: Shopify's shop_money amounts of every order, as they are; converted: those amounts "
+        "times rate"
+    )
+    shop_currency: str = Field(description="The currency the shop's amounts are kept in")
+    rate: str | None = Field(description="Units of the reporting currency per unit of the shop's (6 decimals)")
+    source: str | None = Field(description="Where the rate comes from, in words")
 
 
 class SummaryTotals(_Out):
@@ -310,7 +353,8 @@ class OfferFigures(_Out):
 
 class PreorderSummaryReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     totals: SummaryTotals
     by_offer_top_5: list[OfferFigures]
 
@@ -326,7 +370,8 @@ class RevenueTotals(_Out):
 
 class RevenueReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     granularity: str
     include_deposits: bool
     include_balances: bool
@@ -340,7 +385,8 @@ class OfferRow(OfferFigures):
 
 class ByOfferReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     rows: list[OfferRow]
 
 
@@ -357,7 +403,8 @@ class VariantRow(_Out):
 
 class ByVariantReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     rows: list[VariantRow]
 
 
@@ -372,7 +419,8 @@ class ProductRow(_Out):
 
 class ByProductReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     rows: list[ProductRow]
 
 
@@ -397,7 +445,8 @@ class DatePoint(_Out):
 
 class ByDateReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     granularity: str
     metrics: list[str]
     series: list[DatePoint]
@@ -424,7 +473,8 @@ class OfferCancellations(_Out):
 
 class CancellationsReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     totals: CancellationTotals
     by_reason: list[ReasonRow]
     by_offer: list[OfferCancellations]
@@ -447,7 +497,8 @@ class OfferBalances(BalanceFigures):
 
 class BalanceCollectionReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     totals: BalanceFigures
     by_offer: list[OfferBalances]
 
@@ -471,6 +522,7 @@ class CustomersMeta(_Out):
 
 class CustomersReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description=REPORTING_CURRENCY)
+    conversion: Conversion
     customers: list[CustomerRow]
     meta: CustomersMeta

@@ -13,6 +13,21 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backinstock.infra_spec import DOWNLOAD_REDIRECT_SECONDS, EXPORT_FILE_RETENTION_DAYS, EXPORT_JOB_RETENTION_HOURS
+
+# What /help and OpenAPI say of an export's files and links, generated from the constants that the code (the link
+# tokens, the job's TTL, the bucket's lifecycle rule) uses, so that the sentences cannot drift from the behaviour.
+DOWNLOAD_VALIDITY = (
+    f"valid {EXPORT_FILE_RETENTION_DAYS} days after the export completed, as long as the file (the bucket deletes it "
+    "then)"
+)
+DOWNLOAD_TERMS = (
+    f"download_url is a signed link to the API (no API key needed), {DOWNLOAD_VALIDITY}, until "
+    f"download_url_expires_at; each opening redirects (302) to a fresh pre-signed S3 URL that lives "
+    f"{DOWNLOAD_REDIRECT_SECONDS // 60} minutes. The job itself expires about {EXPORT_JOB_RETENTION_HOURS} hours "
+    "after it completes (then 404): keep the link, not the job id."
+)
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -74,15 +89,22 @@ class ExportJob(_Out):
     job_id: str
     status: Literal["running", "ready", "failed", "cancelled"]
     progress: int = Field(description="0-100")
-    report: str
+    report: str = Field(description="The report (or `signups`, the waitlist) the file holds")
+    family: str = Field(
+        description="The report family the job belongs to, as the prefix of its reports: /back_in_stock/reports "
+        "(the waitlist export's too) or /preorders/reports. It is read and cancelled under <family>/exports only"
+    )
+    status_url: str = Field(description="Where to poll it: its family's exports path")
     row_count: int | None = None
     file_name: str | None = None
     download_url: str | None = Field(
         default=None,
-        description="When ready: a signed link (no API key needed) that redirects to the file, valid 7 days",
+        description=f"When ready: a signed link (no API key needed) that redirects to the file, {DOWNLOAD_VALIDITY}",
     )
     download_url_expires_at: str | None = Field(
-        default=None, description="When the download URL stops working: 7 days after completion, with the file"
+        default=None,
+        description=f"When the download URL stops working: {EXPORT_FILE_RETENTION_DAYS} days after completion, "
+        "with the file",
     )
     error: str | None = Field(default=None, description="When failed: what went wrong")
     created_at: str

@@ -18,12 +18,18 @@ from backinstock.models.signups import Channel
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 366
+MAX_BUCKETS = 366  # a time series' buckets (days at day granularity): what a read costs, not the days it spans
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 Granularity = Literal["day", "week", "month"]
+CHANNELS = ("email", "sms", "push")
 
 
-WINDOW_RULE = f"`from` must not be after `to`, and the window spans at most {MAX_WINDOW_DAYS} days: a 422 otherwise."
+WINDOW_RULE = (
+    f"`from` must not be after `to`, and the window spans at most {MAX_BUCKETS} buckets of the report's granularity "
+    f"({MAX_WINDOW_DAYS} days at day granularity or without one, {MAX_BUCKETS} weeks at week, {MAX_BUCKETS} months "
+    "at month): a 422 otherwise."
+)
 
 
 class _Filters(BaseModel):
@@ -87,28 +93,57 @@ class Window(_Out):
     to: str
 
 
+SIGNUP_COHORT = "Basis: the signups created in the window (the signups report's buckets), by their status now."
+ORDERS_IN_WINDOW = (
+    "Basis: the orders placed in the window attributed to an alert at medium/high confidence (the conversions "
+    "report's buckets)."
+)
+
+
 class Totals(_Out):
-    signups: int
-    pending: int = Field(description="Waiting, no send attempted: the list's status=pending over the window")
-    blocked: int = Field(description="A send was attempted but stopped (the list's status blocked)")
-    notified: int
-    conversions: int = Field(description="Signups of the window, notified, with a medium/high-confidence order")
-    conversion_rate: float = Field(description="conversions / notified (0 when none were notified)")
-    recovered_revenue: str = Field(description="Attributed revenue ordered in the window, two decimals")
+    signups: int = Field(description=f"Signups created in the window. {SIGNUP_COHORT}")
+    pending: int = Field(
+        description="Of them, waiting with no send attempted: the list's status=pending over the window. "
+        + SIGNUP_COHORT
+    )
+    blocked: int = Field(
+        description=f"Of them, a send was attempted but stopped (the list's status blocked). {SIGNUP_COHORT}"
+    )
+    notified: int = Field(
+        description="Of them, those notified (at any time since). Signups, not sends: the notifications report counts "
+        f"sends made in the window, resends and sends to older signups included. {SIGNUP_COHORT}"
+    )
+    conversions: int = Field(
+        description=f"Attributed orders: the sum of the conversions report's orders. {ORDERS_IN_WINDOW}"
+    )
+    conversion_rate: float = Field(
+        description="The share of the notified signups (above) that converted to an attributed order at medium/high "
+        f"confidence, whenever ordered: converted / notified, 0 when none were notified. {SIGNUP_COHORT}"
+    )
+    recovered_revenue: str = Field(
+        description="The revenue of those orders, two decimals: the sum of the conversions report's "
+        f"recovered_revenue. {ORDERS_IN_WINDOW}"
+    )
 
 
 class SummaryReport(_Out):
     window: Window
-    currency: str
+    currency: str = Field(description="The shop's currency: every amount is in it")
     totals: Totals
 
 
+SERIES_DATE = (
+    "The bucket's first day: the day, the ISO week's Monday or the month's first, except that a bucket the window's "
+    "start cuts is labelled `from` (it counts the window's days only); a bucket the end cuts counts up to `to`"
+)
+
+
 class SignupsPoint(_Out):
-    date: str
-    signups: int
+    date: str = Field(description=SERIES_DATE)
+    signups: int = Field(description="Signups created in the bucket")
     pending: int = Field(description="Waiting, no send attempted: the list's status=pending")
     blocked: int = Field(description="A send was attempted but stopped (the list's status blocked)")
-    notified: int
+    notified: int = Field(description="Of the bucket's signups, those notified since (signups, not sends)")
 
 
 class SignupsReport(_Out):
@@ -118,12 +153,18 @@ class SignupsReport(_Out):
 
 
 class NotificationsPoint(_Out):
-    date: str
-    sent: int
-    blocked: int
-    email: int
-    sms: int
-    push: int
+    date: str = Field(description=SERIES_DATE)
+    sent: int = Field(
+        description="Sends made in the bucket (by sent_at; resends and sends to older signups included): the send "
+        "log's status=sent rows. Not the summary's notified, which counts signups created in the window"
+    )
+    blocked: int = Field(description="Sends attempted in the bucket but stopped: the send log's status=blocked rows")
+    email: int = Field(description="Of sent, over email")
+    sms: int = Field(description="Of sent, over sms")
+    push: int = Field(description="Of sent, over push")
+    blocked_email: int = Field(description="Of blocked, over email")
+    blocked_sms: int = Field(description="Of blocked, over sms")
+    blocked_push: int = Field(description="Of blocked, over push")
 
 
 class NotificationsReport(_Out):
@@ -133,9 +174,9 @@ class NotificationsReport(_Out):
 
 
 class ConversionsPoint(_Out):
-    date: str
-    orders: int
-    recovered_revenue: str
+    date: str = Field(description=SERIES_DATE)
+    orders: int = Field(description="Orders placed in the bucket attributed to an alert at medium/high confidence")
+    recovered_revenue: str = Field(description="Their attributed revenue, two decimals, in the report's currency")
 
 
 class ConversionsReport(_Out):
@@ -150,9 +191,14 @@ class DemandRow(_Out):
     shopify_product_id: int | None
     variant_title: str | None
     product_title: str | None
-    pending: int
-    total: int
-    last_requested_at: str | None
+    pending: int = Field(
+        description="The variant's waitlist now: its signups whose status is pending, whenever created (the signups "
+        "list's status=pending for the variant, without a window)"
+    )
+    total: int = Field(description="Signups for the variant created in the window, any status")
+    last_requested_at: str | None = Field(
+        description="The latest signup for the variant in the window; the latest ever when none is in the window"
+    )
 
 
 class DemandMeta(_Out):

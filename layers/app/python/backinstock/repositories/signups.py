@@ -21,6 +21,7 @@ from typing import Any
 
 from backinstock.errors import Conflict
 from backinstock.ids import id_bounds, iso
+from backinstock.models.status import status_of
 from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
 
 SIGNUP = "SIGNUP#"
@@ -292,20 +293,30 @@ class SignupRepository(Repository):
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(self.release_guard, signups))
 
+    # Reference 004: "pending signups only ... history is immutable": a notified, unsubscribed or blocked signup
+    # (`models.status`) has history (a send, a send-log row, an opt-out) and is never deleted.
+    PENDING_ONLY = (
+        "attribute_not_exists(notified_at) AND attribute_not_exists(unsubscribed_at) "
+        "AND attribute_not_exists(blocked_at)"
+    )
+
     def delete_unnotified(self, shop_id: str, signup_id: str) -> dict[str, Any]:
-        """Delete a signup that was never notified. Raises Conflict if it was; returns the deleted item."""
+        """Delete a pending signup. Raises Conflict (naming its status) if it is not pending; returns the deleted
+        item."""
         try:
             response = self.client.delete_item(
                 TableName=self.table_name,
                 Key=signup_key(shop_id, signup_id),
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(notified_at)",
+                ConditionExpression=f"attribute_exists(PK) AND {self.PENDING_ONLY}",
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
             if exc.response.get("Item"):
+                status = status_of(from_item(exc.response["Item"]))
                 raise Conflict(
-                    f"Signup {signup_id} was already notified: notified signups are history and cannot be deleted"
+                    f"Signup {signup_id} is {status}: only pending signups can be deleted "
+                    "(a notified, blocked or unsubscribed signup is history and cannot be deleted)"
                 ) from None
             raise SignupMissing(signup_id) from None
         deleted = from_item(response["Attributes"])
@@ -313,8 +324,8 @@ class SignupRepository(Repository):
         return deleted
 
     def delete_many_unnotified(self, shop_id: str, signups: list[dict[str, Any]]) -> None:
-        """Delete signups checked beforehand as never notified: conditional deletes in transactions of 100, so a
-        signup notified in the meantime is never deleted (its whole chunk fails with Conflict)."""
+        """Delete signups checked beforehand as pending: conditional deletes in transactions of 100, so a signup
+        notified, blocked or unsubscribed in the meantime is never deleted (its whole chunk fails with Conflict)."""
         for start in range(0, len(signups), 100):
             chunk = signups[start : start + 100]
             try:
@@ -323,7 +334,7 @@ class SignupRepository(Repository):
                         {
                             "Delete": {
                                 "Key": signup_key(shop_id, s["signup_id"]),
-                                "ConditionExpression": "attribute_not_exists(notified_at)",
+                                "ConditionExpression": self.PENDING_ONLY,
                             }
                         }
                         for s in chunk
@@ -331,8 +342,8 @@ class SignupRepository(Repository):
                 )
             except self.client.exceptions.TransactionCanceledException:
                 raise Conflict(
-                    "A signup of this request was notified while it was being deleted; "
-                    f"{start} signups were deleted before it. Retry with the remaining ids."
+                    "A signup of this request stopped being pending (notified, blocked or unsubscribed) while it was "
+                    f"being deleted; {start} signups were deleted before it. Retry with the remaining ids."
                 ) from None
             self.release_guards(chunk)
 

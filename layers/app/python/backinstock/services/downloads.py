@@ -21,12 +21,13 @@ from urllib.parse import quote
 
 from backinstock import ids
 from backinstock.errors import Gone, NotFound
+from backinstock.infra_spec import DOWNLOAD_REDIRECT_SECONDS, EXPORT_FILE_RETENTION_DAYS
 from backinstock.services import links
 
-REDIRECT_SECONDS = 300  # the pre-signed S3 URL a download link redirects to
+REDIRECT_SECONDS = DOWNLOAD_REDIRECT_SECONDS  # the pre-signed S3 URL a download link redirects to
 INVALID = (
-    "This download link is invalid or has expired (a link lives 7 days, as the file does): run the export again "
-    "for a new file"
+    f"This download link is invalid or has expired (a link lives {EXPORT_FILE_RETENTION_DAYS} days, as the file "
+    "does): run the export again for a new file"
 )
 ERASED = (
     "This file is no longer available: a customer's data was erased at the shop's request (Shopify privacy request) "

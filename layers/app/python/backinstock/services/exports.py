@@ -24,16 +24,17 @@ from pydantic import BaseModel
 
 from backinstock import ids, registry
 from backinstock.errors import Conflict, NotFound
+from backinstock.infra_spec import EXPORT_FILE_RETENTION_DAYS, EXPORT_JOB_RETENTION_HOURS
 from backinstock.models.reporting import ExportAccepted, ExportJob
 from backinstock.registry import BASE_PATH, Action, Export
 from backinstock.repositories.exports import ExportRepository, JobNotRunning
 from backinstock.services import downloads, reports
 
-JOB_RETENTION = timedelta(hours=24)  # after completion: then DynamoDB's TTL deletes the job row
+JOB_RETENTION = timedelta(hours=EXPORT_JOB_RETENTION_HOURS)  # after completion: then DynamoDB's TTL deletes the row
 UNFINISHED_RETENTION = timedelta(days=2)  # a job whose workflow never reported back
 # A ready job -> its download link and when the link stops working (`services.downloads`: 7 days, as the file).
 Link = Callable[[dict[str, Any]], tuple[str, datetime]]
-FILE_RETENTION_DAYS = 7  # the bucket's lifecycle rule deletes export files after this
+FILE_RETENTION_DAYS = EXPORT_FILE_RETENTION_DAYS  # the bucket's lifecycle rule deletes export files after this
 TIME_RESERVE_MS = 60_000  # an invocation stops at the next part boundary when less than this is left
 
 
@@ -86,6 +87,7 @@ def start(
         "shop_id": shop_id,
         "source": spec.report,
         "export": action.name,
+        "status_path": spec.status_path,  # its family's: the job is read and cancelled under that path only
         "params": json.dumps(stored, separators=(",", ":")),
         "status": "running",
         "progress": 0,
@@ -120,11 +122,30 @@ def _closing(moment: datetime) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- API: poll, cancel
-def _require(e: Exports, shop_id: str, job_id: str, moment: datetime) -> dict[str, Any]:
+def status_path_of(job: dict[str, Any]) -> str:
+    """The exports path of the job's family (`<family prefix>/exports`). A job started before it was stored (they
+    expire within a day) is placed by its export action's name: the preorder family's are `export_preorder_...`."""
+    if job.get("status_path"):
+        return str(job["status_path"])
+    return (
+        "/preorders/reports/exports"
+        if str(job.get("export", "")).startswith("export_preorder_")
+        else ("/back_in_stock/reports/exports")
+    )
+
+
+def _require(e: Exports, shop_id: str, job_id: str, moment: datetime, status_path: str) -> dict[str, Any]:
+    """The job, under its own family's exports path only: another family's job is an unknown one (404)."""
     job = e.jobs.get(shop_id, job_id) if job_id.startswith("exp_") and len(job_id) <= 40 else None
     # DynamoDB's TTL deletes within a day or two of `expires_at`: an expired row is gone for the API already.
+    if job is not None and status_path_of(job) != status_path:
+        job = None
     if job is None or int(job.get("expires_at", 0)) <= int(moment.timestamp()):
-        raise NotFound(f"Export not found: no export job {job_id} in this shop (jobs expire 24 hours after completion)")
+        raise NotFound(
+            f"Export not found: no export job {job_id} under {status_path} in this shop (jobs expire "
+            f"{EXPORT_JOB_RETENTION_HOURS} hours after completion; a job is read under its own report family's "
+            "path, the one its status_url names)"
+        )
     return job
 
 
@@ -140,6 +161,8 @@ def view(job: dict[str, Any], link: Link | None = None) -> ExportJob:
         status=job["status"],
         progress=int(job.get("progress", 0)),
         report=job["source"],
+        family=status_path_of(job).removesuffix("/exports"),
+        status_url=f"{BASE_PATH}{status_path_of(job)}/{job['job_id']}",
         row_count=int(job["row_count"]) if ready else None,
         file_name=job["file_name"] if ready else None,
         download_url=url,
@@ -150,9 +173,9 @@ def view(job: dict[str, Any], link: Link | None = None) -> ExportJob:
     )
 
 
-def get(e: Exports, shop_id: str, job_id: str, link: Link, now: datetime | None = None) -> ExportJob:
+def get(e: Exports, shop_id: str, job_id: str, status_path: str, link: Link, now: datetime | None = None) -> ExportJob:
     moment = now or ids.now()
-    return view(_require(e, shop_id, job_id, moment), link)
+    return view(_require(e, shop_id, job_id, moment, status_path), link)
 
 
 def cancel(
@@ -160,11 +183,12 @@ def cancel(
     workflow: Workflow,
     shop_id: str,
     job_id: str,
+    status_path: str,
     abort: Callable[[str, str], None],
     now: datetime | None = None,
 ) -> ExportJob:
     moment = now or ids.now()
-    job = _require(e, shop_id, job_id, moment)
+    job = _require(e, shop_id, job_id, moment, status_path)
     try:
         if job["status"] != "running":
             raise JobNotRunning(job_id)

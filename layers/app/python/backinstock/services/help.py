@@ -19,12 +19,20 @@ def describe(action: registry.Action) -> HelpAction:
     )
 
 
+def under(path: str, prefix: str | None) -> bool:
+    """Whether an action path (`/back_in_stock/signups/:id/notify`) lies at or under a prefix, segment by segment; a
+    prefix segment matches a path parameter whatever its value (`/back_in_stock/signups/0190...` or `.../:id`)."""
+    if prefix is None:
+        return True
+    want = [s for s in prefix.split("/") if s]
+    have = [s for s in path.split("/") if s]
+    return len(want) <= len(have) and all(h == w or h.startswith(":") for w, h in zip(want, have, strict=False))
+
+
 def help_for(prefix: str | None) -> HelpResponse:
-    """Actions whose path starts with `prefix` (a path segment boundary: `/back_in_stock/set` matches nothing)."""
+    """Actions whose path lies under `prefix` (a path segment boundary: `/back_in_stock/set` matches nothing)."""
     wanted = "/" + prefix.strip("/") if prefix and prefix.strip("/") else None
-    selected = [
-        describe(a) for a in registry.actions() if wanted is None or a.path == wanted or a.path.startswith(wanted + "/")
-    ]
+    selected = [describe(a) for a in registry.actions() if under(a.path, wanted)]
     return HelpResponse(version=registry.API_VERSION, base_path=registry.BASE_PATH, actions=selected)
 
 
@@ -47,7 +55,8 @@ def is_v1(request_path: str) -> bool:
 
 
 def prefix_of(request_path: str) -> str | None:
-    """`/api/v2/external/back_in_stock/settings/help` -> `/back_in_stock/settings` (None for the bare `/help`)."""
-    path = request_path.removeprefix(registry.BASE_PATH)
+    """`/api/v2/external/back_in_stock/settings/help` -> `/back_in_stock/settings` (None for the bare `/help`); the
+    same under `/api/v1/external`."""
+    path = request_path.removeprefix(registry.V1_BASE_PATH if is_v1(request_path) else registry.BASE_PATH)
     prefix = path.removesuffix("/help")
     return prefix or None

@@ -20,8 +20,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import quote
 
+from backinstock.infra_spec import EXPORT_FILE_RETENTION_DAYS
+
 Purpose = Literal["optin", "unsubscribe", "download"]
-LIFETIME = {"optin": timedelta(days=7), "unsubscribe": timedelta(days=90), "download": timedelta(days=7)}
+LIFETIME = {
+    "optin": timedelta(days=7),
+    "unsubscribe": timedelta(days=90),
+    "download": timedelta(days=EXPORT_FILE_RETENTION_DAYS),  # as long as the file (the bucket's lifecycle rule)
+}
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 PATHS = {"optin": "/back_in_stock/optin/confirm", "unsubscribe": "/back_in_stock/unsubscribe"}
 

@@ -108,7 +108,9 @@ def document() -> dict[str, Any]:
             paths.setdefault(action.gateway_path(path), {})[action.method.lower()] = _operation(action, path, ref)
     for action in registry.v1_actions():
         assert action.v1 is not None
-        paths.setdefault(action.v1.gateway_path(), {})[action.v1.method.lower()] = _v1_operation(action, ref)
+        for v1_path in action.v1.all_paths:
+            operation = _v1_operation(action, ref, v1_path)
+            paths.setdefault(action.v1.gateway_path(v1_path), {})[action.v1.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -250,11 +252,13 @@ _V1_HEADERS = {
 }
 
 
-def _v1_operation(action: registry.Action, ref: Any) -> dict[str, Any]:
+def _v1_operation(action: registry.Action, ref: Any, path: str | None = None) -> dict[str, Any]:
     """A deprecated v1 route (reference 002): its v2 action's operation, marked deprecated, naming its successor."""
     operation = _operation(action, action.path, ref)
     successor = f"{action.method} {registry.BASE_PATH}{action.path}"
-    operation["operationId"] = f"v1_{action.name}"
+    assert action.v1 is not None
+    suffix = f"__{path.strip('/').replace('/', '_')}" if path is not None and path != action.v1.path else ""
+    operation["operationId"] = f"v1_{action.name}{suffix}"
     operation["deprecated"] = True
     operation["tags"] = ["v1"]
     operation["description"] = "\n\n".join(

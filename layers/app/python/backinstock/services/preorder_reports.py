@@ -10,12 +10,14 @@ Shared definitions (docs/DATA_MODEL.md, "Preorder rollups"):
   orders presented in it count, in their presentment amounts (no exchange rate is invented).
 - `offer_id` / `offer_ids[]` scope every figure to those offers (summed). An id of another shop, or of no offer,
   scopes to nothing: zeros, exactly as an unknown id.
-- `customers` is exact: the distinct customers of the window, from the per-customer rows. They are kept per shop
-  and per offer (and currency), so product, variant and market filters do not narrow it.
+- `customers` is exact: the distinct customers of the window, from the per-customer rows. They are kept in every
+  dimension the counters are (offer, product or variant, market, currency), so every filter narrows it as it
+  narrows orders (issue 24: `market_id=99` used to answer orders 0, customers 4).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -25,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from backinstock import buckets, ids, money
+from backinstock.errors import Problem, ValidationFailed
 from backinstock.models import preorder_reports as m
 from backinstock.models.reports import Window
 from backinstock.repositories.catalog import CatalogRepository
@@ -33,7 +36,7 @@ from backinstock.repositories.preorders import PreorderRepository
 from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
 from backinstock.services import preorder_rollups as rollup_rules
-from backinstock.services.reports import export_page, resolve_window
+from backinstock.services.reports import export_page, labelled, resolve_window
 
 TOP_OFFERS = 5
 PLACED = ("orders", "units", "revenue")
@@ -64,12 +67,21 @@ class _Scope:
 
     start: date
     end: date
-    currency: str
-    presentment: str | None  # the `currency` filter: the `:c:` dimensions
+    currency: str  # the reporting currency
+    presentment: str | None  # always None: every order counts in every currency (the shop-money dimensions)
     offers: list[str] | None  # the offer scope, or None for every offer
+    conversion: m.Conversion | None = None  # how shop amounts become `currency` amounts (None: the shop's own)
 
     def window(self) -> Window:
         return Window(**{"from": self.start.isoformat(), "to": self.end.isoformat()})
+
+    def money(self, shop_amount: Decimal) -> str:
+        """A shop-money amount in the reporting currency, in its minor units (JPY: none)."""
+        rate = self.conversion.rate if self.conversion is not None else None
+        return money.render_in(shop_amount * Decimal(rate) if rate else shop_amount, self.currency)
+
+    def basis(self) -> m.Conversion:
+        return self.conversion or m.Conversion(basis="shop_money", shop_currency=self.currency, rate=None, source=None)
 
     def dimensions(
         self,
@@ -89,8 +101,58 @@ class _Scope:
 def _scope(r: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> _Scope:
     start, end = resolve_window(query, now)  # the back-in-stock reports' window rules
     shop = r.shops.get(shop_id)
-    currency = query.currency or (shop.currency if shop else "USD")
-    return _Scope(start, end, currency, query.currency, query.offers())
+    shop_currency = (shop.currency if shop else None) or "USD"
+    wanted = query.currency or shop_currency
+    conversion = None if wanted == shop_currency else _conversion(r, shop_id, shop_currency, wanted, start, end)
+    return _Scope(start, end, wanted, None, query.offers(), conversion)
+
+
+RATE_PLACES = Decimal("0.000001")
+
+
+def _conversion(
+    r: PreorderReports, shop_id: str, shop_currency: str, wanted: str, start: date, end: date
+) -> m.Conversion:
+    """How a report in `wanted` converts the shop's amounts. Shopify gives each order its amounts in the shop's
+    money and in the currency the customer paid in (`*_set.shop_money` / `presentment_money`): their ratio is the
+    rate Shopify applied. The rate is the revenue-weighted average of those of the orders presented in `wanted`
+    placed in the window, or of all such orders when the window has none; a currency no order was ever presented in
+    cannot be converted into: a 422 naming those that can."""
+    window = rollup_rules.totals(
+        r.rollups,
+        shop_id,
+        rollup_rules.dimension_for(currency=wanted),
+        start,
+        end,
+        ["revenue", "revenue_shop", "orders"],
+    )
+    if window["revenue_shop"] > 0:
+        rate, count, where = window["revenue"] / window["revenue_shop"], int(window["orders"]), "placed in the window"
+    else:
+        ever = rollup_rules.exchange_totals(r.rollups, shop_id)
+        shop_side = ever.get(wanted, {}).get("s", Decimal(0))
+        if shop_side <= 0:
+            known = sorted({shop_currency, *(c for c, v in ever.items() if v.get("s", 0) > 0)})
+            raise ValidationFailed(
+                problems=[
+                    Problem(
+                        "currency_not_convertible",
+                        f"no order of this shop was presented in {wanted}, so there is no rate to convert its "
+                        f"{shop_currency} amounts with (rates come from the amounts Shopify gives each order in the "
+                        f"shop's money and in the customer's currency); convertible: {', '.join(known)}",
+                        "currency",
+                    )
+                ]
+            )
+        rate, count, where = ever[wanted]["p"] / shop_side, int(ever[wanted].get("n", 0)), "ever placed"
+    rate = rate.quantize(RATE_PLACES)
+    return m.Conversion(
+        basis="converted",
+        shop_currency=shop_currency,
+        rate=str(rate),
+        source=f"{wanted} per {shop_currency}: the revenue-weighted average of the rates Shopify applied to the "
+        f"{count} order(s) presented in {wanted} {where}; every amount is the shop-money amount times this rate",
+    )
 
 
 def _catalog_dimensions(r: PreorderReports, shop_id: str, scope: _Scope, query: Any) -> list[str]:
@@ -131,17 +193,35 @@ def _series(
                 point = points[buckets.start_of(day, granularity)]
                 for name in names:
                     point[name] += Decimal(item.get(name, 0))
-    return list(points.items())
+    return labelled(points, scope.start)
 
 
 def _customers(
-    r: PreorderReports, shop_id: str, scope: _Scope, start: date | None = None, end: date | None = None
+    r: PreorderReports,
+    shop_id: str,
+    scope: _Scope,
+    start: date | None = None,
+    end: date | None = None,
+    query: Any = None,
 ) -> dict[str, dict[str, Decimal]]:
-    """customer key -> figures in [start, end] (the window by default), over the offer scope."""
+    """customer key -> figures in [start, end] (the window by default), over the offer scope, narrowed by the
+    query's product / variant / market filters as every other figure is (a variant of another product: none)."""
+    product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
+    market_id = getattr(query, "market_id", None)
+    if query is not None and not _catalog_dimensions(r, shop_id, scope, query):
+        return {}
     out: dict[str, dict[str, Decimal]] = {}
     for offer in scope.offers if scope.offers is not None else [None]:
         rows = rollup_rules.customers(
-            r.rollups, shop_id, start or scope.start, end or scope.end, offer, scope.presentment
+            r.rollups,
+            shop_id,
+            start or scope.start,
+            end or scope.end,
+            offer,
+            scope.presentment,
+            product_id,
+            variant_id,
+            market_id,
         )
         for customer, figures in rows.items():
             mine = out.setdefault(customer, dict.fromkeys(rollup_rules.CUSTOMER_FIGURES, Decimal(0)))
@@ -183,16 +263,17 @@ def summary(
     return m.PreorderSummaryReport(
         window=scope.window(),
         currency=scope.currency,
+        conversion=scope.basis(),
         totals=m.SummaryTotals(
             orders=_int(t["orders"]),
             units=_int(t["units"]),
-            revenue=money.render(t["revenue"]),
-            customers=len(_customers(r, shop_id, scope)),
-            deposits_collected=money.render(t["deposits_collected"]),
-            balances_collected=money.render(t["balances_collected"]),
-            balances_outstanding=money.render(t["balances_outstanding"]),
+            revenue=scope.money(t["revenue"]),
+            customers=len(_customers(r, shop_id, scope, query=query)),
+            deposits_collected=scope.money(t["deposits_collected"]),
+            balances_collected=scope.money(t["balances_collected"]),
+            balances_outstanding=scope.money(t["balances_outstanding"]),
             cancelled_orders=_int(t["cancelled_orders"]),
-            refunds_issued=money.render(t["refunds_issued"]),
+            refunds_issued=scope.money(t["refunds_issued"]),
         ),
         by_offer_top_5=[
             m.OfferFigures(**{k: v for k, v in row.items() if k != "customers"})
@@ -223,12 +304,12 @@ def _offer_rows(
             "revenue": t["revenue"],
         }
         if with_customers:
-            one = _Scope(scope.start, scope.end, scope.currency, scope.presentment, [offer])
-            row["customers"] = len(_customers(r, shop_id, one))
+            one = dataclasses.replace(scope, offers=[offer])
+            row["customers"] = len(_customers(r, shop_id, one, query=query))
         rows.append(row)
     rows.sort(key=lambda row: (-row["revenue"], -row["orders"], row["offer_name"] or "", row["offer_id"]))
     for row in rows:
-        row["revenue"] = money.render(row["revenue"])
+        row["revenue"] = scope.money(row["revenue"])
     return rows
 
 
@@ -246,18 +327,24 @@ def revenue(r: PreorderReports, shop_id: str, query: m.RevenueQuery, now: dateti
     return m.RevenueReport(
         window=scope.window(),
         currency=scope.currency,
+        conversion=scope.basis(),
         granularity=query.granularity,
         include_deposits=query.include_deposits,
         include_balances=query.include_balances,
-        series=[m.RevenuePoint(date=d.isoformat(), revenue=money.render(v)) for d, v in series],
-        totals=m.RevenueTotals(revenue=money.render(sum((v for _, v in series), Decimal(0)))),
+        series=[m.RevenuePoint(date=d.isoformat(), revenue=scope.money(v)) for d, v in series],
+        totals=m.RevenueTotals(revenue=scope.money(sum((v for _, v in series), Decimal(0)))),
     )
 
 
 def by_offer(r: PreorderReports, shop_id: str, query: m.ByOfferQuery, now: datetime | None = None) -> m.ByOfferReport:
     scope = _scope(r, shop_id, query, now)
     rows = _offer_rows(r, shop_id, scope, query, with_customers=True)
-    return m.ByOfferReport(window=scope.window(), currency=scope.currency, rows=[m.OfferRow(**row) for row in rows])
+    return m.ByOfferReport(
+        window=scope.window(),
+        currency=scope.currency,
+        conversion=scope.basis(),
+        rows=[m.OfferRow(**row) for row in rows],
+    )
 
 
 def by_variant(
@@ -293,10 +380,10 @@ def by_variant(
                 product_title=found.get("product_title"),
                 orders=_int(t["orders"]),
                 units=_int(t["units"]),
-                revenue=money.render(t["revenue"]),
+                revenue=scope.money(t["revenue"]),
             )
         )
-    return m.ByVariantReport(window=scope.window(), currency=scope.currency, rows=rows)
+    return m.ByVariantReport(window=scope.window(), currency=scope.currency, conversion=scope.basis(), rows=rows)
 
 
 def by_product(
@@ -339,6 +426,7 @@ def by_product(
     return m.ByProductReport(
         window=scope.window(),
         currency=scope.currency,
+        conversion=scope.basis(),
         rows=[
             m.ProductRow(
                 shopify_product_id=product_id,
@@ -346,7 +434,7 @@ def by_product(
                 variants=active,
                 orders=_int(t["orders"]),
                 units=_int(t["units"]),
-                revenue=money.render(t["revenue"]),
+                revenue=scope.money(t["revenue"]),
             )
             for _, product_id, title, active, t in rows
         ],
@@ -362,13 +450,20 @@ def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetim
     for day, c in points:
         values: dict[str, Any] = {}
         for name in counters:
-            values[name] = money.render(c[name]) if name in m.MONEY_METRICS else _int(c[name])
+            values[name] = scope.money(c[name]) if name in m.MONEY_METRICS else _int(c[name])
         if "customers" in metrics:
-            last = buckets.next_start(day, query.granularity) - timedelta(days=1)
-            values["customers"] = len(_customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end)))
+            last = buckets.next_start(buckets.start_of(day, query.granularity), query.granularity) - timedelta(days=1)
+            values["customers"] = len(
+                _customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end), query=query)
+            )
         series.append(m.DatePoint(date=day.isoformat(), **values))
     return m.ByDateReport(
-        window=scope.window(), currency=scope.currency, granularity=query.granularity, metrics=metrics, series=series
+        window=scope.window(),
+        currency=scope.currency,
+        conversion=scope.basis(),
+        granularity=query.granularity,
+        metrics=metrics,
+        series=series,
     )
 
 
@@ -389,17 +484,18 @@ def cancellations(
                 offer_id=offer,
                 offer_name=known[offer].get("name"),
                 cancelled_orders=_int(o["cancelled_orders"]),
-                refunds_issued=money.render(o["refunds_issued"]),
+                refunds_issued=scope.money(o["refunds_issued"]),
             )
         )
     return m.CancellationsReport(
         window=scope.window(),
         currency=scope.currency,
+        conversion=scope.basis(),
         totals=m.CancellationTotals(
             cancelled_orders=_int(t["cancelled_orders"]),
             cancelled_units=_int(t["cancelled_units"]),
-            cancelled_revenue=money.render(t["cancelled_revenue"]),
-            refunds_issued=money.render(t["refunds_issued"]),
+            cancelled_revenue=scope.money(t["cancelled_revenue"]),
+            refunds_issued=scope.money(t["refunds_issued"]),
         ),
         by_reason=[
             m.ReasonRow(reason=reason, orders=_int(t[f"cancelled_reason_{reason}"])) for reason in m.CANCEL_REASONS
@@ -408,12 +504,12 @@ def cancellations(
     )
 
 
-def _balances(t: dict[str, Decimal]) -> dict[str, Any]:
+def _balances(scope: _Scope, t: dict[str, Decimal]) -> dict[str, Any]:
     return {
-        "balances_due": money.render(t["balances_due"]),
-        "balances_collected": money.render(t["balances_collected"]),
-        "balances_failed": money.render(t["balances_failed"]),
-        "balances_outstanding": money.render(t["balances_due_outstanding"]),
+        "balances_due": scope.money(t["balances_due"]),
+        "balances_collected": scope.money(t["balances_collected"]),
+        "balances_failed": scope.money(t["balances_failed"]),
+        "balances_outstanding": scope.money(t["balances_due_outstanding"]),
         "collected_count": _int(t["collected_count"]),
         "failed_count": _int(t["failed_count"]),
         "collection_rate": _rate(t["balances_collected"], t["balances_due"]),
@@ -433,9 +529,13 @@ def balance_collection(
         o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), BALANCE_COUNTERS)
         if scope.offers is None and not any(o.values()):
             continue
-        rows.append(m.OfferBalances(offer_id=offer, offer_name=known[offer].get("name"), **_balances(o)))
+        rows.append(m.OfferBalances(offer_id=offer, offer_name=known[offer].get("name"), **_balances(scope, o)))
     return m.BalanceCollectionReport(
-        window=scope.window(), currency=scope.currency, totals=m.BalanceFigures(**_balances(t)), by_offer=rows
+        window=scope.window(),
+        currency=scope.currency,
+        conversion=scope.basis(),
+        totals=m.BalanceFigures(**_balances(scope, t)),
+        by_offer=rows,
     )
 
 
@@ -449,7 +549,7 @@ def customer_rows(
 
 
 def attach_profiles(
-    r: PreorderReports, shop_id: str, page: list[tuple[str, dict[str, Decimal]]]
+    r: PreorderReports, shop_id: str, scope: _Scope, page: list[tuple[str, dict[str, Decimal]]]
 ) -> list[m.CustomerRow]:
     profiles = r.ledger.customers(shop_id, [k for k, _ in page])
     out = []
@@ -461,8 +561,8 @@ def attach_profiles(
                 name=profile.get("name"),
                 orders=_int(figures["orders"]),
                 units=_int(figures["units"]),
-                revenue=money.render(figures["revenue"]),
-                balances_outstanding=money.render(figures["balances_outstanding"]),
+                revenue=scope.money(figures["revenue"]),
+                balances_outstanding=scope.money(figures["balances_outstanding"]),
                 last_order_at=profile.get("last_order_at"),  # None once erased (customers/redact), never ""
             )
         )
@@ -477,7 +577,8 @@ def customers(
     return m.CustomersReport(
         window=scope.window(),
         currency=scope.currency,
-        customers=attach_profiles(r, shop_id, ranked[first : first + query.per_page]),
+        conversion=scope.basis(),
+        customers=attach_profiles(r, shop_id, scope, ranked[first : first + query.per_page]),
         meta=m.CustomersMeta(
             total_count=len(ranked),
             page=query.page,
@@ -492,7 +593,7 @@ def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: d
     scope, ranked = customer_rows(r, shop_id, q, now)
     ranked = export_page(ranked, q.page, q.per_page, m.DEFAULT_PER_PAGE)
     for chunk in range(0, len(ranked), 100):
-        for row in attach_profiles(r, shop_id, ranked[chunk : chunk + 100]):
+        for row in attach_profiles(r, shop_id, scope, ranked[chunk : chunk + 100]):
             yield [
                 row.email,
                 row.name,
@@ -502,6 +603,7 @@ def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: d
                 row.balances_outstanding,
                 row.last_order_at,
                 scope.currency,
+                scope.basis().rate,
             ]
 
 
@@ -512,6 +614,7 @@ def csv_summary(r: PreorderReports, shop_id: str, q: m.SummaryQuery, now: dateti
         s.window.from_,
         s.window.to,
         s.currency,
+        s.conversion.rate,
         t.orders,
         t.units,
         t.revenue,
@@ -527,13 +630,31 @@ def csv_summary(r: PreorderReports, shop_id: str, q: m.SummaryQuery, now: dateti
 def csv_revenue(r: PreorderReports, shop_id: str, q: m.RevenueQuery, now: datetime | None) -> Iterator[list[Any]]:
     report = revenue(r, shop_id, q, now)
     for p in report.series:
-        yield [p.date, p.revenue, report.currency]
+        yield [
+            p.date,
+            p.revenue,
+            report.currency,
+            report.conversion.rate,
+            report.window.from_,
+            report.window.to,
+            "true" if report.include_deposits else "false",  # as the JSON spells them
+            "true" if report.include_balances else "false",
+        ]
 
 
 def csv_by_offer(r: PreorderReports, shop_id: str, q: m.ByOfferQuery, now: datetime | None) -> Iterator[list[Any]]:
     report = by_offer(r, shop_id, q, now)
     for row in report.rows:
-        yield [row.offer_id, row.offer_name, row.orders, row.units, row.revenue, row.customers, report.currency]
+        yield [
+            row.offer_id,
+            row.offer_name,
+            row.orders,
+            row.units,
+            row.revenue,
+            row.customers,
+            report.currency,
+            report.conversion.rate,
+        ]
 
 
 def csv_by_variant(r: PreorderReports, shop_id: str, q: m.ByVariantQuery, now: datetime | None) -> Iterator[list[Any]]:
@@ -549,13 +670,23 @@ def csv_by_variant(r: PreorderReports, shop_id: str, q: m.ByVariantQuery, now: d
             v.units,
             v.revenue,
             report.currency,
+            report.conversion.rate,
         ]
 
 
 def csv_by_product(r: PreorderReports, shop_id: str, q: m.ByProductQuery, now: datetime | None) -> Iterator[list[Any]]:
     report = by_product(r, shop_id, q, now)
     for p in report.rows:
-        yield [p.shopify_product_id, p.product_title, p.variants, p.orders, p.units, p.revenue, report.currency]
+        yield [
+            p.shopify_product_id,
+            p.product_title,
+            p.variants,
+            p.orders,
+            p.units,
+            p.revenue,
+            report.currency,
+            report.conversion.rate,
+        ]
 
 
 def csv_by_date(r: PreorderReports, shop_id: str, q: m.ByDateQuery, now: datetime | None) -> Iterator[list[Any]]:
@@ -563,7 +694,7 @@ def csv_by_date(r: PreorderReports, shop_id: str, q: m.ByDateQuery, now: datetim
     report = by_date(r, shop_id, q, now)
     for p in report.series:
         values = p.model_dump()
-        yield [p.date, *(values.get(name, "") for name in m.BY_DATE_METRICS), report.currency]
+        yield [p.date, *(values.get(name, "") for name in m.BY_DATE_METRICS), report.currency, report.conversion.rate]
 
 
 def csv_cancellations(
@@ -582,11 +713,23 @@ def csv_cancellations(
         t.cancelled_revenue,
         t.refunds_issued,
         c.currency,
+        c.conversion.rate,
     ]
     for reason in c.by_reason:
-        yield ["reason", reason.reason, None, None, reason.orders, None, None, None, c.currency]
+        yield ["reason", reason.reason, None, None, reason.orders, None, None, None, c.currency, c.conversion.rate]
     for o in c.by_offer:
-        yield ["offer", None, o.offer_id, o.offer_name, o.cancelled_orders, None, None, o.refunds_issued, c.currency]
+        yield [
+            "offer",
+            None,
+            o.offer_id,
+            o.offer_name,
+            o.cancelled_orders,
+            None,
+            None,
+            o.refunds_issued,
+            c.currency,
+            c.conversion.rate,
+        ]
 
 
 def csv_balance_collection(
@@ -597,7 +740,15 @@ def csv_balance_collection(
     figures = ("balances_due", "balances_collected", "balances_failed", "balances_outstanding")
     counts = ("collected_count", "failed_count", "collection_rate")
     t = b.totals.model_dump()
-    yield ["total", None, None, *(t[f] for f in figures), *(t[c] for c in counts), b.currency]
+    yield ["total", None, None, *(t[f] for f in figures), *(t[c] for c in counts), b.currency, b.conversion.rate]
     for o in b.by_offer:
         row = o.model_dump()
-        yield ["offer", o.offer_id, o.offer_name, *(row[f] for f in figures), *(row[c] for c in counts), b.currency]
+        yield [
+            "offer",
+            o.offer_id,
+            o.offer_name,
+            *(row[f] for f in figures),
+            *(row[c] for c in counts),
+            b.currency,
+            b.conversion.rate,
+        ]

@@ -48,6 +48,7 @@ from backinstock.models.rollups import CANCEL_REASONS, CUSTOMER_ROWS, PREORDERS,
 from backinstock.repositories.rollups import RollupRepository
 
 ENTITY = "preorder"
+TOTAL = "TOTAL"  # the all-time bucket (exchange rates: `fx_p_<currency>`, `fx_s_<currency>`, `fx_n_<currency>`)
 REASONS = CANCEL_REASONS  # Shopify's cancel reasons, and "unknown" for a cancellation without one
 # Every counter of a `po...` rollup item (docs/DATA_MODEL.md, "Preorder rollups").
 COUNTERS = (
@@ -71,6 +72,7 @@ COUNTERS = (
     "refunds_issued",
     "refunds_count",
     "customers",
+    "revenue_shop",
 )
 # The counters that are money (in the dimension's currency; render with `money.render`); the others count.
 AMOUNTS = frozenset(
@@ -86,6 +88,7 @@ AMOUNTS = frozenset(
         "balances_failed",
         "cancelled_revenue",
         "refunds_issued",
+        "revenue_shop",
     }
 )
 COLLECTING = ("sale", "capture")
@@ -117,9 +120,9 @@ def dimension_for(
     return out
 
 
-def line_dimensions(line: Mapping[str, Any], currency: str | None) -> list[str]:
+def line_dimensions(line: Mapping[str, Any], currency: str | None, prefix: str = PREORDERS) -> list[str]:
     """Every dimension one line counts in: {shop, offer} x {-, product, variant} x {-, market}, with the currency
-    suffix of the presentment view."""
+    suffix of the presentment view (`prefix`: the counters', or the customer rows')."""
     scopes = ["", f":o:{line['offer_id']}"]
     items = [""]
     if line.get("product_id"):
@@ -128,14 +131,14 @@ def line_dimensions(line: Mapping[str, Any], currency: str | None) -> list[str]:
         items.append(f":v:{line['variant_id']}")
     markets = [""] + ([f":m:{line['market_id']}"] if line.get("market_id") else [])
     tail = f":c:{currency.upper()}" if currency else ""
-    return [f"{PREORDERS}{s}{i}{m}{tail}" for s in scopes for i in items for m in markets]
+    return [f"{prefix}{s}{i}{m}{tail}" for s in scopes for i in items for m in markets]
 
 
 def customer_dimensions(line: Mapping[str, Any], currency: str | None) -> list[str]:
-    """The customer rows a line's customer counts in: the shop and the line's offer (with the currency suffix of
-    the presentment view). The customers report filters by offer and currency."""
-    tail = f":c:{currency.upper()}" if currency else ""
-    return [f"{CUSTOMER_ROWS}{tail}", f"{CUSTOMER_ROWS}:o:{line['offer_id']}{tail}"]
+    """The customer rows a line's customer counts in: every dimension the line's counters count in (shop or offer,
+    product or variant, market; with the currency suffix of the presentment view), so that a report's product,
+    variant and market filters narrow `customers` as they narrow every other figure."""
+    return line_dimensions(line, currency, CUSTOMER_ROWS)
 
 
 # --------------------------------------------------------------------------------------------------- counting
@@ -290,6 +293,8 @@ def order_counters(order: Mapping[str, Any] | None) -> Deltas:
                 {
                     "units": int(line.get("quantity") or 0),
                     "revenue": revenue,
+                    # the presentment view also keeps the line's shop amount: their ratio is Shopify's own rate
+                    **({"revenue_shop": _money(line, "revenue")} if view else {}),
                     "revenue_deposit": paid_share,
                     "revenue_balance": revenue - paid_share,
                     "deposits_collected": _money(line, f"deposit{suffix}"),
@@ -334,6 +339,19 @@ def order_counters(order: Mapping[str, Any] | None) -> Deltas:
                 counts.add(dims[i], labels, {"refunds_issued": parts[i]})
             counts.once([dims[i] for i in touched], labels, "refunds_count")
         _customer_rows(order, counts, currency, suffix, view, paid, placed)
+    # All time, per presentment currency: the revenue Shopify gave in it and in the shop's money (the rates a report
+    # in another currency converts at when its window has no order presented in it; and which currencies it can).
+    if presentment_currency:
+        code = presentment_currency.upper()
+        counts.add(
+            [PREORDERS],
+            [TOTAL],
+            {
+                f"fx_p_{code}": sum((_money(line, "revenue_p") for line in lines), Decimal(0)),
+                f"fx_s_{code}": sum((_money(line, "revenue") for line in lines), Decimal(0)),
+                f"fx_n_{code}": 1,
+            },
+        )
     return counts.deltas
 
 
@@ -417,12 +435,15 @@ def customers(
     end: date,
     offer_id: str | None = None,
     currency: str | None = None,
+    product_id: int | None = None,
+    variant_id: int | None = None,
+    market_id: int | None = None,
 ) -> dict[str, dict[str, Decimal]]:
-    """customer key -> their orders, units, revenue and balances outstanding in [start, end] (for one offer and
-    presentment currency when given): the customer rows of the window's cover, summed per customer. Its length is
-    the exact number of distinct customers of the window; the read is bounded by the window's customer rows
-    (customers x buckets of the cover), never ledger rows."""
-    dimension = dimension_for(offer_id, currency=currency, prefix=CUSTOMER_ROWS)
+    """customer key -> their orders, units, revenue and balances outstanding in [start, end] (for one offer, product
+    or variant, market and presentment currency when given): the customer rows of the window's cover, summed per
+    customer. Its length is the exact number of distinct customers of the window; the read is bounded by the
+    window's customer rows (customers x buckets of the cover), never ledger rows."""
+    dimension = dimension_for(offer_id, product_id, variant_id, market_id, currency, prefix=CUSTOMER_ROWS)
     out: dict[str, dict[str, Decimal]] = {}
     for _granularity, first, last in buckets.runs(buckets.cover(start, end, buckets.MONTH)):
         for row in rollups.customer_rows(shop_id, dimension, first, last):
@@ -430,4 +451,16 @@ def customers(
             figures = out.setdefault(customer, dict.fromkeys(CUSTOMER_FIGURES, Decimal(0)))
             for name in CUSTOMER_FIGURES:
                 figures[name] += Decimal(row.get(name, 0))
+    return out
+
+
+def exchange_totals(rollups: RollupRepository, shop_id: str) -> dict[str, dict[str, Decimal]]:
+    """currency -> all-time revenue presented in it (`p`), the same orders' shop-money revenue (`s`) and how many
+    orders (`n`): one item, the shop's all-time counters."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for item in rollups.range(shop_id, PREORDERS, TOTAL, TOTAL):
+        for name, value in item.items():
+            if name.startswith("fx_") and name.count("_") == 2:
+                _, side, code = name.split("_")
+                out.setdefault(code, {})[side] = Decimal(value)
     return out

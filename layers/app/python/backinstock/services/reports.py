@@ -19,14 +19,14 @@ from typing import Any, Protocol, TypeVar
 from backinstock import buckets, ids
 from backinstock.errors import Problem, ValidationFailed
 from backinstock.models import reports as m
+from backinstock.money import render_in
 from backinstock.repositories.base import key
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
-from backinstock.services.rollups import demand_dimension_for, dimension_for
+from backinstock.services.rollups import TOTAL, demand_dimension_for, dimension_for
 
 T = TypeVar("T")
-CENTS = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,6 @@ class Reports:
     rollups: RollupRepository
     catalog: CatalogRepository
     shops: ShopRepository
-
-
-def money(value: Decimal | int) -> str:
-    return str(Decimal(value).quantize(CENTS))
 
 
 # -------------------------------------------------------------------------------------------------------- window
@@ -53,7 +49,7 @@ class Windowed(Protocol):
 
 def resolve_window(query: Windowed, now: datetime | None = None) -> tuple[date, date]:
     """`to` defaults to today (UTC), `from` to 29 days before `to` (30 days). 422 when `from` is after `to` or the
-    window is longer than the maximum."""
+    window has more buckets of the query's granularity than the maximum (`models.reports.MAX_BUCKETS`)."""
     today = (now or ids.now()).astimezone(UTC).date()
     end = query.to or (today if query.from_ is None or query.from_ <= today else query.from_)
     start = query.from_ or end - timedelta(days=m.DEFAULT_WINDOW_DAYS - 1)
@@ -61,14 +57,19 @@ def resolve_window(query: Windowed, now: datetime | None = None) -> tuple[date, 
         raise ValidationFailed(
             problems=[Problem("window_invalid", f"from ({start}) must not be after to ({end})", "from")]
         )
-    days = (end - start).days + 1
-    if days > m.MAX_WINDOW_DAYS:
+    # The cap is on buckets, what a read costs (rollup items), not on days: a time series at month granularity may
+    # span 366 months. A report without a granularity reads day items at worst (products_in_demand): 366 days.
+    granularity = getattr(query, "granularity", None) or buckets.DAY
+    count = len(list(buckets.buckets(start, end, granularity)))
+    if count > m.MAX_BUCKETS:
+        unit = {"day": "days", "week": "weeks", "month": "months"}[granularity]
+        coarser = " or a coarser granularity" if granularity != buckets.MONTH and hasattr(query, "granularity") else ""
         raise ValidationFailed(
             problems=[
                 Problem(
                     "window_too_long",
-                    f"the window is {days} days; at most {m.MAX_WINDOW_DAYS} days (from {start} to {end}): "
-                    "split it into several requests",
+                    f"the window spans {count} {unit}; at most {m.MAX_BUCKETS} buckets of the report's granularity "
+                    f"(from {start} to {end}, granularity {granularity}): split it into several requests{coarser}",
                     "to",
                 )
             ]
@@ -126,7 +127,7 @@ def series(
     granularity = query.granularity
     points: dict[date, dict[str, Decimal]] = {b: defaultdict(Decimal) for b in buckets.buckets(start, end, granularity)}
     if _variant_mismatch(r, shop_id, query):
-        return list(points.items())
+        return labelled(points, start)
     pieces: list[tuple[str, date]] = []
     for bucket in points:
         last = buckets.next_start(bucket, granularity) - timedelta(days=1)
@@ -136,7 +137,13 @@ def series(
         point = points[buckets.start_of(_piece_day(item), granularity)]
         for name in names:
             point[name] += Decimal(item.get(name, 0))
-    return list(points.items())
+    return labelled(points, start)
+
+
+def labelled(points: dict[date, T], start: date) -> list[tuple[date, T]]:
+    """A series' points, each dated by the first day it counts: a bucket the window's start cuts (a week or month
+    begun before `from`) is labelled `from`, never a day outside the window; the others by their bucket's start."""
+    return [(max(bucket, start), values) for bucket, values in points.items()]
 
 
 def _currency(r: Reports, shop_id: str) -> str:
@@ -147,20 +154,21 @@ def _currency(r: Reports, shop_id: str) -> str:
 # --------------------------------------------------------------------------------------------------- the reports
 def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
     start, end = resolve_window(query, now)
-    names = ["signups", "pending", "signups_blocked", "notified", "converted", "revenue"]
+    names = ["signups", "pending", "signups_blocked", "notified", "converted", "orders", "revenue"]
     t = totals(r, shop_id, query, start, end, names)
     notified, converted = int(t["notified"]), int(t["converted"])
+    currency = _currency(r, shop_id)
     return m.SummaryReport(
         window=_window(start, end),
-        currency=_currency(r, shop_id),
+        currency=currency,
         totals=m.Totals(
             signups=int(t["signups"]),
             pending=int(t["pending"]),
             blocked=int(t["signups_blocked"]),
             notified=notified,
-            conversions=converted,
+            conversions=int(t["orders"]),
             conversion_rate=round(converted / notified, 4) if notified else 0.0,
-            recovered_revenue=money(t["revenue"]),
+            recovered_revenue=render_in(t["revenue"], currency),
         ),
     )
 
@@ -186,7 +194,8 @@ def signups(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None
 
 def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.NotificationsReport:
     start, end = resolve_window(query, now)
-    points = series(r, shop_id, query, start, end, ["sent", "blocked", "sent_email", "sent_sms", "sent_push"])
+    names = ["sent", "blocked", *(f"{kind}_{c}" for kind in ("sent", "blocked") for c in m.CHANNELS)]
+    points = series(r, shop_id, query, start, end, names)
     return m.NotificationsReport(
         window=_window(start, end),
         granularity=query.granularity,
@@ -198,6 +207,9 @@ def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime 
                 email=int(c["sent_email"]),
                 sms=int(c["sent_sms"]),
                 push=int(c["sent_push"]),
+                blocked_email=int(c["blocked_email"]),
+                blocked_sms=int(c["blocked_sms"]),
+                blocked_push=int(c["blocked_push"]),
             )
             for d, c in points
         ],
@@ -207,12 +219,15 @@ def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime 
 def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.ConversionsReport:
     start, end = resolve_window(query, now)
     points = series(r, shop_id, query, start, end, ["orders", "revenue"])
+    currency = _currency(r, shop_id)
     return m.ConversionsReport(
         window=_window(start, end),
         granularity=query.granularity,
-        currency=_currency(r, shop_id),
+        currency=currency,
         series=[
-            m.ConversionsPoint(date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=money(c["revenue"]))
+            m.ConversionsPoint(
+                date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=render_in(c["revenue"], currency)
+            )
             for d, c in points
         ],
     )
@@ -221,7 +236,12 @@ def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | 
 def demand_rows(
     r: Reports, shop_id: str, query: m.DemandQuery | m.DemandExport, start: date, end: date
 ) -> list[dict[str, Any]]:
-    """Every variant with signups in the window, ranked (titles not yet attached)."""
+    """Every variant with a waitlist now or signups in the window, ranked (titles not yet attached).
+
+    `pending` is the variant's waitlist now (its signups whose status is pending, whenever they were created: the
+    all-time item of the demand dimension), so a waitlist older than the window still ranks; `total` and
+    `last_requested_at` count the signups created in the window (the day items), the latter falling back to the
+    latest request ever for a variant with no signup in the window."""
     if _variant_mismatch(r, shop_id, query):
         return []
     dimension = demand_dimension_for(query.product_id, query.channel)
@@ -229,23 +249,40 @@ def demand_rows(
     if query.variant_id is not None:
         v = query.variant_id
         wanted = [f"t_{v}", f"p_{v}", f"l_{v}", f"r_{v}"]
-    pieces = [(buckets.DAY, d) for d in buckets.buckets(start, end, buckets.DAY)]
     rows: dict[int, dict[str, Any]] = {}
+
+    def row_of(variant: str) -> dict[str, Any]:
+        return rows.setdefault(int(variant), {"total": 0, "pending": 0, "last": 0, "ever": 0, "product": None})
+
+    pieces = [(buckets.DAY, d) for d in buckets.buckets(start, end, buckets.DAY)]
     for item in _read(r, shop_id, dimension, pieces, wanted):
         for name, value in item.items():
             kind, _, variant = name.partition("_")
-            if kind not in ("t", "p", "l", "r") or not variant.isdigit():
-                continue
-            row = rows.setdefault(int(variant), {"total": 0, "pending": 0, "last": 0, "product": None})
+            if kind not in ("t", "l", "r") or not variant.isdigit():
+                continue  # `p_` of a day counts signups of that day: the waitlist now is the all-time item's
+            row = row_of(variant)
             if kind == "t":
                 row["total"] += int(value)
-            elif kind == "p":
-                row["pending"] += int(value)
             elif kind == "l":
                 row["last"] = max(row["last"], int(value))
             else:
                 row["product"] = int(value)
-    out = [{"variant_id": v, **row} for v, row in rows.items() if row["total"] > 0]
+    ever: dict[str, Any] = {}
+    for item in r.rollups.range(shop_id, dimension, TOTAL, TOTAL, wanted):  # one item: the all-time counters
+        ever.update(item)
+    for name, value in ever.items():
+        kind, _, variant = name.partition("_")
+        if kind == "p" and variant.isdigit() and int(value) > 0:
+            row_of(variant)["pending"] = int(value)
+    for number, row in rows.items():
+        row["ever"] = int(ever.get(f"l_{number}", 0))
+        if row["product"] is None and ever.get(f"r_{number}") is not None:
+            row["product"] = int(ever[f"r_{number}"])
+    out = [
+        {"variant_id": v, **row, "last": row["last"] or row["ever"]}
+        for v, row in rows.items()
+        if row["total"] > 0 or row["pending"] > 0
+    ]
     field = {"pending": "pending", "total": "total", "last_requested_at": "last"}[query.sort_by]
     out.sort(key=lambda row: row["variant_id"])
     out.sort(key=lambda row: row[field], reverse=query.direction == "desc")
@@ -329,7 +366,7 @@ def signups_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | Non
 
 def notifications_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
     for p in notifications(r, shop_id, q, now).series:
-        yield [p.date, p.sent, p.blocked, p.email, p.sms, p.push]
+        yield [p.date, p.sent, p.blocked, p.email, p.sms, p.push, p.blocked_email, p.blocked_sms, p.blocked_push]
 
 
 def conversions_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:

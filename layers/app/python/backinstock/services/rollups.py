@@ -7,10 +7,12 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
 - Dimensions are what the report filters need: the shop (`all`), `ch:<channel>`, `v:<variant>`,
   `v:<variant>:ch:<channel>`, `p:<product>`, `p:<product>:ch:<channel>`; every bucket granularity (day, ISO week,
   month). Variant demand (products_in_demand) lives on day items of `dem`, `dem:ch:<c>`, `dem:p:<p>`,
-  `dem:p:<p>:ch:<c>`, one counter pair per variant (`t_<variant>`, `p_<variant>`).
+  `dem:p:<p>:ch:<c>`, one counter pair per variant (`t_<variant>`, `p_<variant>`), and on their all-time item
+  (`TOTAL`): `p_<variant>`, the variant's waitlist now (its signups whose status is pending, whenever created).
 - Signups count in the bucket of their `created_at`: `signups`, `pending` and `signups_blocked` (their status, as
   the list reports it: `models.status`), `notified`, `unsubscribed`. Sends in the bucket of `sent_at`: `sent`,
-  `blocked`, `sent_<channel>`. Attributions at medium or high confidence in the bucket of `ordered_at`: `orders`
+  `blocked`, `sent_<channel>`, `blocked_<channel>`.
+  Attributions at medium or high confidence in the bucket of `ordered_at`: `orders`
   (once per order), `revenue` (exact decimal); and `converted` (once per signup) in the bucket of the signup's
   creation (read from its UUIDv7 id), so that `converted / notified` is a share of one cohort.
 - All time (bucket `TOTAL`) of each dimension: `signups` and `signups_<status>`, `notifications` and
@@ -105,6 +107,8 @@ def _signup(item: dict[str, Any], target: Deltas, sign: int) -> None:
     demand = {f"t_{variant}": 1, f"p_{variant}": pending}
     _add(target, demand_dimensions(product, channel), [buckets.label(day, buckets.DAY)], demand, sign)
     _add(target, [f"v:{variant}"], [TOTAL], {"pending": pending}, sign)  # all time: the merchant alerts' count
+    # All time, per demand dimension: each variant's waitlist now (products_in_demand's `pending`), one item read
+    _add(target, demand_dimensions(product, channel), [TOTAL], {f"p_{variant}": pending}, sign)
     # All time, per list filter combination: the signup list's `meta.total_count` (services/signups.py)
     _add(target, dimensions(variant, product, channel), [TOTAL], {"signups": 1, f"signups_{status}": 1}, sign)
 
@@ -113,7 +117,12 @@ def _notification(item: dict[str, Any], target: Deltas, sign: int) -> None:
     day = buckets.day_of(item["sent_at"])
     sent = item.get("status") == "sent"
     channel = item["channel"]
-    counters = {"sent": int(sent), "blocked": int(not sent), f"sent_{channel}": int(sent)}
+    counters = {
+        "sent": int(sent),
+        "blocked": int(not sent),
+        f"sent_{channel}": int(sent),
+        f"blocked_{channel}": int(not sent),
+    }
     dims = dimensions(item["variant_id"], item["product_id"], channel)
     _add(target, dims, buckets.labels_of(day), counters, sign)
     # All time, per list filter combination: the send log's `meta.total_count` (services/notifications.py)
@@ -167,7 +176,8 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change 
         day_key = buckets.label(buckets.day_of(new["created_at"]), buckets.DAY)
         variant = new["variant_id"]
         for dim in demand_dimensions(new["product_id"], new["channel"]):
-            change.latest[(dim, day_key)] = {f"l_{variant}": at, f"r_{variant}": int(new["product_id"])}
+            for bucket in (day_key, TOTAL):  # the day's, and all time's (a waitlist older than a report's window)
+                change.latest[(dim, bucket)] = {f"l_{variant}": at, f"r_{variant}": int(new["product_id"])}
     return None if change.empty() else change
 
 

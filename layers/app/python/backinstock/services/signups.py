@@ -271,7 +271,7 @@ def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
     except GuardTaken as taken:
         owner = w.signups.signup(item["shop_id"], taken.owner_id) if taken.owner_id else None
         if owner is not None and status_of(owner) in ("pending", "blocked"):
-            raise _duplicate(item, f" (signup {owner['signup_id']})") from None
+            raise _duplicate(item, f" (signup {owner['signup_id']})", status_of(owner)) from None
         stale = taken.owner_id
     # The guard's owner was notified, unsubscribed or deleted without releasing it (a crash in between): take it.
     try:
@@ -280,8 +280,17 @@ def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
         raise _duplicate(item) from None
 
 
-def _duplicate(item: dict[str, Any], owner: str = "") -> Conflict:
+def _duplicate(item: dict[str, Any], owner: str = "", status: str = "pending") -> Conflict:
+    """The 409 of a create that duplicates a waiting signup. A blocked signup (a send was attempted and stopped,
+    e.g. by plan limits) is still on the waitlist: the next restock sends to it, so it holds the contact's place as
+    a pending one does, and the message says which of the two it is."""
     # The contact is not repeated back: the caller sent it, and an error message may end up in a log.
+    if status == "blocked":
+        return Conflict(
+            f"A blocked signup already exists for this contact on variant {item['variant_id']} over "
+            f"{item['channel']}{owner}: its last send was stopped (see the notification log, status=blocked), and it "
+            "stays on the waitlist for the next restock, so no second signup is created"
+        )
     return Conflict(
         f"A pending signup already exists for this contact on variant {item['variant_id']} over "
         f"{item['channel']}{owner}"
@@ -301,8 +310,8 @@ def delete_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
 
 def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
     """All or nothing: an id that is not a signup of this shop (unknown, or another shop's: the same answer, one
-    problem per id in bulk notify's words) or one already notified fails the whole request with a 422 naming the
-    offending ids, and nothing is deleted."""
+    problem per id in bulk notify's words) or one that is not pending (notified, blocked, unsubscribed) fails the
+    whole request with a 422 naming the offending ids, and nothing is deleted."""
     wanted = list(dict.fromkeys(body.signup_ids))
     found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
     problems = [
@@ -314,14 +323,16 @@ def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDele
         for signup_id in wanted
         if signup_id not in found
     ]
-    notified = [i for i in wanted if i in found and found[i].get("notified_at")]
-    if notified:
-        shown = ", ".join(notified[:50]) + (f" and {len(notified) - 50} more" if len(notified) > 50 else "")
+    # Reference 004: pending signups only. A notified, blocked or unsubscribed signup has history: all or nothing.
+    settled = [i for i in wanted if i in found and status_of(found[i]) != "pending"]
+    if settled:
+        shown = ", ".join(f"{i} ({status_of(found[i])})" for i in settled[:50])
+        shown += f" and {len(settled) - 50} more" if len(settled) > 50 else ""
         problems.append(
             Problem(
-                "already_notified",
-                f"{len(notified)} signup(s) were already notified and cannot be deleted (history is immutable); "
-                f"nothing was deleted: {shown}",
+                "not_pending",
+                f"{len(settled)} signup(s) are not pending (notified, blocked or unsubscribed signups are history and "
+                f"cannot be deleted); nothing was deleted: {shown}",
                 "signup_ids",
             )
         )
@@ -499,8 +510,10 @@ TRANSFER_PAGE = 200
 def in_scope(item: dict[str, Any], scope: str) -> bool:
     if scope == "all":
         return True
-    notified = bool(item.get("notified_at"))
-    return notified if scope == "notified" else not notified and not item.get("unsubscribed_at")
+    if scope == "notified":
+        return bool(item.get("notified_at"))
+    # pending means one thing everywhere: the list's status (models.status), so a blocked signup is not pending
+    return status_of(item) == "pending"
 
 
 def run_transfer_page(w: Waitlist, message: dict[str, Any]) -> dict[str, Any]:
