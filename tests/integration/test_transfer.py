@@ -94,7 +94,7 @@ def test_a_large_waitlist_moves_over_several_pages(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({**MOVE, "to_shopify_variant_id": 101}, None),
+        ({**MOVE, "to_shopify_variant_id": 101}, "from_shopify_variant_id"),  # every problem names a field
         ({**MOVE, "scope": "everything"}, "scope"),
         ({k: v for k, v in MOVE.items() if k != "to_shopify_product_id"}, "to_shopify_product_id"),
         ({**MOVE, "to_shopify_product_id": 20}, "to_shopify_product_id"),
