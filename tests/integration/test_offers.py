@@ -156,7 +156,8 @@ def test_an_update_changes_only_what_is_given(
     code, error = run_cli(capsys, "offers", "update", "--shop-id", shop["shop_id"], "--offer-id", "nope", "--name", "x")
     assert code == 2 and "argument --offer-id: must be a UUID" in error["errors"][0]
     unknown = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
-    code, error = run_cli(capsys, "offers", "update", "--shop-id", shop["shop_id"], "--offer-id", unknown, "--name", "x")
+    update = ("offers", "update", "--shop-id", shop["shop_id"], "--offer-id", unknown, "--name", "x")
+    code, error = run_cli(capsys, *update)
     assert code == 2 and error["errors"] == [f"Offer not found: no offer {unknown} in this shop"]
 
 

@@ -74,9 +74,6 @@ class MultipartCsv:
 
     def start(self) -> str:
         if self.upload_id is None:
-            # An earlier attempt of this first step may have been killed between its CreateMultipartUpload and the
-            # write that records the upload's id (a Lambda timeout): nothing else knows that upload, so abort it.
-            abort_open_uploads(self.bucket, self.key, self._client)
             self.upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -122,6 +119,12 @@ class MultipartCsv:
         self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": self.parts}
         )
+
+    def abort_earlier_attempts(self) -> int:
+        """Before a job's first upload: an earlier attempt of its first step may have been killed between its
+        CreateMultipartUpload and the write recording the upload's id (a Lambda timeout). Nothing else knows that
+        upload: abort every open one of this key (a job's own)."""
+        return abort_open_uploads(self.bucket, self.key, self._client)
 
     def abort(self) -> None:
         if self.upload_id is not None:

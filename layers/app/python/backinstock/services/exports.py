@@ -257,6 +257,7 @@ def run_step(
     count = int(state.get("row_count", 0))
     try:
         if first:
+            writer.abort_earlier_attempts()
             writer.start()
             try:
                 e.jobs.update_running(shop_id, job_id, {"upload_id": writer.upload_id})
