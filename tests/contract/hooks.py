@@ -11,8 +11,12 @@ instead of being switched off. Negative requests are left as generated.
 - a transfer moves signups to another variant: from_shopify_variant_id and to_shopify_variant_id differ;
 - a preorder revenue read counts deposits, balances or both (not neither); by_variant is scoped to offers (a query
   cannot say so in JSON Schema; its export's body does);
-- a signup names a variant of the shop's catalog, and its product if it names one (data, not schema: the seeded
-  variant and product, FUZZ_VARIANT_ID and FUZZ_PRODUCT_ID).
+- a signup, and a restock started by hand, names a variant of the shop's catalog, and its product if it names one
+  (data, not schema: the seeded variant and product, FUZZ_VARIANT_ID and FUZZ_PRODUCT_ID);
+- an integer in a JSON body is written without a fraction (`1`, not `1.0`): JSON Schema counts 1.0 as an integer,
+  the API refuses it (issue 25: two parsers must not disagree);
+- a preorder report's reporting `currency` is one the shop's orders give a rate for (the fuzzer's shop: its own
+  currency, USD).
 
 A deprecated v1 route follows the rules of the v2 action it runs.
 """
@@ -80,6 +84,17 @@ def _v2_path(method: str, path: str) -> str:
     return registry.BASE_PATH + found[0].path if found else path
 
 
+def _whole(value: Any) -> Any:
+    """A JSON number with a zero fraction as the integer it means, anywhere in a body."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
 @schemathesis.hook
 def map_case(ctx: Any, case: Any) -> Any:
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
@@ -98,8 +113,12 @@ def map_case(ctx: Any, case: Any) -> Any:
             params["include_deposits"] = True if params is case.body else "true"
         if path.endswith("/reports/by_variant") and not params.get("offer_id") and not params.get("offer_ids[]"):
             params["offer_id"] = os.environ["FUZZ_OFFER_ID"]
+        if "/preorders/reports/" in path and params.get("currency") is not None:
+            params["currency"] = "USD"
+    if isinstance(case.body, dict | list):
+        case.body = _whole(case.body)
     body = case.body
-    if isinstance(body, dict) and path.endswith("/back_in_stock/signups"):
+    if isinstance(body, dict) and path.endswith(("/back_in_stock/signups", "/back_in_stock/restocks")):
         body["shopify_variant_id"] = int(os.environ["FUZZ_VARIANT_ID"])
         if body.get("shopify_product_id") is not None:
             body["shopify_product_id"] = int(os.environ["FUZZ_PRODUCT_ID"])

@@ -216,7 +216,9 @@ def _operation(action: registry.Action, path: str, ref: Any) -> dict[str, Any]:
         ),
         "responses": _responses(action, ref),
     }
-    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in action.path_params]
+    # The parameters of this path (an extra path, e.g. /help at a resource path, has its own: /signups/:id/help)
+    names = registry._PARAM.findall(path)
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in names]
     if action.query_model is not None:
         schema = action.query_model.model_json_schema(ref_template=_REF)
         for name, prop in schema.get("properties", {}).items():
