@@ -7,12 +7,12 @@ A campaign notifies a variant's waitlist in batches (`services.campaigns`); a we
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from backinstock.models.reporting import IN_RANGE
-from backinstock.models.signups import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageMeta, ShopifyId, parse_moment
+from backinstock.models.signups import DEFAULT_PER_PAGE, MAX_PER_PAGE, MomentWindow, PageMeta, ShopifyId
 
 State = Literal["scheduled", "waiting", "sending", "paused", "completed", "cancelled", "stopped", "failed"]
 STATES: tuple[str, ...] = State.__args__  # type: ignore[attr-defined]
@@ -40,9 +40,8 @@ class RestockCreate(BaseModel):
     )
 
 
-class RestockListQuery(BaseModel):
+class RestockListQuery(MomentWindow):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
-    contract_rules: ClassVar[tuple[str, ...]] = ("`from` must not be after `to`: a 422 otherwise.",)
 
     variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
     state: State | None = Field(default=None, description="Only campaigns in this state")
@@ -59,22 +58,6 @@ class RestockListQuery(BaseModel):
         description="Snapshot time from meta.as_of of the first page: campaigns started later are left out",
         json_schema_extra=IN_RANGE,
     )
-
-    @field_validator("from_", "as_of", mode="before")
-    @classmethod
-    def _start(cls, value: Any) -> datetime | None:
-        return None if value is None else parse_moment(value, end_of_day=False)
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _end(cls, value: Any) -> datetime | None:
-        return None if value is None else parse_moment(value, end_of_day=True)
-
-    @model_validator(mode="after")
-    def _window(self) -> RestockListQuery:
-        if self.from_ and self.to and self.from_ > self.to:
-            raise ValueError("from must not be after to")
-        return self
 
 
 # ----------------------------------------------------------------------------------------------- representations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
@@ -202,7 +202,31 @@ def parse_moment(value: Any, end_of_day: bool) -> datetime:
     return moment
 
 
-class _ListQuery(_Query):
+class MomentWindow(BaseModel):
+    """A list's window of moments (`from`, `to`, and the page snapshot `as_of`), for a query model declaring those
+    fields: a date or a moment, UTC; `to` a date covers its day; `from` not after `to`."""
+
+    contract_rules: ClassVar[tuple[str, ...]] = ("`from` must not be after `to`: a 422 otherwise.",)
+
+    @field_validator("from_", "as_of", mode="before", check_fields=False)
+    @classmethod
+    def _start(cls, value: Any) -> datetime | None:
+        return None if value is None else parse_moment(value, end_of_day=False)
+
+    @field_validator("to", mode="before", check_fields=False)
+    @classmethod
+    def _end(cls, value: Any) -> datetime | None:
+        return None if value is None else parse_moment(value, end_of_day=True)
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        start, end = getattr(self, "from_", None), getattr(self, "to", None)
+        if start and end and start > end:
+            raise ValueError("from must not be after to")
+        return self
+
+
+class _ListQuery(_Query, MomentWindow):
     # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
     contract_rules: ClassVar[tuple[str, ...]] = ("`from` must not be after `to`: a 422 otherwise.",)
     from_: datetime | None = Field(
@@ -224,22 +248,6 @@ class _ListQuery(_Query):
         "stay stable while new rows arrive",
         json_schema_extra=IN_RANGE,
     )
-
-    @field_validator("from_", "as_of", mode="before")
-    @classmethod
-    def _start(cls, value: Any) -> datetime | None:
-        return None if value is None else parse_moment(value, end_of_day=False)
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _end(cls, value: Any) -> datetime | None:
-        return None if value is None else parse_moment(value, end_of_day=True)
-
-    @model_validator(mode="after")
-    def _window(self) -> _ListQuery:
-        if self.from_ and self.to and self.from_ > self.to:
-            raise ValueError("from must not be after to")
-        return self
 
     def upper_bound(self, now: datetime) -> datetime:
         """The newest `created_at` this request lists: the earliest of `to`, `as_of` and now."""
