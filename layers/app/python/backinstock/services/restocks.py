@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from backinstock import ids
-from backinstock.errors import Conflict, NotFound, Problem, ValidationFailed
+from backinstock.errors import Conflict, NotFound
 from backinstock.models import restocks as m
 from backinstock.models.settings import Locations
 from backinstock.repositories import restocks as restock_repo
@@ -27,7 +27,7 @@ from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.restocks import RestockRepository
 from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import Shop, ShopRepository
-from backinstock.services import campaigns, rollups
+from backinstock.services import campaigns, rollups, signups
 from backinstock.services.attribution import parse_time
 from backinstock.services.settings import settings_of
 
@@ -289,7 +289,7 @@ def create_restock(b: RestockBook, shop_id: str, body: m.RestockCreate, now: dat
     per variant at a time: a 409 while one runs). It does not stop on the variant's stock level."""
     moment = now or ids.now()
     shop = b.shops.require(shop_id)
-    variant = _variant(b, shop_id, body.shopify_variant_id, body.shopify_product_id)
+    variant = signups.resolve_variant(b.catalog, shop_id, body.shopify_variant_id, body.shopify_product_id)
     if b.campaigns is None:
         raise RuntimeError("starting a campaign needs the campaign workflow")
     episode = int((b.restocks.state(shop_id, body.shopify_variant_id) or {}).get("episode", 0))
@@ -311,35 +311,3 @@ def create_restock(b: RestockBook, shop_id: str, body: m.RestockCreate, now: dat
             "pause, resume or cancel it at /back_in_stock/restocks/:id"
         )
     return _answer(b, shop_id, _require(b, shop_id, started["campaign_id"]), moment)
-
-
-def _variant(b: RestockBook, shop_id: str, variant_id: int, product_id: int | None) -> dict[str, Any]:
-    known = b.catalog.variant(shop_id, variant_id)
-    if known is None:
-        if product_id is None:
-            raise ValidationFailed(
-                problems=[
-                    Problem(
-                        "unknown_variant",
-                        f"variant {variant_id} is not in this shop's catalog: pass shopify_product_id too, or sync "
-                        "the catalog first",
-                        "shopify_variant_id",
-                    )
-                ]
-            )
-        return {"product_id": product_id, "title": None, "product_title": None}
-    if product_id is not None and product_id != int(known["product_id"]):
-        raise ValidationFailed(
-            problems=[
-                Problem(
-                    "product_mismatch",
-                    f"variant {variant_id} belongs to product {known['product_id']}, not {product_id}",
-                    "shopify_product_id",
-                )
-            ]
-        )
-    return {
-        "product_id": int(known["product_id"]),
-        "title": known.get("title"),
-        "product_title": known.get("product_title"),
-    }

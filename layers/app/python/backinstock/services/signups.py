@@ -182,11 +182,12 @@ def _require(w: Waitlist, shop_id: str, signup_id: str) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------------------- create
 def resolve_variant(
-    w: Waitlist, shop_id: str, variant_id: int, product_id: int | None, field_prefix: str = ""
+    catalog: CatalogRepository, shop_id: str, variant_id: int, product_id: int | None, field_prefix: str = ""
 ) -> dict[str, Any]:
     """The catalog's view of a variant: `{variant_id, product_id, title, product_title}`. An unknown variant needs an
-    explicit product id; a product id that contradicts the catalog is refused."""
-    known = w.catalog.variant(shop_id, variant_id)
+    explicit product id; a product id that contradicts the catalog is refused. (Signups, transfers and restocks
+    started by hand name their variant alike.)"""
+    known = catalog.variant(shop_id, variant_id)
     if known is None:
         if product_id is None:
             raise ValidationFailed(
@@ -224,7 +225,7 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
     at = ids.iso(moment)
     from backinstock.services.settings import settings_of  # only create needs the settings models (cold start)
 
-    variant = resolve_variant(w, shop_id, body.shopify_variant_id, body.shopify_product_id)
+    variant = resolve_variant(w.catalog, shop_id, body.shopify_variant_id, body.shopify_product_id)
     optin_required = settings_of(w.shops.require(shop_id)).compliance.optin_required
     customer = w.signups.upsert_customer(
         shop_id, body.channel, body.contact, str(uuid.uuid4()), body.name, body.email, body.phone, at
@@ -465,7 +466,7 @@ def bulk_notify(
 def transfer(w: Waitlist, shop_id: str, body: m.TransferBody) -> m.TransferAccepted:
     """Validate now, move asynchronously: the send worker moves the waitlist a page at a time (tens of thousands
     of signups do not fit one request)."""
-    target = resolve_variant(w, shop_id, body.to_shopify_variant_id, body.to_shopify_product_id, "to_")
+    target = resolve_variant(w.catalog, shop_id, body.to_shopify_variant_id, body.to_shopify_product_id, "to_")
     source_known = w.catalog.variant(shop_id, body.from_shopify_variant_id)
     if (
         source_known is not None
