@@ -1,0 +1,232 @@
+"""The faults at the AWS and provider boundary: botocore hooks on the clients the code uses (`Faults`), and the
+kills between two writes they carry out for the drivers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from backinstock_tools.chaos.model import (
+    BASE_RATES,
+    CONTENTION_WINDOW,
+    PROVIDER_CALL_SECONDS,
+    START,
+    WRITES,
+    Killed,
+    VirtualClock,
+)
+
+
+# ---------------------------------------------------------------------------------------------------- faults
+class Faults:
+    """The botocore hooks. Faults fire only inside an invocation the driver runs (`invocation`), never during the
+    driver's own reads, and only while that invocation's work may still be faulted (`allowed`)."""
+
+    def __init__(self, rng: random.Random, rate: float) -> None:
+        self.rng = rng
+        self.rate = rate
+        self.counts: Counter[str] = Counter()
+        self.scope: str | None = None
+        self.allowed = False
+        self.depth = 0  # > 0 inside a nested consumer (visibility expired): no faults there
+        self.writes = 0
+        self.kill_at: int | None = None
+        self.interleave_at: int | None = None
+        self.interleave: Callable[[], None] | None = None
+        self.delivered: list[tuple[int, str, str]] = []  # (tick, recipient, subject) accepted by SES / SNS
+        self.sent_at: list[float] = []  # virtual time of each restock alert accepted
+        self.provider_calls = 0
+        self.send_kills = 0  # send worker invocations killed between two writes
+        self.tick = 0
+        # contention: the items of the last transactions, by invocation; cancelled ones not yet tried again
+        self.invocations = 0
+        self.current = 0  # the running invocation's number
+        self.recent: list[tuple[int, frozenset[tuple[str, str]]]] = []
+        self.conflicted: dict[frozenset[tuple[str, str]], str] = {}
+        self.contention_escaped: list[str] = []
+        self.clock = VirtualClock(START.timestamp())
+
+    def chance(self, kind: str) -> bool:
+        return self.rng.random() < BASE_RATES[kind] * self.rate
+
+    def hit(self, kind: str) -> None:
+        self.counts[kind] += 1
+
+    def install(self) -> None:
+        from backinstock import aws
+
+        for service in ("dynamodb", "sqs", "ses", "sesv2", "sns"):
+            events = aws.client(service).meta.events
+            events.register(f"before-parameter-build.{service}", self.parameters)
+            events.register(f"before-call.{service}", self.before)
+            events.register(f"after-call.{service}", self.after)
+
+    @contextlib.contextmanager
+    def invocation(self, scope: str, allowed: bool, *, kill: str | None = None) -> Iterator[None]:
+        """One invocation of a handler; `kill`: the fault kind that may kill it between two writes."""
+        self.scope, self.allowed, self.writes = scope, allowed, 0
+        self.kill_at = None
+        self.invocations += 1
+        self.current = self.invocations
+        if allowed and kill and self.chance(kill):
+            self.kill_at = self.rng.randint(1, 6)
+            self._kill_kind = kill
+        killed = False
+        try:
+            yield
+        except Killed:
+            killed = True
+            raise
+        finally:
+            if not killed:  # a transaction cancelled by contention and never tried again reached the caller
+                self.contention_escaped += sorted(self.conflicted.values())
+            self.conflicted = {}
+            self.scope, self.allowed, self.kill_at, self.interleave_at, self.interleave = None, False, None, None, None
+
+    @contextlib.contextmanager
+    def nested(self) -> Iterator[None]:
+        self.depth += 1
+        self.invocations += 1
+        outer, self.current = self.current, self.invocations
+        conflicted, self.conflicted = self.conflicted, {}
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            self.current, self.conflicted = outer, conflicted
+
+    @staticmethod
+    def parameters(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        """The call's parameters as the caller passed them (`before-call` sees the serialized request)."""
+        context["chaos_params"] = params
+
+    def before(self, event_name: str, context: dict[str, Any], **_: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        service, operation = event_name.split(".")[1:3]
+        params: dict[str, Any] = context.get("chaos_params") or {}
+        if service in ("ses", "sesv2", "sns"):
+            context["chaos_recipient"] = _recipient(operation, params)
+            if operation in ("SendEmail", "SendRawEmail", "Publish"):
+                self.provider_calls += 1
+                self.clock.sleep(PROVIDER_CALL_SECONDS)
+        if service == "dynamodb" and operation == "TransactWriteItems" and self.scope is not None:
+            self.contend(params)
+        if self.scope is None or self.depth:
+            return None
+        if operation in WRITES:
+            self.writes += 1
+            if self.interleave_at is not None and self.writes == self.interleave_at and self.interleave is not None:
+                run, self.interleave = self.interleave, None
+                self.hit("sqs_visibility_expired")
+                with self.nested():
+                    run()
+            if self.kill_at is not None and self.writes == self.kill_at:
+                self.kill_at = None
+                self.hit(self._kill_kind)
+                if self.scope == "send":
+                    self.send_kills += 1  # its send's pace token dies with it
+                raise Killed(f"{self.scope} killed before {operation}")
+        if not self.allowed:
+            return None
+        if service == "dynamodb":
+            if operation == "TransactWriteItems" and self.chance("dynamodb_transaction_cancelled"):
+                self.hit("dynamodb_transaction_cancelled")
+                from backinstock import aws
+
+                size = len(params.get("TransactItems", []))
+                reasons = [{"Code": "None"}] * size
+                if reasons:
+                    reasons[self.rng.randrange(size)] = {"Code": "TransactionConflict"}
+                error = {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled (chaos)"},
+                    "CancellationReasons": reasons,
+                }
+                raise aws.client("dynamodb").exceptions.TransactionCanceledException(error, operation)
+            if self.chance("dynamodb_throttled"):
+                self.hit("dynamodb_throttled")
+                raise ClientError(_error("ProvisionedThroughputExceededException", 400), operation)
+        elif service == "sqs" and operation in ("SendMessage", "SendMessageBatch"):
+            if self.chance("sqs_send_failed"):
+                self.hit("sqs_send_failed")
+                raise ClientError(_error("InternalError", 500), operation)
+        elif service in ("ses", "sesv2") and operation in ("SendEmail", "SendRawEmail"):
+            if self.chance("ses_throttled"):
+                self.hit("ses_throttled")
+                raise ClientError(_error("Throttling", 400, "Maximum sending rate exceeded."), operation)
+            if self.chance("ses_5xx"):
+                self.hit("ses_5xx")
+                raise ClientError(_error("ServiceUnavailable", 503), operation)
+        elif service == "sns" and operation == "Publish" and self.chance("sns_throttled"):
+            self.hit("sns_throttled")
+            raise ClientError(_error("Throttling", 400), operation)
+        return None
+
+    def contend(self, params: dict[str, Any]) -> None:
+        """The contention fault: a transaction touching an item that another invocation's transaction touched at the
+        same moment (one of the last `CONTENTION_WINDOW`) is cancelled with TransactionConflict on that item; the
+        earlier one has committed by then, so the same transaction tried again goes through. A cancelled one that
+        its invocation ends without trying again escaped to the caller (an invariant counts them)."""
+        from backinstock import aws
+
+        entries = [next(iter(e.values())) for e in params.get("TransactItems", [])]
+        keys = [
+            ((body.get("Key") or body.get("Item") or {}).get("PK", {}).get("S", ""),
+             (body.get("Key") or body.get("Item") or {}).get("SK", {}).get("S", ""))
+            for body in entries
+        ]  # fmt: skip
+        mine = frozenset(keys)
+        self.conflicted.pop(mine, None)  # tried again
+        me = self.current
+        clash = next(
+            (i for i, (who, items) in enumerate(self.recent) if who != me and mine & items),
+            None,
+        )
+        self.recent = [*self.recent, (me, mine)][-CONTENTION_WINDOW:]
+        if clash is None or not self.allowed or self.depth or not self.chance("contention"):
+            return
+        _, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
+        self.hit("contention")
+        shared = sorted(mine & items)[0]
+        self.conflicted[mine] = f"{self.scope}: {shared[1].split('#')[0]}"
+        reasons = [{"Code": "TransactionConflict" if k == shared else "None"} for k in keys]
+        self.recent = [x for x in self.recent if x[1] is not mine]
+        error = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled (chaos: contention)"},
+            "CancellationReasons": reasons,
+        }
+        raise aws.client("dynamodb").exceptions.TransactionCanceledException(error, "TransactWriteItems")
+
+    def after(self, event_name: str, http_response: Any, context: dict[str, Any], **_: Any) -> None:
+        service = event_name.split(".")[1]
+        if service not in ("ses", "sesv2", "sns") or getattr(http_response, "status_code", 500) >= 300:
+            return
+        recipient, subject = context.get("chaos_recipient") or ("?", "?")
+        self.delivered.append((self.tick, recipient, subject))
+        if "back in stock" in subject:
+            self.sent_at.append(self.clock.time())
+        if self.scope == "send" and not self.depth and self.allowed and self.chance("send_killed_after_provider"):
+            self.hit("send_killed_after_provider")
+            raise Killed("send worker killed after the provider accepted the message")
+
+
+def _error(code: str, status: int, message: str = "chaos") -> dict[str, Any]:
+    return {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+
+def _recipient(operation: str, params: dict[str, Any]) -> tuple[str, str]:
+    """(recipient, subject) of a provider call: SES v1 Destination, SES v2 raw MIME, SNS phone number."""
+    import email
+    import email.policy
+
+    if operation == "Publish":
+        return str(params.get("PhoneNumber") or params.get("TargetArn")), str(params.get("Message", ""))[:60]
+    if "Destination" in params:
+        return params["Destination"]["ToAddresses"][0], params["Message"]["Subject"]["Data"]
+    raw = params.get("Content", {}).get("Raw", {}).get("Data") or params.get("RawMessage", {}).get("Data", b"")
+    parsed = email.message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default)
+    return str(parsed["To"]), str(parsed["Subject"])
