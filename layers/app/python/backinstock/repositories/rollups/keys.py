@@ -1,0 +1,49 @@
+"""The rollup items' keys (the package's docstring, "Items"): a dimension's shard partition, the once-keys' and the
+marks' partitions, and how long marks and once-keys are kept.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from backinstock.repositories.base import key
+
+_NOT_COUNTERS = frozenset({"PK", "SK", "entity", "rebuilt"})
+MARK_RETENTION = timedelta(days=2)  # a stream keeps records 24 hours: an older mark guards nothing
+ONCE_RETENTION = timedelta(days=400)
+MAX_TRANSACTION = 100
+SHARDS = 16  # partitions of a shop's counters (a restock's dimensions spread over them: docs/PERFORMANCE.md)
+
+
+def shard_pk(shop_id: str, shard: int) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#{shard:02d}"
+
+
+def shard_of(dimension: str) -> int:
+    """The shard of a dimension: a stable hash (crc32, not Python's salted `hash`), the same in every process."""
+    return zlib.crc32(dimension.encode()) % SHARDS
+
+
+def rollup_pk(shop_id: str, dimension: str) -> str:
+    return shard_pk(shop_id, shard_of(dimension))
+
+
+def once_pk(shop_id: str) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#ONCE"
+
+
+def marks_pk(shop_id: str) -> str:
+    return f"SHOP#{shop_id}#ROLLUP#MARKS"
+
+
+def shop_partitions() -> list[Callable[[str], str]]:
+    """The partitions outside `SHOP#<id>` that hold a shop's rollup data (for the privacy purge)."""
+    shards: list[Callable[[str], str]] = [lambda s, n=n: shard_pk(s, n) for n in range(SHARDS)]  # type: ignore[misc]
+    return [*shards, once_pk, marks_pk]
+
+
+def rollup_key(shop_id: str, dimension: str, bucket: str) -> dict[str, Any]:
+    return key(rollup_pk(shop_id, dimension), f"{dimension}#{bucket}")
