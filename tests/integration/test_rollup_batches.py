@@ -1,4 +1,4 @@
-"""The aggregator applies a stream batch as a whole, exactly once (repositories/rollups.py, "Exactly once, per
+"""The aggregator applies a stream batch as a whole, exactly once (repositories/rollups/, "Exactly once, per
 batch"): each counter item written once per batch, and the counts right whatever Lambda does to a batch (replay,
 bisection, a crash between two transactions, a record that raises, shops interleaved or delivered out of order).
 The oracle is `reports verify`, which recomputes every counter from the base records through `change_of`."""

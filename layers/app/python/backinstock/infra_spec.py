@@ -156,7 +156,7 @@ class StreamConsumerSpec:
 
 
 # The report rollups (backinstock/workers/rollups.py). The aggregator writes each counter item once per batch
-# (repositories/rollups.py), so a bigger batch costs fewer writes per record: up to 1,000 records, gathered for up
+# (repositories/rollups/), so a bigger batch costs fewer writes per record: up to 1,000 records, gathered for up
 # to 5 s (a restock's burst fills a batch well before; a quiet shop's reports lag at most the window). A shard's
 # batches run 4 at a time (parallelization factor): Lambda keeps each partition key's records in order on one of
 # them, which is what the per-source-partition mark needs, and different shops' partitions no longer wait for

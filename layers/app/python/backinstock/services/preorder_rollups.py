@@ -1,6 +1,6 @@
 """The preorder report counters: what one ledger order (its whole stored state) contributes to the rollups.
 
-The stream aggregator (services/rollups.py, repositories/rollups.py) adds `counters(new image) - counters(old
+The stream aggregator (services/rollups.py, repositories/rollups/) adds `counters(new image) - counters(old
 image)` for each change of a `PREORDER#<order>` item, exactly once per stream record. Because the counters are a
 function of everything the item holds (the order, its transactions, refunds and cancellation), the events' arrival
 order does not matter: an event stored before its order counts nothing (there are no lines yet) and counts in full
