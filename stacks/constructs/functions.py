@@ -344,7 +344,7 @@ def grant_access(targets: AccessTargets, role: iam.IRole, access: frozenset[Acce
 
 class FunctionFactory:
     """Builds functions into any construct: the action functions into their resource's nested stack
-    (`stacks.action_stacks`), the authorizer into `Api`, the workers into `Sending` and `Webhooks`, the workflow tasks
+    (`stacks.action_stacks`), the authorizer into `Api`, the queue workers into their `QueueWorker`s, the workflow tasks
     into `Workflows`.
 
     `stack`: the stack that holds what every function shares (the log group); functions may be built in it or in its
