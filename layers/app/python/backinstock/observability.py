@@ -22,7 +22,7 @@ one of `TRIGGERS`; never a contact, never a shop id (reports are per shop; metri
 
 No Powertools Tracer: X-Ray comes from Lambda's active tracing (`Tracing.ACTIVE`, every function), which records
 each invocation's segment. Tracer imports `aws_xray_sdk` and patches botocore: measured on the send worker, its
-import adds about 0.5-0.75 s to a cold start of 1.7-2.7 s (docs/OPERATIONS.md, "Metrics and tracing"), on every
+import adds about 0.5-0.75 s to a cold start of 1.7-2.7 s (docs/ARCHITECTURE.md, "Metrics and tracing"), on every
 function, for subsegments per AWS call that the logs' timings already give.
 """
 
