@@ -8,6 +8,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -129,3 +130,20 @@ def test_the_rollup_lag_is_the_age_of_the_oldest_record() -> None:
     assert lag_seconds(records, 1_010.0) == 20.0
     assert lag_seconds([{"dynamodb": {}}], 1_010.0) is None
     assert lag_seconds(records, 900.0) == 0.0  # a clock behind the stream's is no negative lag
+    # boto3 (the local run's poller) reads the field as a datetime
+    local = [{"dynamodb": {"ApproximateCreationDateTime": datetime.fromtimestamp(990.0, tz=UTC)}}]
+    assert lag_seconds(local, 1_010.0) == 20.0
+    assert lag_seconds([{"dynamodb": {"ApproximateCreationDateTime": "soon"}}], 1_010.0) is None
+
+
+def test_the_aggregator_reports_its_lag(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": EMAIL})
+    capsys.readouterr()
+    assert stream.drain()
+    out = capsys.readouterr().out
+    lags = [d[observability.ROLLUP_LAG] for d in emf_documents(out) if observability.ROLLUP_LAG in d]
+    values = [v for lag in lags for v in (lag if isinstance(lag, list) else [lag])]
+    assert values and all(0 <= v < 3600 for v in values)
+    assert EMAIL not in out

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -165,14 +166,20 @@ def run_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def lag_seconds(records: list[dict[str, Any]], now: float) -> float | None:
-    """How far behind the reports are: the age of the batch's oldest record (its `ApproximateCreationDateTime`,
-    epoch seconds), when the batch is applied. None when no record says."""
-    created = [
-        float(r["dynamodb"]["ApproximateCreationDateTime"])
-        for r in records
-        if (r.get("dynamodb") or {}).get("ApproximateCreationDateTime") is not None
-    ]
+    """How far behind the reports are: the age of the batch's oldest record (its `ApproximateCreationDateTime`:
+    epoch seconds in Lambda's event, a datetime from boto3 in the local run), when the batch is applied. None when
+    no record says."""
+    created = [t for t in (_created(r) for r in records) if t is not None]
     return max(0.0, round(now - min(created), 3)) if created else None
+
+
+def _created(record: dict[str, Any]) -> float | None:
+    value = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 @metrics.log_metrics
