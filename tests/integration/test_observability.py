@@ -147,3 +147,36 @@ def test_the_aggregator_reports_its_lag(
     values = [v for lag in lags for v in (lag if isinstance(lag, list) else [lag])]
     assert values and all(0 <= v < 3600 for v in values)
     assert EMAIL not in out
+
+
+def test_a_campaign_counts_as_a_started_restock_at_its_first_step_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backinstock.dispatch import LambdaContext
+    from backinstock.services import campaigns
+    from backinstock.workers import campaign
+
+    monkeypatch.setattr(campaigns, "step", lambda _c, state: {**state, "batches": 1, "done": False})
+    monkeypatch.setattr(campaign.deps, "campaigns", lambda: None)
+    first = {"campaign_id": "c1", "shop_id": "s1", "trigger": "manual", "cursor": None, "in_batch": False, "batches": 0}
+    capsys.readouterr()
+    campaign.handler({"phase": "batch", "campaign": first}, LambdaContext("campaign_step"))
+    campaign.handler({"phase": "batch", "campaign": {**first, "batches": 1}}, LambdaContext("campaign_step"))
+    counts = metric_counts(emf_documents(capsys.readouterr().out))
+    assert counts == {"RestocksStarted_manual": 1}  # one flush, by the first step; nothing by the second
+
+
+def test_a_finished_export_is_counted(
+    shop: dict[str, Any], catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_exports import wait_until_done
+
+    key = shop["api_key"]
+    stream.drain()
+    capsys.readouterr()
+    body = {"from": "2026-03-01", "to": "2026-03-31", "granularity": "week"}
+    status, accepted = call("POST", "/back_in_stock/reports/signups/export", key, body)
+    assert status == 202, accepted
+    assert wait_until_done(key, accepted["job_id"])["status"] == "ready"
+    counts = metric_counts(emf_documents(capsys.readouterr().out))
+    assert counts[observability.EXPORTS_FINISHED] == 1 and counts[observability.EXPORTS_FAILED] == 0
