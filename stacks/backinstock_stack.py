@@ -25,10 +25,11 @@ from stacks.constructs.monitoring import (
     Monitoring,
     WatchedQueue,
 )
+from stacks.constructs.queue_workers import QueueWorker
 from stacks.constructs.reports import Exports, Rollups
 from stacks.constructs.schedules import Schedules
-from stacks.constructs.sending import SEND_WORKER_NAME, Sending
-from stacks.constructs.webhooks import WEBHOOK_WORKER_NAME, Webhooks
+from stacks.constructs.sending import SEND_WORKER, link_secret, provider_statements, send_worker_environment
+from stacks.constructs.webhooks import WEBHOOK_WORKER, webhook_worker_environment, webhook_worker_statements
 from stacks.constructs.workflows import Workflows
 
 DEFAULT_SENDER_EMAIL = "alerts@example.com"
@@ -50,8 +51,10 @@ class BackInStockStack(Stack):
         self.layers = Layers(self, "Layers")
         # The queues and the link secret come first: API functions are granted on them (the send queue, the webhook
         # queue for the public webhook intake, the link secret).
-        self.sending = Sending(self, "Sending")
-        self.webhooks = Webhooks(self, "Webhooks")
+        # (Construct IDs `Sending` and `Webhooks`: the workers' logical IDs follow from them.)
+        self.sending = QueueWorker(self, "Sending", spec=SEND_WORKER)
+        self.link_secret = link_secret(self.sending)
+        self.webhooks = QueueWorker(self, "Webhooks", spec=WEBHOOK_WORKER)
         # The export bucket too: export actions and the export workflow's task are granted on it.
         self.exports = Exports(self, "Exports")
         functions = FunctionFactory(
@@ -64,7 +67,7 @@ class BackInStockStack(Stack):
                 rate_limit_table=self.data.rate_limit_table,
                 send_queue=self.sending.queue,
                 webhook_queue=self.webhooks.queue,
-                link_secret=self.sending.link_secret,
+                link_secret=self.link_secret,
                 export_bucket=self.exports.bucket,
             ),
             log_level=log_level,
@@ -83,9 +86,17 @@ class BackInStockStack(Stack):
         self.rollups = Rollups(self, "Rollups", functions=functions, table=self.data.table, sender_email=sender_email)
         base_url = self.api.rest_api.url_for_path(BASE_PATH)
         # The worker puts links to the API (opt-in, unsubscribe) in customers' messages: it comes after the API.
-        self.sending.add_send_worker(functions=functions, public_base_url=base_url, sender_email=sender_email)
+        self.sending.add_worker(
+            functions=functions,
+            environment=send_worker_environment(public_base_url=base_url, sender_email=sender_email),
+            statements=provider_statements(self.sending, sender_email),
+        )
         self.webhooks.add_worker(
-            functions=functions, campaign_state_machine=campaign_state_machine, sender_email=sender_email
+            functions=functions,
+            environment=webhook_worker_environment(
+                campaign_state_machine=campaign_state_machine, sender_email=sender_email
+            ),
+            statements=webhook_worker_statements(self.webhooks, campaign_state_machine, sender_email),
         )
         self.schedules = Schedules(self, "Schedules", functions=functions, sender_email=sender_email)
         self.monitoring = Monitoring(
@@ -96,8 +107,8 @@ class BackInStockStack(Stack):
             authorizer=self.api.authorizer_function,
             table=self.data.table,
             workers={
-                SEND_WORKER_NAME: self.sending.worker,
-                WEBHOOK_WORKER_NAME: self.webhooks.worker,
+                SEND_WORKER.name: self.sending.worker,
+                WEBHOOK_WORKER.name: self.webhooks.worker,
                 "rollup_aggregator": self.rollups.function,
                 # Task functions by handler name: `workflows.campaign_step` -> `campaign_step`.
                 **{m.rsplit(".", 1)[-1]: f for m, f in self.workflows.task_functions.items()},

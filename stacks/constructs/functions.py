@@ -186,50 +186,6 @@ def _grant_table(targets: AccessTargets, role: iam.IRole, access: frozenset[Acce
     return {"TABLE_NAME": targets.table.table_name}
 
 
-def _grant_idempotency(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(IDEMPOTENCY_ACTIONS), resources=[targets.idempotency_table.table_arn])
-    )
-    return {"IDEMPOTENCY_TABLE_NAME": targets.idempotency_table.table_name}
-
-
-def _grant_rate_limit(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(RATE_LIMIT_ACTIONS), resources=[targets.rate_limit_table.table_arn])
-    )
-    return {"RATE_LIMIT_TABLE_NAME": targets.rate_limit_table.table_name}
-
-
-def _grant_send_queue(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(SEND_QUEUE_ACTIONS), resources=[targets.send_queue.queue_arn])
-    )
-    return {"SEND_QUEUE_URL": targets.send_queue.queue_url}
-
-
-def _grant_link_secret(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(LINK_SECRET_ACTIONS), resources=[targets.link_secret.secret_arn])
-    )
-    return {"LINK_SECRET_ARN": targets.link_secret.secret_arn}
-
-
-def _grant_webhook_queue(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(WEBHOOK_QUEUE_ACTIONS), resources=[targets.webhook_queue.queue_arn])
-    )
-    return {"WEBHOOK_QUEUE_URL": targets.webhook_queue.queue_url}
-
-
-def _grant_shop_secrets(_targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    # Found by name from the shop id (`repositories/shop_secrets.py`): no environment variable.
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(SHOP_SECRETS_ACTIONS), resources=[shop_secrets_arn(role)])
-    )
-    acknowledge(role, SHOP_SECRETS_FINDING, SHOP_SECRETS_REASON)
-    return {}
-
-
 def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
     machine = targets.state_machine(infra_spec.EXPORT_WORKFLOW.logical_id)
     executions = Stack.of(role).format_arn(
@@ -252,9 +208,7 @@ def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozense
         "of the export state machine only, for StopExecution (cancel) and DescribeExecution.",
     )
     role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=list(EXPORT_ABORT_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
-        )
+        iam.PolicyStatement(actions=list(EXPORT_ABORT_ACTIONS), resources=[_export_files(targets)])
     )
     acknowledge(role, export_files_finding(role, targets.export_bucket), EXPORT_FILES_REASON)
     return {
@@ -263,37 +217,93 @@ def _grant_export_run(targets: AccessTargets, role: iam.IRole, _access: frozense
     }
 
 
-def _grant_export_read(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=list(EXPORT_READ_ACTIONS), resources=[targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")]
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (`grant_access` runs each grant once)
+class ResourceGrant:
+    """The common shape of a grant: `actions` on one resource, the environment variable that names it to the code
+    (`variable` = `value`; none when the code finds it otherwise), and the cdk-nag finding the resource's wildcard
+    raises, if any (the finding and its reason)."""
+
+    actions: tuple[str, ...]
+    resource: Callable[[AccessTargets, iam.IRole], str]
+    variable: str | None = None
+    value: Callable[[AccessTargets], str] | None = None
+    finding: Callable[[AccessTargets, iam.IRole], tuple[str, str]] | None = None
+
+    def __call__(self, targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(self.actions), resources=[self.resource(targets, role)])
         )
-    )
-    acknowledge(role, export_files_finding(role, targets.export_bucket), EXPORT_FILES_REASON)
-    return {"EXPORT_BUCKET_NAME": targets.export_bucket.bucket_name}
+        if self.finding is not None:
+            acknowledge(role, *self.finding(targets, role))
+        if self.variable is None or self.value is None:
+            return {}
+        return {self.variable: self.value(targets)}
 
 
-def _grant_campaign_run(targets: AccessTargets, role: iam.IRole, _access: frozenset[Access]) -> dict[str, str]:
+def _export_files(targets: AccessTargets, _role: iam.IRole | None = None) -> str:
+    return targets.export_bucket.arn_for_objects(EXPORT_PREFIX + "*")
+
+
+def _campaign_machine(targets: AccessTargets, _role: iam.IRole | None = None) -> str:
     # A restock started by hand, or a paused campaign resumed: an execution of the campaign state machine only.
-    machine = targets.state_machine(infra_spec.CAMPAIGN_WORKFLOW.logical_id)
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(CAMPAIGN_START_ACTIONS), resources=[machine.state_machine_arn])
-    )
-    return {infra_spec.CAMPAIGN_WORKFLOW.env_var: machine.state_machine_arn}
+    return targets.state_machine(infra_spec.CAMPAIGN_WORKFLOW.logical_id).state_machine_arn
 
 
+# Access kind -> its grant. The table kinds share one grant (writing implies reading); the export run's is three
+# statements; every other kind is one row: actions, resource, environment variable.
 GRANTS: Mapping[Access, Grant] = {
     Access.TABLE_READ: _grant_table,
     Access.TABLE_WRITE: _grant_table,
-    Access.IDEMPOTENCY: _grant_idempotency,
-    Access.SEND_QUEUE: _grant_send_queue,
-    Access.WEBHOOK_QUEUE: _grant_webhook_queue,
-    Access.SHOP_SECRETS: _grant_shop_secrets,
-    Access.LINK_SECRET: _grant_link_secret,
+    Access.IDEMPOTENCY: ResourceGrant(
+        IDEMPOTENCY_ACTIONS,
+        resource=lambda t, _: t.idempotency_table.table_arn,
+        variable="IDEMPOTENCY_TABLE_NAME",
+        value=lambda t: t.idempotency_table.table_name,
+    ),
+    Access.SEND_QUEUE: ResourceGrant(
+        SEND_QUEUE_ACTIONS,
+        resource=lambda t, _: t.send_queue.queue_arn,
+        variable="SEND_QUEUE_URL",
+        value=lambda t: t.send_queue.queue_url,
+    ),
+    Access.WEBHOOK_QUEUE: ResourceGrant(
+        WEBHOOK_QUEUE_ACTIONS,
+        resource=lambda t, _: t.webhook_queue.queue_arn,
+        variable="WEBHOOK_QUEUE_URL",
+        value=lambda t: t.webhook_queue.queue_url,
+    ),
+    # Found by name from the shop id (`repositories/shop_secrets.py`): no environment variable.
+    Access.SHOP_SECRETS: ResourceGrant(
+        SHOP_SECRETS_ACTIONS,
+        resource=lambda _, role: shop_secrets_arn(role),
+        finding=lambda _, __: (SHOP_SECRETS_FINDING, SHOP_SECRETS_REASON),
+    ),
+    Access.LINK_SECRET: ResourceGrant(
+        LINK_SECRET_ACTIONS,
+        resource=lambda t, _: t.link_secret.secret_arn,
+        variable="LINK_SECRET_ARN",
+        value=lambda t: t.link_secret.secret_arn,
+    ),
     Access.EXPORT_RUN: _grant_export_run,
-    Access.EXPORT_READ: _grant_export_read,
-    Access.RATE_LIMIT: _grant_rate_limit,
-    Access.CAMPAIGN_RUN: _grant_campaign_run,
+    Access.EXPORT_READ: ResourceGrant(
+        EXPORT_READ_ACTIONS,
+        resource=_export_files,
+        variable="EXPORT_BUCKET_NAME",
+        value=lambda t: t.export_bucket.bucket_name,
+        finding=lambda t, role: (export_files_finding(role, t.export_bucket), EXPORT_FILES_REASON),
+    ),
+    Access.RATE_LIMIT: ResourceGrant(
+        RATE_LIMIT_ACTIONS,
+        resource=lambda t, _: t.rate_limit_table.table_arn,
+        variable="RATE_LIMIT_TABLE_NAME",
+        value=lambda t: t.rate_limit_table.table_name,
+    ),
+    Access.CAMPAIGN_RUN: ResourceGrant(
+        CAMPAIGN_START_ACTIONS,
+        resource=_campaign_machine,
+        variable=infra_spec.CAMPAIGN_WORKFLOW.env_var,
+        value=_campaign_machine,
+    ),
 }
 # A new access kind without a grant would silently grant nothing: fail the synth (and the import) instead.
 _UNGRANTED = set(Access) - set(GRANTS)
@@ -334,7 +344,7 @@ def grant_access(targets: AccessTargets, role: iam.IRole, access: frozenset[Acce
 
 class FunctionFactory:
     """Builds functions into any construct: the action functions into their resource's nested stack
-    (`stacks.action_stacks`), the authorizer into `Api`, the workers into `Sending` and `Webhooks`, the workflow tasks
+    (`stacks.action_stacks`), the authorizer into `Api`, the queue workers into their `QueueWorker`s, the workflow tasks
     into `Workflows`.
 
     `stack`: the stack that holds what every function shares (the log group); functions may be built in it or in its

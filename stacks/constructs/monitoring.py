@@ -20,12 +20,12 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from backinstock.config import BaseEnv
+from backinstock import observability
 from stacks.constructs.api import construct_name
 
 # The functions' Powertools metrics: namespace and the `service` dimension of a metric emitted on its own.
-METRICS_NAMESPACE = BaseEnv.model_fields["POWERTOOLS_METRICS_NAMESPACE"].default
-METRICS_SERVICE = BaseEnv.model_fields["POWERTOOLS_SERVICE_NAME"].default
+METRICS_NAMESPACE = observability.NAMESPACE
+METRICS_SERVICE = observability.SERVICE
 
 PERIOD = Duration.minutes(5)
 API_5XX_THRESHOLD = 5  # API Gateway 5xx answers per period (integration errors, authorizer failures, timeouts)
@@ -285,6 +285,7 @@ class Monitoring(Construct):
                     width=12,
                 ),
             )
+        self.dashboard.add_widgets(*business_widgets())
         if state_machines:
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(
@@ -308,3 +309,49 @@ class Monitoring(Construct):
         if isinstance(existing, Construct):
             return existing
         return Construct(stack, self.node.id)
+
+
+def business_metric(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+    """A business metric of `backinstock.observability` (EMF: the namespace, the `service` dimension)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": METRICS_SERVICE},
+        period=PERIOD,
+        statistic=statistic,
+        label=label or name,
+    )
+
+
+def business_widgets() -> list[cloudwatch.IWidget]:
+    """What a merchant's operator charts (docs/ARCHITECTURE.md, "Metrics and tracing"): restock alerts sent and
+    blocked per channel, restocks started, exports finished and failed, how far the reports lag. Widgets live in the
+    dashboard's body: no CloudFormation resource of their own."""
+    return [
+        cloudwatch.GraphWidget(
+            title="Restock alerts sent, by channel",
+            left=[
+                business_metric(observability.per_channel(observability.ALERTS_SENT, c), label=c)
+                for c in observability.CHANNELS
+            ],
+            width=12,
+        ),
+        cloudwatch.GraphWidget(
+            title="Restock alerts blocked, by channel",
+            left=[
+                business_metric(observability.per_channel(observability.ALERTS_BLOCKED, c), label=c)
+                for c in observability.CHANNELS
+            ],
+            width=12,
+        ),
+        cloudwatch.GraphWidget(
+            title="Restocks started and exports",
+            left=[business_metric(name) for name in (*observability.RESTOCK_METRICS, *observability.EXPORT_METRICS)],
+            width=12,
+        ),
+        cloudwatch.GraphWidget(
+            title="Report rollup lag (s, oldest stream record of a batch)",
+            left=[business_metric(observability.ROLLUP_LAG, statistic="Maximum")],
+            width=12,
+        ),
+    ]

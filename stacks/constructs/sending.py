@@ -1,32 +1,26 @@
-"""Sending: the send queue and its dead-letter queue, the link-signing secret, and the send worker.
+"""Sending: the send worker's `WorkerSpec` (the send queue and its dead-letter queue, the worker: a
+`QueueWorker`), the link-signing secret, and the SES statement every function that mails uses.
 
 API actions enqueue (notify, bulk notify, transfer, opt-in mail: `Access.SEND_QUEUE`); the worker consumes the queue
 in batches with partial batch failures, sends through SES (email) and SNS (SMS, push), and signs the links of its
-messages with the secret (`Access.LINK_SECRET`, which the public link actions also read to verify them).
-
-Built in two steps because the worker links customers to the API: the queue and the secret exist before the API
-(whose functions are granted on them), the worker after it (`add_send_worker`, given the API's base URL). The
-worker is no API route, so its reference to the REST API makes no cycle.
+messages with the secret (`Access.LINK_SECRET`, which the public link actions also read to verify them). The worker
+links customers to the API, so it is added after the API (`send_worker_environment`, given the API's base URL).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from backinstock import infra_spec
-from backinstock.infra_spec import SEND_QUEUE, QueueSpec
+from backinstock import config, infra_spec
+from backinstock.infra_spec import SEND_QUEUE
 from backinstock.registry import Access
-from stacks.constructs.functions import FunctionFactory
-from stacks.constructs.queues import pin, queue_with_dead_letters
+from stacks.constructs.queue_workers import WorkerSpec
+from stacks.constructs.queues import pin
 from stacks.nag import acknowledge, checkov_skip
 
-SEND_WORKER_HANDLER = "workers.send_worker"  # functions/workers/send_worker.py, `handler`
-SEND_WORKER_NAME = "send_worker"
 LINK_SECRET_LOGICAL_ID = "LinkSecret"  # noqa: S105 (a logical ID, not a secret)
 LINK_SECRET_LENGTH = 64  # letters and digits: ~380 bits of HMAC key
 # Parallel worker invocations the queue may start: the share of the account's Lambda concurrency the worker can
@@ -35,116 +29,87 @@ LINK_SECRET_LENGTH = 64  # letters and digits: ~380 bits of HMAC key
 # call time) ~ 200-500 emails a second; raise it with the account's quota (docs/ARCHITECTURE.md, "The send pace").
 SEND_WORKER_MAX_CONCURRENCY = 10
 
-# What the worker touches through the grants every function gets (main table read/write, its own queue for
-# transfer continuations and deferred sends, the link key, the limiter's table for the send pace's budget items);
-# its provider calls are the statements of `_provider_statements`.
-SEND_WORKER_ACCESS = frozenset(
-    {Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE, Access.LINK_SECRET, Access.RATE_LIMIT}
-)
-
-if SEND_WORKER_HANDLER not in infra_spec.WORKER_HANDLERS:
-    raise RuntimeError(f"{SEND_WORKER_HANDLER} is not in infra_spec.WORKER_HANDLERS")
-
-
-class Sending(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, spec: QueueSpec = SEND_QUEUE) -> None:
-        super().__init__(scope, construct_id)
-        self.spec = spec
-        self.queue, self.dead_letter_queue = queue_with_dead_letters(self, spec, purpose="the send queue")
-
-        self.link_secret = secretsmanager.Secret(
-            self,
-            LINK_SECRET_LOGICAL_ID,
-            # No fixed name: CloudFormation names it per stack, so stacks can share an account and a redeploy after
-            # `cdk destroy` does not collide with the retained secret. Functions find it by ARN (LINK_SECRET_ARN).
-            description="backinstock: HMAC key of the opt-in and unsubscribe links in customers' messages",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=LINK_SECRET_LENGTH, exclude_punctuation=True, include_space=False
-            ),
-            # Retained: deleting it would break every link already in a customer's inbox (see docs/DEPLOY.md).
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        pin(self.link_secret, LINK_SECRET_LOGICAL_ID)
-
-        self._worker: lambda_.Function | None = None
-        self._acknowledge()
-
-    @property
-    def worker(self) -> lambda_.Function:
-        if self._worker is None:
-            raise RuntimeError("Sending.add_send_worker has not been called")
-        return self._worker
-
-    def add_send_worker(
-        self, *, functions: FunctionFactory, public_base_url: str, sender_email: str
-    ) -> lambda_.Function:
-        """The send worker: an SQS event source on the send queue, partial batch failures, least privilege."""
-        if self._worker is not None:
-            raise RuntimeError("the send worker exists already")
-        spec = self.spec
-        worker = functions.function(
-            self,
-            "SendWorker",
-            handler=SEND_WORKER_HANDLER,
-            access=SEND_WORKER_ACCESS,
-            description="Send worker: send queue -> SES email, SNS SMS and push; transfer pages",
-            role_description=f"backinstock {SEND_WORKER_HANDLER}: least privilege for the send worker",
-            timeout=Duration.seconds(spec.worker_timeout_seconds),
-            environment={
-                "SENDER_EMAIL": sender_email,
-                "PUBLIC_BASE_URL": public_base_url,
-                # The send pace's SNS rates (SES's is the account's, read with ses:GetSendQuota).
-                "SMS_SEND_RATE": str(infra_spec.SMS_SEND_RATE),
-                "PUSH_SEND_RATE": str(infra_spec.PUSH_SEND_RATE),
-            },
-            statements=_provider_statements(self, sender_email),
-            wildcard_reason=(
-                "Three actions support no narrower resource: X-Ray tracing (xray:PutTraceSegments, "
-                "xray:PutTelemetryRecords), ses:GetSendQuota (the account's sending rate, read by the send pace) "
-                "and sns:Publish, which sends SMS to a phone number (PhoneNumber) that "
-                "has no ARN; the same statement covers push to SNS platform endpoints, which customers register "
-                "at run time. SES sending is pinned to the sender address (ses:FromAddress)."
-            ),
-        )
-        worker.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue,
-                batch_size=spec.batch_size,
-                report_batch_item_failures=True,
-                max_concurrency=SEND_WORKER_MAX_CONCURRENCY,
-            )
-        )
-        assert worker.role is not None
-        acknowledge_ses_identities(worker.role)
-        policy = worker.role.node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            checkov_skip(
-                policy,
-                "CKV_AWS_111",
-                "sns:Publish on *: an SMS goes to a phone number (PhoneNumber), which has no ARN, and push goes to "
-                "platform endpoints customers register at run time; every other write names its resource.",
-            )
-        self._worker = worker
-        return worker
-
-    def _acknowledge(self) -> None:
-        acknowledge(
-            self.link_secret,
-            "AwsSolutions-SMG4",
-            "No automatic rotation: the key verifies the opt-in and unsubscribe links already sent to customers, so "
-            "rotating it would break every link in their inboxes. Rotate by hand, knowingly (docs/DEPLOY.md).",
-        )
-        checkov_skip(
-            self.link_secret,
-            "CKV_AWS_149",
-            "Encrypted with Secrets Manager's AWS managed key: only the roles with Access.LINK_SECRET may read it "
-            "(IAM on the secret's ARN); a customer-managed key would add a key policy for no narrower access.",
-        )
-
-
 SES_IDENTITIES_FINDING = (
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]"
 )
+SES_IDENTITIES_REASON = (
+    "ses:SendEmail is authorized against the sender's identity and, while the account is in the SES sandbox, "
+    "each recipient's: the resource is this account's identities, and the condition ses:FromAddress pins "
+    "the sender to the configured address."
+)
+
+# What the worker touches through the grants every function gets (main table read/write, its own queue for
+# transfer continuations and deferred sends, the link key, the limiter's table for the send pace's budget items);
+# its provider calls are the statements of `provider_statements`.
+SEND_WORKER = WorkerSpec(
+    name="send_worker",
+    construct_id="SendWorker",
+    handler="workers.send_worker",  # functions/workers/send_worker.py, `handler`
+    queue=SEND_QUEUE,
+    access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.SEND_QUEUE, Access.LINK_SECRET, Access.RATE_LIMIT}),
+    max_concurrency=SEND_WORKER_MAX_CONCURRENCY,
+    purpose="the send queue",
+    description="Send worker: send queue -> SES email, SNS SMS and push; transfer pages",
+    environment_model=config.WorkerEnv,
+    wildcard_reason=(
+        "Three actions support no narrower resource: X-Ray tracing (xray:PutTraceSegments, "
+        "xray:PutTelemetryRecords), ses:GetSendQuota (the account's sending rate, read by the send pace) "
+        "and sns:Publish, which sends SMS to a phone number (PhoneNumber) that "
+        "has no ARN; the same statement covers push to SNS platform endpoints, which customers register "
+        "at run time. SES sending is pinned to the sender address (ses:FromAddress)."
+    ),
+    role_findings=((SES_IDENTITIES_FINDING, SES_IDENTITIES_REASON),),
+    policy_checkov_skips=(
+        (
+            "CKV_AWS_111",
+            "sns:Publish on *: an SMS goes to a phone number (PhoneNumber), which has no ARN, and push goes to "
+            "platform endpoints customers register at run time; every other write names its resource.",
+        ),
+    ),
+)
+SEND_WORKER_HANDLER = SEND_WORKER.handler
+SEND_WORKER_NAME = SEND_WORKER.name
+
+
+def send_worker_environment(*, public_base_url: str, sender_email: str) -> dict[str, str]:
+    """What the send worker reads besides its grants' variables (`config.WorkerEnv`)."""
+    return {
+        "SENDER_EMAIL": sender_email,
+        "PUBLIC_BASE_URL": public_base_url,
+        # The send pace's SNS rates (SES's is the account's, read with ses:GetSendQuota).
+        "SMS_SEND_RATE": str(infra_spec.SMS_SEND_RATE),
+        "PUSH_SEND_RATE": str(infra_spec.PUSH_SEND_RATE),
+    }
+
+
+def link_secret(scope: Construct) -> secretsmanager.Secret:
+    """The HMAC key of the opt-in and unsubscribe links, in `scope` (the send queue's construct, `Sending`)."""
+    secret = secretsmanager.Secret(
+        scope,
+        LINK_SECRET_LOGICAL_ID,
+        # No fixed name: CloudFormation names it per stack, so stacks can share an account and a redeploy after
+        # `cdk destroy` does not collide with the retained secret. Functions find it by ARN (LINK_SECRET_ARN).
+        description="backinstock: HMAC key of the opt-in and unsubscribe links in customers' messages",
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            password_length=LINK_SECRET_LENGTH, exclude_punctuation=True, include_space=False
+        ),
+        # Retained: deleting it would break every link already in a customer's inbox (see docs/DEPLOY.md).
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    pin(secret, LINK_SECRET_LOGICAL_ID)
+    acknowledge(
+        secret,
+        "AwsSolutions-SMG4",
+        "No automatic rotation: the key verifies the opt-in and unsubscribe links already sent to customers, so "
+        "rotating it would break every link in their inboxes. Rotate by hand, knowingly (docs/DEPLOY.md).",
+    )
+    checkov_skip(
+        secret,
+        "CKV_AWS_149",
+        "Encrypted with Secrets Manager's AWS managed key: only the roles with Access.LINK_SECRET may read it "
+        "(IAM on the secret's ARN); a customer-managed key would add a key policy for no narrower access.",
+    )
+    return secret
 
 
 def ses_send_email_statement(scope: Construct, sender_email: str) -> iam.PolicyStatement:
@@ -160,16 +125,10 @@ def ses_send_email_statement(scope: Construct, sender_email: str) -> iam.PolicyS
 
 def acknowledge_ses_identities(role: iam.IRole) -> None:
     """The identity wildcard of `ses_send_email_statement`, on the role that has it."""
-    acknowledge(
-        role,
-        SES_IDENTITIES_FINDING,
-        "ses:SendEmail is authorized against the sender's identity and, while the account is in the SES sandbox, "
-        "each recipient's: the resource is this account's identities, and the condition ses:FromAddress pins "
-        "the sender to the configured address.",
-    )
+    acknowledge(role, SES_IDENTITIES_FINDING, SES_IDENTITIES_REASON)
 
 
-def _provider_statements(scope: Construct, sender_email: str) -> list[iam.PolicyStatement]:
+def provider_statements(scope: Construct, sender_email: str) -> list[iam.PolicyStatement]:
     return [
         ses_send_email_statement(scope, sender_email),
         # SMS to a phone number has no resource ARN: Publish needs "*" (acknowledged with X-Ray's wildcard).

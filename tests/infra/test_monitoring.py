@@ -165,3 +165,37 @@ def test_the_alarm_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(synt
     (cloudwatch,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert "aws:SourceAccount" in str(cloudwatch["Condition"])
+
+
+def _dashboard_widgets(synth: Synth) -> list[dict]:
+    """The dashboard's widgets, its body's references (region, function names) read as "X"."""
+    import json
+
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    return list(json.loads("".join(p if isinstance(p, str) else "X" for p in parts))["widgets"])
+
+
+def test_the_dashboard_charts_the_business_metrics_of_backinstock_observability(synth: Synth) -> None:
+    from backinstock import observability
+
+    charted: dict[str, set[str]] = {}
+    for widget in _dashboard_widgets(synth):
+        for metric in widget["properties"].get("metrics", []):
+            if metric[0] == observability.NAMESPACE:
+                # EMF's one dimension, the service: no channel, shop or contact dimension to chart by
+                assert metric[2:4] == ["service", observability.SERVICE], metric
+                charted.setdefault(widget["properties"]["title"], set()).add(metric[1])
+    assert charted == {
+        "Restock alerts sent, by channel": {"AlertsSent_email", "AlertsSent_sms", "AlertsSent_push"},
+        "Restock alerts blocked, by channel": {"AlertsBlocked_email", "AlertsBlocked_sms", "AlertsBlocked_push"},
+        "Restocks started and exports": {
+            "RestocksStarted_webhook",
+            "RestocksStarted_manual",
+            "ExportsFinished",
+            "ExportsFailed",
+        },
+        "Report rollup lag (s, oldest stream record of a batch)": {"RollupLagSeconds"},
+    }
+    assert set().union(*charted.values()) == set(observability.BUSINESS_METRICS)

@@ -1,5 +1,5 @@
-"""Sending: the send queue and its dead-letter queue, the send worker (event source, role, environment), the link
-secret, the outputs."""
+"""Sending: the send worker's role and environment, the link secret, the outputs. What it shares with the webhook
+worker (its queues, its event source) is tests/infra/test_queue_workers.py."""
 
 from __future__ import annotations
 
@@ -47,68 +47,6 @@ SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
 
 def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
     return functions_by_handler(synth)[WORKER_HANDLER]
-
-
-def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
-    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
-    assert resource["Type"] == "AWS::SQS::Queue"
-    return dict(resource["Properties"])
-
-
-def test_worker_handlers_are_the_spec(synth: Synth) -> None:
-    assert "workers.send_worker" in infra_spec.WORKER_HANDLERS
-    _, props = _worker(synth)
-    assert props["Timeout"] == SPEC.worker_timeout_seconds
-    assert props["MemorySize"] >= 512
-
-
-def test_worker_consumes_the_send_queue_in_batches_with_partial_failures(synth: Synth) -> None:
-    worker, _ = _worker(synth)
-    (mapping,) = [
-        m["Properties"]
-        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": worker}
-    ]
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [QUEUE, "Arn"]}
-    assert mapping["BatchSize"] == SPEC.batch_size
-    # Without it, one failing record makes the whole batch visible again and every other record is redone.
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2  # the minimum SQS accepts
-    assert mapping.get("Enabled", True) is True
-
-
-def test_send_queue_redrives_to_the_dead_letter_queue(synth: Synth) -> None:
-    queue = _queue(synth, QUEUE)
-    assert queue["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]},
-        "maxReceiveCount": SPEC.max_receive_count,
-    }
-    assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86400
-    dead_letters = _queue(synth, DEAD_LETTERS)
-    assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
-    assert "RedrivePolicy" not in dead_letters
-    # The dead letters must outlive the retries: a message's age counts from its first enqueue.
-    assert dead_letters["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
-
-
-def test_visibility_timeout_is_at_least_six_worker_timeouts(synth: Synth) -> None:
-    _, worker = _worker(synth)
-    queue = _queue(synth, QUEUE)
-    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
-    assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_seconds
-
-
-@pytest.mark.parametrize("logical_id", [QUEUE, DEAD_LETTERS])
-def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
-    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
-    (policy,) = [
-        p["Properties"]
-        for p in synth.resources("AWS::SQS::QueuePolicy").values()
-        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
-    ]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_worker_role_is_least_privilege(synth: Synth) -> None:

@@ -1,5 +1,5 @@
-"""Webhooks: the public intake route, the webhook queue and its dead-letter queue, the webhook worker (event source,
-role, environment), the outputs."""
+"""Webhooks: the public intake route, the webhook worker's role and environment, the outputs. What it shares with the
+send worker (its queues, its event source) is tests/infra/test_queue_workers.py."""
 
 from __future__ import annotations
 
@@ -48,12 +48,6 @@ def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
     return functions_by_handler(synth)[WORKER_HANDLER]
 
 
-def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
-    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
-    assert resource["Type"] == "AWS::SQS::Queue"
-    return dict(resource["Properties"])
-
-
 def test_the_webhook_route_exists_and_is_public(synth: Synth) -> None:
     action = registry.by_name("receive_shopify_webhook")
     assert action.auth is Auth.PUBLIC
@@ -61,53 +55,6 @@ def test_the_webhook_route_exists_and_is_public(synth: Synth) -> None:
     assert method["AuthorizationType"] == "NONE"
     assert "AuthorizerId" not in method
     assert method["Integration"]["Type"] == "AWS_PROXY"
-
-
-def test_worker_is_in_the_spec_with_the_spec_timeout(synth: Synth) -> None:
-    assert "workers.webhook_worker" in infra_spec.WORKER_HANDLERS
-    _, props = _worker(synth)
-    assert props["Timeout"] == SPEC.worker_timeout_seconds
-
-
-def test_worker_consumes_the_webhook_queue_in_batches_with_partial_failures(synth: Synth) -> None:
-    worker, _ = _worker(synth)
-    (mapping,) = [
-        m["Properties"]
-        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": worker}
-    ]
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [QUEUE, "Arn"]}
-    assert mapping["BatchSize"] == SPEC.batch_size
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] <= 5
-    assert mapping.get("Enabled", True) is True
-
-
-def test_webhook_queue_redrives_to_its_dead_letter_queue(synth: Synth) -> None:
-    queue = _queue(synth, QUEUE)
-    assert queue["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]},
-        "maxReceiveCount": SPEC.max_receive_count,
-    }
-    assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86400
-    _, worker = _worker(synth)
-    assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_seconds == 6 * worker["Timeout"]
-    dead_letters = _queue(synth, DEAD_LETTERS)
-    assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
-    assert "RedrivePolicy" not in dead_letters
-
-
-@pytest.mark.parametrize("logical_id", [QUEUE, DEAD_LETTERS])
-def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
-    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
-    (policy,) = [
-        p["Properties"]
-        for p in synth.resources("AWS::SQS::QueuePolicy").values()
-        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
-    ]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_worker_role_is_least_privilege(synth: Synth) -> None:

@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any
 
-from backinstock import aws, deps, infra_spec
+from backinstock import aws, deps, infra_spec, observability
 from backinstock.config import DEFAULT_TABLE_NAME
 
 REGION = "us-east-1"
@@ -43,8 +43,8 @@ def local_environment(
         "TABLE_NAME": table_name,
         "EXPORT_BUCKET_NAME": EXPORT_BUCKET_NAME,
         "CAMPAIGN_SECONDS_PER_HOUR": os.environ.get("CAMPAIGN_SECONDS_PER_HOUR", str(LOCAL_SECONDS_PER_HOUR)),
-        "POWERTOOLS_SERVICE_NAME": "backinstock",
-        "POWERTOOLS_METRICS_NAMESPACE": "BackInStock",
+        "POWERTOOLS_SERVICE_NAME": observability.SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": observability.NAMESPACE,
     }
 
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backinstock import infra_spec
+from backinstock import infra_spec, observability
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -22,8 +22,8 @@ DEFAULT_TABLE_NAME = "backinstock"
 class BaseEnv(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
-    POWERTOOLS_SERVICE_NAME: str = "backinstock"
-    POWERTOOLS_METRICS_NAMESPACE: str = "BackInStock"
+    POWERTOOLS_SERVICE_NAME: str = observability.SERVICE
+    POWERTOOLS_METRICS_NAMESPACE: str = observability.NAMESPACE
     LOG_LEVEL: str = "INFO"
 
 

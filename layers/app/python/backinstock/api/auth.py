@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
     parse_api_gateway_arn,
 )
 
-from backinstock import deps
+from backinstock import deps, observability
 from backinstock.services.shops import identify
 
-logger = Logger()
+logger = observability.root_logger()
 
 
 def shop_for(headers: dict[str, Any] | None) -> str | None:
@@ -33,7 +33,7 @@ def identity_for(headers: dict[str, Any] | None) -> tuple[str, str | None] | Non
     return identify(deps.shops(), dict(headers or {}))
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
     found = identity_for(request.headers)

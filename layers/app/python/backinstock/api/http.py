@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 import backinstock
-from backinstock import registry
+from backinstock import observability, registry
 from backinstock.api.validation import parse_body, parse_query, refuse_query
 from backinstock.errors import AppError, Problem, RateLimited, UnsupportedMediaType
 from backinstock.infra_spec import security_headers
@@ -43,8 +43,8 @@ from backinstock.registry import BASE_PATH, Action
 if typing.TYPE_CHECKING:
     from backinstock.services.ratelimits import Decision
 
-logger = Logger()
-metrics = Metrics(namespace="BackInStock")
+logger = observability.root_logger()
+metrics = observability.metrics()
 
 JSON = "application/json; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -419,7 +419,7 @@ def route(action: Action) -> Callable[[Callable[[Request[Any, Any]], Any]], Lamb
             return error_response(404, [problem], request_id())
 
         @metrics.log_metrics
-        @logger.inject_lambda_context(clear_state=True)
+        @logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             metrics.add_dimension(name="action", value=action.name)
             mark = len(_decisions)

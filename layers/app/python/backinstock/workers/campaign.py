@@ -5,18 +5,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from backinstock import deps
+from backinstock import deps, observability
 from backinstock.services import campaigns
 
-logger = Logger()
+logger = observability.root_logger()
+
+
+metrics = observability.metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = event["campaign"]
     logger.append_keys(campaign_id=state.get("campaign_id"), shop_id=state.get("shop_id"))
+    observability.correlate(logger, state.get("campaign_id"))
     if event.get("phase") == "abandon":
         return campaigns.abandon(deps.campaigns(), state)
-    return campaigns.step(deps.campaigns(), state)
+    try:
+        if first_step(state):
+            name = observability.per_trigger(observability.RESTOCKS_STARTED, state.get("trigger", "webhook"))
+            observability.count(metrics, name)
+        return campaigns.step(deps.campaigns(), state)
+    finally:
+        observability.flush(metrics)
+
+
+def first_step(state: dict[str, Any]) -> bool:
+    """The first step of a campaign (as `campaigns.start` hands it over): a restock started. A campaign paused
+    before its first batch and resumed starts from this state again, and counts twice."""
+    return not state.get("batches") and state.get("cursor") is None and not state.get("in_batch")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from backinstock import config, deps
+from backinstock import config, deps, observability
 from backinstock.csvfile import MultipartCsv, abort_open_uploads, abort_upload
 from backinstock.services import exports
 
-logger = Logger()
+logger = observability.root_logger()
+metrics = observability.metrics()
 
 
 def _writer(job: dict[str, Any], state: dict[str, Any] | None) -> MultipartCsv:
@@ -34,9 +33,17 @@ def _abort(object_key: str, upload_id: str) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = event.get("job") or {}
     logger.append_keys(shop_id=job.get("shop_id"), job_id=job.get("job_id"), phase=event.get("phase"))
-    if event.get("phase") == "fail":
-        logger.warning("export failed", extra={"error": job.get("error")})
-        return exports.fail(deps.exports(), job, _abort)
-    result = exports.run_step(deps.exports(), job, _writer, context.get_remaining_time_in_millis, _dependency)
-    logger.info("export step", extra={"done": result["done"], "rows": (result.get("state") or {}).get("row_count")})
-    return result
+    observability.correlate(logger, job.get("job_id"))
+    try:
+        if event.get("phase") == "fail":
+            logger.warning("export failed", extra={"error": job.get("error")})
+            failed = exports.fail(deps.exports(), job, _abort)
+            observability.count(metrics, observability.EXPORTS_FAILED)
+            return failed
+        result = exports.run_step(deps.exports(), job, _writer, context.get_remaining_time_in_millis, _dependency)
+        logger.info("export step", extra={"done": result["done"], "rows": (result.get("state") or {}).get("row_count")})
+        if result["done"]:
+            observability.count(metrics, observability.EXPORTS_FINISHED)
+        return result
+    finally:
+        observability.flush(metrics)

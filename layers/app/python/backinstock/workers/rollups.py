@@ -22,21 +22,21 @@ from __future__ import annotations
 from collections import Counter
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from backinstock import deps, ids
+from backinstock import deps, ids, observability
 from backinstock.models.rollups import Change
 from backinstock.repositories.base import from_item
 from backinstock.repositories.rollups import ApplyFailed, Record
 from backinstock.services import optin
 from backinstock.services.rollups import change_of, pending_changes
 
-logger = Logger()
-metrics = Metrics(namespace="BackInStock")
+logger = observability.root_logger()
+metrics = observability.metrics()
 
 
 @dataclass
@@ -156,10 +156,30 @@ def run_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failed = written if failed is None else min(failed, written)
     for outcome, count in batch.outcomes.items():
         metrics.add_metric(name=f"Rollup_{outcome}", unit=MetricUnit.Count, value=count)
+    lag = lag_seconds(records, ids.now().timestamp())
+    if lag is not None:
+        metrics.add_metric(name=observability.ROLLUP_LAG, unit=MetricUnit.Seconds, value=lag)
     logger.info("stream batch", extra={"records": len(records), **batch.outcomes})
     if failed is None:
         return {"batchItemFailures": []}
     return {"batchItemFailures": [{"itemIdentifier": records[failed]["dynamodb"]["SequenceNumber"]}]}
+
+
+def lag_seconds(records: list[dict[str, Any]], now: float) -> float | None:
+    """How far behind the reports are: the age of the batch's oldest record (its `ApproximateCreationDateTime`:
+    epoch seconds in Lambda's event, a datetime from boto3 in the local run), when the batch is applied. None when
+    no record says."""
+    created = [t for t in (_created(r) for r in records) if t is not None]
+    return max(0.0, round(now - min(created), 3)) if created else None
+
+
+def _created(record: dict[str, Any]) -> float | None:
+    value = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 @metrics.log_metrics

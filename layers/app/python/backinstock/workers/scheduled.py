@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from backinstock import deps
+from backinstock import deps, observability
 from backinstock.services import alerts
 
-logger = Logger()
+logger = observability.root_logger()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,19 +18,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from backinstock import deps, ids
+from backinstock import deps, ids, observability
 from backinstock.providers import ProviderThrottled
 from backinstock.queue import OPTIN_WAIT_SECONDS
 from backinstock.services import campaigns, pacing, sending, signups
 from backinstock.services.settings import settings_of
 
-logger = Logger()
-metrics = Metrics(namespace="BackInStock")
+logger = observability.root_logger()
+metrics = observability.metrics()
 # A batch whose every record failed is reported record by record too (not raised): SQS redelivers exactly the same
 # way, and the function's Errors metric stays for real faults (poison messages end in the alarmed DLQ).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -132,6 +131,7 @@ def handle_message(
                 errors.append(exc)
                 continue
             outcomes[outcome.status] += 1
+            _count_alert(outcome.status, batch.signups.get(send["signup_id"]))
             if send.get("outstanding") and outcome.status != "sent":  # a sent one's record freed its slot
                 signups.send_processed(s.signups, shop.shop_id, send)  # it holds the next notify a little longer
     finally:
@@ -202,7 +202,15 @@ def _age_seconds(queued_at: str | None) -> float:
     return (ids.now() - datetime.fromisoformat(queued_at.replace("Z", "+00:00"))).total_seconds()
 
 
+def _count_alert(status: str, signup: dict[str, Any] | None) -> None:
+    """`AlertsSent_<channel>`, `AlertsBlocked_<channel>` (backinstock.observability): the send's signup's channel."""
+    name = {"sent": observability.ALERTS_SENT, "blocked": observability.ALERTS_BLOCKED}.get(status)
+    if name is not None:
+        observability.count(metrics, observability.per_channel(name, (signup or {}).get("channel")))
+
+
 def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    observability.correlate(logger, record.message_id)
     remaining = lambda_context.get_remaining_time_in_millis if lambda_context is not None else None
     outcomes = handle_message(json.loads(record.body), remaining_ms=remaining)
     for status, count in outcomes.items():

@@ -9,16 +9,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from backinstock import deps
+from backinstock import deps, observability
 from backinstock.repositories.shops import Shop
 
-logger = Logger()
-metrics = Metrics(namespace="BackInStock")
+logger = observability.root_logger()
+metrics = observability.metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
@@ -117,6 +116,7 @@ def handle_message(message: dict[str, Any]) -> Any:
 
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
+    observability.correlate(logger, message.get("event_id") or record.message_id)
     outcome = handle_message(message)
     logger.info("webhook processed", extra={"outcome": outcome})
     metrics.add_metric(name=f"Webhook_{message['topic'].replace('/', '_')}", unit=MetricUnit.Count, value=1)
