@@ -22,12 +22,15 @@ import uuid
 import zlib
 from typing import Any
 
+from backinstock.ids import parse as ids_parse
 from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, key, serialize, to_item
 from backinstock.repositories.signups import (
+    SEND_SPACING_CONDITION,
     ListFilter,
     first_ids,
     list_ids,
     product_pk,
+    send_spacing_values,
     shop_pk,
     signup_key,
     variant_pk,
@@ -135,9 +138,15 @@ class NotificationRepository(Repository):
             }
         }
 
-    def _notifiable(self, shop_id: str, signup_id: str, allow_resend: bool) -> dict[str, Any]:
+    def _notifiable(
+        self, shop_id: str, signup_id: str, allow_resend: bool, spacing: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         condition = "attribute_exists(PK)" + ("" if allow_resend else " AND attribute_not_exists(notified_at)")
-        return {"ConditionCheck": {"Key": signup_key(shop_id, signup_id), "ConditionExpression": condition}}
+        check: dict[str, Any] = {"Key": signup_key(shop_id, signup_id), "ConditionExpression": condition}
+        if spacing:
+            check["ConditionExpression"] += f" AND {SEND_SPACING_CONDITION}"
+            check["ExpressionAttributeValues"] = spacing
+        return {"ConditionCheck": check}
 
     def record_blocked(self, notification: dict[str, Any], send_id: str, expires_at: int, allow_resend: bool) -> None:
         """The blocked attempt in the log, the signup's `blocked_at`, and the claim: one transaction."""
@@ -248,9 +257,11 @@ class NotificationRepository(Repository):
         expires_at: int,
         attempted_at: str,
         lease: str | None = None,
+        spaced: str | None = None,
     ) -> None:
         """Before the provider is called: the claim (`sending`). Raises AlreadyClaimed, QuotaExceeded or
-        NotNotifiable.
+        NotNotifiable. `spaced`: the signup's resend spacing (`SEND_SPACING_CONDITION`: no other send holds its
+        slot, no alert since then).
 
         Under a lease (`lease`: the message's quota is reserved) it is one conditional PutItem on the claim's own
         partition; the signup was read strongly consistent just before (`prefetch`). Without one (the month's rest
@@ -285,7 +296,12 @@ class NotificationRepository(Repository):
                 [
                     self._claim_put(shop_id, send_id, claim),
                     {"Update": usage},
-                    self._notifiable(shop_id, signup_id, allow_resend),
+                    self._notifiable(
+                        shop_id,
+                        signup_id,
+                        allow_resend,
+                        send_spacing_values(send_id, ids_parse(attempted_at), spaced) if spaced else None,
+                    ),
                 ]
             )
         except self.client.exceptions.TransactionCanceledException as exc:

@@ -46,7 +46,7 @@ from backinstock.repositories.notifications import (
     lease_id,
 )
 from backinstock.repositories.shops import Shop, ShopRepository
-from backinstock.repositories.signups import SignupRepository
+from backinstock.repositories.signups import SignupRepository, send_spacing_holds
 from backinstock.services import links
 from backinstock.services.pacing import Pace
 
@@ -133,6 +133,17 @@ def _notification(
         "sent_at": at,
         "created_at": at,
     }
+
+
+def spaced_before(send: dict[str, Any], settings: Settings, moment: datetime) -> str:
+    """The resend spacing of a send (issue 23, part 5): no alert of its signup may have gone out after this moment.
+    A notify's send: the moment its notify took the signup's slot (the notify checked the window before it); any
+    other send (a campaign's): the shop's window before now."""
+    if send.get("held_at"):
+        return str(send["held_at"])
+    if send.get("outstanding"):  # queued before `held_at` was
+        return ids.iso(datetime.fromtimestamp(int(send["outstanding"]), moment.tzinfo))
+    return ids.iso(moment - timedelta(minutes=settings.delivery.resend_spacing_minutes))
 
 
 # How old the batch's read of a signup may be when its send is decided: an unsubscribe or a notification since then
@@ -239,6 +250,10 @@ def process_send(
     if item.get("notified_at") and not allow_resend:
         _unused(batch)
         return Outcome("skipped", "already notified; no resend was asked for")
+    spaced = spaced_before(send, settings, moment)
+    if not send_spacing_holds(item, send_id, moment, spaced):
+        _unused(batch)  # another send holds the signup's slot, or an alert went out within the window
+        return Outcome("skipped", "resend spacing")
 
     notification_id = ids.uuid7(moment)
     reason = blocked_reason(item, shop, settings)
@@ -249,7 +264,7 @@ def process_send(
     if reason is None:
         try:
             s.notifications.claim_send(
-                shop_id, send_id, signup_id, notification_id, month, limit, allow_resend, expires_at, at, lease
+                shop_id, send_id, signup_id, notification_id, month, limit, allow_resend, expires_at, at, lease, spaced
             )
         except AlreadyClaimed:
             return Outcome("skipped", "claimed concurrently")
