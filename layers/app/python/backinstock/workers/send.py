@@ -132,7 +132,7 @@ def handle_message(
                 errors.append(exc)
                 continue
             outcomes[outcome.status] += 1
-            if send.get("outstanding") and outcome.status != "sent":  # a sent one's record freed its slot
+            if send.get("outstanding") and outcome.status != "sent":  # a sent one's claim freed its slot
                 signups.send_processed(s.signups, shop.shop_id, send)  # it holds the next notify a little longer
     finally:
         if turns is not None:
