@@ -320,7 +320,6 @@ class NotificationRepository(Repository):
             "status": "sending",
             "notification_id": notification_id,
             "attempted_at": attempted_at,
-            "month": month,
             "lease": lease,
         }
         update = self._signup_claim(shop_id, signup_id, claim, allow_resend, spaced, frees_slot)

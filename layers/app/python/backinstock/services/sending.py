@@ -332,7 +332,7 @@ def process_send(
             **item,
             "notified_at": item.get("notified_at") or at,
             "last_notified_at": at,
-            "last_send": {**claimed, "month": month, "lease": lease},
+            "last_send": {**claimed, "lease": lease},
         }
     # The signup's pending guard is not released here: the next signup of the same contact takes a notified
     # owner's guard over (`services.signups.create_signup`), so a send writes no guard item.
