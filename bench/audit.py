@@ -132,7 +132,6 @@ def run() -> dict[str, Any]:
     from backinstock import aws, config, deps, ids
     from backinstock.models.signups import SignupCreate
     from backinstock.repositories.base import from_item
-    from backinstock.repositories.notifications import claim_key
     from backinstock.services import rollup_audit, sending
     from backinstock.services.settings import settings_of
     from backinstock.services.signups import create_signup
@@ -160,10 +159,9 @@ def run() -> dict[str, Any]:
                         cases.stub_sender(), shop_row, settings_of(shop_row), {"send_id": "t", "signup_id": signup.id}
                     )
                     assert outcome.status == "sent", outcome
-                    claim = deps.notifications().claim(shop_id, "t")  # the send's claim names its notification
+                    claim = deps.notifications().claim(shop_id, signup.id, "t")  # the claim names its notification
                     assert claim is not None
                     ids_of[str(claim["notification_id"])] = "notification"
-                    deps.notifications().client.delete_item(TableName=config.table_name(), Key=claim_key(shop_id, "t"))
                 templates.append((variant, ids_of, _base_items(shop_id, ids_of)))
         clones = []
         for n in range(AUDIT_SIGNUPS - len(templates)):

@@ -90,7 +90,7 @@ def send_now(shop_id: str, signup_id: str) -> str:
     send_id = str(uuid.uuid4())
     outcome = sending.process_send(stub_sender(), shop, settings_of(shop), {"send_id": send_id, "signup_id": signup_id})
     assert outcome.status == "sent", outcome
-    claim = deps.notifications().claim(shop_id, send_id)
+    claim = deps.notifications().claim(shop_id, signup_id, send_id)
     assert claim is not None
     return str(claim["notification_id"])
 

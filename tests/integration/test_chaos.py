@@ -9,6 +9,7 @@ function is the one place to re-point.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,27 +39,25 @@ def test_a_seed_replays_the_same_run() -> None:
 
 # ----------------------------------------------------------------------------------------------- the guards
 def without_send_claim(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The send worker no longer sees an earlier claim, and its claim is written unconditionally (the signup's
-    notifiable check goes too): a redelivered or concurrently run send goes out again."""
+    """The send worker no longer sees an earlier claim, and its claim on the signup is written unconditionally (the
+    once-guard, the notifiable check and the spacing clause go): a redelivered or concurrently run send goes out
+    again."""
+    from backinstock.repositories import notifications
     from backinstock.repositories.notifications import NotificationRepository
 
-    def claim_send(self: Any, shop_id: str, send_id: str, signup_id: str, notification_id: str, month: str,
-                   limit: Any, allow_resend: bool, expires_at: int, attempted_at: str,
-                   lease: Any = None) -> None:  # fmt: skip
-        claim = {"status": "sending", "signup_id": signup_id, "notification_id": notification_id,
-                 "attempted_at": attempted_at, "month": month, "expires_at": expires_at}  # fmt: skip
-        put = self._claim_put(shop_id, send_id, claim)["Put"]
-        put.pop("ConditionExpression")
-        self.client.put_item(TableName=self.table_name, Item=put["Item"])
+    original = NotificationRepository._signup_claim
 
-    original = NotificationRepository.prefetch
+    def unconditional(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        update = original(self, *args, **kwargs)
+        update["ConditionExpression"] = "attribute_exists(PK)"
+        used = set(re.findall(r":\w+", update["UpdateExpression"]))
+        update["ExpressionAttributeValues"] = {
+            k: v for k, v in update["ExpressionAttributeValues"].items() if k in used
+        }
+        return update
 
-    def without_claims(self: Any, shop_id: str, sends: list[dict[str, Any]]) -> Any:
-        return {}, original(self, shop_id, sends)[1]
-
-    monkeypatch.setattr(NotificationRepository, "claim", lambda self, shop_id, send_id: None)
-    monkeypatch.setattr(NotificationRepository, "prefetch", without_claims)
-    monkeypatch.setattr(NotificationRepository, "claim_send", claim_send)
+    monkeypatch.setattr(notifications, "claim_of", lambda signup, send_id: None)
+    monkeypatch.setattr(NotificationRepository, "_signup_claim", unconditional)
 
 
 def without_conflict_retry(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -307,3 +307,33 @@ def test_a_cancel_during_a_running_step_wins(
     assert deps.restocks().restocks.campaign(shop_id, 101)["status"] == "cancelled"
     tee.send_worker.drain()
     assert alerted(outbox) == []
+
+
+# ---------------------------------------------------------------------------------------------- resend spacing
+@pytest.mark.parametrize(("allow_resend", "stale_read"), [(False, False), (True, False), (True, True)])
+def test_a_notify_after_the_campaign_picked_the_signup_sends_one_alert(
+    tee: Shopify, outbox: Any, allow_resend: bool, stale_read: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23, part 5: a campaign queued a signup's send, then a notify (or a resend) of it came before that send
+    went out. The campaign's send finds the notify's send holding the signup's slot (its claim's condition) and
+    leaves it the alert; the notify's send finds nothing sent since it was asked for. One alert, not two.
+    `stale_read`: the worker's read of the signup missed the notify (it is up to a second old), so the claim's
+    condition alone decides."""
+    from backinstock.services import sending
+
+    if stale_read:
+        monkeypatch.setattr(sending, "send_spacing_holds", lambda *args: True)
+    shop, key = tee.shop, tee.shop["api_key"]
+    first, second = signups(shop, 2)
+    status, started = call("POST", RESTOCKS, key, {"shopify_variant_id": 101})
+    assert status == 202, started
+    tee.finish_campaigns()  # the campaign's sends are queued, not yet processed
+    assert tee.send_worker.pending_count() == 1  # one message of two sends
+    status, body = call("POST", f"{SIGNUPS}/{first}/notify", key, {"allow_resend": allow_resend})
+    assert status == 202 and not body.get("coalesced"), body
+    tee.send_worker.drain()
+    assert alerted(outbox) == ["w0@x.io", "w1@x.io"]  # one each
+    status, log = call("GET", "/back_in_stock/notifications?variant_id=101", key)
+    assert status == 200
+    assert [n["status"] for n in log["notifications"] if n["signup_id"] == first] == ["sent"]
+    assert call("GET", f"{SIGNUPS}/{second}", key)[1]["status"] == "notified"

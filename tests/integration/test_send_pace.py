@@ -204,7 +204,8 @@ def test_a_message_without_a_token_in_the_horizon_is_deferred(
     assert worker.run([message])["batchItemFailures"] == []
     [(rest, delayed)] = [(b, d) for b, d in delayed_messages() if b.get("deferrals")]
     assert delayed and len(rest["sends"]) == 3  # nothing claimed, nothing sent: all of it later
-    assert deps.notifications().claim(shop["shop_id"], rest["sends"][0]["send_id"]) is None
+    first = rest["sends"][0]
+    assert deps.notifications().claim(shop["shop_id"], first["signup_id"], first["send_id"]) is None
 
 
 def test_a_small_shop_is_not_held_behind_a_big_restock(

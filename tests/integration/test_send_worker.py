@@ -165,8 +165,9 @@ def test_a_throttled_release_after_a_provider_failure_still_sends_once(
     real_transact = client.transact_write_items
 
     def throttled_release_once(**kwargs: Any) -> Any:
-        deletes_claim = any("SEND#" in str(i.get("Delete", {}).get("Key", "")) for i in kwargs["TransactItems"])
-        if deletes_claim and refusals["release"]:
+        # the release: the send's claim on its signup undone (on the condition that it is the signup's last claim)
+        releases = any("last_send.send_id" in str(i.get("Update", {})) for i in kwargs["TransactItems"])
+        if releases and refusals["release"]:
             refusals["release"] -= 1
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "throttled"}}, "TransactWriteItems")
         return real_transact(**kwargs)

@@ -3,11 +3,10 @@
 Items (see docs/DATA_MODEL.md, "Sends: claim, provider, record"):
 - `SHOP#<id> / NOTIF#<uuid7>`: one delivery attempt (`sent` or `blocked`), with the variant and product index keys
   (`GSI1PK=SHOP#<id>#VARIANT#<v>`, `GSI2PK=SHOP#<id>#PRODUCT#<p>`, sort key `NOTIF#<uuid7>`).
-- `SHOP#<id>#SEND#<nn> / SEND#<send_id>`: the claim of one queued send, in one of 16 partitions by
-  `crc32(send_id) % 16` (a restock's claims spread over 16 keys, never the shop's). Written before the provider is
-  called (`sending`), or with its blocked row (`blocked`); a redelivered message finds it and does not send again.
-  A sent claim stays `sending`: its log row (`notification_id`) is what says it was recorded. Expires (TTL) after
-  the queue's retention.
+- A send's claim is on its signup (`last_send`: the send id, `sending` or `blocked`, the log row's id, the lease): one
+  conditional UpdateItem before the provider is called, which also marks the signup notified; a redelivered message
+  finds it there (`claim_of`) and does not send again. Claim items of the earlier layout
+  (`SHOP#<id>#SEND#<nn> / SEND#<send_id>`, 16 partitions by `crc32(send_id) % 16`) are still read until they expire.
 - `SHOP#<id>#SEND#<nn> / LEASE#<lease_id>`: the monthly quota reserved for one queue message (`n` sends), taken in
   one transaction with the month's usage; its unused part is given back once the message is done (`settled`).
 - `SHOP#<id> / USAGE#<yyyy-mm>`: sends this month: reserved a message at a time (a lease), or a send at a time when
@@ -22,12 +21,15 @@ import uuid
 import zlib
 from typing import Any
 
-from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, key, serialize, to_item
+from backinstock.ids import parse as ids_parse
+from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, from_item, key, serialize, to_item
 from backinstock.repositories.signups import (
+    SEND_SPACING_CONDITION,
     ListFilter,
     first_ids,
     list_ids,
     product_pk,
+    send_spacing_values,
     shop_pk,
     signup_key,
     variant_pk,
@@ -63,6 +65,17 @@ def lease_key(shop_id: str, lease: str) -> dict[str, Any]:
     return key(send_pk(shop_id, lease), f"LEASE#{lease}")
 
 
+# The once-guard of a send's claim on its signup: the signup's last claim is not this send (a redelivered message finds
+# its claim, `claim_of`, and does not claim again).
+ONCE_CONDITION = "(attribute_not_exists(last_send) OR last_send.send_id <> :send)"
+
+
+def claim_of(signup: dict[str, Any] | None, send_id: str) -> dict[str, Any] | None:
+    """A send's claim as its signup holds it (`last_send`, while it is the signup's last send)."""
+    claim = (signup or {}).get("last_send")
+    return claim if isinstance(claim, dict) and claim.get("send_id") == send_id else None
+
+
 class QuotaExceeded(Exception):
     pass
 
@@ -89,14 +102,19 @@ class NotificationRepository(Repository):
         return first_ids(self, shop_id, NOTIF, where, limit, **window)
 
     # ----------------------------------------------------------------------------------------- worker state
-    def claim(self, shop_id: str, send_id: str) -> dict[str, Any] | None:
-        return self.read(send_pk(shop_id, send_id), f"SEND#{send_id}")
+    def claim(self, shop_id: str, signup_id: str, send_id: str) -> dict[str, Any] | None:
+        """The claim of one send: its signup's `last_send` when it names the send, else a claim item written before
+        the claims moved onto the signup (read until they expire)."""
+        claims, _ = self.prefetch(shop_id, [{"send_id": send_id, "signup_id": signup_id}])
+        return claims.get(send_id)
 
     def prefetch(
         self, shop_id: str, sends: list[dict[str, Any]]
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """The claims and signups of a message's sends, strongly consistent: one BatchGetItem per 50 sends (instead
-        of two GetItem a send). Returns (send id -> claim, signup id -> signup)."""
+        of two GetItem a send). A send's claim is its signup's `last_send` when that names it (`claim_of`); the
+        claim items of the earlier layout (`SEND#<send_id>`) are read in the same call until they expire. Returns
+        (send id -> claim, signup id -> signup)."""
         keys = [claim_key(shop_id, s["send_id"]) for s in sends]
         keys += [signup_key(shop_id, i) for i in dict.fromkeys(s["signup_id"] for s in sends)]
         unique = list({(k["PK"]["S"], k["SK"]["S"]): k for k in keys}.values())
@@ -108,15 +126,11 @@ class NotificationRepository(Repository):
                     claims[item["SK"][len("SEND#") :]] = item
                 elif item.get("entity") == "signup":
                     signups[item["signup_id"]] = item
+        for send in sends:
+            claim = claim_of(signups.get(send["signup_id"]), send["send_id"])
+            if claim is not None:
+                claims.setdefault(send["send_id"], claim)
         return claims, signups
-
-    def _claim_put(self, shop_id: str, send_id: str, values: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "Item": {**claim_key(shop_id, send_id), **to_item({"entity": "send_claim", **values})},
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
 
     def _log_put(self, notification: dict[str, Any]) -> dict[str, Any]:
         shop_id = notification["shop_id"]
@@ -135,37 +149,80 @@ class NotificationRepository(Repository):
             }
         }
 
-    def _notifiable(self, shop_id: str, signup_id: str, allow_resend: bool) -> dict[str, Any]:
-        condition = "attribute_exists(PK)" + ("" if allow_resend else " AND attribute_not_exists(notified_at)")
-        return {"ConditionCheck": {"Key": signup_key(shop_id, signup_id), "ConditionExpression": condition}}
+    def _signup_claim(
+        self,
+        shop_id: str,
+        signup_id: str,
+        claim: dict[str, Any],
+        allow_resend: bool,
+        spaced: str | None,
+        frees_slot: bool = False,
+    ) -> dict[str, Any]:
+        """The claim of one send, on its signup (one conditional UpdateItem): `last_send` names the send, and a send
+        to go out marks the signup notified now (`notified_at`, `last_notified_at`, `notifications_sent`; undone
+        by `release_claim` if the provider does not take it); a blocked one sets `blocked_at`. Its condition is the
+        once-guard (`ONCE_CONDITION`: the signup's last claim is not this send), "may still be notified" (not
+        notified, unless a resend), and, for a send that goes out, the resend spacing (`SEND_SPACING_CONDITION`)."""
+        at = claim["attempted_at"]
+        kept = {k: v for k, v in claim.items() if v is not None}
+        values: dict[str, Any] = {":send": {"S": claim["send_id"]}, ":claim": serialize(kept), ":at": {"S": at}}
+        if claim["status"] == "sending":
+            update = (
+                "SET last_send = :claim, notified_at = if_not_exists(notified_at, :at), last_notified_at = :at "
+                "ADD notifications_sent :one"
+            )
+            values[":one"] = {"N": "1"}
+            if frees_slot:  # a notify's send: its slot is free from now on (the spacing holds through the alert)
+                update += " REMOVE send_outstanding, send_outstanding_until, send_outstanding_done"
+        else:
+            update = "SET last_send = :claim, blocked_at = :at"
+        condition = f"attribute_exists(PK) AND {ONCE_CONDITION}"
+        if not allow_resend:
+            condition += " AND attribute_not_exists(notified_at)"
+        if claim["status"] == "sending" and spaced is not None:
+            condition += f" AND {SEND_SPACING_CONDITION}"
+            values.update(send_spacing_values(claim["send_id"], ids_parse(at), spaced))
+        return {
+            "Key": signup_key(shop_id, signup_id),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+
+    def _refused(self, old: dict[str, Any] | None, send_id: str) -> Exception:
+        """Why a signup claim's condition failed, from the signup as it was."""
+        if old and claim_of(old, send_id) is not None:
+            return AlreadyClaimed(send_id)
+        return NotNotifiable(old.get("signup_id") if old else None)
+
+    def _update_signup(self, update: dict[str, Any], send_id: str) -> dict[str, Any]:
+        """One conditional UpdateItem of a signup claim; returns the signup as it was before (for a release)."""
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                **update,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as failed:
+            old = failed.response.get("Item")
+            raise self._refused(from_item(old) if old else None, send_id) from None
+        return from_item(response.get("Attributes") or {})
 
     def record_blocked(self, notification: dict[str, Any], send_id: str, expires_at: int, allow_resend: bool) -> None:
-        """The blocked attempt in the log, the signup's `blocked_at`, and the claim: one transaction."""
+        """The blocked attempt: its claim on the signup (`blocked_at`, `last_send` with the reason), then its log row
+        (conditional). Two writes: a crash in between is recovered by the send's redelivery, which finds its claim
+        and writes the row (`record`)."""
         shop_id, signup_id = notification["shop_id"], notification["signup_id"]
-        claim = {"status": "blocked", "notification_id": notification["notification_id"], "expires_at": expires_at}
-        try:
-            self.transact(
-                [
-                    self._claim_put(shop_id, send_id, claim),
-                    self._log_put(notification),
-                    {
-                        "Update": {
-                            "Key": signup_key(shop_id, signup_id),
-                            "UpdateExpression": "SET blocked_at = :at",
-                            "ConditionExpression": "attribute_exists(PK)"
-                            + ("" if allow_resend else " AND attribute_not_exists(notified_at)"),
-                            "ExpressionAttributeValues": {":at": serialize(notification["sent_at"])},
-                        }
-                    },
-                ]
-            )
-        except self.client.exceptions.TransactionCanceledException as exc:
-            codes = self.cancellation_codes(exc)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                raise AlreadyClaimed(send_id) from None
-            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
-                raise NotNotifiable(signup_id) from None
-            raise
+        claim = {
+            "send_id": send_id,
+            "status": "blocked",
+            "notification_id": notification["notification_id"],
+            "attempted_at": notification["sent_at"],
+            "reason": notification["blocked_reason"],
+        }
+        self._update_signup(self._signup_claim(shop_id, signup_id, claim, allow_resend, None), send_id)
+        self.record(notification)
 
     # ------------------------------------------------------------------------------------------ monthly quota
     def reserve(self, shop_id: str, lease: str, month: str, n: int, limit: int | None, expires_at: int) -> int:
@@ -248,30 +305,26 @@ class NotificationRepository(Repository):
         expires_at: int,
         attempted_at: str,
         lease: str | None = None,
-    ) -> None:
-        """Before the provider is called: the claim (`sending`). Raises AlreadyClaimed, QuotaExceeded or
-        NotNotifiable.
+        spaced: str | None = None,
+        frees_slot: bool = False,
+    ) -> dict[str, Any] | None:
+        """Before the provider is called: the send's claim on its signup (`_signup_claim`: marked notified, `last_send`
+        names the send, `sending`). Raises AlreadyClaimed, QuotaExceeded or NotNotifiable. Returns the signup as it
+        was (what `release_claim` puts back), or None when it was not read back (a send at a time).
 
-        Under a lease (`lease`: the message's quota is reserved) it is one conditional PutItem on the claim's own
-        partition; the signup was read strongly consistent just before (`prefetch`). Without one (the month's rest
-        is smaller than the message), the month's usage is taken under the plan limit and the signup checked in
-        the same transaction, a send at a time."""
+        Under a lease (`lease`: the message's quota is reserved) it is one conditional UpdateItem of the signup.
+        Without one (the month's rest is smaller than the message), the month's usage is taken under the plan limit
+        in the same transaction, a send at a time. `spaced`: the resend spacing (`SEND_SPACING_CONDITION`)."""
         claim = {
+            "send_id": send_id,
             "status": "sending",
-            "signup_id": signup_id,
             "notification_id": notification_id,
             "attempted_at": attempted_at,
-            "month": month,
-            "expires_at": expires_at,
             "lease": lease,
         }
+        update = self._signup_claim(shop_id, signup_id, claim, allow_resend, spaced, frees_slot)
         if lease is not None:
-            put = self._claim_put(shop_id, send_id, claim)["Put"]
-            try:
-                self.client.put_item(TableName=self.table_name, **put)
-            except self.client.exceptions.ConditionalCheckFailedException:
-                raise AlreadyClaimed(send_id) from None
-            return
+            return self._update_signup(update, send_id)
         usage: dict[str, Any] = {
             "Key": key(shop_pk(shop_id), f"USAGE#{month}"),
             "UpdateExpression": "ADD sends :one SET entity = :entity",
@@ -281,33 +334,42 @@ class NotificationRepository(Repository):
             usage["ConditionExpression"] = "attribute_not_exists(sends) OR sends < :limit"
             usage["ExpressionAttributeValues"][":limit"] = {"N": str(limit)}
         try:
-            self.transact(
-                [
-                    self._claim_put(shop_id, send_id, claim),
-                    {"Update": usage},
-                    self._notifiable(shop_id, signup_id, allow_resend),
-                ]
-            )
+            self.transact([{"Update": usage}, {"Update": update}])
         except self.client.exceptions.TransactionCanceledException as exc:
             codes = self.cancellation_codes(exc)
             if codes[0] == "ConditionalCheckFailed":
-                raise AlreadyClaimed(send_id) from None
-            if codes[1] == "ConditionalCheckFailed":
                 raise QuotaExceeded(month) from None
-            if codes[2] == "ConditionalCheckFailed":
-                raise NotNotifiable(signup_id) from None
+            if codes[1] == "ConditionalCheckFailed":
+                raise self._refused(self.read(shop_pk(shop_id), f"SIGNUP#{signup_id}"), send_id) from None
             raise
+        return None
 
-    def release_claim(self, shop_id: str, send_id: str, month: str, leased: bool = False) -> None:
-        """The provider refused or failed: undo the claim (and the send's usage, unless its message's lease holds
-        it: the retry sends under the same lease) so that a retry can send.
+    def release_claim(
+        self,
+        shop_id: str,
+        send_id: str,
+        month: str,
+        leased: bool = False,
+        signup_id: str | None = None,
+        before: dict[str, Any] | None = None,
+    ) -> None:
+        """The provider refused or failed: undo the send's claim on its signup (its notified marks back as they were
+        in `before`, the signup as the claim found it; its send slot back to a notify's send) and the send's usage
+        (unless its message's lease holds it: the retry sends under the same lease), so that a retry can send. A
+        claim item of the earlier layout is deleted.
 
         Retried (beyond the SDK's own retries) with one idempotency token: a claim left `sending` reads, on the
         message's redelivery, as a crash after the provider call, and is recorded as sent without a message (found
-        building `make chaos`: SES refused, then the release was throttled). The token makes a retry of a release
-        that did apply change nothing (no second usage decrement)."""
+        building `make chaos`: SES refused, then the release was throttled). The token (and the condition that the
+        signup's last claim is this send) makes a retry of a release that did apply change nothing."""
         token = str(uuid.uuid4())
-        items: list[dict[str, Any]] = [{"Delete": {"TableName": self.table_name, "Key": claim_key(shop_id, send_id)}}]
+        items: list[dict[str, Any]] = []
+        if signup_id is None:
+            items.append({"Delete": {"TableName": self.table_name, "Key": claim_key(shop_id, send_id)}})
+        else:
+            items.append(
+                {"Update": {"TableName": self.table_name, **self._unclaim(shop_id, signup_id, send_id, before)}}
+            )
         if not leased:
             items.append(
                 {
@@ -323,57 +385,61 @@ class NotificationRepository(Repository):
             try:
                 self.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
                 return
+            except self.client.exceptions.TransactionCanceledException as exc:
+                if self.cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                    return  # released already (or the signup is gone): nothing to undo
+                if attempt == RELEASE_ATTEMPTS - 1:
+                    raise
             except Exception:
                 if attempt == RELEASE_ATTEMPTS - 1:
                     raise
-                time.sleep(0.05 * 2**attempt)
+            time.sleep(0.05 * 2**attempt)
 
-    def record_sent(
-        self, notification: dict[str, Any], send_id: str, provider_id: str | None, frees_slot: bool = False
-    ) -> bool:
-        """After the provider accepted (or after a crash in between, on redelivery): the log row and the signup's
-        counters and timestamps, in one transaction. The log row's id is the claim's, and its Put is conditional:
-        a recovery runs once, and the claim itself is not written again (it stays `sending`; its log row is what
-        says it was recorded). Returns False when another invocation recorded it first.
+    def _unclaim(self, shop_id: str, signup_id: str, send_id: str, before: dict[str, Any] | None) -> dict[str, Any]:
+        was = before or {}
+        sets, removes = [], ["last_send"]
+        values: dict[str, Any] = {":send": {"S": send_id}, ":minus": {"N": "-1"}}
+        for name in ("notified_at", "last_notified_at"):
+            if was.get(name):
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = serialize(was[name])
+            else:
+                removes.append(name)
+        if was.get("last_send"):
+            removes.remove("last_send")
+            sets.append("last_send = :previous")
+            values[":previous"] = serialize(was["last_send"])
+        if was.get("send_outstanding") == send_id:  # a notify's send: it holds its slot again (unless taken since)
+            sets.append("send_outstanding = if_not_exists(send_outstanding, :send)")
+            sets.append("send_outstanding_until = if_not_exists(send_outstanding_until, :until)")
+            values[":until"] = serialize(was["send_outstanding_until"])
+        update = ("SET " + ", ".join(sets) + " " if sets else "") + "REMOVE " + ", ".join(removes)
+        return {
+            "Key": signup_key(shop_id, signup_id),
+            "UpdateExpression": update + " ADD notifications_sent :minus",
+            "ConditionExpression": "last_send.send_id = :send AND last_send.#status = :sending",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {**values, ":sending": {"S": "sending"}},
+        }
 
-        `frees_slot`: the send held the signup's send slot (a notify's, `send_outstanding`): the same update frees
-        it, so a notify's send writes the signup once. From now on `last_notified_at` holds the signup for the
-        shop's resend spacing (`SPACING_CONDITION`); no other send can hold the slot meanwhile (it was taken)."""
-        shop_id, at = notification["shop_id"], notification["sent_at"]
-        log = self._log_put({**notification, "provider_id": provider_id, "send_id": send_id})
+    def record(self, notification: dict[str, Any], provider_id: str | None = None) -> bool:
+        """The send's log row (`sent` or `blocked`), after its claim: one conditional PutItem, whose condition is the
+        record's once-guard (the row's id is the claim's). Returns False when it was written before (a
+        redelivery, or another invocation recovering the same claim)."""
+        row = {**notification}
+        if provider_id is not None:
+            row["provider_id"] = provider_id
+        put = self._log_put(row)["Put"]
         try:
-            self.transact(
-                [
-                    log,
-                    {
-                        "Update": {
-                            "Key": signup_key(shop_id, notification["signup_id"]),
-                            "UpdateExpression": "SET notified_at = if_not_exists(notified_at, :at), "
-                            "last_notified_at = :at ADD notifications_sent :one"
-                            + (
-                                " REMOVE send_outstanding, send_outstanding_until, send_outstanding_done"
-                                if frees_slot
-                                else ""
-                            ),
-                            "ConditionExpression": "attribute_exists(PK)",
-                            "ExpressionAttributeValues": {":at": serialize(at), ":one": {"N": "1"}},
-                        }
-                    },
-                ]
-            )
-        except self.client.exceptions.TransactionCanceledException as exc:
-            codes = self.cancellation_codes(exc)
-            if codes[0] == "ConditionalCheckFailed":
-                return False
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                # The signup was deleted while the send was in flight: keep the log row.
-                try:
-                    self.client.put_item(TableName=self.table_name, **log["Put"])
-                except self.client.exceptions.ConditionalCheckFailedException:
-                    return False
-                return True
-            raise
+            self.client.put_item(TableName=self.table_name, **put)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
         return True
+
+    def record_sent(self, notification: dict[str, Any], send_id: str, provider_id: str | None) -> bool:
+        """After the provider accepted (or after a crash in between, on redelivery): the log row. The signup was
+        marked notified by the claim. Returns False when another invocation recorded it first."""
+        return self.record({**notification, "send_id": send_id}, provider_id)
 
     def usage(self, shop_id: str, month: str) -> int:
         item = self.read(shop_pk(shop_id), f"USAGE#{month}")

@@ -32,6 +32,26 @@ SPACING_CONDITION = (
     "attribute_exists(PK) AND (attribute_not_exists(send_outstanding) OR send_outstanding_until <= :now) "
     "AND (attribute_not_exists(last_notified_at) OR last_notified_at <= :spaced)"
 )
+# The spacing clause of a send's claim (`NotificationRepository.claim_send`): no other send holds the signup's slot
+# (a notify's send, queued or in flight: `send_outstanding`), and no alert went out since `:spaced` (a notify's send:
+# the moment its notify took the slot, which checked the window before it; any other send: the shop's window before
+# now). A campaign that picked a signup before a notify of it leaves the notify the alert, whatever runs first.
+SEND_SPACING_CONDITION = (
+    "(attribute_not_exists(send_outstanding) OR send_outstanding = :send OR send_outstanding_until <= :now) "
+    "AND (attribute_not_exists(last_notified_at) OR last_notified_at <= :spaced)"
+)
+
+
+def send_spacing_values(send_id: str, now: datetime, spaced: str) -> dict[str, Any]:
+    return {":send": {"S": send_id}, ":now": {"N": str(int(now.timestamp()))}, ":spaced": {"S": spaced}}
+
+
+def send_spacing_holds(item: dict[str, Any], send_id: str, now: datetime, spaced: str) -> bool:
+    """`SEND_SPACING_CONDITION` on a signup as read (the send batch's strongly consistent read)."""
+    holder = item.get("send_outstanding")
+    free = holder is None or holder == send_id or int(item.get("send_outstanding_until", 0)) <= int(now.timestamp())
+    last = item.get("last_notified_at")
+    return free and (last is None or last <= spaced)
 
 
 def shop_pk(shop_id: str) -> str:

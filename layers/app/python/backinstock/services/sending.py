@@ -1,11 +1,12 @@
 """The send worker's rules: decide per signup whether to send, deliver through a provider, log every attempt.
 
-Every queued send carries a `send_id`. The worker claims it in DynamoDB before calling the provider and records
-the result after; a message delivered twice finds the claim and does not send again:
-- claim `sent` or `blocked`: the work is done; nothing happens.
-- claim `sending`: an earlier attempt crashed after claiming, so the provider may or may not have accepted the
-  message. The worker does not send again (no double sends); it records the attempt as sent. The trade-off is
-  at-most-once delivery in the rare crash between claim and provider call.
+Every queued send carries a `send_id`. The worker claims it on its signup before calling the provider (the signup's
+`last_send`, with the checks a send needs in the write's condition: not claimed before, notifiable, the resend
+spacing) and records the log row after; a message delivered twice finds the claim and does not send again:
+- claim `sending` or `blocked` whose log row exists: the work is done; nothing happens.
+- claim `sending` without its log row: an earlier attempt crashed after claiming, so the provider may or may not
+  have accepted the message. The worker does not send again (no double sends); it records the attempt as sent. The
+  trade-off is at-most-once delivery in the rare crash between claim and provider call. (`blocked`: its row.)
 - the provider refuses the recipient for good (`ProviderRefused`: SES MessageRejected, a malformed or suppressed
   address, an opted-out or invalid phone number, a disabled push endpoint): the claim is released and the send is
   recorded blocked with the provider's reason (`providers.REFUSED`); never retried.
@@ -18,8 +19,8 @@ the result after; a message delivered twice finds the claim and does not send ag
 
 The worker runs a message's sends as one `Batch` (`prepare`, then `settle` once all are done): their claims and
 signups read in one BatchGetItem, and the month's quota reserved for the whole message in one transaction, so a
-send writes its claim, its log row and its signup and no shared item (docs/ARCHITECTURE.md, "The send path's
-keys").
+send writes its signup (its claim) and its log row, two calls and no transaction, and no shared item
+(docs/ARCHITECTURE.md, "The send path's keys").
 
 Blocked reasons, checked in this order, each a sentence a merchant understands (see `BLOCKED`).
 """
@@ -46,7 +47,7 @@ from backinstock.repositories.notifications import (
     lease_id,
 )
 from backinstock.repositories.shops import Shop, ShopRepository
-from backinstock.repositories.signups import SignupRepository
+from backinstock.repositories.signups import SignupRepository, send_spacing_holds
 from backinstock.services import links
 from backinstock.services.pacing import Pace
 
@@ -135,6 +136,17 @@ def _notification(
     }
 
 
+def spaced_before(send: dict[str, Any], settings: Settings, moment: datetime) -> str:
+    """The resend spacing of a send (issue 23, part 5): no alert of its signup may have gone out after this moment.
+    A notify's send: the moment its notify took the signup's slot (the notify checked the window before it); any
+    other send (a campaign's): the shop's window before now."""
+    if send.get("held_at"):
+        return str(send["held_at"])
+    if send.get("outstanding"):  # queued before `held_at` was
+        return ids.iso(datetime.fromtimestamp(int(send["outstanding"]), moment.tzinfo))
+    return ids.iso(moment - timedelta(minutes=settings.delivery.resend_spacing_minutes))
+
+
 # How old the batch's read of a signup may be when its send is decided: an unsubscribe or a notification since then
 # is seen within this long (the read is repeated for the rest of the message once it is older).
 STALE_AFTER_S = 1.0
@@ -218,15 +230,18 @@ def process_send(
         batch.fresh(s, shop_id, send)
         claim, item = batch.claims.get(send_id), batch.signups.get(signup_id)
     else:
-        claim, item = s.notifications.claim(shop_id, send_id), s.signups.signup(shop_id, signup_id)
+        claim = s.notifications.claim(shop_id, signup_id, send_id)
+        item = s.signups.signup(shop_id, signup_id)
     if claim is not None:
         if lease is None or claim.get("lease") != lease or claim["status"] != "sending":
             _unused(batch)  # this message's lease did not pay for it
-        if claim["status"] != "sending" or item is None:
+        if claim["status"] not in ("sending", "blocked") or item is None or not claim.get("notification_id"):
             return Outcome("skipped", "already processed")
-        recorded = s.notifications.record_sent(
-            _notification(item, claim["notification_id"], "sent", None, claim["attempted_at"], campaign), send_id, None
+        status = "sent" if claim["status"] == "sending" else "blocked"
+        row = _notification(
+            item, claim["notification_id"], status, claim.get("reason"), claim["attempted_at"], campaign
         )
+        recorded = s.notifications.record_sent(row, send_id, None) if status == "sent" else s.notifications.record(row)
         if not recorded:
             return Outcome("skipped", "already processed")
         logger.warning(
@@ -239,6 +254,10 @@ def process_send(
     if item.get("notified_at") and not allow_resend:
         _unused(batch)
         return Outcome("skipped", "already notified; no resend was asked for")
+    spaced = spaced_before(send, settings, moment)
+    if not send_spacing_holds(item, send_id, moment, spaced):
+        _unused(batch)  # another send holds the signup's slot, or an alert went out within the window
+        return Outcome("skipped", "resend spacing")
 
     notification_id = ids.uuid7(moment)
     reason = blocked_reason(item, shop, settings)
@@ -246,10 +265,25 @@ def process_send(
     limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
     if reason is None and turn is not None and not turn(item["channel"]):
         raise Deferred(send_id)
+    before: dict[str, Any] | None = item
     if reason is None:
         try:
-            s.notifications.claim_send(
-                shop_id, send_id, signup_id, notification_id, month, limit, allow_resend, expires_at, at, lease
+            before = (
+                s.notifications.claim_send(
+                    shop_id,
+                    send_id,
+                    signup_id,
+                    notification_id,
+                    month,
+                    limit,
+                    allow_resend,
+                    expires_at,
+                    at,
+                    lease,
+                    spaced,
+                    frees_slot=bool(send.get("outstanding")),
+                )
+                or item
             )
         except AlreadyClaimed:
             return Outcome("skipped", "claimed concurrently")
@@ -274,7 +308,7 @@ def process_send(
         provider_id = deliver(s, shop, item, moment)
     except ProviderRefused as refused:
         # A refusal is an outcome: the claim goes (so the blocked row can take its place), the send is logged blocked.
-        s.notifications.release_claim(shop_id, send_id, month, leased=lease is not None)
+        s.notifications.release_claim(shop_id, send_id, month, lease is not None, signup_id, before)
         _unused(batch)  # a blocked send uses no quota
         logger.info("the provider refused the recipient", extra={"send_id": send_id, "error": refused.code})
         try:
@@ -289,16 +323,17 @@ def process_send(
         return Outcome("blocked", refused.reason)
     except Exception as exc:
         exc.add_note(NOT_SENT)  # the provider did not accept it (the pace's token goes back)
-        s.notifications.release_claim(shop_id, send_id, month, leased=lease is not None)
+        s.notifications.release_claim(shop_id, send_id, month, lease is not None, signup_id, before)
         raise
-    s.notifications.record_sent(
-        _notification(item, notification_id, "sent", None, at, campaign),
-        send_id,
-        provider_id,
-        frees_slot=bool(send.get("outstanding")),
-    )
-    if batch is not None:  # a later send of the message to the same signup sees it notified
-        batch.signups[signup_id] = {**item, "notified_at": item.get("notified_at") or at}
+    s.notifications.record_sent(_notification(item, notification_id, "sent", None, at, campaign), send_id, provider_id)
+    if batch is not None:  # a later send of the message to the same signup sees it notified (and its claim)
+        claimed = {"send_id": send_id, "status": "sending", "notification_id": notification_id, "attempted_at": at}
+        batch.signups[signup_id] = {
+            **item,
+            "notified_at": item.get("notified_at") or at,
+            "last_notified_at": at,
+            "last_send": {**claimed, "lease": lease},
+        }
     # The signup's pending guard is not released here: the next signup of the same contact takes a notified
     # owner's guard over (`services.signups.create_signup`), so a send writes no guard item.
     return Outcome("sent")

@@ -377,8 +377,9 @@ def _hold(w: Waitlist, shop_id: str, send: dict[str, Any], moment: datetime, spa
 
 
 def _outstanding(send: dict[str, Any], moment: datetime) -> dict[str, Any]:
-    """The queued form of a send that holds its signup's send slot: when it was queued."""
-    return {**send, "outstanding": int(moment.timestamp())}
+    """The queued form of a send that holds its signup's send slot: when it was queued (`outstanding`, epoch
+    seconds; `held_at`, to the millisecond: the send's claim refuses it if any alert went out since)."""
+    return {**send, "outstanding": int(moment.timestamp()), "held_at": ids.iso(moment)}
 
 
 def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:

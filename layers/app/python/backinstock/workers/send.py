@@ -132,7 +132,7 @@ def handle_message(
                 continue
             outcomes[outcome.status] += 1
             _count_alert(outcome.status, batch.signups.get(send["signup_id"]))
-            if send.get("outstanding") and outcome.status != "sent":  # a sent one's record freed its slot
+            if send.get("outstanding") and outcome.status != "sent":  # a sent one's claim freed its slot
                 signups.send_processed(s.signups, shop.shop_id, send)  # it holds the next notify a little longer
     finally:
         if turns is not None:
