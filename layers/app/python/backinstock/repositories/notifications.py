@@ -110,6 +110,10 @@ class NotificationRepository(Repository):
                     signups[item["signup_id"]] = item
         return claims, signups
 
+    def claim_put(self, shop_id: str, send_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """The Put (for a transaction) of a send's claim, on the condition that the send has none yet."""
+        return self._claim_put(shop_id, send_id, values)
+
     def _claim_put(self, shop_id: str, send_id: str, values: dict[str, Any]) -> dict[str, Any]:
         return {
             "Put": {
