@@ -10,11 +10,16 @@ import pytest
 
 from backinstock import config, infra_spec
 from tests.infra.template import (
+    POLLER,
+    READ,
+    SES_IDENTITIES,
     SKIP_BUNDLING,
+    WRITE,
     Synth,
     functions_by_handler,
     grants,
     log_group_of,
+    queue_properties,
     role_of,
     statements_of_role,
 )
@@ -30,29 +35,13 @@ RATE_LIMITS = infra_spec.RATE_LIMIT_TABLE.logical_id
 WORKER_HANDLER = "workers.send_worker.handler"
 DEFAULT_SENDER = "alerts@example.com"
 
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 # What the Lambda poller needs (ReceiveMessage, DeleteMessage, ChangeMessageVisibility, attributes) plus SendMessage:
 # the worker enqueues the next page of a transfer itself.
-QUEUE_ACTIONS = {
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:SendMessage",
-}
-SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
+QUEUE_ACTIONS = POLLER | {"sqs:SendMessage"}
 
 
 def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
     return functions_by_handler(synth)[WORKER_HANDLER]
-
-
-def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
-    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
-    assert resource["Type"] == "AWS::SQS::Queue"
-    return dict(resource["Properties"])
 
 
 def test_worker_handlers_are_the_spec(synth: Synth) -> None:
@@ -78,13 +67,13 @@ def test_worker_consumes_the_send_queue_in_batches_with_partial_failures(synth: 
 
 
 def test_send_queue_redrives_to_the_dead_letter_queue(synth: Synth) -> None:
-    queue = _queue(synth, QUEUE)
+    queue = queue_properties(synth, QUEUE)
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]},
         "maxReceiveCount": SPEC.max_receive_count,
     }
     assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86400
-    dead_letters = _queue(synth, DEAD_LETTERS)
+    dead_letters = queue_properties(synth, DEAD_LETTERS)
     assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
     assert "RedrivePolicy" not in dead_letters
     # The dead letters must outlive the retries: a message's age counts from its first enqueue.
@@ -93,22 +82,9 @@ def test_send_queue_redrives_to_the_dead_letter_queue(synth: Synth) -> None:
 
 def test_visibility_timeout_is_at_least_six_worker_timeouts(synth: Synth) -> None:
     _, worker = _worker(synth)
-    queue = _queue(synth, QUEUE)
+    queue = queue_properties(synth, QUEUE)
     assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
     assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_seconds
-
-
-@pytest.mark.parametrize("logical_id", [QUEUE, DEAD_LETTERS])
-def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
-    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
-    (policy,) = [
-        p["Properties"]
-        for p in synth.resources("AWS::SQS::QueuePolicy").values()
-        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
-    ]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_worker_role_is_least_privilege(synth: Synth) -> None:

@@ -10,11 +10,16 @@ import pytest
 from backinstock import config, infra_spec, registry
 from backinstock.registry import Auth
 from tests.infra.template import (
+    POLLER,
+    READ,
+    SES_IDENTITIES,
+    WRITE,
     Synth,
     functions_by_handler,
     grants,
     log_group_of,
     methods,
+    queue_properties,
     role_of,
     statements_of_role,
 )
@@ -30,28 +35,11 @@ STATE_MACHINE = infra_spec.CAMPAIGN_WORKFLOW.logical_id
 WORKER_HANDLER = "workers.webhook_worker.handler"
 DEFAULT_SENDER = "alerts@example.com"
 
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-# What the Lambda poller needs on the queue it consumes; the worker sends nothing to it.
-POLLER = {
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-}
 SHOP_SECRETS = "arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:backinstock/shops/*"
-SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
 
 
 def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
     return functions_by_handler(synth)[WORKER_HANDLER]
-
-
-def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
-    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
-    assert resource["Type"] == "AWS::SQS::Queue"
-    return dict(resource["Properties"])
 
 
 def test_the_webhook_route_exists_and_is_public(synth: Synth) -> None:
@@ -84,7 +72,7 @@ def test_worker_consumes_the_webhook_queue_in_batches_with_partial_failures(synt
 
 
 def test_webhook_queue_redrives_to_its_dead_letter_queue(synth: Synth) -> None:
-    queue = _queue(synth, QUEUE)
+    queue = queue_properties(synth, QUEUE)
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]},
         "maxReceiveCount": SPEC.max_receive_count,
@@ -92,22 +80,9 @@ def test_webhook_queue_redrives_to_its_dead_letter_queue(synth: Synth) -> None:
     assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86400
     _, worker = _worker(synth)
     assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_seconds == 6 * worker["Timeout"]
-    dead_letters = _queue(synth, DEAD_LETTERS)
+    dead_letters = queue_properties(synth, DEAD_LETTERS)
     assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
     assert "RedrivePolicy" not in dead_letters
-
-
-@pytest.mark.parametrize("logical_id", [QUEUE, DEAD_LETTERS])
-def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
-    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
-    (policy,) = [
-        p["Properties"]
-        for p in synth.resources("AWS::SQS::QueuePolicy").values()
-        if p["Properties"]["Queues"] == [{"Ref": logical_id}]
-    ]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_worker_role_is_least_privilege(synth: Synth) -> None:

@@ -108,7 +108,7 @@ def test_an_exports_query_string_is_a_422_never_ignored(shop: Shop, path: str) -
     started = jobs.client.query(
         TableName=jobs.table_name,
         KeyConditionExpression="PK = :pk AND begins_with(SK, :job)",
-        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop['shop_id']}"}, ":job": {"S": "EXPORT"}},
+        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop.id}"}, ":job": {"S": "EXPORT"}},
     )["Items"]
     assert started == []  # nothing was started
 
@@ -197,7 +197,7 @@ def test_cancel_stops_a_running_export(shop: Shop, monkeypatch: pytest.MonkeyPat
         time.sleep(0.1)
     # Whether moto then reports ABORTED or SUCCEEDED depends on how far its execution thread had got when the stop
     # arrived (a race inside moto); what the merchant sees is fixed: no file, no upload left, the job cancelled.
-    prefix = f"exports/{shop['shop_id']}/{accepted['job_id']}/"
+    prefix = f"exports/{shop.id}/{accepted['job_id']}/"
     bucket = os.environ["EXPORT_BUCKET_NAME"]
     assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) == 0
     assert s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []) == []
@@ -221,7 +221,7 @@ def test_unknown_expired_and_other_shops_jobs_are_404(shop: Shop, other_shop: Sh
     assert call("DELETE", f"{R}/exports/{job_id}", other_shop.key)[0] == 404
     deps.exports().jobs.client.update_item(
         TableName=deps.exports().jobs.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"EXPORT#{job_id}"}},
+        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"EXPORT#{job_id}"}},
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )

@@ -134,7 +134,7 @@ def test_confirm_optin_link(shop: Shop, catalog: dict[str, int], worker: Any, ou
 def test_unsubscribe_link_get_shows_a_form_post_unsubscribes(shop: Shop, catalog: dict[str, int]) -> None:
     key = shop.key
     _, signup = call("POST", SIGNUPS, key, BODY)
-    path = f"/back_in_stock/unsubscribe?token={token_for(shop['shop_id'], signup['id'], 'unsubscribe')}"
+    path = f"/back_in_stock/unsubscribe?token={token_for(shop.id, signup['id'], 'unsubscribe')}"
     status, _, html = page("GET", path)
     assert status == 200 and '<form method="post"' in html
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "pending"

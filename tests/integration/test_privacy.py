@@ -90,7 +90,7 @@ def jane(shop: Shop, other_shop: Shop, catalog: dict[str, int], worker: Any) -> 
     worker.drain()
     text = dump(shop.id)
     assert mentions(text, JANE_EMAIL) and mentions(text, JANE_PHONE) and "jane doorknob" in text
-    assert len([i for i in partition(f"SHOP#{shop['shop_id']}") if i["entity"] == "notification"]) == 2
+    assert len([i for i in partition(f"SHOP#{shop.id}") if i["entity"] == "notification"]) == 2
     return {"notified": notified, "sms": sms, "pending": pending, "bob": bob, "xjane": xjane}
 
 
@@ -379,7 +379,7 @@ def test_shop_purge_writes_batches_of_25_and_retries_unprocessed_items(
     monkeypatch.setattr(client, "batch_write_item", flaky)
     counts = privacy.redact_shop(p, shop.id, {})
     assert max(sizes) == 25 and sizes[1] == 15  # the retry carries exactly the unprocessed part
-    assert counts["shop_items"] >= 63 and partition(f"SHOP#{shop['shop_id']}") == []
+    assert counts["shop_items"] >= 63 and partition(f"SHOP#{shop.id}") == []
 
 
 # --------------------------------------------------------------------------------------------------------- no Scan

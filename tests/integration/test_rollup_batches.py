@@ -117,7 +117,7 @@ def test_a_batch_straddling_two_shops_and_shops_out_of_order_count_each_once(
         signup(shop.key, 101, f"a{i}@example.com")
         signup(other_shop.key, 7, f"b{i}@example.com", product=70)
     batch = records(stream)
-    mine = [r for r in batch if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop['shop_id']}"]
+    mine = [r for r in batch if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop.id}"]
     theirs = [r for r in batch if r not in mine]
     assert len(mine) == len(theirs) == 3
 
@@ -155,7 +155,7 @@ def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_reco
     assert len(failed) == 1
     at = [seq(r) for r in batch].index(failed[0])
     assert 0 < at < len(batch)  # the first transaction's records are in; the mark says so
-    assert deps.rollups().mark(shop.id, f"SHOP#{shop['shop_id']}").seq == int(seq(batch[at - 1]))  # type: ignore[union-attr]
+    assert deps.rollups().mark(shop.id, f"SHOP#{shop.id}").seq == int(seq(batch[at - 1]))  # type: ignore[union-attr]
     assert not clean(shop.id)
     assert sum(pending(shop.id, 500 + i) for i in range(12)) == at
 

@@ -286,7 +286,7 @@ def _push_signup(shop: Shop, signup_id: str) -> None:
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
         UpdateExpression="SET channel = :push, push_endpoint = :arn",
         ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
     )

@@ -485,7 +485,7 @@ def test_push_goes_to_the_subscribers_sns_platform_endpoint(shop: Shop, signup: 
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"SIGNUP#{signup['id']}"}},
+        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"SIGNUP#{signup['id']}"}},
         UpdateExpression="SET channel = :push, push_endpoint = :arn",
         ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
     )

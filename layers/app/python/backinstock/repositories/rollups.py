@@ -222,9 +222,7 @@ class RollupRepository(Repository):
                 for once_key in taken:
                     groups.pop(once_key)
 
-    def mark_put(
-        self, shop_id: str, source: str, expected: Mark | None, new: Mark, now: datetime
-    ) -> dict[str, Any]:
+    def mark_put(self, shop_id: str, source: str, expected: Mark | None, new: Mark, now: datetime) -> dict[str, Any]:
         """The Put of a source partition's mark, on the condition that it still holds what was read."""
         put: dict[str, Any] = {
             "Item": {
