@@ -16,26 +16,26 @@ WEBHOOK_SECRET = "whsec-test-0123456789abcdef"  # noqa: S105 (a test shop's made
 ACCESS_TOKEN = "shpat_test_0123456789abcdef"  # noqa: S105
 
 
+def driven_poller(queue_url: str, worker: str) -> Any:
+    """The local run's queue poller for `worker`, driven by its caller: no long polling, and a failed record
+    visible again at once."""
+    import threading
+
+    from backinstock_tools.local.pollers import QueuePoller
+
+    return QueuePoller(queue_url, worker, threading.RLock(), wait_seconds=0, retry_base_seconds=0, retry_max_seconds=0)
+
+
 class Worker:
     """Plays Lambda's SQS event source with the local run's poller (`backinstock_tools.local.pollers`), driven by the
     test: failed records go back on the queue visible at once, so a test can redeliver them when it wants."""
 
     def __init__(self) -> None:
         import os
-        import threading
-
-        from backinstock_tools.local.pollers import QueuePoller
 
         self.sqs = deps.queue().client
         self.url = os.environ["SEND_QUEUE_URL"]
-        self.poller = QueuePoller(
-            self.url,
-            "workers.send_worker",
-            threading.RLock(),
-            wait_seconds=0,
-            retry_base_seconds=0,
-            retry_max_seconds=0,
-        )
+        self.poller = driven_poller(self.url, "workers.send_worker")
 
     def pending(self) -> list[dict[str, Any]]:
         return receive_all(self.sqs, self.url)
@@ -64,23 +64,13 @@ class Shopify:
 
     def __init__(self, shop: Shop, worker: Worker) -> None:
         import os
-        import threading
-
-        from backinstock_tools.local.pollers import QueuePoller
 
         self.shop = shop
         self.domain = shop.domain
         self.send_worker = worker
         self.events = 0
         self.url = os.environ["WEBHOOK_QUEUE_URL"]
-        self.poller = QueuePoller(
-            self.url,
-            "workers.webhook_worker",
-            threading.RLock(),
-            wait_seconds=0,
-            retry_base_seconds=0,
-            retry_max_seconds=0,
-        )
+        self.poller = driven_poller(self.url, "workers.webhook_worker")
 
     def post(
         self,
