@@ -128,7 +128,7 @@ def test_a_batch_straddling_two_shops_and_shops_out_of_order_count_each_once(
     # its first record is below the other shop's mark: its own shard delivers it first in AWS; here it is a replay
     assert run(batch) == []
     assert clean(shop.id)
-    marks = {s["shop_id"]: deps.rollups().mark(s["shop_id"], f"SHOP#{s['shop_id']}") for s in (shop, other_shop)}
+    marks = {s.id: deps.rollups().mark(s.id, f"SHOP#{s.id}") for s in (shop, other_shop)}
     assert marks[shop.id] is not None and marks[shop.id].seq == int(seq(mine[-1]))
     assert marks[other_shop.id] is not None and marks[other_shop.id].seq == int(seq(theirs[-1]))
 

@@ -300,8 +300,8 @@ def test_the_outbox_beyond_loopback_needs_a_key_and_shows_only_that_shops_messag
     deps.catalog().put_variant(other_shop.id, 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
     for owner, address in ((shop, "mine@example.com"), (other_shop, "theirs@example.com")):
         body = {"channel": "email", "shopify_variant_id": 101, "email": address}
-        _, signup = call("POST", SIGNUPS, owner["api_key"], body)
-        call("POST", f"{SIGNUPS}/{signup['id']}/notify", owner["api_key"])
+        _, signup = call("POST", SIGNUPS, owner.key, body)
+        call("POST", f"{SIGNUPS}/{signup['id']}/notify", owner.key)
     worker.drain()
 
     def outbox(key: str | None, open_to_all: bool) -> tuple[int, Any]:
