@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 
 SIGNUPS = "/back_in_stock/signups"
 NOTIFICATIONS = "/back_in_stock/notifications"
-PRODUCT = 9001
-VARIANT = 4001  # "Classic Tee, Small / Blue" in the bench shop's catalog
-OTHER_VARIANT = 4002  # "Classic Tee, Large / Blue"
+# The bench shop's catalog is the test kit's (`testkit.CATALOG`), which the declared samples name.
+PRODUCT = 10
+VARIANT = 101  # "Classic Tee, Small / Blue"
+OTHER_VARIANT = 102  # "Classic Tee, Large / Blue"
 WORKER = "workers.send_worker"  # not a registry action: the SQS consumer
 AUTHORIZER = "auth.authorizer"
 
+# The settings patches the bench times: each changes a setting (the declared samples of the capability patches are
+# empty patches, which answer the block without writing).
 PATCH_BODIES: dict[str, dict[str, Any]] = {
     "update_settings": {"delivery": {"stock_threshold": 2}, "compliance": {"optin_required": False}},
     "update_channels_settings": {"push": {"enabled": True}},
@@ -38,8 +41,30 @@ PATCH_BODIES: dict[str, dict[str, Any]] = {
 }
 
 
+# The writes a warm run repeats on one shop with a fresh input per call, with every export start (`Action.export`).
+# The others change the shop once for good (a restock started, paused or cancelled) or serve one export job (its
+# status, download and cancel): their cold first call is measured.
+REPEATABLE_WRITES = frozenset(
+    {
+        "create_signup",
+        "delete_signup",
+        "notify_signup",
+        "bulk_notify_signups",
+        "bulk_delete_signups",
+        "transfer_signups",
+        "optin_page",
+        "confirm_optin",
+        "unsubscribe_page",
+        "unsubscribe",
+        "receive_shopify_webhook",
+    }
+)
+_KEYS: dict[str, str] = {}  # shop id -> API key, of the shops `new_shop` made (the MCP sample sends it)
+_ONCE: dict[tuple[str, str], str] = {}  # (shop id, placeholder) -> what a shop can have one of: its offer, its restock
+
+
 class NoSample(Exception):
-    """The bench has no valid request for this action (a new action: add one to `request_for`)."""
+    """The action declares no sample request (`Action.sample`; the unit tests fail first)."""
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -58,14 +83,15 @@ def use_local_environment(log_level: str | None = None) -> None:
 
 
 def new_shop(domain: str, plan: str = "growth") -> dict[str, str]:
-    """A shop (growth plan: 10,000 sends a month, so the quota's condition is evaluated but never refuses) with two
-    catalog variants of one product."""
+    """A shop (growth plan: 10,000 sends a month, so the quota's condition is evaluated but never refuses) with the
+    test kit's catalog (`testkit.stock`: a tee's two variants, a mug)."""
     from backinstock import deps
     from backinstock.services import shops
+    from backinstock_tools.testkit import stock
 
     shop = shops.create_shop(deps.shops(), domain, plan=plan)
-    for variant, title in ((VARIANT, "Small / Blue"), (OTHER_VARIANT, "Large / Blue")):
-        deps.catalog().put_variant(shop["shop_id"], variant, PRODUCT, title, "Classic Tee", "classic-tee")
+    stock(shop["shop_id"])
+    _KEYS[shop["shop_id"]] = shop["api_key"]
     return shop
 
 
@@ -99,11 +125,12 @@ def new_notification(shop_id: str) -> str:
     return send_now(shop_id, new_signup(shop_id))
 
 
-def link_token(shop_id: str, signup_id: str, purpose: str) -> str:
+def link_token(shop_id: str, subject: str, purpose: str, **extra: str) -> str:
+    """A link token of a signup (optin, unsubscribe) or an export job (download)."""
     from backinstock import deps, ids
     from backinstock.services import links
 
-    return links.make_token(deps.link_key(), shop_id, signup_id, purpose, ids.now())  # type: ignore[arg-type]
+    return links.make_token(deps.link_key(), shop_id, subject, purpose, ids.now(), **extra)  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------------------------- requests
@@ -127,76 +154,105 @@ def connect(shop_id: str) -> None:
     """Connect the shop to Shopify (webhook secret, access token) and give its variant an inventory item."""
     from backinstock import deps
     from backinstock.services import shops
+    from backinstock_tools.testkit import CATALOG
 
     if deps.shops().require(shop_id).shopify_connected_at is None:
         shops.connect_shopify(deps.shops(), deps.shop_secrets(), shop_id, WEBHOOK_SECRET, "shpat_bench_0123456789ab")
+        _, product, title, product_title, handle = CATALOG["small"]
         deps.catalog().put_variant(
-            shop_id, VARIANT, PRODUCT, "Small / Blue", "Classic Tee", "classic-tee", inventory_item_id=INVENTORY_ITEM
+            shop_id, VARIANT, product, title, product_title, handle, inventory_item_id=INVENTORY_ITEM
         )
 
 
 def webhook_call(shop_id: str, topic: str, payload: dict[str, Any]) -> Call:
     """A correctly signed Shopify webhook delivery (a new event id each time)."""
     from backinstock import deps
-    from backinstock.services.webhooks import signature
+    from backinstock_tools.testkit.builders import webhook_headers
 
     connect(shop_id)
-    body = json.dumps(payload)
-    headers = {
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": deps.shops().require(shop_id).domain,
-        "X-Shopify-Hmac-Sha256": signature(WEBHOOK_SECRET, body.encode()),
-        "X-Shopify-Event-Id": str(uuid.uuid4()),
-    }
+    domain = deps.shops().require(shop_id).domain
+    headers = webhook_headers(topic, domain, WEBHOOK_SECRET, json.dumps(payload), str(uuid.uuid4()))
     return Call("/webhooks/shopify", body=payload, headers=headers, label=topic)
 
 
+def repeatable(action: Action) -> bool:
+    """Whether a warm run times the write again and again on one shop (`REPEATABLE_WRITES`, export starts)."""
+    return action.name in REPEATABLE_WRITES or action.export is not None
+
+
 def request_for(action: Action, shop_id: str) -> Call:
-    """A valid request for the action, after seeding what it needs (each call seeds afresh: a delete deletes a new
-    signup, a create creates a new contact)."""
-    name = action.name
-    if name == "list_signups":
-        return Call(SIGNUPS)
-    if name == "list_notifications":
-        return Call(NOTIFICATIONS)
-    if name == "create_signup":
-        email = f"new-{uuid.uuid4().hex[:16]}@example.com"
-        return Call(SIGNUPS, body={"channel": "email", "shopify_variant_id": VARIANT, "email": email})
-    if name in ("get_signup", "delete_signup"):
+    """A valid request for the action: its declared sample (`Action.sample`, filled by the test kit), after seeding
+    what it uses. Each call seeds afresh (a delete deletes a new signup, a notify notifies a new one) and sends a
+    new contact and a new webhook event id, so that a request can be sent again and again."""
+    from urllib.parse import parse_qsl
+
+    from backinstock import registry
+    from backinstock_tools.testkit.samples import ready_for, sample_request
+
+    if action.sample is None:
+        raise NoSample(f"{action.name} declares no sample request")
+    webhook = action.name == "receive_shopify_webhook"
+    if webhook:
+        connect(shop_id)
+    path, body, headers = sample_request(action, sample_values(shop_id), WEBHOOK_SECRET if webhook else None)
+    ready_for(action, shop_id)  # after the values: the export job afresh, under the action's own family
+    if action.name == "create_signup":
+        body = {**body, "email": f"new-{uuid.uuid4().hex[:16]}@example.com"}
+    if action.name in PATCH_BODIES:
+        body = PATCH_BODIES[action.name]
+    if webhook:  # the body is the one signed: only the event id changes
+        headers = {**headers, "X-Shopify-Event-Id": str(uuid.uuid4())}
+    path, _, query = path.partition("?")
+    return Call(
+        path,
+        registry.match_path(action.path, path) or None,
+        dict(parse_qsl(query)) or None,
+        body,
+        headers=headers or None,
+    )
+
+
+def sample_values(shop_id: str) -> Any:
+    """The values of the samples' placeholders for the shop, each made when a sample first uses it (`Fresh`):
+    through the services, with the stub providers for the send."""
+    from backinstock import deps
+    from backinstock_tools.testkit import samples
+
+    def notified() -> str:
         signup_id = new_signup(shop_id)
-        return Call(f"{SIGNUPS}/{signup_id}", {"id": signup_id})
-    if name == "notify_signup":
-        signup_id = new_signup(shop_id)
-        return Call(f"{SIGNUPS}/{signup_id}/notify", {"id": signup_id})
-    if name in ("bulk_notify_signups", "bulk_delete_signups"):
-        return Call(action.path, body={"signup_ids": [new_signup(shop_id) for _ in range(3)]})
-    if name == "transfer_signups":
-        new_signup(shop_id)
-        body = {
-            "from_shopify_variant_id": VARIANT,
-            "to_shopify_variant_id": OTHER_VARIANT,
-            "to_shopify_product_id": PRODUCT,
+        values["notification_id"] = send_now(shop_id, signup_id)
+        return signup_id
+
+    def notification_id() -> str:
+        values["signup_id"]
+        return values["notification_id"]
+
+    def once(name: str, make: Any) -> Any:
+        return lambda: _ONCE.get((shop_id, name)) or _ONCE.setdefault((shop_id, name), make(shop_id))
+
+    def job() -> str:
+        samples.running_job(shop_id)
+        return samples.RUNNING_JOB
+
+    values = samples.Fresh(
+        {
+            "api_key": lambda: _KEYS[shop_id],
+            "shop_domain": lambda: deps.shops().require(shop_id).domain,
+            "signup_id": notified,
+            "notification_id": notification_id,
+            "pending_signup_id": lambda: new_signup(shop_id, 201),
+            "spare_signup_id": lambda: new_signup(shop_id, OTHER_VARIANT),
+            "optin_token": lambda: link_token(shop_id, values["signup_id"], "optin"),
+            "unsubscribe_token": lambda: link_token(shop_id, values["signup_id"], "unsubscribe"),
+            "job_id": job,
+            "download_token": lambda: link_token(shop_id, values["job_id"], "download", file="f.csv"),
+            "offer_id": once("offer_id", samples.preorder_offer),  # its selling plan belongs to one offer
+            "restock_id": once("restock_id", samples.running_campaign),  # its variant has one running restock
+            "from": lambda: samples.WINDOW["from"],
+            "to": lambda: samples.WINDOW["to"],
         }
-        return Call(action.path, body=body)
-    if name == "get_notification":
-        notification_id = new_notification(shop_id)
-        return Call(f"{NOTIFICATIONS}/{notification_id}", {"id": notification_id})
-    if name in ("optin_page", "confirm_optin", "unsubscribe_page", "unsubscribe"):
-        purpose = "optin" if name in ("optin_page", "confirm_optin") else "unsubscribe"
-        return Call(action.path, query={"token": link_token(shop_id, new_signup(shop_id), purpose)})
-    if name in PATCH_BODIES:
-        return Call(action.path, body=PATCH_BODIES[name])
-    if name == "receive_shopify_webhook":
-        level = {
-            "inventory_item_id": INVENTORY_ITEM,
-            "location_id": 1,
-            "available": 0,
-            "updated_at": "2026-01-01T00:00:00Z",
-        }
-        return webhook_call(shop_id, "inventory_levels/update", level)
-    if action.path_params or (action.body_model is not None and not action.body_optional):
-        raise NoSample(f"no sample request for {name} in bench/cases.py (it needs path parameters or a body)")
-    return Call(action.path)
+    )
+    return values
 
 
 def event(action: Action, call: Call, shop_id: str) -> dict[str, Any]:
@@ -225,6 +281,7 @@ def first_call(target: str) -> tuple[Any, dict[str, Any], Any]:
     handler not yet imported by this function; the caller resets clients before invoking it."""
     from backinstock import dispatch, registry
     from backinstock_tools.local import backend
+    from backinstock_tools.testkit.sqs import sqs_event
 
     backend.create_resources()
     shop = new_shop("cold-start.myshopify.com")
@@ -252,27 +309,10 @@ def succeeded(target: str, response: dict[str, Any]) -> bool:
         return bool(response.get("policyDocument"))
     if target == WORKER:
         return response.get("batchItemFailures") == []
-    return int(response["statusCode"]) < 300
+    from backinstock import registry
 
-
-def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """What Lambda's SQS event source hands the worker."""
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "bench",
-                "body": json.dumps(m),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backinstock-send",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    status = int(response["statusCode"])
+    return status < 300 or status == registry.by_name(target).success_status  # a download link answers 302
 
 
 # ------------------------------------------------------------------------------------------------- providers
@@ -408,16 +448,10 @@ def drain_queue() -> list[dict[str, Any]]:
     """Receive and delete every message of the send queue (moto refuses a second PurgeQueue within 60 s, as SQS
     does). Returns their bodies."""
     from backinstock import deps
+    from backinstock_tools.testkit.sqs import receive_all
 
     queue = deps.queue()
-    bodies: list[dict[str, Any]] = []
-    while True:
-        messages = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return bodies
-        bodies.extend(json.loads(m["Body"]) for m in messages)
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        queue.client.delete_message_batch(QueueUrl=queue.url, Entries=entries)
+    return [json.loads(m["Body"]) for m in receive_all(queue.client, queue.url, delete=True)]
 
 
 def table_items() -> int:

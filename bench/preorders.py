@@ -33,7 +33,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 BASE = 100  # orders written through the ledger's real paths per shop
 SCALES = [int(n) for n in os.environ.get("BENCH_PREORDERS", "1,10,100").split(",")]  # x BASE orders
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
@@ -55,7 +54,6 @@ def read_costs() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from moto import mock_aws
 
     from backinstock import deps, registry
-    from backinstock.services import shops
     from backinstock_tools.local import backend, stepfunctions
     from backinstock_tools.local.seed import seed_preorders
 
@@ -69,24 +67,24 @@ def read_costs() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     with moto, contextlib.redirect_stdout(io.StringIO()):
         os.environ.update(backend.create_resources())
         deps.reset()
-        from helpers import sample_request
-
-        from tests.integration.preorder_history import measure, replicate, write_rollups
+        from backinstock_tools.testkit import new_shop
+        from backinstock_tools.testkit.history import measure, replicate, write_rollups
+        from backinstock_tools.testkit.samples import sample_request
 
         reads = [a for a in registry.actions() if a.report and a.method == "GET" and a.resource == "preorder_reports"]
         for scale in SCALES:
-            shop = shops.create_shop(deps.shops(), f"bench-preorders-{scale}x.myshopify.com", plan="growth")
+            shop = new_shop(f"bench-preorders-{scale}x.myshopify.com", plan="growth")
             t0 = time.perf_counter()
-            counts = seed_preorders(shop["shop_id"], BASE, DAYS, random.Random(7), NOW)
-            replicate(shop["shop_id"], scale - 1)
-            rollup_items = write_rollups(shop["shop_id"])
+            counts = seed_preorders(shop.id, BASE, DAYS, random.Random(7), NOW)
+            replicate(shop.id, scale - 1)
+            rollup_items = write_rollups(shop.id)
             built = time.perf_counter() - t0
-            offer_id = the_drop(shop["shop_id"])
+            offer_id = the_drop(shop.id)
             orders = BASE * scale
-            values = {**WINDOW, "api_key": shop["api_key"], "offer_id": offer_id}
+            values = {**WINDOW, "api_key": shop.key, "offer_id": offer_id}
             for action in reads:
                 path = sample_request(action, values)[0]
-                found, body = measure(shop["api_key"], path)
+                found, body = measure(shop.key, path)
                 rows.append(
                     {
                         "orders": orders,
@@ -98,12 +96,12 @@ def read_costs() -> tuple[list[dict[str, Any]], dict[str, Any]]:
                         "kib": round(found.bytes / 1024, 1),
                     }
                 )
-            _, body = measure(shop["api_key"], f"/preorders/reports/customers?from={WINDOW['from']}&to={WINDOW['to']}")
+            _, body = measure(shop.key, f"/preorders/reports/customers?from={WINDOW['from']}&to={WINDOW['to']}")
             customers = int(body["meta"]["total_count"])
             print(f"{scale}x: {counts} x {scale}, built in {built:.0f} s, {rollup_items} rollup items", file=sys.stderr)
             rows.append({"orders": orders, "report": "(history)", "customers": customers, "rollup_items": rollup_items})
             if scale == max(SCALES):
-                export = export_rate(shop["shop_id"])
+                export = export_rate(shop.id)
     return rows, export
 
 
@@ -114,8 +112,8 @@ def export_rate(shop_id: str) -> dict[str, Any]:
     from backinstock.csvfile import MultipartCsv
     from backinstock.models import preorder_reports as m
     from backinstock.services import preorder_reports
+    from backinstock_tools.testkit.history import DynamoReads
     from bench.reports import DropParts
-    from tests.integration.preorder_history import DynamoReads
 
     query = m.CustomersExport.model_validate(WINDOW)
     runs = []

@@ -3,7 +3,7 @@ ratelimit` runs this part alone.
 
 What it adds to a request: AWS calls (UpdateItem on the limiter's table) per request, in three traffic shapes, and the
 modelled latency those calls add in AWS (`LATENCY_S` per call, as bench/audit.py models a conditional UpdateItem);
-plus our own CPU time per decision (moto's time excluded: the store is tests/helpers' in-memory one). The
+plus our own CPU time per decision (moto's time excluded: the store is the test kit's in-memory one). The
 shapes:
 - `busy`: one shop, back to back (the bucket is never full between requests): the busy form every time;
 - `sparse`: one shop, a request every 2 s (the bucket is full again each time): the full form every time;
@@ -72,7 +72,7 @@ class _Clock:
 
 def _cpu_per_decision() -> float:
     from backinstock.services.ratelimits import Limiter
-    from tests.helpers import MemoryRateLimitStore
+    from backinstock_tools.testkit.fakes import MemoryRateLimitStore
 
     now = [1_800_000_000.0]
     limiter = Limiter(MemoryRateLimitStore(), clock=lambda: now[0])

@@ -30,7 +30,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "200000"))
 MEMORY_ROWS = int(os.environ.get("BENCH_MEMORY_ROWS", "1000000"))
 R = "/back_in_stock/reports"
@@ -49,7 +48,6 @@ def read_costs() -> list[dict[str, Any]]:
     from moto import mock_aws
 
     from backinstock import deps
-    from backinstock.services import shops
     from backinstock_tools.local import backend, stepfunctions
 
     env = backend.local_environment("http://unused")
@@ -61,18 +59,19 @@ def read_costs() -> list[dict[str, Any]]:
     with moto, contextlib.redirect_stdout(io.StringIO()):
         os.environ.update(backend.create_resources())
         deps.reset()
-        from integration.test_report_read_cost import items_read, write_history
+        from backinstock_tools.testkit import new_shop
+        from backinstock_tools.testkit.history import items_read, write_history
 
-        shop = shops.create_shop(deps.shops(), "bench-reports.myshopify.com", plan="growth")
+        shop = new_shop("bench-reports.myshopify.com", plan="growth")
         catalog = deps.catalog()
         for variant in (101, 102, 103):
-            catalog.put_variant(shop["shop_id"], variant, 10, f"Variant {variant}", "Bench Tee")
+            catalog.put_variant(shop.id, variant, 10, f"Variant {variant}", "Bench Tee")
         written = 0
         for scale in (1, 10, 100):
-            write_history(shop["shop_id"], scale - written, scale * 100_000)
+            write_history(shop.id, scale - written, scale * 100_000)
             written = scale
             for path, buckets in REQUESTS.items():
-                items, _ = items_read(shop["api_key"], path)
+                items, _ = items_read(shop.key, path)
                 rows.append({"scale": scale, "path": path, "buckets": buckets, "items": items})
     return rows
 

@@ -37,6 +37,7 @@ def run() -> dict[str, Any]:
     from backinstock.services import campaigns
     from backinstock.workers import send, webhooks
     from backinstock_tools.local import backend
+    from backinstock_tools.testkit.sqs import receive_all
 
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         backend.create_resources()
@@ -87,7 +88,8 @@ def run() -> dict[str, Any]:
         timeline: dict[str, float] = {}
         t_start = time.perf_counter()
         deliver(signed({**level, "available": 500, "updated_at": "2026-02-01T00:00:00Z"}))
-        [message] = [json.loads(m["Body"]) for m in _receive_all(deps.webhook_queue())]
+        intake = deps.webhook_queue()
+        [message] = [json.loads(m["Body"]) for m in receive_all(intake.client, intake.url, delete=True)]
         meter.reset()
         outcome = webhooks.handle_message(message)
         timeline["webhook_worker_s"] = time.perf_counter() - t_start
@@ -150,17 +152,6 @@ def run() -> dict[str, Any]:
             "end_to_end_sends_per_second": round(RESTOCK_SIGNUPS / timeline["total_s"], 1),
         },
     }
-
-
-def _receive_all(queue: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while True:
-        messages = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return out
-        out.extend(messages)
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        queue.client.delete_message_batch(QueueUrl=queue.url, Entries=entries)
 
 
 def markdown(r: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures. Event and context builders live in `tests/helpers.py`.
+"""Shared fixtures. Builders, requests and samples live in the test kit,
+`backinstock_tools.testkit` (shared with the benches and the chaos run).
 
 The environment is set before any boto3 client exists: clients are created lazily (`backinstock.aws`) and
 `deps.reset()` forgets them between tests.

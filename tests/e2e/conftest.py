@@ -80,3 +80,17 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0, 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def outbox(server: dict[str, Any], query: str = "") -> dict[str, Any]:
+    """What the local run's outbox holds (`/local/outbox`): the emails and SMS sent so far."""
+    base = server["base_url"].removesuffix("/api/v2/external")
+    status, text, _ = fetch(base + "/local/outbox" + query)
+    assert status == 200, text
+    return dict(json.loads(text))
+
+
+def email_to(server: dict[str, Any], address: str, subject_has: str) -> dict[str, Any] | None:
+    return next(
+        (m for m in reversed(outbox(server)["emails"]) if address in m["to"] and subject_has in m["subject"]), None
+    )

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.e2e.conftest import cli, eventually, http
-from tests.e2e.test_signups import email_to
+from tests.e2e.conftest import cli, email_to, eventually, http
 
 TOTE = 40021  # the demo Canvas Tote: sam@example.com waits for it (no other e2e test uses it)
 

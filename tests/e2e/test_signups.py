@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import cli, eventually, fetch, http
+from backinstock_tools.testkit.builders import signup as make_signup
+from tests.e2e.conftest import cli, email_to, eventually, fetch, http, outbox
 from tests.local_server import aws_client
 
 pytestmark = pytest.mark.e2e
@@ -88,11 +89,13 @@ def api(shop: dict[str, Any], method: str, path: str, body: Any = None, **kw: An
 
 
 def signup(shop: dict[str, Any], variant_id: int, email: str | None = None, phone: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"shopify_variant_id": variant_id, "shopify_product_id": PRODUCT}
-    body.update({"channel": "email", "email": email} if email else {"channel": "sms", "phone": phone})
-    status, created = api(shop, "POST", "/signups", body)
-    assert status == 201, created
-    return dict(created)
+    """The kit's signup (`testkit.builders.signup`), over HTTP to the session's server."""
+
+    def send(method: str, path: str, api_key: str | None, body: Any) -> tuple[int, Any]:
+        status, payload, _ = http(shop, method, path, body, api_key=api_key)
+        return status, payload
+
+    return make_signup(shop["api_key"], variant_id, email, phone=phone, product=PRODUCT, send=send)
 
 
 def fresh_variant() -> int:
@@ -104,19 +107,6 @@ def logged(shop: dict[str, Any], signup_id: str, variant_id: int, status: str) -
     code, page = api(shop, "GET", f"/notifications?variant_id={variant_id}")
     assert code == 200, page
     return next((n for n in page["notifications"] if n["signup_id"] == signup_id and n["status"] == status), None)
-
-
-def outbox(server: dict[str, Any], query: str = "") -> dict[str, Any]:
-    base = server["base_url"].removesuffix("/api/v2/external")
-    status, text, _ = fetch(base + "/local/outbox" + query)
-    assert status == 200, text
-    return dict(json.loads(text))
-
-
-def email_to(server: dict[str, Any], address: str, subject_has: str) -> dict[str, Any] | None:
-    return next(
-        (m for m in reversed(outbox(server)["emails"]) if address in m["to"] and subject_has in m["subject"]), None
-    )
 
 
 def tampered(link: str) -> str:

@@ -26,6 +26,18 @@ NESTED_STACK = "AWS::CloudFormation::Stack"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 # W3005 (DependsOn already implied by a reference) is how CDK writes templates: noise, not a finding.
 CFN_LINT_IGNORED = "W3005"
+# IAM actions, as the grants of the workers' roles read them.
+READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
+WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+# What the Lambda poller needs on the queue a worker consumes.
+POLLER = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+}
+SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
 
 
 @dataclass(frozen=True)
@@ -310,3 +322,10 @@ def role_of(props: dict[str, Any]) -> str:
 def log_group_of(props: dict[str, Any]) -> str:
     """The logical ID of a function's own log group."""
     return str(props["LoggingConfig"]["LogGroup"]["Ref"])
+
+
+def queue_properties(synth: Synth, logical_id: str) -> dict[str, Any]:
+    """A queue's properties, by its pinned logical id (messages in flight survive a refactor)."""
+    resource = synth.template["Resources"][logical_id]
+    assert resource["Type"] == "AWS::SQS::Queue"
+    return dict(resource["Properties"])

@@ -17,6 +17,8 @@ import pytest
 from backinstock import config, infra_spec, registry
 from backinstock.registry import Access, Action, Auth
 from tests.infra.template import (
+    READ,
+    WRITE,
     Synth,
     function_of,
     functions_by_handler,
@@ -29,8 +31,6 @@ from tests.infra.template import (
 pytestmark = pytest.mark.infra
 
 # Stated here on purpose, not imported from the construct: the test is the second opinion.
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 IDEMPOTENCY = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 SEND = {"sqs:SendMessage"}
 SECRET_READ = {"secretsmanager:GetSecretValue"}

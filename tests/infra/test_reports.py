@@ -7,12 +7,19 @@ import json
 import pytest
 
 from backinstock import config, infra_spec
-from tests.infra.template import Synth, functions_by_handler, grants, log_group_of, role_of, statements_of_role
+from tests.infra.template import (
+    READ,
+    WRITE,
+    Synth,
+    functions_by_handler,
+    grants,
+    log_group_of,
+    role_of,
+    statements_of_role,
+)
 
 pytestmark = pytest.mark.infra
 MAIN = infra_spec.MAIN_TABLE.logical_id
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
 
 def _bucket(synth: Synth) -> tuple[str, dict]:

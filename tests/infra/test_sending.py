@@ -10,7 +10,11 @@ import pytest
 
 from backinstock import config, infra_spec
 from tests.infra.template import (
+    POLLER,
+    READ,
+    SES_IDENTITIES,
     SKIP_BUNDLING,
+    WRITE,
     Synth,
     functions_by_handler,
     grants,
@@ -30,19 +34,9 @@ RATE_LIMITS = infra_spec.RATE_LIMIT_TABLE.logical_id
 WORKER_HANDLER = "workers.send_worker.handler"
 DEFAULT_SENDER = "alerts@example.com"
 
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 # What the Lambda poller needs (ReceiveMessage, DeleteMessage, ChangeMessageVisibility, attributes) plus SendMessage:
 # the worker enqueues the next page of a transfer itself.
-QUEUE_ACTIONS = {
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:SendMessage",
-}
-SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
+QUEUE_ACTIONS = POLLER | {"sqs:SendMessage"}
 
 
 def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:

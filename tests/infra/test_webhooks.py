@@ -10,6 +10,10 @@ import pytest
 from backinstock import config, infra_spec, registry
 from backinstock.registry import Auth
 from tests.infra.template import (
+    POLLER,
+    READ,
+    SES_IDENTITIES,
+    WRITE,
     Synth,
     functions_by_handler,
     grants,
@@ -30,18 +34,7 @@ STATE_MACHINE = infra_spec.CAMPAIGN_WORKFLOW.logical_id
 WORKER_HANDLER = "workers.webhook_worker.handler"
 DEFAULT_SENDER = "alerts@example.com"
 
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-# What the Lambda poller needs on the queue it consumes; the worker sends nothing to it.
-POLLER = {
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-}
 SHOP_SECRETS = "arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:backinstock/shops/*"
-SES_IDENTITIES = "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/*"
 
 
 def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:

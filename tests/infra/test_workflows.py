@@ -12,6 +12,8 @@ import pytest
 from backinstock import config, infra_spec
 from backinstock.infra_spec import StateMachineSpec
 from tests.infra.template import (
+    READ,
+    WRITE,
     Synth,
     functions_by_handler,
     grants,
@@ -23,8 +25,6 @@ from tests.infra.template import (
 pytestmark = pytest.mark.infra
 
 MAIN = infra_spec.MAIN_TABLE.logical_id
-READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 LOG_DELIVERY = {
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",

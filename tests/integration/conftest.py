@@ -10,6 +10,9 @@ import pytest
 from backinstock import deps
 from backinstock.services import shops
 from backinstock_tools.local import backend, stepfunctions
+from backinstock_tools.testkit import Shop, new_shop, stock
+from backinstock_tools.testkit.builders import TEE, make_offer, order_payload
+from backinstock_tools.testkit.drivers import ACCESS_TOKEN, WEBHOOK_SECRET, Shopify, Worker, deliver
 
 pytestmark = pytest.mark.integration
 
@@ -33,67 +36,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def shop(aws: None) -> dict[str, Any]:
-    return shops.create_shop(deps.shops(), "first-shop.myshopify.com", plan="growth")
+def shop(aws: None) -> Shop:
+    return new_shop("first-shop.myshopify.com", plan="growth")
 
 
 @pytest.fixture
-def other_shop(aws: None) -> dict[str, Any]:
-    return shops.create_shop(deps.shops(), "second-shop.myshopify.com")
+def other_shop(aws: None) -> Shop:
+    return new_shop("second-shop.myshopify.com")
 
 
 @pytest.fixture
-def catalog(shop: dict[str, Any]) -> dict[str, int]:
-    """Two products: a tee (variants 101, 102) and a mug (variant 201)."""
-    repo = deps.catalog()
-    repo.put_variant(shop["shop_id"], 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
-    repo.put_variant(shop["shop_id"], 102, 10, "Large / Blue", "Classic Tee", "classic-tee")
-    repo.put_variant(shop["shop_id"], 201, 20, "Default Title", "Camp Mug", "camp-mug")
-    return {"small": 101, "large": 102, "mug": 201}
-
-
-class Worker:
-    """Plays Lambda's SQS event source with the local run's poller (`backinstock_tools.local.pollers`), driven by the
-    test: failed records go back on the queue visible at once, so a test can redeliver them when it wants."""
-
-    def __init__(self) -> None:
-        import os
-        import threading
-
-        from backinstock_tools.local.pollers import QueuePoller
-
-        self.sqs = deps.queue().client
-        self.url = os.environ["SEND_QUEUE_URL"]
-        self.poller = QueuePoller(
-            self.url,
-            "workers.send_worker",
-            threading.RLock(),
-            wait_seconds=0,
-            retry_base_seconds=0,
-            retry_max_seconds=0,
-        )
-
-    def pending(self) -> list[dict[str, Any]]:
-        from tests.helpers import receive_all
-
-        return receive_all(self.sqs, self.url)
-
-    def run(self, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """One batch through the worker (the messages given, or every visible one). Returns the failures."""
-        messages = self.pending() if messages is None else messages
-        failed = self.poller.run_batch(messages) if messages else set()
-        return {"batchItemFailures": [{"itemIdentifier": i} for i in sorted(failed)]}
-
-    def drain(self, rounds: int = 10) -> None:
-        for _ in range(rounds):
-            if not self.run()["batchItemFailures"] and not self.pending_count():
-                return
-
-    def pending_count(self) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])[
-            "Attributes"
-        ]
-        return int(attributes["ApproximateNumberOfMessages"])
+def catalog(shop: Shop) -> dict[str, int]:
+    """Two products: a tee (variants 101, 102) and a mug (variant 201): the kit's `CATALOG`."""
+    return stock(shop.id)
 
 
 @pytest.fixture
@@ -158,103 +113,23 @@ def atomic_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client, "_make_api_call", atomic)
 
 
-WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
-ACCESS_TOKEN = "shpat_test_0123456789abcdef"
-
-
-class Shopify:
-    """Plays Shopify for a connected shop: signed webhook deliveries through the real intake route, then the
-    webhook worker (the local run's poller), the campaign workflow (moto runs it) and the send worker."""
-
-    def __init__(self, shop: dict[str, Any], worker: Worker) -> None:
-        import os
-        import threading
-
-        from backinstock_tools.local.pollers import QueuePoller
-
-        self.shop = shop
-        self.domain = shop["domain"]
-        self.send_worker = worker
-        self.events = 0
-        self.url = os.environ["WEBHOOK_QUEUE_URL"]
-        self.poller = QueuePoller(
-            self.url,
-            "workers.webhook_worker",
-            threading.RLock(),
-            wait_seconds=0,
-            retry_base_seconds=0,
-            retry_max_seconds=0,
-        )
-
-    def post(
-        self,
-        topic: str,
-        payload: dict[str, Any],
-        *,
-        event_id: str | None = None,
-        secret: str = WEBHOOK_SECRET,
-        domain: str | None = None,
-        raw_body: str | None = None,
-        drop: tuple[str, ...] = (),
-    ) -> tuple[int, Any]:
-        import json
-
-        from backinstock.services.webhooks import signature
-        from tests.helpers import call
-
-        self.events += 1
-        body = json.dumps(payload)
-        headers = {
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": domain or self.domain,
-            "X-Shopify-Hmac-Sha256": signature(secret, body.encode()),
-            "X-Shopify-Event-Id": event_id or f"evt-{self.events}",
-            "X-Shopify-Triggered-At": "2026-11-27T10:00:00Z",
-        }
-        headers = {k: v for k, v in headers.items() if k not in drop}
-        return call("POST", "/webhooks/shopify", raw_body=raw_body if raw_body is not None else body, headers=headers)
-
-    def queued(self) -> list[dict[str, Any]]:
-        from tests.helpers import receive_all
-
-        return receive_all(deps.queue().client, self.url)
-
-    def process(self) -> set[str]:
-        """Run every queued webhook through the worker. Returns the ids of failed messages."""
-        messages = self.queued()
-        return self.poller.run_batch(messages) if messages else set()
-
-    def finish_campaigns(self, timeout: float = 60) -> list[dict[str, Any]]:
-        """Wait for every campaign execution to end (moto runs them on threads) and return their descriptions."""
-        import os
-        import time
-
-        sfn = deps.campaigns().sfn
-        arn = os.environ["CAMPAIGN_STATE_MACHINE_ARN"]
-        deadline = time.monotonic() + timeout
-        while True:
-            executions = sfn.list_executions(stateMachineArn=arn)["executions"]
-            if all(e["status"] != "RUNNING" for e in executions):
-                return [sfn.describe_execution(executionArn=e["executionArn"]) for e in executions]
-            if time.monotonic() > deadline:
-                raise AssertionError("campaign executions still running")
-            time.sleep(0.05)
-
-    def run_all(self) -> None:
-        """Webhooks, then campaigns, then sends."""
-        self.process()
-        self.finish_campaigns()
-        self.send_worker.drain()
-
-
 @pytest.fixture
-def shopify(shop: dict[str, Any], worker: Worker, monkeypatch: pytest.MonkeyPatch) -> Shopify:
+def shopify(shop: Shop, worker: Worker, monkeypatch: pytest.MonkeyPatch) -> Shopify:
     monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "0")  # batches follow each other without waiting
     deps.reset()
     shops.connect_shopify(
-        deps.shops(), deps.shop_secrets(), shop["shop_id"], WEBHOOK_SECRET, ACCESS_TOKEN, email="owner@example.com"
+        deps.shops(), deps.shop_secrets(), shop.id, WEBHOOK_SECRET, ACCESS_TOKEN, email="owner@example.com"
     )
     return Shopify(shop, worker)
+
+
+@pytest.fixture
+def tee(shopify: Shopify) -> Shopify:
+    """The shop connected, with the tee of `TEE` (variants 101 and 102, inventory items 5101 and 5102) created by
+    its products/create webhook."""
+    assert shopify.post("products/create", TEE)[0] == 200
+    assert not shopify.process()
+    return shopify
 
 
 @pytest.fixture
@@ -268,3 +143,55 @@ def stream(aws: None) -> Any:
     from backinstock_tools.local.pollers import StreamPoller
 
     return StreamPoller(os.environ["TABLE_NAME"], infra_spec.ROLLUP_CONSUMER, threading.RLock())
+
+
+@pytest.fixture
+def history(shopify: Shopify, catalog: dict[str, int], stream: Any) -> dict[str, Any]:
+    """A preorder history through the real webhook paths, for the preorder report tests.
+    Offer A: plan 7001 on variants 101 (product 10) and 201 (product 20). Offer B: plan 7002 on 102.
+    - 9001 (Jo, June 3): 2 x 101 at 40.00 on A, a mug; 44.00 of the balance outstanding; 11.00 collected July 4,
+      a 40.00 attempt failed July 3.
+    - 9002 (Al, June 10): 1 x 102 at 40.00 on B; cancelled June 12 (inventory), 20.00 refunded June 13.
+    """
+    shop_id = shopify.shop.id
+    offer_a = make_offer(shop_id, [7001])
+    offer_b = make_offer(shop_id, [7002], name="Autumn drop", variants=[{"shopify_variant_id": 102}])
+    second = order_payload(9002, email="al@example.com", created_at="2026-06-10T08:00:00Z")
+    second["line_items"] = [
+        {"id": 5, "variant_id": 102, "product_id": 10, "quantity": 1, "price": "40.00", "selling_plan_id": 7002}
+    ]
+    second.update(total_price="40.00", total_outstanding="20.00", currency="USD", presentment_currency="USD")
+    second.pop("total_price_set")
+
+    def txn(txn_id: int, order_id: int, status: str, amount: str, at: str) -> tuple[str, dict[str, Any]]:
+        return "order_transactions/create", {
+            "id": txn_id,
+            "order_id": order_id,
+            "kind": "sale",
+            "status": status,
+            "amount": amount,
+            "processed_at": at,
+            "currency": "EUR",
+        }
+
+    deliver(
+        shopify,
+        stream,
+        ("orders/create", order_payload()),
+        ("orders/create", second),
+        txn(2, 9001, "error", "40.00", "2026-07-03T09:00:00Z"),
+        txn(3, 9001, "success", "10.00", "2026-07-04T09:00:00Z"),
+        ("orders/cancelled", {"id": 9002, "cancelled_at": "2026-06-12T00:00:00Z", "cancel_reason": "inventory"}),
+        (
+            "refunds/create",
+            {
+                "id": 77,
+                "order_id": 9002,
+                "created_at": "2026-06-13T00:00:00Z",
+                "transactions": [
+                    {"id": 78, "kind": "refund", "status": "success", "amount": "20.00", "currency": "USD"}
+                ],
+            },
+        ),
+    )
+    return {"shop_id": shop_id, "api_key": shopify.shop.key, "a": offer_a, "b": offer_b}

@@ -9,14 +9,15 @@ import pytest
 
 from backinstock import deps
 from backinstock.services import alerts
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 
 @pytest.fixture
-def merchant(shop: dict[str, Any], catalog: dict[str, int]) -> Any:
+def merchant(shop: Shop, catalog: dict[str, int]) -> Any:
     shops_repo = deps.shops()
-    shops_repo.set_shopify_connection(shop["shop_id"], "2026-11-27T00:00:00Z", "owner@example.com", None)
-    return shops_repo.require(shop["shop_id"])
+    shops_repo.set_shopify_connection(shop.id, "2026-11-27T00:00:00Z", "owner@example.com", None)
+    return shops_repo.require(shop.id)
 
 
 def threshold_emails(outbox: Any) -> list[Any]:
@@ -34,15 +35,11 @@ def test_one_email_per_crossing(merchant: Any, outbox: Any) -> None:
     assert "Classic Tee (Small / Blue)" in sent[0].subject and "10 customers" in sent[0].subject
 
 
-def test_a_replayed_crossing_alerts_once_and_notify_false_never(
-    shop: dict[str, Any], merchant: Any, outbox: Any
-) -> None:
+def test_a_replayed_crossing_alerts_once_and_notify_false_never(shop: Shop, merchant: Any, outbox: Any) -> None:
     a = deps.alerts()
     assert alerts.on_pending_count(a, merchant, 101, 9, 10) == "alerted"
     assert alerts.on_pending_count(a, merchant, 101, 9, 10) is None  # the same change delivered twice
-    status, _ = call(
-        "PATCH", "/back_in_stock/settings/alerts", shop["api_key"], {"signups_threshold": {"notify": False}}
-    )
+    status, _ = call("PATCH", "/back_in_stock/settings/alerts", shop.key, {"signups_threshold": {"notify": False}})
     assert status == 200
     quiet = deps.shops().require(merchant.shop_id)
     assert alerts.on_pending_count(a, quiet, 102, 9, 10) is None
@@ -63,9 +60,9 @@ def test_last_complete_period(period: str, today: date, expected: tuple[date, da
 
 
 def test_scheduled_reports_go_once_to_shops_that_enabled_the_period(
-    shop: dict[str, Any], merchant: Any, other_shop: dict[str, Any], outbox: Any
+    shop: Shop, merchant: Any, other_shop: Shop, outbox: Any
 ) -> None:
-    call("PATCH", "/back_in_stock/settings/alerts", shop["api_key"], {"scheduled_reports": {"weekly": True}})
+    call("PATCH", "/back_in_stock/settings/alerts", shop.key, {"scheduled_reports": {"weekly": True}})
     seen: list[tuple[str, date, date]] = []
 
     def summary(shop: Any, first: date, last: date) -> dict[str, Any]:

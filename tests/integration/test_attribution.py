@@ -12,8 +12,9 @@ import pytest
 from backinstock import deps, ids
 from backinstock.services import shops
 from backinstock_tools.local.shopify_fake import FakeShopify
-from tests.helpers import call
-from tests.integration.conftest import ACCESS_TOKEN, WEBHOOK_SECRET, Shopify, Worker
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.drivers import ACCESS_TOKEN, WEBHOOK_SECRET, Shopify, Worker
+from backinstock_tools.testkit.gateway import call
 
 SIGNUPS = "/back_in_stock/signups"
 
@@ -24,7 +25,7 @@ def fake(shopify: Shopify) -> Iterator[FakeShopify]:
         shops.connect_shopify(
             deps.shops(),
             deps.shop_secrets(),
-            shopify.shop["shop_id"],
+            shopify.shop.id,
             WEBHOOK_SECRET,
             ACCESS_TOKEN,
             admin_api_url=server.base_url,
@@ -32,12 +33,12 @@ def fake(shopify: Shopify) -> Iterator[FakeShopify]:
         yield server
 
 
-def notified(shop: dict[str, Any], worker: Worker, variant: int, email: str) -> dict[str, Any]:
+def notified(shop: Shop, worker: Worker, variant: int, email: str) -> dict[str, Any]:
     status, created = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": variant, "email": email}
+        "POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": variant, "email": email}
     )
     assert status == 201, created
-    assert call("POST", f"{SIGNUPS}/{created['id']}/notify", shop["api_key"], {})[0] == 202
+    assert call("POST", f"{SIGNUPS}/{created['id']}/notify", shop.key, {})[0] == 202
     worker.drain()
     return dict(created)
 
@@ -66,7 +67,7 @@ def line(line_id: int, variant: int, price: str, quantity: int, discounts: tuple
 
 
 def attributions(shopify: Shopify) -> dict[str, dict[str, Any]]:
-    items = deps.attribution().attributions.of_order(shopify.shop["shop_id"], "820982911946154508")
+    items = deps.attribution().attributions.of_order(shopify.shop.id, "820982911946154508")
     return {i["line_item_id"]: i for i in items}
 
 
@@ -120,7 +121,7 @@ def test_attributed_orders_are_tagged_in_shopify(
     shopify: Shopify, catalog: dict[str, int], worker: Worker, fake: FakeShopify
 ) -> None:
     shop = shopify.shop
-    call("PATCH", "/back_in_stock/settings/tagging", shop["api_key"], {"order_tags": {"enabled": True, "tag": "bis"}})
+    call("PATCH", "/back_in_stock/settings/tagging", shop.key, {"order_tags": {"enabled": True, "tag": "bis"}})
     notified(shop, worker, 101, "jane@example.com")
     shopify.post("orders/create", order("jane@example.com", [line(1, 101, "5.00", 1)]))
     fake.fail_next("throttled")  # retried by the client
@@ -136,7 +137,7 @@ def test_low_confidence_or_disabled_tagging_sends_nothing_to_shopify(
     notified(shop, worker, 101, "jane@example.com")
     shopify.post("orders/create", order("jane@example.com", [line(1, 101, "5.00", 1)]))  # tagging is off
     assert not shopify.process()
-    call("PATCH", "/back_in_stock/settings/tagging", shop["api_key"], {"order_tags": {"enabled": True}})
+    call("PATCH", "/back_in_stock/settings/tagging", shop.key, {"order_tags": {"enabled": True}})
     shopify.post("orders/create", {**order("jane@example.com", [line(2, 102, "5.00", 1)]), "id": 3})  # low only
     assert not shopify.process()
     assert fake.requests == []
@@ -146,7 +147,7 @@ def test_a_rejected_token_is_logged_not_retried(
     shopify: Shopify, catalog: dict[str, int], worker: Worker, fake: FakeShopify, caplog: pytest.LogCaptureFixture
 ) -> None:
     shop = shopify.shop
-    call("PATCH", "/back_in_stock/settings/tagging", shop["api_key"], {"order_tags": {"enabled": True}})
+    call("PATCH", "/back_in_stock/settings/tagging", shop.key, {"order_tags": {"enabled": True}})
     notified(shop, worker, 101, "jane@example.com")
     fake.fail_next("http_403")
     shopify.post("orders/create", order("jane@example.com", [line(1, 101, "5.00", 1)]))

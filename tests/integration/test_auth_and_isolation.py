@@ -10,7 +10,8 @@ import pytest
 from backinstock import deps
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 from backinstock.services import shops
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 UNAUTHORIZED = (401, [UNAUTHORIZED_MESSAGE])
@@ -32,34 +33,34 @@ def errors_of(response: tuple[int, Any]) -> tuple[int, list[str]]:
         {"Authorization": "Basic abc"},
     ],
 )
-def test_missing_malformed_and_unknown_keys_get_the_same_401(shop: dict[str, Any], headers: dict) -> None:
+def test_missing_malformed_and_unknown_keys_get_the_same_401(shop: Shop, headers: dict) -> None:
     assert errors_of(call("GET", "/back_in_stock/settings", headers=headers)) == UNAUTHORIZED
     assert errors_of(call("PATCH", "/back_in_stock/settings", headers=headers, body={"compliance": {}})) == UNAUTHORIZED
 
 
-def test_keys_are_stored_only_as_hashes(shop: dict[str, Any]) -> None:
-    stored = deps.shops().require(shop["shop_id"])
-    assert stored.api_key_hash == shops.hash_key(shop["api_key"])
-    assert shop["api_key"] not in repr(stored)
+def test_keys_are_stored_only_as_hashes(shop: Shop) -> None:
+    stored = deps.shops().require(shop.id)
+    assert stored.api_key_hash == shops.hash_key(shop.key)
+    assert shop.key not in repr(stored)
 
 
-def test_a_rotated_key_stops_working_and_the_new_one_works(shop: dict[str, Any]) -> None:
-    rotated = shops.rotate_key(deps.shops(), shop["shop_id"])
-    assert rotated["api_key"] != shop["api_key"]
-    assert errors_of(call("GET", "/back_in_stock/settings", shop["api_key"])) == UNAUTHORIZED
+def test_a_rotated_key_stops_working_and_the_new_one_works(shop: Shop) -> None:
+    rotated = shops.rotate_key(deps.shops(), shop.id)
+    assert rotated["api_key"] != shop.key
+    assert errors_of(call("GET", "/back_in_stock/settings", shop.key)) == UNAUTHORIZED
     assert call("GET", "/back_in_stock/settings", rotated["api_key"])[0] == 200
 
 
-def test_a_shop_never_reads_or_writes_another_shops_settings(shop: dict[str, Any], other_shop: dict[str, Any]) -> None:
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
-    call("PATCH", "/back_in_stock/settings/tagging", other_shop["api_key"], {"order_tags": {"tag": "theirs"}})
-    _, mine = call("GET", "/back_in_stock/settings", shop["api_key"])
-    _, theirs = call("GET", "/back_in_stock/settings", other_shop["api_key"])
+def test_a_shop_never_reads_or_writes_another_shops_settings(shop: Shop, other_shop: Shop) -> None:
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
+    call("PATCH", "/back_in_stock/settings/tagging", other_shop.key, {"order_tags": {"tag": "theirs"}})
+    _, mine = call("GET", "/back_in_stock/settings", shop.key)
+    _, theirs = call("GET", "/back_in_stock/settings", other_shop.key)
     assert mine["compliance"]["optin_required"] is True and mine["tagging"]["order_tags"]["tag"] == "STOQ-back-in-stock"
     assert theirs["compliance"]["optin_required"] is False and theirs["tagging"]["order_tags"]["tag"] == "theirs"
 
 
-def test_duplicate_domain_creates_nothing(shop: dict[str, Any]) -> None:
+def test_duplicate_domain_creates_nothing(shop: Shop) -> None:
     from backinstock.errors import Conflict
 
     with pytest.raises(Conflict):
@@ -74,8 +75,8 @@ def test_shop_creation_validates_its_input(aws: None) -> None:
     assert len(caught.value.problems) == 4
 
 
-def test_unknown_route_is_a_404_with_the_envelope(shop: dict[str, Any]) -> None:
-    assert errors_of(call("GET", "/back_in_stock/nothing_here", shop["api_key"])) == (
+def test_unknown_route_is_a_404_with_the_envelope(shop: Shop) -> None:
+    assert errors_of(call("GET", "/back_in_stock/nothing_here", shop.key)) == (
         404,
         [
             "No v2 action registered for GET /api/v2/external/back_in_stock/nothing_here; every route: "
@@ -83,16 +84,16 @@ def test_unknown_route_is_a_404_with_the_envelope(shop: dict[str, Any]) -> None:
         ],
     )
     # A known path with a method no action declares there is a 405 (tests/integration/test_error_envelope.py)
-    assert errors_of(call("DELETE", "/back_in_stock/settings", shop["api_key"])) == (
+    assert errors_of(call("DELETE", "/back_in_stock/settings", shop.key)) == (
         405,
         ["DELETE is not allowed on this path; allowed: GET, PATCH"],
     )
 
 
-def test_help_is_served_at_the_prefix_and_under_resource_paths(shop: dict[str, Any]) -> None:
-    status, by_query = call("GET", "/help?prefix=/back_in_stock/settings", shop["api_key"])
+def test_help_is_served_at_the_prefix_and_under_resource_paths(shop: Shop) -> None:
+    status, by_query = call("GET", "/help?prefix=/back_in_stock/settings", shop.key)
     assert status == 200 and by_query["base_path"] == "/api/v2/external"
-    assert call("GET", "/back_in_stock/settings/help", shop["api_key"]) == (200, by_query)
+    assert call("GET", "/back_in_stock/settings/help", shop.key) == (200, by_query)
     assert len(by_query["actions"]) == 12
     entry = next(a for a in by_query["actions"] if a["name"] == "update_delivery_settings")
     assert entry["request_schema"]["additionalProperties"] is False
@@ -107,11 +108,9 @@ def test_help_is_served_at_the_prefix_and_under_resource_paths(shop: dict[str, A
         ("/mcp/help", {"mcp"}),
     ],
 )
-def test_help_answers_at_any_resource_path_a_parameter_included(
-    shop: dict[str, Any], path: str, names: set[str]
-) -> None:
+def test_help_answers_at_any_resource_path_a_parameter_included(shop: Shop, path: str, names: set[str]) -> None:
     """Issue 24: /help appended to a path with a path parameter (or to /mcp) answered 404."""
-    status, body = call("GET", path, shop["api_key"])
+    status, body = call("GET", path, shop.key)
     assert status == 200, body
     assert names <= {a["name"] for a in body["actions"]}
     from backinstock.services.help import under
@@ -119,12 +118,12 @@ def test_help_answers_at_any_resource_path_a_parameter_included(
     assert all(under(a["path"], path.removesuffix("/help")) for a in body["actions"])
 
 
-def test_v1_help_answers_at_the_v1_resource_paths(shop: dict[str, Any]) -> None:
+def test_v1_help_answers_at_the_v1_resource_paths(shop: Shop) -> None:
     """Issue 24: `/api/v1/external/intents/help` answered 404; it lists the v1 routes under /intents."""
     from backinstock import registry
     from backinstock_tools.local.server import handle
 
-    response = handle("GET", registry.V1_BASE_PATH + "/intents/help", {"X-Auth-Token": shop["api_key"]}, None)
+    response = handle("GET", registry.V1_BASE_PATH + "/intents/help", {"X-Auth-Token": shop.key}, None)
     assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
     assert body["base_path"] == registry.V1_BASE_PATH and body["actions"]

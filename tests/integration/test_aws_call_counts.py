@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
 
 import pytest
 
 from backinstock import deps, dispatch, registry
-from tests.helpers import count_calls
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import count_calls
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ PATCH_BODIES = {
 
 
 @pytest.fixture
-def dynamodb_calls(shop: dict[str, Any]) -> Counter[str]:
+def dynamodb_calls(shop: Shop) -> Counter[str]:
     calls: Counter[str] = Counter()
     count_calls(deps.shops().client, "dynamodb", calls)
     return calls
@@ -32,7 +32,7 @@ def dynamodb_calls(shop: dict[str, Any]) -> Counter[str]:
 
 @pytest.mark.parametrize("action", [a for a in registry.actions() if a.resource == "settings"], ids=lambda a: a.name)
 def test_each_settings_action_makes_exactly_one_dynamodb_call(
-    action: registry.Action, shop: dict[str, Any], dynamodb_calls: Counter[str]
+    action: registry.Action, shop: Shop, dynamodb_calls: Counter[str]
 ) -> None:
     body = PATCH_BODIES.get(action.name)
     event = dispatch.proxy_event(
@@ -40,7 +40,7 @@ def test_each_settings_action_makes_exactly_one_dynamodb_call(
         action.method,
         action.gateway_path(),
         body=json.dumps(body) if body is not None else None,
-        shop_id=shop["shop_id"],
+        shop_id=shop.id,
     )
     response = dispatch.invoke(action, event)
     assert response["statusCode"] == 200, response["body"]

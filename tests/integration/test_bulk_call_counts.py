@@ -17,13 +17,15 @@ from typing import Any
 
 import pytest
 
-from backinstock import aws, deps, dispatch, registry
+from backinstock import aws, deps
 from backinstock.models.signups import MAX_BULK_IDS, SignupCreate
 from backinstock.queue import BATCH_LIMIT, SENDS_PER_MESSAGE
 from backinstock.repositories.base import BATCH_GET_LIMIT, to_item
 from backinstock.repositories.signups import SignupRepository, signup_key
 from backinstock.services import signups
-from tests.helpers import count_calls, receive_all
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import count_calls, invoke
+from backinstock_tools.testkit.sqs import receive_all
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +83,7 @@ def seed(shop_id: str, count: int, variant_id: int, prefix: str = "c") -> list[s
 
 
 @pytest.fixture
-def calls(shop: dict[str, Any]) -> Counter[str]:
+def calls(shop: Shop) -> Counter[str]:
     """`service.Operation` -> number of calls, from botocore's before-call event on the clients the code uses."""
     counted: Counter[str] = Counter()
     for service in ("dynamodb", "sqs"):
@@ -90,7 +92,7 @@ def calls(shop: dict[str, Any]) -> Counter[str]:
 
 
 @pytest.fixture
-def query_params(shop: dict[str, Any]) -> list[dict[str, Any]]:
+def query_params(shop: Shop) -> list[dict[str, Any]]:
     """The parameters of every DynamoDB Query, as the code passed them."""
     seen: list[dict[str, Any]] = []
     aws.client("dynamodb").meta.events.register(
@@ -99,38 +101,13 @@ def query_params(shop: dict[str, Any]) -> list[dict[str, Any]]:
     return seen
 
 
-def invoke(
-    name: str,
-    shop: dict[str, Any],
-    path_params: dict[str, str] | None = None,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """The action's Lambda handler, in process, as API Gateway calls it once the authorizer has answered."""
-    action = registry.by_name(name)
-    path = action.path
-    for param, value in (path_params or {}).items():
-        path = path.replace(f":{param}", value)
-    event = dispatch.proxy_event(
-        action,
-        action.method,
-        registry.BASE_PATH + path,
-        path_params=path_params,
-        query=query,
-        body=json.dumps(body) if body is not None else None,
-        shop_id=shop["shop_id"],
-    )
-    response = dispatch.invoke(action, event)
-    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
-
-
 def test_bulk_notify_of_1000_signups_reads_in_batches_of_100_and_queues_in_batches_of_10(
-    shop: dict[str, Any], catalog: dict[str, int], calls: Counter[str]
+    shop: Shop, catalog: dict[str, int], calls: Counter[str]
 ) -> None:
-    signup_ids = seed(shop["shop_id"], MAX_BULK_IDS, catalog["small"])
+    signup_ids = seed(shop.id, MAX_BULK_IDS, catalog["small"])
     calls.clear()
 
-    status, result = invoke("bulk_notify_signups", shop, body={"signup_ids": signup_ids})
+    status, result = invoke("bulk_notify_signups", shop.id, body={"signup_ids": signup_ids})
 
     assert status == 200, result
     assert result["failed"] == [] and sorted(result["success"]) == sorted(signup_ids)
@@ -157,12 +134,12 @@ def test_bulk_notify_of_1000_signups_reads_in_batches_of_100_and_queues_in_batch
 
 
 def test_notify_is_two_get_items_one_update_and_one_send_message(
-    shop: dict[str, Any], catalog: dict[str, int], calls: Counter[str]
+    shop: Shop, catalog: dict[str, int], calls: Counter[str]
 ) -> None:
-    [signup_id] = seed(shop["shop_id"], 1, catalog["small"])
+    [signup_id] = seed(shop.id, 1, catalog["small"])
     calls.clear()
 
-    status, result = invoke("notify_signup", shop, path_params={"id": signup_id})
+    status, result = invoke("notify_signup", shop.id, path_params={"id": signup_id})
 
     assert status == 202, result
     # the UpdateItem marks the signup's one outstanding send (a resend meanwhile coalesces into it, or is held by
@@ -176,20 +153,20 @@ def test_notify_is_two_get_items_one_update_and_one_send_message(
     ids=["variant-GSI1", "product-GSI2", "unfiltered-table"],
 )
 def test_a_list_page_is_one_query_on_the_narrowest_key_and_one_batch_get(
-    shop: dict[str, Any],
+    shop: Shop,
     catalog: dict[str, int],
     calls: Counter[str],
     query_params: list[dict[str, Any]],
     filter_by: str | None,
     index: str | None,
 ) -> None:
-    small = seed(shop["shop_id"], 30, catalog["small"], prefix="s")
-    seed(shop["shop_id"], 10, catalog["mug"], prefix="m")
+    small = seed(shop.id, 30, catalog["small"], prefix="s")
+    seed(shop.id, 10, catalog["mug"], prefix="m")
     values = {"variant_id": str(catalog["small"]), "product_id": "10"}
     query = {"per_page": "20", **({filter_by: values[filter_by]} if filter_by else {})}
     calls.clear()
 
-    status, result = invoke("list_signups", shop, query=query)
+    status, result = invoke("list_signups", shop.id, query=query)
 
     assert status == 200, result
     assert calls == Counter({"dynamodb.Query": 1, "dynamodb.BatchGetItem": 1})

@@ -77,11 +77,11 @@ def without_webhook_dedupe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def without_rollup_replay_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """The aggregator no longer knows which stream records it applied: a replayed or retried batch counts again.
-    The guard is the per-source-partition high-water mark (`RollupRepository.mark`, written by `_mark_update` on the
+    The guard is the per-source-partition high-water mark (`RollupRepository.mark`, written by `mark_put` on the
     condition that it still holds what was read): here the mark is never read and its write is unconditional."""
     from backinstock.repositories.rollups import RollupRepository
 
-    original = RollupRepository._mark_update
+    original = RollupRepository.mark_put
 
     def unconditional(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         put = original(self, *args, **kwargs)
@@ -90,7 +90,7 @@ def without_rollup_replay_guard(monkeypatch: pytest.MonkeyPatch) -> None:
         return put
 
     monkeypatch.setattr(RollupRepository, "mark", lambda self, shop_id, source: None)
-    monkeypatch.setattr(RollupRepository, "_mark_update", unconditional)
+    monkeypatch.setattr(RollupRepository, "mark_put", unconditional)
 
 
 def without_stale_update_check(monkeypatch: pytest.MonkeyPatch) -> None:

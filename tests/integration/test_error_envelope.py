@@ -11,7 +11,8 @@ import pytest
 from backinstock import registry
 from backinstock.api.validation import MAX_BODY_BYTES
 from backinstock_tools.local.server import handle
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -45,9 +46,9 @@ def total(key: str) -> int:
     ],
 )
 def test_every_error_has_the_same_envelope(
-    shop: dict[str, Any], method: str, path: str, headers: dict[str, str] | None, status: int, code: str
+    shop: Shop, method: str, path: str, headers: dict[str, str] | None, status: int, code: str
 ) -> None:
-    got, body = call(method, path, shop["api_key"] if headers is None else None, headers=headers)
+    got, body = call(method, path, shop.key if headers is None else None, headers=headers)
     assert got == status
     assert_envelope(body, code)
 
@@ -64,10 +65,10 @@ def test_every_error_has_the_same_envelope(
     ],
 )
 def test_a_method_no_action_declares_on_a_known_path_is_a_405_naming_the_allowed_ones(
-    shop: dict[str, Any], method: str, path: str, allowed: str
+    shop: Shop, method: str, path: str, allowed: str
 ) -> None:
     # When a method the path does not declare is sent (with a key or without: nothing runs)
-    for key in (shop["api_key"], None):
+    for key in (shop.key, None):
         response = handle(method, registry.BASE_PATH + path, {"X-Auth-Token": key} if key else {}, None)
         # Then 405, Allow lists the declared methods, and the body is the envelope saying so
         assert response["statusCode"] == 405
@@ -81,47 +82,47 @@ def test_a_method_no_action_declares_on_a_known_path_is_a_405_naming_the_allowed
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"]
 )
 def test_a_body_not_sent_as_json_is_a_415_and_creates_nothing(
-    shop: dict[str, Any], catalog: dict[str, int], content_type: str
+    shop: Shop, catalog: dict[str, int], content_type: str
 ) -> None:
-    status, body = call("POST", SIGNUPS, shop["api_key"], BODY, headers={"Content-Type": content_type})
+    status, body = call("POST", SIGNUPS, shop.key, BODY, headers={"Content-Type": content_type})
     assert status == 415
     assert_envelope(body, "unsupported_media_type")
     assert "application/json" in body["errors"][0] and content_type.split(";")[0] in body["errors"][0]
-    assert total(shop["api_key"]) == 0
+    assert total(shop.key) == 0
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/merge-patch+json", None])
 def test_json_bodies_are_accepted_with_any_json_type_or_none(
-    shop: dict[str, Any], catalog: dict[str, int], content_type: str | None
+    shop: Shop, catalog: dict[str, int], content_type: str | None
 ) -> None:
     from backinstock import registry
     from backinstock_tools.local.server import handle
 
-    headers = {"X-Auth-Token": shop["api_key"], **({"Content-Type": content_type} if content_type else {})}
+    headers = {"X-Auth-Token": shop.key, **({"Content-Type": content_type} if content_type else {})}
     response = handle("POST", registry.BASE_PATH + SIGNUPS, headers, json.dumps(BODY))
     assert response["statusCode"] == 201, response["body"]
 
 
-def test_a_body_over_the_limit_is_a_413_and_creates_nothing(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    status, body = call("POST", SIGNUPS, shop["api_key"], {**BODY, "name": "x" * MAX_BODY_BYTES})
+def test_a_body_over_the_limit_is_a_413_and_creates_nothing(shop: Shop, catalog: dict[str, int]) -> None:
+    status, body = call("POST", SIGNUPS, shop.key, {**BODY, "name": "x" * MAX_BODY_BYTES})
     assert status == 413
     assert_envelope(body, "payload_too_large")
-    assert total(shop["api_key"]) == 0
+    assert total(shop.key) == 0
 
 
-def test_path_parameters_are_url_decoded(shop: dict[str, Any]) -> None:
-    status, body = call("GET", f"{SIGNUPS}/%C3%A9t%C3%A9", shop["api_key"])
+def test_path_parameters_are_url_decoded(shop: Shop) -> None:
+    status, body = call("GET", f"{SIGNUPS}/%C3%A9t%C3%A9", shop.key)
     assert status == 404 and "été" in body["errors"][0] and "%C3" not in body["errors"][0]
 
 
-def test_internal_names_neither_leak_nor_work(shop: dict[str, Any]) -> None:
-    status, body = call("GET", f"{SIGNUPS}?foo=bar", shop["api_key"])
+def test_internal_names_neither_leak_nor_work(shop: Shop) -> None:
+    status, body = call("GET", f"{SIGNUPS}?foo=bar", shop.key)
     assert status == 422
     [message] = body["errors"]
     assert message.startswith("foo: is not a known field; allowed: from, to,") and "from_" not in message
-    status, body = call("GET", f"{SIGNUPS}?from_=2026-01-01", shop["api_key"])
+    status, body = call("GET", f"{SIGNUPS}?from_=2026-01-01", shop.key)
     assert status == 422 and body["errors"][0].startswith("from_: is not a known field")
-    assert call("GET", f"{SIGNUPS}?from=2026-01-01", shop["api_key"])[0] == 200
+    assert call("GET", f"{SIGNUPS}?from=2026-01-01", shop.key)[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -135,9 +136,9 @@ def test_internal_names_neither_leak_nor_work(shop: dict[str, Any]) -> None:
     ],
 )
 def test_a_message_names_the_field_and_says_got_once(
-    shop: dict[str, Any], catalog: dict[str, int], query: str, body: dict[str, Any] | None, field: str
+    shop: Shop, catalog: dict[str, int], query: str, body: dict[str, Any] | None, field: str
 ) -> None:
-    status, answer = call("POST" if body else "GET", SIGNUPS + query, shop["api_key"], body)
+    status, answer = call("POST" if body else "GET", SIGNUPS + query, shop.key, body)
     assert status == 422
     [message] = answer["errors"]
     assert message.startswith(f"{field}: ") and message.count("(got ") <= 1, message

@@ -15,7 +15,8 @@ import pytest
 
 from backinstock import deps, ids
 from backinstock_tools.local.server import handle
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 R = "/back_in_stock/reports"
@@ -51,8 +52,8 @@ def download(shop_id: str, job: dict[str, Any]) -> list[list[str]]:
     return list(csv.reader(io.StringIO(body)))
 
 
-def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
-    key = shop["api_key"]
+def test_a_report_export_runs_to_a_signed_csv(shop: Shop, catalog: dict[str, int], stream: Any) -> None:
+    key = shop.key
     call("POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 101, "email": "a@x.io"})
     stream.drain()
     status, accepted = call(
@@ -68,7 +69,7 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     assert job["file_name"] == f"back_in_stock_signups_{ids.now().date().isoformat()}.csv"
     completed = ids.parse(job["completed_at"])
     assert job["download_url_expires_at"] == ids.iso(completed + timedelta(days=7))  # as long as the file lives
-    rows = download(shop["shop_id"], job)
+    rows = download(shop.id, job)
     assert rows[0] == ["date", "signups", "pending", "blocked", "notified"]
     assert [r[0] for r in rows[1:]] == [
         "2026-03-01",  # the week of 02-23, cut by the window's start: labelled by it (issue 24)
@@ -85,7 +86,7 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
     assert status == 404 and "under /preorders/reports/exports" in body["errors"][0]
     assert call("DELETE", f"/preorders/reports/exports/{job['job_id']}", key)[0] == 404
 
-    stored = deps.exports().jobs.get(shop["shop_id"], job["job_id"])
+    stored = deps.exports().jobs.get(shop.id, job["job_id"])
     assert stored is not None
     completed = int(ids.now().timestamp())
     assert completed + 23 * 3600 < stored["expires_at"] <= completed + 24 * 3600 + 5  # TTL: a day after completion
@@ -94,9 +95,9 @@ def test_a_report_export_runs_to_a_signed_csv(shop: dict[str, Any], catalog: dic
 @pytest.mark.parametrize(
     "path", [f"{R}/signups/export", "/preorders/reports/revenue/export", "/back_in_stock/signups/export"]
 )
-def test_an_exports_query_string_is_a_422_never_ignored(shop: dict[str, Any], path: str) -> None:
+def test_an_exports_query_string_is_a_422_never_ignored(shop: Shop, path: str) -> None:
     """Issue 24: `POST .../signups/export?granularity=week` answered 202 and a daily CSV. Filters go in the body."""
-    status, body = call("POST", f"{path}?granularity=week&from=2026-03-01", shop["api_key"], {})
+    status, body = call("POST", f"{path}?granularity=week&from=2026-03-01", shop.key, {})
     assert status == 422, body
     assert [(d["code"], d["field"]) for d in body["error_details"]] == [
         ("query_not_read", "from"),
@@ -107,13 +108,13 @@ def test_an_exports_query_string_is_a_422_never_ignored(shop: dict[str, Any], pa
     started = jobs.client.query(
         TableName=jobs.table_name,
         KeyConditionExpression="PK = :pk AND begins_with(SK, :job)",
-        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop['shop_id']}"}, ":job": {"S": "EXPORT"}},
+        ExpressionAttributeValues={":pk": {"S": f"SHOP#{shop.id}"}, ":job": {"S": "EXPORT"}},
     )["Items"]
     assert started == []  # nothing was started
 
 
-def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     for email, name in (("a@x.io", '=HYPERLINK("http://evil")'), ("b@x.io", "Bea"), ("c@x.io", "@cmd")):
         call(
             "POST",
@@ -126,20 +127,18 @@ def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: dict[str, 
     assert status == 202, accepted
     job = wait_until_done(key, accepted["job_id"])
     assert job["status"] == "ready" and job["row_count"] == 3, job
-    rows = download(shop["shop_id"], job)
+    rows = download(shop.id, job)
     header = rows[0]
     names = {r[header.index("customer_name")] for r in rows[1:]}
     assert names == {'\'=HYPERLINK("http://evil")', "Bea", "'@cmd"}
     assert job["file_name"].startswith("back_in_stock_waitlist_")
 
     _, everyone = call("POST", "/back_in_stock/signups/export", key, {"channel": "sms"})
-    sms = download(shop["shop_id"], wait_until_done(key, everyone["job_id"]))
+    sms = download(shop.id, wait_until_done(key, everyone["job_id"]))
     assert sms[1][header.index("contact")] == "'+15555550100"
 
 
-def test_a_failed_export_records_the_error_and_aborts_the_upload(
-    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_export_records_the_error_and_aborts_the_upload(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     from backinstock.services import exports
 
     def broken(*_: Any, **__: Any) -> Any:
@@ -153,8 +152,8 @@ def test_a_failed_export_records_the_error_and_aborts_the_upload(
         return ("c",), exports.Opened(rows(), 2)
 
     monkeypatch.setattr(exports, "open_source", rows_then_break)
-    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
-    job = wait_until_done(shop["api_key"], accepted["job_id"])
+    _, accepted = call("POST", f"{R}/summary/export", shop.key)
+    job = wait_until_done(shop.key, accepted["job_id"])
     assert job["status"] == "failed"
     assert job["error"] == "The export failed: the report could not be read"
     assert job["download_url"] is None
@@ -164,7 +163,7 @@ def test_a_failed_export_records_the_error_and_aborts_the_upload(
     assert uploads == []
 
 
-def test_cancel_stops_a_running_export(shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancel_stops_a_running_export(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
     from backinstock.services import exports
@@ -183,13 +182,13 @@ def test_cancel_stops_a_running_export(shop: dict[str, Any], monkeypatch: pytest
     aws.client("stepfunctions").meta.events.register(
         "before-parameter-build.sfn.StopExecution", lambda params, **_: stopped.append(params["executionArn"])
     )
-    key = shop["api_key"]
+    key = shop.key
     _, accepted = call("POST", f"{R}/conversions/export", key, {"granularity": "month"})
     status, cancelled = call("DELETE", f"{R}/exports/{accepted['job_id']}", key)
     assert status == 200, cancelled
     assert cancelled["status"] == "cancelled"
     release.set()
-    stored = deps.exports().jobs.get(shop["shop_id"], accepted["job_id"])
+    stored = deps.exports().jobs.get(shop.id, accepted["job_id"])
     assert stopped == [stored["execution_arn"]]  # the cancel stopped the job's own execution
     sfn, s3 = aws.client("stepfunctions"), aws.client("s3")
     for _ in range(50):  # the released task returns, sees the job cancelled and writes nothing
@@ -198,7 +197,7 @@ def test_cancel_stops_a_running_export(shop: dict[str, Any], monkeypatch: pytest
         time.sleep(0.1)
     # Whether moto then reports ABORTED or SUCCEEDED depends on how far its execution thread had got when the stop
     # arrived (a race inside moto); what the merchant sees is fixed: no file, no upload left, the job cancelled.
-    prefix = f"exports/{shop['shop_id']}/{accepted['job_id']}/"
+    prefix = f"exports/{shop.id}/{accepted['job_id']}/"
     bucket = os.environ["EXPORT_BUCKET_NAME"]
     assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) == 0
     assert s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []) == []
@@ -207,37 +206,37 @@ def test_cancel_stops_a_running_export(shop: dict[str, Any], monkeypatch: pytest
     assert status == 409 and "only a running export can be cancelled" in again["errors"][0]
 
 
-def test_unknown_expired_and_other_shops_jobs_are_404(shop: dict[str, Any], other_shop: dict[str, Any]) -> None:
-    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
+def test_unknown_expired_and_other_shops_jobs_are_404(shop: Shop, other_shop: Shop) -> None:
+    _, accepted = call("POST", f"{R}/summary/export", shop.key)
     job_id = accepted["job_id"]
-    wait_until_done(shop["api_key"], job_id)
+    wait_until_done(shop.key, job_id)
     for key, path in (
-        (other_shop["api_key"], f"{R}/exports/{job_id}"),
-        (shop["api_key"], f"{R}/exports/exp_0000000000000000"),
-        (shop["api_key"], f"{R}/exports/nonsense"),
+        (other_shop.key, f"{R}/exports/{job_id}"),
+        (shop.key, f"{R}/exports/exp_0000000000000000"),
+        (shop.key, f"{R}/exports/nonsense"),
     ):
         status, body = call("GET", path, key)
         assert status == 404, body
         assert body["errors"][0].startswith("Export not found")
-    assert call("DELETE", f"{R}/exports/{job_id}", other_shop["api_key"])[0] == 404
+    assert call("DELETE", f"{R}/exports/{job_id}", other_shop.key)[0] == 404
     deps.exports().jobs.client.update_item(
         TableName=deps.exports().jobs.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"EXPORT#{job_id}"}},
+        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"EXPORT#{job_id}"}},
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
-    assert call("GET", f"{R}/exports/{job_id}", shop["api_key"])[0] == 404
+    assert call("GET", f"{R}/exports/{job_id}", shop.key)[0] == 404
 
 
-def test_an_export_with_an_invalid_window_starts_nothing(shop: dict[str, Any]) -> None:
-    status, body = call("POST", f"{R}/signups/export", shop["api_key"], {"from": "2026-06-02", "to": "2026-06-01"})
+def test_an_export_with_an_invalid_window_starts_nothing(shop: Shop) -> None:
+    status, body = call("POST", f"{R}/signups/export", shop.key, {"from": "2026-06-02", "to": "2026-06-01"})
     assert status == 422, body
-    status, body = call("POST", f"{R}/products_in_demand/export", shop["api_key"], {"per_page": 501})
+    status, body = call("POST", f"{R}/products_in_demand/export", shop.key, {"per_page": 501})
     assert status == 422, body
 
 
 def test_a_long_export_resumes_across_invocations_at_part_boundaries(
-    shop: dict[str, Any], catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each invocation stops after its first part (as if its time ran short); the workflow loops, the next one
     resumes the same upload after the last row written: every row once, in order, in one file."""
@@ -258,7 +257,7 @@ def test_a_long_export_resumes_across_invocations_at_part_boundaries(
         return result
 
     monkeypatch.setattr(exports, "run_step", counted)
-    key = shop["api_key"]
+    key = shop.key
     ids_made = []
     for i in range(8):
         _, body = call(
@@ -273,12 +272,12 @@ def test_a_long_export_resumes_across_invocations_at_part_boundaries(
     assert job["status"] == "ready", job
     assert job["row_count"] == 8
     assert len(steps) > 2 and steps[-1] is True and not any(steps[:-1])
-    rows = download(shop["shop_id"], job)
+    rows = download(shop.id, job)
     assert [r[0] for r in rows[1:]] == list(reversed(ids_made))  # newest first, none twice, none missing
 
 
 def test_an_export_task_killed_before_its_upload_is_recorded_leaves_no_upload_open(
-    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found by `make chaos` (seed 3 after issue 23's merge): a task killed between CreateMultipartUpload and the
     write recording its id (a timeout: no `except` runs) leaves an upload nobody names. The retried step aborts
@@ -301,8 +300,8 @@ def test_an_export_task_killed_before_its_upload_is_recorded_leaves_no_upload_op
 
     monkeypatch.setattr(MultipartCsv, "abort", no_cleanup_when_killed)
     monkeypatch.setattr(ExportRepository, "update_running", killed_once)
-    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
-    job = wait_until_done(shop["api_key"], accepted["job_id"])
+    _, accepted = call("POST", f"{R}/summary/export", shop.key)
+    job = wait_until_done(shop.key, accepted["job_id"])
     from backinstock import aws
 
     uploads = aws.client("s3").list_multipart_uploads(Bucket=os.environ["EXPORT_BUCKET_NAME"]).get("Uploads", [])
@@ -311,7 +310,7 @@ def test_an_export_task_killed_before_its_upload_is_recorded_leaves_no_upload_op
 
 
 def test_an_export_failing_before_its_upload_is_recorded_leaves_no_upload_open(
-    shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found by `make chaos` (seed 1): the task started the multipart upload, then the write recording its id in
     the job row failed; the workflow's failure path aborts only the upload the job row names."""
@@ -325,8 +324,8 @@ def test_an_export_failing_before_its_upload_is_recorded_leaves_no_upload_open(
         return original(self, shop_id, job_id, values, *args)
 
     monkeypatch.setattr(ExportRepository, "update_running", throttled_upload_record)
-    _, accepted = call("POST", f"{R}/summary/export", shop["api_key"])
-    job = wait_until_done(shop["api_key"], accepted["job_id"])
+    _, accepted = call("POST", f"{R}/summary/export", shop.key)
+    job = wait_until_done(shop.key, accepted["job_id"])
     assert job["status"] == "failed"
     from backinstock import aws
 

@@ -11,7 +11,8 @@ import pytest
 from backinstock import deps, ids, registry
 from backinstock.services import links
 from backinstock_tools.local.server import handle
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -29,24 +30,24 @@ def with_key(key: str, method: str, path: str, api_key: str, body: Any) -> tuple
     return call(method, path, api_key, body, headers={"Idempotency-Key": key})
 
 
-def test_same_key_same_body_replays_the_first_response(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    first = with_key("k-1", "POST", SIGNUPS, shop["api_key"], BODY)
+def test_same_key_same_body_replays_the_first_response(shop: Shop, catalog: dict[str, int]) -> None:
+    first = with_key("k-1", "POST", SIGNUPS, shop.key, BODY)
     # other spacing and key order: the same request
     again = call(
         "POST",
         SIGNUPS,
-        shop["api_key"],
+        shop.key,
         raw_body='{"email": "idem@example.com",  "shopify_variant_id": 101, "channel": "email"}',
         headers={"Idempotency-Key": "k-1"},
     )
     assert first[0] == 201 and again == first
-    assert call("GET", SIGNUPS, shop["api_key"])[1]["meta"]["total_count"] == 1
+    assert call("GET", SIGNUPS, shop.key)[1]["meta"]["total_count"] == 1
     # without the key, the duplicate is what it is: a 409
-    assert call("POST", SIGNUPS, shop["api_key"], BODY)[0] == 409
+    assert call("POST", SIGNUPS, shop.key, BODY)[0] == 409
 
 
-def test_replay_is_marked(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    headers = {"Idempotency-Key": "k-mark", "X-Auth-Token": shop["api_key"], "Content-Type": "application/json"}
+def test_replay_is_marked(shop: Shop, catalog: dict[str, int]) -> None:
+    headers = {"Idempotency-Key": "k-mark", "X-Auth-Token": shop.key, "Content-Type": "application/json"}
     import json
 
     first = handle("POST", registry.BASE_PATH + SIGNUPS, headers, json.dumps(BODY))
@@ -56,51 +57,49 @@ def test_replay_is_marked(shop: dict[str, Any], catalog: dict[str, int]) -> None
     assert second["statusCode"] == 201 and second["body"] == first["body"]
 
 
-def test_same_key_other_body_is_422_and_changes_nothing(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    assert with_key("k-2", "POST", SIGNUPS, shop["api_key"], BODY)[0] == 201
-    status, body = with_key("k-2", "POST", SIGNUPS, shop["api_key"], {**BODY, "email": "other@example.com"})
+def test_same_key_other_body_is_422_and_changes_nothing(shop: Shop, catalog: dict[str, int]) -> None:
+    assert with_key("k-2", "POST", SIGNUPS, shop.key, BODY)[0] == 201
+    status, body = with_key("k-2", "POST", SIGNUPS, shop.key, {**BODY, "email": "other@example.com"})
     assert status == 422 and body["error_details"][0]["field"] == "Idempotency-Key"
-    assert call("GET", f"{SIGNUPS}?email=other", shop["api_key"])[1]["meta"]["total_count"] == 0
+    assert call("GET", f"{SIGNUPS}?email=other", shop.key)[1]["meta"]["total_count"] == 0
 
 
-def test_keys_are_scoped_to_the_shop(shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    deps.catalog().put_variant(other_shop["shop_id"], 101, 10, "Small / Blue", "Classic Tee")
-    mine = with_key("shared", "POST", SIGNUPS, shop["api_key"], BODY)
-    theirs = with_key("shared", "POST", SIGNUPS, other_shop["api_key"], BODY)
+def test_keys_are_scoped_to_the_shop(shop: Shop, other_shop: Shop, catalog: dict[str, int]) -> None:
+    deps.catalog().put_variant(other_shop.id, 101, 10, "Small / Blue", "Classic Tee")
+    mine = with_key("shared", "POST", SIGNUPS, shop.key, BODY)
+    theirs = with_key("shared", "POST", SIGNUPS, other_shop.key, BODY)
     assert mine[0] == theirs[0] == 201 and mine[1]["id"] != theirs[1]["id"]
 
 
-def test_a_failed_request_is_not_stored(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+def test_a_failed_request_is_not_stored(shop: Shop, catalog: dict[str, int]) -> None:
     bad = {**BODY, "shopify_variant_id": 999}
-    assert with_key("k-3", "POST", SIGNUPS, shop["api_key"], bad)[0] == 422
-    deps.catalog().put_variant(shop["shop_id"], 999, 99, None, "New thing")
-    assert with_key("k-3", "POST", SIGNUPS, shop["api_key"], bad)[0] == 201
+    assert with_key("k-3", "POST", SIGNUPS, shop.key, bad)[0] == 422
+    deps.catalog().put_variant(shop.id, 999, 99, None, "New thing")
+    assert with_key("k-3", "POST", SIGNUPS, shop.key, bad)[0] == 201
 
 
-def test_notify_with_a_key_queues_once(shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> None:
-    _, signup = call("POST", SIGNUPS, shop["api_key"], BODY)
+def test_notify_with_a_key_queues_once(shop: Shop, catalog: dict[str, int], worker: Any) -> None:
+    _, signup = call("POST", SIGNUPS, shop.key, BODY)
     path = f"{SIGNUPS}/{signup['id']}/notify"
-    assert with_key("n-1", "POST", path, shop["api_key"], None) == (202, {"signup_id": signup["id"], "queued": True})
-    assert with_key("n-1", "POST", path, shop["api_key"], None)[0] == 202
+    assert with_key("n-1", "POST", path, shop.key, None) == (202, {"signup_id": signup["id"], "queued": True})
+    assert with_key("n-1", "POST", path, shop.key, None)[0] == 202
     assert len(worker.pending()) == 1
 
 
-def test_bulk_notify_and_transfer_with_a_key_queue_once(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any
-) -> None:
-    _, signup = call("POST", SIGNUPS, shop["api_key"], BODY)
+def test_bulk_notify_and_transfer_with_a_key_queue_once(shop: Shop, catalog: dict[str, int], worker: Any) -> None:
+    _, signup = call("POST", SIGNUPS, shop.key, BODY)
     bulk = {"signup_ids": [signup["id"]]}
-    assert with_key("b-1", "POST", f"{SIGNUPS}/bulk_notify", shop["api_key"], bulk)[0] == 200
-    assert with_key("b-1", "POST", f"{SIGNUPS}/bulk_notify", shop["api_key"], bulk)[0] == 200
+    assert with_key("b-1", "POST", f"{SIGNUPS}/bulk_notify", shop.key, bulk)[0] == 200
+    assert with_key("b-1", "POST", f"{SIGNUPS}/bulk_notify", shop.key, bulk)[0] == 200
     move = {"from_shopify_variant_id": 101, "to_shopify_variant_id": 102, "to_shopify_product_id": 10}
-    first = with_key("t-1", "POST", f"{SIGNUPS}/transfer", shop["api_key"], move)
-    assert first[0] == 202 and with_key("t-1", "POST", f"{SIGNUPS}/transfer", shop["api_key"], move) == first
+    first = with_key("t-1", "POST", f"{SIGNUPS}/transfer", shop.key, move)
+    assert first[0] == 202 and with_key("t-1", "POST", f"{SIGNUPS}/transfer", shop.key, move) == first
     kinds = [json.loads(m["Body"])["kind"] for m in worker.pending()]
     assert sorted(kinds) == ["send", "transfer"]
 
 
-def test_an_overlong_key_is_422(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    status, body = with_key("x" * 256, "POST", SIGNUPS, shop["api_key"], BODY)
+def test_an_overlong_key_is_422(shop: Shop, catalog: dict[str, int]) -> None:
+    status, body = with_key("x" * 256, "POST", SIGNUPS, shop.key, BODY)
     assert status == 422 and body["error_details"][0]["field"] == "Idempotency-Key"
 
 
@@ -114,10 +113,8 @@ def token_for(shop_id: str, signup_id: str, purpose: Any, moment: Any = None) ->
     return links.make_token(deps.link_key(), shop_id, signup_id, purpose, moment or ids.now())
 
 
-def test_confirm_optin_link(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
-) -> None:
-    key = shop["api_key"]
+def test_confirm_optin_link(shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any) -> None:
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     _, signup = call("POST", SIGNUPS, key, BODY)
     stream.drain()  # the committed signup queues its confirmation
@@ -134,10 +131,10 @@ def test_confirm_optin_link(
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["optin"] == {"required": True, "confirmed": True}
 
 
-def test_unsubscribe_link_get_shows_a_form_post_unsubscribes(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_unsubscribe_link_get_shows_a_form_post_unsubscribes(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     _, signup = call("POST", SIGNUPS, key, BODY)
-    path = f"/back_in_stock/unsubscribe?token={token_for(shop['shop_id'], signup['id'], 'unsubscribe')}"
+    path = f"/back_in_stock/unsubscribe?token={token_for(shop.id, signup['id'], 'unsubscribe')}"
     status, _, html = page("GET", path)
     assert status == 200 and '<form method="post"' in html
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "pending"
@@ -148,18 +145,18 @@ def test_unsubscribe_link_get_shows_a_form_post_unsubscribes(shop: dict[str, Any
     assert call("POST", SIGNUPS, key, BODY)[0] == 201
 
 
-def test_tampered_expired_or_misused_tokens_change_nothing(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_tampered_expired_or_misused_tokens_change_nothing(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     _, signup = call("POST", SIGNUPS, key, BODY)
-    good = token_for(shop["shop_id"], signup["id"], "unsubscribe")
+    good = token_for(shop.id, signup["id"], "unsubscribe")
     payload, signature = good.split(".")
     forged_payload = links._b64(links._unb64(payload).replace(b'"unsubscribe"', b'"optin"'))
-    expired = token_for(shop["shop_id"], signup["id"], "unsubscribe", ids.now().replace(year=2000))
+    expired = token_for(shop.id, signup["id"], "unsubscribe", ids.now().replace(year=2000))
     for token in (
         f"{payload}.{signature[:-2]}AA",  # tampered signature
         f"{forged_payload}.{signature}",  # tampered payload
         expired,
-        token_for(shop["shop_id"], signup["id"], "optin"),  # an opt-in token is not an unsubscribe token
+        token_for(shop.id, signup["id"], "optin"),  # an opt-in token is not an unsubscribe token
         "not-a-token-at-all",
     ):
         status, content_type, html = page("POST", f"/back_in_stock/unsubscribe?token={token}")

@@ -12,8 +12,9 @@ import pytest
 from backinstock import deps
 from backinstock.services import signups as waitlist
 from backinstock_tools.local.backend import RATE_LIMIT_TABLE_NAME
-from tests.helpers import call
-from tests.integration.test_bulk_call_counts import invoke
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import signup
+from backinstock_tools.testkit.gateway import call, invoke
 
 pytestmark = pytest.mark.integration
 
@@ -48,24 +49,15 @@ def listed(key: str, path: str, query: str, rows: str) -> int:
 
 
 def test_counts_from_counters_equal_what_the_lists_return_across_statuses_after_sends_unsubscribes_and_deletes(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, stream: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = shop["api_key"]
-
-    def signup(body: dict[str, Any]) -> dict[str, Any]:
-        status, answer = call("POST", "/back_in_stock/signups", key, body)
-        assert status == 201, answer
-        return answer
-
-    made = [
-        signup({"channel": "email", "shopify_variant_id": v, "email": f"c{i}@example.com"})
-        for i, v in enumerate([101, 101, 101, 102, 201, 101])
-    ]
-    sms = signup({"channel": "sms", "shopify_variant_id": 101, "phone": "+15550001111"})
+    key = shop.key
+    made = [signup(key, v, f"c{i}@example.com") for i, v in enumerate([101, 101, 101, 102, 201, 101])]
+    sms = signup(key, 101, phone="+15550001111")
     # notified (one), blocked (SMS is off: its send is blocked), unsubscribed, deleted
     call("POST", "/back_in_stock/signups/bulk_notify", key, {"signup_ids": [made[0]["id"], sms["id"], made[3]["id"]]})
     worker.drain()
-    deps.signups().set_timestamp(shop["shop_id"], made[1]["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
+    deps.signups().set_timestamp(shop.id, made[1]["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
     assert call("DELETE", f"/back_in_stock/signups/{made[5]['id']}", key)[0] in (200, 204)
     stream.drain()
     assert call("GET", f"/back_in_stock/signups/{sms['id']}", key)[1]["status"] == "blocked"
@@ -98,9 +90,9 @@ def waiting(key: str, stream: Any, n: int) -> None:
 
 
 def test_a_count_filter_without_a_counter_is_counted_from_the_ids(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     waiting(key, stream, 3)
     monkeypatch.setattr(waitlist, "EXACT_UP_TO", 0)
     assert total(key, "/back_in_stock/signups", "email=c1@x.io") == 1  # a contact search: no counter
@@ -109,11 +101,11 @@ def test_a_count_filter_without_a_counter_is_counted_from_the_ids(
 
 
 def test_a_page_of_a_big_waitlist_costs_three_calls(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A waitlist longer than `EXACT_UP_TO` (made small here, as bench/run.py rollups does at 10,000): one keys-only
     Query of the page's ids, one GetItem of the counter, one BatchGetItem of the page's items."""
-    key = shop["api_key"]
+    key = shop.key
     waiting(key, stream, 12)
     monkeypatch.setattr(waitlist, "EXACT_UP_TO", 5)
     calls: Counter[str] = Counter()
@@ -125,7 +117,7 @@ def test_a_page_of_a_big_waitlist_costs_three_calls(
     events = deps.shops().client.meta.events
     events.register("provide-client-params.dynamodb", count, unique_id="count-list")
     try:  # the action's handler as API Gateway calls it once the authorizer has answered
-        status, body = invoke("list_signups", shop, query={"variant_id": "101", "per_page": "3"})
+        status, body = invoke("list_signups", shop.id, query={"variant_id": "101", "per_page": "3"})
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="count-list")
     assert status == 200 and len(body["signups"]) == 3 and body["meta"]["total_count"] == 12

@@ -10,7 +10,8 @@ import pytest
 
 from backinstock import deps, registry
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 UNAUTHORIZED = (401, [UNAUTHORIZED_MESSAGE])
@@ -42,25 +43,25 @@ def errors_of(response: tuple[int, Any]) -> tuple[int, list[str]]:
     return status, body["errors"]
 
 
-def stored_leaves(shop: dict[str, Any]) -> dict[str, Any]:
-    return deps.shops().require(shop["shop_id"]).settings_leaves
+def stored_leaves(shop: Shop) -> dict[str, Any]:
+    return deps.shops().require(shop.id).settings_leaves
 
 
-def test_the_handshake_over_the_gateway(shop: dict[str, Any]) -> None:
+def test_the_handshake_over_the_gateway(shop: Shop) -> None:
     params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-    status, body = rpc(shop["api_key"], "initialize", params)
+    status, body = rpc(shop.key, "initialize", params)
     assert status == 200 and body["result"]["protocolVersion"] == "2025-11-25"
     notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    assert call("POST", "/mcp", body=notification, headers=bearer(shop["api_key"])) == (202, None)
+    assert call("POST", "/mcp", body=notification, headers=bearer(shop.key)) == (202, None)
 
 
-def test_tools_are_the_registry_and_their_schemas_are_what_help_shows(shop: dict[str, Any]) -> None:
-    status, body = rpc(shop["api_key"], "tools/list")
+def test_tools_are_the_registry_and_their_schemas_are_what_help_shows(shop: Shop) -> None:
+    status, body = rpc(shop.key, "tools/list")
     assert status == 200
     tools = {t["name"]: t for t in body["result"]["tools"]}
     assert list(tools) == [a.name for a in registry.actions() if a.mcp_tool]
 
-    status, help_body = call("GET", "/help", shop["api_key"])
+    status, help_body = call("GET", "/help", shop.key)
     assert status == 200
     request_schemas = {a["name"]: a["request_schema"] for a in help_body["actions"]}
     assert set(tools) == set(request_schemas) - {a.name for a in registry.actions() if not a.mcp_tool}
@@ -68,26 +69,26 @@ def test_tools_are_the_registry_and_their_schemas_are_what_help_shows(shop: dict
         assert entry["inputSchema"] == request_schemas[name], name
 
 
-def test_get_settings_tool_returns_the_same_json_as_the_http_get(shop: dict[str, Any]) -> None:
-    call("PATCH", "/back_in_stock/settings/delivery", shop["api_key"], {"stock_threshold": 4})
-    status, expected = call("GET", "/back_in_stock/settings", shop["api_key"])
+def test_get_settings_tool_returns_the_same_json_as_the_http_get(shop: Shop) -> None:
+    call("PATCH", "/back_in_stock/settings/delivery", shop.key, {"stock_threshold": 4})
+    status, expected = call("GET", "/back_in_stock/settings", shop.key)
     assert status == 200
-    result = tool(shop["api_key"], "get_settings")
+    result = tool(shop.key, "get_settings")
     assert result["isError"] is False
     assert result["structuredContent"] == expected
 
 
-def test_a_patch_tool_writes_what_the_http_patch_would(shop: dict[str, Any]) -> None:
-    result = tool(shop["api_key"], "update_delivery_settings", {"batching": {"enabled": True, "batch_size": 50}})
+def test_a_patch_tool_writes_what_the_http_patch_would(shop: Shop) -> None:
+    result = tool(shop.key, "update_delivery_settings", {"batching": {"enabled": True, "batch_size": 50}})
     assert result["isError"] is False
     assert result["structuredContent"]["batching"]["batch_size"] == 50
-    assert call("GET", "/back_in_stock/settings/delivery", shop["api_key"]) == (200, result["structuredContent"])
+    assert call("GET", "/back_in_stock/settings/delivery", shop.key) == (200, result["structuredContent"])
 
 
-def test_a_bad_patch_tool_call_is_an_error_result_with_the_http_422_and_writes_nothing(shop: dict[str, Any]) -> None:
+def test_a_bad_patch_tool_call_is_an_error_result_with_the_http_422_and_writes_nothing(shop: Shop) -> None:
     before = stored_leaves(shop)
-    result = tool(shop["api_key"], "update_channels_settings", BAD_CHANNELS)
-    status, http_body = call("PATCH", "/back_in_stock/settings/channels", shop["api_key"], BAD_CHANNELS)
+    result = tool(shop.key, "update_channels_settings", BAD_CHANNELS)
+    status, http_body = call("PATCH", "/back_in_stock/settings/channels", shop.key, BAD_CHANNELS)
 
     assert status == 422
     assert result["isError"] is True
@@ -111,40 +112,40 @@ def test_a_bad_patch_tool_call_is_an_error_result_with_the_http_422_and_writes_n
         {"X-Auth-Token": "placeholder"},  # the route's identity source is Authorization, as in API Gateway
     ],
 )
-def test_a_missing_or_wrong_bearer_is_401(shop: dict[str, Any], headers: dict[str, str]) -> None:
-    headers = {k: (shop["api_key"] if v == "placeholder" else v) for k, v in headers.items()}
+def test_a_missing_or_wrong_bearer_is_401(shop: Shop, headers: dict[str, str]) -> None:
+    headers = {k: (shop.key if v == "placeholder" else v) for k, v in headers.items()}
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_settings"}}
     assert errors_of(call("POST", "/mcp", body=message, headers=headers)) == UNAUTHORIZED
 
 
-def test_a_rotated_key_stops_working_for_mcp(shop: dict[str, Any]) -> None:
+def test_a_rotated_key_stops_working_for_mcp(shop: Shop) -> None:
     from backinstock.services import shops
 
-    shops.rotate_key(deps.shops(), shop["shop_id"])
-    assert errors_of(rpc(shop["api_key"], "ping")) == UNAUTHORIZED
+    shops.rotate_key(deps.shops(), shop.id)
+    assert errors_of(rpc(shop.key, "ping")) == UNAUTHORIZED
 
 
-def test_each_key_reads_and_writes_its_own_shop(shop: dict[str, Any], other_shop: dict[str, Any]) -> None:
-    tool(shop["api_key"], "update_compliance_settings", {"optin_required": True})
-    tool(other_shop["api_key"], "update_tagging_settings", {"order_tags": {"tag": "theirs"}})
+def test_each_key_reads_and_writes_its_own_shop(shop: Shop, other_shop: Shop) -> None:
+    tool(shop.key, "update_compliance_settings", {"optin_required": True})
+    tool(other_shop.key, "update_tagging_settings", {"order_tags": {"tag": "theirs"}})
 
-    mine = tool(shop["api_key"], "get_settings")["structuredContent"]
-    theirs = tool(other_shop["api_key"], "get_settings")["structuredContent"]
+    mine = tool(shop.key, "get_settings")["structuredContent"]
+    theirs = tool(other_shop.key, "get_settings")["structuredContent"]
     assert mine["compliance"]["optin_required"] is True and mine["tagging"]["order_tags"]["tag"] != "theirs"
     assert theirs["compliance"]["optin_required"] is False and theirs["tagging"]["order_tags"]["tag"] == "theirs"
-    assert call("GET", "/back_in_stock/settings", other_shop["api_key"]) == (200, theirs)
+    assert call("GET", "/back_in_stock/settings", other_shop.key) == (200, theirs)
 
 
-def test_get_and_delete_on_the_mcp_path_are_not_routes(shop: dict[str, Any]) -> None:
+def test_get_and_delete_on_the_mcp_path_are_not_routes(shop: Shop) -> None:
     """Stateless: no SSE stream to GET and no session to DELETE. The gateway answers 405 (the path's one method is
     POST)."""
     for method in ("GET", "DELETE"):
-        status, body = call(method, "/mcp", headers=bearer(shop["api_key"]))
+        status, body = call(method, "/mcp", headers=bearer(shop.key))
         assert status == 405 and body["errors"] == [f"{method} is not allowed on this path; allowed: POST"]
 
 
-def test_waitlist_tools_run_the_same_code_as_http(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_waitlist_tools_run_the_same_code_as_http(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     created = tool(key, "create_signup", {"channel": "email", "shopify_variant_id": 101, "email": "mcp@example.com"})
     assert not created["isError"]
     signup = created["structuredContent"]

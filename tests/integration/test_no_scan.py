@@ -9,61 +9,19 @@ from typing import Any
 
 import pytest
 
-from backinstock import aws, deps, ids, registry
-from backinstock.services import links
-from tests.helpers import call, running_campaign, sample_request
-from tests.integration.conftest import WEBHOOK_SECRET
+from backinstock import aws, registry
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.drivers import WEBHOOK_SECRET
+from backinstock_tools.testkit.gateway import call
+from backinstock_tools.testkit.samples import preorder_offer, ready_for, sample_request, sample_values
 
 pytestmark = pytest.mark.integration
-RUNNING_JOB = "exp_00000000000000aa"
-
-
-def running_job(shop_id: str, status_path: str = "/back_in_stock/reports/exports") -> None:
-    """An export job row that is still running (its workflow never started): the sample that cancel can cancel
-    (each report family's cancel gets it afresh), of the family whose exports path is `status_path` (a job answers
-    under its own family's path only)."""
-    from backinstock import config
-    from backinstock.repositories.exports import export_key
-
-    aws.client("dynamodb").delete_item(TableName=config.table_name(), Key=export_key(shop_id, RUNNING_JOB))
-    deps.exports().jobs.create(
-        {
-            "job_id": RUNNING_JOB,
-            "shop_id": shop_id,
-            "source": "summary",
-            "status_path": status_path,
-            "params": "{}",
-            "status": "running",
-            "progress": 0,
-            "row_count": 0,
-            "file_name": "f.csv",
-            "object_key": f"exports/{shop_id}/{RUNNING_JOB}/f.csv",
-            "created_at": ids.iso(ids.now()),
-            "expires_at": int(ids.now().timestamp()) + 3600,
-        }
-    )
-
-
-def preorder_offer(shop_id: str) -> str:
-    from backinstock.models.preorders import OfferCreate
-    from backinstock.services import offers
-
-    body = OfferCreate.model_validate(
-        {
-            "name": "Drop",
-            "selling_plan_ids": [7001],
-            "variants": [{"shopify_variant_id": 101}],
-            "deposit": {"type": "percentage", "value": 50},
-        }
-    )
-    return offers.create_offer(deps.offers(), shop_id, body).id
 
 
 def test_no_action_and_not_the_workers_ever_scan(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, shopify: Any, stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, shopify: Any, stream: Any
 ) -> None:
-    key = shop["api_key"]
-    running_job(shop["shop_id"])
+    key = shop.key
     _, signup = call(
         "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"}
     )
@@ -81,29 +39,19 @@ def test_no_action_and_not_the_workers_ever_scan(
     aws.client("dynamodb").meta.events.register(
         "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
     )
-    values = {
-        "api_key": key,
-        "shop_domain": shop["domain"],
-        "signup_id": signup["id"],
-        "pending_signup_id": pending[1]["id"],
-        "spare_signup_id": spare[1]["id"],
-        "notification_id": notification_id,
-        "optin_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "optin", ids.now()),
-        "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),
-        "job_id": RUNNING_JOB,
-        "offer_id": preorder_offer(shop["shop_id"]),
-        "restock_id": running_campaign(shop["shop_id"]),
-        "download_token": links.make_token(
-            deps.link_key(), shop["shop_id"], RUNNING_JOB, "download", ids.now(), file="f.csv"
-        ),
-        "from": "2026-01-01",
-        "to": "2026-03-31",
-    }
+    values = sample_values(
+        shop.id,
+        key,
+        shop.domain,
+        signup_id=signup["id"],
+        pending_signup_id=pending[1]["id"],
+        spare_signup_id=spare[1]["id"],
+        notification_id=notification_id,
+    )
     order = list(registry.actions())
     order.sort(key=lambda a: a.name in ("delete_signup", "unsubscribe"))  # destructive ones last
     for action in order:
-        if action.path.endswith("/exports/:job_id"):
-            running_job(shop["shop_id"], action.path.removesuffix("/:job_id"))
+        ready_for(action, shop.id)
         path, body, headers = sample_request(action, values, WEBHOOK_SECRET)
         api_key = key if action.auth is registry.Auth.API_KEY else None
         status, answer = call(action.method, path, api_key, body, headers=headers)
@@ -169,7 +117,7 @@ def test_no_webhook_topic_scans(shopify: Any, catalog: dict[str, int]) -> None:
         ("customers/redact", {**named, "customer": customer, "orders_to_redact": [9]}),
         ("shop/redact", named),
     ]
-    preorder_offer(shopify.shop["shop_id"])
+    preorder_offer(shopify.shop.id)
     for topic, payload in topics:
         assert shopify.post(topic, payload)[0] == 200, topic
     assert not shopify.process()

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from backinstock import observability
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -64,7 +65,7 @@ def log_text() -> Iterator[io.StringIO]:
 
 
 def test_the_send_worker_counts_alerts_sent_and_blocked_by_channel_with_no_contact(
-    shop: dict[str, Any],
+    shop: Shop,
     catalog: dict[str, int],
     worker: Any,
     outbox: Any,
@@ -74,7 +75,7 @@ def test_the_send_worker_counts_alerts_sent_and_blocked_by_channel_with_no_conta
 ) -> None:
     from backinstock import deps
 
-    key = shop["api_key"]
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})  # SMS unverified: blocked
     _, email = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": EMAIL})
     _, sms = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 201, "phone": PHONE})
@@ -137,9 +138,9 @@ def test_the_rollup_lag_is_the_age_of_the_oldest_record() -> None:
 
 
 def test_the_aggregator_reports_its_lag(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
+    shop: Shop, catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": EMAIL})
+    call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": EMAIL})
     capsys.readouterr()
     assert stream.drain()
     out = capsys.readouterr().out
@@ -167,11 +168,11 @@ def test_a_campaign_counts_as_a_started_restock_at_its_first_step_only(
 
 
 def test_a_finished_export_is_counted(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
+    shop: Shop, catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.integration.test_exports import wait_until_done
 
-    key = shop["api_key"]
+    key = shop.key
     stream.drain()
     capsys.readouterr()
     body = {"from": "2026-03-01", "to": "2026-03-31", "granularity": "week"}

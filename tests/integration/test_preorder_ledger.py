@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from backinstock import deps
-from backinstock.models.preorders import OfferCreate, OfferListQuery
+from backinstock.models.preorders import OfferListQuery
 from backinstock.services import offers, preorder_rollups
-from tests.integration.conftest import Shopify
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import make_offer, order_payload
+from backinstock_tools.testkit.drivers import Shopify, deliver
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -41,72 +43,15 @@ FIGURES = [
 ]
 
 
-def make_offer(shop_id: str, plans: list[int], **extra: Any) -> str:
-    body = {
-        "name": "Spring drop",
-        "selling_plan_ids": plans,
-        "variants": [{"shopify_variant_id": 101}, {"shopify_variant_id": 201}],
-        "deposit": {"type": "percentage", "value": 50},
-        "balance_due": {"days_after_checkout": 30},
-        **extra,
-    }
-    return offers.create_offer(deps.offers(), shop_id, OfferCreate.model_validate(body)).id
-
-
-def order_payload(order_id: int = 9001, email: str = "jo@example.com", **extra: Any) -> dict[str, Any]:
-    """Two units of variant 101 (plan 7001, 40.00 each) and a regular mug (201, 20.00); 10% tax; the preorder line
-    half paid at checkout."""
-    return {
-        "id": order_id,
-        "name": f"#{order_id}",
-        "email": email,
-        "created_at": "2026-06-03T10:00:00Z",
-        "currency": "USD",
-        "presentment_currency": "EUR",
-        "total_price": "110.00",
-        "total_price_set": {"shop_money": {"amount": "110.00"}, "presentment_money": {"amount": "100.00"}},
-        "total_outstanding": "44.00",
-        "customer": {"id": order_id * 10, "email": email, "first_name": "Jo", "last_name": "Doe"},
-        "line_items": [
-            {
-                "id": 1,
-                "variant_id": 101,
-                "product_id": 10,
-                "quantity": 2,
-                "price": "40.00",
-                "price_set": {"presentment_money": {"amount": "36.36"}},
-                "selling_plan_id": 7001,
-            },
-            {
-                "id": 2,
-                "variant_id": 201,
-                "product_id": 20,
-                "quantity": 1,
-                "price": "20.00",
-                "price_set": {"presentment_money": {"amount": "18.18"}},
-            },
-        ],
-        **extra,
-    }
-
-
 def figures(shop_id: str, dimension: str = "po", window: tuple[date, date] = SUMMER) -> dict[str, Decimal]:
     found = preorder_rollups.totals(deps.rollups(), shop_id, dimension, *window, FIGURES)
     return {k: v for k, v in found.items() if v}
 
 
-def deliver(shopify: Shopify, stream: Any, *events: tuple[str, dict[str, Any]]) -> None:
-    for topic, payload in events:
-        status, body = shopify.post(topic, payload)
-        assert status == 200 and body["status"] == "queued", body
-    assert not shopify.process()
-    stream.drain()
-
-
 def test_an_order_on_an_offer_is_a_preorder_with_its_deposit_balance_and_currencies(
     shopify: Shopify, catalog: dict[str, int], stream: Any
 ) -> None:
-    shop_id = shopify.shop["shop_id"]
+    shop_id = shopify.shop.id
     offer_id = make_offer(shop_id, [7001], market_ids=[5])
     deliver(shopify, stream, ("orders/create", order_payload()))
     # The preorder line is 80.00 of the order's 100.00 revenue: 88.00 of the 110.00 total; 44.00 is outstanding
@@ -144,7 +89,7 @@ def test_an_order_on_an_offer_is_a_preorder_with_its_deposit_balance_and_currenc
 def test_the_same_order_transaction_and_refund_under_new_event_ids_count_once(
     shopify: Shopify, catalog: dict[str, int], stream: Any
 ) -> None:
-    shop_id = shopify.shop["shop_id"]
+    shop_id = shopify.shop.id
     make_offer(shop_id, [7001])
     sale = {"id": 51, "order_id": 9001, "kind": "sale", "status": "success", "amount": "20.00", "currency": "USD"}
     sale["processed_at"] = "2026-07-03T09:00:00Z"
@@ -167,7 +112,7 @@ def test_the_same_order_transaction_and_refund_under_new_event_ids_count_once(
 def test_events_that_arrive_before_their_order_wait_for_it(
     shopify: Shopify, catalog: dict[str, int], stream: Any
 ) -> None:
-    shop_id = shopify.shop["shop_id"]
+    shop_id = shopify.shop.id
     make_offer(shop_id, [7001])
     refund = {
         "id": 61,
@@ -207,7 +152,7 @@ def test_events_that_arrive_before_their_order_wait_for_it(
 def test_balances_collected_and_failed_and_an_unknown_cancel_reason(
     shopify: Shopify, catalog: dict[str, int], stream: Any
 ) -> None:
-    shop_id = shopify.shop["shop_id"]
+    shop_id = shopify.shop.id
     make_offer(shop_id, [7001])
 
     def txn(txn_id: int, kind: str, status: str, amount: str, at: str) -> tuple[str, dict[str, Any]]:
@@ -239,18 +184,18 @@ def test_balances_collected_and_failed_and_an_unknown_cancel_reason(
 
 
 def test_another_shops_offers_make_no_preorder_here(
-    shopify: Shopify, catalog: dict[str, int], other_shop: dict[str, Any], stream: Any
+    shopify: Shopify, catalog: dict[str, int], other_shop: Shop, stream: Any
 ) -> None:
-    make_offer(other_shop["shop_id"], [7001])  # the same selling plan id, in another shop
+    make_offer(other_shop.id, [7001])  # the same selling plan id, in another shop
     deliver(shopify, stream, ("orders/create", order_payload()))
-    assert deps.ledger().orders.order(shopify.shop["shop_id"], "9001") is None
-    assert figures(shopify.shop["shop_id"]) == {} and figures(other_shop["shop_id"]) == {}
+    assert deps.ledger().orders.order(shopify.shop.id, "9001") is None
+    assert figures(shopify.shop.id) == {} and figures(other_shop.id) == {}
 
 
 def test_customers_are_distinct_per_bucket_and_exactly_over_any_window(
     shopify: Shopify, catalog: dict[str, int], stream: Any
 ) -> None:
-    shop_id = shopify.shop["shop_id"]
+    shop_id = shopify.shop.id
     offer_id = make_offer(shop_id, [7001])
     later = {"created_at": "2026-06-20T10:00:00Z"}
     deliver(
@@ -318,7 +263,7 @@ def test_customers_redact_deletes_the_preorder_profiles_and_leaves_the_anonymous
 ) -> None:
     from backinstock.services.preorder_ledger import customer_keys
 
-    shop_id = shopify.shop["shop_id"]
+    shop_id = shopify.shop.id
     make_offer(shop_id, [7001])
     guest = {**order_payload(9002, email="Jo@Example.com"), "customer": None}  # a guest checkout: keyed by email
     deliver(shopify, stream, ("orders/create", order_payload(9001)), ("orders/create", guest))
@@ -345,27 +290,27 @@ def test_customers_redact_deletes_the_preorder_profiles_and_leaves_the_anonymous
     assert figures(shop_id) == before and before["customers"] == 2  # the figures stay, anonymous
 
 
-def test_the_seed_writes_a_preorder_history_that_the_counters_show(shop: dict[str, Any], stream: Any) -> None:
+def test_the_seed_writes_a_preorder_history_that_the_counters_show(shop: Shop, stream: Any) -> None:
     import random
 
     from backinstock import ids
     from backinstock_tools.local.seed import seed_preorders
 
     now = ids.now()
-    counts = seed_preorders(shop["shop_id"], 12, 30, random.Random(8), now)  # a shape with every kind of event
+    counts = seed_preorders(shop.id, 12, 30, random.Random(8), now)  # a shape with every kind of event
     assert counts["offers"] == 2 and counts["preorders"] == 12
     assert counts["balances_collected"] and counts["cancellations"] and counts["refunds"]
     stream.drain()
     window = (now.date() - timedelta(days=31), now.date())
-    got = figures(shop["shop_id"], "po", window)
+    got = figures(shop.id, "po", window)
     assert got["orders"] == counts["preorders"]
     assert got.get("cancelled_orders", 0) == counts["cancellations"]
     assert got.get("collected_count", 0) == counts["balances_collected"]
     assert got.get("failed_count", 0) == counts["balances_failed"]
     assert got.get("refunds_count", 0) == counts["refunds"]
-    distinct = preorder_rollups.customers(deps.rollups(), shop["shop_id"], *window)
+    distinct = preorder_rollups.customers(deps.rollups(), shop.id, *window)
     assert 0 < len(distinct) <= 6  # the pool of returning buyers
     assert got["customers"] >= len(distinct)  # a sum of buckets counts a buyer once per bucket: not the window's
     assert sum(c["orders"] for c in distinct.values()) == counts["preorders"] and got["deposits_collected"] > 0
-    listed = offers.list_offers(deps.offers(), shop["shop_id"], OfferListQuery())
+    listed = offers.list_offers(deps.offers(), shop.id, OfferListQuery())
     assert {o.name for o in listed.offers} == {"Merino Beanie: winter drop", "Trail Runner pre-release"}

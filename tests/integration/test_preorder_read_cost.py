@@ -15,8 +15,9 @@ import pytest
 
 from backinstock import deps, registry
 from backinstock_tools.local.seed import seed_preorders
-from tests.helpers import sample_request
-from tests.integration.preorder_history import measure, replicate, write_rollups
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.history import measure, replicate, write_rollups
+from backinstock_tools.testkit.samples import sample_request
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
@@ -29,8 +30,8 @@ def reads() -> list[registry.Action]:
     return [a for a in registry.actions() if a.report and a.method == "GET" and a.resource == "preorder_reports"]
 
 
-def test_items_read_do_not_grow_with_the_orders_but_for_the_customers_they_count(shop: dict[str, Any]) -> None:
-    shop_id, key = shop["shop_id"], shop["api_key"]
+def test_items_read_do_not_grow_with_the_orders_but_for_the_customers_they_count(shop: Shop) -> None:
+    shop_id, key = shop.id, shop.key
     seed_preorders(shop_id, 8, 90, random.Random(7), NOW)
     write_rollups(shop_id)
     values = {**WINDOW, "api_key": key, "offer_id": deps.offers().offers.list_ids(shop_id, NOW)[-1]}

@@ -14,8 +14,7 @@ import pytest
 
 from backinstock import aws
 from backinstock.models import preorder_reports as m
-from tests.helpers import call
-from tests.integration.test_preorder_reports import history  # noqa: F401  (the fixture)
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 P = "/preorders/reports"
@@ -33,7 +32,7 @@ NAMES = [
 ]
 
 
-def test_the_manifest_lists_the_nine_reports_and_help_has_their_schemas(history: dict[str, Any]) -> None:  # noqa: F811
+def test_the_manifest_lists_the_nine_reports_and_help_has_their_schemas(history: dict[str, Any]) -> None:
     key = history["api_key"]
     status, manifest = call("GET", P, key)
     assert status == 200
@@ -46,7 +45,7 @@ def test_the_manifest_lists_the_nine_reports_and_help_has_their_schemas(history:
     assert "offer_ids[]" in schemas["preorder_by_variant_report"]["properties"]
 
 
-def test_every_read_answers_over_http(history: dict[str, Any]) -> None:  # noqa: F811
+def test_every_read_answers_over_http(history: dict[str, Any]) -> None:
     key, offer = history["api_key"], history["a"]
     for name in NAMES:
         extra = f"&offer_id={offer}" if name == "by_variant" else ""
@@ -67,12 +66,12 @@ def test_every_read_answers_over_http(history: dict[str, Any]) -> None:  # noqa:
         ("summary?from=2026-06-01&to=2028-01-01", "at most 366 buckets"),
     ],
 )
-def test_bad_input_is_a_422_that_names_the_rule(history: dict[str, Any], path: str, words: str) -> None:  # noqa: F811
+def test_bad_input_is_a_422_that_names_the_rule(history: dict[str, Any], path: str, words: str) -> None:
     status, body = call("GET", f"{P}/{path}", history["api_key"])
     assert status == 422 and words in " ".join(body["errors"]), body
 
 
-def test_an_export_runs_to_a_csv_behind_a_seven_day_download_link(history: dict[str, Any]) -> None:  # noqa: F811
+def test_an_export_runs_to_a_csv_behind_a_seven_day_download_link(history: dict[str, Any]) -> None:
     key = history["api_key"]
     status, accepted = call(
         "POST", f"{P}/revenue/export", key, {"from": "2026-06-01", "to": "2026-08-31", "granularity": "month"}

@@ -14,8 +14,7 @@ from backinstock.api.validation import parse_query
 from backinstock.errors import ValidationFailed
 from backinstock.models import preorder_reports as m
 from backinstock.services import preorder_reports as reports
-from tests.integration.conftest import Shopify
-from tests.integration.test_preorder_ledger import deliver, make_offer, order_payload
+from backinstock_tools.testkit import Shop
 
 pytestmark = pytest.mark.integration
 NOW = datetime.fromisoformat("2026-09-01T00:00:00+00:00")
@@ -28,57 +27,6 @@ def q(model: type[Any], **params: Any) -> Any:
         {**WINDOW, **{k: str(v) for k, v in params.items() if not isinstance(v, list)}},
         {k: [str(x) for x in v] for k, v in params.items() if isinstance(v, list)},
     )
-
-
-@pytest.fixture
-def history(shopify: Shopify, catalog: dict[str, int], stream: Any) -> dict[str, Any]:
-    """Offer A: plan 7001 on variants 101 (product 10) and 201 (product 20). Offer B: plan 7002 on 102.
-    - 9001 (Jo, June 3): 2 x 101 at 40.00 on A, a mug; 44.00 of the balance outstanding; 11.00 collected July 4,
-      a 40.00 attempt failed July 3.
-    - 9002 (Al, June 10): 1 x 102 at 40.00 on B; cancelled June 12 (inventory), 20.00 refunded June 13.
-    """
-    shop_id = shopify.shop["shop_id"]
-    offer_a = make_offer(shop_id, [7001])
-    offer_b = make_offer(shop_id, [7002], name="Autumn drop", variants=[{"shopify_variant_id": 102}])
-    second = order_payload(9002, email="al@example.com", created_at="2026-06-10T08:00:00Z")
-    second["line_items"] = [
-        {"id": 5, "variant_id": 102, "product_id": 10, "quantity": 1, "price": "40.00", "selling_plan_id": 7002}
-    ]
-    second.update(total_price="40.00", total_outstanding="20.00", currency="USD", presentment_currency="USD")
-    second.pop("total_price_set")
-
-    def txn(txn_id: int, order_id: int, status: str, amount: str, at: str) -> tuple[str, dict[str, Any]]:
-        return "order_transactions/create", {
-            "id": txn_id,
-            "order_id": order_id,
-            "kind": "sale",
-            "status": status,
-            "amount": amount,
-            "processed_at": at,
-            "currency": "EUR",
-        }
-
-    deliver(
-        shopify,
-        stream,
-        ("orders/create", order_payload()),
-        ("orders/create", second),
-        txn(2, 9001, "error", "40.00", "2026-07-03T09:00:00Z"),
-        txn(3, 9001, "success", "10.00", "2026-07-04T09:00:00Z"),
-        ("orders/cancelled", {"id": 9002, "cancelled_at": "2026-06-12T00:00:00Z", "cancel_reason": "inventory"}),
-        (
-            "refunds/create",
-            {
-                "id": 77,
-                "order_id": 9002,
-                "created_at": "2026-06-13T00:00:00Z",
-                "transactions": [
-                    {"id": 78, "kind": "refund", "status": "success", "amount": "20.00", "currency": "USD"}
-                ],
-            },
-        ),
-    )
-    return {"shop_id": shop_id, "api_key": shopify.shop["api_key"], "a": offer_a, "b": offer_b}
 
 
 def test_summary_and_the_top_offers(history: dict[str, Any]) -> None:
@@ -228,7 +176,7 @@ def test_customers_page_with_profiles(history: dict[str, Any]) -> None:
     assert [c.email for c in second] == ["al@example.com"]
 
 
-def test_another_shops_offer_ids_scope_to_nothing(history: dict[str, Any], other_shop: dict[str, Any]) -> None:
+def test_another_shops_offer_ids_scope_to_nothing(history: dict[str, Any], other_shop: Shop) -> None:
     r = deps.preorder_reports()
-    other = reports.summary(r, other_shop["shop_id"], q(m.SummaryQuery, offer_id=history["a"]), NOW)
+    other = reports.summary(r, other_shop.id, q(m.SummaryQuery, offer_id=history["a"]), NOW)
     assert (other.totals.orders, other.totals.revenue, other.by_offer_top_5) == (0, "0.00", [])

@@ -19,7 +19,9 @@ from backinstock.repositories.attributions import AttributionRepository
 from backinstock.repositories.base import from_item
 from backinstock.repositories.shop_secrets import ShopifyCredentials, ShopSecrets
 from backinstock.services import privacy, shops
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import signup
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -31,12 +33,6 @@ MERCHANT = "owner@first-shop.example"
 @pytest.fixture
 def p(aws: None) -> privacy.Privacy:
     return deps.privacy()
-
-
-def signup(key: str, **body: Any) -> dict[str, Any]:
-    status, created = call("POST", SIGNUPS, key, {"channel": "email", **body})
-    assert status == 201, created
-    return dict(created)
 
 
 def notify(key: str, signup_id: str, **body: Any) -> None:
@@ -78,35 +74,35 @@ def customer_payload(
 
 
 @pytest.fixture
-def jane(shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> dict[str, Any]:
+def jane(shop: Shop, other_shop: Shop, catalog: dict[str, int], worker: Any) -> dict[str, Any]:
     """Jane: an email signup (notified, so in the send log), an SMS signup that also gives her email, a pending email
     signup (its guard is live). Bob and xjane (a superstring of Jane's address) are other customers of the shop;
     Jane also signed up at the other shop."""
-    key = shop["api_key"]
-    notified = signup(key, shopify_variant_id=101, email="Jane@Example.com", name="Jane Doorknob")
-    sms = signup(key, channel="sms", shopify_variant_id=102, phone="+1 (555) 123-4567", email=JANE_EMAIL)
-    pending = signup(key, shopify_variant_id=201, email=JANE_EMAIL)
-    bob = signup(key, shopify_variant_id=101, email="bob@example.com", name="Bob")
-    xjane = signup(key, shopify_variant_id=102, email="xjane@example.com")
-    signup(other_shop["api_key"], shopify_variant_id=999, shopify_product_id=99, email=JANE_EMAIL)
+    key = shop.key
+    notified = signup(key, 101, "Jane@Example.com", name="Jane Doorknob")
+    sms = signup(key, 102, JANE_EMAIL, phone="+1 (555) 123-4567", channel="sms")
+    pending = signup(key, 201, JANE_EMAIL)
+    bob = signup(key, 101, "bob@example.com", name="Bob")
+    xjane = signup(key, 102, "xjane@example.com")
+    signup(other_shop, 999, JANE_EMAIL, product=99)
     notify(key, notified["id"])
     notify(key, bob["id"])
     worker.drain()
-    text = dump(shop["shop_id"])
+    text = dump(shop.id)
     assert mentions(text, JANE_EMAIL) and mentions(text, JANE_PHONE) and "jane doorknob" in text
-    assert len([i for i in partition(f"SHOP#{shop['shop_id']}") if i["entity"] == "notification"]) == 2
+    assert len([i for i in partition(f"SHOP#{shop.id}") if i["entity"] == "notification"]) == 2
     return {"notified": notified, "sms": sms, "pending": pending, "bob": bob, "xjane": xjane}
 
 
-def the_shop(shop: dict[str, Any]) -> Any:
-    return deps.shops().require(shop["shop_id"])
+def the_shop(shop: Shop) -> Any:
+    return deps.shops().require(shop.id)
 
 
 # ------------------------------------------------------------------------------------------------ customers/redact
 def test_redact_rubs_the_customer_out_of_every_item_of_the_shop_and_only_them(
-    p: privacy.Privacy, shop: dict[str, Any], other_shop: dict[str, Any], jane: dict[str, Any]
+    p: privacy.Privacy, shop: Shop, other_shop: Shop, jane: dict[str, Any]
 ) -> None:
-    other_before = dump(other_shop["shop_id"])
+    other_before = dump(other_shop.id)
 
     counts = privacy.redact_customer(
         p, the_shop(shop), customer_payload(email="JANE@example.com ", phone="+1 555 123 4567")
@@ -122,23 +118,23 @@ def test_redact_rubs_the_customer_out_of_every_item_of_the_shop_and_only_them(
         "data_requests": 0,
         "preorder_customers": 0,
     }
-    text = dump(shop["shop_id"])
+    text = dump(shop.id)
     for personal in (JANE_EMAIL, JANE_PHONE, JANE_PHONE[1:]):
         assert not mentions(text, personal), personal
     assert "jane doorknob" not in text
     # other customers of the shop are untouched, the decoy superstring included
     assert mentions(text, "bob@example.com") and mentions(text, "xjane@example.com")
     for name in ("bob", "xjane"):
-        status, body = call("GET", f"{SIGNUPS}/{jane[name]['id']}", shop["api_key"])
+        status, body = call("GET", f"{SIGNUPS}/{jane[name]['id']}", shop.key)
         assert status == 200 and body["contact"] == jane[name]["contact"] and body["status"] != "unsubscribed"
     # the other shop's data is untouched
-    assert dump(other_shop["shop_id"]) == other_before and mentions(other_before, JANE_EMAIL)
+    assert dump(other_shop.id) == other_before and mentions(other_before, JANE_EMAIL)
     # the signups keep their history, unreadable contact, unsubscribed
-    status, body = call("GET", f"{SIGNUPS}/{jane['notified']['id']}", shop["api_key"])
+    status, body = call("GET", f"{SIGNUPS}/{jane['notified']['id']}", shop.key)
     assert status == 200
     assert body["contact"] == "[redacted]" and body["status"] == "unsubscribed" and body["notifications_sent"] == 1
     assert body["customer"]["email"] is None and body["customer"]["name"] is None
-    rows = call("GET", "/back_in_stock/notifications", shop["api_key"])[1]["notifications"]
+    rows = call("GET", "/back_in_stock/notifications", shop.key)[1]["notifications"]
     assert {r["signup_id"]: r["contact"] for r in rows} == {
         jane["notified"]["id"]: "[redacted]",
         jane["bob"]["id"]: "bob@example.com",
@@ -146,23 +142,23 @@ def test_redact_rubs_the_customer_out_of_every_item_of_the_shop_and_only_them(
 
 
 def test_the_phone_alone_finds_the_sms_signup_and_through_the_email_it_carries_the_rest(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any]
 ) -> None:
     counts = privacy.redact_customer(p, the_shop(shop), customer_payload(email=None, phone="+1-555-123-4567"))
 
     assert counts["signups"] == 3 and counts["customers"] == 2 and counts["notifications"] == 1
-    text = dump(shop["shop_id"])
+    text = dump(shop.id)
     assert not mentions(text, JANE_PHONE) and not mentions(text, JANE_EMAIL)
     assert mentions(text, "xjane@example.com") and mentions(text, "bob@example.com")
     for name in ("sms", "pending"):
-        status, body = call("GET", f"{SIGNUPS}/{jane[name]['id']}", shop["api_key"])
+        status, body = call("GET", f"{SIGNUPS}/{jane[name]['id']}", shop.key)
         assert status == 200 and body["contact"] == "[redacted]" and body["customer"]["email"] is None
 
 
 def test_a_redacted_signup_can_never_be_alerted_again(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], worker: Any, outbox: Any
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     sent_before = len(outbox.emails())
     privacy.redact_customer(p, the_shop(shop), customer_payload())
     call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})  # resends at once
@@ -175,28 +171,28 @@ def test_a_redacted_signup_can_never_be_alerted_again(
     rows = call("GET", "/back_in_stock/notifications?status=blocked", key)[1]["notifications"]
     assert {r["signup_id"] for r in rows} == {jane["pending"]["id"], jane["notified"]["id"]}
     assert all(r["contact"] == "[redacted]" and "unsubscribed" in r["blocked_reason"] for r in rows)
-    assert not mentions(dump(shop["shop_id"]), JANE_EMAIL)
+    assert not mentions(dump(shop.id), JANE_EMAIL)
     # and she may sign up again, as a new consent: the old guard no longer blocks it
-    assert signup(key, shopify_variant_id=201, email=JANE_EMAIL)["status"] == "pending"
+    assert signup(key, 201, JANE_EMAIL)["status"] == "pending"
 
 
-def test_redacting_twice_changes_nothing_more(p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]) -> None:
+def test_redacting_twice_changes_nothing_more(p: privacy.Privacy, shop: Shop, jane: dict[str, Any]) -> None:
     later = ids.now()
     privacy.redact_customer(p, the_shop(shop), customer_payload())
-    after_first = dump(shop["shop_id"], but="erasure")
-    first_mark = p.records.erased_since(shop["shop_id"])
+    after_first = dump(shop.id, but="erasure")
+    first_mark = p.records.erased_since(shop.id)
 
     counts = privacy.redact_customer(p, the_shop(shop), customer_payload(), now=later.replace(year=later.year + 1))
 
     assert counts == dict.fromkeys(counts, 0)
-    assert dump(shop["shop_id"], but="erasure") == after_first
+    assert dump(shop.id, but="erasure") == after_first
     # Only the erasure mark moves (forward: export links made before the second run retire too; services/downloads)
-    second_mark = p.records.erased_since(shop["shop_id"])
+    second_mark = p.records.erased_since(shop.id)
     assert first_mark is not None and second_mark is not None and second_mark >= first_mark
 
 
 def test_redaction_deletes_stored_data_request_reports_about_the_customer(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any]
 ) -> None:
     privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 7}))
     privacy.customer_data_request(
@@ -204,19 +200,19 @@ def test_redaction_deletes_stored_data_request_reports_about_the_customer(
     )
     counts = privacy.redact_customer(p, the_shop(shop), customer_payload())
     assert counts["data_requests"] == 1
-    assert p.records.data_request(shop["shop_id"], "7") is None
-    assert p.records.data_request(shop["shop_id"], "8") is not None
+    assert p.records.data_request(shop.id, "7") is None
+    assert p.records.data_request(shop.id, "8") is not None
 
 
 # --------------------------------------------------------------------------------------- customers/data_request
 def test_data_request_is_stored_for_30_days_and_emailed_to_the_merchant_once(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], outbox: Any
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any], outbox: Any
 ) -> None:
-    deps.shops().set_shopify_connection(shop["shop_id"], ids.iso(ids.now()), MERCHANT, None)
+    deps.shops().set_shopify_connection(shop.id, ids.iso(ids.now()), MERCHANT, None)
     attributed = {"order_id": "299938", "line_item_id": "1", "variant_id": 101, "signup_id": jane["notified"]["id"]}
     for order_id in ("299938", "555"):  # the second order was not requested
         AttributionRepository(config.table_name()).record(
-            {**attributed, "order_id": order_id, "shop_id": shop["shop_id"], "ordered_at": ids.iso(ids.now())}
+            {**attributed, "order_id": order_id, "shop_id": shop.id, "ordered_at": ids.iso(ids.now())}
         )
     payload = customer_payload(orders_requested=[299938, 280263], data_request={"id": 9999})
     before = len(outbox.emails())
@@ -243,7 +239,7 @@ def test_data_request_is_stored_for_30_days_and_emailed_to_the_merchant_once(
     assert email.subject == "Customer data request 9999 for first-shop.myshopify.com"
     assert JANE_EMAIL in email.body and jane["notified"]["id"] in email.body and "bob@example.com" not in email.body
 
-    item = p.records.data_request(shop["shop_id"], "9999")
+    item = p.records.data_request(shop.id, "9999")
     assert item is not None and item["emailed_at"]
     assert abs(item[TTL_ATTRIBUTE] - (time.time() + 30 * 86400)) < 120
     report = json.loads(item["report"])
@@ -263,20 +259,20 @@ def test_data_request_is_stored_for_30_days_and_emailed_to_the_merchant_once(
 
 
 def test_a_shop_without_an_email_still_gets_the_report_stored(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], outbox: Any
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any], outbox: Any
 ) -> None:
     assert the_shop(shop).email is None
     result = privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 5}))
     assert result["email"] == "no_merchant_email" and result["stored"] is True
-    item = p.records.data_request(shop["shop_id"], "5")
+    item = p.records.data_request(shop.id, "5")
     assert item is not None and len(json.loads(item["report"])["signups"]) == 3
     assert not any(MERCHANT in e.destinations["ToAddresses"] for e in outbox.emails())
 
 
 def test_a_failed_email_is_sent_by_the_retry_and_only_then(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any]
 ) -> None:
-    deps.shops().set_shopify_connection(shop["shop_id"], ids.iso(ids.now()), MERCHANT, None)
+    deps.shops().set_shopify_connection(shop.id, ids.iso(ids.now()), MERCHANT, None)
     sent: list[Email] = []
 
     class Flaky:
@@ -297,11 +293,11 @@ def test_a_failed_email_is_sent_by_the_retry_and_only_then(
 
 
 def test_a_large_report_is_stored_compressed_and_still_readable(
-    p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(privacy, "MAX_REPORT_TEXT", 100)
     result = privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 6}))
-    item = p.records.data_request(shop["shop_id"], "6")
+    item = p.records.data_request(shop.id, "6")
     assert item is not None and "report" not in item and item["report_gzip"]
     assert result["counts"]["signups"] == 3
     assert privacy.redact_customer(p, the_shop(shop), customer_payload())["data_requests"] == 1  # by Shopify id
@@ -310,12 +306,12 @@ def test_a_large_report_is_stored_compressed_and_still_readable(
 # ----------------------------------------------------------------------------------------------------- shop/redact
 def test_shop_redact_purges_the_shop_and_nothing_else(
     p: privacy.Privacy,
-    shop: dict[str, Any],
-    other_shop: dict[str, Any],
+    shop: Shop,
+    other_shop: Shop,
     jane: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shop_id, other_id = shop["shop_id"], other_shop["shop_id"]
+    shop_id, other_id = shop.id, other_shop.id
     old_hash = the_shop(shop).api_key_hash
     new_key = shops.rotate_key(deps.shops(), shop_id)["api_key"]
     for sid in (shop_id, other_id):
@@ -342,12 +338,12 @@ def test_shop_redact_purges_the_shop_and_nothing_else(
     assert partition("DOMAIN#first-shop.myshopify.com") == []
     assert ShopSecrets().get(shop_id) is None
     assert call("GET", SIGNUPS, new_key)[0] == 401
-    assert call("GET", SIGNUPS, shop["api_key"])[0] == 401
+    assert call("GET", SIGNUPS, shop.key)[0] == 401
     # the other shop is whole
     assert dump(other_id) == other_before
     assert len(partition(f"SHOP#{other_id}#ROLLUP#variant")) == 2
     assert ShopSecrets().get(other_id) is not None
-    assert call("GET", SIGNUPS, other_shop["api_key"])[0] == 200
+    assert call("GET", SIGNUPS, other_shop.key)[0] == 200
     assert deps.shops().shop_id_for_domain("second-shop.myshopify.com") == other_id
     # and a replay finds nothing to do
     again = privacy.redact_shop(p, shop_id, {"shop_id": 1, "shop_domain": "first-shop.myshopify.com"})
@@ -355,19 +351,19 @@ def test_shop_redact_purges_the_shop_and_nothing_else(
 
 
 def test_shop_redact_leaves_a_domain_claim_that_points_to_another_shop(
-    p: privacy.Privacy, shop: dict[str, Any], other_shop: dict[str, Any]
+    p: privacy.Privacy, shop: Shop, other_shop: Shop
 ) -> None:
-    counts = privacy.redact_shop(p, shop["shop_id"], {"shop_domain": "Second-Shop.myshopify.com"})
+    counts = privacy.redact_shop(p, shop.id, {"shop_domain": "Second-Shop.myshopify.com"})
     assert counts["domain_claims"] == 1  # its own, read from the shop item; not the payload's foreign one
-    assert deps.shops().shop_id_for_domain("second-shop.myshopify.com") == other_shop["shop_id"]
+    assert deps.shops().shop_id_for_domain("second-shop.myshopify.com") == other_shop.id
     assert deps.shops().shop_id_for_domain("first-shop.myshopify.com") is None
 
 
 def test_shop_purge_writes_batches_of_25_and_retries_unprocessed_items(
-    p: privacy.Privacy, shop: dict[str, Any], catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    p: privacy.Privacy, shop: Shop, catalog: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n in range(60):
-        deps.catalog().put_variant(shop["shop_id"], 1000 + n, 7, f"Size {n}", "Sock", "sock")
+        deps.catalog().put_variant(shop.id, 1000 + n, 7, f"Size {n}", "Sock", "sock")
     client = p.records.client
     real = client.batch_write_item
     sizes: list[int] = []
@@ -381,19 +377,19 @@ def test_shop_purge_writes_batches_of_25_and_retries_unprocessed_items(
         return real(**request)
 
     monkeypatch.setattr(client, "batch_write_item", flaky)
-    counts = privacy.redact_shop(p, shop["shop_id"], {})
+    counts = privacy.redact_shop(p, shop.id, {})
     assert max(sizes) == 25 and sizes[1] == 15  # the retry carries exactly the unprocessed part
-    assert counts["shop_items"] >= 63 and partition(f"SHOP#{shop['shop_id']}") == []
+    assert counts["shop_items"] >= 63 and partition(f"SHOP#{shop.id}") == []
 
 
 # --------------------------------------------------------------------------------------------------------- no Scan
-def test_none_of_the_privacy_functions_scans(p: privacy.Privacy, shop: dict[str, Any], jane: dict[str, Any]) -> None:
+def test_none_of_the_privacy_functions_scans(p: privacy.Privacy, shop: Shop, jane: dict[str, Any]) -> None:
     calls: Counter[str] = Counter()
     aws.client("dynamodb").meta.events.register(
         "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
     )
     privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 1}))
     privacy.redact_customer(p, the_shop(shop), customer_payload())
-    privacy.redact_shop(p, shop["shop_id"], {})
+    privacy.redact_shop(p, shop.id, {})
     assert calls["Query"] > 0 and calls["BatchWriteItem"] > 0
     assert "Scan" not in calls

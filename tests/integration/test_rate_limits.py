@@ -16,6 +16,7 @@ import pytest
 from backinstock import deps, registry
 from backinstock.services import ratelimits, shops
 from backinstock_tools.local.server import handle
+from backinstock_tools.testkit import Shop, new_shop
 
 pytestmark = pytest.mark.integration
 T0 = 1_800_000_000.0  # a fixed instant; every test starts its shop's bucket full
@@ -55,8 +56,8 @@ def tag(api_key: str, value: str) -> tuple[int, Any, dict[str, str]]:
     return request("PATCH", TAGGING, api_key, {"order_tags": {"enabled": True, "tag": value}})
 
 
-def stored_tag(shop: dict[str, Any]) -> Any:
-    leaves = deps.shops().require(shop["shop_id"]).settings_leaves
+def stored_tag(shop: Shop) -> Any:
+    leaves = deps.shops().require(shop.id).settings_leaves
     return next((v for k, v in leaves.items() if k.endswith("order_tags.tag")), None)
 
 
@@ -67,15 +68,15 @@ def small(monkeypatch: pytest.MonkeyPatch) -> int:
     return 12
 
 
-def exhaust(shop: dict[str, Any], writes: int) -> None:
-    assert [tag(shop["api_key"], f"t{i}")[0] for i in range(writes)] == [200] * writes
-    assert tag(shop["api_key"], "refused")[0] == 429
+def exhaust(shop: Shop, writes: int) -> None:
+    assert [tag(shop.key, f"t{i}")[0] for i in range(writes)] == [200] * writes
+    assert tag(shop.key, "refused")[0] == 429
 
 
-def test_exactly_the_181st_write_in_a_minute_is_refused_and_changes_nothing(shop: dict[str, Any], clock: Clock) -> None:
-    statuses = [tag(shop["api_key"], f"t{i}")[0] for i in range(180)]
+def test_exactly_the_181st_write_in_a_minute_is_refused_and_changes_nothing(shop: Shop, clock: Clock) -> None:
+    statuses = [tag(shop.key, f"t{i}")[0] for i in range(180)]
     assert statuses == [200] * 180
-    status, body, headers = tag(shop["api_key"], "refused")
+    status, body, headers = tag(shop.key, "refused")
     assert status == 429
     assert headers["Retry-After"] == "1" and body["retry_after"] == 1
     assert headers["X-RateLimit-Limit"] == "360" and headers["X-RateLimit-Remaining"] == "0"
@@ -83,13 +84,13 @@ def test_exactly_the_181st_write_in_a_minute_is_refused_and_changes_nothing(shop
     assert "360 points per 60 seconds" in body["errors"][0]
     assert stored_tag(shop) == "t179"  # the refused write ran nothing
     # a GET (1 point) is refused too: the bucket is empty, not merely short of a write
-    assert request("GET", TAGGING, shop["api_key"])[0] == 429
+    assert request("GET", TAGGING, shop.key)[0] == 429
 
 
-def test_the_headers_count_down_by_the_cost_of_each_request(shop: dict[str, Any], clock: Clock) -> None:
+def test_the_headers_count_down_by_the_cost_of_each_request(shop: Shop, clock: Clock) -> None:
     seen = []
     for method, body in (("GET", None), ("GET", None), ("PATCH", {"order_tags": {"enabled": False}})):
-        status, _, headers = request(method, TAGGING, shop["api_key"], body)
+        status, _, headers = request(method, TAGGING, shop.key, body)
         assert status == 200
         seen.append((headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"], headers["X-RateLimit-Reset"]))
         assert "Retry-After" not in headers
@@ -97,68 +98,68 @@ def test_the_headers_count_down_by_the_cost_of_each_request(shop: dict[str, Any]
     assert seen == [("360", "359", "1"), ("360", "358", "1"), ("360", "356", "1")]
 
 
-def test_validation_errors_carry_the_headers_and_take_their_points(shop: dict[str, Any], clock: Clock) -> None:
-    status, body, headers = request("PATCH", TAGGING, shop["api_key"], {"order_tags": {"tag": 5}})
+def test_validation_errors_carry_the_headers_and_take_their_points(shop: Shop, clock: Clock) -> None:
+    status, body, headers = request("PATCH", TAGGING, shop.key, {"order_tags": {"tag": 5}})
     assert status == 422 and body["errors"]
     assert headers["X-RateLimit-Remaining"] == "358"
-    status, _, headers = request("GET", SIGNUPS + "/sig_unknown", shop["api_key"])
+    status, _, headers = request("GET", SIGNUPS + "/sig_unknown", shop.key)
     assert status == 404 and headers["X-RateLimit-Remaining"] == "357"
 
 
-def test_the_window_rolls(shop: dict[str, Any], clock: Clock, small: int) -> None:
+def test_the_window_rolls(shop: Shop, clock: Clock, small: int) -> None:
     exhaust(shop, small // 2)
     # 20 s later, 4 points came back (12 per 60 s, continuously, not all at once at a window's end): two writes
     # pass, the third does not
     clock.now += 20
-    assert [tag(shop["api_key"], f"late{i}")[0] for i in range(3)] == [200, 200, 429]
+    assert [tag(shop.key, f"late{i}")[0] for i in range(3)] == [200, 200, 429]
     # Retry-After is exact: a write needs 2 points, 10 s of refill; waiting less is refused, that long passes
-    status, body, headers = tag(shop["api_key"], "wait")
+    status, body, headers = tag(shop.key, "wait")
     assert status == 429 and headers["Retry-After"] == "10" and body["retry_after"] == 10
     clock.now += 9.9
-    assert tag(shop["api_key"], "early")[0] == 429
+    assert tag(shop.key, "early")[0] == 429
     clock.now += 0.1
-    assert tag(shop["api_key"], "on time")[0] == 200
+    assert tag(shop.key, "on time")[0] == 200
     # a full minute of silence fills the bucket again
     clock.now += 60
-    status, _, headers = request("GET", TAGGING, shop["api_key"])
+    status, _, headers = request("GET", TAGGING, shop.key)
     assert status == 200 and headers["X-RateLimit-Remaining"] == str(small - 1)
 
 
 def test_a_refused_request_writes_no_idempotency_record(
-    shop: dict[str, Any], catalog: dict[str, int], clock: Clock, small: int
+    shop: Shop, catalog: dict[str, int], clock: Clock, small: int
 ) -> None:
     exhaust(shop, small // 2)
     signup = {"channel": "email", "shopify_variant_id": 101, "email": "limited@example.com"}
     key = {"Idempotency-Key": "limited-1"}
-    status, _, _ = request("POST", SIGNUPS, shop["api_key"], signup, key)
+    status, _, _ = request("POST", SIGNUPS, shop.key, signup, key)
     assert status == 429
     clock.now += 60
     # the same key later is a first request: created, not the replay of a stored 429
-    status, body, headers = request("POST", SIGNUPS, shop["api_key"], signup, key)
+    status, body, headers = request("POST", SIGNUPS, shop.key, signup, key)
     assert status == 201 and headers["Idempotent-Replayed"] == "false", body
-    status, body, _ = request("GET", SIGNUPS, shop["api_key"])
+    status, body, _ = request("GET", SIGNUPS, shop.key)
     assert body["meta"]["total_count"] == 1
 
 
 def test_shops_have_their_own_buckets_and_the_high_limit_plan_its_own_limit(
-    shop: dict[str, Any], clock: Clock, small: int
+    shop: Shop, clock: Clock, small: int
 ) -> None:
-    big = shops.create_shop(deps.shops(), "big-shop.myshopify.com", plan="enterprise")
+    big = new_shop("big-shop.myshopify.com", plan="enterprise")
     exhaust(shop, small // 2)
-    status, _, headers = request("GET", TAGGING, big["api_key"])
+    status, _, headers = request("GET", TAGGING, big.key)
     assert status == 200
     assert headers["X-RateLimit-Limit"] == str(ratelimits.PLAN_LIMITS["enterprise"])
     assert int(headers["X-RateLimit-Remaining"]) == ratelimits.PLAN_LIMITS["enterprise"] - 1
 
 
 def test_a_rotated_key_keeps_the_plan(clock: Clock) -> None:
-    big = shops.create_shop(deps.shops(), "rotating.myshopify.com", plan="enterprise")
-    rotated = shops.rotate_key(deps.shops(), big["shop_id"])
+    big = new_shop("rotating.myshopify.com", plan="enterprise")
+    rotated = shops.rotate_key(deps.shops(), big.id)
     headers = request("GET", TAGGING, rotated["api_key"])[2]
     assert headers["X-RateLimit-Limit"] == str(ratelimits.PLAN_LIMITS["enterprise"])
 
 
-def test_public_routes_are_not_limited_per_shop(shop: dict[str, Any], clock: Clock) -> None:
+def test_public_routes_are_not_limited_per_shop(shop: Shop, clock: Clock) -> None:
     response = handle("GET", registry.BASE_PATH + "/openapi.json", {}, None)
     assert response["statusCode"] == 200
     names = {*(response.get("headers") or {}), *(response.get("multiValueHeaders") or {})}
@@ -179,16 +180,16 @@ def _mcp(api_key: str, method: str, params: dict[str, Any] | None = None) -> tup
     return int(response["statusCode"]), json.loads(response["body"]), out
 
 
-def test_mcp_tool_calls_take_the_points_of_their_routes(shop: dict[str, Any], clock: Clock) -> None:
-    status, _, headers = _mcp(shop["api_key"], "tools/list")
+def test_mcp_tool_calls_take_the_points_of_their_routes(shop: Shop, clock: Clock) -> None:
+    status, _, headers = _mcp(shop.key, "tools/list")
     assert status == 200 and headers["X-RateLimit-Remaining"] == "359"  # a message that is not a tool call: 1
-    _, body, headers = _mcp(shop["api_key"], "tools/call", {"name": "get_tagging_settings", "arguments": {}})
+    _, body, headers = _mcp(shop.key, "tools/call", {"name": "get_tagging_settings", "arguments": {}})
     assert body["result"]["isError"] is False and headers["X-RateLimit-Remaining"] == "358"
     arguments = {"order_tags": {"enabled": True, "tag": "via-mcp"}}
-    _, body, headers = _mcp(shop["api_key"], "tools/call", {"name": "update_tagging_settings", "arguments": arguments})
+    _, body, headers = _mcp(shop.key, "tools/call", {"name": "update_tagging_settings", "arguments": arguments})
     assert body["result"]["isError"] is False and headers["X-RateLimit-Remaining"] == "356"
     # the HTTP routes and the tools share one bucket
-    assert request("GET", TAGGING, shop["api_key"])[2]["X-RateLimit-Remaining"] == "355"
+    assert request("GET", TAGGING, shop.key)[2]["X-RateLimit-Remaining"] == "355"
 
 
 def _batch(api_key: str, messages: list[dict[str, Any]]) -> tuple[int, Any, dict[str, str]]:
@@ -199,39 +200,35 @@ def _batch(api_key: str, messages: list[dict[str, Any]]) -> tuple[int, Any, dict
     return int(response["statusCode"]), json.loads(response["body"]), out
 
 
-def test_each_message_of_an_mcp_batch_takes_its_points(shop: dict[str, Any], clock: Clock) -> None:
+def test_each_message_of_an_mcp_batch_takes_its_points(shop: Shop, clock: Clock) -> None:
     listing = [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in range(20)]
-    status, body, headers = _batch(shop["api_key"], listing)
+    status, body, headers = _batch(shop.key, listing)
     assert status == 200 and len(body) == 20 and headers["X-RateLimit-Remaining"] == "340"
     call = {"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": {"name": "get_tagging_settings"}}
-    status, body, headers = _batch(shop["api_key"], [listing[0], call])
+    status, body, headers = _batch(shop.key, [listing[0], call])
     assert status == 200 and headers["X-RateLimit-Remaining"] == "338"  # 1 for the listing, 1 for the GET tool
 
 
-def test_a_refused_shop_gets_429_for_a_batch_too(shop: dict[str, Any], clock: Clock, small: int) -> None:
+def test_a_refused_shop_gets_429_for_a_batch_too(shop: Shop, clock: Clock, small: int) -> None:
     exhaust(shop, small // 2)
     listing = [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in range(3)]
-    status, body, headers = _batch(shop["api_key"], listing)
+    status, body, headers = _batch(shop.key, listing)
     assert status == 429 and headers["Retry-After"] and body["retry_after"] >= 1, body
 
 
-def test_an_mcp_batch_over_the_documented_maximum_is_refused_before_it_costs(
-    shop: dict[str, Any], clock: Clock
-) -> None:
+def test_an_mcp_batch_over_the_documented_maximum_is_refused_before_it_costs(shop: Shop, clock: Clock) -> None:
     listing = [{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(21)]
-    status, body, headers = _batch(shop["api_key"], listing)
+    status, body, headers = _batch(shop.key, listing)
     assert status == 400 and "at most 20" in body["error"]["message"]
     assert "X-RateLimit-Remaining" not in headers
 
 
 def test_an_mcp_tool_call_past_the_limit_is_a_429_tool_error_that_runs_nothing(
-    shop: dict[str, Any], clock: Clock, small: int
+    shop: Shop, clock: Clock, small: int
 ) -> None:
     exhaust(shop, small // 2)
     arguments = {"order_tags": {"enabled": True, "tag": "via-mcp"}}
-    status, body, headers = _mcp(
-        shop["api_key"], "tools/call", {"name": "update_tagging_settings", "arguments": arguments}
-    )
+    status, body, headers = _mcp(shop.key, "tools/call", {"name": "update_tagging_settings", "arguments": arguments})
     assert status == 200 and headers["X-RateLimit-Remaining"] == "0" and "Retry-After" not in headers
     result = body["result"]
     assert result["isError"] is True
@@ -239,7 +236,7 @@ def test_an_mcp_tool_call_past_the_limit_is_a_429_tool_error_that_runs_nothing(
     assert stored_tag(shop) == f"t{small // 2 - 1}"
 
 
-def test_one_conditional_update_per_request(shop: dict[str, Any], clock: Clock) -> None:
+def test_one_conditional_update_per_request(shop: Shop, clock: Clock) -> None:
     calls: Counter[str] = Counter()
 
     def count(params: dict[str, Any], **_: Any) -> None:
@@ -250,8 +247,8 @@ def test_one_conditional_update_per_request(shop: dict[str, Any], clock: Clock) 
     client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", count)
     try:
         for i in range(20):
-            tag(shop["api_key"], f"t{i}")
-            request("GET", TAGGING, shop["api_key"])
+            tag(shop.key, f"t{i}")
+            request("GET", TAGGING, shop.key)
             clock.now += 2  # the bucket fills between some of them (the full form), not between others (busy)
     finally:
         client.meta.events.unregister("before-parameter-build.dynamodb.UpdateItem", count)
@@ -259,13 +256,13 @@ def test_one_conditional_update_per_request(shop: dict[str, Any], clock: Clock) 
 
 
 def test_the_limiter_fails_open_when_its_table_fails(
-    shop: dict[str, Any], clock: Clock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    shop: Shop, clock: Clock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A real DynamoDB error from the store (the table is gone): the request runs, the headers still come, and the
     # failure is counted by the metric the stack alarms on.
     monkeypatch.setattr(deps.rate_limiter().store, "table_name", "backinstock-ratelimits-missing")
     capsys.readouterr()
-    status, _, headers = tag(shop["api_key"], "despite")
+    status, _, headers = tag(shop.key, "despite")
     assert status == 200 and stored_tag(shop) == "despite"
     assert headers["X-RateLimit-Limit"] == "360" and headers["X-RateLimit-Remaining"] == "358"
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "RateLimitStoreErrors" in line]

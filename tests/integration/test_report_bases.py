@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from backinstock import deps, ids, registry
 from backinstock.reporting import ReportFamily
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +45,13 @@ NOTHING = {"variant_id": 999_999_999, "product_id": 999_999_999, "market_id": 99
 
 
 @pytest.fixture
-def seeded(shop: dict[str, Any], stream: Any) -> dict[str, Any]:
+def seeded(shop: Shop, stream: Any) -> dict[str, Any]:
     from backinstock_tools.local.seed import seed
 
-    seed(shop["shop_id"], signups=12, days=DAYS, preorders=6)
+    seed(shop.id, signups=12, days=DAYS, preorders=6)
     stream.drain()
-    offers = deps.preorder_reports().offers.list_ids(shop["shop_id"], ids.now())
-    return {**shop, "offer_id": offers[0]}
+    offers = deps.preorder_reports().offers.list_ids(shop.id, ids.now())
+    return {"api_key": shop.key, "offer_id": offers[0]}
 
 
 def figures(answer: Any, path: str = "") -> dict[str, Decimal]:

@@ -7,53 +7,13 @@ from typing import Any
 
 import pytest
 
-from backinstock import deps, ids, registry
-from tests.helpers import call
+from backinstock import deps, registry
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import attribution, put_attribution, signup
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 R = "/back_in_stock/reports"
-
-
-def signup(key: str, variant: int, email: str) -> dict[str, Any]:
-    status, body = call(
-        "POST", "/back_in_stock/signups", key, {"channel": "email", "shopify_variant_id": variant, "email": email}
-    )
-    assert status == 201, body
-    return body
-
-
-def attribution(
-    shop_id: str, signup: dict[str, Any], order_id: str, line: str, revenue: str, **extra: Any
-) -> dict[str, Any]:
-    now = ids.iso(ids.now())
-    return {
-        "entity": "attribution",
-        "shop_id": shop_id,
-        "order_id": order_id,
-        "line_item_id": line,
-        "variant_id": signup["variant"]["shopify_variant_id"],
-        "product_id": signup["variant"]["shopify_product_id"],
-        "signup_id": signup["id"],
-        "notification_id": "n-1",
-        "channel": signup["channel"],
-        "confidence": "high",
-        "quantity": 1,
-        "revenue": revenue,
-        "currency": "USD",
-        "ordered_at": now,
-        "created_at": now,
-        **extra,
-    }
-
-
-def put_attribution(item: dict[str, Any]) -> None:
-    from backinstock.repositories.base import key, to_item
-
-    deps.shops().client.put_item(
-        TableName=deps.shops().table_name,
-        Item={**key(f"SHOP#{item['shop_id']}", f"ATTR#{item['order_id']}#{item['line_item_id']}"), **to_item(item)},
-        ConditionExpression="attribute_not_exists(PK)",
-    )
 
 
 def today() -> str:
@@ -61,17 +21,17 @@ def today() -> str:
 
 
 def test_reports_follow_signups_sends_and_attributed_orders(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, stream: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     a = signup(key, 101, "a@example.com")
     b = signup(key, 101, "b@example.com")
     signup(key, 201, "c@example.com")
     call("POST", "/back_in_stock/signups/bulk_notify", key, {"signup_ids": [a["id"], b["id"]]})
     worker.drain()
-    put_attribution(attribution(shop["shop_id"], a, "9001", "1", "24.00"))
-    put_attribution(attribution(shop["shop_id"], a, "9001", "2", "6.50"))  # same order, same signup: once each
-    put_attribution(attribution(shop["shop_id"], b, "9002", "1", "10.00", confidence="low"))  # not a conversion
+    put_attribution(attribution(shop.id, a, "9001", "1", "24.00"))
+    put_attribution(attribution(shop.id, a, "9001", "2", "6.50"))  # same order, same signup: once each
+    put_attribution(attribution(shop.id, b, "9002", "1", "10.00", confidence="low"))  # not a conversion
     stream.drain()
 
     status, summary = call("GET", f"{R}/summary", key)
@@ -108,12 +68,10 @@ def test_reports_follow_signups_sends_and_attributed_orders(
     assert [r["shopify_variant_id"] for r in by_total["rows"]] == [201]
 
 
-def test_a_replayed_stream_record_changes_no_counter(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any
-) -> None:
+def test_a_replayed_stream_record_changes_no_counter(shop: Shop, catalog: dict[str, int], stream: Any) -> None:
     from backinstock.workers.rollups import apply_record
 
-    signup(shop["api_key"], 101, "a@example.com")
+    signup(shop.key, 101, "a@example.com")
     shards = stream.client.describe_stream(StreamArn=stream.stream_arn)["StreamDescription"]["Shards"]
     records: list[dict[str, Any]] = []
     for shard in shards:
@@ -123,9 +81,9 @@ def test_a_replayed_stream_record_changes_no_counter(
         records += stream.client.get_records(ShardIterator=iterator)["Records"]
     insert = next(r for r in records if r["dynamodb"].get("NewImage", {}).get("entity", {}).get("S") == "signup")
     assert apply_record(insert) == "applied"
-    before = rollup_items(shop["shop_id"])
+    before = rollup_items(shop.id)
     assert apply_record(insert) == "replayed"
-    assert rollup_items(shop["shop_id"]) == before
+    assert rollup_items(shop.id) == before
     assert before[f"all#D#{today()}"]["signups"] == 1
     assert before["v:101#TOTAL"]["pending"] == 1
 
@@ -158,29 +116,29 @@ def rollup_items(shop_id: str) -> dict[str, dict[str, Any]]:
         ("channel=fax", "channel: must be 'email', 'sms' or 'push' (got \"fax\")"),
     ],
 )
-def test_invalid_filters_are_a_422_with_a_clear_message(shop: dict[str, Any], query: str, message: str) -> None:
-    status, body = call("GET", f"{R}/signups?{query}", shop["api_key"])
+def test_invalid_filters_are_a_422_with_a_clear_message(shop: Shop, query: str, message: str) -> None:
+    status, body = call("GET", f"{R}/signups?{query}", shop.key)
     assert status == 422, body
     assert body["errors"][0].startswith(message), body["errors"]
 
 
-def test_a_window_without_activity_is_zeros_with_every_bucket(shop: dict[str, Any]) -> None:
-    status, body = call("GET", f"{R}/notifications?from=2026-02-25&to=2026-03-10&granularity=week", shop["api_key"])
+def test_a_window_without_activity_is_zeros_with_every_bucket(shop: Shop) -> None:
+    status, body = call("GET", f"{R}/notifications?from=2026-02-25&to=2026-03-10&granularity=week", shop.key)
     assert status == 200, body
     assert body["window"] == {"from": "2026-02-25", "to": "2026-03-10"}
     # the first bucket is cut by `from`: labelled by the window's own start, never a day before it (issue 24)
     assert [p["date"] for p in body["series"]] == ["2026-02-25", "2026-03-02", "2026-03-09"]
     assert all(p["sent"] == 0 and p["blocked"] == 0 for p in body["series"])
-    _, summary = call("GET", f"{R}/summary?from=2020-01-01&to=2020-01-31", shop["api_key"])
+    _, summary = call("GET", f"{R}/summary?from=2020-01-01&to=2020-01-31", shop.key)
     assert summary["totals"]["conversion_rate"] == 0 and summary["totals"]["recovered_revenue"] == "0.00"
-    _, months = call("GET", f"{R}/conversions?from=2026-01-15&to=2026-03-02&granularity=month", shop["api_key"])
+    _, months = call("GET", f"{R}/conversions?from=2026-01-15&to=2026-03-02&granularity=month", shop.key)
     assert [p["date"] for p in months["series"]] == ["2026-01-15", "2026-02-01", "2026-03-01"]
 
 
-def test_manifest_lists_every_report_read_of_the_registry(shop: dict[str, Any]) -> None:
+def test_manifest_lists_every_report_read_of_the_registry(shop: Shop) -> None:
     reads = [a for a in registry.actions() if a.report and a.method == "GET" and a.path.startswith(R + "/")]
     assert len(reads) >= 5
-    status, body = call("GET", R, shop["api_key"])
+    status, body = call("GET", R, shop.key)
     assert status == 200
     assert body["reports"] == [
         {
@@ -194,13 +152,13 @@ def test_manifest_lists_every_report_read_of_the_registry(shop: dict[str, Any]) 
     assert body["reports"][0]["url"] == "/api/v2/external/back_in_stock/reports/summary"
 
 
-def test_seed_writes_a_history_that_every_report_shows(shop: dict[str, Any], stream: Any) -> None:
+def test_seed_writes_a_history_that_every_report_shows(shop: Shop, stream: Any) -> None:
     from backinstock_tools.local.seed import seed
 
-    counts = seed(shop["shop_id"], signups=10, days=20)
+    counts = seed(shop.id, signups=10, days=20)
     assert counts["signups"] == 10 and counts["sent"] > 0 and counts["orders"] > 0
     stream.drain()
-    key = shop["api_key"]
+    key = shop.key
     _, summary = call("GET", f"{R}/summary", key)
     totals = summary["totals"]
     assert totals["signups"] == counts["signups"]
@@ -214,10 +172,10 @@ def test_seed_writes_a_history_that_every_report_shows(shop: dict[str, Any], str
 
 
 def test_a_waitlist_crossing_the_threshold_mails_the_merchant_once_through_the_stream(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], stream: Any, outbox: Any
 ) -> None:
-    deps.shops().set_shopify_connection(shop["shop_id"], "2026-11-27T00:00:00Z", "owner@example.com", None)
-    key = shop["api_key"]
+    deps.shops().set_shopify_connection(shop.id, "2026-11-27T00:00:00Z", "owner@example.com", None)
+    key = shop.key
     status, _ = call("PATCH", "/back_in_stock/settings/alerts", key, {"signups_threshold": {"count": 2}})
     assert status == 200
     signup(key, 101, "a@example.com")
@@ -231,24 +189,24 @@ def test_a_waitlist_crossing_the_threshold_mails_the_merchant_once_through_the_s
     assert alerts[0].subject == "2 customers are waiting for Classic Tee (Small / Blue)"
 
 
-def test_shop_redact_purges_the_rollups(shop: dict[str, Any], catalog: dict[str, int], stream: Any) -> None:
+def test_shop_redact_purges_the_rollups(shop: Shop, catalog: dict[str, int], stream: Any) -> None:
     from backinstock.repositories import rollups
     from backinstock.services import privacy
 
-    signup(shop["api_key"], 101, "a@example.com")
+    signup(shop.key, 101, "a@example.com")
     stream.drain()
-    assert rollup_items(shop["shop_id"])
+    assert rollup_items(shop.id)
     p = deps.privacy()
-    assert {f(shop["shop_id"]) for f in rollups.shop_partitions()} <= {f(shop["shop_id"]) for f in p.extra_partitions}
-    privacy.redact_shop(p, shop["shop_id"], {"shop_domain": shop["domain"]})
-    assert rollup_items(shop["shop_id"]) == {}
+    assert {f(shop.id) for f in rollups.shop_partitions()} <= {f(shop.id) for f in p.extra_partitions}
+    privacy.redact_shop(p, shop.id, {"shop_domain": shop.domain})
+    assert rollup_items(shop.id) == {}
 
 
 def test_a_reports_pending_is_the_lists_status_pending_and_blocked_is_reported_on_its_own(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, stream: Any
 ) -> None:
     # Given a pending, a notified and a blocked signup on variant 101 (SMS is off by default: its send is blocked)
-    key = shop["api_key"]
+    key = shop.key
     signup(key, 101, "waiting@example.com")
     notified = signup(key, 101, "notified@example.com")
     status, sms = call(

@@ -14,7 +14,8 @@ from backinstock import deps, ids, registry
 from backinstock.models.signups import BulkNotifyBody, NotifyBody
 from backinstock.services import signups
 from backinstock_tools.local.server import handle
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -37,8 +38,8 @@ def v1_notify(key: str, signup_id: str) -> tuple[int, Any]:
     return int(response["statusCode"]), json.loads(response["body"])
 
 
-def test_the_spacing_window_is_a_delivery_setting_with_a_default_of_ten_minutes(shop: dict[str, Any]) -> None:
-    key = shop["api_key"]
+def test_the_spacing_window_is_a_delivery_setting_with_a_default_of_ten_minutes(shop: Shop) -> None:
+    key = shop.key
     assert call("GET", "/back_in_stock/settings/delivery", key)[1]["resend_spacing_minutes"] == 10
     status, body = call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 1441})
     assert status == 422, body
@@ -48,10 +49,10 @@ def test_the_spacing_window_is_a_delivery_setting_with_a_default_of_ten_minutes(
 
 
 def test_sequential_notifies_send_one_email_per_window(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     # Given a signup alerted once
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     signup_id = new_signup(key, "s@example.com")
     body, start = NotifyBody(allow_resend=True), ids.now()
     assert signups.notify(deps.waitlist(), shop_id, signup_id, body, start).spacing is None
@@ -75,10 +76,10 @@ def test_sequential_notifies_send_one_email_per_window(
 
 
 def test_parallel_bulk_notifies_queue_one_send_per_signup(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     # Given three signups and 8 bulk notifies of all three at the same moment
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     wanted = [new_signup(key, f"p{i}@example.com") for i in range(3)]
     body = BulkNotifyBody(signup_ids=wanted, allow_resend=True)
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -93,9 +94,9 @@ def test_parallel_bulk_notifies_queue_one_send_per_signup(
 
 
 def test_bulk_notify_says_which_ids_were_held_over_http(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     first, second = new_signup(key, "h1@example.com"), new_signup(key, "h2@example.com")
     assert call("POST", f"{SIGNUPS}/{first}/notify", key)[0] == 202
     worker.drain()
@@ -115,10 +116,8 @@ def test_bulk_notify_says_which_ids_were_held_over_http(
     )
 
 
-def test_an_mcp_notify_inside_the_window_is_held(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
-) -> None:
-    key = shop["api_key"]
+def test_an_mcp_notify_inside_the_window_is_held(shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any) -> None:
+    key = shop.key
     signup_id = new_signup(key, "m@example.com")
     assert call("POST", f"{SIGNUPS}/{signup_id}/notify", key)[0] == 202
     worker.drain()
@@ -137,10 +136,10 @@ def test_an_mcp_notify_inside_the_window_is_held(
 
 
 def test_a_campaign_leaves_out_a_signup_whose_notify_is_in_flight(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     # Given a notify queued (not yet processed) for one of two waiting signups of variant 101
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     first, second = new_signup(key, "c1@example.com"), new_signup(key, "c2@example.com")
     assert call("POST", f"{SIGNUPS}/{first}/notify", key)[0] == 202
     # When a campaign of the variant picks its waiting signups

@@ -13,40 +13,18 @@ import pytest
 from backinstock import deps, ids
 from backinstock.services import campaigns, restocks
 from backinstock.workers import send
-from tests.helpers import call
-from tests.integration.conftest import Shopify
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import signup
+from backinstock_tools.testkit.drivers import Shopify
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 RESTOCKS = "/back_in_stock/restocks"
 SIGNUPS = "/back_in_stock/signups"
-TEE = {
-    "id": 10,
-    "title": "Classic Tee",
-    "handle": "classic-tee",
-    "updated_at": "2026-11-20T10:00:00Z",
-    "variants": [
-        {"id": 101, "title": "Small / Blue", "inventory_item_id": 5101},
-        {"id": 102, "title": "Large / Blue", "inventory_item_id": 5102},
-    ],
-}
 
 
-@pytest.fixture
-def tee(shopify: Shopify) -> Shopify:
-    assert shopify.post("products/create", TEE)[0] == 200
-    assert not shopify.process()
-    return shopify
-
-
-def signups(shop: dict[str, Any], count: int, variant: int = 101) -> list[str]:
-    out = []
-    for i in range(count):
-        status, body = call(
-            "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": variant, "email": f"w{i}@x.io"}
-        )
-        assert status == 201, body
-        out.append(body["id"])
-    return out
+def signups(shop: Shop, count: int, variant: int = 101) -> list[str]:
+    return [signup(shop, variant, f"w{i}@x.io")["id"] for i in range(count)]
 
 
 def alerted(outbox: Any) -> list[str]:
@@ -84,9 +62,9 @@ def run(book: restocks.RestockBook, state: dict[str, Any], steps: int | None = N
     return state
 
 
-def patch_batching(shop: dict[str, Any], size: int) -> None:
+def patch_batching(shop: Shop, size: int) -> None:
     body = {"batching": {"enabled": True, "mode": "fixed", "batch_size": size, "wait_hours": 1}}
-    assert call("PATCH", "/back_in_stock/settings/delivery", shop["api_key"], body)[0] == 200
+    assert call("PATCH", "/back_in_stock/settings/delivery", shop.key, body)[0] == 200
 
 
 # ------------------------------------------------------------------------------------------------- end to end
@@ -94,7 +72,7 @@ def test_a_restock_started_by_hand_runs_to_completion_and_shows_its_counts(
     tee: Shopify, outbox: Any, stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given four waiting signups of variant 101 (whose stock Shopify never reported) and one of 102
-    shop, key = tee.shop, tee.shop["api_key"]
+    shop, key = tee.shop, tee.shop.key
     signups(shop, 4)
     signups(shop, 1, variant=102)
     # When the merchant starts a restock of 101 by hand
@@ -140,7 +118,7 @@ def test_a_restock_started_by_hand_runs_to_completion_and_shows_its_counts(
 
 
 def test_blocked_sends_are_counted_by_reason(tee: Shopify, stream: Any) -> None:
-    shop, key = tee.shop, tee.shop["api_key"]
+    shop, key = tee.shop, tee.shop.key
     signups(shop, 2)
     status, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 101, "phone": "+15555550100"})
     assert status == 201, body
@@ -155,8 +133,8 @@ def test_blocked_sends_are_counted_by_reason(tee: Shopify, stream: Any) -> None:
     assert blocked == 1 and reason.startswith("SMS sending is held until")
 
 
-def test_the_rules_of_a_restock_started_by_hand(tee: Shopify, other_shop: dict[str, Any]) -> None:
-    key = tee.shop["api_key"]
+def test_the_rules_of_a_restock_started_by_hand(tee: Shopify, other_shop: Shop) -> None:
+    key = tee.shop.key
     status, body = call("POST", RESTOCKS, key, {"shopify_variant_id": 999})
     assert status == 422 and "shopify_product_id" in str(body["errors"]), body
     status, body = call("POST", RESTOCKS, key, {"shopify_variant_id": 101, "shopify_product_id": 11})
@@ -167,13 +145,13 @@ def test_the_rules_of_a_restock_started_by_hand(tee: Shopify, other_shop: dict[s
     started = call("POST", RESTOCKS, key, {"shopify_variant_id": 101})[1]
     for path in ("", "/pause", "/resume", "/cancel"):
         method = "GET" if not path else "POST"
-        assert call(method, f"{RESTOCKS}/{started['id']}{path}", other_shop["api_key"])[0] == 404
+        assert call(method, f"{RESTOCKS}/{started['id']}{path}", other_shop.key)[0] == 404
         assert call(method, f"{RESTOCKS}/not-a-uuid{path}", key)[0] == 404
-    assert call("GET", RESTOCKS, other_shop["api_key"])[1]["restocks"] == []
+    assert call("GET", RESTOCKS, other_shop.key)[1]["restocks"] == []
 
 
 def test_idempotency_key_replays_a_start(tee: Shopify) -> None:
-    key = tee.shop["api_key"]
+    key = tee.shop.key
     headers = {"Idempotency-Key": "start-101-once"}
     first = call("POST", RESTOCKS, key, {"shopify_variant_id": 101}, headers=headers)
     second = call("POST", RESTOCKS, key, {"shopify_variant_id": 101}, headers=headers)
@@ -186,7 +164,7 @@ def test_pause_holds_sends_and_resume_continues_where_it_stopped(
     tee: Shopify, outbox: Any, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
     book, workflow = steered
-    shop, shop_id = tee.shop, tee.shop["shop_id"]
+    shop, shop_id = tee.shop, tee.shop.id
     signups(shop, 5)
     patch_batching(shop, 2)
     # Given a campaign whose first batch (2) is queued
@@ -216,7 +194,7 @@ def test_a_resume_before_the_step_saw_the_pause_lets_the_execution_go_on(
     tee: Shopify, outbox: Any, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
     book, workflow = steered
-    shop, shop_id = tee.shop, tee.shop["shop_id"]
+    shop, shop_id = tee.shop, tee.shop.id
     signups(shop, 3)
     patch_batching(shop, 2)
     started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
@@ -233,7 +211,7 @@ def test_cancel_ends_it_and_its_unsent_signups_stay_pending(
     tee: Shopify, outbox: Any, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
     book, workflow = steered
-    shop, shop_id, key = tee.shop, tee.shop["shop_id"], tee.shop["api_key"]
+    shop, shop_id, key = tee.shop, tee.shop.id, tee.shop.key
     waiting = signups(shop, 4)
     patch_batching(shop, 2)
     started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
@@ -255,7 +233,7 @@ def test_a_running_campaign_blocks_a_second_start_with_a_409(
     tee: Shopify, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
     book, _ = steered
-    shop_id = tee.shop["shop_id"]
+    shop_id = tee.shop.id
     signups(tee.shop, 1)
     first = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
     with pytest.raises(restocks.Conflict, match=first.id):
@@ -268,19 +246,19 @@ def test_restocks_watch_draws_the_progress_until_the_campaign_ends(
 ) -> None:
     from backinstock_tools import cli
 
-    shop, key = tee.shop, tee.shop["api_key"]
+    shop, key = tee.shop, tee.shop.key
     signups(shop, 3)
     started = call("POST", RESTOCKS, key, {"shopify_variant_id": 101})[1]
     tee.finish_campaigns()
     tee.send_worker.drain()
     stream.drain()
     capsys.readouterr()
-    assert cli.main(["restocks", "watch", started["id"], "--shop-id", shop["shop_id"], "--interval", "0"]) == 0
+    assert cli.main(["restocks", "watch", started["id"], "--shop-id", shop.id, "--interval", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-2].startswith("[" + "#" * cli.BAR_WIDTH + "] 3/3  sent 3, blocked 0, failed 0, queued 3  completed")
     assert out[-1] == "completed: every waiting signup was queued"
     # an unknown id of the right shape: one line, exit 2
-    assert cli.main(["restocks", "watch", "01900000-0000-7000-8000-000000000000", "--shop-id", shop["shop_id"]]) == 2
+    assert cli.main(["restocks", "watch", "01900000-0000-7000-8000-000000000000", "--shop-id", shop.id]) == 2
     assert "Restock campaign not found" in capsys.readouterr().err
 
 
@@ -292,7 +270,7 @@ def test_a_cancel_during_a_running_step_wins(
 ) -> None:
     # Given a step that read the campaign's record (running) just before the merchant cancelled it
     book, workflow = steered
-    shop, shop_id = tee.shop, tee.shop["shop_id"]
+    shop, shop_id = tee.shop, tee.shop.id
     signups(shop, 3)
     started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
     restocks.cancel_restock(book, shop_id, started.id)
@@ -323,7 +301,7 @@ def test_a_notify_after_the_campaign_picked_the_signup_sends_one_alert(
 
     if stale_read:
         monkeypatch.setattr(sending, "send_spacing_holds", lambda *args: True)
-    shop, key = tee.shop, tee.shop["api_key"]
+    shop, key = tee.shop, tee.shop.key
     first, second = signups(shop, 2)
     status, started = call("POST", RESTOCKS, key, {"shopify_variant_id": 101})
     assert status == 202, started

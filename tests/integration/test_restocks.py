@@ -10,43 +10,16 @@ import pytest
 
 from backinstock import deps
 from backinstock.services import campaigns
-from tests.helpers import call
-from tests.integration.conftest import Shopify
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import TEE, level, signup
+from backinstock_tools.testkit.drivers import Shopify
+from backinstock_tools.testkit.gateway import call
 
-TEE = {
-    "id": 10,
-    "title": "Classic Tee",
-    "handle": "classic-tee",
-    "updated_at": "2026-11-20T10:00:00Z",
-    "variants": [
-        {"id": 101, "title": "Small / Blue", "inventory_item_id": 5101},
-        {"id": 102, "title": "Large / Blue", "inventory_item_id": 5102},
-    ],
-}
 SIGNUPS = "/back_in_stock/signups"
 
 
-@pytest.fixture
-def tee(shopify: Shopify) -> Shopify:
-    assert shopify.post("products/create", TEE)[0] == 200
-    assert not shopify.process()
-    return shopify
-
-
-def level(available: int, item: int = 5101, location: int = 1, at: str = "2026-11-27T10:00:00Z") -> dict[str, Any]:
-    return {"inventory_item_id": item, "location_id": location, "available": available, "updated_at": at}
-
-
-def signup(shop: dict[str, Any], variant: int, email: str, **extra: Any) -> dict[str, Any]:
-    status, body = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": variant, "email": email, **extra}
-    )
-    assert status == 201, body
-    return dict(body)
-
-
-def patch_delivery(shop: dict[str, Any], body: dict[str, Any]) -> None:
-    status, answer = call("PATCH", "/back_in_stock/settings/delivery", shop["api_key"], body)
+def patch_delivery(shop: Shop, body: dict[str, Any]) -> None:
+    status, answer = call("PATCH", "/back_in_stock/settings/delivery", shop.key, body)
     assert status == 200, answer
 
 
@@ -60,7 +33,7 @@ def restock(shopify: Shopify, available: int, **kwargs: Any) -> None:
 
 
 def test_product_webhooks_keep_the_catalog(tee: Shopify) -> None:
-    shop_id = tee.shop["shop_id"]
+    shop_id = tee.shop.id
     variant = deps.catalog().variant(shop_id, 101)
     assert variant and variant["product_title"] == "Classic Tee" and variant["title"] == "Small / Blue"
     assert deps.catalog().variant_of_inventory_item(shop_id, 5102)["variant_id"] == 102
@@ -91,9 +64,9 @@ def test_restock_alerts_every_waiting_signup_once(tee: Shopify, outbox: Any) -> 
     assert alerted(outbox) == ["ann@example.com", "bob@example.com", "cy@example.com"]
     [execution] = tee.finish_campaigns()
     assert execution["status"] == "SUCCEEDED"
-    campaign = deps.restocks().restocks.campaign(shop["shop_id"], 101)
+    campaign = deps.restocks().restocks.campaign(shop.id, 101)
     assert campaign["status"] == "finished" and campaign["queued"] == 3
-    _status, body = call("GET", "/back_in_stock/notifications?variant_id=101", shop["api_key"])
+    _status, body = call("GET", "/back_in_stock/notifications?variant_id=101", shop.key)
     assert body["meta"]["total_count"] == 3 and {n["status"] for n in body["notifications"]} == {"sent"}
 
 
@@ -103,7 +76,7 @@ def test_below_threshold_and_filtered_out_locations_do_not_restock(tee: Shopify,
     patch_delivery(shop, {"stock_threshold": 5, "locations": {"filter_enabled": True, "location_ids": [1]}})
     restock(tee, 4, location=1)
     restock(tee, 50, location=2)  # total 54, but location 2 does not count
-    assert alerted(outbox) == [] and deps.restocks().restocks.campaign(shop["shop_id"], 101) is None
+    assert alerted(outbox) == [] and deps.restocks().restocks.campaign(shop.id, 101) is None
     restock(tee, 5, location=1, at="2026-11-27T10:02:00Z")  # exactly the threshold
     assert alerted(outbox) == ["ann@example.com"]
 
@@ -116,7 +89,7 @@ def test_repeated_and_out_of_order_updates_restock_once(tee: Shopify, outbox: An
     tee.post("inventory_levels/update", level(0, at="2026-11-27T09:00:00Z"), event_id="late")  # older: ignored
     tee.run_all()
     assert len(tee.finish_campaigns()) == 1
-    state = deps.restocks().restocks.state(shop["shop_id"], 101)
+    state = deps.restocks().restocks.state(shop.id, 101)
     assert state["in_stock"] is True and state["episode"] == 1
     assert alerted(outbox) == ["ann@example.com"]
 
@@ -145,7 +118,7 @@ def test_a_restock_whose_worker_died_after_storing_the_level_still_starts_its_ca
     assert died == ["flip"] and alerted(outbox) == []
     tee.run_all()  # the redelivery
     assert alerted(outbox) == ["ann@example.com"]
-    assert deps.restocks().restocks.state(shop["shop_id"], 101)["episode"] == 1
+    assert deps.restocks().restocks.state(shop.id, 101)["episode"] == 1
 
 
 def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(
@@ -170,12 +143,12 @@ def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(
     assert next(e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e) == "Cooldown"
     monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
     deps.reset()
-    again = campaigns.start(deps.campaigns(), deps.shops().require(shop["shop_id"]), 101, 10, 3, 3)
+    again = campaigns.start(deps.campaigns(), deps.shops().require(shop.id), 101, 10, 3, 3)
     assert again is not None and 3500 <= again["delay_seconds"] <= 3600
 
 
 def test_no_second_campaign_while_one_runs(tee: Shopify) -> None:
-    shop = deps.shops().require(tee.shop["shop_id"])
+    shop = deps.shops().require(tee.shop.id)
     repo = deps.restocks().restocks
     assert repo.claim_campaign(shop.shop_id, 101, {"campaign_id": "c1", "episode": 1, "variant_id": 101})
     assert campaigns.start(deps.campaigns(), shop, 101, 10, 3, 2) is None
@@ -224,8 +197,8 @@ def test_batches_follow_the_batching_setting(
     for i in range(5):
         signup(shop, 101, f"c{i}@example.com")
     patch_delivery(shop, {"batching": batching})
-    in_stock(shop["shop_id"], quantity)
-    states = _run_steps(_state(shop["shop_id"], quantity))
+    in_stock(shop.id, quantity)
+    states = _run_steps(_state(shop.id, quantity))
     queued = [s["queued"] for s in states]
     assert [b - a for a, b in zip([0, *queued], queued, strict=False) if b - a] == expected
     assert states[-1]["status"] == "finished"
@@ -241,8 +214,8 @@ def test_wait_hours_become_the_wait_state_seconds(tee: Shopify, monkeypatch: pyt
     for i in range(3):
         signup(shop, 101, f"c{i}@example.com")
     patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 6}})
-    in_stock(shop["shop_id"], 3)
-    state = campaigns.step(deps.campaigns(), _state(shop["shop_id"], 3))
+    in_stock(shop.id, 3)
+    state = campaigns.step(deps.campaigns(), _state(shop.id, 3))
     assert (state["done"], state["wait_seconds"]) == (False, 6 * 3600)
 
 
@@ -258,36 +231,34 @@ def test_stock_gone_between_batches_stops_the_campaign(tee: Shopify, outbox: Any
         signup(shop, 101, f"c{i}@example.com")
     patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 1}})
     repo = deps.restocks().restocks
-    in_stock(shop["shop_id"], 3)
-    state = campaigns.step(deps.campaigns(), _state(shop["shop_id"], 3))
+    in_stock(shop.id, 3)
+    state = campaigns.step(deps.campaigns(), _state(shop.id, 3))
     assert (state["queued"], state["done"]) == (2, False)
-    repo.flip_out_of_stock(shop["shop_id"], 101, 0, "2026-11-27T11:00:00Z")
+    repo.flip_out_of_stock(shop.id, 101, 0, "2026-11-27T11:00:00Z")
     state = campaigns.step(deps.campaigns(), state)
     assert state["done"] and state["status"] == "stopped" and state["queued"] == 2
     tee.send_worker.drain()
     assert alerted(outbox) == ["c0@example.com", "c1@example.com"]  # oldest first
-    assert repo.campaign(shop["shop_id"], 101)["status"] == "stopped"
+    assert repo.campaign(shop.id, 101)["status"] == "stopped"
 
 
 def test_any_variant_alerts_the_whole_product_and_only_eligible_signups(tee: Shopify, outbox: Any) -> None:
     shop = tee.shop
     signup(shop, 101, "small@example.com")
     signup(shop, 102, "large@example.com")
-    status, _ = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101, "phone": "+15555550100"}
-    )
+    status, _ = call("POST", SIGNUPS, shop.key, {"channel": "sms", "shopify_variant_id": 101, "phone": "+15555550100"})
     assert status == 201  # SMS is disabled by default: not picked, no blocked row either
     patch_delivery(shop, {"any_variant": {"enabled": True, "product_ids": [10]}})
     restock(tee, 2)
     assert alerted(outbox) == ["large@example.com", "small@example.com"]
     assert outbox.sms() == []
-    status, body = call("GET", "/back_in_stock/notifications", shop["api_key"])
+    status, body = call("GET", "/back_in_stock/notifications", shop.key)
     assert body["meta"]["total_count"] == 2
 
 
 def test_optin_unconfirmed_signups_wait(tee: Shopify, outbox: Any) -> None:
     shop = tee.shop
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
     signup(shop, 101, "unconfirmed@example.com")
     restock(tee, 2)
     assert alerted(outbox) == []
@@ -305,7 +276,7 @@ def test_the_workflow_loops_batch_wait_batch_until_everyone_is_queued(tee: Shopi
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert entered.count("SendBatch") == 3  # the last batch ends it: no wait for an empty step
     assert entered.count("WaitForNextBatch") == 2
-    campaign = deps.restocks().restocks.campaign(shop["shop_id"], 101)
+    campaign = deps.restocks().restocks.campaign(shop.id, 101)
     assert (campaign["status"], campaign["batches"], campaign["queued"]) == ("finished", 3, 3)
     assert alerted(outbox) == ["c0@example.com", "c1@example.com", "c2@example.com"]
 
@@ -320,9 +291,9 @@ def test_a_batch_bigger_than_a_step_is_queued_over_several_steps_without_waiting
     for i in range(5):
         signup(shop, 101, f"c{i}@example.com")
     patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 3, "wait_hours": 2}})
-    in_stock(shop["shop_id"], 3)
-    states = _run_steps(_state(shop["shop_id"], 3))
+    in_stock(shop.id, 3)
+    states = _run_steps(_state(shop.id, 3))
     assert [s["queued"] for s in states] == [2, 3, 5]  # batch 1 in two steps (2 + 1), batch 2 in one
     assert [s["wait_seconds"] for s in states[:-1]] == [0, 2 * 3600]  # no wait inside a batch, wait_hours between
     assert states[-1]["batches"] == 2
-    assert deps.restocks().restocks.campaign(shop["shop_id"], 101)["batches"] == 2
+    assert deps.restocks().restocks.campaign(shop.id, 101)["batches"] == 2

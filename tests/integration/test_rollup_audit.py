@@ -12,7 +12,8 @@ import pytest
 from backinstock import deps, ids
 from backinstock.repositories.rollups import rollup_key
 from backinstock.services import rollup_audit
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,9 @@ def tamper(shop_id: str, dimension: str, bucket: str, counter: str, delta: int) 
     )
 
 
-def test_verify_is_clean_after_real_traffic(shop: dict[str, Any], stream: Any) -> None:
-    history(shop["shop_id"], stream, signups=8, preorders=2)
-    result = rollup_audit.verify(deps.rollups(), shop["shop_id"])
+def test_verify_is_clean_after_real_traffic(shop: Shop, stream: Any) -> None:
+    history(shop.id, stream, signups=8, preorders=2)
+    result = rollup_audit.verify(deps.rollups(), shop.id)
     assert result.records > 8 and result.slots > 100
     assert result.differences == []
 
@@ -55,8 +56,8 @@ def slot_of(shop_id: str, dimension: str, prefix: str = "D#") -> tuple[str, str]
     return next(s for s in sorted(deps.rollups().counter_map(shop_id)) if s[0] == dimension and s[1].startswith(prefix))
 
 
-def test_verify_finds_tampered_counters_and_rebuild_fixes_them_once(shop: dict[str, Any], stream: Any) -> None:
-    shop_id = shop["shop_id"]
+def test_verify_finds_tampered_counters_and_rebuild_fixes_them_once(shop: Shop, stream: Any) -> None:
+    shop_id = shop.id
     history(shop_id, stream)
     rollups = deps.rollups()
     # Given: a back-in-stock counter and a preorder counter moved, a customer row lost, one that no order makes
@@ -102,12 +103,12 @@ def test_verify_finds_tampered_counters_and_rebuild_fixes_them_once(shop: dict[s
 
 
 def test_verify_finds_a_lost_stream_record_and_rebuild_restores_it(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backinstock.workers import rollups as aggregator
-    from tests.integration.test_reports import attribution, put_attribution, signup
+    from backinstock_tools.testkit.builders import attribution, put_attribution, signup
 
-    shop_id, key = shop["shop_id"], shop["api_key"]
+    shop_id, key = shop.id, shop.key
     a = signup(key, catalog["small"], "a@example.com")
     signup(key, catalog["mug"], "b@example.com")
     stream.drain()
@@ -147,13 +148,13 @@ class Killed(Exception):
 
 
 def test_rebuild_resumes_after_being_killed_midway(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
 
-    from tests.integration.test_reports import signup
+    from backinstock_tools.testkit.builders import signup
 
-    shop_id, key = shop["shop_id"], shop["api_key"]
+    shop_id, key = shop.id, shop.key
     for n in range(5):
         signup(key, catalog["small"] if n % 2 else catalog["mug"], f"c{n}@example.com")
     stream.drain()
@@ -194,11 +195,11 @@ def test_rebuild_resumes_after_being_killed_midway(
 
 
 def test_rebuild_is_right_while_signups_and_sends_continue(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, worker: Any
+    shop: Shop, catalog: dict[str, int], stream: Any, worker: Any
 ) -> None:
-    from tests.integration.test_reports import signup
+    from backinstock_tools.testkit.builders import signup
 
-    shop_id, key = shop["shop_id"], shop["api_key"]
+    shop_id, key = shop.id, shop.key
     first = signup(key, catalog["small"], "a@example.com")
     stream.drain()
     tamper(shop_id, *slot_of(shop_id, "all"), "signups", 2)
@@ -225,25 +226,25 @@ def test_rebuild_is_right_while_signups_and_sends_continue(
 
 
 def test_failures_name_the_shops_of_the_records_given_up_on_and_clear_only_rebuilt_ones(
-    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int]
+    shop: Shop, other_shop: Shop, catalog: dict[str, int]
 ) -> None:
     import json
     import os
 
     from backinstock import aws
     from backinstock_tools import rollup_failures
-    from tests.integration.test_reports import signup
+    from backinstock_tools.testkit.builders import signup
 
-    signup(shop["api_key"], catalog["small"], "a@example.com")
+    signup(shop.key, catalog["small"], "a@example.com")
     streams, sqs = aws.client("dynamodbstreams"), aws.client("sqs")
     arn = aws.client("dynamodb").describe_table(TableName=os.environ["TABLE_NAME"])["Table"]["LatestStreamArn"]
     [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
     records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
     shop_of = [r["dynamodb"]["Keys"]["PK"]["S"].split("#")[1] for r in records]
-    last_other = max(i for i, s in enumerate(shop_of) if s == other_shop["shop_id"])
+    last_other = max(i for i, s in enumerate(shop_of) if s == other_shop.id)
     ours = records[last_other + 1 :]  # the signup's records (the other shop's creation came before)
-    assert ours and {shop_of[i] for i in range(last_other + 1, len(records))} == {shop["shop_id"]}
+    assert ours and {shop_of[i] for i in range(last_other + 1, len(records))} == {shop.id}
     # Given: Lambda's description of a batch of our shop's records, and of one the stream no longer holds
     queue_url = sqs.create_queue(QueueName="RollupFailures")["QueueUrl"]
 
@@ -282,21 +283,19 @@ def test_failures_name_the_shops_of_the_records_given_up_on_and_clear_only_rebui
     # When: read; Then: the first names our shop (not the other, whose shop row is in the same stream); the
     # second cannot tell
     messages = rollup_failures.read(sqs, Trimmed(), queue_url)
-    assert sorted(str(m["shops"]) for m in messages) == sorted([str([shop["shop_id"]]), "None"])
+    assert sorted(str(m["shops"]) for m in messages) == sorted([str([shop.id]), "None"])
 
     # When: cleared with our shop rebuilt; Then: only its message goes
-    assert rollup_failures.clear(sqs, queue_url, messages, {shop["shop_id"]}, all_rebuilt=False) == 1
+    assert rollup_failures.clear(sqs, queue_url, messages, {shop.id}, all_rebuilt=False) == 1
     [left] = rollup_failures.read(sqs, Trimmed(), queue_url)
     assert left["shops"] is None
 
 
-def test_a_rebuild_that_gave_up_goes_on_from_its_state(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any
-) -> None:
-    from tests.integration.test_reports import signup
+def test_a_rebuild_that_gave_up_goes_on_from_its_state(shop: Shop, catalog: dict[str, int], stream: Any) -> None:
+    from backinstock_tools.testkit.builders import signup
 
-    shop_id = shop["shop_id"]
-    signup(shop["api_key"], catalog["mug"], "a@example.com")
+    shop_id = shop.id
+    signup(shop.key, catalog["mug"], "a@example.com")
     stream.drain()
     tamper(shop_id, *slot_of(shop_id, "p:20", "W#"), "signups", -1)
     state: dict[str, Any] = {}

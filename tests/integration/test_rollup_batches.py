@@ -13,17 +13,10 @@ import pytest
 from backinstock import deps
 from backinstock.services import rollup_audit
 from backinstock.workers import rollups as aggregator
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import signup
 
 pytestmark = pytest.mark.integration
-
-
-def signup(key: str, variant: int, email: str, product: int | None = None) -> None:
-    body: dict[str, Any] = {"channel": "email", "shopify_variant_id": variant, "email": email}
-    if product is not None:
-        body["shopify_product_id"] = product
-    status, answer = call("POST", "/back_in_stock/signups", key, body)
-    assert status == 201, answer
 
 
 def records(stream: Any) -> list[dict[str, Any]]:
@@ -76,13 +69,13 @@ def transactions() -> Iterator[list[int]]:
 
 
 def test_a_batch_writes_each_counter_item_once_and_its_replay_counts_nothing(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, transactions: list[int]
+    shop: Shop, catalog: dict[str, int], stream: Any, transactions: list[int]
 ) -> None:
     from backinstock.repositories.base import from_item
     from backinstock.services.rollups import change_of
 
     for i in range(10):
-        signup(shop["api_key"], 101, f"c{i}@example.com")
+        signup(shop.key, 101, f"c{i}@example.com")
     batch = records(stream)
     assert len(batch) == 10
     slots: set[tuple[str, str]] = set()
@@ -95,57 +88,57 @@ def test_a_batch_writes_each_counter_item_once_and_its_replay_counts_nothing(
     # One transaction: each counter item once (the ten records' deltas summed) and the mark.
     assert transactions == [len(slots) + 1]
     assert len(slots) < 35  # one signup touches about 27 items (4 all-time demand ones): ten of them, not 10x
-    assert pending(shop["shop_id"], 101) == 10 and clean(shop["shop_id"])
+    assert pending(shop.id, 101) == 10 and clean(shop.id)
 
     assert run(batch) == []  # the same batch again (a retry after a timeout)
     assert transactions == [len(slots) + 1]  # nothing written
-    assert pending(shop["shop_id"], 101) == 10 and clean(shop["shop_id"])
+    assert pending(shop.id, 101) == 10 and clean(shop.id)
 
 
 def test_bisected_halves_and_retries_of_a_batch_count_each_record_once(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any
+    shop: Shop, catalog: dict[str, int], stream: Any
 ) -> None:
     for i in range(8):
-        signup(shop["api_key"], 101 if i % 2 else 201, f"c{i}@example.com")
+        signup(shop.key, 101 if i % 2 else 201, f"c{i}@example.com")
     batch = records(stream)
     first, second = batch[:4], batch[4:]
     # Lambda bisects a failed batch and retries each half; a half may run twice, the whole batch again after.
     assert run(first) == [] and run(first) == []
-    assert pending(shop["shop_id"], 101) + pending(shop["shop_id"], 201) == 4
+    assert pending(shop.id, 101) + pending(shop.id, 201) == 4
     assert run(batch) == [] and run(second) == [] and run(batch[2:6]) == []
-    assert pending(shop["shop_id"], 101) == 4 and pending(shop["shop_id"], 201) == 4
-    assert clean(shop["shop_id"])
+    assert pending(shop.id, 101) == 4 and pending(shop.id, 201) == 4
+    assert clean(shop.id)
 
 
 def test_a_batch_straddling_two_shops_and_shops_out_of_order_count_each_once(
-    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], stream: Any
+    shop: Shop, other_shop: Shop, catalog: dict[str, int], stream: Any
 ) -> None:
     for i in range(3):
-        signup(shop["api_key"], 101, f"a{i}@example.com")
-        signup(other_shop["api_key"], 7, f"b{i}@example.com", product=70)
+        signup(shop.key, 101, f"a{i}@example.com")
+        signup(other_shop.key, 7, f"b{i}@example.com", product=70)
     batch = records(stream)
-    mine = [r for r in batch if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop['shop_id']}"]
+    mine = [r for r in batch if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop.id}"]
     theirs = [r for r in batch if r not in mine]
     assert len(mine) == len(theirs) == 3
 
     # The other shop's later records arrive first (another shard, another invocation), then the straddling batch
     assert run(theirs[1:]) == []
     assert run(batch) == []
-    assert pending(shop["shop_id"], 101) == 3 and pending(other_shop["shop_id"], 7) == 2
+    assert pending(shop.id, 101) == 3 and pending(other_shop.id, 7) == 2
     # its first record is below the other shop's mark: its own shard delivers it first in AWS; here it is a replay
     assert run(batch) == []
-    assert clean(shop["shop_id"])
-    marks = {s["shop_id"]: deps.rollups().mark(s["shop_id"], f"SHOP#{s['shop_id']}") for s in (shop, other_shop)}
-    assert marks[shop["shop_id"]] is not None and marks[shop["shop_id"]].seq == int(seq(mine[-1]))
-    assert marks[other_shop["shop_id"]] is not None and marks[other_shop["shop_id"]].seq == int(seq(theirs[-1]))
+    assert clean(shop.id)
+    marks = {s.id: deps.rollups().mark(s.id, f"SHOP#{s.id}") for s in (shop, other_shop)}
+    assert marks[shop.id] is not None and marks[shop.id].seq == int(seq(mine[-1]))
+    assert marks[other_shop.id] is not None and marks[other_shop.id].seq == int(seq(theirs[-1]))
 
 
 def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_record_not_applied(
-    shop: dict[str, Any], stream: Any, transactions: list[int]
+    shop: Shop, stream: Any, transactions: list[int]
 ) -> None:
     # Signups of twelve different products: far more than 100 counter items, so several transactions
     for i in range(12):
-        signup(shop["api_key"], 500 + i, f"c{i}@example.com", product=900 + i)
+        signup(shop.key, 500 + i, f"c{i}@example.com", product=900 + i)
     batch = records(stream)
 
     def crash_on_the_second(params: dict[str, Any], **_: Any) -> None:
@@ -162,22 +155,22 @@ def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_reco
     assert len(failed) == 1
     at = [seq(r) for r in batch].index(failed[0])
     assert 0 < at < len(batch)  # the first transaction's records are in; the mark says so
-    assert deps.rollups().mark(shop["shop_id"], f"SHOP#{shop['shop_id']}").seq == int(seq(batch[at - 1]))  # type: ignore[union-attr]
-    assert not clean(shop["shop_id"])
-    assert sum(pending(shop["shop_id"], 500 + i) for i in range(12)) == at
+    assert deps.rollups().mark(shop.id, f"SHOP#{shop.id}").seq == int(seq(batch[at - 1]))  # type: ignore[union-attr]
+    assert not clean(shop.id)
+    assert sum(pending(shop.id, 500 + i) for i in range(12)) == at
 
     # Lambda retries from the reported record; a later full replay counts nothing
     assert run(batch[at:]) == []
     assert run(batch) == []
-    assert clean(shop["shop_id"])
+    assert clean(shop.id)
     assert all(size <= 100 for size in transactions) and len(transactions) >= 3
 
 
 def test_a_record_that_raises_fails_the_batch_from_it_and_the_records_before_it_count(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i in range(5):
-        signup(shop["api_key"], 101, f"c{i}@example.com")
+        signup(shop.key, 101, f"c{i}@example.com")
     batch = records(stream)
     poisoned = seq(batch[3])
     read = aggregator.apply_record
@@ -189,42 +182,36 @@ def test_a_record_that_raises_fails_the_batch_from_it_and_the_records_before_it_
 
     monkeypatch.setattr(aggregator, "apply_record", failing)
     assert run(batch) == [poisoned]
-    assert pending(shop["shop_id"], 101) == 3
+    assert pending(shop.id, 101) == 3
     monkeypatch.setattr(aggregator, "apply_record", read)
     assert run(batch[3:]) == []  # Lambda's retry from the reported record
-    assert pending(shop["shop_id"], 101) == 5 and clean(shop["shop_id"])
+    assert pending(shop.id, 101) == 5 and clean(shop.id)
 
 
 def test_two_attributions_of_one_order_in_one_batch_count_the_order_once(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any
+    shop: Shop, catalog: dict[str, int], stream: Any
 ) -> None:
-    from tests.integration.test_reports import attribution, put_attribution
+    from backinstock_tools.testkit.builders import attribution, put_attribution
 
-    status, a = call(
-        "POST",
-        "/back_in_stock/signups",
-        shop["api_key"],
-        {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"},
-    )
-    assert status == 201
-    put_attribution(attribution(shop["shop_id"], a, "7001", "1", "40.00"))
-    put_attribution(attribution(shop["shop_id"], a, "7001", "2", "10.00"))
+    a = signup(shop, 101, "a@example.com")
+    put_attribution(attribution(shop.id, a, "7001", "1", "40.00"))
+    put_attribution(attribution(shop.id, a, "7001", "2", "10.00"))
     assert run(records(stream)) == []
-    assert clean(shop["shop_id"])
-    orders = deps.rollups().range(shop["shop_id"], "all", "M#", "M#~", ["orders", "revenue", "converted"])
+    assert clean(shop.id)
+    orders = deps.rollups().range(shop.id, "all", "M#", "M#~", ["orders", "revenue", "converted"])
     assert [(i["orders"], i["revenue"], i["converted"]) for i in orders] == [(1, 50, 1)]
 
 
 def test_a_batch_of_100_records_of_one_shop_writes_at_most_100_items(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any, transactions: list[int]
+    shop: Shop, catalog: dict[str, int], stream: Any, transactions: list[int]
 ) -> None:
     """The issue's target (`rollups.item_writes_per_1000_records` <= 1,000 at batches of 100, bench/rollups.py):
     100 signups of one variant, copies of one made through the API (their stream records are real), in one batch."""
     from backinstock import ids
     from backinstock.repositories.base import to_item
 
-    signup(shop["api_key"], 101, "first@example.com")
-    template = deps.signups().signup(shop["shop_id"], records(stream)[0]["dynamodb"]["NewImage"]["signup_id"]["S"])
+    signup(shop.key, 101, "first@example.com")
+    template = deps.signups().signup(shop.id, records(stream)[0]["dynamodb"]["NewImage"]["signup_id"]["S"])
     assert template is not None
     for n in range(99):
         signup_id = ids.uuid7()
@@ -251,16 +238,16 @@ def test_a_batch_of_100_records_of_one_shop_writes_at_most_100_items(
         events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="count-updates")
     assert len(transactions) == 1
     assert transactions[0] + len(updates) <= 100  # the counter items, the mark and the max-updates, once each
-    assert pending(shop["shop_id"], 101) == 100 and clean(shop["shop_id"])
+    assert pending(shop.id, 101) == 100 and clean(shop.id)
 
 
 def test_a_transaction_retried_after_it_committed_is_not_a_failure(
-    shop: dict[str, Any], catalog: dict[str, int], stream: Any
+    shop: Shop, catalog: dict[str, int], stream: Any
 ) -> None:
     """The client times out on a transaction that DynamoDB (here moto) committed and sends it again: the mark's
     condition fails, but the mark is the one this transaction wrote, so the batch goes on (counted once)."""
     for i in range(3):
-        signup(shop["api_key"], 101, f"c{i}@example.com")
+        signup(shop.key, 101, f"c{i}@example.com")
     batch = records(stream)
     client = deps.rollups().client
 
@@ -276,4 +263,4 @@ def test_a_transaction_retried_after_it_committed_is_not_a_failure(
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", unique_id="twice")
     assert sent == [True]
-    assert pending(shop["shop_id"], 101) == 3 and clean(shop["shop_id"])
+    assert pending(shop.id, 101) == 3 and clean(shop.id)

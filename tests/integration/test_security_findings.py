@@ -14,7 +14,8 @@ from backinstock import deps, ids, registry
 from backinstock.registry import Access
 from backinstock.services import links
 from backinstock_tools.local.server import handle
-from tests.helpers import call, running_campaign
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -50,19 +51,19 @@ def test_no_get_action_may_write() -> None:
         "from=1969-12-31&to=1970-01-01",
     ],
 )
-def test_report_windows_at_the_ends_of_the_calendar_are_a_422(shop: dict[str, Any], query: str) -> None:
+def test_report_windows_at_the_ends_of_the_calendar_are_a_422(shop: Shop, query: str) -> None:
     for report in ("signups", "summary", "notifications", "products_in_demand"):
-        status, body = call("GET", f"/back_in_stock/reports/{report}?{query}", shop["api_key"])
+        status, body = call("GET", f"/back_in_stock/reports/{report}?{query}", shop.key)
         assert status == 422, (report, query, body)
         assert "between 1970-01-01 and 2999-12-31" in json.dumps(body)
-    status, body = call("GET", f"/preorders/reports/summary?{query}", shop["api_key"])
+    status, body = call("GET", f"/preorders/reports/summary?{query}", shop.key)
     assert status == 422, (query, body)
 
 
-def test_ids_beyond_what_shopify_issues_are_a_422(shop: dict[str, Any]) -> None:
+def test_ids_beyond_what_shopify_issues_are_a_422(shop: Shop) -> None:
     for path in ("/preorders/offers", SIGNUPS, "/back_in_stock/reports/summary", "/preorders/reports/by_product"):
         for value in (10**40, 2**63, 0, -1):
-            status, body = call("GET", f"{path}?variant_id={value}", shop["api_key"])
+            status, body = call("GET", f"{path}?variant_id={value}", shop.key)
             assert status == 422, (path, value, body)
 
 
@@ -71,17 +72,17 @@ def test_ids_beyond_what_shopify_issues_are_a_422(shop: dict[str, Any]) -> None:
     "query", ["from=1969-12-31", "as_of=1969-01-01T00:00:00Z", "to=1969-12-31", "from=0001-01-01T00:00:00%2B14:00"]
 )
 def test_a_list_bound_before_1970_is_a_422_that_says_what_is_allowed(
-    shop: dict[str, Any], catalog: dict[str, int], query: str
+    shop: Shop, catalog: dict[str, int], query: str
 ) -> None:
-    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "w@example.com"})
+    call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "w@example.com"})
     for path in (SIGNUPS, "/back_in_stock/notifications"):
-        status, body = call("GET", f"{path}?{query}", shop["api_key"])
+        status, body = call("GET", f"{path}?{query}", shop.key)
         assert status == 422 and "between 1970-01-01 and 2999-12-31" in json.dumps(body), (path, body)
 
 
-def test_list_bounds_select_by_time(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "w@example.com"})
-    count = lambda q: call("GET", f"{SIGNUPS}?{q}", shop["api_key"])[1]["meta"]["total_count"]  # noqa: E731
+def test_list_bounds_select_by_time(shop: Shop, catalog: dict[str, int]) -> None:
+    call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "w@example.com"})
+    count = lambda q: call("GET", f"{SIGNUPS}?{q}", shop.key)[1]["meta"]["total_count"]  # noqa: E731
     assert count("from=1970-01-01") == 1
     assert count("as_of=1970-01-01T00:00:00Z") == 0
     assert count("as_of=2000-01-01T00:00:00Z") == 0
@@ -96,24 +97,22 @@ def test_an_id_bound_before_1970_is_before_every_id() -> None:
 
 
 # --- 7. security headers --------------------------------------------------------------------------------------------
-def test_json_answers_and_errors_are_not_sniffed_nor_cached(shop: dict[str, Any]) -> None:
+def test_json_answers_and_errors_are_not_sniffed_nor_cached(shop: Shop) -> None:
     for method, path, key in (
-        ("GET", "/back_in_stock/settings", shop["api_key"]),  # 200
-        ("GET", f"{SIGNUPS}/{ids.uuid7()}", shop["api_key"]),  # 404 from the function
-        ("GET", f"{SIGNUPS}?page=0", shop["api_key"]),  # 422
+        ("GET", "/back_in_stock/settings", shop.key),  # 200
+        ("GET", f"{SIGNUPS}/{ids.uuid7()}", shop.key),  # 404 from the function
+        ("GET", f"{SIGNUPS}?page=0", shop.key),  # 422
         ("GET", "/back_in_stock/settings", None),  # 401 from the gateway
-        ("GET", "/no/such/route", shop["api_key"]),  # 404 from the gateway
+        ("GET", "/no/such/route", shop.key),  # 404 from the gateway
     ):
         headers = headers_of(raw(method, path, key))
         assert headers["x-content-type-options"] == "nosniff", (method, path)
         assert headers["cache-control"] == "no-store", (method, path)
 
 
-def test_link_pages_carry_a_strict_policy_whatever_their_token(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    _, signup = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "h@e.io"}
-    )
-    good = links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now())
+def test_link_pages_carry_a_strict_policy_whatever_their_token(shop: Shop, catalog: dict[str, int]) -> None:
+    _, signup = call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "h@e.io"})
+    good = links.make_token(deps.link_key(), shop.id, signup["id"], "unsubscribe", ids.now())
     for method, path in (
         ("GET", f"/back_in_stock/unsubscribe?token={good}"),
         ("GET", "/back_in_stock/unsubscribe?token=bad"),  # too short to be a token: still the page, not JSON
@@ -152,7 +151,7 @@ PHONE = re.compile(r"\+?1?5555550\d{3}")
 
 
 def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_keys(
-    shop: dict[str, Any],
+    shop: Shop,
     catalog: dict[str, int],
     worker: Any,
     shopify: Any,
@@ -160,12 +159,10 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.helpers import sample_request
-    from tests.integration.conftest import WEBHOOK_SECRET
-    from tests.integration.test_no_scan import RUNNING_JOB, preorder_offer, running_job
+    from backinstock_tools.testkit.drivers import WEBHOOK_SECRET
+    from backinstock_tools.testkit.samples import ready_for, sample_request, sample_values
 
-    key = shop["api_key"]
-    running_job(shop["shop_id"])
+    key = shop.key
     sms = {"channel": "sms", "shopify_variant_id": 102, "phone": "+15555550123", "name": "Pat"}
     _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "jo@example.com"})
     # refused: a duplicate (409), an invalid address and phone (422)
@@ -185,31 +182,19 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
     notification_id = call("GET", "/back_in_stock/notifications", key)[1]["notifications"][0]["id"]
     _, pending = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 201, "email": "d@example.org"})
     _, spare = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 102, "email": "s@example.org"})
-    tokens = {
-        "optin_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "optin", ids.now()),
-        "unsubscribe_token": links.make_token(deps.link_key(), shop["shop_id"], signup["id"], "unsubscribe", ids.now()),
-        "download_token": links.make_token(
-            deps.link_key(), shop["shop_id"], RUNNING_JOB, "download", ids.now(), file="f.csv"
-        ),
-    }
-    values = {
-        "api_key": key,
-        "shop_domain": shop["domain"],
-        "signup_id": signup["id"],
-        "pending_signup_id": pending["id"],
-        "spare_signup_id": spare["id"],
-        "notification_id": notification_id,
-        "job_id": RUNNING_JOB,
-        "offer_id": preorder_offer(shop["shop_id"]),
-        "restock_id": running_campaign(shop["shop_id"]),
-        "from": "2026-01-01",
-        "to": "2026-03-31",
-        **tokens,
-    }
+    values = sample_values(
+        shop.id,
+        key,
+        shop.domain,
+        signup_id=signup["id"],
+        pending_signup_id=pending["id"],
+        spare_signup_id=spare["id"],
+        notification_id=notification_id,
+    )
+    tokens = {name: values[name] for name in ("optin_token", "unsubscribe_token", "download_token")}
     order = sorted(registry.actions(), key=lambda a: a.name in ("delete_signup", "unsubscribe"))
     for action in order:
-        if action.path.endswith("/exports/:job_id"):
-            running_job(shop["shop_id"], action.path.removesuffix("/:job_id"))
+        ready_for(action, shop.id)
         path, body, headers = sample_request(action, values, WEBHOOK_SECRET)
         call(action.method, path, key if action.auth is registry.Auth.API_KEY else None, body, headers=headers)
         if action.body_model is not None:  # and refused: an unknown field
@@ -229,9 +214,9 @@ def test_no_log_line_of_a_run_through_every_action_carries_contacts_tokens_or_ke
 
 # --- 5. resends coalesce --------------------------------------------------------------------------------------------
 def test_eight_resends_in_a_second_send_one_email_and_say_they_coalesced(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"})
     path = f"{SIGNUPS}/{signup['id']}/notify"
     answers = [call("POST", path, key, {"allow_resend": True}) for _ in range(8)]
@@ -256,25 +241,25 @@ def test_eight_resends_in_a_second_send_one_email_and_say_they_coalesced(
     assert call("GET", f"{SIGNUPS}/{other['id']}", key)[1]["notifications_sent"] == 2
 
 
-def test_a_lost_send_stops_holding_the_signup_after_a_while(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+def test_a_lost_send_stops_holding_the_signup_after_a_while(shop: Shop, catalog: dict[str, int]) -> None:
     from backinstock.models.signups import NotifyBody
     from backinstock.services import signups
 
     _, signup = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "l@example.com"}
+        "POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "l@example.com"}
     )
     body, moment = NotifyBody(allow_resend=True), ids.now()
-    assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, moment).coalesced is None
-    assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, moment).coalesced is True
+    assert signups.notify(deps.waitlist(), shop.id, signup["id"], body, moment).coalesced is None
+    assert signups.notify(deps.waitlist(), shop.id, signup["id"], body, moment).coalesced is True
     later = moment + signups.OUTSTANDING_FOR + timedelta(seconds=1)
-    assert signups.notify(deps.waitlist(), shop["shop_id"], signup["id"], body, later).coalesced is None
+    assert signups.notify(deps.waitlist(), shop.id, signup["id"], body, later).coalesced is None
 
 
 # --- 2. one-click unsubscribe ---------------------------------------------------------------------------------------
 def test_a_restock_email_carries_one_click_unsubscribe_and_its_post_unsubscribes(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "u@example.com"})
     call("POST", f"{SIGNUPS}/{signup['id']}/notify", key)
     worker.drain()
@@ -295,10 +280,10 @@ def test_a_restock_email_carries_one_click_unsubscribe_and_its_post_unsubscribes
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "unsubscribed"
 
 
-def test_the_local_outbox_shows_each_emails_headers(shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> None:
+def test_the_local_outbox_shows_each_emails_headers(shop: Shop, catalog: dict[str, int], worker: Any) -> None:
     from backinstock_tools.local import outbox
 
-    key = shop["api_key"]
+    key = shop.key
     _, signup = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
     call("POST", f"{SIGNUPS}/{signup['id']}/notify", key)
     worker.drain()
@@ -310,13 +295,13 @@ def test_the_local_outbox_shows_each_emails_headers(shop: dict[str, Any], catalo
 
 # --- 8. the local outbox --------------------------------------------------------------------------------------------
 def test_the_outbox_beyond_loopback_needs_a_key_and_shows_only_that_shops_messages(
-    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any
+    shop: Shop, other_shop: Shop, catalog: dict[str, int], worker: Any
 ) -> None:
-    deps.catalog().put_variant(other_shop["shop_id"], 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
+    deps.catalog().put_variant(other_shop.id, 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
     for owner, address in ((shop, "mine@example.com"), (other_shop, "theirs@example.com")):
         body = {"channel": "email", "shopify_variant_id": 101, "email": address}
-        _, signup = call("POST", SIGNUPS, owner["api_key"], body)
-        call("POST", f"{SIGNUPS}/{signup['id']}/notify", owner["api_key"])
+        _, signup = call("POST", SIGNUPS, owner.key, body)
+        call("POST", f"{SIGNUPS}/{signup['id']}/notify", owner.key)
     worker.drain()
 
     def outbox(key: str | None, open_to_all: bool) -> tuple[int, Any]:
@@ -331,9 +316,9 @@ def test_the_outbox_beyond_loopback_needs_a_key_and_shows_only_that_shops_messag
     }
     for key in (None, "bis_not_a_key", ""):
         assert outbox(key, False)[0] == 401
-    status, mine = outbox(shop["api_key"], False)
+    status, mine = outbox(shop.key, False)
     assert status == 200 and [e["to"] for e in mine["emails"]] == [["mine@example.com"]]
-    status, theirs = outbox(other_shop["api_key"], False)
+    status, theirs = outbox(other_shop.key, False)
     assert status == 200 and [e["to"] for e in theirs["emails"]] == [["theirs@example.com"]]
 
 

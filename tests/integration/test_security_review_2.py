@@ -13,8 +13,8 @@ import pytest
 
 from backinstock import deps
 from backinstock_tools.local.server import handle
-from tests.helpers import call
-from tests.integration.test_preorder_reports import history  # noqa: F401  (the fixture)
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -46,20 +46,20 @@ def exported(key: str) -> dict[str, Any]:
     return job
 
 
-def redact_payload(shop: dict[str, Any], email: str) -> dict[str, Any]:
-    return {"shop_id": 1, "shop_domain": shop["domain"], "customer": {"id": 7, "email": email}, "orders_to_redact": []}
+def redact_payload(shop: Shop, email: str) -> dict[str, Any]:
+    return {"shop_id": 1, "shop_domain": shop.domain, "customer": {"id": 7, "email": email}, "orders_to_redact": []}
 
 
 # ------------------------------------------------------------------------------- 2. erased data stays erased
-def test_customers_redact_retires_every_earlier_download_link(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_customers_redact_retires_every_earlier_download_link(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     assert call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": JANE})[0] == 201
     before = exported(key)
     assert open_link(before["download_url"])[0] == 302
     # When the customer's data is erased
     from backinstock.services import privacy
 
-    privacy.redact_customer(deps.privacy(), deps.shops().require(shop["shop_id"]), redact_payload(shop, JANE))
+    privacy.redact_customer(deps.privacy(), deps.shops().require(shop.id), redact_payload(shop, JANE))
     # Then the earlier link (and the status's link, signed again) answers 410 saying why; a new export is served
     status, body = open_link(before["download_url"])
     assert status == 410 and "erased" in body["errors"][0], body
@@ -67,18 +67,18 @@ def test_customers_redact_retires_every_earlier_download_link(shop: dict[str, An
     assert open_link(exported(key)["download_url"])[0] == 302
 
 
-def test_shop_redact_retires_every_download_link_of_the_shop(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_shop_redact_retires_every_download_link_of_the_shop(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     assert call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": JANE})[0] == 201
     job = exported(key)
     from backinstock.services import privacy
 
-    privacy.redact_shop(deps.privacy(), shop["shop_id"], {"shop_id": 1, "shop_domain": shop["domain"]})
+    privacy.redact_shop(deps.privacy(), shop.id, {"shop_id": 1, "shop_domain": shop.domain})
     status, body = open_link(job["download_url"])
     assert status == 410 and "erased" in body["errors"][0], body
 
 
-def test_an_erased_value_is_null_never_an_empty_string(history: dict[str, Any]) -> None:  # noqa: F811
+def test_an_erased_value_is_null_never_an_empty_string(history: dict[str, Any]) -> None:
     from backinstock.services import privacy
 
     shop = deps.shops().require(history["shop_id"])
@@ -104,16 +104,14 @@ def test_an_erased_value_is_null_never_an_empty_string(history: dict[str, Any]) 
     ids=["nul", "zero-width", "full-width", "script", "double-dot", "end-zero-width", "underscore-domain", "accent"],
 )  # fmt: skip
 def test_an_email_that_is_not_one_spelling_of_an_address_is_refused(
-    shop: dict[str, Any], catalog: dict[str, int], variant: str
+    shop: Shop, catalog: dict[str, int], variant: str
 ) -> None:
-    status, body = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": variant}
-    )
+    status, body = call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": variant})
     assert status == 422 and body["error_details"][0]["field"] == "email", body
 
 
-def test_one_person_is_one_signup_per_variant_and_channel(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_one_person_is_one_signup_per_variant_and_channel(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     assert call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": JANE})[0] == 201
     for spelling in (" JANE@Example.COM\t", "\u00a0jane@EXAMPLE.com"):
         status, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": spelling})
@@ -125,23 +123,23 @@ def test_one_person_is_one_signup_per_variant_and_channel(shop: dict[str, Any], 
 @pytest.mark.parametrize(
     "phone", ["+15551234567\u0000", "+1555\u200b1234567", "\uff0b15551234567", "+1555123456\uff17"]
 )
-def test_a_phone_that_is_not_e164_is_refused(shop: dict[str, Any], catalog: dict[str, int], phone: str) -> None:
-    status, body = call("POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101, "phone": phone})
+def test_a_phone_that_is_not_e164_is_refused(shop: Shop, catalog: dict[str, int], phone: str) -> None:
+    status, body = call("POST", SIGNUPS, shop.key, {"channel": "sms", "shopify_variant_id": 101, "phone": phone})
     assert status == 422 and body["error_details"][0]["field"] == "phone", body
 
 
-def test_json_with_a_repeated_key_is_refused(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+def test_json_with_a_repeated_key_is_refused(shop: Shop, catalog: dict[str, int]) -> None:
     raw = '{"channel": "email", "shopify_variant_id": 101, "email": "a@x.io", "email": "b@x.io"}'
-    status, body = call("POST", SIGNUPS, shop["api_key"], raw_body=raw)
+    status, body = call("POST", SIGNUPS, shop.key, raw_body=raw)
     assert status == 422 and "'email' more than once" in body["errors"][0], body
     nested = '{"compliance": {"optin_required": true, "optin_required": false}}'
-    status, body = call("PATCH", "/back_in_stock/settings", shop["api_key"], raw_body=nested)
+    status, body = call("PATCH", "/back_in_stock/settings", shop.key, raw_body=nested)
     assert status == 422 and "more than once" in body["errors"][0], body
 
 
-def test_a_whole_number_with_a_fraction_is_not_an_integer(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+def test_a_whole_number_with_a_fraction_is_not_an_integer(shop: Shop, catalog: dict[str, int]) -> None:
     body = {"channel": "email", "shopify_variant_id": 101.0, "email": JANE}
-    status, answer = call("POST", SIGNUPS, shop["api_key"], body)
+    status, answer = call("POST", SIGNUPS, shop.key, body)
     assert status == 422 and answer["error_details"][0]["field"] == "shopify_variant_id", answer
 
 

@@ -20,7 +20,8 @@ from backinstock.repositories.pacing import PaceStore
 from backinstock.services import pacing
 from backinstock.workers import send as worker_module
 from backinstock_tools.local import provider_limits
-from tests.helpers import call
+from backinstock_tools.testkit import Shop, new_shop
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -149,10 +150,10 @@ def test_a_give_back_returns_unused_tokens_of_a_second_to_come(clock: FakeClock)
 
 # ------------------------------------------------------------------------------------- through the worker
 def test_a_restock_goes_out_at_the_rate_with_no_throttle(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limit(clock, email=5)
-    key = shop["api_key"]
+    key = shop.key
     call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": signups(key, 20)})
     seen = sent_at(clock, monkeypatch)
     [message] = worker.pending()
@@ -166,13 +167,13 @@ def test_a_restock_goes_out_at_the_rate_with_no_throttle(
 
 
 def test_a_send_throttled_by_the_provider_is_deferred_not_failed(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, clock: FakeClock, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, clock: FakeClock, outbox: Any
 ) -> None:
     """Without the pace (a provider quota lower than the pace believes), SES throttles the third send: the claim is
     released, the rest of the message is queued again with a delay, and the record succeeds (no receive counts
     towards the dead-letter queue)."""
     limit(clock, email=2)
-    key = shop["api_key"]
+    key = shop.key
     ids = signups(key, 6)
     call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
     sender = dataclasses.replace(deps.sender(), pace=None)
@@ -182,7 +183,7 @@ def test_a_send_throttled_by_the_provider_is_deferred_not_failed(
     [(rest, delayed)] = [(b, d) for b, d in delayed_messages() if b.get("deferrals")]
     assert delayed and rest["deferrals"] == 1 and rest["sends"] == body["sends"][2:]
     month = datetime.now(UTC).strftime("%Y-%m")
-    assert deps.notifications().usage(shop["shop_id"], month) == 2  # the throttled send's claim was released
+    assert deps.notifications().usage(shop.id, month) == 2  # the throttled send's claim was released
     clock.now += 1  # a second later the deferred message sends two more
     assert worker_module.handle_message(rest, sender=sender) == {"sent": 2, "deferred_throttled": 2}
     clock.now += 1  # a redelivery of the original message sends only what is still unsent: nothing twice
@@ -192,36 +193,34 @@ def test_a_send_throttled_by_the_provider_is_deferred_not_failed(
 
 
 def test_a_message_without_a_token_in_the_horizon_is_deferred(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, clock: FakeClock
+    shop: Shop, catalog: dict[str, int], worker: Any, clock: FakeClock
 ) -> None:
     limit(clock, email=4)
     pace = deps.pace()
     for second in range(int(START), int(START) + pacing.HORIZON_SLOTS):  # other shops took every coming token
         pace.store.take("email", second, 0, "other-shop", 4, 4, 4)
-    key = shop["api_key"]
+    key = shop.key
     call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": signups(key, 3)})
     [message] = worker.pending()
     assert worker.run([message])["batchItemFailures"] == []
     [(rest, delayed)] = [(b, d) for b, d in delayed_messages() if b.get("deferrals")]
     assert delayed and len(rest["sends"]) == 3  # nothing claimed, nothing sent: all of it later
     first = rest["sends"][0]
-    assert deps.notifications().claim(shop["shop_id"], first["signup_id"], first["send_id"]) is None
+    assert deps.notifications().claim(shop.id, first["signup_id"], first["send_id"]) is None
 
 
 def test_a_small_shop_is_not_held_behind_a_big_restock(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One worker, one batch: the big shop's message first (it was queued first), the small shop's second. The big
     one holds the worker for at most MAX_HOLD_SECONDS of waiting, then goes back to the queue; the small shop's
     three alerts go before the big shop's 25th."""
-    from backinstock.services import shops
-
     limit(clock, email=4)
-    big = shop["api_key"]
+    big = shop.key
     call("POST", f"{SIGNUPS}/bulk_notify", big, {"signup_ids": signups(big, 40, prefix="big")})
-    small_shop = shops.create_shop(deps.shops(), "small-shop.myshopify.com", plan="growth")
-    deps.catalog().put_variant(small_shop["shop_id"], 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
-    small = small_shop["api_key"]
+    small_shop = new_shop("small-shop.myshopify.com", plan="growth")
+    deps.catalog().put_variant(small_shop.id, 101, 10, "Small / Blue", "Classic Tee", "classic-tee")
+    small = small_shop.key
     call("POST", f"{SIGNUPS}/bulk_notify", small, {"signup_ids": signups(small, 3, prefix="small")})
     seen = sent_at(clock, monkeypatch)
     for _ in range(6):
@@ -258,14 +257,14 @@ def test_a_batch_runs_the_quietest_shop_first() -> None:
     ]
 
 
-def test_send_messages_are_grouped_by_shop(shop: dict[str, Any], catalog: dict[str, int], worker: Any) -> None:
+def test_send_messages_are_grouped_by_shop(shop: Shop, catalog: dict[str, int], worker: Any) -> None:
     """SQS fair queues: the shop is each message's group on the standard queue."""
-    key = shop["api_key"]
+    key = shop.key
     call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": signups(key, 2)})
     [message] = worker.sqs.receive_message(
         QueueUrl=worker.url, MessageSystemAttributeNames=["All"], MaxNumberOfMessages=10
     )["Messages"]
-    assert message["Attributes"]["MessageGroupId"] == shop["shop_id"]
+    assert message["Attributes"]["MessageGroupId"] == shop.id
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -281,14 +280,14 @@ def _refuse(service: str, code: str, message: str, calls: Counter[str]) -> None:
     aws.client(service).meta.events.register(f"before-call.{service}.{operation}", before)
 
 
-def _push_signup(shop: dict[str, Any], signup_id: str) -> None:
+def _push_signup(shop: Shop, signup_id: str) -> None:
     sns = aws.client("sns")
     app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
     endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app["PlatformApplicationArn"], Token="device-1")
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
         UpdateExpression="SET channel = :push, push_endpoint = :arn",
         ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
     )
@@ -312,7 +311,7 @@ def _push_signup(shop: dict[str, Any], signup_id: str) -> None:
     ],
 )
 def test_a_permanent_refusal_is_logged_blocked_and_never_retried(
-    shop: dict[str, Any],
+    shop: Shop,
     catalog: dict[str, int],
     worker: Any,
     channel: str,
@@ -323,10 +322,10 @@ def test_a_permanent_refusal_is_logged_blocked_and_never_retried(
 ) -> None:
     from backinstock_tools import cli
 
-    key = shop["api_key"]
+    key = shop.key
     if channel == "sms":
         call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})
-        assert cli.main(["shops", "sms-verification", "--shop-id", shop["shop_id"], "--status", "verified"]) == 0
+        assert cli.main(["shops", "sms-verification", "--shop-id", shop.id, "--status", "verified"]) == 0
         body = {"channel": "sms", "shopify_variant_id": 101, "phone": "+15550001111"}
     else:
         body = {"channel": "email", "shopify_variant_id": 101, "email": "refused@example.com"}
@@ -346,18 +345,18 @@ def test_a_permanent_refusal_is_logged_blocked_and_never_retried(
     assert (row["status"], row["blocked_reason"]) == ("blocked", REFUSED[reason])
     assert call("GET", f"{SIGNUPS}/{created['id']}", key)[1]["status"] == "blocked"  # the reference's status
     month = row["sent_at"][:7]
-    assert deps.notifications().usage(shop["shop_id"], month) == 0  # a refused send uses no quota
+    assert deps.notifications().usage(shop.id, month) == 0  # a refused send uses no quota
 
 
 def test_a_throttled_optin_confirmation_is_deferred_and_sent_once(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any, clock: FakeClock
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any, clock: FakeClock
 ) -> None:
     """The confirmation is claimed (`optin_requested_at`) before the provider call: a throttle gives the claim back
     and defers the message, so the confirmation is not lost, and goes out once."""
     from botocore.exceptions import ClientError
 
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
-    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
+    call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
     stream.drain()
     throttles = Counter[str]()
 

@@ -14,7 +14,8 @@ from backinstock import deps
 from backinstock.repositories.notifications import SEND_SHARDS, send_pk
 from backinstock.services import sending
 from backinstock_tools import write_meter
-from tests.helpers import call, count_calls
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.gateway import call, count_calls
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -41,7 +42,7 @@ def meter(aws: None) -> write_meter.WriteMeter:
 
 
 def test_a_send_costs_at_most_three_calls_and_writes_no_shared_item(
-    shop: dict[str, Any],
+    shop: Shop,
     catalog: dict[str, int],
     worker: Any,
     outbox: Any,
@@ -51,7 +52,7 @@ def test_a_send_costs_at_most_three_calls_and_writes_no_shared_item(
     # moto takes ~30 ms a send: the message's read would be repeated each second (`STALE_AFTER_S`), a count that
     # would depend on the machine; in AWS a send takes ~85 ms, so a read every ~12 sends (docs/PERFORMANCE.md).
     monkeypatch.setattr(sending, "STALE_AFTER_S", float("inf"))
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     bulk_notify(key, waitlist(key, SENDS))
     [message] = worker.pending()
     meter.reset()
@@ -87,9 +88,9 @@ def test_a_send_costs_at_most_three_calls_and_writes_no_shared_item(
 
 
 def test_the_quota_is_reserved_a_message_at_a_time_and_unused_reservations_come_back(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     ids = waitlist(key, 5)
     for signup_id in ids[:2]:  # two of them unsubscribe: blocked sends use no quota
         item = deps.signups().signup(shop_id, signup_id)
@@ -106,10 +107,10 @@ def test_the_quota_is_reserved_a_message_at_a_time_and_unused_reservations_come_
 
 
 def test_a_message_larger_than_the_months_rest_reserves_a_send_at_a_time(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sending.PLAN_MONTHLY_SENDS, "growth", 4)
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     bulk_notify(key, waitlist(key, 3))
     worker.drain()
     bulk_notify(key, waitlist(key, 3, variant=102))  # 1 of the month's 4 left: no lease, one send goes
@@ -124,9 +125,9 @@ def test_a_message_larger_than_the_months_rest_reserves_a_send_at_a_time(
 
 
 def test_a_page_of_the_send_log_is_a_query_and_a_batch_get(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     bulk_notify(key, waitlist(key, 12))
     worker.drain()
     counted: Counter[str] = Counter()
@@ -139,16 +140,16 @@ def test_a_page_of_the_send_log_is_a_query_and_a_batch_get(
         assert counted == Counter({"GetItem": 1, "Query": 1, "BatchGetItem": 1}), (query, counted)
 
 
-def test_leases_live_in_the_claim_partitions(shop: dict[str, Any]) -> None:
-    shop_id = shop["shop_id"]
+def test_leases_live_in_the_claim_partitions(shop: Shop) -> None:
+    shop_id = shop.id
     keys = {send_pk(shop_id, f"restock-{n}") for n in range(200)}
     assert keys == {f"SHOP#{shop_id}#SEND#{n:02d}" for n in range(SEND_SHARDS)}
 
 
 def test_a_failed_message_keeps_its_lease_and_its_redelivery_sends_the_rest_under_it(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     bulk_notify(key, waitlist(key, 3))
     sender = deps.sender()
     real_send = sender.providers.email.send
@@ -172,10 +173,10 @@ def test_a_failed_message_keeps_its_lease_and_its_redelivery_sends_the_rest_unde
 
 
 def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again_in_place(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Contention (docs/RELIABILITY.md): a TransactionConflict never reaches SQS's receive count."""
-    key = shop["api_key"]
+    key = shop.key
     bulk_notify(key, waitlist(key, 2))
     client = deps.notifications().client
     real = client.transact_write_items
@@ -199,9 +200,9 @@ def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again_in_place(
 
 
 def test_a_batch_read_older_than_a_second_is_read_again_so_an_unsubscribe_in_between_holds(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     ids = waitlist(key, 3)
     bulk_notify(key, ids)
     sender = deps.sender()
@@ -227,7 +228,7 @@ def test_a_batch_read_older_than_a_second_is_read_again_so_an_unsubscribe_in_bet
 
 
 def test_a_claim_item_of_the_earlier_layout_is_still_honoured(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     """The upgrade path (docs/DATA_MODEL.md): a message queued before the claims moved onto the signup, whose send was
     claimed (a `SEND#<send_id>` item) and crashed before its record, is recorded on redelivery, never sent again."""
@@ -235,7 +236,7 @@ def test_a_claim_item_of_the_earlier_layout_is_still_honoured(
     from backinstock.repositories.base import to_item
     from backinstock.repositories.notifications import claim_key
 
-    key, shop_id = shop["api_key"], shop["shop_id"]
+    key, shop_id = shop.key, shop.id
     [signup_id] = waitlist(key, 1)
     bulk_notify(key, [signup_id])
     [message] = worker.pending()

@@ -15,19 +15,17 @@ from backinstock import deps
 from backinstock.repositories.notifications import NotificationRepository
 from backinstock.services import sending
 from backinstock_tools import cli
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import signup as make_signup
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
 
 
 @pytest.fixture
-def signup(shop: dict[str, Any], catalog: dict[str, int]) -> dict[str, Any]:
-    status, body = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "jane@example.com"}
-    )
-    assert status == 201
-    return body
+def signup(shop: Shop, catalog: dict[str, int]) -> dict[str, Any]:
+    return make_signup(shop, 101, "jane@example.com")
 
 
 def notify(key: str, signup_id: str, **body: Any) -> tuple[int, Any]:
@@ -40,10 +38,8 @@ def log(key: str, query: str = "") -> list[dict[str, Any]]:
     return list(body["notifications"])
 
 
-def test_notify_sends_one_email_and_logs_it(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
-) -> None:
-    key = shop["api_key"]
+def test_notify_sends_one_email_and_logs_it(shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any) -> None:
+    key = shop.key
     assert notify(key, signup["id"]) == (202, {"signup_id": signup["id"], "queued": True})
     worker.drain()
     [email] = outbox.emails()
@@ -61,8 +57,8 @@ def test_notify_sends_one_email_and_logs_it(
     assert after["notifications_sent"] == 1 and after["last_notified_at"] == row["sent_at"]
 
 
-def test_resend_needs_allow_resend(shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any) -> None:
-    key = shop["api_key"]
+def test_resend_needs_allow_resend(shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any) -> None:
+    key = shop.key
     notify(key, signup["id"])
     worker.drain()
     status, body = notify(key, signup["id"])
@@ -75,9 +71,9 @@ def test_resend_needs_allow_resend(shop: dict[str, Any], signup: dict[str, Any],
 
 
 def test_two_notifies_queued_before_the_first_send_send_once(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
+    shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     assert notify(key, signup["id"])[0] == 202
     assert notify(key, signup["id"])[0] == 202  # still pending: both queue
     worker.drain()
@@ -85,21 +81,19 @@ def test_two_notifies_queued_before_the_first_send_send_once(
     assert len(log(key)) == 1
 
 
-def test_a_message_delivered_twice_sends_once(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
-) -> None:
-    notify(shop["api_key"], signup["id"])
+def test_a_message_delivered_twice_sends_once(shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any) -> None:
+    notify(shop.key, signup["id"])
     [message] = worker.pending()
     worker.run([message])
     worker.run([message])  # SQS at-least-once: the same message again
     assert len(outbox.emails()) == 1
-    assert len(log(shop["api_key"])) == 1
+    assert len(log(shop.key)) == 1
 
 
 def test_a_crash_after_the_provider_accepted_does_not_send_twice(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    notify(shop["api_key"], signup["id"])
+    notify(shop.key, signup["id"])
     original = NotificationRepository.record_sent
     crashes = {"left": 1}
 
@@ -116,15 +110,15 @@ def test_a_crash_after_the_provider_accepted_does_not_send_twice(
     assert len(outbox.emails()) == 1
     worker.drain()  # redelivery
     assert len(outbox.emails()) == 1, "the redelivered message must not send again"
-    [row] = log(shop["api_key"])
+    [row] = log(shop.key)
     assert row["status"] == "sent"
-    assert call("GET", f"{SIGNUPS}/{signup['id']}", shop["api_key"])[1]["notifications_sent"] == 1
+    assert call("GET", f"{SIGNUPS}/{signup['id']}", shop.key)[1]["notifications_sent"] == 1
 
 
 def test_a_provider_failure_releases_the_claim_and_the_retry_sends(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    notify(shop["api_key"], signup["id"])
+    notify(shop.key, signup["id"])
     sender = deps.sender()
     real_send = sender.providers.email.send
     failures = {"left": 1}
@@ -137,20 +131,20 @@ def test_a_provider_failure_releases_the_claim_and_the_retry_sends(
 
     monkeypatch.setattr(sender.providers.email, "send", flaky)
     assert worker.run()["batchItemFailures"]
-    assert outbox.emails() == [] and log(shop["api_key"]) == []
+    assert outbox.emails() == [] and log(shop.key) == []
     worker.drain()
     assert len(outbox.emails()) == 1
-    assert deps.notifications().usage(shop["shop_id"], log(shop["api_key"])[0]["sent_at"][:7]) == 1
+    assert deps.notifications().usage(shop.id, log(shop.key)[0]["sent_at"][:7]) == 1
 
 
 def test_a_throttled_release_after_a_provider_failure_still_sends_once(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found building `make chaos`: SES refused, then releasing the claim was throttled, so the claim stayed `sending`;
     the redelivery took it for a crash after the provider call and recorded a send that never went out."""
     from botocore.exceptions import ClientError
 
-    notify(shop["api_key"], signup["id"])
+    notify(shop.key, signup["id"])
     sender = deps.sender()
     real_send = sender.providers.email.send
     refusals = {"email": 1, "release": 1}
@@ -177,14 +171,12 @@ def test_a_throttled_release_after_a_provider_failure_still_sends_once(
     assert worker.run()["batchItemFailures"]
     worker.drain()
     assert len(outbox.emails()) == 1
-    assert [n["status"] for n in log(shop["api_key"])] == ["sent"]
+    assert [n["status"] for n in log(shop.key)] == ["sent"]
     assert refusals == {"email": 0, "release": 0}
 
 
-def test_one_failing_record_fails_alone(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
-) -> None:
-    key = shop["api_key"]
+def test_one_failing_record_fails_alone(shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any) -> None:
+    key = shop.key
     ids = [
         call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"p{i}@example.com"})[1][
             "id"
@@ -194,7 +186,7 @@ def test_one_failing_record_fails_alone(
     for signup_id in ids:
         notify(key, signup_id)
     messages = worker.pending()
-    poison = {**messages[0], "Body": json.dumps({"kind": "mystery", "shop_id": shop["shop_id"]})}
+    poison = {**messages[0], "Body": json.dumps({"kind": "mystery", "shop_id": shop.id})}
     result = worker.run([poison, messages[1]])
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [poison["MessageId"]]
     assert len(outbox.emails()) == 1
@@ -205,10 +197,8 @@ def blocked_rows(key: str) -> list[dict[str, Any]]:
     return log(key, "?status=blocked")
 
 
-def test_disabled_channel_blocks_with_a_reason(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
-) -> None:
-    key = shop["api_key"]
+def test_disabled_channel_blocks_with_a_reason(shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any) -> None:
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/channels", key, {"email": {"enabled": False}})
     notify(key, signup["id"])
     worker.drain()
@@ -221,9 +211,9 @@ def test_disabled_channel_blocks_with_a_reason(
 
 
 def test_sms_is_held_while_verification_is_pending(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})
     _, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15550001111"})
     notify(key, body["id"])
@@ -233,11 +223,11 @@ def test_sms_is_held_while_verification_is_pending(
     assert "verification" in row["blocked_reason"] and "pending" in row["blocked_reason"]
 
 
-def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any) -> None:
-    key = shop["api_key"]
+def test_verified_sms_goes_through_sns(shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any) -> None:
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/channels", key, {"sms": {"enabled": True}})
     # the operator records the verification's outcome with the admin CLI
-    assert cli.main(["shops", "sms-verification", "--shop-id", shop["shop_id"], "--status", "verified"]) == 0
+    assert cli.main(["shops", "sms-verification", "--shop-id", shop.id, "--status", "verified"]) == 0
     channels = call("GET", "/back_in_stock/settings/channels", key)[1]
     assert channels["sms"]["verification"]["status"] == "verified"
     _, body = call("POST", SIGNUPS, key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15550001111"})
@@ -247,7 +237,7 @@ def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, 
     assert phone == "+15550001111" and "Camp Mug is back in stock" in text and "unsubscribe?token=" in text
     assert log(key)[0]["status"] == "sent"
     # a rejected verification holds SMS again
-    assert cli.main(["shops", "sms-verification", "--shop-id", shop["shop_id"], "--status", "rejected"]) == 0
+    assert cli.main(["shops", "sms-verification", "--shop-id", shop.id, "--status", "rejected"]) == 0
     call("PATCH", "/back_in_stock/settings/delivery", key, {"resend_spacing_minutes": 0})  # resends at once
     notify(key, body["id"], allow_resend=True)
     worker.drain()
@@ -256,9 +246,9 @@ def test_verified_sms_goes_through_sns(shop: dict[str, Any], catalog: dict[str, 
 
 
 def test_unconfirmed_double_optin_blocks(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     _, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
     stream.drain()  # the committed signup queues its confirmation
@@ -273,11 +263,9 @@ def test_unconfirmed_double_optin_blocks(
     assert blocked_rows(key)[0]["blocked_reason"] == sending.BLOCKED["optin_unconfirmed"]
 
 
-def test_an_unsubscribed_contact_is_not_sent_to(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any, outbox: Any
-) -> None:
-    deps.signups().set_timestamp(shop["shop_id"], signup["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
-    key = shop["api_key"]
+def test_an_unsubscribed_contact_is_not_sent_to(shop: Shop, signup: dict[str, Any], worker: Any, outbox: Any) -> None:
+    deps.signups().set_timestamp(shop.id, signup["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
+    key = shop.key
     assert call("GET", f"{SIGNUPS}/{signup['id']}", key)[1]["status"] == "unsubscribed"
     notify(key, signup["id"])
     worker.drain()
@@ -287,10 +275,10 @@ def test_an_unsubscribed_contact_is_not_sent_to(
 
 
 def test_the_plan_quota_blocks_once_used_up(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sending.PLAN_MONTHLY_SENDS, "growth", 2)
-    key = shop["api_key"]
+    key = shop.key
     ids = [
         call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"q{i}@example.com"})[1][
             "id"
@@ -307,9 +295,9 @@ def test_the_plan_quota_blocks_once_used_up(
 
 # ------------------------------------------------------------------------------------------------------ bulk notify
 def test_bulk_notify_reports_unknown_and_already_notified_ids(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     ids = [
         call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"b{i}@example.com"})[1][
             "id"
@@ -336,8 +324,8 @@ def test_bulk_notify_reports_unknown_and_already_notified_ids(
     assert len(outbox.emails()) == 6
 
 
-def test_bulk_notify_validates_its_body(shop: dict[str, Any]) -> None:
-    key = shop["api_key"]
+def test_bulk_notify_validates_its_body(shop: Shop) -> None:
+    key = shop.key
     assert call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ["x"] * 1001})[0] == 422
     assert call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": []})[0] == 422
     status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ["a"], "allow_resend": "yes"})
@@ -346,9 +334,9 @@ def test_bulk_notify_validates_its_body(shop: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------------------ send log
 def test_notification_log_filters_and_isolation(
-    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any
+    shop: Shop, other_shop: Shop, catalog: dict[str, int], worker: Any
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     a = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "a@example.com"})[1]
     b = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 201, "email": "b@example.com"})[1]
     notify(key, a["id"])
@@ -364,17 +352,17 @@ def test_notification_log_filters_and_isolation(
     assert log(key, "?to=2000-01-01") == []
     assert call("GET", "/back_in_stock/notifications?status=pending", key)[0] == 422
     row_id = log(key)[0]["id"]
-    theirs = other_shop["api_key"]
+    theirs = other_shop.key
     assert log(theirs) == []
     assert call("GET", f"/back_in_stock/notifications/{row_id}", theirs)[0] == 404
     assert call("GET", "/back_in_stock/notifications/not-an-id", key)[0] == 404
 
 
 def test_the_optin_confirmation_goes_out_once_even_if_redelivered(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
 ) -> None:
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
-    call("POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
+    call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
     stream.drain()
     [message] = worker.pending()
     worker.run([message])
@@ -388,10 +376,10 @@ def optin_messages(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_refused_duplicate_create_leaves_no_optin_message_behind(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any
 ) -> None:
     # Given double opt-in, and the same signup created twice (the second is refused)
-    key = shop["api_key"]
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     body = {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"}
     status, first = call("POST", SIGNUPS, key, body)
@@ -409,9 +397,9 @@ def test_a_refused_duplicate_create_leaves_no_optin_message_behind(
 
 
 def test_no_optin_message_without_double_optin_or_for_a_changed_signup(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, signup: dict[str, Any], stream: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, signup: dict[str, Any], stream: Any
 ) -> None:
-    deps.signups().set_timestamp(shop["shop_id"], signup["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
+    deps.signups().set_timestamp(shop.id, signup["id"], "unsubscribed_at", "2026-06-01T00:00:00.000Z")
     assert stream.drain() > 0  # the creation and the change: neither requires a confirmation
     assert optin_messages(worker.pending()) == []
 
@@ -427,10 +415,10 @@ def log_lines(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]
 
 
 def test_an_optin_message_whose_signup_was_deleted_is_acknowledged_with_one_log_line(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any, stream: Any, log_lines: list[Any]
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any, log_lines: list[Any]
 ) -> None:
     # Given a committed opt-in signup, deleted before its confirmation went out
-    key = shop["api_key"]
+    key = shop.key
     call("PATCH", "/back_in_stock/settings/compliance", key, {"optin_required": True})
     _, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": "o@example.com"})
     stream.drain()
@@ -441,11 +429,11 @@ def test_an_optin_message_whose_signup_was_deleted_is_acknowledged_with_one_log_
     assert outbox.emails() == [] and worker.pending_count() == 0
     [(line, extra)] = [(msg, extra) for msg, extra in log_lines if "opt-in" in msg]
     assert line == "opt-in message acknowledged: its signup does not exist"
-    assert extra == {"shop_id": shop["shop_id"], "signup_id": body["id"], "reason": "signup_deleted"}
+    assert extra == {"shop_id": shop.id, "signup_id": body["id"], "reason": "signup_deleted"}
 
 
 def test_an_earlier_optin_message_seen_before_its_signup_is_retried_not_lost(
-    shop: dict[str, Any],
+    shop: Shop,
     catalog: dict[str, int],
     worker: Any,
     outbox: Any,
@@ -455,15 +443,15 @@ def test_an_earlier_optin_message_seen_before_its_signup_is_retried_not_lost(
     # Given a message of the earlier shape (queued before the signup's write) that the worker sees before the write
     from backinstock.services import signups as service
 
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
     real_create = service._create_unique
     held: list[Any] = []
     monkeypatch.setattr(service, "_create_unique", lambda w, item: held.append((w, item)))
     status, body = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"}
+        "POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"}
     )
     assert status == 201
-    message = {"kind": "optin", "shop_id": shop["shop_id"], "signup_id": body["id"], "queued_at": body["created_at"]}
+    message = {"kind": "optin", "shop_id": shop.id, "signup_id": body["id"], "queued_at": body["created_at"]}
     deps.queue().send(message)
     # When the worker runs it: the message fails (retried), nothing is sent, and the log says why
     assert worker.run()["batchItemFailures"]
@@ -476,19 +464,17 @@ def test_an_earlier_optin_message_seen_before_its_signup_is_retried_not_lost(
 
 
 def test_an_old_optin_message_without_its_signup_is_acknowledged(
-    shop: dict[str, Any], worker: Any, outbox: Any, log_lines: list[Any]
+    shop: Shop, worker: Any, outbox: Any, log_lines: list[Any]
 ) -> None:
     deps.queue().send(
-        {"kind": "optin", "shop_id": shop["shop_id"], "signup_id": "gone", "queued_at": "2026-01-01T00:00:00.000Z"}
+        {"kind": "optin", "shop_id": shop.id, "signup_id": "gone", "queued_at": "2026-01-01T00:00:00.000Z"}
     )
     assert worker.run()["batchItemFailures"] == []
     assert outbox.emails() == [] and worker.pending_count() == 0
     assert [extra["reason"] for msg, extra in log_lines if "opt-in" in msg] == ["signup_never_written"]
 
 
-def test_push_goes_to_the_subscribers_sns_platform_endpoint(
-    shop: dict[str, Any], signup: dict[str, Any], worker: Any
-) -> None:
+def test_push_goes_to_the_subscribers_sns_platform_endpoint(shop: Shop, signup: dict[str, Any], worker: Any) -> None:
     # Given a push signup (the storefront widget writes them; the admin API creates email and sms ones)
     import boto3
     from moto.backends import get_backend
@@ -500,27 +486,27 @@ def test_push_goes_to_the_subscribers_sns_platform_endpoint(
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop['shop_id']}"}, "SK": {"S": f"SIGNUP#{signup['id']}"}},
+        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"SIGNUP#{signup['id']}"}},
         UpdateExpression="SET channel = :push, push_endpoint = :arn",
         ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
     )
     # When it is notified
-    notify(shop["api_key"], signup["id"])
+    notify(shop.key, signup["id"])
     worker.drain()
     # Then SNS delivered one message to that endpoint, and the log says sent over push
     backend = get_backend("sns")[DEFAULT_ACCOUNT_ID]["us-east-1"]
     [message] = backend.platform_endpoints[endpoint["EndpointArn"]].messages.values()
     assert "Classic Tee (Small / Blue) is back in stock" in message and "utm_medium=push" in message
-    [row] = log(shop["api_key"])
+    [row] = log(shop.key)
     assert (row["channel"], row["status"]) == ("push", "sent")
 
 
 def test_the_worker_starts_no_send_the_timeout_could_cut(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, outbox: Any
+    shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     from backinstock.workers import send as worker_module
 
-    key = shop["api_key"]
+    key = shop.key
     ids = [
         call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"t{i}@example.com"})[1][
             "id"

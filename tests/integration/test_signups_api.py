@@ -11,7 +11,9 @@ from backinstock import deps
 from backinstock.errors import Conflict
 from backinstock.models.signups import SignupCreate
 from backinstock.services import signups
-from tests.helpers import call
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import mark, mark_notified
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
@@ -21,8 +23,8 @@ def create(key: str, **body: Any) -> tuple[int, Any]:
     return call("POST", SIGNUPS, key, {"channel": "email", **body})
 
 
-def test_create_returns_201_with_the_full_representation(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    status, body = create(shop["api_key"], shopify_variant_id=catalog["small"], email="Jane@Example.com", name="Jane")
+def test_create_returns_201_with_the_full_representation(shop: Shop, catalog: dict[str, int]) -> None:
+    status, body = create(shop.key, shopify_variant_id=catalog["small"], email="Jane@Example.com", name="Jane")
     assert status == 201
     assert body["status"] == "pending"
     assert body["channel"] == "email" and body["contact"] == "jane@example.com"
@@ -32,68 +34,64 @@ def test_create_returns_201_with_the_full_representation(shop: dict[str, Any], c
     assert body["optin"] == {"required": False, "confirmed": None}
     assert body["notifications_sent"] == 0 and body["last_notified_at"] is None
     assert body["created_at"].endswith("Z")
-    assert call("GET", f"{SIGNUPS}/{body['id']}", shop["api_key"]) == (200, body)
+    assert call("GET", f"{SIGNUPS}/{body['id']}", shop.key) == (200, body)
 
 
-def test_the_same_customer_is_found_not_created_again(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    _, first = create(shop["api_key"], shopify_variant_id=catalog["small"], email="jane@example.com")
-    _, second = create(shop["api_key"], shopify_variant_id=catalog["mug"], email="JANE@example.com", name="Jane D")
+def test_the_same_customer_is_found_not_created_again(shop: Shop, catalog: dict[str, int]) -> None:
+    _, first = create(shop.key, shopify_variant_id=catalog["small"], email="jane@example.com")
+    _, second = create(shop.key, shopify_variant_id=catalog["mug"], email="JANE@example.com", name="Jane D")
     assert first["customer"]["id"] == second["customer"]["id"]
     assert second["customer"]["name"] == "Jane D"
 
 
-def test_sms_signup_needs_an_e164_phone(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    status, body = call("POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101})
+def test_sms_signup_needs_an_e164_phone(shop: Shop, catalog: dict[str, int]) -> None:
+    status, body = call("POST", SIGNUPS, shop.key, {"channel": "sms", "shopify_variant_id": 101})
     assert status == 422 and "phone is required for the sms channel" in body["errors"][0]
-    status, body = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101, "phone": "555-1234"}
-    )
+    status, body = call("POST", SIGNUPS, shop.key, {"channel": "sms", "shopify_variant_id": 101, "phone": "555-1234"})
     assert status == 422 and body["error_details"][0]["field"] == "phone"
     status, body = call(
-        "POST", SIGNUPS, shop["api_key"], {"channel": "sms", "shopify_variant_id": 101, "phone": "+1 (555) 123-4567"}
+        "POST", SIGNUPS, shop.key, {"channel": "sms", "shopify_variant_id": 101, "phone": "+1 (555) 123-4567"}
     )
     assert status == 201 and body["contact"] == "+15551234567"
 
 
-def test_bad_bodies_list_every_problem_and_write_nothing(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+def test_bad_bodies_list_every_problem_and_write_nothing(shop: Shop, catalog: dict[str, int]) -> None:
     status, body = call(
         "POST",
         SIGNUPS,
-        shop["api_key"],
+        shop.key,
         {"channel": "fax", "shopify_variant_id": "101", "quantity": 0, "color": "red", "email": "not-an-email"},
     )
     assert status == 422
     fields = {d["field"] for d in body["error_details"]}
     assert {"channel", "shopify_variant_id", "quantity", "color", "email"} <= fields
-    assert call("GET", SIGNUPS, shop["api_key"])[1]["meta"]["total_count"] == 0
+    assert call("GET", SIGNUPS, shop.key)[1]["meta"]["total_count"] == 0
 
 
-def test_unknown_variant_needs_a_product_id_and_a_wrong_product_is_refused(
-    shop: dict[str, Any], catalog: dict[str, int]
-) -> None:
-    status, body = create(shop["api_key"], shopify_variant_id=999, email="a@example.com")
+def test_unknown_variant_needs_a_product_id_and_a_wrong_product_is_refused(shop: Shop, catalog: dict[str, int]) -> None:
+    status, body = create(shop.key, shopify_variant_id=999, email="a@example.com")
     assert status == 422
     assert body["error_details"][0]["field"] == "shopify_variant_id"
     assert "shopify_product_id" in body["errors"][0]
-    status, body = create(shop["api_key"], shopify_variant_id=999, shopify_product_id=99, email="a@example.com")
+    status, body = create(shop.key, shopify_variant_id=999, shopify_product_id=99, email="a@example.com")
     assert status == 201 and body["variant"] == {"shopify_variant_id": 999, "shopify_product_id": 99, "title": None}
-    status, body = create(shop["api_key"], shopify_variant_id=101, shopify_product_id=20, email="b@example.com")
+    status, body = create(shop.key, shopify_variant_id=101, shopify_product_id=20, email="b@example.com")
     assert status == 422 and "belongs to product 10" in body["errors"][0]
 
 
 def test_a_second_pending_signup_for_the_same_contact_variant_and_channel_is_409(
-    shop: dict[str, Any], catalog: dict[str, int]
+    shop: Shop, catalog: dict[str, int]
 ) -> None:
-    status, first = create(shop["api_key"], shopify_variant_id=101, email="jane@example.com")
+    status, first = create(shop.key, shopify_variant_id=101, email="jane@example.com")
     assert status == 201
-    status, body = create(shop["api_key"], shopify_variant_id=101, email="jane@example.com")
+    status, body = create(shop.key, shopify_variant_id=101, email="jane@example.com")
     assert status == 409 and first["id"] in body["errors"][0]
     # another variant, or another channel, is another signup
-    assert create(shop["api_key"], shopify_variant_id=102, email="jane@example.com")[0] == 201
+    assert create(shop.key, shopify_variant_id=102, email="jane@example.com")[0] == 201
 
 
 def test_of_concurrent_identical_creates_exactly_one_wins(
-    shop: dict[str, Any], catalog: dict[str, int], atomic_dynamodb: None
+    shop: Shop, catalog: dict[str, int], atomic_dynamodb: None
 ) -> None:
     # The service is called from threads directly: the local gateway serializes invocations, Lambda does not.
     statuses: list[int] = []
@@ -104,7 +102,7 @@ def test_of_concurrent_identical_creates_exactly_one_wins(
     def attempt() -> None:
         barrier.wait()
         try:
-            signups.create_signup(waitlist, shop["shop_id"], body)
+            signups.create_signup(waitlist, shop.id, body)
             statuses.append(201)
         except Conflict:
             statuses.append(409)
@@ -115,31 +113,27 @@ def test_of_concurrent_identical_creates_exactly_one_wins(
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [201, 409, 409, 409, 409, 409]
-    listed = call("GET", f"{SIGNUPS}?email=race@", shop["api_key"])[1]
+    listed = call("GET", f"{SIGNUPS}?email=race@", shop.key)[1]
     assert listed["meta"]["total_count"] == 1
 
 
-def test_optin_required_follows_the_compliance_setting_at_creation(
-    shop: dict[str, Any], catalog: dict[str, int]
-) -> None:
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": True})
-    _, body = create(shop["api_key"], shopify_variant_id=101, email="optin@example.com")
+def test_optin_required_follows_the_compliance_setting_at_creation(shop: Shop, catalog: dict[str, int]) -> None:
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
+    _, body = create(shop.key, shopify_variant_id=101, email="optin@example.com")
     assert body["optin"] == {"required": True, "confirmed": False}
-    call("PATCH", "/back_in_stock/settings/compliance", shop["api_key"], {"optin_required": False})
-    assert call("GET", f"{SIGNUPS}/{body['id']}", shop["api_key"])[1]["optin"] == {"required": True, "confirmed": False}
+    call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": False})
+    assert call("GET", f"{SIGNUPS}/{body['id']}", shop.key)[1]["optin"] == {"required": True, "confirmed": False}
 
 
 # ---------------------------------------------------------------------------------------------------------- list
 @pytest.fixture
-def waitlist(shop: dict[str, Any], catalog: dict[str, int]) -> list[dict[str, Any]]:
+def waitlist(shop: Shop, catalog: dict[str, int]) -> list[dict[str, Any]]:
     made = []
     for i, (variant, channel) in enumerate(
         [(101, "email"), (101, "sms"), (102, "email"), (201, "email"), (101, "email")]
     ):
         contact = {"email": f"person{i}@Example.com"} if channel == "email" else {"phone": f"+1555000000{i}"}
-        status, body = call(
-            "POST", SIGNUPS, shop["api_key"], {"channel": channel, "shopify_variant_id": variant, **contact}
-        )
+        status, body = call("POST", SIGNUPS, shop.key, {"channel": channel, "shopify_variant_id": variant, **contact})
         assert status == 201
         made.append(body)
     return made
@@ -151,16 +145,16 @@ def ids_of(key: str, query: str = "") -> list[str]:
     return [s["id"] for s in body["signups"]]
 
 
-def test_list_is_newest_first_with_meta(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> None:
-    status, body = call("GET", f"{SIGNUPS}?per_page=2&page=2", shop["api_key"])
+def test_list_is_newest_first_with_meta(shop: Shop, waitlist: list[dict[str, Any]]) -> None:
+    status, body = call("GET", f"{SIGNUPS}?per_page=2&page=2", shop.key)
     assert status == 200
     assert [s["id"] for s in body["signups"]] == [w["id"] for w in reversed(waitlist)][2:4]
     meta = body["meta"]
     assert (meta["total_count"], meta["page"], meta["per_page"], meta["total_pages"]) == (5, 2, 2, 3)
 
 
-def test_list_filters(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> None:
-    key = shop["api_key"]
+def test_list_filters(shop: Shop, waitlist: list[dict[str, Any]]) -> None:
+    key = shop.key
     newest_first = list(reversed(waitlist))
     assert ids_of(key, "?variant_id=101") == [
         w["id"] for w in newest_first if w["variant"]["shopify_variant_id"] == 101
@@ -179,8 +173,8 @@ def test_list_filters(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> N
     assert ids_of(key, "?from=2000-01-01&to=2000-01-02") == []
 
 
-def test_pages_are_stable_while_rows_are_added(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> None:
-    key = shop["api_key"]
+def test_pages_are_stable_while_rows_are_added(shop: Shop, waitlist: list[dict[str, Any]]) -> None:
+    key = shop.key
     status, first = call("GET", f"{SIGNUPS}?per_page=2", key)
     assert status == 200
     as_of = first["meta"]["as_of"]
@@ -207,54 +201,43 @@ def test_pages_are_stable_while_rows_are_added(shop: dict[str, Any], waitlist: l
         ("?colour=red", "colour"),
     ],
 )
-def test_bad_list_queries_are_422(shop: dict[str, Any], query: str, field: str) -> None:
-    status, body = call("GET", f"{SIGNUPS}{query}", shop["api_key"])
+def test_bad_list_queries_are_422(shop: Shop, query: str, field: str) -> None:
+    status, body = call("GET", f"{SIGNUPS}{query}", shop.key)
     assert status == 422, body
     assert body["error_details"][0]["field"] == field
 
 
-def test_blocked_status_filter_points_to_the_notification_log(shop: dict[str, Any]) -> None:
-    _, body = call("GET", f"{SIGNUPS}?status=blocked", shop["api_key"])
+def test_blocked_status_filter_points_to_the_notification_log(shop: Shop) -> None:
+    _, body = call("GET", f"{SIGNUPS}?status=blocked", shop.key)
     assert "/back_in_stock/notifications?status=blocked" in body["errors"][0]
 
 
-def test_from_after_to_is_422(shop: dict[str, Any]) -> None:
-    status, body = call("GET", f"{SIGNUPS}?from=2026-06-02&to=2026-06-01", shop["api_key"])
+def test_from_after_to_is_422(shop: Shop) -> None:
+    status, body = call("GET", f"{SIGNUPS}?from=2026-06-02&to=2026-06-01", shop.key)
     assert status == 422 and "from must not be after to" in body["errors"][0]
 
 
 # -------------------------------------------------------------------------------------------------------- delete
-def test_delete_pending(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> None:
+def test_delete_pending(shop: Shop, waitlist: list[dict[str, Any]]) -> None:
     target = waitlist[0]["id"]
-    assert call("DELETE", f"{SIGNUPS}/{target}", shop["api_key"]) == (200, {"deleted": True, "signup_id": target})
-    assert call("GET", f"{SIGNUPS}/{target}", shop["api_key"])[0] == 404
-    assert call("DELETE", f"{SIGNUPS}/{target}", shop["api_key"])[0] == 404
+    assert call("DELETE", f"{SIGNUPS}/{target}", shop.key) == (200, {"deleted": True, "signup_id": target})
+    assert call("GET", f"{SIGNUPS}/{target}", shop.key)[0] == 404
+    assert call("DELETE", f"{SIGNUPS}/{target}", shop.key)[0] == 404
     # the contact may sign up again for that variant
-    assert create(shop["api_key"], shopify_variant_id=101, email="person0@example.com")[0] == 201
+    assert create(shop.key, shopify_variant_id=101, email="person0@example.com")[0] == 201
 
 
-def mark_notified(shop_id: str, signup_id: str) -> None:
-    """As the send worker records a send (the pipeline itself is tested in test_send_worker)."""
-    repo = deps.signups()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
-        UpdateExpression="SET notified_at = :t, last_notified_at = :t ADD notifications_sent :one",
-        ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}, ":one": {"N": "1"}},
-    )
-
-
-def test_delete_of_a_notified_signup_is_409_and_keeps_it(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> None:
+def test_delete_of_a_notified_signup_is_409_and_keeps_it(shop: Shop, waitlist: list[dict[str, Any]]) -> None:
     target = waitlist[0]["id"]
-    mark_notified(shop["shop_id"], target)
-    status, body = call("DELETE", f"{SIGNUPS}/{target}", shop["api_key"])
+    mark_notified(shop.id, target)
+    status, body = call("DELETE", f"{SIGNUPS}/{target}", shop.key)
     assert status == 409 and "is notified: only pending signups can be deleted" in body["errors"][0]
-    assert call("GET", f"{SIGNUPS}/{target}", shop["api_key"])[1]["status"] == "notified"
+    assert call("GET", f"{SIGNUPS}/{target}", shop.key)[1]["status"] == "notified"
 
 
-def test_bulk_delete_is_all_or_nothing(shop: dict[str, Any], waitlist: list[dict[str, Any]]) -> None:
-    key = shop["api_key"]
-    mark_notified(shop["shop_id"], waitlist[1]["id"])
+def test_bulk_delete_is_all_or_nothing(shop: Shop, waitlist: list[dict[str, Any]]) -> None:
+    key = shop.key
+    mark_notified(shop.id, waitlist[1]["id"])
     ids = [w["id"] for w in waitlist]
     status, body = call("POST", f"{SIGNUPS}/bulk_delete", key, {"signup_ids": ids})
     assert status == 422 and f"{waitlist[1]['id']} (notified)" in body["errors"][0]
@@ -277,27 +260,13 @@ def test_bulk_delete_is_all_or_nothing(shop: dict[str, Any], waitlist: list[dict
     assert ids_of(key) == [waitlist[1]["id"]]
 
 
-def mark(shop_id: str, signup_id: str, field: str) -> None:
-    """As the send worker (blocked_at) or the unsubscribe link (unsubscribed_at) records it."""
-    repo = deps.signups()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
-        UpdateExpression="SET #f = :t",
-        ExpressionAttributeNames={"#f": field},
-        ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}},
-    )
-
-
 @pytest.mark.parametrize(("field", "status"), [("blocked_at", "blocked"), ("unsubscribed_at", "unsubscribed")])
-def test_only_pending_signups_delete(
-    shop: dict[str, Any], waitlist: list[dict[str, Any]], field: str, status: str
-) -> None:
+def test_only_pending_signups_delete(shop: Shop, waitlist: list[dict[str, Any]], field: str, status: str) -> None:
     """Reference 004: "pending signups only ... history is immutable": a blocked or unsubscribed signup is 409
     (single) and fails the whole bulk delete with a 422 naming it, and stays."""
-    key = shop["api_key"]
+    key = shop.key
     target = waitlist[0]["id"]
-    mark(shop["shop_id"], target, field)
+    mark(shop.id, target, field)
     code, body = call("DELETE", f"{SIGNUPS}/{target}", key)
     assert code == 409 and f"is {status}: only pending signups can be deleted" in body["errors"][0]
     ids = [w["id"] for w in waitlist]
@@ -308,30 +277,30 @@ def test_only_pending_signups_delete(
     assert call("GET", f"{SIGNUPS}/{target}", key)[1]["status"] == status
 
 
-def test_a_blocked_duplicate_is_409_saying_blocked(shop: dict[str, Any], catalog: dict[str, int]) -> None:
+def test_a_blocked_duplicate_is_409_saying_blocked(shop: Shop, catalog: dict[str, int]) -> None:
     """A blocked signup stays on the waitlist (the next restock sends to it): a second create is 409, and the
     message says blocked, not pending; a pending duplicate still says pending."""
-    status, first = create(shop["api_key"], shopify_variant_id=101, email="jane@example.com")
-    mark(shop["shop_id"], first["id"], "blocked_at")
-    status, body = create(shop["api_key"], shopify_variant_id=101, email="jane@example.com")
+    status, first = create(shop.key, shopify_variant_id=101, email="jane@example.com")
+    mark(shop.id, first["id"], "blocked_at")
+    status, body = create(shop.key, shopify_variant_id=101, email="jane@example.com")
     assert status == 409
     assert body["errors"][0].startswith("A blocked signup already exists") and first["id"] in body["errors"][0]
     assert "pending" not in body["errors"][0]
-    create(shop["api_key"], shopify_variant_id=102, email="jane@example.com")
-    status, body = create(shop["api_key"], shopify_variant_id=102, email="jane@example.com")
+    create(shop.key, shopify_variant_id=102, email="jane@example.com")
+    status, body = create(shop.key, shopify_variant_id=102, email="jane@example.com")
     assert status == 409 and body["errors"][0].startswith("A pending signup already exists")
 
 
-def test_bulk_delete_refuses_more_than_1000_ids(shop: dict[str, Any]) -> None:
-    status, body = call("POST", f"{SIGNUPS}/bulk_delete", shop["api_key"], {"signup_ids": ["x"] * 1001})
+def test_bulk_delete_refuses_more_than_1000_ids(shop: Shop) -> None:
+    status, body = call("POST", f"{SIGNUPS}/bulk_delete", shop.key, {"signup_ids": ["x"] * 1001})
     assert status == 422 and body["error_details"][0]["field"] == "signup_ids"
 
 
 # ----------------------------------------------------------------------------------------------------- isolation
 def test_another_shops_signups_behave_as_if_they_did_not_exist(
-    shop: dict[str, Any], other_shop: dict[str, Any], waitlist: list[dict[str, Any]]
+    shop: Shop, other_shop: Shop, waitlist: list[dict[str, Any]]
 ) -> None:
-    theirs = other_shop["api_key"]
+    theirs = other_shop.key
     target = waitlist[0]["id"]
     missing = "01900000-0000-7000-8000-000000000000"
     for signup_id in (target, missing):
@@ -346,10 +315,10 @@ def test_another_shops_signups_behave_as_if_they_did_not_exist(
     assert status == 207 and notify_body["failed"][0]["signup_id"] == target
     # the same words for an unknown id in both
     assert body["error_details"][0]["message"].startswith(notify_body["failed"][0]["error"])
-    assert call("GET", f"{SIGNUPS}/{target}", shop["api_key"])[0] == 200
+    assert call("GET", f"{SIGNUPS}/{target}", shop.key)[0] == 200
 
 
-def test_signup_routes_need_a_key(shop: dict[str, Any]) -> None:
+def test_signup_routes_need_a_key(shop: Shop) -> None:
     assert call("GET", SIGNUPS)[0] == 401
     assert call("GET", SIGNUPS, "bis_wrong")[0] == 401
     assert call("POST", SIGNUPS, "bis_wrong", {"channel": "email"})[0] == 401

@@ -8,34 +8,27 @@ import pytest
 
 from backinstock import deps
 from backinstock.services import signups as service
-from tests.helpers import call
-from tests.integration.test_signups_api import mark, mark_notified
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import mark, mark_notified, signup
+from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
 MOVE = {"from_shopify_variant_id": 101, "to_shopify_variant_id": 102, "to_shopify_product_id": 10}
 
 
-def signup(key: str, variant: int, email: str) -> dict[str, Any]:
-    status, body = call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": variant, "email": email})
-    assert status == 201, body
-    return dict(body)
-
-
 def variant_ids(key: str, variant: int) -> set[str]:
     return {s["id"] for s in call("GET", f"{SIGNUPS}?variant_id={variant}&per_page=200", key)[1]["signups"]}
 
 
-def test_transfer_moves_pending_signups_and_drops_duplicates(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any
-) -> None:
-    key = shop["api_key"]
+def test_transfer_moves_pending_signups_and_drops_duplicates(shop: Shop, catalog: dict[str, int], worker: Any) -> None:
+    key = shop.key
     a = signup(key, 101, "a@example.com")
     b = signup(key, 101, "b@example.com")
     notified = signup(key, 101, "n@example.com")
-    mark_notified(shop["shop_id"], notified["id"])
+    mark_notified(shop.id, notified["id"])
     blocked = signup(key, 101, "x@example.com")
-    mark(shop["shop_id"], blocked["id"], "blocked_at")
+    mark(shop.id, blocked["id"], "blocked_at")
     already_on_target = signup(key, 102, "b@example.com")
     status, body = call("POST", f"{SIGNUPS}/transfer", key, MOVE)
     assert status == 202
@@ -63,12 +56,12 @@ def test_transfer_moves_pending_signups_and_drops_duplicates(
 
 @pytest.mark.parametrize(("scope", "moves_pending", "moves_notified"), [("notified", False, True), ("all", True, True)])
 def test_transfer_scopes(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, scope: str, moves_pending: bool, moves_notified: bool
+    shop: Shop, catalog: dict[str, int], worker: Any, scope: str, moves_pending: bool, moves_notified: bool
 ) -> None:
-    key = shop["api_key"]
+    key = shop.key
     pending = signup(key, 101, "p@example.com")
     notified = signup(key, 101, "n@example.com")
-    mark_notified(shop["shop_id"], notified["id"])
+    mark_notified(shop.id, notified["id"])
     assert call("POST", f"{SIGNUPS}/transfer", key, {**MOVE, "scope": scope})[0] == 202
     worker.drain()
     on_target = variant_ids(key, 102)
@@ -77,10 +70,10 @@ def test_transfer_scopes(
 
 
 def test_a_large_waitlist_moves_over_several_pages(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, catalog: dict[str, int], worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "TRANSFER_PAGE", 3)
-    key = shop["api_key"]
+    key = shop.key
     made = {signup(key, 101, f"w{i}@example.com")["id"] for i in range(8)}
     assert call("POST", f"{SIGNUPS}/transfer", key, MOVE)[0] == 202
     pages = 0
@@ -103,19 +96,19 @@ def test_a_large_waitlist_moves_over_several_pages(
     ],
 )
 def test_transfer_validation_is_422_and_queues_nothing(
-    shop: dict[str, Any], catalog: dict[str, int], worker: Any, body: dict[str, Any], field: str | None
+    shop: Shop, catalog: dict[str, int], worker: Any, body: dict[str, Any], field: str | None
 ) -> None:
-    status, answer = call("POST", f"{SIGNUPS}/transfer", shop["api_key"], body)
+    status, answer = call("POST", f"{SIGNUPS}/transfer", shop.key, body)
     assert status == 422, answer
     assert answer["error_details"][0]["field"] == field
     assert worker.pending() == []
 
 
 def test_transfer_never_touches_another_shop(
-    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int], worker: Any
+    shop: Shop, other_shop: Shop, catalog: dict[str, int], worker: Any
 ) -> None:
-    mine = signup(shop["api_key"], 101, "mine@example.com")
-    deps.catalog().put_variant(other_shop["shop_id"], 102, 10, "Large / Blue", "Classic Tee")
-    assert call("POST", f"{SIGNUPS}/transfer", other_shop["api_key"], MOVE)[0] == 202
+    mine = signup(shop.key, 101, "mine@example.com")
+    deps.catalog().put_variant(other_shop.id, 102, 10, "Large / Blue", "Classic Tee")
+    assert call("POST", f"{SIGNUPS}/transfer", other_shop.key, MOVE)[0] == 202
     worker.drain()
-    assert variant_ids(shop["api_key"], 101) == {mine["id"]}
+    assert variant_ids(shop.key, 101) == {mine["id"]}

@@ -12,6 +12,8 @@ import pytest
 from backinstock import registry
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 from backinstock_tools.local.server import handle
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import signup
 
 pytestmark = pytest.mark.integration
 V1 = registry.V1_BASE_PATH
@@ -39,14 +41,6 @@ def same(answer: Any) -> Any:
     return answer
 
 
-def signup(key: str, variant: int, email: str) -> str:
-    status, body, _ = send(
-        "POST", V2 + SIGNUPS, key, {"channel": "email", "shopify_variant_id": variant, "email": email}
-    )
-    assert status == 201, body
-    return str(body["id"])
-
-
 def assert_deprecated(headers: dict[str, str], successor: str) -> None:
     assert headers["Deprecation"] == f"@{registry.V1_DEPRECATED_AT}"
     assert parsedate_to_datetime(headers["Sunset"]).timestamp() == registry.V1_SUNSET_AT
@@ -54,9 +48,9 @@ def assert_deprecated(headers: dict[str, str], successor: str) -> None:
     assert "X-RateLimit-Remaining" in headers  # the same limits: the shop's points
 
 
-def test_the_reads_answer_what_their_v2_actions_answer(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
-    one = signup(key, 101, "a@example.com")
+def test_the_reads_answer_what_their_v2_actions_answer(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
+    one = signup(key, 101, "a@example.com")["id"]
     signup(key, 201, "b@example.com")
     reads = [
         ("/intents?status=pending", f"{SIGNUPS}?status=pending", SIGNUPS),
@@ -71,8 +65,8 @@ def test_the_reads_answer_what_their_v2_actions_answer(shop: dict[str, Any], cat
         assert "Deprecation" not in new[2]
 
 
-def test_the_writes_run_their_v2_actions(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_the_writes_run_their_v2_actions(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     status, created, headers = send(
         "POST", V1 + "/intents", key, {"channel": "email", "shopify_variant_id": 101, "email": "v1@example.com"}
     )
@@ -81,12 +75,12 @@ def test_the_writes_run_their_v2_actions(shop: dict[str, Any], catalog: dict[str
     assert send("GET", V2 + f"{SIGNUPS}/{created['id']}", key)[1] == created  # the v2 representation, stored once
 
     status, body, headers = send("POST", V1 + f"/intents/{created['id']}/notify_intent", key, {})
-    twin = signup(key, 102, "twin@example.com")
+    twin = signup(key, 102, "twin@example.com")["id"]
     v2_status, v2_body, _ = send("POST", V2 + f"{SIGNUPS}/{twin}/notify", key, {})
     assert status == v2_status and status < 300 and body == {**v2_body, "signup_id": created["id"]}
     assert_deprecated(headers, f"{SIGNUPS}/{created['id']}/notify")
 
-    other = signup(key, 102, "bulk@example.com")
+    other = signup(key, 102, "bulk@example.com")["id"]
     status, body, headers = send("POST", V1 + "/intents/bulk_notify_intent", key, {"signup_ids": [other]})
     v2_status, v2_body, _ = send("POST", V2 + f"{SIGNUPS}/bulk_notify", key, {"signup_ids": [other]})
     assert status == v2_status and status < 300 and body == {"success": [other], "failed": []}
@@ -94,7 +88,7 @@ def test_the_writes_run_their_v2_actions(shop: dict[str, Any], catalog: dict[str
     assert v2_body == {"success": [other], "failed": [], "spaced": [{**v2_body["spaced"][0], "spacing": "joined"}]}
     assert_deprecated(headers, f"{SIGNUPS}/bulk_notify")
 
-    doomed = signup(key, 201, "doomed@example.com")
+    doomed = signup(key, 201, "doomed@example.com")["id"]
     status, body, headers = send("DELETE", V1 + "/intents/bulk_destroy", key, {"signup_ids": [doomed]})
     assert status == 200 and body["deleted_count"] == 1, body
     assert send("GET", V2 + f"{SIGNUPS}/{doomed}", key)[0] == 404
@@ -107,8 +101,8 @@ def test_the_writes_run_their_v2_actions(shop: dict[str, Any], catalog: dict[str
     assert_deprecated(headers, f"{SIGNUPS}/transfer")
 
 
-def test_the_same_validation_errors_and_not_found(shop: dict[str, Any], catalog: dict[str, int]) -> None:
-    key = shop["api_key"]
+def test_the_same_validation_errors_and_not_found(shop: Shop, catalog: dict[str, int]) -> None:
+    key = shop.key
     bad = {"channel": "fax", "shopify_variant_id": "x", "extra": 1}
     old = send("POST", V1 + "/intents", key, bad)
     new = send("POST", V2 + SIGNUPS, key, bad)
@@ -120,19 +114,19 @@ def test_the_same_validation_errors_and_not_found(shop: dict[str, Any], catalog:
 
 
 def test_the_same_auth_and_the_other_shops_ids_are_not_found(
-    shop: dict[str, Any], other_shop: dict[str, Any], catalog: dict[str, int]
+    shop: Shop, other_shop: Shop, catalog: dict[str, int]
 ) -> None:
-    theirs = signup(shop["api_key"], 101, "mine@example.com")
+    theirs = signup(shop.key, 101, "mine@example.com")["id"]
     status, body, _ = send("GET", V1 + "/intents", None)
     assert (status, body["errors"]) == (401, [UNAUTHORIZED_MESSAGE])
-    assert send("GET", V1 + f"/intents/{theirs}", other_shop["api_key"])[0] == 404
-    status, body, _ = send("DELETE", V1 + "/intents/bulk_destroy", other_shop["api_key"], {"signup_ids": [theirs]})
+    assert send("GET", V1 + f"/intents/{theirs}", other_shop.key)[0] == 404
+    status, body, _ = send("DELETE", V1 + "/intents/bulk_destroy", other_shop.key, {"signup_ids": [theirs]})
     assert status == 422 or status == 404, body
-    assert send("GET", V2 + f"{SIGNUPS}/{theirs}", shop["api_key"])[0] == 200  # still there
+    assert send("GET", V2 + f"{SIGNUPS}/{theirs}", shop.key)[0] == 200  # still there
 
 
-def test_v1_help_names_each_successor_and_v2_help_lists_no_v1_route(shop: dict[str, Any]) -> None:
-    status, body, headers = send("GET", V1 + "/help", shop["api_key"])
+def test_v1_help_names_each_successor_and_v2_help_lists_no_v1_route(shop: Shop) -> None:
+    status, body, headers = send("GET", V1 + "/help", shop.key)
     assert status == 200 and body["base_path"] == V1
     routes = {(a["method"], a["path"]): a for a in body["actions"]}
     assert ("DELETE", "/intents/bulk_destroy") in routes
@@ -141,12 +135,12 @@ def test_v1_help_names_each_successor_and_v2_help_lists_no_v1_route(shop: dict[s
     assert all(a["deprecated"] is True for a in body["actions"])
     assert len(routes) == len(registry.v1_actions())
     assert_deprecated(headers, "/help")
-    v2_help = send("GET", V2 + "/help", shop["api_key"])[1]
+    v2_help = send("GET", V2 + "/help", shop.key)[1]
     assert not [a for a in v2_help["actions"] if "intents" in a["path"] or "deprecated" in a]
 
 
-def test_an_unknown_v1_route_is_the_gateways_404(shop: dict[str, Any]) -> None:
-    status, body, _ = send("GET", V1 + "/intents/a/b/c", shop["api_key"])
+def test_an_unknown_v1_route_is_the_gateways_404(shop: Shop) -> None:
+    status, body, _ = send("GET", V1 + "/intents/a/b/c", shop.key)
     assert status == 404 and body["error_details"][0]["code"] == "not_found"
     # a v2 path under the v1 base is not a route either
-    assert send("GET", V1 + SIGNUPS, shop["api_key"])[0] == 404
+    assert send("GET", V1 + SIGNUPS, shop.key)[0] == 404

@@ -9,7 +9,8 @@ import pytest
 
 from backinstock import deps
 from backinstock.services import shops
-from tests.integration.conftest import WEBHOOK_SECRET, Shopify
+from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.drivers import WEBHOOK_SECRET, Shopify
 
 LEVEL = {"inventory_item_id": 5101, "location_id": 1, "available": 3, "updated_at": "2026-11-27T10:00:00Z"}
 
@@ -20,7 +21,7 @@ def test_a_signed_webhook_is_queued_with_its_topic_and_payload(shopify: Shopify)
     [message] = shopify.queued()
     queued = json.loads(message["Body"])
     assert queued["topic"] == "inventory_levels/update" and queued["event_id"] == "evt-a"
-    assert queued["shop_id"] == shopify.shop["shop_id"] and queued["payload"] == LEVEL
+    assert queued["shop_id"] == shopify.shop.id and queued["payload"] == LEVEL
 
 
 @pytest.mark.parametrize(
@@ -42,8 +43,8 @@ def test_unverified_webhooks_are_401_and_queue_nothing(shopify: Shopify, change:
     assert shopify.queued() == []
 
 
-def test_a_shop_without_secrets_cannot_receive_webhooks(shopify: Shopify, other_shop: dict[str, Any]) -> None:
-    status, _ = shopify.post("inventory_levels/update", LEVEL, domain=other_shop["domain"])
+def test_a_shop_without_secrets_cannot_receive_webhooks(shopify: Shopify, other_shop: Shop) -> None:
+    status, _ = shopify.post("inventory_levels/update", LEVEL, domain=other_shop.domain)
     assert status == 401 and shopify.queued() == []
 
 
@@ -55,7 +56,7 @@ def test_the_same_event_three_times_is_queued_once(shopify: Shopify) -> None:
 
 def test_webhook_id_is_the_fallback_dedupe_key(shopify: Shopify) -> None:
     from backinstock.services.webhooks import signature
-    from tests.helpers import call
+    from backinstock_tools.testkit.gateway import call
 
     body = json.dumps(LEVEL)
     headers = {
@@ -84,9 +85,7 @@ def test_a_rotated_secret_is_picked_up_after_the_cache_refresh_window(
 ) -> None:
     assert shopify.post("inventory_levels/update", LEVEL)[0] == 200  # caches the secret
     new_secret = "whsec-rotated-0123456789abcdef"
-    shops.connect_shopify(
-        deps.shops(), deps.shop_secrets(), shopify.shop["shop_id"], new_secret, "shpat_rotated_0123456789"
-    )
+    shops.connect_shopify(deps.shops(), deps.shop_secrets(), shopify.shop.id, new_secret, "shpat_rotated_0123456789")
     assert shopify.post("inventory_levels/update", LEVEL, secret=new_secret)[0] == 200
     assert shopify.post("inventory_levels/update", LEVEL, secret=WEBHOOK_SECRET)[0] == 401
 

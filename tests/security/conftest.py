@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from backinstock import ids, registry
+from backinstock import ids
 from backinstock.services import links
-from tests.e2e.conftest import cli, eventually, fetch, http
+from tests.e2e.conftest import cli, eventually, http, outbox
 from tests.local_server import aws_client
 
 pytestmark = pytest.mark.security
@@ -59,12 +59,6 @@ def call(shop: dict[str, Any], method: str, path: str, body: Any = None, **kw: A
     return http(shop, method, path, body, **kw)
 
 
-def outbox(server: dict[str, Any]) -> dict[str, Any]:
-    status, text, _ = fetch(server["base_url"].removesuffix(registry.BASE_PATH) + "/local/outbox")
-    assert status == 200, text
-    return dict(json.loads(text))
-
-
 def link_key(server: dict[str, Any]) -> bytes:
     """The local run's link-signing key, read from its Secrets Manager (moto): to sign expired links."""
     client = aws_client(server, "secretsmanager")
@@ -74,7 +68,7 @@ def link_key(server: dict[str, Any]) -> bytes:
 
 def populate(server: dict[str, Any], shop: dict[str, Any]) -> dict[str, str]:
     """Objects of every kind a route takes an id of, and the links of its messages: the values of the samples'
-    placeholders (`tests/helpers.SAMPLE_PLACEHOLDERS`) for this shop."""
+    placeholders (`testkit.samples.SAMPLE_PLACEHOLDERS`) for this shop."""
     email = f"sec-{uuid.uuid4().hex[:8]}@example.com"
     body = {"channel": "email", "shopify_variant_id": shop["variant_id"], "email": email}
     status, notified, _ = call(shop, "POST", "/back_in_stock/signups", body)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from backinstock import registry
-from tests.helpers import sample_request, v1_base, v1_sample_request
+from backinstock_tools.testkit.samples import sample_request, v1_sample_request
+from tests.helpers import v1_base
 from tests.security.conftest import call
 
 pytestmark = pytest.mark.security

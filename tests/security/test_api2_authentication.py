@@ -13,8 +13,9 @@ import pytest
 from backinstock import ids, registry
 from backinstock.infra_spec import UNAUTHORIZED_MESSAGE
 from backinstock.services import links
+from backinstock_tools.testkit.samples import sample_request, v1_sample_request
 from tests.e2e.conftest import cli, fetch
-from tests.helpers import sample_request, v1_base, v1_sample_request
+from tests.helpers import v1_base
 from tests.security.conftest import call, link_key, new_shop
 
 pytestmark = pytest.mark.security

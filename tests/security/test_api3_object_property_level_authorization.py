@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from backinstock import registry
+from backinstock_tools.testkit.samples import sample_request
 from tests.e2e.conftest import eventually, fetch
-from tests.helpers import sample_request
 from tests.security.conftest import call, signed
 
 pytestmark = pytest.mark.security

@@ -10,7 +10,7 @@ import pytest
 
 from backinstock import registry
 from backinstock.api.validation import MAX_BODY_BYTES
-from tests.helpers import sample_request
+from backinstock_tools.testkit.samples import sample_request
 from tests.security.conftest import INTERNALS, call
 
 pytestmark = pytest.mark.security

@@ -18,8 +18,8 @@ import pytest
 
 from backinstock import registry
 from backinstock.infra_spec import HTML_HEADERS, JSON_HEADERS
+from backinstock_tools.testkit.samples import sample_request
 from tests.e2e.conftest import fetch
-from tests.helpers import sample_request
 from tests.local_server import _free_port
 from tests.security.conftest import INTERNALS, call
 

@@ -11,8 +11,8 @@ import pytest
 from backinstock import registry
 from backinstock.api.http import not_found_message
 from backinstock.services import openapi
+from backinstock_tools.testkit.samples import sample_request
 from tests.e2e.conftest import fetch
-from tests.helpers import sample_request
 from tests.security.conftest import call
 
 pytestmark = pytest.mark.security

@@ -21,7 +21,7 @@ def _rate_limits_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """Handlers invoked here take their rate-limit points from memory, not from DynamoDB (sockets are off)."""
     from backinstock import deps
     from backinstock.services.ratelimits import Limiter
-    from tests.helpers import MemoryRateLimitStore
+    from backinstock_tools.testkit.fakes import MemoryRateLimitStore
 
     limiter = Limiter(MemoryRateLimitStore())
     monkeypatch.setattr(deps, "rate_limiter", lambda: limiter)

@@ -71,6 +71,10 @@ def test_a_report_handler_imports_its_own_family_and_service_code_only() -> None
     assert "backinstock.services.reports" not in manifest
 
 
+def test_the_mcp_handler_imports_no_mcp_sdk_and_makes_no_client_at_import() -> None:
+    assert probe("meta.mcp.handler") == {"heavy": [], "clients": []}
+
+
 def test_the_authorizer_imports_nothing_heavy_and_makes_no_client() -> None:
     assert probe("auth.authorizer.handler") == {"heavy": [], "clients": []}
 

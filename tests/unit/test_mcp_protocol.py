@@ -14,7 +14,7 @@ from backinstock import dispatch, registry
 from backinstock.api import mcp
 from backinstock.api.http import logger, metrics
 from backinstock.registry import Access, Action
-from tests.helpers import context, event_for
+from backinstock_tools.testkit.gateway import context, event_for
 
 pytestmark = pytest.mark.unit
 
@@ -429,9 +429,3 @@ def test_running_a_tool_in_process_keeps_the_mcp_logger_keys_and_metric_dimensio
     finally:
         metrics.clear_metrics()
         logger.clear_state()
-
-
-def test_the_mcp_handler_imports_no_mcp_sdk_and_makes_no_client_at_import() -> None:
-    from tests.unit.test_cold_imports import probe
-
-    assert probe("meta.mcp.handler") == {"heavy": [], "clients": []}

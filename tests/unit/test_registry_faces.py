@@ -15,7 +15,7 @@ from backinstock.infra_spec import SCHEDULES, STREAM_CONSUMERS, WORKER_HANDLERS,
 from backinstock.models.signups import SignupCreate, SignupListQuery
 from backinstock.services import help as help_service
 from backinstock.services import openapi
-from tests.helpers import SAMPLE_PLACEHOLDERS, placeholders
+from backinstock_tools.testkit.samples import SAMPLE_PLACEHOLDERS, placeholders
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +180,7 @@ def test_every_action_declares_a_sample_request_of_its_own() -> None:
             "request that the tests running every action can send"
         )
         unknown = placeholders(action.sample) - set(SAMPLE_PLACEHOLDERS)
-        assert not unknown, f"{action.name}: unknown sample placeholders {sorted(unknown)} (tests/helpers.py)"
+        assert not unknown, f"{action.name}: unknown sample placeholders {sorted(unknown)} (testkit/samples.py)"
         path = action.sample.path.format_map(dummies).partition("?")[0]
         found = registry.match(action.method, path)
         assert found is not None and found[0].name == action.name, (action.name, action.sample.path)

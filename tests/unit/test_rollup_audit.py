@@ -12,21 +12,10 @@ import pytest
 from backinstock.models.rollups import CUSTOMER_ROW_ENTITY
 from backinstock.services import rollup_audit
 from backinstock.services.rollups import ENTITIES, change_of
+from backinstock_tools.testkit.builders import signup_record as signup
 
 pytestmark = pytest.mark.unit
 SIGNUP_ID = "019a0000-0000-7000-8000-000000000001"  # a UUIDv7 of October 2025
-
-
-def signup(**extra: Any) -> dict[str, Any]:
-    return {
-        "entity": "signup",
-        "shop_id": "s1",
-        "variant_id": 101,
-        "product_id": 10,
-        "channel": "email",
-        "created_at": "2026-06-03T10:00:00.000Z",
-        **extra,
-    }
 
 
 def attribution(order: str, line: str, variant: int, revenue: str) -> dict[str, Any]:

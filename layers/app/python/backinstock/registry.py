@@ -79,8 +79,8 @@ class Sample:
     reports) take their requests from the registry, so a new action brings its own and cannot be left out.
 
     `path` is relative to BASE_PATH, with its query string. `{name}` placeholders in the path, in the body's strings
-    and in header values stand for what only a test's fixtures know (`tests/helpers.SAMPLE_PLACEHOLDERS`): a signup
-    id, an export job, a token, the report window."""
+    and in header values stand for what only a test's fixtures know (`SAMPLE_PLACEHOLDERS` of the test kit,
+    `backinstock_tools/testkit/samples.py`): a signup id, an export job, a token, the report window."""
 
     path: str
     body: Any = None

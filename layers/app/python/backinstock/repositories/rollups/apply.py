@@ -136,9 +136,9 @@ class RollupWrites(Repository):
             once_keys = list(groups)
             updates = _merge(plain, *groups.values())
             items = [
-                self._mark_update(shop_id, source, expected, new, now),
+                self.mark_put(shop_id, source, expected, new, now),
                 *(self._once_put(shop_id, k, now) for k in once_keys),
-                *(self._update(shop_id, slot, counters) for slot, counters in sorted(updates.items())),
+                *(self.counter_update(shop_id, slot, counters) for slot, counters in sorted(updates.items())),
             ]
             if len(items) > MAX_TRANSACTION:
                 raise ValueError(f"a rollup chunk of {len(items)} writes exceeds one transaction")
@@ -163,9 +163,7 @@ class RollupWrites(Repository):
                 for once_key in taken:
                     groups.pop(once_key)
 
-    def _mark_update(
-        self, shop_id: str, source: str, expected: Mark | None, new: Mark, now: datetime
-    ) -> dict[str, Any]:
+    def mark_put(self, shop_id: str, source: str, expected: Mark | None, new: Mark, now: datetime) -> dict[str, Any]:
         """The Put of a source partition's mark, on the condition that it still holds what was read."""
         put: dict[str, Any] = {
             "Item": {
@@ -196,7 +194,8 @@ class RollupWrites(Repository):
             }
         }
 
-    def _update(self, shop_id: str, slot: tuple[str, str], counters: dict[str, Decimal]) -> dict[str, Any]:
+    def counter_update(self, shop_id: str, slot: tuple[str, str], counters: dict[str, Decimal]) -> dict[str, Any]:
+        """The Update (for a transaction) adding `counters` to a rollup item of the shop."""
         dimension, bucket = slot
         names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
         values = {f":c{i}": serialize(counters[name]) for i, name in enumerate(sorted(counters))}
@@ -219,9 +218,9 @@ class RollupWrites(Repository):
                     slot = (dimension, bucket, name)
                     highest[slot] = max(highest.get(slot, value), value)
         for (dimension, bucket, name), value in sorted(highest.items()):
-            self._raise_to(shop_id, dimension, bucket, name, value)
+            self.raise_to(shop_id, dimension, bucket, name, value)
 
-    def _raise_to(self, shop_id: str, dimension: str, bucket: str, name: str, value: int) -> None:
+    def raise_to(self, shop_id: str, dimension: str, bucket: str, name: str, value: int) -> None:
         """`name = max(name, value)`: a conditional update, idempotent and order-free."""
         try:
             self.client.update_item(

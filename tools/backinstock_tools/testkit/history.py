@@ -1,21 +1,129 @@
-"""A preorder history of any size, cheaply: a shop's ledger copied under new orders and customers, its rollups
-computed by the aggregator's own rules (`order_change`, `customer_row_change`) and written once per rollup item; and
-a counter of what DynamoDB answers a report read. Used by the preorder read-cost test and `bench/preorders.py`."""
+"""Report histories of any size, cheaply, and what DynamoDB answers a report read.
+
+- The back-in-stock reports' (`write_history`): signups, sends and attributions on every day of a window, their
+  rollup changes by the aggregator's own rules (`change_of`) summed per rollup item and written once per item.
+- The preorder reports' (`replicate`, `write_rollups`): a shop's ledger copied under new orders and customers, its
+  rollups computed by the aggregator's own rules (`order_change`, `customer_row_change`) and written once per
+  rollup item.
+- `items_read`, `DynamoReads` and `measure`: what DynamoDB answers a read through its handler.
+
+Used by the read-cost tests and `bench/reports.py`, `bench/preorders.py`."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from backinstock import aws, deps
+from backinstock import aws, deps, ids
 from backinstock.models.rollups import CUSTOMER_ROWS, entity_of
 from backinstock.repositories.base import from_item, serialize, to_item
 from backinstock.repositories.preorders import CUSTOMER, ORDER, _shop_pk
 from backinstock.repositories.rollups import rollup_key
 from backinstock.services.preorder_rollups import customer_row_change, order_change
-from tests.helpers import call
+from backinstock.services.rollups import change_of
+from backinstock_tools.testkit.gateway import call
+
+START = datetime(2026, 3, 1, 12, tzinfo=UTC)  # the back-in-stock history's first day
+DAYS = 90
+
+
+def write_history(shop_id: str, per_day: int, offset: int) -> None:
+    """`per_day` signups on every day of the window (each notified, one in three attributed). Their rollup changes
+    are computed by the aggregator's own rules (`change_of`) and summed per rollup item before they are written
+    (one UpdateItem per item): the transactional, once-only apply is tested elsewhere, and moto's transactions
+    copy the whole table."""
+    total: dict[tuple[str, str], Counter[str]] = {}
+    latest: dict[tuple[str, str], dict[str, int]] = {}
+    n = 0
+    for day in range(DAYS):
+        for _ in range(per_day):
+            n += 1
+            at = START + timedelta(days=day, minutes=n % 600)
+            for change in changes(shop_id, at, n, offset):
+                for group in (change.plain, *change.once.values()):
+                    for slot, counters in group.items():
+                        total.setdefault(slot, Counter()).update(
+                            {k: int(v) if v == int(v) else v for k, v in counters.items()}
+                        )
+                for slot, values in change.latest.items():
+                    current = latest.setdefault(slot, {})
+                    for name, value in values.items():
+                        current[name] = max(current.get(name, 0), value)
+    repo = deps.rollups()
+    for slot, counters in total.items():
+        summed: dict[str, Any] = dict(counters)  # whole counts as int, fractions (revenue) as Decimal
+        update = repo.counter_update(shop_id, slot, summed)["Update"]
+        repo.client.update_item(TableName=repo.table_name, **update)
+    for (dimension, bucket), values in latest.items():
+        for name, value in values.items():
+            repo.raise_to(shop_id, dimension, bucket, name, value)
+
+
+def changes(shop_id: str, at: datetime, n: int, offset: int) -> list[Any]:
+    signup = {
+        "entity": "signup",
+        "shop_id": shop_id,
+        "signup_id": ids.uuid7(at),
+        "variant_id": 101 + n % 3,
+        "product_id": 10,
+        "channel": "email",
+        "created_at": ids.iso(at),
+    }
+    notified = {**signup, "notified_at": ids.iso(at + timedelta(hours=1))}
+    send = {
+        "entity": "notification",
+        "shop_id": shop_id,
+        "status": "sent",
+        "channel": "email",
+        "variant_id": signup["variant_id"],
+        "product_id": 10,
+        "sent_at": notified["notified_at"],
+    }
+    out = [change_of(None, signup), change_of(signup, notified), change_of(None, send)]
+    if n % 3 == 0:
+        attribution = {
+            "entity": "attribution",
+            "shop_id": shop_id,
+            "order_id": f"o-{offset + n}",
+            "line_item_id": "1",
+            "signup_id": signup["signup_id"],
+            "variant_id": signup["variant_id"],
+            "product_id": 10,
+            "channel": "email",
+            "confidence": "high",
+            "revenue": "10.00",
+            "ordered_at": ids.iso(at + timedelta(hours=2)),
+        }
+        out.append(change_of(None, attribution))
+    return out
+
+
+def items_read(key: str, path: str) -> tuple[int, dict[str, Any]]:
+    read: Counter[str] = Counter()
+
+    def count(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        name = model.name
+        if name == "Query":
+            read[name] += parsed.get("Count", 0)
+        elif name == "GetItem":
+            read[name] += 1 if parsed.get("Item") else 0
+        elif name == "BatchGetItem":
+            read[name] += sum(len(v) for v in parsed.get("Responses", {}).values())
+        elif name == "Scan":
+            read[name] += parsed.get("Count", 0)
+
+    client = aws.client("dynamodb")
+    client.meta.events.register("after-call.dynamodb", count)
+    try:
+        status, body = call("GET", path, key)
+    finally:
+        client.meta.events.unregister("after-call.dynamodb", count)
+    assert status == 200, body
+    assert "Scan" not in read
+    return sum(read.values()), body
 
 
 def replicate(shop_id: str, copies: int) -> None:
