@@ -38,7 +38,7 @@ from typing import Any
 
 from backinstock import buckets
 from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, CUSTOMER_ROWS, PREORDERS, entity_of
-from backinstock.repositories.rollups import RollupRepository, rollup_pk
+from backinstock.repositories.rollups import RollupRepository, row_key
 from backinstock.services.preorder_rollups import customer_row_change
 from backinstock.services.rollups import TOTAL, change_of
 
@@ -98,11 +98,7 @@ class Expected:
                 if entity_of(slot[0]) == CUSTOMER_ROW_ENTITY:
                     rows.append(slot)
         for dimension, bucket in rows:
-            image = {
-                "PK": rollup_pk(self.shop_id, dimension),
-                "SK": f"{dimension}#{bucket}",
-                "entity": CUSTOMER_ROW_ENTITY,
-            }
+            image = {**row_key(self.shop_id, dimension, bucket), "entity": CUSTOMER_ROW_ENTITY}
             change = customer_row_change(None, image)
             for slot, counters in (change.plain if change else {}).items():
                 target = out.setdefault(slot, {})
