@@ -96,8 +96,8 @@ def run() -> dict[str, Any]:
         inside = {"webhook_worker_s": meter.inside_ms() / 1000}
         assert outcome == "restocked", outcome
         worker_calls = dict(meter.calls)
-        sfn = deps.campaigns().sfn
-        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().state_machine_arn)["executions"]
+        sfn = deps.campaigns().workflow.client
+        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
         state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
         sfn.stop_execution(executionArn=execution["executionArn"])
 

@@ -281,8 +281,8 @@ def run() -> dict[str, Any]:
         message = _restock_message(restock_id)
         assert webhooks.handle_message(message) == "restocked"
         stages["webhook_worker"] = {**meter.snapshot(), "units": 1, "units_at_target": 1}
-        sfn = deps.campaigns().sfn
-        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().state_machine_arn)["executions"]
+        sfn = deps.campaigns().workflow.client
+        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
         state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
         sfn.stop_execution(executionArn=execution["executionArn"])
         meter.reset()

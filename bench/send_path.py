@@ -90,8 +90,8 @@ def run() -> dict[str, Any]:
         meter.reset()
         assert webhooks.handle_message(rollups._restock_message(shop_id)) == "restocked"
         stages["webhook_worker"] = _stage(meter, 1, units_at={n: 1 for n in SIZES})
-        sfn = deps.campaigns().sfn
-        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().state_machine_arn)["executions"]
+        sfn = deps.campaigns().workflow.client
+        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
         state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
         sfn.stop_execution(executionArn=execution["executionArn"])
         meter.reset()

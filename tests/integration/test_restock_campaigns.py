@@ -37,17 +37,17 @@ class FakeWorkflow:
     def __init__(self) -> None:
         self.started: list[dict[str, Any]] = []
 
-    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+    def start(self, name: str, payload: dict[str, Any]) -> str:
         if any(s["name"] == name for s in self.started):
             raise RuntimeError("ExecutionAlreadyExists")
-        self.started.append({"name": name, "input": json.loads(input)})
-        return {"executionArn": f"arn:aws:states:us-east-1:123456789012:execution:campaign:{name}"}
+        self.started.append({"name": name, "input": json.loads(json.dumps(payload))})
+        return f"arn:aws:states:us-east-1:123456789012:execution:campaign:{name}"
 
 
 @pytest.fixture
 def steered(tee: Shopify, monkeypatch: pytest.MonkeyPatch) -> tuple[restocks.RestockBook, FakeWorkflow]:
     workflow = FakeWorkflow()
-    c = dataclasses.replace(deps.campaigns(), sfn=workflow)
+    c = dataclasses.replace(deps.campaigns(), workflow=workflow)
     monkeypatch.setattr(send, "PAUSED_RECHECK_SECONDS", 0)  # a held message comes back at once (the test drains)
     return dataclasses.replace(deps.restock_book(), campaigns=lambda: c), workflow
 

@@ -139,7 +139,8 @@ def test_flapping_stock_alerts_nobody_twice_and_waits_out_the_cooldown(
     # The second restock waited out the rest of the (scaled) hour since the first campaign's batch: at most 3 s, the
     # seconds since then deducted, as a clock whose hour lasts 3 s counts them (never a real hour's 3,5xx s).
     assert first == 0 and 1 <= second <= 3
-    history = deps.campaigns().sfn.get_execution_history(executionArn=executions[1]["executionArn"])["events"]
+    sfn = deps.campaigns().workflow.client
+    history = sfn.get_execution_history(executionArn=executions[1]["executionArn"])["events"]
     assert next(e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e) == "Cooldown"
     monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
     deps.reset()
@@ -272,7 +273,7 @@ def test_the_workflow_loops_batch_wait_batch_until_everyone_is_queued(tee: Shopi
     restock(tee, 4)
     [execution] = tee.finish_campaigns()
     assert execution["status"] == "SUCCEEDED"
-    history = deps.campaigns().sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    history = deps.campaigns().workflow.client.get_execution_history(executionArn=execution["executionArn"])["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert entered.count("SendBatch") == 3  # the last batch ends it: no wait for an empty step
     assert entered.count("WaitForNextBatch") == 2

@@ -111,7 +111,7 @@ class Shopify:
         import os
         import time
 
-        sfn = deps.campaigns().sfn
+        sfn = deps.campaigns().workflow.client
         arn = os.environ["CAMPAIGN_STATE_MACHINE_ARN"]
         deadline = time.monotonic() + timeout
         while True:

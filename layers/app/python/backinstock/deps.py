@@ -200,6 +200,7 @@ def restocks() -> Restocks:
 
 @factory
 def campaigns() -> Campaigns:
+    from backinstock.providers.workflows import StepFunctionsWorkflow
     from backinstock.repositories.restocks import RestockRepository
     from backinstock.services.campaigns import Campaigns
 
@@ -208,8 +209,7 @@ def campaigns() -> Campaigns:
         restocks=RestockRepository(config.table_name()),
         shops=shops(),
         queue=queue(),
-        sfn=aws.client("stepfunctions"),
-        state_machine_arn=env.CAMPAIGN_STATE_MACHINE_ARN,
+        workflow=StepFunctionsWorkflow(env.CAMPAIGN_STATE_MACHINE_ARN),
         seconds_per_hour=env.CAMPAIGN_SECONDS_PER_HOUR,
         rollups=rollups(),
     )

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from backinstock.ids import id_bounds
+from backinstock.keys import PK, SK
 from backinstock.repositories.base import Repository, key, serialize, to_item
 
 OFFER = "OFFER#"
@@ -111,8 +112,10 @@ class OfferRepository(Repository):
 
     def replace(self, offer: dict[str, Any], read_version: int, added: list[int], removed: list[int]) -> None:
         """Write an updated offer if it is still at `read_version`, claim its added selling plans and release its
-        removed ones, all or nothing. Raises `OfferChanged` or `PlanTaken`."""
+        removed ones, all or nothing. Raises `OfferChanged` or `PlanTaken`. `offer` may be an item as read: its
+        keys are left out (the offer's own are written)."""
         shop_id, offer_id = offer["shop_id"], offer["offer_id"]
+        offer = {k: v for k, v in offer.items() if k not in (PK, SK)}
         writes: list[dict[str, Any]] = [
             {
                 "Put": {

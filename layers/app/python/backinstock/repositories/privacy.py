@@ -37,6 +37,13 @@ _IN_LIMIT = 100  # operands of one IN comparison
 SIGNUP_PERSONAL = ("search_email", "search_phone", "push_endpoint", "customer_email", "customer_phone", "customer_name")
 
 
+def customer_contact(customer: dict[str, Any]) -> tuple[str, str]:
+    """The channel and contact a customer item (`customers`) is keyed by: its sort key `CUSTOMER#<channel>#<contact>`
+    (a contact may hold `#`: only the first two separate)."""
+    _, channel, contact = str(customer[SK]).split("#", 2)
+    return channel, contact
+
+
 def _values(prefix: str, items: Iterable[str]) -> dict[str, Any]:
     return {f":{prefix}{i}": {"S": v} for i, v in enumerate(sorted(items))}
 
@@ -220,6 +227,11 @@ class PrivacyRepository(Repository):
         self.batch_write([{"DeleteRequest": {"Key": key(shop_pk(shop_id), sk)}} for sk in dict.fromkeys(sort_keys)])
         return len(set(sort_keys))
 
+    def delete_found(self, shop_id: str, items: list[dict[str, Any]]) -> int:
+        """`delete_in_shop` for items this repository read from the shop's partition (customers, preorder customer
+        profiles): each by its own key."""
+        return self.delete_in_shop(shop_id, [item[SK] for item in items])
+
     # ----------------------------------------------------------------------------------------- data requests
     def data_request(self, shop_id: str, request_id: str) -> dict[str, Any] | None:
         return self.read(shop_pk(shop_id), DATAREQ + request_id)
@@ -293,6 +305,10 @@ class PrivacyRepository(Repository):
             )
             return True
         return False
+
+    def purge_shop(self, shop_id: str) -> int:
+        """`purge_partition` of the shop's own partition."""
+        return self.purge_partition(shop_pk(shop_id))
 
     def purge_partition(self, pk: str) -> int:
         """Delete every item of one partition: keys-only Query pages, deleted as they come in BatchWriteItem calls

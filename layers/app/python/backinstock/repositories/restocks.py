@@ -396,6 +396,28 @@ class RestockRepository(Repository):
             raise
         return True
 
+    # ------------------------------------------------------------------------------------------------ picks
+    def waiting_signups(
+        self,
+        shop_id: str,
+        variant_id: int,
+        product_id: int,
+        whole_product: bool,
+        start_key: dict[str, Any] | None,
+        want: int,
+        channels: list[str],
+        now: int | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """A campaign's next waiting signups (`waiting_signups`): the variant's (its `GSI1` list) or, when any
+        variant of the product applies (`whole_product`), the product's (its `GSI2` list)."""
+        from backinstock.repositories.signups import product_pk, variant_pk
+
+        if whole_product:
+            index, partition = "GSI2", product_pk(shop_id, product_id)
+        else:
+            index, partition = "GSI1", variant_pk(shop_id, variant_id)
+        return waiting_signups(self, index, partition, start_key, want, channels, now)
+
 
 # Pending (not notified, not unsubscribed, not blocked) and eligible: channel enabled, opt-in confirmed if required.
 _WAITING = (

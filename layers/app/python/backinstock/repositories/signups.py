@@ -74,6 +74,17 @@ def signup_key(shop_id: str, signup_id: str) -> dict[str, Any]:
     return key(shop_pk(shop_id), SIGNUP + signup_id)
 
 
+def index_keys(signup: dict[str, Any]) -> dict[str, str]:
+    """A signup's two index entries: its variant's list (`GSI1`) and its product's (`GSI2`), by signup id."""
+    shop_id, sk = signup["shop_id"], SIGNUP + signup["signup_id"]
+    return {
+        "GSI1PK": variant_pk(shop_id, signup["variant_id"]),
+        "GSI1SK": sk,
+        "GSI2PK": product_pk(shop_id, signup["product_id"]),
+        "GSI2SK": sk,
+    }
+
+
 STATUS_FILTERS = {
     "pending": "attribute_not_exists(notified_at) AND attribute_not_exists(unsubscribed_at) "
     "AND attribute_not_exists(blocked_at)",
@@ -267,9 +278,11 @@ class SignupRepository(Repository):
 
     # ---------------------------------------------------------------------------------------------- writes
     def create(self, signup: dict[str, Any], stale_guard_owner: str | None = None) -> None:
-        """Put the signup and claim its pending guard together. Raises `GuardTaken(owner_id)` when another active
-        signup holds the guard. `stale_guard_owner`: take the guard over from that (no longer active) signup."""
+        """Put the signup (with its index entries, `index_keys`) and claim its pending guard together. Raises
+        `GuardTaken(owner_id)` when another active signup holds the guard. `stale_guard_owner`: take the guard over
+        from that (no longer active) signup."""
         shop_id = signup["shop_id"]
+        stored = {**signup, **index_keys(signup)}
         guard = key(shop_pk(shop_id), guard_sk(signup["variant_id"], signup["channel"], signup["contact"]))
         guard_put: dict[str, Any] = {
             "Item": {**guard, **to_item({"entity": "pending_guard", "signup_id": signup["signup_id"]})},
@@ -285,7 +298,7 @@ class SignupRepository(Repository):
                 [
                     {
                         "Put": {
-                            "Item": {**signup_key(shop_id, signup["signup_id"]), **to_item(signup)},
+                            "Item": {**signup_key(shop_id, signup["signup_id"]), **to_item(stored)},
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     },

@@ -30,6 +30,7 @@ from aws_lambda_powertools import Logger
 
 from backinstock import ids
 from backinstock.models.settings import Delivery, Settings
+from backinstock.providers.workflows import StepFunctionsWorkflow
 from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories import restocks as restock_repo
 from backinstock.repositories.restocks import RestockRepository
@@ -49,8 +50,7 @@ class Campaigns:
     restocks: RestockRepository
     shops: ShopRepository
     queue: SendQueue
-    sfn: Any  # boto3 Step Functions client
-    state_machine_arn: str
+    workflow: StepFunctionsWorkflow  # the campaign state machine's executions
     seconds_per_hour: int = 3600  # the local run scales `wait_hours` down (CAMPAIGN_SECONDS_PER_HOUR)
     rollups: RollupRepository | None = None  # the waitlist's counters: a campaign's `eligible` at its start
 
@@ -131,9 +131,7 @@ def start(
         "wait_seconds": delay,
     }
     try:
-        response = c.sfn.start_execution(
-            stateMachineArn=c.state_machine_arn, name=f"restock-{campaign_id}", input=json.dumps(state)
-        )
+        execution_arn = c.workflow.start(f"restock-{campaign_id}", state)
     except Exception:
         c.restocks.release_claim(shop.shop_id, variant_id, campaign_id)
         raise
@@ -141,7 +139,7 @@ def start(
         "restock campaign started",
         extra={"variant_id": variant_id, "campaign_id": campaign_id, "quantity": quantity, "delay_s": delay},
     )
-    return {**campaign, "execution_arn": response["executionArn"], "delay_seconds": delay, "status": "running"}
+    return {**campaign, "execution_arn": execution_arn, "delay_seconds": delay, "status": "running"}
 
 
 def _scaled(c: Campaigns, seconds: int) -> int:
@@ -181,10 +179,7 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
             return _close(c, state, "stopped", "sold out again before the batch", moment)
     channels = [name for name in ("email", "sms", "push") if getattr(settings.channels, name).enabled]
     product_id = int(state["product_id"])
-    if any_variant_applies(settings, product_id):
-        index, partition = "GSI2", f"SHOP#{shop_id}#PRODUCT#{product_id}"
-    else:
-        index, partition = "GSI1", f"SHOP#{shop_id}#VARIANT#{variant_id}"
+    whole_product = any_variant_applies(settings, product_id)  # the product's waitlist, not the variant's
     # A batch bigger than STEP_LIMIT (or everyone, batching off) is queued over several steps with no wait between
     # them, so that one Lambda invocation stays short: `in_batch` says a batch is under way, `batch_left` what it
     # still takes (None: no limit).
@@ -193,8 +188,8 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     starting = not state.get("in_batch")
     left_in_batch: int | None = size if starting else state.get("batch_left")
     take = STEP_LIMIT if left_in_batch is None else min(left_in_batch, STEP_LIMIT)
-    picked, cursor = restock_repo.waiting_signups(
-        c.restocks, index, partition, state.get("cursor"), take, channels, int(moment.timestamp())
+    picked, cursor = c.restocks.waiting_signups(
+        shop_id, variant_id, product_id, whole_product, state.get("cursor"), take, channels, int(moment.timestamp())
     )
     campaign_id = state["campaign_id"]
     sends = [
@@ -229,7 +224,7 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
             "next_batch_at": ids.iso(moment + timedelta(seconds=wait)) if wait else None,
         }
         if int(state["batches"]) == 0 and starting:
-            progress["eligible"] = _eligible(c, shop_id, index, variant_id, product_id)
+            progress["eligible"] = _eligible(c, shop_id, whole_product, variant_id, product_id)
         c.restocks.record_batch(shop_id, variant_id, campaign_id, len(sends), at, new_batch, progress)
     next_state = {
         **state,
@@ -275,12 +270,12 @@ def _close(
     return {**state, "done": True, "wait_seconds": 0, "status": status, "outcome": reason}
 
 
-def _eligible(c: Campaigns, shop_id: str, index: str, variant_id: int, product_id: int) -> int:
+def _eligible(c: Campaigns, shop_id: str, whole_product: bool, variant_id: int, product_id: int) -> int:
     """Signups waiting at the campaign's start, from the waitlist's all-time counters (one GetItem, no Query of the
     whole waitlist); exact once every batch is queued (`step` then records what it queued)."""
     if c.rollups is None:
         return 0
-    dimension = f"v:{variant_id}" if index == "GSI1" else f"p:{product_id}"
+    dimension = f"p:{product_id}" if whole_product else f"v:{variant_id}"
     return c.rollups.total(shop_id, dimension, "signups_pending", consistent=False)
 
 

@@ -234,7 +234,7 @@ def update_offer(o: Offers, shop_id: str, offer_id: str, body: m.OfferUpdate, no
     values["version"] = read_version + 1
     before = {int(p) for p in current.get("selling_plan_ids") or []}
     after = {int(p) for p in values["selling_plan_ids"]}
-    stored = {k: v for k, v in values.items() if v is not None and k not in ("PK", "SK")}
+    stored = {k: v for k, v in values.items() if v is not None}  # the read item's keys: the repository's
     try:
         o.offers.replace(stored, read_version, sorted(after - before), sorted(before - after))
     except PlanTaken as exc:

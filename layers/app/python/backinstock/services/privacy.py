@@ -5,21 +5,21 @@ functions below with the verified payload. Each is idempotent, because webhooks 
 
 - `customer_data_request`: a report of what we hold about one customer of one shop (signups, the send log's rows,
   customer records, the attributions of the requested orders' lines to alerts, their preorder customer record and
-  the requested orders' preorder ledger entries), stored as
-  `SHOP#<id> / DATAREQ#<data_request id>` for 30 days (TTL) and emailed once to the merchant (`Shop.email`), who
-  answers the customer: Shopify gives apps no channel back. A replay sends no second email (a conditional claim on
-  the stored item precedes the provider call; a failed send releases it for the retry).
+  the requested orders' preorder ledger entries), stored as the shop's data-request item (repositories/privacy.py)
+  for 30 days (TTL) and emailed once to the merchant (`Shop.email`), who answers the customer: Shopify gives apps
+  no channel back. A replay sends no second email (a conditional claim on the stored item precedes the provider
+  call; a failed send releases it for the retry).
 - `redact_customer`: the customer's contacts are rubbed out of the shop's partition: signups keep their history
   (ids, variants, timestamps, counters: the merchant's statistics) with `contact = "[redacted]"`, the other contact
   attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items, preorder
   customer profiles (their email and name; the preorder ledger and rollups hold only a customer key) and stored
   data-request reports about them are deleted; send-log rows get `contact = "[redacted]"`. Send claims and usage
   counters hold no contact, order attributions neither. Export files: the time the redaction finished is recorded
-  (`SHOP#<id> / ERASURE`) and every download link of an export that started before it answers 410 at once; the
+  (the shop's erasure item) and every download link of an export that started before it answers 410 at once; the
   files are never served again and the bucket's lifecycle rule deletes them within 7 days. The customer is
   identified by the payload's email (lower-cased) and phone (normalised as signups store it), then by every contact
   the rows found that way hold (an SMS signup found by its phone also names the email), until no new one appears.
-- `redact_shop` (48 hours after uninstall): every item of `SHOP#<id>` and of each partition that
+- `redact_shop` (48 hours after uninstall): every item of the shop's partition and of each partition that
   `Privacy.extra_partitions` names (the factory passes the report rollups'), the shop's global API key items, its
   domain claim (only while it points to this shop) and its Secrets Manager secret. Afterwards the shop does not
   exist, its keys do not authenticate and every download link of its exports answers 410.
@@ -49,7 +49,7 @@ from aws_lambda_powertools import Logger
 from backinstock import ids
 from backinstock.models.signups import normalize_email, normalize_phone
 from backinstock.providers import Email, EmailProvider
-from backinstock.repositories.privacy import REDACTED, PrivacyRepository
+from backinstock.repositories.privacy import REDACTED, PrivacyRepository, customer_contact
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.services.preorder_ledger import customer_keys
 
@@ -73,8 +73,8 @@ class Privacy:
     shops: ShopRepository
     secrets: ShopSecrets
     email: EmailProvider
-    # Partitions outside `SHOP#<id>` that hold a shop's data, as functions shop id -> partition key (the report
-    # rollups: `SHOP#<id>#ROLLUP#<shard>`, `#ONCE`, `#MARKS`; the send claims and leases: `SHOP#<id>#SEND#<nn>`):
+    # Partitions outside the shop's own that hold a shop's data, as functions shop id -> partition key (the report
+    # rollups' shards, once-keys and marks; the send claims and leases: `shop_partitions`, `send_partitions`):
     # `redact_shop` purges each.
     extra_partitions: tuple[Callable[[str], str], ...] = ()
 
@@ -195,7 +195,7 @@ def _report(
     profiles, orders = preorders
     customers = []
     for c in found.customers:
-        _, channel, contact = c["SK"].split("#", 2)
+        channel, contact = customer_contact(c)
         customers.append(
             {
                 "channel": channel,
@@ -359,11 +359,11 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
         counts["signups"] += p.records.redact_signup(shop_id, s["signup_id"], at)
     if found.contacts:
         counts["pending_guards"] = p.records.delete_in_shop(shop_id, p.records.guard_keys(shop_id, found.contacts))
-        counts["customers"] = p.records.delete_in_shop(shop_id, [c["SK"] for c in found.customers])
+        counts["customers"] = p.records.delete_found(shop_id, found.customers)
         for n in p.records.notifications_to(shop_id, found.contacts):
             counts["notifications"] += p.records.redact_notification(shop_id, n["notification_id"], at)
     profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
-    counts["preorder_customers"] = p.records.delete_in_shop(shop_id, [profile["SK"] for profile in profiles])
+    counts["preorder_customers"] = p.records.delete_found(shop_id, profiles)
     counts["data_requests"] = p.records.delete_in_shop(
         shop_id, p.records.data_request_keys(shop_id, customer_id, found.contacts)
     )
@@ -390,6 +390,6 @@ def redact_shop(p: Privacy, shop_id: str, payload: dict[str, Any]) -> dict[str, 
     p.secrets.delete(shop_id)
     for partition in p.extra_partitions:
         counts["extra_items"] += p.records.purge_partition(partition(shop_id))
-    counts["shop_items"] = p.records.purge_partition(f"SHOP#{shop_id}")
+    counts["shop_items"] = p.records.purge_shop(shop_id)
     logger.info("shop purged", extra={"shop_id": shop_id, **counts})
     return counts

@@ -10,6 +10,7 @@ the episode. Inventory items are mapped to variants by the product webhooks; an 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def on_inventory_level(r: Restocks, shop: Shop, payload: dict[str, Any], now: da
 
 # ------------------------------------------------------------------------------------------ the merchant's view
 # `/back_in_stock/restocks`: campaigns listed, read, started by hand, paused, resumed and cancelled. The campaign's
-# record (`repositories.restocks`, `RCAMPAIGN#<id>`) holds what the steps and the controls write; its sends' outcomes
+# record (`repositories.restocks`) holds what the steps and the controls write; its sends' outcomes
 # come from the rollup aggregator (dimension `rc:<id>`, `services.rollups`), never from a write per send.
 QUIET_FOR = timedelta(minutes=10)  # a campaign whose last batch is queued is completed once its sends stop coming
 NOT_FOUND = "Restock campaign not found"
@@ -262,7 +263,7 @@ def _restart(b: RestockBook, shop_id: str, campaign_id: str, parked: str, n: int
         raise RuntimeError("resuming a parked campaign needs the campaign workflow")
     c = b.campaigns()
     try:
-        c.sfn.start_execution(stateMachineArn=c.state_machine_arn, name=f"restock-{campaign_id}-r{n}", input=parked)
+        c.workflow.start(f"restock-{campaign_id}-r{n}", json.loads(parked))
     except Exception as exc:
         if "ExecutionAlreadyExists" in type(exc).__name__ or "ExecutionAlreadyExists" in str(exc):
             return  # a retry of this very resume: the execution runs

@@ -38,13 +38,12 @@ from typing import Any
 
 from backinstock import buckets
 from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, CUSTOMER_ROWS, PREORDERS, entity_of
-from backinstock.repositories.rollups import RollupRepository, rollup_pk
+from backinstock.repositories.rollups import RollupRepository, row_key
+from backinstock.repositories.rollups.audit import SOURCES
 from backinstock.services.preorder_rollups import customer_row_change
 from backinstock.services.rollups import TOTAL, change_of
 
-# The base records the rollups are a function of, by entity (`services.rollups.ENTITIES`, but for the customer rows,
-# which the counters of ledger orders make): one Query range each in the shop's partition.
-SOURCES = {"signup": "SIGNUP#", "notification": "NOTIF#", "attribution": "ATTR#", "preorder": "PREORDER#"}
+# The base records the rollups are a function of, read in this order (`repositories.rollups.audit.SOURCES`).
 PREFIXES = tuple(SOURCES.values())
 ROW = "(row)"  # the pseudo-counter of a customer row that exists and should not
 LATEST = ("l_", "r_")  # max-updates (`Change.latest`)
@@ -98,11 +97,7 @@ class Expected:
                 if entity_of(slot[0]) == CUSTOMER_ROW_ENTITY:
                     rows.append(slot)
         for dimension, bucket in rows:
-            image = {
-                "PK": rollup_pk(self.shop_id, dimension),
-                "SK": f"{dimension}#{bucket}",
-                "entity": CUSTOMER_ROW_ENTITY,
-            }
+            image = {**row_key(self.shop_id, dimension, bucket), "entity": CUSTOMER_ROW_ENTITY}
             change = customer_row_change(None, image)
             for slot, counters in (change.plain if change else {}).items():
                 target = out.setdefault(slot, {})

@@ -254,11 +254,7 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
         "created_at": at,
         "search_email": search_email or None,
         "search_phone": search_phone or None,
-        "GSI1PK": f"SHOP#{shop_id}#VARIANT#{variant['variant_id']}",
-        "GSI1SK": f"SIGNUP#{signup_id}",
-        "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{variant['product_id']}",
-        "GSI2SK": f"SIGNUP#{signup_id}",
-    }
+    }  # its keys and index entries: the repository's (`SignupRepository.create`)
     # The opt-in confirmation (when required) is not queued here: the table's stream queues it once the write is
     # committed (services/optin.py), so a refused create (409) or a failed write leaves no message behind.
     _create_unique(w, item)

@@ -15,6 +15,10 @@ from backinstock.repositories.base import Repository, from_item, key, serialize
 from backinstock.repositories.rollups.keys import _NOT_COUNTERS, ONCE_RETENTION, SHARDS, once_pk, rollup_key, shard_pk
 
 _EXACT = TypeDeserializer()
+# The base records the rollups are a function of, by entity (`services.rollups.ENTITIES`, but for the customer rows,
+# which the counters of ledger orders make): the sort-key prefix of each, one Query range in the shop's partition
+# (`source_page`).
+SOURCES = {"signup": "SIGNUP#", "notification": "NOTIF#", "attribution": "ATTR#", "preorder": "PREORDER#"}
 
 
 class RollupAudit(Repository):

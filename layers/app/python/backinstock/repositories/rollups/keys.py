@@ -47,3 +47,8 @@ def shop_partitions() -> list[Callable[[str], str]]:
 
 def rollup_key(shop_id: str, dimension: str, bucket: str) -> dict[str, Any]:
     return key(rollup_pk(shop_id, dimension), f"{dimension}#{bucket}")
+
+
+def row_key(shop_id: str, dimension: str, bucket: str) -> dict[str, str]:
+    """`rollup_key` as plain strings: the key of a rollup item as a stream image or `from_item` shows it."""
+    return {"PK": rollup_pk(shop_id, dimension), "SK": f"{dimension}#{bucket}"}
