@@ -70,8 +70,8 @@ def test_amounts_follow_their_currencys_minor_units() -> None:
 
     from backinstock import money
 
-    assert money.render_in(Decimal("1200.00"), "JPY") == "1200"
-    assert money.render_in(Decimal("1199.5"), "jpy") == "1200"
-    assert money.render_in(Decimal("12.5"), "USD") == "12.50"
-    assert money.render_in(Decimal("1.2345"), "KWD") == "1.235"
+    assert money.render(Decimal("1200.00"), "JPY") == "1200"
+    assert money.render(Decimal("1199.5"), "jpy") == "1200"
+    assert money.render(Decimal("12.5"), "USD") == "12.50"
+    assert money.render(Decimal("1.2345"), "KWD") == "1.235"
     assert money.minor_units("EUR") == 2 and money.minor_units(None) == 2

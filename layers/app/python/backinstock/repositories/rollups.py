@@ -33,7 +33,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -534,3 +534,26 @@ def _deserialize_exact(item: dict[str, Any]) -> dict[str, Any]:
     """A rollup item with its numbers as Decimal (counters compare exactly; `from_item` turns integral ones into
     int)."""
     return {k: _EXACT.deserialize(v) for k, v in item.items()}
+
+
+# -------------------------------------------------------------------------- reading keys back (issue 27, part 2)
+# The services never parse a rollup key: what a key says comes from these.
+def bucket_day(item: dict[str, Any]) -> date:
+    """The first day of a rollup item's bucket (`<dimension>#<G>#<bucket start>`)."""
+    return date.fromisoformat(str(item["SK"]).rsplit("#", 1)[1])
+
+
+@dataclass(frozen=True)
+class CustomerRowKey:
+    """What the key of a per-customer row (`SHOP#<id>#ROLLUP#<shard> / <dimension>#<G>#<bucket start>#<customer>`)
+    says."""
+
+    shop_id: str
+    dimension: str
+    bucket: str  # `<G>#<bucket start>`, as `rollup_key` takes it
+    customer: str
+
+
+def customer_row_key(item: dict[str, Any]) -> CustomerRowKey:
+    dimension, granularity, start, customer = str(item["SK"]).split("#", 3)
+    return CustomerRowKey(str(item["PK"]).split("#")[1], dimension, f"{granularity}#{start}", customer)

@@ -25,10 +25,11 @@ from pydantic import BaseModel
 from backinstock import ids, registry
 from backinstock.errors import Conflict, NotFound
 from backinstock.infra_spec import EXPORT_FILE_RETENTION_DAYS, EXPORT_JOB_RETENTION_HOURS
-from backinstock.models.reporting import ExportAccepted, ExportJob
+from backinstock.models.reporting import ExportAccepted, ExportJob, csv_rows
 from backinstock.registry import BASE_PATH, Action, Export
+from backinstock.reporting import Windowed, resolve_window
 from backinstock.repositories.exports import ExportRepository, JobNotRunning
-from backinstock.services import downloads, reports
+from backinstock.services import downloads
 
 JOB_RETENTION = timedelta(hours=EXPORT_JOB_RETENTION_HOURS)  # after completion: then DynamoDB's TTL deletes the row
 UNFINISHED_RETENTION = timedelta(days=2)  # a job whose workflow never reported back
@@ -77,7 +78,7 @@ def start(
     window: dict[str, str] = {}
     if spec.window:
         # A windowed export's body has the report filters' from/to (a unit test checks every declaration).
-        start_day, end_day = reports.resolve_window(cast(reports.Windowed, params), moment)
+        start_day, end_day = resolve_window(cast(Windowed, params), moment)
         window = {"from": start_day.isoformat(), "to": end_day.isoformat()}
         stored.update(window)
     job_id = new_job_id()
@@ -224,7 +225,7 @@ def open_source(
     if spec.resumable:
         opened: Opened = rows(context, job["shop_id"], params, cursor)
         return spec.columns, opened
-    listed = list(rows(context, job["shop_id"], params, now))
+    listed = list(csv_rows(rows(context, job["shop_id"], params, now)))  # a report: its answer's table
     skip = int(cursor or 0)
     return spec.columns, Opened(((r, i + 1) for i, r in enumerate(listed) if i >= skip), len(listed))
 
