@@ -34,18 +34,36 @@ from backinstock.models.rollups import CANCEL_REASONS
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 MAX_OFFER_IDS = 50
-# by_date's metric columns, in the order they are listed; `metrics` restricts them.
-BY_DATE_METRICS = (
-    "orders",
-    "units",
-    "revenue",
-    "customers",
-    "deposits_collected",
-    "balances_collected",
-    "cancelled_orders",
-    "refunds_issued",
-)
-MONEY_METRICS = frozenset({"revenue", "deposits_collected", "balances_collected", "refunds_issued"})
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
+    keep_nulls: ClassVar[bool] = True
+
+
+class DatePoint(_Out):
+    """One bucket; only the requested metrics appear (`metrics`)."""
+
+    date: str
+    orders: int | None = None
+    units: int | None = None
+    revenue: str | None = None
+    customers: int | None = None
+    deposits_collected: str | None = None
+    balances_collected: str | None = None
+    cancelled_orders: int | None = None
+    refunds_issued: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _requested_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None}
+
+
+# by_date's metrics: DatePoint's fields, in their order (its CSV columns too); `metrics` restricts them. Money is
+# what a string carries.
+BY_DATE_METRICS = tuple(name for name in DatePoint.model_fields if name != "date")
+MONEY_METRICS = frozenset(n for n in BY_DATE_METRICS if DatePoint.model_fields[n].annotation == str | None)
 
 
 # ------------------------------------------------------------------------------------------------------ filters
@@ -226,11 +244,6 @@ REPORTING_CURRENCY = (
 )
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
-    keep_nulls: ClassVar[bool] = True
-
-
 class Conversion(_Out):
     """How the answer's amounts were obtained: the shop's own money, or converted from it."""
 
@@ -348,25 +361,6 @@ class ByProductReport(_Out):
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
     rows: list[ProductRow]
-
-
-class DatePoint(_Out):
-    """One bucket; only the requested metrics appear (`metrics`)."""
-
-    date: str
-    orders: int | None = None
-    units: int | None = None
-    revenue: str | None = None
-    customers: int | None = None
-    deposits_collected: str | None = None
-    balances_collected: str | None = None
-    cancelled_orders: int | None = None
-    refunds_issued: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _requested_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        return {k: v for k, v in out.items() if v is not None}
 
 
 class ByDateReport(_Out):
