@@ -1,7 +1,8 @@
 """CSV exports as jobs: start (job row + workflow execution), poll, cancel, and the workflow's task that writes the
 file. Generic: what a job writes is its export action's declaration (`registry.Export`: a report's, derived by its
-family; the waitlist's, with the signups): its columns, its rows function, its status URL and file name. The job
-names its action, and the task finds the declaration in the registry; a new report needs nothing here.
+family, the report's answer as the table its response model declares; the waitlist's, with the signups): its
+columns, its rows function, its status URL and file name. The job names its action, and the task finds the
+declaration in the registry; a new report needs nothing here.
 
 The workflow (`workflows/export.asl.json`) runs `run_step` in a loop: each invocation streams rows into the
 multipart upload and stops at a part boundary when its time runs short, handing the upload's state and the row
