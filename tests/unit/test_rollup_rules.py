@@ -224,7 +224,7 @@ def test_the_cap_is_on_buckets_not_days() -> None:
 
 
 def test_a_series_first_bucket_is_labelled_by_the_window_start() -> None:
-    from backinstock.services.reports import labelled
+    from backinstock.reporting import labelled
 
     points = {b: b for b in buckets.buckets(date(2026, 11, 8), date(2026, 12, 7), buckets.MONTH)}
     assert [d for d, _ in labelled(points, date(2026, 11, 8))] == [date(2026, 11, 8), date(2026, 12, 1)]
