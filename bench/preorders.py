@@ -111,6 +111,7 @@ def export_rate(shop_id: str) -> dict[str, Any]:
     from backinstock import deps
     from backinstock.csvfile import MultipartCsv
     from backinstock.models import preorder_reports as m
+    from backinstock.models.reporting import csv_rows
     from backinstock.services import preorder_reports
     from backinstock_tools.testkit.history import DynamoReads
     from bench.reports import DropParts
@@ -123,7 +124,7 @@ def export_rate(shop_id: str) -> dict[str, Any]:
         count = 0
         with DynamoReads() as reads:
             t0 = time.perf_counter()
-            for row in preorder_reports.csv_customers(deps.preorder_reports(), shop_id, query, NOW):
+            for row in csv_rows(preorder_reports.customers_export(deps.preorder_reports(), shop_id, query, NOW)):
                 writer.write_row(row)
                 count += 1
             writer.complete()

@@ -70,8 +70,27 @@ def test_amounts_follow_their_currencys_minor_units() -> None:
 
     from backinstock import money
 
-    assert money.render_in(Decimal("1200.00"), "JPY") == "1200"
-    assert money.render_in(Decimal("1199.5"), "jpy") == "1200"
-    assert money.render_in(Decimal("12.5"), "USD") == "12.50"
-    assert money.render_in(Decimal("1.2345"), "KWD") == "1.235"
+    assert money.render(Decimal("1200.00"), "JPY") == "1200"
+    assert money.render(Decimal("1199.5"), "jpy") == "1200"
+    assert money.render(Decimal("12.5"), "USD") == "12.50"
+    assert money.render(Decimal("1.2345"), "KWD") == "1.235"
     assert money.minor_units("EUR") == 2 and money.minor_units(None) == 2
+
+
+def test_an_order_line_whose_amount_is_not_a_finite_number_counts_zero_in_the_attribution_too() -> None:
+    """Issue 27: the attribution parsed amounts with a helper of its own, which let `NaN` and `Infinity` through to a
+    comparison that raised, so the whole order failed (its webhook retried into the DLQ, its other lines never
+    attributed). It parses as the preorder ledger does now (`money.parse`): what is not a finite number counts 0.
+    Everything else is as before: exact until the line's total, rounded once to the cent, half up."""
+    from decimal import Decimal
+
+    from backinstock.services.attribution import line_revenue
+
+    assert line_revenue({"price": "NaN", "quantity": 2}) == Decimal("0.00")
+    assert line_revenue({"price": "Infinity", "quantity": 1}) == Decimal("0.00")
+    assert line_revenue({"price": "10", "quantity": 1, "total_discount": "NaN"}) == Decimal("10.00")
+    assert str(line_revenue({"price": "12.345", "quantity": 3})) == "37.04"  # 37.035, half up
+    assert str(line_revenue({"price": " 3.5 ", "quantity": 3, "total_discount": "abc"})) == "10.50"
+    assert str(line_revenue({"price": None, "quantity": 1})) == "0.00"
+    discounted = {"price": "20", "quantity": 2, "discount_allocations": [{"amount": "5.005"}, {"amount": None}]}
+    assert str(line_revenue(discounted)) == "35.00"  # 34.995, half up

@@ -16,6 +16,7 @@ import typing
 import pytest
 
 from backinstock import deps, dispatch, registry
+from backinstock.models.reporting import Column, Table, csv_columns, csv_rows
 from backinstock.registry import Action
 from backinstock.reporting import Report, ReportFamily, family_of
 
@@ -71,7 +72,8 @@ def _parameter_types(function: typing.Any) -> list[typing.Any]:
 
 def test_every_named_function_exists_and_takes_the_declared_models() -> None:
     """What mypy checks in a hand-written handler (the service takes the action's model) holds for the functions a
-    declaration names: a read takes the read's query and returns its response; rows take the export's body."""
+    declaration names: a read takes the read's query and returns its response; the export's function takes the
+    export's body and returns the same response, whose CSV table the model declares."""
     for family in families():
         # The factory's return type, by name (deps imports the types it returns only for type checking).
         context = inspect.signature(getattr(deps, family.context)).return_annotation
@@ -81,9 +83,177 @@ def test_every_named_function_exists_and_takes_the_declared_models() -> None:
             assert (first.__name__, shop, query) == (context, str, read.query_model), report.name
             assert typing.get_type_hints(function)["return"] is read.response_model, report.name
             assert export.export is not None
+            assert (report.export_read is not None) == (report.export_body is not None), report.name
             rows = registry.resolve(export.export.rows)
             first, shop, body = _parameter_types(rows)[:3]
             assert (first.__name__, shop, body) == (context, str, export.body_model), report.name
+            assert typing.get_type_hints(rows)["return"] is read.response_model, report.name
+            assert export.export.columns == csv_columns(report.response), report.name
+
+
+def test_a_reports_csv_columns_are_its_models_fields_in_order() -> None:
+    """A report's CSV is its answer (`models.reporting.Table`): each column is a field, named by its JSON name or
+    its `Column`, so a new column is one field. The headers, as the files have had them."""
+    from backinstock.models import preorder_reports as p
+    from backinstock.models import reports as b
+
+    money = ("currency", "exchange_rate")
+    assert csv_columns(b.SummaryReport) == (
+        "from",
+        "to",
+        "currency",
+        "signups",
+        "pending",
+        "blocked",
+        "notified",
+        "conversions",
+        "conversion_rate",
+        "recovered_revenue",
+    )
+    assert csv_columns(b.SignupsReport) == ("date", "signups", "pending", "blocked", "notified")
+    assert csv_columns(b.NotificationsReport) == (
+        "date",
+        "sent",
+        "blocked",
+        "email",
+        "sms",
+        "push",
+        "blocked_email",
+        "blocked_sms",
+        "blocked_push",
+    )
+    assert csv_columns(b.ConversionsReport) == ("date", "orders", "recovered_revenue", "currency")
+    assert csv_columns(b.DemandReport) == (
+        "shopify_variant_id",
+        "shopify_product_id",
+        "variant_title",
+        "product_title",
+        "pending",
+        "total",
+        "last_requested_at",
+    )
+    assert csv_columns(p.PreorderSummaryReport) == (
+        "from",
+        "to",
+        *money,
+        "orders",
+        "units",
+        "revenue",
+        "customers",
+        "deposits_collected",
+        "balances_collected",
+        "balances_outstanding",
+        "cancelled_orders",
+        "refunds_issued",
+    )
+    assert csv_columns(p.RevenueReport) == (
+        "date",
+        "revenue",
+        *money,
+        "from",
+        "to",
+        "include_deposits",
+        "include_balances",
+    )
+    assert csv_columns(p.ByOfferReport) == ("offer_id", "offer_name", "orders", "units", "revenue", "customers", *money)
+    assert csv_columns(p.ByVariantReport) == (
+        "offer_id",
+        "shopify_variant_id",
+        "shopify_product_id",
+        "variant_title",
+        "product_title",
+        "orders",
+        "units",
+        "revenue",
+        *money,
+    )
+    assert csv_columns(p.ByProductReport) == (
+        "shopify_product_id",
+        "product_title",
+        "variants",
+        "orders",
+        "units",
+        "revenue",
+        *money,
+    )
+    assert csv_columns(p.ByDateReport) == ("date", *p.BY_DATE_METRICS, *money)
+    assert csv_columns(p.CancellationsReport) == (
+        "row",
+        "reason",
+        "offer_id",
+        "offer_name",
+        "cancelled_orders",
+        "cancelled_units",
+        "cancelled_revenue",
+        "refunds_issued",
+        *money,
+    )
+    assert csv_columns(p.BalanceCollectionReport) == (
+        "row",
+        "offer_id",
+        "offer_name",
+        "balances_due",
+        "balances_collected",
+        "balances_failed",
+        "balances_outstanding",
+        "collected_count",
+        "failed_count",
+        "collection_rate",
+        *money,
+    )
+    assert csv_columns(p.CustomersReport) == (
+        "email",
+        "name",
+        "orders",
+        "units",
+        "revenue",
+        "balances_outstanding",
+        "last_order_at",
+        *money,
+    )
+
+
+def test_a_new_field_is_a_new_column_and_blocks_share_their_columns() -> None:
+    """The table's rules on a made-up answer: a field added to the row model is a column (one place); the
+    repeated fields come before or after; several blocks: the kind column, the later blocks' labels, then the first
+    block's figures, the cells a block lacks empty; booleans as JSON spells them, null an empty cell."""
+    from typing import Annotated, ClassVar
+
+    from pydantic import BaseModel
+
+    class Point(BaseModel):
+        date: str
+        orders: int
+        revenue: str | None
+
+    class Label(BaseModel):
+        reason: str
+        count: Annotated[int, Column("orders")]
+
+    class Window(BaseModel):
+        start: str
+        end: str
+
+    class Answer(BaseModel):
+        csv: ClassVar[Table] = Table(
+            rows={"total": "totals", "reason": "by_reason"}, before=("window",), after=("flag",)
+        )
+        window: Window
+        flag: bool
+        totals: Point
+        by_reason: list[Label]
+
+    answer = Answer(
+        window=Window(start="a", end="b"),
+        flag=True,
+        totals=Point(date="d", orders=3, revenue=None),
+        by_reason=[Label(reason="x", count=2)],
+    )
+    assert csv_columns(Answer) == ("start", "end", "row", "reason", "date", "orders", "revenue", "flag")
+    assert list(csv_rows(answer)) == [
+        ["a", "b", "total", None, "d", 3, None, "true"],
+        ["a", "b", "reason", "x", None, 2, None, "true"],
+    ]
 
 
 def test_every_export_declares_what_its_job_needs() -> None:
@@ -153,7 +323,7 @@ def test_the_preorder_reports_are_one_more_family_declaration() -> None:
     assert by_name["list_preorder_reports"].entry_point == "reports.list_reports.preorder_reports"
     export = by_name["export_preorder_revenue_report"].export
     assert export is not None and export.status_path == "/preorders/reports/exports"
-    assert export.rows == "backinstock.services.preorder_reports:csv_revenue"
+    assert export.rows == "backinstock.services.preorder_reports:revenue"  # its answer is the file (its `csv`)
     name = export.file_name.format(report="revenue", today="2026-05-29", **{"from": "2026-01-01", "to": "2026-05-28"})
     assert name == "preorders_revenue_2026-01-01_2026-05-28.csv"
     assert "poll GET /preorders/reports/exports/:job_id" in by_name["export_preorder_revenue_report"].notes[1]

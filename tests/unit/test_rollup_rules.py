@@ -181,7 +181,7 @@ def test_the_window_defaults_to_the_last_30_days_and_is_bounded() -> None:
 
     from backinstock.errors import ValidationFailed
     from backinstock.models.reports import SeriesQuery
-    from backinstock.services.reports import resolve_window
+    from backinstock.reporting import resolve_window
 
     now = datetime(2026, 6, 10, 23, 59, tzinfo=UTC)
     assert resolve_window(SeriesQuery(), now) == (date(2026, 5, 12), date(2026, 6, 10))
@@ -209,7 +209,7 @@ def test_the_cap_is_on_buckets_not_days() -> None:
     that says buckets."""
     from backinstock.errors import ValidationFailed
     from backinstock.models.reports import ReportQuery, SeriesQuery
-    from backinstock.services.reports import resolve_window
+    from backinstock.reporting import resolve_window
 
     months = SeriesQuery.model_validate({"from": "2025-01-01", "to": "2026-05-31", "granularity": "month"})
     assert resolve_window(months) == (date(2025, 1, 1), date(2026, 5, 31))
@@ -224,7 +224,7 @@ def test_the_cap_is_on_buckets_not_days() -> None:
 
 
 def test_a_series_first_bucket_is_labelled_by_the_window_start() -> None:
-    from backinstock.services.reports import labelled
+    from backinstock.reporting import labelled
 
     points = {b: b for b in buckets.buckets(date(2026, 11, 8), date(2026, 12, 7), buckets.MONTH)}
     assert [d for d, _ in labelled(points, date(2026, 11, 8))] == [date(2026, 11, 8), date(2026, 12, 1)]

@@ -44,9 +44,11 @@ def amount(value: Any, default: Decimal = ZERO) -> Decimal:
     return cents(number) if number is not None else default
 
 
-def render(value: Decimal | int) -> str:
-    """`Decimal("12.5")` -> `"12.50"`."""
-    return str(cents(Decimal(value)))
+def render(value: Decimal | int, currency: str | None = None) -> str:
+    """An amount as the API shows it: in its currency's minor units (two without a currency), rounded half up:
+    `render(Decimal("12.5"))` -> `"12.50"`, `render(Decimal("1200.00"), "JPY")` -> `"1200"`. The one rendering of
+    money: stored amounts, report figures and their CSV cells (which write the reads' strings as they are)."""
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP))
 
 
 def money_set(value: Any, which: str) -> Decimal | None:
@@ -105,9 +107,3 @@ MINOR_UNITS = {
 def minor_units(currency: str | None) -> int:
     """How many decimals an amount in `currency` has (ISO 4217): JPY 0, USD 2, KWD 3."""
     return MINOR_UNITS.get((currency or "").upper(), 2)
-
-
-def render_in(value: Decimal | int, currency: str | None) -> str:
-    """An amount in its currency's minor units, half up: `render_in(Decimal("1200.00"), "JPY")` -> `"1200"`."""
-    exponent = minor_units(currency)
-    return str(Decimal(value).quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP))

@@ -113,7 +113,8 @@ class Export:
     `rows` names its function ("module:function") so that a declaration imports no service. It takes first the
     product of the `context` factory of `backinstock.deps`, then the shop, the job's filters (the action's body
     model) and:
-    - a report (`resumable=False`): `now`; it yields the cells of each row, all computed at once (a report is small),
+    - a report (`resumable=False`): `now`; it returns the report's answer (its response model), whose CSV table the
+      model declares (`models.reporting.Table`; `columns` is its header): all computed at once (a report is small),
       and a resumed job skips the rows already written;
     - a row-level export (`resumable=True`): the cursor to resume after (None at first); it returns
       `services.exports.Opened` (rows with their cursors, and the expected count for the progress)."""

@@ -1,15 +1,20 @@
 """Report families: a family (its prefix, manifest, export jobs, file names) and its reports, each declared once.
 
 A `Report` carries everything that belongs to one report: name, description, aliases, notes, query and response
-models, its read, its CSV columns and rows, the sample of its read. A `ReportFamily` carries what its reports share
-and derives every action from the declarations: the manifest, a read and an export per report (the export's job
-definition, `registry.Export`, included), the export job's status and cancel. A family's module
-(`backinstock.actions.<resource>`) declares `FAMILY = ReportFamily(...)` and `ACTIONS = FAMILY.actions`.
+models, its read, the sample of its read. Its CSV export is its answer as a table: the response model declares it
+(`models.reporting.Table`), so the file's columns are the model's fields and a new column is one field. A
+`ReportFamily` carries what its reports share and derives every action from the declarations: the manifest, a read
+and an export per report (the export's job definition, `registry.Export`, included), the export job's status and
+cancel. A family's module (`backinstock.actions.<resource>`) declares `FAMILY = ReportFamily(...)` and
+`ACTIONS = FAMILY.actions`.
 
-The read and rows functions are named, not imported ("function" of the family's `service` module), so importing a
+The read functions are named, not imported ("function" of the family's `service` module), so importing a
 declaration imports no service; `api.reports` resolves them when it builds a handler, `services.exports` when an
 export runs. Every family action is served by a generic module under functions/reports/ (one per kind), whose
 handler attribute names the family and the report (`reports__summary`): a new report needs no new file.
+
+What every family's reads share is here too: the window (`resolve_window`: defaults and limits, for reads and
+exports), a series' labels (`labelled`), and the page a paginated report's export writes (`export_page`).
 """
 
 from __future__ import annotations
@@ -17,24 +22,31 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
+from backinstock import buckets, ids
+from backinstock.errors import Problem, ValidationFailed
 from backinstock.infra_spec import DOWNLOAD_REDIRECT_SECONDS
 from backinstock.models.reporting import (
+    DEFAULT_WINDOW_DAYS,
     DOWNLOAD_TERMS,
     DOWNLOAD_VALIDITY,
+    MAX_BUCKETS,
     DownloadQuery,
     ExportAccepted,
     ExportJob,
     Manifest,
+    csv_columns,
 )
 from backinstock.registry import RESOURCE_MODULES, V1, Access, Action, Auth, Export, Sample
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+T = TypeVar("T")
 HANDLERS = "reports"  # the package under functions/ of the generic handler modules, one per kind of family action
 READ_ACCESS = frozenset({Access.TABLE_READ})
 EXPORT_ACCESS = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.EXPORT_RUN, Access.IDEMPOTENCY})
@@ -60,11 +72,12 @@ class Report:
     description: str
     aliases: tuple[str, ...]
     query: type[BaseModel]  # the read's query
-    response: type[BaseModel]
-    columns: tuple[str, ...]  # the CSV header, in the order `rows` yields cells
-    read: str  # function of the family's service: read(context, shop_id, query) -> response
-    rows: str  # function of the family's service: rows(context, shop_id, export body, now) -> cells per row
+    response: type[BaseModel]  # its `csv` (models.reporting.Table) is the export's file
+    read: str  # function of the family's service: read(context, shop_id, query, now=None) -> response
     export_body: type[BaseModel] | None = None  # the export's filters, when they differ from the read's query
+    # With export_body: the function answering it, export_read(context, shop_id, export body, now) -> response
+    # (a paginated report's export: every row unless page/per_page are given, `export_page`).
+    export_read: str | None = None
     notes: tuple[str, ...] = ()  # the read's notes (the family's read note follows them)
     sample: str = ""  # query parameters of a valid read, after the window (`from`/`to` are the test's)
     file_name: str | None = None  # the export's file name pattern, when not the family's
@@ -95,8 +108,8 @@ class ReportFamily:
 
     resource: str  # its declaration module is backinstock.actions.<resource>; its actions' OpenAPI tag
     prefix: str
-    service: str  # the module of every report's read and rows functions
-    context: str  # the factory in backinstock.deps whose product every read and rows function takes first
+    service: str  # the module of every report's read functions
+    context: str  # the factory in backinstock.deps whose product every read function takes first
     file_name: str  # export file names: {report}, {today}, {from} and {to} (the job's resolved window)
     read_note: str  # the last note of every read (the window's rules)
     manifest: FamilyAction
@@ -288,8 +301,8 @@ class ReportFamily:
             ),
             export=Export(
                 report=r.name,
-                columns=r.columns,
-                rows=f"{self.service}:{r.rows}",
+                columns=csv_columns(r.response),
+                rows=f"{self.service}:{r.export_read or r.read}",
                 context=self.context,
                 status_path=self.exports_path,
                 file_name=r.file_name or self.file_name,
@@ -305,3 +318,58 @@ def family_of(resource: str) -> ReportFamily:
     if not isinstance(family, ReportFamily):
         raise LookupError(f"{module_name} declares no report family")
     return family
+
+
+# ------------------------------------------------------------------------------------- every family's reads' rules
+class Windowed(Protocol):
+    """A report's filters, or an export's: the window as the caller asked for it."""
+
+    @property
+    def from_(self) -> date | None: ...
+
+    @property
+    def to(self) -> date | None: ...
+
+
+def resolve_window(query: Windowed, now: datetime | None = None) -> tuple[date, date]:
+    """`to` defaults to today (UTC), `from` to 29 days before `to` (30 days). 422 when `from` is after `to` or the
+    window has more buckets of the query's granularity than the maximum (`models.reporting.MAX_BUCKETS`)."""
+    today = (now or ids.now()).astimezone(UTC).date()
+    end = query.to or (today if query.from_ is None or query.from_ <= today else query.from_)
+    start = query.from_ or end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    if start > end:
+        raise ValidationFailed(
+            problems=[Problem("window_invalid", f"from ({start}) must not be after to ({end})", "from")]
+        )
+    # The cap is on buckets, what a read costs (rollup items), not on days: a time series at month granularity may
+    # span 366 months. A report without a granularity reads day items at worst (products_in_demand): 366 days.
+    granularity = getattr(query, "granularity", None) or buckets.DAY
+    count = len(list(buckets.buckets(start, end, granularity)))
+    if count > MAX_BUCKETS:
+        unit = {"day": "days", "week": "weeks", "month": "months"}[granularity]
+        coarser = " or a coarser granularity" if granularity != buckets.MONTH and hasattr(query, "granularity") else ""
+        raise ValidationFailed(
+            problems=[
+                Problem(
+                    "window_too_long",
+                    f"the window spans {count} {unit}; at most {MAX_BUCKETS} buckets of the report's granularity "
+                    f"(from {start} to {end}, granularity {granularity}): split it into several requests{coarser}",
+                    "to",
+                )
+            ]
+        )
+    return start, end
+
+
+def labelled(points: dict[date, T], start: date) -> list[tuple[date, T]]:
+    """A series' points, each dated by the first day it counts: a bucket the window's start cuts (a week or month
+    begun before `from`) is labelled `from`, never a day outside the window; the others by their bucket's start."""
+    return [(max(bucket, start), values) for bucket, values in points.items()]
+
+
+def export_page(page: int | None, per_page: int | None, default_per_page: int, total: int) -> tuple[int, int]:
+    """The page a paginated report's export writes, as (page, per_page): every row (one page of all `total`), or
+    the page asked for when `page` or `per_page` is given."""
+    if page is None and per_page is None:
+        return 1, max(total, 1)
+    return page or 1, per_page or default_per_page

@@ -2,15 +2,16 @@
 rollups, their CSV exports, the export jobs.
 
 Each report is one `Report` declaration below, listed in `FAMILY.reports`: its read, its export (and the export
-job's definition), its manifest entry and its handlers derive from it (`backinstock.reporting`). The reads and rows
-live in `services/preorder_reports.py`, the models in `models/preorder_reports.py`; the counters they read are kept
-from the preorder ledger by the stream aggregator (`services/preorder_rollups.py`).
+job's definition), its manifest entry and its handlers derive from it (`backinstock.reporting`). The reads live in
+`services/preorder_reports.py`, the models (whose fields are the exports' CSV columns) in
+`models/preorder_reports.py`; the counters they read are kept from the preorder ledger by the stream aggregator
+(`services/preorder_rollups.py`).
 """
 
 from __future__ import annotations
 
 from backinstock.models import preorder_reports as m
-from backinstock.models.reports import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
+from backinstock.models.reporting import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
 CURRENCY_NOTE = (
@@ -29,8 +30,6 @@ SUMMARY = Report(
     query=m.SummaryQuery,
     response=m.PreorderSummaryReport,
     read="summary",
-    rows="csv_summary",
-    columns=m.SUMMARY_COLUMNS,
     notes=(
         "orders, units and revenue count the preorder orders placed in the window, cancelled ones included; "
         "deposits_collected is what checkout charged for them, balances_outstanding what they still owe; "
@@ -49,8 +48,6 @@ REVENUE = Report(
     query=m.RevenueQuery,
     response=m.RevenueReport,
     read="revenue",
-    rows="csv_revenue",
-    columns=m.REVENUE_COLUMNS,
     notes=(
         "Revenue of the lines placed in each bucket (price x quantity - discounts): the deposit portion "
         "(include_deposits), the balance portion (include_balances), or both (the default). At least one must be "
@@ -68,8 +65,6 @@ BY_OFFER = Report(
     query=m.ByOfferQuery,
     response=m.ByOfferReport,
     read="by_offer",
-    rows="csv_by_offer",
-    columns=m.BY_OFFER_COLUMNS,
     notes=("A row per offer with preorders in the window (or per offer of the scope), highest revenue first.",),
 )
 
@@ -80,8 +75,6 @@ BY_VARIANT = Report(
     query=m.ByVariantQuery,
     response=m.ByVariantReport,
     read="by_variant",
-    rows="csv_by_variant",
-    columns=m.BY_VARIANT_COLUMNS,
     notes=(
         "Requires offer_id or offer_ids[] (422 without). One row per variant attached to the offer, activity or not.",
     ),
@@ -95,8 +88,6 @@ BY_PRODUCT = Report(
     query=m.ByProductQuery,
     response=m.ByProductReport,
     read="by_product",
-    rows="csv_by_product",
-    columns=m.BY_PRODUCT_COLUMNS,
     notes=(
         "A row per product (of the offers in scope) with preorders in the window; variants counts its variants "
         "that were preordered. Highest revenue first.",
@@ -110,8 +101,6 @@ BY_DATE = Report(
     query=m.ByDateQuery,
     response=m.ByDateReport,
     read="by_date",
-    rows="csv_by_date",
-    columns=m.BY_DATE_COLUMNS,
     notes=(
         f"metrics restricts the columns (comma-separated: {', '.join(m.BY_DATE_METRICS)}); an unknown one is a "
         "422. customers per bucket is the exact number of distinct customers of that bucket. The CSV always has "
@@ -128,8 +117,6 @@ CANCELLATIONS = Report(
     query=m.CancellationsQuery,
     response=m.CancellationsReport,
     read="cancellations",
-    rows="csv_cancellations",
-    columns=m.CANCELLATIONS_COLUMNS,
     notes=(
         "Cancellations and refunds count by the day they happened. by_reason lists every reason (customer, "
         "declined, fraud, inventory, other, staff, unknown); a cancellation without a cancel_reason is unknown. "
@@ -144,8 +131,6 @@ BALANCE_COLLECTION = Report(
     query=m.BalanceCollectionQuery,
     response=m.BalanceCollectionReport,
     read="balance_collection",
-    rows="csv_balance_collection",
-    columns=m.BALANCE_COLUMNS,
     notes=(
         "balances_due: the balances falling due in the window (of orders not cancelled), balances_outstanding: what "
         "of them is still unpaid; balances_collected / balances_failed (and their counts): balance payments that "
@@ -161,8 +146,7 @@ CUSTOMERS = Report(
     response=m.CustomersReport,
     export_body=m.CustomersExport,
     read="customers",
-    rows="csv_customers",
-    columns=m.CUSTOMERS_COLUMNS,
+    export_read="customers_export",
     notes=(
         "Customers with preorders placed in the window (offer and currency scope), highest revenue first: their "
         f"orders, units, revenue and balances still outstanding; last_order_at is their latest preorder. per_page "

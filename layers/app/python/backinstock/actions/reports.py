@@ -1,14 +1,16 @@
 """Back-in-stock reports (reference 000): one report family, its five reports on the rollups, their CSV exports.
 
 Each report is one `Report` declaration below, listed in `FAMILY.reports`: its read, its export (and the export
-job's definition), its manifest entry and its handlers derive from it (`backinstock.reporting`). Its read and rows
-functions live in `services/reports.py`, its models in `models/reports.py`. The row-level waitlist export is the
+job's definition), its manifest entry and its handlers derive from it (`backinstock.reporting`). Its read lives in
+`services/reports.py`, its models in `models/reports.py`; the export's CSV columns are its response model's fields
+(`models.reporting.Table`). The row-level waitlist export is the
 signups' (`actions/signups.py`), on the same export jobs.
 """
 
 from __future__ import annotations
 
 from backinstock.models import reports as m
+from backinstock.models.reporting import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
 from backinstock.registry import V1
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
@@ -19,19 +21,6 @@ SUMMARY = Report(
     query=m.ReportQuery,
     response=m.SummaryReport,
     read="summary",
-    rows="summary_rows",
-    columns=(
-        "from",
-        "to",
-        "currency",
-        "signups",
-        "pending",
-        "blocked",
-        "notified",
-        "conversions",
-        "conversion_rate",
-        "recovered_revenue",
-    ),
     notes=(
         "Two bases, each field saying which: signups, pending, blocked, notified and conversion_rate describe the "
         "signups created in the window by their status now, as the signups list reports it (they equal the sums of "
@@ -50,8 +39,6 @@ SIGNUPS = Report(
     query=m.SeriesQuery,
     response=m.SignupsReport,
     read="signups",
-    rows="signups_rows",
-    columns=("date", "signups", "pending", "blocked", "notified"),
     notes=(
         "Each bucket counts the signups created in it, by their current status as the signups list reports it "
         "(pending: waiting, no send attempted; blocked: a send was attempted but stopped). Empty buckets are zeros.",
@@ -66,8 +53,6 @@ NOTIFICATIONS = Report(
     query=m.SeriesQuery,
     response=m.NotificationsReport,
     read="notifications",
-    rows="notifications_rows",
-    columns=("date", "sent", "blocked", "email", "sms", "push", "blocked_email", "blocked_sms", "blocked_push"),
     notes=(
         "Counts sends by the time they were made (sent_at), resends included: email + sms + push = sent, "
         "blocked_email + blocked_sms + blocked_push = blocked; they equal the send log's rows (GET "
@@ -84,8 +69,6 @@ CONVERSIONS = Report(
     query=m.SeriesQuery,
     response=m.ConversionsReport,
     read="conversions",
-    rows="conversions_rows",
-    columns=("date", "orders", "recovered_revenue", "currency"),
     notes=(
         "Orders attributed at medium or high confidence, bucketed by order time; revenue has two decimals. Its sums "
         "are the summary's conversions and recovered_revenue.",
@@ -102,16 +85,7 @@ PRODUCTS_IN_DEMAND = Report(
     response=m.DemandReport,
     export_body=m.DemandExport,
     read="products_in_demand",
-    rows="products_in_demand_rows",
-    columns=(
-        "shopify_variant_id",
-        "shopify_product_id",
-        "variant_title",
-        "product_title",
-        "pending",
-        "total",
-        "last_requested_at",
-    ),
+    export_read="products_in_demand_export",
     notes=(
         "pending is the variant's waitlist now (the signups list's status=pending for the variant, whenever "
         "created), so a waitlist older than the window ranks too; total counts the signups created in the window. "
@@ -129,8 +103,8 @@ FAMILY = ReportFamily(
     context="reports",
     file_name="back_in_stock_{report}_{today}.csv",
     read_note=(
-        f"from/to: ISO dates, inclusive (UTC days); default the last {m.DEFAULT_WINDOW_DAYS} days; at most "
-        f"{m.MAX_BUCKETS} buckets of the granularity ({m.MAX_WINDOW_DAYS} days without one). The resolved "
+        f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
+        f"{MAX_BUCKETS} buckets of the granularity ({MAX_WINDOW_DAYS} days without one). The resolved "
         "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
         "seconds)."
     ),

@@ -61,7 +61,7 @@ def _typed(action: Action, endpoint: Callable[[Request[Any, Any]], Any]) -> Lamb
 
 
 def _context(family: ReportFamily) -> Any:
-    """What every read and rows function of the family takes first (`ReportFamily.context`, a factory of deps)."""
+    """What every read function of the family takes first (`ReportFamily.context`, a factory of deps)."""
     return getattr(deps, family.context)()
 
 

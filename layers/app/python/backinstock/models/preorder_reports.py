@@ -4,12 +4,16 @@ Queries arrive as strings and are parsed laxly; the same models parse the JSON b
 Shared with the back-in-stock reports (`models.reports`): the window (`from`/`to`, ISO dates, inclusive UTC days,
 resolved in the service), granularity, the window echo. Money is a string with two decimals, in the shop's
 currency or, with `currency`, in that presentment currency (only orders presented in it count).
+
+Each report's answer declares its CSV file (`csv = Table(...)`, `models.reporting`): its columns are the fields, so
+a new column is one field. Every file has the reporting currency and its exchange rate (`conversion.rate`, the
+`exchange_rate` column) on each row.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -23,117 +27,43 @@ from pydantic import (
 )
 
 from backinstock.models.common import SPACE
-from backinstock.models.reporting import IN_RANGE
+from backinstock.models.reporting import IN_RANGE, Column, Table
 from backinstock.models.reports import DEFAULT_WINDOW_DAYS, WINDOW_RULE, Granularity, Window, parse_date
 from backinstock.models.rollups import CANCEL_REASONS
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 MAX_OFFER_IDS = 50
-# by_date's metric columns, in the order they are listed; `metrics` restricts them.
-BY_DATE_METRICS = (
-    "orders",
-    "units",
-    "revenue",
-    "customers",
-    "deposits_collected",
-    "balances_collected",
-    "cancelled_orders",
-    "refunds_issued",
-)
-MONEY_METRICS = frozenset({"revenue", "deposits_collected", "balances_collected", "refunds_issued"})
 
 
-# ---------------------------------------------------------------------------------------------------- CSV columns
-CUSTOMERS_COLUMNS = (
-    "email",
-    "name",
-    "orders",
-    "units",
-    "revenue",
-    "balances_outstanding",
-    "last_order_at",
-    "currency",
-    "exchange_rate",
-)
-SUMMARY_COLUMNS = (
-    "from",
-    "to",
-    "currency",
-    "exchange_rate",
-    "orders",
-    "units",
-    "revenue",
-    "customers",
-    "deposits_collected",
-    "balances_collected",
-    "balances_outstanding",
-    "cancelled_orders",
-    "refunds_issued",
-)
-# The slice a row belongs to, where a spreadsheet shows it (the JSON echoes them at the top).
-REVENUE_COLUMNS = (
-    "date",
-    "revenue",
-    "currency",
-    "exchange_rate",
-    "from",
-    "to",
-    "include_deposits",
-    "include_balances",
-)
-BY_OFFER_COLUMNS = ("offer_id", "offer_name", "orders", "units", "revenue", "customers", "currency", "exchange_rate")
-BY_VARIANT_COLUMNS = (
-    "offer_id",
-    "shopify_variant_id",
-    "shopify_product_id",
-    "variant_title",
-    "product_title",
-    "orders",
-    "units",
-    "revenue",
-    "currency",
-    "exchange_rate",
-)
-BY_PRODUCT_COLUMNS = (
-    "shopify_product_id",
-    "product_title",
-    "variants",
-    "orders",
-    "units",
-    "revenue",
-    "currency",
-    "exchange_rate",
-)
-CANCELLATIONS_COLUMNS = (
-    "row",
-    "reason",
-    "offer_id",
-    "offer_name",
-    "cancelled_orders",
-    "cancelled_units",
-    "cancelled_revenue",
-    "refunds_issued",
-    "currency",
-    "exchange_rate",
-)
-BALANCE_COLUMNS = (
-    "row",
-    "offer_id",
-    "offer_name",
-    "balances_due",
-    "balances_collected",
-    "balances_failed",
-    "balances_outstanding",
-    "collected_count",
-    "failed_count",
-    "collection_rate",
-    "currency",
-    "exchange_rate",
-)
+class _Out(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
+    keep_nulls: ClassVar[bool] = True
 
 
-BY_DATE_COLUMNS = ("date", *BY_DATE_METRICS, "currency", "exchange_rate")
+class DatePoint(_Out):
+    """One bucket; only the requested metrics appear (`metrics`)."""
+
+    date: str
+    orders: int | None = None
+    units: int | None = None
+    revenue: str | None = None
+    customers: int | None = None
+    deposits_collected: str | None = None
+    balances_collected: str | None = None
+    cancelled_orders: int | None = None
+    refunds_issued: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _requested_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None}
+
+
+# by_date's metrics: DatePoint's fields, in their order (its CSV columns too); `metrics` restricts them. Money is
+# what a string carries.
+BY_DATE_METRICS = tuple(name for name in DatePoint.model_fields if name != "date")
+MONEY_METRICS = frozenset(n for n in BY_DATE_METRICS if DatePoint.model_fields[n].annotation == str | None)
 
 
 # ------------------------------------------------------------------------------------------------------ filters
@@ -314,11 +244,6 @@ REPORTING_CURRENCY = (
 )
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(serialize_by_alias=True, defer_build=True)
-    keep_nulls: ClassVar[bool] = True
-
-
 class Conversion(_Out):
     """How the answer's amounts were obtained: the shop's own money, or converted from it."""
 
@@ -327,7 +252,9 @@ class Conversion(_Out):
         "times rate"
     )
     shop_currency: str = Field(description="The currency the shop's amounts are kept in")
-    rate: str | None = Field(description="Units of the reporting currency per unit of the shop's (6 decimals)")
+    rate: Annotated[str | None, Column("exchange_rate")] = Field(
+        description="Units of the reporting currency per unit of the shop's (6 decimals)"
+    )
     source: str | None = Field(description="Where the rate comes from, in words")
 
 
@@ -352,6 +279,8 @@ class OfferFigures(_Out):
 
 
 class PreorderSummaryReport(_Out):
+    csv: ClassVar[Table] = Table(rows="totals", before=("window", "currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -369,6 +298,10 @@ class RevenueTotals(_Out):
 
 
 class RevenueReport(_Out):
+    csv: ClassVar[Table] = Table(
+        rows="series", after=("currency", "conversion.rate", "window", "include_deposits", "include_balances")
+    )
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -384,6 +317,8 @@ class OfferRow(OfferFigures):
 
 
 class ByOfferReport(_Out):
+    csv: ClassVar[Table] = Table(rows="rows", after=("currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -402,6 +337,8 @@ class VariantRow(_Out):
 
 
 class ByVariantReport(_Out):
+    csv: ClassVar[Table] = Table(rows="rows", after=("currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -418,32 +355,17 @@ class ProductRow(_Out):
 
 
 class ByProductReport(_Out):
+    csv: ClassVar[Table] = Table(rows="rows", after=("currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
     rows: list[ProductRow]
 
 
-class DatePoint(_Out):
-    """One bucket; only the requested metrics appear (`metrics`)."""
-
-    date: str
-    orders: int | None = None
-    units: int | None = None
-    revenue: str | None = None
-    customers: int | None = None
-    deposits_collected: str | None = None
-    balances_collected: str | None = None
-    cancelled_orders: int | None = None
-    refunds_issued: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _requested_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        return {k: v for k, v in out.items() if v is not None}
-
-
 class ByDateReport(_Out):
+    csv: ClassVar[Table] = Table(rows="series", after=("currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -461,7 +383,7 @@ class CancellationTotals(_Out):
 
 class ReasonRow(_Out):
     reason: str = Field(description=f"One of {', '.join(CANCEL_REASONS)}")
-    orders: int
+    orders: Annotated[int, Column("cancelled_orders")]
 
 
 class OfferCancellations(_Out):
@@ -472,6 +394,10 @@ class OfferCancellations(_Out):
 
 
 class CancellationsReport(_Out):
+    csv: ClassVar[Table] = Table(
+        rows={"total": "totals", "reason": "by_reason", "offer": "by_offer"}, after=("currency", "conversion.rate")
+    )
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -496,6 +422,8 @@ class OfferBalances(BalanceFigures):
 
 
 class BalanceCollectionReport(_Out):
+    csv: ClassVar[Table] = Table(rows={"total": "totals", "offer": "by_offer"}, after=("currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion
@@ -521,6 +449,8 @@ class CustomersMeta(_Out):
 
 
 class CustomersReport(_Out):
+    csv: ClassVar[Table] = Table(rows="customers", after=("currency", "conversion.rate"))
+
     window: Window
     currency: str = Field(description=REPORTING_CURRENCY)
     conversion: Conversion

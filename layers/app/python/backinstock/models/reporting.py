@@ -1,5 +1,6 @@
 """What every report family shares (`backinstock.reporting`): a family's manifest, the acceptance and the status of
-an export job (the report exports' and the waitlist's), and the ISO date that windows and export filters take.
+an export job (the report exports' and the waitlist's), the ISO date that windows and export filters take, and how a
+report's answer is its CSV file (`Table`, `Column`, `csv_columns`, `csv_rows`).
 
 Kept apart from any one family's models, and built on first use (`defer_build`), so that an action which only starts
 or polls an export (the waitlist's is declared with the signups) imports none of the reports' models.
@@ -8,7 +9,11 @@ or polls an export (the waitlist's is declared with the signups) imports none of
 from __future__ import annotations
 
 import re
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +32,11 @@ DOWNLOAD_TERMS = (
     f"{DOWNLOAD_REDIRECT_SECONDS // 60} minutes. The job itself expires about {EXPORT_JOB_RETENTION_HOURS} hours "
     "after it completes (then 404): keep the link, not the job id."
 )
+
+# Every family's report window (`backinstock.reporting.resolve_window`).
+DEFAULT_WINDOW_DAYS = 30
+MAX_WINDOW_DAYS = 366
+MAX_BUCKETS = 366  # a time series' buckets (days at day granularity): what a read costs, not the days it spans
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -117,3 +127,141 @@ class DownloadQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     token: str = Field(min_length=10, max_length=2000, description="The signed token of the job's download_url")
+
+
+# ----------------------------------------------------------------------------------------------- the CSV of a report
+@dataclass(frozen=True)
+class Column:
+    """A field's CSV header where it is not the field's JSON name, in `Annotated` metadata (JSON Schema ignores it):
+    `rate: Annotated[str | None, Column("exchange_rate")]`."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """How a report's answer is its CSV file: the response model's `csv` (a ClassVar), so that a column is one field.
+
+    - `rows`: the field whose items are the rows (a list; a model is one row); the columns are the row model's fields,
+      in their order. Or several such fields in one file, `{kind: field}` (cancellations: the totals, a row per reason,
+      a row per offer): the first column (`kind_column`) says which each row is, then come the columns of the later
+      blocks that the first lacks (their labels: reason, offer_id...), then the first block's (the figures); a row
+      leaves the others empty.
+    - `before` / `after`: the answer's fields repeated on every row, before and after the rows' columns, in this
+      order. A scalar is one column, a model its fields (`window`: from, to), `name.field` one field of a model
+      (`conversion.rate`).
+
+    A column's name is the field's JSON name, or its `Column`; a cell is the field's value as the JSON answer has it
+    (`csv_cell`)."""
+
+    rows: str | Mapping[str, str]
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    kind_column: str = "row"
+    blocks: tuple[tuple[str, str], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        blocks = self.rows.items() if isinstance(self.rows, Mapping) else [("", self.rows)]
+        object.__setattr__(self, "blocks", tuple(blocks))
+
+    @property
+    def kinds(self) -> bool:
+        """Whether the file has several blocks, told apart by the first column."""
+        return isinstance(self.rows, Mapping)
+
+
+def csv_cell(value: Any) -> Any:
+    """A field's CSV cell: its value as the JSON answer writes it. Amounts are already strings in their currency's
+    minor units (rounded once, by the read: `money.render`) and dates ISO 8601 strings, so they are written as they
+    are, never re-rounded or re-formatted; a boolean is `true`/`false`, as JSON spells it; null is an empty cell."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _model_of(annotation: Any) -> type[BaseModel]:
+    """The model of a field annotated `Model`, `list[Model]` or `Model | None`."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    raise TypeError(f"{annotation!r} is not a model, a list of models or an optional model")
+
+
+def _fields(model: type[BaseModel]) -> list[tuple[str, str]]:
+    """(attribute, CSV column) of every field of a model, in its order."""
+    out = []
+    for name, info in model.model_fields.items():
+        renamed = [m.name for m in info.metadata if isinstance(m, Column)]
+        out.append((name, renamed[0] if renamed else info.serialization_alias or info.alias or name))
+    return out
+
+
+def _repeated(model: type[BaseModel], path: str) -> list[tuple[tuple[str, ...], str]]:
+    """(attribute path, column) of a `before`/`after` entry: a scalar field, every field of a model, or one field."""
+    head, _, tail = path.partition(".")
+    info = model.model_fields[head]
+    try:
+        nested = _model_of(info.annotation)
+    except TypeError:
+        return [((head,), _fields(model)[list(model.model_fields).index(head)][1])]
+    return [((head, name), column) for name, column in _fields(nested) if not tail or name == tail]
+
+
+Path = tuple[tuple[str, ...], str]  # attribute path from the answer, and its column
+
+
+@dataclass(frozen=True)
+class _Layout:
+    before: list[Path]
+    after: list[Path]
+    kind_column: list[str]  # [the kind column] when the file has several blocks
+    blocks: list[tuple[str, str, list[tuple[str, str]]]]  # (kind, field, its rows' (attribute, column))
+    middle: list[str]  # the rows' columns: labels of the later blocks, then the first block's
+
+
+@cache
+def _layout(model: type[BaseModel]) -> _Layout:
+    table = getattr(model, "csv", None)
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} declares no CSV table (a ClassVar `csv = Table(...)`)")
+    blocks = [(kind, name, _fields(_model_of(model.model_fields[name].annotation))) for kind, name in table.blocks]
+    figures = [column for _, column in blocks[0][2]]
+    labels = [column for _, _, fields in blocks[1:] for _, column in fields if column not in figures]
+    return _Layout(
+        before=[entry for path in table.before for entry in _repeated(model, path)],
+        after=[entry for path in table.after for entry in _repeated(model, path)],
+        kind_column=[table.kind_column] if table.kinds else [],
+        blocks=blocks,
+        middle=list(dict.fromkeys([*labels, *figures])),
+    )
+
+
+def csv_columns(model: type[BaseModel]) -> tuple[str, ...]:
+    """The CSV header of a report whose response model declares its `Table` (`csv`)."""
+    layout = _layout(model)
+    return (
+        *(column for _, column in layout.before),
+        *layout.kind_column,
+        *layout.middle,
+        *(column for _, column in layout.after),
+    )
+
+
+def _value(answer: BaseModel, path: tuple[str, ...]) -> Any:
+    value: Any = answer
+    for attribute in path:
+        value = getattr(value, attribute)
+    return csv_cell(value)
+
+
+def csv_rows(answer: BaseModel) -> Iterator[list[Any]]:
+    """The CSV rows of a report's answer, their cells in the order of `csv_columns(type(answer))`."""
+    layout = _layout(type(answer))
+    before = [_value(answer, path) for path, _ in layout.before]
+    after = [_value(answer, path) for path, _ in layout.after]
+    for kind, name, fields in layout.blocks:
+        found = getattr(answer, name)
+        for row in found if isinstance(found, list) else [found]:
+            cells = {column: csv_cell(getattr(row, attribute)) for attribute, column in fields}
+            kinds = [kind] if layout.kind_column else []
+            yield [*before, *kinds, *(cells.get(column) for column in layout.middle), *after]

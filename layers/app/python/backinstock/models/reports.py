@@ -4,6 +4,9 @@ manifest and the export jobs are every family's: `models.reporting`).
 Queries arrive as strings and are parsed laxly; the same models parse the JSON body of an export (`*/export`).
 `from`/`to` are ISO dates (inclusive, UTC days); the window is resolved against today in the service (defaults,
 `from` after `to`, the maximum length), where the clock is.
+
+Each report's answer declares its CSV file (`csv = Table(...)`, `models.reporting`): its columns are the fields, so
+a new column is one field.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backinstock.models.reporting import IN_RANGE, parse_date
+from backinstock.models.reporting import (
+    DEFAULT_WINDOW_DAYS,
+    IN_RANGE,
+    MAX_BUCKETS,
+    MAX_WINDOW_DAYS,
+    Table,
+    parse_date,
+)
 from backinstock.models.signups import Channel
 
-DEFAULT_WINDOW_DAYS = 30
-MAX_WINDOW_DAYS = 366
-MAX_BUCKETS = 366  # a time series' buckets (days at day granularity): what a read costs, not the days it spans
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 Granularity = Literal["day", "week", "month"]
@@ -32,7 +39,9 @@ WINDOW_RULE = (
 )
 
 
-class _Filters(BaseModel):
+class ReportFilters(BaseModel):
+    """The filters every back-in-stock report takes (reference 000's shared filters)."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
     contract_rules: ClassVar[tuple[str, ...]] = (WINDOW_RULE,)
@@ -56,24 +65,24 @@ class _Filters(BaseModel):
         return parse_date(value)
 
 
-class ReportQuery(_Filters):
+class ReportQuery(ReportFilters):
     """The shared filters (summary)."""
 
 
-class SeriesQuery(_Filters):
+class SeriesQuery(ReportFilters):
     """The shared filters and the bucket size of a time series."""
 
     granularity: Granularity = Field(default="day", description="day / week (ISO weeks, Monday) / month")
 
 
-class DemandQuery(_Filters):
+class DemandQuery(ReportFilters):
     sort_by: Literal["pending", "total", "last_requested_at"] = "pending"
     direction: Literal["desc", "asc"] = "desc"
     page: int = Field(default=1, ge=1, le=100_000)
     per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
 
 
-class DemandExport(_Filters):
+class DemandExport(ReportFilters):
     """products_in_demand's export: without `page`/`per_page`, every row."""
 
     sort_by: Literal["pending", "total", "last_requested_at"] = "pending"
@@ -127,6 +136,8 @@ class Totals(_Out):
 
 
 class SummaryReport(_Out):
+    csv: ClassVar[Table] = Table(rows="totals", before=("window", "currency"))
+
     window: Window
     currency: str = Field(description="The shop's currency: every amount is in it")
     totals: Totals
@@ -147,6 +158,8 @@ class SignupsPoint(_Out):
 
 
 class SignupsReport(_Out):
+    csv: ClassVar[Table] = Table(rows="series")
+
     window: Window
     granularity: str
     series: list[SignupsPoint]
@@ -168,6 +181,8 @@ class NotificationsPoint(_Out):
 
 
 class NotificationsReport(_Out):
+    csv: ClassVar[Table] = Table(rows="series")
+
     window: Window
     granularity: str
     series: list[NotificationsPoint]
@@ -180,6 +195,8 @@ class ConversionsPoint(_Out):
 
 
 class ConversionsReport(_Out):
+    csv: ClassVar[Table] = Table(rows="series", after=("currency",))
+
     window: Window
     granularity: str
     currency: str
@@ -209,6 +226,8 @@ class DemandMeta(_Out):
 
 
 class DemandReport(_Out):
+    csv: ClassVar[Table] = Table(rows="rows")
+
     window: Window
     sort_by: str
     direction: str

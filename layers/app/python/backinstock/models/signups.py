@@ -226,7 +226,9 @@ class MomentWindow(BaseModel):
         return self
 
 
-class _ListQuery(_Query, MomentWindow):
+class ListQuery(_Query, MomentWindow):
+    """The filters and paging of the signup and notification lists."""
+
     # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
     contract_rules: ClassVar[tuple[str, ...]] = ("`from` must not be after `to`: a 422 otherwise.",)
     from_: datetime | None = Field(
@@ -255,7 +257,7 @@ class _ListQuery(_Query, MomentWindow):
         return min(bounds)
 
 
-class SignupListQuery(_ListQuery):
+class SignupListQuery(ListQuery):
     status: Literal["pending", "notified", "unsubscribed"] | None = Field(
         default=None, description="pending / notified / unsubscribed (blocked sends: the notification log)"
     )
@@ -273,7 +275,7 @@ class SignupListQuery(_ListQuery):
         return value
 
 
-class NotificationListQuery(_ListQuery):
+class NotificationListQuery(ListQuery):
     status: Literal["sent", "blocked"] | None = None
 
 

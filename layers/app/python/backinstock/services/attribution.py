@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from backinstock import ids
+from backinstock import ids, money
 from backinstock.models.signups import E164, normalize_email, normalize_phone
 from backinstock.repositories.attributions import AttributionRepository
 from backinstock.repositories.shops import Shop
@@ -36,7 +36,6 @@ logger = Logger(child=True)
 ATTRIBUTION_WINDOW = timedelta(days=7)
 UTM_MARKER = "utm_source=backinstock"
 CONVERSION_CONFIDENCES = ("high", "medium")
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -55,22 +54,21 @@ def parse_time(value: Any, default: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=default.tzinfo)
 
 
-def money(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value if value is not None else "0"))
-    except InvalidOperation:
-        return Decimal("0")
+def _exact(value: Any) -> Decimal:
+    """An amount of the payload as Shopify wrote it (not rounded yet), 0 when absent or not a finite number."""
+    return money.parse(value) or Decimal(0)
 
 
 def line_revenue(line: dict[str, Any]) -> Decimal:
-    gross = money(line.get("price")) * int(line.get("quantity") or 0)
+    """price x quantity - the line's discounts, rounded once, to the cent (half up: `money.cents`)."""
+    gross = _exact(line.get("price")) * int(line.get("quantity") or 0)
     allocations = line.get("discount_allocations")
     discount = (
-        sum((money(d.get("amount")) for d in allocations), Decimal("0"))
+        sum((_exact(d.get("amount")) for d in allocations), Decimal("0"))
         if isinstance(allocations, list) and allocations
-        else money(line.get("total_discount"))
+        else _exact(line.get("total_discount"))
     )
-    return max(gross - discount, Decimal("0")).quantize(CENT, rounding=ROUND_HALF_UP)
+    return money.cents(max(gross - discount, Decimal("0")))
 
 
 def contacts_of(order: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """CSV exports as jobs: start (job row + workflow execution), poll, cancel, and the workflow's task that writes the
 file. Generic: what a job writes is its export action's declaration (`registry.Export`: a report's, derived by its
-family; the waitlist's, with the signups): its columns, its rows function, its status URL and file name. The job
-names its action, and the task finds the declaration in the registry; a new report needs nothing here.
+family, the report's answer as the table its response model declares; the waitlist's, with the signups): its
+columns, its rows function, its status URL and file name. The job names its action, and the task finds the
+declaration in the registry; a new report needs nothing here.
 
 The workflow (`workflows/export.asl.json`) runs `run_step` in a loop: each invocation streams rows into the
 multipart upload and stops at a part boundary when its time runs short, handing the upload's state and the row
@@ -25,10 +26,11 @@ from pydantic import BaseModel
 from backinstock import ids, registry
 from backinstock.errors import Conflict, NotFound
 from backinstock.infra_spec import EXPORT_FILE_RETENTION_DAYS, EXPORT_JOB_RETENTION_HOURS
-from backinstock.models.reporting import ExportAccepted, ExportJob
+from backinstock.models.reporting import ExportAccepted, ExportJob, csv_rows
 from backinstock.registry import BASE_PATH, Action, Export
+from backinstock.reporting import Windowed, resolve_window
 from backinstock.repositories.exports import ExportRepository, JobNotRunning
-from backinstock.services import downloads, reports
+from backinstock.services import downloads
 
 JOB_RETENTION = timedelta(hours=EXPORT_JOB_RETENTION_HOURS)  # after completion: then DynamoDB's TTL deletes the row
 UNFINISHED_RETENTION = timedelta(days=2)  # a job whose workflow never reported back
@@ -77,7 +79,7 @@ def start(
     window: dict[str, str] = {}
     if spec.window:
         # A windowed export's body has the report filters' from/to (a unit test checks every declaration).
-        start_day, end_day = reports.resolve_window(cast(reports.Windowed, params), moment)
+        start_day, end_day = resolve_window(cast(Windowed, params), moment)
         window = {"from": start_day.isoformat(), "to": end_day.isoformat()}
         stored.update(window)
     job_id = new_job_id()
@@ -224,7 +226,7 @@ def open_source(
     if spec.resumable:
         opened: Opened = rows(context, job["shop_id"], params, cursor)
         return spec.columns, opened
-    listed = list(rows(context, job["shop_id"], params, now))
+    listed = list(csv_rows(rows(context, job["shop_id"], params, now)))  # a report: its answer's table
     skip = int(cursor or 0)
     return spec.columns, Opened(((r, i + 1) for i, r in enumerate(listed) if i >= skip), len(listed))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -30,13 +30,13 @@ from backinstock import buckets, ids, money
 from backinstock.errors import Problem, ValidationFailed
 from backinstock.models import preorder_reports as m
 from backinstock.models.reports import Window
+from backinstock.reporting import export_page, labelled, resolve_window
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.offers import OfferRepository
 from backinstock.repositories.preorders import PreorderRepository
-from backinstock.repositories.rollups import RollupRepository
+from backinstock.repositories.rollups import RollupRepository, bucket_day
 from backinstock.repositories.shops import ShopRepository
 from backinstock.services import preorder_rollups as rollup_rules
-from backinstock.services.reports import export_page, labelled, resolve_window
 
 TOP_OFFERS = 5
 PLACED = ("orders", "units", "revenue")
@@ -62,7 +62,7 @@ class PreorderReports:
 
 # ---------------------------------------------------------------------------------------------------- scoping
 @dataclass(frozen=True)
-class _Scope:
+class Scope:
     """What one read covers: its window, currency, and the dimensions whose counters it sums."""
 
     start: date
@@ -78,7 +78,7 @@ class _Scope:
     def money(self, shop_amount: Decimal) -> str:
         """A shop-money amount in the reporting currency, in its minor units (JPY: none)."""
         rate = self.conversion.rate if self.conversion is not None else None
-        return money.render_in(shop_amount * Decimal(rate) if rate else shop_amount, self.currency)
+        return money.render(shop_amount * Decimal(rate) if rate else shop_amount, self.currency)
 
     def basis(self) -> m.Conversion:
         return self.conversion or m.Conversion(basis="shop_money", shop_currency=self.currency, rate=None, source=None)
@@ -98,13 +98,13 @@ class _Scope:
         ]
 
 
-def _scope(r: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> _Scope:
-    start, end = resolve_window(query, now)  # the back-in-stock reports' window rules
+def _scope(r: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> Scope:
+    start, end = resolve_window(query, now)  # every report family's window rules
     shop = r.shops.get(shop_id)
     shop_currency = (shop.currency if shop else None) or "USD"
     wanted = query.currency or shop_currency
     conversion = None if wanted == shop_currency else _conversion(r, shop_id, shop_currency, wanted, start, end)
-    return _Scope(start, end, wanted, None, query.offers(), conversion)
+    return Scope(start, end, wanted, None, query.offers(), conversion)
 
 
 RATE_PLACES = Decimal("0.000001")
@@ -155,7 +155,7 @@ def _conversion(
     )
 
 
-def _catalog_dimensions(r: PreorderReports, shop_id: str, scope: _Scope, query: Any) -> list[str]:
+def _catalog_dimensions(r: PreorderReports, shop_id: str, scope: Scope, query: Any) -> list[str]:
     """The dimensions of a query's product / variant / market filters. A variant of another product (both given)
     matches nothing, as in the back-in-stock reports."""
     product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
@@ -166,7 +166,7 @@ def _catalog_dimensions(r: PreorderReports, shop_id: str, scope: _Scope, query: 
     return scope.dimensions(product_id, variant_id, getattr(query, "market_id", None))
 
 
-def _totals(r: PreorderReports, shop_id: str, scope: _Scope, dims: list[str], names: list[str]) -> dict[str, Decimal]:
+def _totals(r: PreorderReports, shop_id: str, scope: Scope, dims: list[str], names: list[str]) -> dict[str, Decimal]:
     out: dict[str, Decimal] = defaultdict(Decimal)
     for dim in dims:
         for name, value in rollup_rules.totals(r.rollups, shop_id, dim, scope.start, scope.end, names).items():
@@ -175,7 +175,7 @@ def _totals(r: PreorderReports, shop_id: str, scope: _Scope, dims: list[str], na
 
 
 def _series(
-    r: PreorderReports, shop_id: str, scope: _Scope, dims: list[str], granularity: str, names: list[str]
+    r: PreorderReports, shop_id: str, scope: Scope, dims: list[str], granularity: str, names: list[str]
 ) -> list[tuple[date, dict[str, Decimal]]]:
     """Counters per bucket of `granularity`, every bucket present; a bucket the window cuts counts the window's
     days only (its cover is finer)."""
@@ -189,8 +189,7 @@ def _series(
     for dim in dims:
         for _g, first, last_key in buckets.runs(pieces):
             for item in r.rollups.range(shop_id, dim, first, last_key, names):
-                day = date.fromisoformat(str(item["SK"]).rsplit("#", 1)[1])
-                point = points[buckets.start_of(day, granularity)]
+                point = points[buckets.start_of(bucket_day(item), granularity)]
                 for name in names:
                     point[name] += Decimal(item.get(name, 0))
     return labelled(points, scope.start)
@@ -199,7 +198,7 @@ def _series(
 def _customers(
     r: PreorderReports,
     shop_id: str,
-    scope: _Scope,
+    scope: Scope,
     start: date | None = None,
     end: date | None = None,
     query: Any = None,
@@ -230,7 +229,7 @@ def _customers(
     return out
 
 
-def _offers(r: PreorderReports, shop_id: str, scope: _Scope) -> dict[str, dict[str, Any]]:
+def _offers(r: PreorderReports, shop_id: str, scope: Scope) -> dict[str, dict[str, Any]]:
     """offer id -> offer item, in listing order, for the offers a per-offer breakdown lists: those of the scope
     that exist in this shop (another shop's id is an unknown id: no row), or every offer of the shop. One key read
     of the offers (and, without a scope, one Query of their ids)."""
@@ -283,7 +282,7 @@ def summary(
 
 
 def _offer_rows(
-    r: PreorderReports, shop_id: str, scope: _Scope, query: Any, with_customers: bool
+    r: PreorderReports, shop_id: str, scope: Scope, query: Any, with_customers: bool
 ) -> list[dict[str, Any]]:
     """Per offer (with activity in the window, or in scope): orders, units, revenue (and distinct customers),
     highest revenue first."""
@@ -504,7 +503,7 @@ def cancellations(
     )
 
 
-def _balances(scope: _Scope, t: dict[str, Decimal]) -> dict[str, Any]:
+def _balances(scope: Scope, t: dict[str, Decimal]) -> dict[str, Any]:
     return {
         "balances_due": scope.money(t["balances_due"]),
         "balances_collected": scope.money(t["balances_collected"]),
@@ -541,7 +540,7 @@ def balance_collection(
 
 def customer_rows(
     r: PreorderReports, shop_id: str, query: m.CustomersQuery | m.CustomersExport, now: datetime | None = None
-) -> tuple[_Scope, list[tuple[str, dict[str, Decimal]]]]:
+) -> tuple[Scope, list[tuple[str, dict[str, Decimal]]]]:
     """Every customer with preorders in the window, highest revenue first (profiles not yet attached)."""
     scope = _scope(r, shop_id, query, now)
     ranked = sorted(_customers(r, shop_id, scope).items(), key=lambda kv: (-kv[1]["revenue"], kv[0]))
@@ -549,7 +548,7 @@ def customer_rows(
 
 
 def attach_profiles(
-    r: PreorderReports, shop_id: str, scope: _Scope, page: list[tuple[str, dict[str, Decimal]]]
+    r: PreorderReports, shop_id: str, scope: Scope, page: list[tuple[str, dict[str, Decimal]]]
 ) -> list[m.CustomerRow]:
     profiles = r.ledger.customers(shop_id, [k for k, _ in page])
     out = []
@@ -573,182 +572,36 @@ def customers(
     r: PreorderReports, shop_id: str, query: m.CustomersQuery, now: datetime | None = None
 ) -> m.CustomersReport:
     scope, ranked = customer_rows(r, shop_id, query, now)
-    first = (query.page - 1) * query.per_page
+    return _customers_page(r, shop_id, scope, ranked, query.page, query.per_page)
+
+
+def customers_export(
+    r: PreorderReports, shop_id: str, query: m.CustomersExport, now: datetime | None = None
+) -> m.CustomersReport:
+    """The export's answer: every customer, unless `page` or `per_page` is given."""
+    scope, ranked = customer_rows(r, shop_id, query, now)
+    page, per_page = export_page(query.page, query.per_page, m.DEFAULT_PER_PAGE, len(ranked))
+    return _customers_page(r, shop_id, scope, ranked, page, per_page)
+
+
+def _customers_page(
+    r: PreorderReports,
+    shop_id: str,
+    scope: Scope,
+    ranked: list[tuple[str, dict[str, Decimal]]],
+    page: int,
+    per_page: int,
+) -> m.CustomersReport:
+    first = (page - 1) * per_page
     return m.CustomersReport(
         window=scope.window(),
         currency=scope.currency,
         conversion=scope.basis(),
-        customers=attach_profiles(r, shop_id, scope, ranked[first : first + query.per_page]),
+        customers=attach_profiles(r, shop_id, scope, ranked[first : first + per_page]),
         meta=m.CustomersMeta(
             total_count=len(ranked),
-            page=query.page,
-            per_page=query.per_page,
-            total_pages=math.ceil(len(ranked) / query.per_page),
+            page=page,
+            per_page=per_page,
+            total_pages=math.ceil(len(ranked) / per_page),
         ),
     )
-
-
-# -------------------------------------------------------------------------------------------------- CSV rows
-def csv_customers(r: PreorderReports, shop_id: str, q: m.CustomersExport, now: datetime | None) -> Iterator[list[Any]]:
-    scope, ranked = customer_rows(r, shop_id, q, now)
-    ranked = export_page(ranked, q.page, q.per_page, m.DEFAULT_PER_PAGE)
-    for chunk in range(0, len(ranked), 100):
-        for row in attach_profiles(r, shop_id, scope, ranked[chunk : chunk + 100]):
-            yield [
-                row.email,
-                row.name,
-                row.orders,
-                row.units,
-                row.revenue,
-                row.balances_outstanding,
-                row.last_order_at,
-                scope.currency,
-                scope.basis().rate,
-            ]
-
-
-def csv_summary(r: PreorderReports, shop_id: str, q: m.SummaryQuery, now: datetime | None) -> Iterator[list[Any]]:
-    s = summary(r, shop_id, q, now)
-    t = s.totals
-    yield [
-        s.window.from_,
-        s.window.to,
-        s.currency,
-        s.conversion.rate,
-        t.orders,
-        t.units,
-        t.revenue,
-        t.customers,
-        t.deposits_collected,
-        t.balances_collected,
-        t.balances_outstanding,
-        t.cancelled_orders,
-        t.refunds_issued,
-    ]
-
-
-def csv_revenue(r: PreorderReports, shop_id: str, q: m.RevenueQuery, now: datetime | None) -> Iterator[list[Any]]:
-    report = revenue(r, shop_id, q, now)
-    for p in report.series:
-        yield [
-            p.date,
-            p.revenue,
-            report.currency,
-            report.conversion.rate,
-            report.window.from_,
-            report.window.to,
-            "true" if report.include_deposits else "false",  # as the JSON spells them
-            "true" if report.include_balances else "false",
-        ]
-
-
-def csv_by_offer(r: PreorderReports, shop_id: str, q: m.ByOfferQuery, now: datetime | None) -> Iterator[list[Any]]:
-    report = by_offer(r, shop_id, q, now)
-    for row in report.rows:
-        yield [
-            row.offer_id,
-            row.offer_name,
-            row.orders,
-            row.units,
-            row.revenue,
-            row.customers,
-            report.currency,
-            report.conversion.rate,
-        ]
-
-
-def csv_by_variant(r: PreorderReports, shop_id: str, q: m.ByVariantQuery, now: datetime | None) -> Iterator[list[Any]]:
-    report = by_variant(r, shop_id, q, now)
-    for v in report.rows:
-        yield [
-            v.offer_id,
-            v.shopify_variant_id,
-            v.shopify_product_id,
-            v.variant_title,
-            v.product_title,
-            v.orders,
-            v.units,
-            v.revenue,
-            report.currency,
-            report.conversion.rate,
-        ]
-
-
-def csv_by_product(r: PreorderReports, shop_id: str, q: m.ByProductQuery, now: datetime | None) -> Iterator[list[Any]]:
-    report = by_product(r, shop_id, q, now)
-    for p in report.rows:
-        yield [
-            p.shopify_product_id,
-            p.product_title,
-            p.variants,
-            p.orders,
-            p.units,
-            p.revenue,
-            report.currency,
-            report.conversion.rate,
-        ]
-
-
-def csv_by_date(r: PreorderReports, shop_id: str, q: m.ByDateQuery, now: datetime | None) -> Iterator[list[Any]]:
-    """Every metric column, always (a CSV's columns are fixed); the metrics not asked for are empty cells."""
-    report = by_date(r, shop_id, q, now)
-    for p in report.series:
-        values = p.model_dump()
-        yield [p.date, *(values.get(name, "") for name in m.BY_DATE_METRICS), report.currency, report.conversion.rate]
-
-
-def csv_cancellations(
-    r: PreorderReports, shop_id: str, q: m.CancellationsQuery, now: datetime | None
-) -> Iterator[list[Any]]:
-    """One `total` row, one row per reason, one per offer (the JSON's three blocks, flattened)."""
-    c = cancellations(r, shop_id, q, now)
-    t = c.totals
-    yield [
-        "total",
-        None,
-        None,
-        None,
-        t.cancelled_orders,
-        t.cancelled_units,
-        t.cancelled_revenue,
-        t.refunds_issued,
-        c.currency,
-        c.conversion.rate,
-    ]
-    for reason in c.by_reason:
-        yield ["reason", reason.reason, None, None, reason.orders, None, None, None, c.currency, c.conversion.rate]
-    for o in c.by_offer:
-        yield [
-            "offer",
-            None,
-            o.offer_id,
-            o.offer_name,
-            o.cancelled_orders,
-            None,
-            None,
-            o.refunds_issued,
-            c.currency,
-            c.conversion.rate,
-        ]
-
-
-def csv_balance_collection(
-    r: PreorderReports, shop_id: str, q: m.BalanceCollectionQuery, now: datetime | None
-) -> Iterator[list[Any]]:
-    """One `total` row, then one per offer."""
-    b = balance_collection(r, shop_id, q, now)
-    figures = ("balances_due", "balances_collected", "balances_failed", "balances_outstanding")
-    counts = ("collected_count", "failed_count", "collection_rate")
-    t = b.totals.model_dump()
-    yield ["total", None, None, *(t[f] for f in figures), *(t[c] for c in counts), b.currency, b.conversion.rate]
-    for o in b.by_offer:
-        row = o.model_dump()
-        yield [
-            "offer",
-            o.offer_id,
-            o.offer_name,
-            *(row[f] for f in figures),
-            *(row[c] for c in counts),
-            b.currency,
-            b.conversion.rate,
-        ]

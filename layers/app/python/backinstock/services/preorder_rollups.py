@@ -45,7 +45,7 @@ from typing import Any
 
 from backinstock import buckets, money
 from backinstock.models.rollups import CANCEL_REASONS, CUSTOMER_ROWS, PREORDERS, Change, Deltas, net
-from backinstock.repositories.rollups import RollupRepository
+from backinstock.repositories.rollups import RollupRepository, customer_row_key
 
 ENTITY = "preorder"
 TOTAL = "TOTAL"  # the all-time bucket (exchange rates: `fx_p_<currency>`, `fx_s_<currency>`, `fx_n_<currency>`)
@@ -403,10 +403,9 @@ def customer_row_change(old: dict[str, Any] | None, new: dict[str, Any] | None) 
     (`rebuilt`) counts nothing here: the rebuild sets `customers` itself (services/rollup_audit.py)."""
     if old is not None or new is None or new.get("rebuilt"):
         return None
-    dimension, granularity, start, _customer = str(new["SK"]).split("#", 3)
-    shop_id = str(new["PK"]).split("#")[1]
-    change = Change(shop_id)
-    change.plain = {(PREORDERS + dimension[len(CUSTOMER_ROWS) :], f"{granularity}#{start}"): {"customers": Decimal(1)}}
+    row = customer_row_key(new)
+    change = Change(row.shop_id)
+    change.plain = {(PREORDERS + row.dimension[len(CUSTOMER_ROWS) :], row.bucket): {"customers": Decimal(1)}}
     return change
 
 
@@ -447,8 +446,7 @@ def customers(
     out: dict[str, dict[str, Decimal]] = {}
     for _granularity, first, last in buckets.runs(buckets.cover(start, end, buckets.MONTH)):
         for row in rollups.customer_rows(shop_id, dimension, first, last):
-            customer = str(row["SK"]).split("#", 3)[3]
-            figures = out.setdefault(customer, dict.fromkeys(CUSTOMER_FIGURES, Decimal(0)))
+            figures = out.setdefault(customer_row_key(row).customer, dict.fromkeys(CUSTOMER_FIGURES, Decimal(0)))
             for name in CUSTOMER_FIGURES:
                 figures[name] += Decimal(row.get(name, 0))
     return out

@@ -1,32 +1,30 @@
 """The back-in-stock reports (reference 000), computed from rollup items only (never a signup or notification row):
 the window's cover of whole buckets (`backinstock.buckets`) read in a few Query ranges, summed.
 
-Each report has a read (`summary`, ...) and its CSV rows (`summary_rows`, ...), named by its declaration in
-`actions/reports.py`: the read serves `GET /back_in_stock/reports/<name>`, the rows its export's job
-(`services.exports`). A new report over existing counters is a declaration, a read and its rows here, and its models.
+Each report has a read (`summary`, ...), named by its declaration in `actions/reports.py`: it serves `GET
+/back_in_stock/reports/<name>`, and its answer is its export's CSV file (the response model declares the table,
+`models.reporting.Table`; `services.exports` writes it). A new report over existing counters is a declaration, a read
+here, and its models; a new column is a field of its model.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from backinstock import buckets, ids
-from backinstock.errors import Problem, ValidationFailed
+from backinstock import buckets
 from backinstock.models import reports as m
-from backinstock.money import render_in
-from backinstock.repositories.base import key
+from backinstock.money import render
+from backinstock.reporting import export_page, labelled, resolve_window
 from backinstock.repositories.catalog import CatalogRepository
-from backinstock.repositories.rollups import RollupRepository
+from backinstock.repositories.rollups import RollupRepository, bucket_day
 from backinstock.repositories.shops import ShopRepository
 from backinstock.services.rollups import TOTAL, demand_dimension_for, dimension_for
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,52 +34,11 @@ class Reports:
     shops: ShopRepository
 
 
-# -------------------------------------------------------------------------------------------------------- window
-class Windowed(Protocol):
-    """A report's filters, or an export's: the window as the caller asked for it."""
-
-    @property
-    def from_(self) -> date | None: ...
-
-    @property
-    def to(self) -> date | None: ...
-
-
-def resolve_window(query: Windowed, now: datetime | None = None) -> tuple[date, date]:
-    """`to` defaults to today (UTC), `from` to 29 days before `to` (30 days). 422 when `from` is after `to` or the
-    window has more buckets of the query's granularity than the maximum (`models.reports.MAX_BUCKETS`)."""
-    today = (now or ids.now()).astimezone(UTC).date()
-    end = query.to or (today if query.from_ is None or query.from_ <= today else query.from_)
-    start = query.from_ or end - timedelta(days=m.DEFAULT_WINDOW_DAYS - 1)
-    if start > end:
-        raise ValidationFailed(
-            problems=[Problem("window_invalid", f"from ({start}) must not be after to ({end})", "from")]
-        )
-    # The cap is on buckets, what a read costs (rollup items), not on days: a time series at month granularity may
-    # span 366 months. A report without a granularity reads day items at worst (products_in_demand): 366 days.
-    granularity = getattr(query, "granularity", None) or buckets.DAY
-    count = len(list(buckets.buckets(start, end, granularity)))
-    if count > m.MAX_BUCKETS:
-        unit = {"day": "days", "week": "weeks", "month": "months"}[granularity]
-        coarser = " or a coarser granularity" if granularity != buckets.MONTH and hasattr(query, "granularity") else ""
-        raise ValidationFailed(
-            problems=[
-                Problem(
-                    "window_too_long",
-                    f"the window spans {count} {unit}; at most {m.MAX_BUCKETS} buckets of the report's granularity "
-                    f"(from {start} to {end}, granularity {granularity}): split it into several requests{coarser}",
-                    "to",
-                )
-            ]
-        )
-    return start, end
-
-
 def _window(start: date, end: date) -> m.Window:
     return m.Window(**{"from": start.isoformat(), "to": end.isoformat()})
 
 
-def _variant_mismatch(r: Reports, shop_id: str, query: m._Filters) -> bool:
+def _variant_mismatch(r: Reports, shop_id: str, query: m.ReportFilters) -> bool:
     """variant_id and product_id together: a variant of another product matches nothing (as in the lists)."""
     if query.variant_id is None or query.product_id is None:
         return False
@@ -103,11 +60,9 @@ def _read(
     return items
 
 
-def _piece_day(item: dict[str, Any]) -> date:
-    return date.fromisoformat(str(item["SK"]).rsplit("#", 1)[1])
-
-
-def totals(r: Reports, shop_id: str, query: m._Filters, start: date, end: date, names: list[str]) -> dict[str, Any]:
+def totals(
+    r: Reports, shop_id: str, query: m.ReportFilters, start: date, end: date, names: list[str]
+) -> dict[str, Any]:
     """Sum of the counters `names` over the window (whole months, weeks, days: the fewest items)."""
     out: dict[str, Decimal] = defaultdict(Decimal)
     if _variant_mismatch(r, shop_id, query):
@@ -134,16 +89,10 @@ def series(
         pieces.extend(buckets.cover(max(bucket, start), min(last, end), granularity))
     dimension = dimension_for(query.variant_id, query.product_id, query.channel)
     for item in _read(r, shop_id, dimension, pieces, names):
-        point = points[buckets.start_of(_piece_day(item), granularity)]
+        point = points[buckets.start_of(bucket_day(item), granularity)]
         for name in names:
             point[name] += Decimal(item.get(name, 0))
     return labelled(points, start)
-
-
-def labelled(points: dict[date, T], start: date) -> list[tuple[date, T]]:
-    """A series' points, each dated by the first day it counts: a bucket the window's start cuts (a week or month
-    begun before `from`) is labelled `from`, never a day outside the window; the others by their bucket's start."""
-    return [(max(bucket, start), values) for bucket, values in points.items()]
 
 
 def _currency(r: Reports, shop_id: str) -> str:
@@ -168,7 +117,7 @@ def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None
             notified=notified,
             conversions=int(t["orders"]),
             conversion_rate=round(converted / notified, 4) if notified else 0.0,
-            recovered_revenue=render_in(t["revenue"], currency),
+            recovered_revenue=render(t["revenue"], currency),
         ),
     )
 
@@ -226,7 +175,7 @@ def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | 
         currency=currency,
         series=[
             m.ConversionsPoint(
-                date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=render_in(c["revenue"], currency)
+                date=d.isoformat(), orders=int(c["orders"]), recovered_revenue=render(c["revenue"], currency)
             )
             for d, c in points
         ],
@@ -290,8 +239,7 @@ def demand_rows(
 
 
 def attach_titles(r: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[m.DemandRow]:
-    keys = [key(f"SHOP#{shop_id}", f"VARIANT#{row['variant_id']}") for row in rows]
-    known = {int(i["variant_id"]): i for i in r.catalog.batch_get(keys, consistent=False)} if keys else {}
+    known = r.catalog.variants(shop_id, [row["variant_id"] for row in rows]) if rows else {}
     out = []
     for row in rows:
         variant = known.get(row["variant_id"], {})
@@ -313,80 +261,38 @@ def attach_titles(r: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[
 
 
 def products_in_demand(r: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None) -> m.DemandReport:
+    return _demand_page(r, shop_id, query, now, lambda total: (query.page, query.per_page))
+
+
+def products_in_demand_export(
+    r: Reports, shop_id: str, query: m.DemandExport, now: datetime | None = None
+) -> m.DemandReport:
+    """The export's answer: every row, unless `page` or `per_page` is given."""
+    return _demand_page(
+        r, shop_id, query, now, lambda total: export_page(query.page, query.per_page, m.DEFAULT_PER_PAGE, total)
+    )
+
+
+def _demand_page(
+    r: Reports,
+    shop_id: str,
+    query: m.DemandQuery | m.DemandExport,
+    now: datetime | None,
+    paging: Callable[[int], tuple[int, int]],
+) -> m.DemandReport:
     start, end = resolve_window(query, now)
     ranked = demand_rows(r, shop_id, query, start, end)
-    first = (query.page - 1) * query.per_page
-    page = ranked[first : first + query.per_page]
+    page, per_page = paging(len(ranked))
+    first = (page - 1) * per_page
     return m.DemandReport(
         window=_window(start, end),
         sort_by=query.sort_by,
         direction=query.direction,
-        rows=attach_titles(r, shop_id, page),
+        rows=attach_titles(r, shop_id, ranked[first : first + per_page]),
         meta=m.DemandMeta(
             total_count=len(ranked),
-            page=query.page,
-            per_page=query.per_page,
-            total_pages=math.ceil(len(ranked) / query.per_page),
+            page=page,
+            per_page=per_page,
+            total_pages=math.ceil(len(ranked) / per_page),
         ),
     )
-
-
-# ------------------------------------------------------------------------------------------------ CSV of reports
-def export_page(rows: list[T], page: int | None, per_page: int | None, default_per_page: int) -> list[T]:
-    """A paginated report's export: every row, or one page when `page` or `per_page` is given."""
-    if page is None and per_page is None:
-        return rows
-    size = per_page or default_per_page
-    first = ((page or 1) - 1) * size
-    return rows[first : first + size]
-
-
-# Each yields the cells of its rows, in the order of the columns its declaration lists (actions/reports.py).
-def summary_rows(r: Reports, shop_id: str, q: m.ReportQuery, now: datetime | None) -> Iterator[list[Any]]:
-    s = summary(r, shop_id, q, now)
-    t = s.totals
-    yield [
-        s.window.from_,
-        s.window.to,
-        s.currency,
-        t.signups,
-        t.pending,
-        t.blocked,
-        t.notified,
-        t.conversions,
-        t.conversion_rate,
-        t.recovered_revenue,
-    ]
-
-
-def signups_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
-    for p in signups(r, shop_id, q, now).series:
-        yield [p.date, p.signups, p.pending, p.blocked, p.notified]
-
-
-def notifications_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
-    for p in notifications(r, shop_id, q, now).series:
-        yield [p.date, p.sent, p.blocked, p.email, p.sms, p.push, p.blocked_email, p.blocked_sms, p.blocked_push]
-
-
-def conversions_rows(r: Reports, shop_id: str, q: m.SeriesQuery, now: datetime | None) -> Iterator[list[Any]]:
-    report = conversions(r, shop_id, q, now)
-    for p in report.series:
-        yield [p.date, p.orders, p.recovered_revenue, report.currency]
-
-
-def products_in_demand_rows(r: Reports, shop_id: str, q: m.DemandExport, now: datetime | None) -> Iterator[list[Any]]:
-    start, end = resolve_window(q, now)
-    ranked = demand_rows(r, shop_id, q, start, end)
-    ranked = export_page(ranked, q.page, q.per_page, m.DEFAULT_PER_PAGE)
-    for chunk in range(0, len(ranked), 100):
-        for row in attach_titles(r, shop_id, ranked[chunk : chunk + 100]):
-            yield [
-                row.shopify_variant_id,
-                row.shopify_product_id,
-                row.variant_title,
-                row.product_title,
-                row.pending,
-                row.total,
-                row.last_requested_at,
-            ]

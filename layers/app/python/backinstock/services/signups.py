@@ -76,7 +76,7 @@ EXACT_UP_TO = 1000
 
 
 def page(
-    query: m._ListQuery,
+    query: m.ListQuery,
     where: ListFilter,
     list_ids: Callable[..., list[str]],
     fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
@@ -117,7 +117,7 @@ def page(
 def counter_total(
     rollups: RollupRepository,
     shop_id: str,
-    query: m._ListQuery,
+    query: m.ListQuery,
     kind: str,
     status: str | None,
     list_ids: Callable[..., list[str]],

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from backinstock.repositories.base import key
@@ -52,3 +53,26 @@ def rollup_key(shop_id: str, dimension: str, bucket: str) -> dict[str, Any]:
 def row_key(shop_id: str, dimension: str, bucket: str) -> dict[str, str]:
     """`rollup_key` as plain strings: the key of a rollup item as a stream image or `from_item` shows it."""
     return {"PK": rollup_pk(shop_id, dimension), "SK": f"{dimension}#{bucket}"}
+
+
+# -------------------------------------------------------------------------- reading keys back (issue 27, part 2)
+# The services never parse a rollup key: what a key says comes from these.
+def bucket_day(item: dict[str, Any]) -> date:
+    """The first day of a rollup item's bucket (`<dimension>#<G>#<bucket start>`)."""
+    return date.fromisoformat(str(item["SK"]).rsplit("#", 1)[1])
+
+
+@dataclass(frozen=True)
+class CustomerRowKey:
+    """What the key of a per-customer row (`SHOP#<id>#ROLLUP#<shard> / <dimension>#<G>#<bucket start>#<customer>`)
+    says."""
+
+    shop_id: str
+    dimension: str
+    bucket: str  # `<G>#<bucket start>`, as `rollup_key` takes it
+    customer: str
+
+
+def customer_row_key(item: dict[str, Any]) -> CustomerRowKey:
+    dimension, granularity, start, customer = str(item["SK"]).split("#", 3)
+    return CustomerRowKey(str(item["PK"]).split("#")[1], dimension, f"{granularity}#{start}", customer)
