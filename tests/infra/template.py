@@ -333,7 +333,7 @@ def queue_properties(synth: Synth, logical_id: str) -> dict[str, Any]:
 
 def role_grants(synth: Synth, props: dict[str, Any]) -> dict[str, set[str]]:
     """A function's role's grants (see `grants`), from the function's properties."""
-    return role_grants(synth, props)
+    return grants(statements_of_role(synth, role_of(props)))
 
 
 def function_of_module(synth: Synth, module: str) -> tuple[str, dict[str, Any]]:
