@@ -280,12 +280,7 @@ def test_the_plan_quota_blocks_once_used_up(
 ) -> None:
     monkeypatch.setitem(sending.PLAN_MONTHLY_SENDS, "growth", 2)
     key = shop.key
-    ids = [
-        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"q{i}@example.com"})[1][
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = [make_signup(shop, 101, f"q{i}@example.com")["id"] for i in range(3)]
     status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
     assert status == 200 and sorted(body["success"]) == sorted(ids) and body["failed"] == []
     worker.drain()
@@ -299,12 +294,7 @@ def test_bulk_notify_reports_unknown_and_already_notified_ids(
     shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     key = shop.key
-    ids = [
-        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"b{i}@example.com"})[1][
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = [make_signup(shop, 101, f"b{i}@example.com")["id"] for i in range(3)]
     notify(key, ids[0])
     worker.drain()
     unknown = "01900000-0000-7000-8000-000000000000"
@@ -498,12 +488,7 @@ def test_the_worker_starts_no_send_the_timeout_could_cut(
     from backinstock.workers import send as worker_module
 
     key = shop.key
-    ids = [
-        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"t{i}@example.com"})[1][
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = [make_signup(shop, 101, f"t{i}@example.com")["id"] for i in range(3)]
     call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
     [message] = worker.pending()
     body = json.loads(message["Body"])
