@@ -19,8 +19,6 @@ item and its writes slow down as the table grows, and this machine is shared, so
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -127,7 +125,6 @@ def _read_units(sizes: list[int]) -> int:
 
 def run() -> dict[str, Any]:
     cases.use_local_environment(log_level="WARNING")
-    from moto import mock_aws
 
     from backinstock import aws, config, deps, ids
     from backinstock.models.signups import SignupCreate
@@ -135,12 +132,9 @@ def run() -> dict[str, Any]:
     from backinstock.services import rollup_audit, sending
     from backinstock.services.settings import settings_of
     from backinstock.services.signups import create_signup
-    from backinstock_tools.local import backend
 
     rng = random.Random(17)
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        backend.create_resources()
-        deps.reset()
+    with cases.local_aws():
         shop = cases.new_shop("audit-bench.myshopify.com")
         shop_id = shop["shop_id"]
         for variant, product in VARIANTS:

@@ -7,6 +7,7 @@ Everything here runs inside `moto.mock_aws()` with the local backend's resources
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import time
@@ -80,6 +81,44 @@ def use_local_environment(log_level: str | None = None) -> None:
     if log_level:
         os.environ["LOG_LEVEL"] = log_level
     deps.reset()
+
+
+@contextlib.contextmanager
+def local_aws() -> Iterator[None]:
+    """moto's AWS (`mock_aws`) with the local backend's resources and fresh dependencies; what the set-up prints is
+    swallowed."""
+    from moto import mock_aws
+
+    from backinstock import deps
+    from backinstock_tools.local import backend
+
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+        backend.create_resources()
+        deps.reset()
+        yield
+
+
+def stopped_campaign() -> dict[str, Any]:
+    """The one campaign execution (the webhook worker started it) stopped, and its input: the state to step by hand."""
+    from backinstock import deps
+
+    sfn = deps.campaigns().workflow.client
+    [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
+    state: dict[str, Any] = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    sfn.stop_execution(executionArn=execution["executionArn"])
+    return state
+
+
+def step_to_the_end(state: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A campaign stepped (`campaigns.step`) until done, as the workflow would: its last state, how many steps."""
+    from backinstock import deps
+    from backinstock.services import campaigns
+
+    steps = 0
+    while not state["done"]:
+        state = campaigns.step(deps.campaigns(), state)
+        steps += 1
+    return state, steps
 
 
 def new_shop(domain: str, plan: str = "growth") -> dict[str, str]:

@@ -14,7 +14,6 @@ against moto.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import statistics
@@ -31,17 +30,12 @@ RESTOCK_SIGNUPS = int(os.environ.get("BENCH_RESTOCK_SIGNUPS", "10000"))
 def run() -> dict[str, Any]:
     cases.use_local_environment(log_level="WARNING")  # before the imports: loggers read it when created
     os.environ["CAMPAIGN_SECONDS_PER_HOUR"] = "0"
-    from moto import mock_aws
 
     from backinstock import deps, dispatch, registry
-    from backinstock.services import campaigns
     from backinstock.workers import send, webhooks
-    from backinstock_tools.local import backend
     from backinstock_tools.testkit.sqs import receive_all
 
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        backend.create_resources()
-        deps.reset()
+    with cases.local_aws():
         shop = cases.new_shop("restock-bench.myshopify.com")
         shop_id = shop["shop_id"]
         cases.connect(shop_id)
@@ -96,17 +90,11 @@ def run() -> dict[str, Any]:
         inside = {"webhook_worker_s": meter.inside_ms() / 1000}
         assert outcome == "restocked", outcome
         worker_calls = dict(meter.calls)
-        sfn = deps.campaigns().workflow.client
-        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
-        state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-        sfn.stop_execution(executionArn=execution["executionArn"])
+        state = cases.stopped_campaign()
 
         meter.reset()
         t0 = time.perf_counter()
-        steps = 0
-        while not state["done"]:
-            state = campaigns.step(deps.campaigns(), state)
-            steps += 1
+        state, steps = cases.step_to_the_end(state)
         timeline["campaign_steps_s"] = time.perf_counter() - t0
         inside["campaign_steps_s"] = meter.inside_ms() / 1000
         step_calls = dict(meter.calls)

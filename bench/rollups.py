@@ -19,8 +19,6 @@ Counts are measured; seconds are modelled, never moto's (moto is slow where AWS 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -214,18 +212,14 @@ def aggregate(records: list[dict[str, Any]], batch_size: int) -> int:
 def run() -> dict[str, Any]:
     cases.use_local_environment(log_level="WARNING")
     os.environ["CAMPAIGN_SECONDS_PER_HOUR"] = "0"
-    from moto import mock_aws
 
     from backinstock import deps
     from backinstock.repositories.rollups import marks_pk
     from backinstock.services import campaigns
     from backinstock.workers import send, webhooks
-    from backinstock_tools.local import backend
 
     started = time.perf_counter()
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        backend.create_resources()
-        deps.reset()
+    with cases.local_aws():
         meter = Writes()
 
         # ---- 1. the aggregator's writes per 1,000 records, by batch size
@@ -281,15 +275,9 @@ def run() -> dict[str, Any]:
         message = _restock_message(restock_id)
         assert webhooks.handle_message(message) == "restocked"
         stages["webhook_worker"] = {**meter.snapshot(), "units": 1, "units_at_target": 1}
-        sfn = deps.campaigns().workflow.client
-        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
-        state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-        sfn.stop_execution(executionArn=execution["executionArn"])
+        state = cases.stopped_campaign()
         meter.reset()
-        steps = 0
-        while not state["done"]:
-            state = campaigns.step(deps.campaigns(), state)
-            steps += 1
+        state, steps = cases.step_to_the_end(state)
         stages["campaign_steps"] = {
             **meter.snapshot(),
             "steps": steps,

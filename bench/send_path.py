@@ -21,8 +21,6 @@ is not the bottleneck when that is within 5% of N / R.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -64,18 +62,14 @@ def _name(key: str) -> str:
 def run() -> dict[str, Any]:
     cases.use_local_environment(log_level="WARNING")
     os.environ["CAMPAIGN_SECONDS_PER_HOUR"] = "0"
-    from moto import mock_aws
 
     from backinstock import deps
     from backinstock.services import campaigns
     from backinstock.workers import send, webhooks
     from backinstock_tools import write_meter
-    from backinstock_tools.local import backend
 
     started = time.perf_counter()
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        backend.create_resources()
-        deps.reset()
+    with cases.local_aws():
         shop = cases.new_shop("send-path-bench.myshopify.com")
         shop_id = shop["shop_id"]
         cases.connect(shop_id)
@@ -90,15 +84,9 @@ def run() -> dict[str, Any]:
         meter.reset()
         assert webhooks.handle_message(rollups._restock_message(shop_id)) == "restocked"
         stages["webhook_worker"] = _stage(meter, 1, units_at={n: 1 for n in SIZES})
-        sfn = deps.campaigns().workflow.client
-        [execution] = sfn.list_executions(stateMachineArn=deps.campaigns().workflow.arn)["executions"]
-        state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-        sfn.stop_execution(executionArn=execution["executionArn"])
+        state = cases.stopped_campaign()
         meter.reset()
-        steps = 0
-        while not state["done"]:
-            state = campaigns.step(deps.campaigns(), state)
-            steps += 1
+        state, steps = cases.step_to_the_end(state)
         stages["campaign_steps"] = _stage(
             meter, steps, units_at={n: math.ceil(n / campaigns.STEP_LIMIT) for n in SIZES}
         )

@@ -323,27 +323,19 @@ def business_metric(name: str, statistic: str = "Sum", label: str | None = None)
     )
 
 
+def _by_channel(title: str, metric: str) -> cloudwatch.GraphWidget:
+    """A graph of one business metric, a line per channel."""
+    left = [business_metric(observability.per_channel(metric, c), label=c) for c in observability.CHANNELS]
+    return cloudwatch.GraphWidget(title=title, left=left, width=12)
+
+
 def business_widgets() -> list[cloudwatch.IWidget]:
     """What a merchant's operator charts (docs/ARCHITECTURE.md, "Metrics and tracing"): restock alerts sent and
     blocked per channel, restocks started, exports finished and failed, how far the reports lag. Widgets live in the
     dashboard's body: no CloudFormation resource of their own."""
     return [
-        cloudwatch.GraphWidget(
-            title="Restock alerts sent, by channel",
-            left=[
-                business_metric(observability.per_channel(observability.ALERTS_SENT, c), label=c)
-                for c in observability.CHANNELS
-            ],
-            width=12,
-        ),
-        cloudwatch.GraphWidget(
-            title="Restock alerts blocked, by channel",
-            left=[
-                business_metric(observability.per_channel(observability.ALERTS_BLOCKED, c), label=c)
-                for c in observability.CHANNELS
-            ],
-            width=12,
-        ),
+        _by_channel("Restock alerts sent, by channel", observability.ALERTS_SENT),
+        _by_channel("Restock alerts blocked, by channel", observability.ALERTS_BLOCKED),
         cloudwatch.GraphWidget(
             title="Restocks started and exports",
             left=[business_metric(name) for name in (*observability.RESTOCK_METRICS, *observability.EXPORT_METRICS)],

@@ -90,6 +90,12 @@ class Shell:
         self.inherited.write_text("\n".join([*inherited.stdout.split(), "BASH_REMATCH", "PIPESTATUS", "_"]) + "\n")
         return env
 
+    def _execute(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """One block's program in the session's folder and environment, its output captured, within the timeout."""
+        return subprocess.run(
+            argv, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT, check=False
+        )
+
     def run(self, where: str, source: str) -> None:
         if self.env is None:
             self.env = self._begin()
@@ -99,15 +105,7 @@ class Shell:
                 f"declare -p $(compgen -v | grep -vxF -f {self.inherited}) 2>/dev/null"
                 f" | grep -Ev '^declare -[a-zA-Z]*r' > {self.state} || true\n"
             )
-            done = subprocess.run(
-                ["bash", "-c", script],
-                cwd=self.cwd,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=BLOCK_TIMEOUT,
-                check=False,
-            )
+            done = self._execute(["bash", "-c", script])
             statuses = [int(s) for s in STATUS.findall(done.stderr)]
             stderr = STATUS.sub("", done.stderr).strip()
             shown = f"{where}\n$ {code.strip()}\n--- stdout\n{done.stdout[:4000]}\n--- stderr\n{stderr[:4000]}"
@@ -136,15 +134,7 @@ class Shell:
             self.env = self._begin()
         script = self.cwd / ".docs-block.py"
         script.write_text(source)
-        done = subprocess.run(
-            [str(self.cwd / ".venv" / "bin" / "python"), str(script)],
-            cwd=self.cwd,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_TIMEOUT,
-            check=False,
-        )
+        done = self._execute([str(self.cwd / ".venv" / "bin" / "python"), str(script)])
         shown = f"{where}\n--- stdout\n{done.stdout[:4000]}\n--- stderr\n{done.stderr[-4000:]}"
         assert done.returncode == 0, f"exit status {done.returncode}: {shown}"
         for line in source.splitlines():

@@ -329,3 +329,13 @@ def queue_properties(synth: Synth, logical_id: str) -> dict[str, Any]:
     resource = synth.template["Resources"][logical_id]
     assert resource["Type"] == "AWS::SQS::Queue"
     return dict(resource["Properties"])
+
+
+def role_grants(synth: Synth, props: dict[str, Any]) -> dict[str, set[str]]:
+    """A function's role's grants (see `grants`), from the function's properties."""
+    return grants(statements_of_role(synth, role_of(props)))
+
+
+def function_of_module(synth: Synth, module: str) -> tuple[str, dict[str, Any]]:
+    """The function whose handler is `<module>.handler`: its logical id and properties."""
+    return functions_by_handler(synth)[f"{module}.handler"]

@@ -22,10 +22,9 @@ from tests.infra.template import (
     Synth,
     function_of,
     functions_by_handler,
-    grants,
     log_group_of,
+    role_grants,
     role_of,
-    statements_of_role,
 )
 
 pytestmark = pytest.mark.infra
@@ -125,7 +124,7 @@ def expected_environment(access: frozenset[Access]) -> dict[str, Any]:
 def function_grants(synth: Synth, props: dict) -> dict[str, set[str]]:
     """An API function's grants without its own log group and X-Ray, which every function has (checked here: X-Ray
     has no resource-level permissions, and is the one wildcard, the acknowledged cdk-nag IAM5)."""
-    granted = grants(statements_of_role(synth, role_of(props)))
+    granted = role_grants(synth, props)
     assert granted.pop(log_group_of(props)) == LOGS
     assert granted.pop("*") == XRAY, "X-Ray is the only wildcard of an API function"
     return granted
@@ -209,16 +208,22 @@ def test_only_idempotency_actions_touch_the_idempotency_table(synth: Synth) -> N
     assert "mcp" in users
 
 
-def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
+def _secret_readers(synth: Synth, access: Access, secret: str) -> set[str]:
+    """The actions whose access includes `access`; checked: exactly those read `secret` (and only read it)."""
     readers = set()
     for action in registry.actions():
         _, props = function_of(synth, action)
         granted = function_grants(synth, props)
-        if Access.LINK_SECRET in effective_access(action):
+        if access in effective_access(action):
             readers.add(action.name)
-            assert granted[SECRET] == SECRET_READ, action.name
+            assert granted[secret] == SECRET_READ, action.name
         else:
-            assert SECRET not in granted, action.name
+            assert secret not in granted, action.name
+    return readers
+
+
+def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
+    readers = _secret_readers(synth, Access.LINK_SECRET, SECRET)
     # The customer links verify tokens; an export's status signs its download link and the download verifies it;
     # MCP runs the status tools. No other action needs the key.
     links = {
@@ -231,15 +236,7 @@ def test_only_link_actions_read_the_link_secret(synth: Synth) -> None:
 
 
 def test_only_the_webhook_intake_reads_shop_secrets_among_the_actions(synth: Synth) -> None:
-    readers = set()
-    for action in registry.actions():
-        _, props = function_of(synth, action)
-        granted = function_grants(synth, props)
-        if Access.SHOP_SECRETS in effective_access(action):
-            readers.add(action.name)
-            assert granted[SHOP_SECRETS] == SECRET_READ, action.name
-        else:
-            assert SHOP_SECRETS not in granted, action.name
+    readers = _secret_readers(synth, Access.SHOP_SECRETS, SHOP_SECRETS)
     assert readers == {"receive_shopify_webhook"}
 
 
@@ -280,7 +277,7 @@ def test_roles_have_no_managed_policies_and_writes_address_base_tables(synth: Sy
         role = synth.template["Resources"][role_of(props)]["Properties"]
         assert "ManagedPolicyArns" not in role
         assert "Policies" not in role
-        for resource, actions in grants(statements_of_role(synth, role_of(props))).items():
+        for resource, actions in role_grants(synth, props).items():
             if "/index/" in resource:
                 assert actions <= READ, "writes address the base table only"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from backinstock import infra_spec, registry
-from tests.infra.template import Synth, function_of, functions_by_handler
+from tests.infra.template import Synth, function_of, function_of_module, functions_by_handler
 
 pytestmark = pytest.mark.infra
 
@@ -41,7 +41,7 @@ def test_every_action_function_has_an_errors_and_a_throttles_alarm(synth: Synth)
     scheduled = [spec.handler for spec in infra_spec.SCHEDULES]
     consumers = [c.handler for c in infra_spec.STREAM_CONSUMERS]
     for handler in (*infra_spec.WORKER_HANDLERS, *tasks, *scheduled, *consumers):
-        logical_id, _ = functions_by_handler(synth)[f"{handler}.handler"]
+        logical_id, _ = function_of_module(synth, handler)
         assert watched.pop(logical_id) == {"Errors", "Throttles"}, handler
     # The authorizer rejects a bad key by raising "Unauthorized", which Lambda counts as an error: an Errors alarm
     # would page on every bad key. Its real failures surface as API Gateway 5xx (the API alarm below).

@@ -10,7 +10,7 @@ import pytest
 from stacks.constructs.queue_workers import WorkerSpec
 from stacks.constructs.sending import SEND_WORKER
 from stacks.constructs.webhooks import WEBHOOK_WORKER
-from tests.infra.template import Synth, functions_by_handler
+from tests.infra.template import Synth, function_of_module, queue_properties, role_grants
 
 pytestmark = pytest.mark.infra
 
@@ -39,13 +39,7 @@ by_name = pytest.mark.parametrize("spec", WORKERS, ids=lambda s: s.name)
 
 
 def _worker(synth: Synth, spec: WorkerSpec) -> tuple[str, dict[str, Any]]:
-    return functions_by_handler(synth)[f"{spec.handler}.handler"]
-
-
-def _queue(synth: Synth, logical_id: str) -> dict[str, Any]:
-    resource = synth.template["Resources"][logical_id]  # logical IDs pinned: messages in flight survive a refactor
-    assert resource["Type"] == "AWS::SQS::Queue"
-    return dict(resource["Properties"])
+    return function_of_module(synth, spec.handler)
 
 
 @by_name
@@ -81,15 +75,15 @@ def test_worker_consumes_its_queue_in_batches_with_partial_failures(synth: Synth
 
 
 @by_name
-def test_queue_redrives_to_its_dead_letter_queue(synth: Synth, spec: WorkerSpec) -> None:
+def test_queue_redrives_to_its_dead_letterqueue_properties(synth: Synth, spec: WorkerSpec) -> None:
     dead_letters_id = f"{spec.queue.logical_id}DeadLetters"
-    queue = _queue(synth, spec.queue.logical_id)
+    queue = queue_properties(synth, spec.queue.logical_id)
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dead_letters_id, "Arn"]},
         "maxReceiveCount": spec.queue.max_receive_count,
     }
     assert queue["MessageRetentionPeriod"] == spec.queue.retention_days * 86400
-    dead_letters = _queue(synth, dead_letters_id)
+    dead_letters = queue_properties(synth, dead_letters_id)
     assert dead_letters["MessageRetentionPeriod"] == 14 * 86400
     assert "RedrivePolicy" not in dead_letters
     # The dead letters must outlive the retries: a message's age counts from its first enqueue.
@@ -99,7 +93,7 @@ def test_queue_redrives_to_its_dead_letter_queue(synth: Synth, spec: WorkerSpec)
 @by_name
 def test_visibility_timeout_is_six_worker_timeouts(synth: Synth, spec: WorkerSpec) -> None:
     _, worker = _worker(synth, spec)
-    queue = _queue(synth, spec.queue.logical_id)
+    queue = queue_properties(synth, spec.queue.logical_id)
     assert queue["VisibilityTimeout"] == spec.queue.visibility_timeout_seconds == 6 * worker["Timeout"]
 
 
@@ -107,7 +101,7 @@ def test_visibility_timeout_is_six_worker_timeouts(synth: Synth, spec: WorkerSpe
     "logical_id", [q for s in WORKERS for q in (s.queue.logical_id, f"{s.queue.logical_id}DeadLetters")]
 )
 def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -> None:
-    assert _queue(synth, logical_id)["SqsManagedSseEnabled"] is True
+    assert queue_properties(synth, logical_id)["SqsManagedSseEnabled"] is True
     (policy,) = [
         p["Properties"]
         for p in synth.resources("AWS::SQS::QueuePolicy").values()
@@ -120,11 +114,11 @@ def test_queues_are_encrypted_and_take_only_tls(synth: Synth, logical_id: str) -
 
 @by_name
 def test_worker_role_has_no_managed_policy_and_never_scans(synth: Synth, spec: WorkerSpec) -> None:
-    from tests.infra.template import grants, role_of, statements_of_role
+    from tests.infra.template import role_of
 
     _, props = _worker(synth, spec)
     assert "ManagedPolicyArns" not in synth.template["Resources"][role_of(props)]["Properties"]
-    every_action = {a for actions in grants(statements_of_role(synth, role_of(props))).values() for a in actions}
+    every_action = {a for actions in role_grants(synth, props).values() for a in actions}
     assert "dynamodb:Scan" not in every_action
 
 

@@ -11,11 +11,9 @@ from tests.infra.template import (
     READ,
     WRITE,
     Synth,
-    functions_by_handler,
-    grants,
+    function_of_module,
     log_group_of,
-    role_of,
-    statements_of_role,
+    role_grants,
 )
 
 pytestmark = pytest.mark.infra
@@ -29,7 +27,7 @@ def _bucket(synth: Synth) -> tuple[str, dict]:
 
 def test_the_aggregator_reads_the_stream_with_partial_failures_bisection_and_an_on_failure_queue(synth: Synth) -> None:
     spec = infra_spec.ROLLUP_CONSUMER
-    function, _ = functions_by_handler(synth)[f"{spec.handler}.handler"]
+    function, _ = function_of_module(synth, spec.handler)
     (mapping,) = [
         m["Properties"]
         for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
@@ -61,8 +59,8 @@ def test_the_aggregator_reads_the_stream_with_partial_failures_bisection_and_an_
 
 
 def test_the_aggregator_writes_the_table_reads_its_stream_and_queues_optin_mail_only(synth: Synth) -> None:
-    _, props = functions_by_handler(synth)[f"{infra_spec.ROLLUP_CONSUMER.handler}.handler"]
-    granted = grants(statements_of_role(synth, role_of(props)))
+    _, props = function_of_module(synth, infra_spec.ROLLUP_CONSUMER.handler)
+    granted = role_grants(synth, props)
     granted.pop(log_group_of(props))
     # The table (rollups, markers) and its stream (what the event source mapping reads).
     stream = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
@@ -103,8 +101,8 @@ def test_the_export_bucket_is_private_encrypted_tls_only_and_expires_files(synth
 
 def test_the_export_task_writes_export_files_only_and_runs_up_to_15_minutes(synth: Synth) -> None:
     ((_, module),) = infra_spec.EXPORT_WORKFLOW.tasks
-    _, props = functions_by_handler(synth)[f"{module}.handler"]
-    granted = grants(statements_of_role(synth, role_of(props)))
+    _, props = function_of_module(synth, module)
+    granted = role_grants(synth, props)
     granted.pop(log_group_of(props))
     bucket, _ = _bucket(synth)
     assert granted.pop(f"{bucket}/exports/*") == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}

@@ -17,8 +17,8 @@ from tests.infra.template import (
     WRITE,
     Synth,
     functions_by_handler,
-    grants,
     log_group_of,
+    role_grants,
     role_of,
     statements_of_role,
 )
@@ -45,10 +45,8 @@ def _worker(synth: Synth) -> tuple[str, dict[str, Any]]:
 
 def test_worker_role_is_least_privilege(synth: Synth) -> None:
     _, props = _worker(synth)
-    role = synth.template["Resources"][role_of(props)]["Properties"]
-    assert "ManagedPolicyArns" not in role
-    statements = statements_of_role(synth, role_of(props))
-    granted = grants(statements)
+    assert "ManagedPolicyArns" not in synth.template["Resources"][role_of(props)]["Properties"]
+    granted = role_grants(synth, props)
     assert granted.pop(log_group_of(props)) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     expected = {
         MAIN: READ | WRITE,
@@ -65,7 +63,7 @@ def test_worker_role_is_least_privilege(synth: Synth) -> None:
     every_action = {a for actions in granted.values() for a in actions}
     assert "dynamodb:Scan" not in every_action
     assert infra_spec.IDEMPOTENCY_TABLE.logical_id not in granted
-    (ses,) = [s for s in statements if s["Action"] == "ses:SendEmail"]
+    (ses,) = [s for s in statements_of_role(synth, role_of(props)) if s["Action"] == "ses:SendEmail"]
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": DEFAULT_SENDER}}
 
 

@@ -15,10 +15,10 @@ from tests.infra.template import (
     READ,
     WRITE,
     Synth,
-    functions_by_handler,
+    function_of_module,
     grants,
     log_group_of,
-    role_of,
+    role_grants,
     statements_of_role,
 )
 
@@ -44,10 +44,6 @@ def _state_machine(synth: Synth, spec: StateMachineSpec) -> dict[str, Any]:
     return dict(resource["Properties"])
 
 
-def _task_function(synth: Synth, module: str) -> tuple[str, dict[str, Any]]:
-    return functions_by_handler(synth)[f"{module}.handler"]
-
-
 def test_one_state_machine_per_spec(synth: Synth) -> None:
     assert set(synth.resources("AWS::StepFunctions::StateMachine")) == {s.logical_id for s in infra_spec.STATE_MACHINES}
     assert infra_spec.CAMPAIGN_WORKFLOW in infra_spec.STATE_MACHINES
@@ -69,14 +65,14 @@ def test_definition_is_inline_with_every_task_arn_substituted(synth: Synth, spec
     assert "${" not in rendered
     json.loads(rendered)
     for placeholder, module in spec.tasks:
-        function, _ = _task_function(synth, module)
+        function, _ = function_of_module(synth, module)
         assert substitutions[placeholder] == {"Fn::GetAtt": [function, "Arn"]}
 
 
 def test_campaign_definition_invokes_the_campaign_step_function(synth: Synth) -> None:
     spec = infra_spec.CAMPAIGN_WORKFLOW
     props = _state_machine(synth, spec)
-    function, _ = _task_function(synth, "workflows.campaign_step")
+    function, _ = function_of_module(synth, "workflows.campaign_step")
     assert props["DefinitionSubstitutions"] == {"CampaignStepFunctionArn": {"Fn::GetAtt": [function, "Arn"]}}
     definition = json.loads(props["DefinitionString"])
     task_names = {
@@ -93,7 +89,7 @@ def test_role_invokes_only_its_own_task_functions(synth: Synth, spec: StateMachi
         "Service": "states.amazonaws.com"
     }
     granted = grants(statements_of_role(synth, role))
-    tasks = {_task_function(synth, module)[0] for _, module in spec.tasks}
+    tasks = {function_of_module(synth, module)[0] for _, module in spec.tasks}
     # Logging and tracing support no resource-level permissions (acknowledged IAM5 on this role).
     assert granted.pop("*") == LOG_DELIVERY | XRAY
     assert granted == {task: {"lambda:InvokeFunction"} for task in tasks}
@@ -113,8 +109,8 @@ def test_logging_all_without_execution_data_and_tracing(synth: Synth, spec: Stat
 
 
 def test_campaign_step_role_and_environment(synth: Synth) -> None:
-    _, props = _task_function(synth, "workflows.campaign_step")
-    granted = grants(statements_of_role(synth, role_of(props)))
+    _, props = function_of_module(synth, "workflows.campaign_step")
+    granted = role_grants(synth, props)
     assert granted.pop(log_group_of(props)) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     assert granted == {
         MAIN: READ | WRITE,

@@ -16,20 +16,10 @@ import pytest
 from backinstock import deps, ids
 from backinstock_tools.local.server import handle
 from backinstock_tools.testkit import Shop
-from backinstock_tools.testkit.gateway import call
+from backinstock_tools.testkit.gateway import call, wait_for_export
 
 pytestmark = pytest.mark.integration
 R = "/back_in_stock/reports"
-
-
-def wait_until_done(key: str, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = call("GET", f"{R}/exports/{job_id}", key)
-        assert status == 200, body
-        if body["status"] != "running" or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 def download(shop_id: str, job: dict[str, Any]) -> list[list[str]]:
@@ -63,7 +53,7 @@ def test_a_report_export_runs_to_a_signed_csv(shop: Shop, catalog: dict[str, int
     assert accepted["job_id"].startswith("exp_") and len(accepted["job_id"]) == 20
     assert accepted["status_url"] == f"/api/v2/external{R}/exports/{accepted['job_id']}"
 
-    job = wait_until_done(key, accepted["job_id"])
+    job = wait_for_export(key, accepted["job_id"])
     assert job["status"] == "ready", job
     assert job["progress"] == 100 and job["row_count"] == 6
     assert job["file_name"] == f"back_in_stock_signups_{ids.now().date().isoformat()}.csv"
@@ -125,7 +115,7 @@ def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: Shop, cata
     call("POST", "/back_in_stock/signups", key, {"channel": "sms", "shopify_variant_id": 201, "phone": "+15555550100"})
     status, accepted = call("POST", "/back_in_stock/signups/export", key, {"variant_id": 101})
     assert status == 202, accepted
-    job = wait_until_done(key, accepted["job_id"])
+    job = wait_for_export(key, accepted["job_id"])
     assert job["status"] == "ready" and job["row_count"] == 3, job
     rows = download(shop.id, job)
     header = rows[0]
@@ -134,7 +124,7 @@ def test_waitlist_export_neutralises_formulas_and_has_every_row(shop: Shop, cata
     assert job["file_name"].startswith("back_in_stock_waitlist_")
 
     _, everyone = call("POST", "/back_in_stock/signups/export", key, {"channel": "sms"})
-    sms = download(shop.id, wait_until_done(key, everyone["job_id"]))
+    sms = download(shop.id, wait_for_export(key, everyone["job_id"]))
     assert sms[1][header.index("contact")] == "'+15555550100"
 
 
@@ -153,7 +143,7 @@ def test_a_failed_export_records_the_error_and_aborts_the_upload(shop: Shop, mon
 
     monkeypatch.setattr(exports, "open_source", rows_then_break)
     _, accepted = call("POST", f"{R}/summary/export", shop.key)
-    job = wait_until_done(shop.key, accepted["job_id"])
+    job = wait_for_export(shop.key, accepted["job_id"])
     assert job["status"] == "failed"
     assert job["error"] == "The export failed: the report could not be read"
     assert job["download_url"] is None
@@ -209,7 +199,7 @@ def test_cancel_stops_a_running_export(shop: Shop, monkeypatch: pytest.MonkeyPat
 def test_unknown_expired_and_other_shops_jobs_are_404(shop: Shop, other_shop: Shop) -> None:
     _, accepted = call("POST", f"{R}/summary/export", shop.key)
     job_id = accepted["job_id"]
-    wait_until_done(shop.key, job_id)
+    wait_for_export(shop.key, job_id)
     for key, path in (
         (other_shop.key, f"{R}/exports/{job_id}"),
         (shop.key, f"{R}/exports/exp_0000000000000000"),
@@ -268,7 +258,7 @@ def test_a_long_export_resumes_across_invocations_at_part_boundaries(
         )
         ids_made.append(body["id"])
     _, accepted = call("POST", "/back_in_stock/signups/export", key, {})
-    job = wait_until_done(key, accepted["job_id"])
+    job = wait_for_export(key, accepted["job_id"])
     assert job["status"] == "ready", job
     assert job["row_count"] == 8
     assert len(steps) > 2 and steps[-1] is True and not any(steps[:-1])
@@ -301,7 +291,7 @@ def test_an_export_task_killed_before_its_upload_is_recorded_leaves_no_upload_op
     monkeypatch.setattr(MultipartCsv, "abort", no_cleanup_when_killed)
     monkeypatch.setattr(ExportRepository, "update_running", killed_once)
     _, accepted = call("POST", f"{R}/summary/export", shop.key)
-    job = wait_until_done(shop.key, accepted["job_id"])
+    job = wait_for_export(shop.key, accepted["job_id"])
     from backinstock import aws
 
     uploads = aws.client("s3").list_multipart_uploads(Bucket=os.environ["EXPORT_BUCKET_NAME"]).get("Uploads", [])
@@ -325,7 +315,7 @@ def test_an_export_failing_before_its_upload_is_recorded_leaves_no_upload_open(
 
     monkeypatch.setattr(ExportRepository, "update_running", throttled_upload_record)
     _, accepted = call("POST", f"{R}/summary/export", shop.key)
-    job = wait_until_done(shop.key, accepted["job_id"])
+    job = wait_for_export(shop.key, accepted["job_id"])
     assert job["status"] == "failed"
     from backinstock import aws
 

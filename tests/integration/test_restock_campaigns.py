@@ -67,6 +67,18 @@ def patch_batching(shop: Shop, size: int) -> None:
     assert call("PATCH", "/back_in_stock/settings/delivery", shop.key, body)[0] == 200
 
 
+def first_batch_queued(
+    tee: Shopify, steered: tuple[restocks.RestockBook, FakeWorkflow], waiting: int
+) -> tuple[list[str], restocks.m.Restock, dict[str, Any]]:
+    """Given `waiting` signups and batches of 2: a campaign started by hand and its first step run (its first batch
+    queued). The signups' ids, the campaign and the execution's state after that step."""
+    book, workflow = steered
+    signed_up = signups(tee.shop, waiting)
+    patch_batching(tee.shop, 2)
+    started = restocks.create_restock(book, tee.shop.id, restocks.m.RestockCreate(shopify_variant_id=101))
+    return signed_up, started, run(book, workflow.started[0]["input"], steps=1)
+
+
 # ------------------------------------------------------------------------------------------------- end to end
 def test_a_restock_started_by_hand_runs_to_completion_and_shows_its_counts(
     tee: Shopify, outbox: Any, stream: Any, monkeypatch: pytest.MonkeyPatch
@@ -164,12 +176,9 @@ def test_pause_holds_sends_and_resume_continues_where_it_stopped(
     tee: Shopify, outbox: Any, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
     book, workflow = steered
-    shop, shop_id = tee.shop, tee.shop.id
-    signups(shop, 5)
-    patch_batching(shop, 2)
+    shop_id = tee.shop.id
     # Given a campaign whose first batch (2) is queued
-    started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
-    state = run(book, workflow.started[0]["input"], steps=1)
+    _, started, state = first_batch_queued(tee, steered, 5)
     # When the merchant pauses it, twice (idempotent)
     paused = restocks.pause_restock(book, shop_id, started.id)
     assert paused.state == "paused" and paused.paused_at is not None
@@ -194,11 +203,8 @@ def test_a_resume_before_the_step_saw_the_pause_lets_the_execution_go_on(
     tee: Shopify, outbox: Any, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
     book, workflow = steered
-    shop, shop_id = tee.shop, tee.shop.id
-    signups(shop, 3)
-    patch_batching(shop, 2)
-    started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
-    state = run(book, workflow.started[0]["input"], steps=1)
+    shop_id = tee.shop.id
+    _, started, state = first_batch_queued(tee, steered, 3)
     restocks.pause_restock(book, shop_id, started.id)
     restocks.resume_restock(book, shop_id, started.id)
     assert run(book, state)["status"] == "finished"
@@ -210,12 +216,9 @@ def test_a_resume_before_the_step_saw_the_pause_lets_the_execution_go_on(
 def test_cancel_ends_it_and_its_unsent_signups_stay_pending(
     tee: Shopify, outbox: Any, steered: tuple[restocks.RestockBook, FakeWorkflow]
 ) -> None:
-    book, workflow = steered
-    shop, shop_id, key = tee.shop, tee.shop.id, tee.shop.key
-    waiting = signups(shop, 4)
-    patch_batching(shop, 2)
-    started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
-    state = run(book, workflow.started[0]["input"], steps=1)
+    book, _ = steered
+    key = tee.shop.key
+    waiting, started, state = first_batch_queued(tee, steered, 4)
     status, cancelled = call("POST", f"{RESTOCKS}/{started.id}/cancel", key)
     assert status == 200 and cancelled["state"] == "cancelled" and cancelled["finished_at"], cancelled
     assert call("POST", f"{RESTOCKS}/{started.id}/cancel", key) == (200, cancelled)  # idempotent

@@ -23,6 +23,14 @@ def patch_delivery(shop: Shop, body: dict[str, Any]) -> None:
     assert status == 200, answer
 
 
+def waiting_in_fixed_batches(shop: Shop, waiting: int, batch_size: int, wait_hours: int) -> None:
+    """Given `waiting` signups for variant 101, sent in batches of `batch_size` `wait_hours` apart."""
+    for i in range(waiting):
+        signup(shop, 101, f"c{i}@example.com")
+    batching = {"enabled": True, "mode": "fixed", "batch_size": batch_size, "wait_hours": wait_hours}
+    patch_delivery(shop, {"batching": batching})
+
+
 def alerted(outbox: Any) -> list[str]:
     return sorted(m.destinations["ToAddresses"][0] for m in outbox.emails() if "back in stock" in m.subject)
 
@@ -212,9 +220,7 @@ def test_wait_hours_become_the_wait_state_seconds(tee: Shopify, monkeypatch: pyt
     monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
     deps.reset()
     shop = tee.shop
-    for i in range(3):
-        signup(shop, 101, f"c{i}@example.com")
-    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 6}})
+    waiting_in_fixed_batches(shop, 3, 2, 6)
     in_stock(shop.id, 3)
     state = campaigns.step(deps.campaigns(), _state(shop.id, 3))
     assert (state["done"], state["wait_seconds"]) == (False, 6 * 3600)
@@ -228,9 +234,7 @@ def in_stock(shop_id: str, quantity: int) -> None:
 
 def test_stock_gone_between_batches_stops_the_campaign(tee: Shopify, outbox: Any) -> None:
     shop = tee.shop
-    for i in range(5):
-        signup(shop, 101, f"c{i}@example.com")
-    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 2, "wait_hours": 1}})
+    waiting_in_fixed_batches(shop, 5, 2, 1)
     repo = deps.restocks().restocks
     in_stock(shop.id, 3)
     state = campaigns.step(deps.campaigns(), _state(shop.id, 3))
@@ -267,9 +271,7 @@ def test_optin_unconfirmed_signups_wait(tee: Shopify, outbox: Any) -> None:
 
 def test_the_workflow_loops_batch_wait_batch_until_everyone_is_queued(tee: Shopify, outbox: Any) -> None:
     shop = tee.shop
-    for i in range(3):
-        signup(shop, 101, f"c{i}@example.com")
-    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 1, "wait_hours": 5}})
+    waiting_in_fixed_batches(shop, 3, 1, 5)
     restock(tee, 4)
     [execution] = tee.finish_campaigns()
     assert execution["status"] == "SUCCEEDED"
@@ -289,9 +291,7 @@ def test_a_batch_bigger_than_a_step_is_queued_over_several_steps_without_waiting
     monkeypatch.setenv("CAMPAIGN_SECONDS_PER_HOUR", "3600")
     deps.reset()
     shop = tee.shop
-    for i in range(5):
-        signup(shop, 101, f"c{i}@example.com")
-    patch_delivery(shop, {"batching": {"enabled": True, "mode": "fixed", "batch_size": 3, "wait_hours": 2}})
+    waiting_in_fixed_batches(shop, 5, 3, 2)
     in_stock(shop.id, 3)
     states = _run_steps(_state(shop.id, 3))
     assert [s["queued"] for s in states] == [2, 3, 5]  # batch 1 in two steps (2 + 1), batch 2 in one

@@ -5,7 +5,6 @@ over HTTP in `tests/security/`."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,21 +13,11 @@ import pytest
 from backinstock import deps
 from backinstock_tools.local.server import handle
 from backinstock_tools.testkit import Shop
-from backinstock_tools.testkit.gateway import call
+from backinstock_tools.testkit.gateway import call, wait_for_export
 
 pytestmark = pytest.mark.integration
 SIGNUPS = "/back_in_stock/signups"
 JANE = "jane@example.com"
-
-
-def wait_until_done(key: str, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = call("GET", f"/back_in_stock/reports/exports/{job_id}", key)
-        assert status == 200, body
-        if body["status"] != "running" or time.monotonic() > deadline:
-            return dict(body)
-        time.sleep(0.1)
 
 
 def open_link(url: str) -> tuple[int, Any]:
@@ -41,7 +30,7 @@ def open_link(url: str) -> tuple[int, Any]:
 def exported(key: str) -> dict[str, Any]:
     status, accepted = call("POST", f"{SIGNUPS}/export", key, {"variant_id": 101})
     assert status == 202, accepted
-    job = wait_until_done(key, accepted["job_id"])
+    job = wait_for_export(key, accepted["job_id"])
     assert job["status"] == "ready", job
     return job
 
@@ -63,7 +52,7 @@ def test_customers_redact_retires_every_earlier_download_link(shop: Shop, catalo
     # Then the earlier link (and the status's link, signed again) answers 410 saying why; a new export is served
     status, body = open_link(before["download_url"])
     assert status == 410 and "erased" in body["errors"][0], body
-    assert open_link(wait_until_done(key, before["job_id"])["download_url"])[0] == 410
+    assert open_link(wait_for_export(key, before["job_id"])["download_url"])[0] == 410
     assert open_link(exported(key)["download_url"])[0] == 302
 
 

@@ -21,6 +21,7 @@ from backinstock.services import pacing
 from backinstock.workers import send as worker_module
 from backinstock_tools.local import provider_limits
 from backinstock_tools.testkit import Shop, new_shop
+from backinstock_tools.testkit.builders import make_push
 from backinstock_tools.testkit.gateway import call
 
 pytestmark = pytest.mark.integration
@@ -280,19 +281,6 @@ def _refuse(service: str, code: str, message: str, calls: Counter[str]) -> None:
     aws.client(service).meta.events.register(f"before-call.{service}.{operation}", before)
 
 
-def _push_signup(shop: Shop, signup_id: str) -> None:
-    sns = aws.client("sns")
-    app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
-    endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app["PlatformApplicationArn"], Token="device-1")
-    repo = deps.signups()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
-        UpdateExpression="SET channel = :push, push_endpoint = :arn",
-        ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
-    )
-
-
 @pytest.mark.parametrize(
     ("channel", "service", "code", "message", "reason"),
     [
@@ -333,7 +321,7 @@ def test_a_permanent_refusal_is_logged_blocked_and_never_retried(
     assert status == 201, created
     if channel == "push":
         call("PATCH", "/back_in_stock/settings/channels", key, {"push": {"enabled": True}})
-        _push_signup(shop, created["id"])
+        make_push(shop.id, created["id"])
     calls: Counter[str] = Counter()
     _refuse(service, code, message, calls)
     assert call("POST", f"{SIGNUPS}/{created['id']}/notify", key, None)[0] == 202

@@ -16,6 +16,7 @@ from backinstock.repositories.notifications import NotificationRepository
 from backinstock.services import sending
 from backinstock_tools import cli
 from backinstock_tools.testkit import Shop
+from backinstock_tools.testkit.builders import make_push
 from backinstock_tools.testkit.builders import signup as make_signup
 from backinstock_tools.testkit.gateway import call
 
@@ -279,12 +280,7 @@ def test_the_plan_quota_blocks_once_used_up(
 ) -> None:
     monkeypatch.setitem(sending.PLAN_MONTHLY_SENDS, "growth", 2)
     key = shop.key
-    ids = [
-        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"q{i}@example.com"})[1][
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = [make_signup(shop, 101, f"q{i}@example.com")["id"] for i in range(3)]
     status, body = call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
     assert status == 200 and sorted(body["success"]) == sorted(ids) and body["failed"] == []
     worker.drain()
@@ -298,12 +294,7 @@ def test_bulk_notify_reports_unknown_and_already_notified_ids(
     shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any
 ) -> None:
     key = shop.key
-    ids = [
-        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"b{i}@example.com"})[1][
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = [make_signup(shop, 101, f"b{i}@example.com")["id"] for i in range(3)]
     notify(key, ids[0])
     worker.drain()
     unknown = "01900000-0000-7000-8000-000000000000"
@@ -476,26 +467,16 @@ def test_an_old_optin_message_without_its_signup_is_acknowledged(
 
 def test_push_goes_to_the_subscribers_sns_platform_endpoint(shop: Shop, signup: dict[str, Any], worker: Any) -> None:
     # Given a push signup (the storefront widget writes them; the admin API creates email and sms ones)
-    import boto3
     from moto.backends import get_backend
     from moto.core import DEFAULT_ACCOUNT_ID
 
-    sns = boto3.client("sns", region_name="us-east-1")
-    app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
-    endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app["PlatformApplicationArn"], Token="device-1")
-    repo = deps.signups()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop.id}"}, "SK": {"S": f"SIGNUP#{signup['id']}"}},
-        UpdateExpression="SET channel = :push, push_endpoint = :arn",
-        ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
-    )
+    endpoint = make_push(shop.id, signup["id"])
     # When it is notified
     notify(shop.key, signup["id"])
     worker.drain()
     # Then SNS delivered one message to that endpoint, and the log says sent over push
     backend = get_backend("sns")[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    [message] = backend.platform_endpoints[endpoint["EndpointArn"]].messages.values()
+    [message] = backend.platform_endpoints[endpoint].messages.values()
     assert "Classic Tee (Small / Blue) is back in stock" in message and "utm_medium=push" in message
     [row] = log(shop.key)
     assert (row["channel"], row["status"]) == ("push", "sent")
@@ -507,12 +488,7 @@ def test_the_worker_starts_no_send_the_timeout_could_cut(
     from backinstock.workers import send as worker_module
 
     key = shop.key
-    ids = [
-        call("POST", SIGNUPS, key, {"channel": "email", "shopify_variant_id": 101, "email": f"t{i}@example.com"})[1][
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = [make_signup(shop, 101, f"t{i}@example.com")["id"] for i in range(3)]
     call("POST", f"{SIGNUPS}/bulk_notify", key, {"signup_ids": ids})
     [message] = worker.pending()
     body = json.loads(message["Body"])

@@ -88,6 +88,25 @@ def mark_notified(shop_id: str, signup_id: str) -> None:
     )
 
 
+def make_push(shop_id: str, signup_id: str) -> str:
+    """Turns a signup into a push one, as the storefront widget writes them (the admin API creates email and sms
+    ones): an SNS platform endpoint of its own. Its ARN."""
+    from backinstock import aws, deps
+
+    sns = aws.client("sns")
+    app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
+    device = "device-1"  # moto's fake device, no secret
+    endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app["PlatformApplicationArn"], Token=device)
+    repo = deps.signups()
+    repo.client.update_item(
+        TableName=repo.table_name,
+        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        UpdateExpression="SET channel = :push, push_endpoint = :arn",
+        ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
+    )
+    return str(endpoint["EndpointArn"])
+
+
 # ------------------------------------------------------------------------------------------------ attributions
 def attribution(
     shop_id: str, signup: dict[str, Any], order_id: str, line: str, revenue: str, **extra: Any

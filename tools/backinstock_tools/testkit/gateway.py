@@ -4,6 +4,7 @@ handler alone, and the events and contexts Lambda hands a handler."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -40,6 +41,18 @@ def call(
         return int(response["statusCode"]), json.loads(payload)
     except ValueError:  # an HTML page (the customer-facing links)
         return int(response["statusCode"]), payload
+
+
+def wait_for_export(api_key: str, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    """An export job's status (`GET /back_in_stock/reports/exports/{job_id}`) once it is no longer running, or as it
+    is after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = call("GET", f"/back_in_stock/reports/exports/{job_id}", api_key)
+        assert status == 200, body
+        if body["status"] != "running" or time.monotonic() > deadline:
+            return dict(body)
+        time.sleep(0.1)
 
 
 def invoke(
