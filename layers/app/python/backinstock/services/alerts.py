@@ -44,12 +44,12 @@ class Alerts:
     catalog: Any = None  # CatalogRepository: titles for the threshold email
 
 
-def on_pending_count(a: Alerts, shop: Shop, variant_id: int, before: int, after: int) -> str | None:
+def on_pending_count(alerts: Alerts, shop: Shop, variant_id: int, before: int, after: int) -> str | None:
     """React to a variant's pending count changing from `before` to `after`. Returns what happened."""
     rule = settings_of(shop).alerts.signups_threshold
     if after < rule.count:
         if before >= rule.count:
-            a.alerts.release_crossing(shop.shop_id, variant_id)
+            alerts.alerts.release_crossing(shop.shop_id, variant_id)
             return "rearmed"
         return None
     if before >= rule.count or not rule.notify:
@@ -57,9 +57,9 @@ def on_pending_count(a: Alerts, shop: Shop, variant_id: int, before: int, after:
     if not shop.email:
         logger.warning("signups threshold reached but the shop has no merchant email", extra={"variant": variant_id})
         return None
-    if not a.alerts.claim_crossing(shop.shop_id, variant_id, after, ids.iso(ids.now())):
+    if not alerts.alerts.claim_crossing(shop.shop_id, variant_id, after, ids.iso(ids.now())):
         return None
-    variant = a.catalog.variant(shop.shop_id, variant_id) if a.catalog is not None else None
+    variant = alerts.catalog.variant(shop.shop_id, variant_id) if alerts.catalog is not None else None
     name = _variant_name(variant, variant_id)
     subject = f"{after} customers are waiting for {name}"
     text = (
@@ -72,9 +72,9 @@ def on_pending_count(a: Alerts, shop: Shop, variant_id: int, before: int, after:
         f"(your alert threshold is {rule.count}).</p><p>Restocking it will alert them.</p></body></html>"
     )
     try:
-        a.email.send(Email(to=shop.email, subject=subject, html=html, text=text))
+        alerts.email.send(Email(to=shop.email, subject=subject, html=html, text=text))
     except Exception:
-        a.alerts.release_crossing(shop.shop_id, variant_id)  # the retry of the change alerts again
+        alerts.alerts.release_crossing(shop.shop_id, variant_id)  # the retry of the change alerts again
         raise
     logger.info("signups threshold alert sent", extra={"variant_id": variant_id, "pending": after})
     return "alerted"
@@ -116,24 +116,24 @@ def last_period(period: str, today: date) -> tuple[date, date]:
     raise ValueError(f"period must be one of {', '.join(PERIODS)} (got {period!r})")
 
 
-def send_scheduled_reports(a: Alerts, period: str, now: datetime | None = None) -> dict[str, int]:
+def send_scheduled_reports(alerts: Alerts, period: str, now: datetime | None = None) -> dict[str, int]:
     """Email the period's summary to every shop that enabled it. Safe to run twice: once per shop and period."""
     moment = now or ids.now()
     first, last = last_period(period, moment.date())
     counts = {"shops": 0, "sent": 0, "skipped": 0}
-    for shop in a.shops.all_shops():
+    for shop in alerts.shops.all_shops():
         counts["shops"] += 1
         if not getattr(settings_of(shop).alerts.scheduled_reports, period) or not shop.email:
             counts["skipped"] += 1
             continue
-        if not a.alerts.claim_report(shop.shop_id, period, first.isoformat(), ids.iso(moment)):
+        if not alerts.alerts.claim_report(shop.shop_id, period, first.isoformat(), ids.iso(moment)):
             counts["skipped"] += 1
             continue
         try:
-            totals = a.summary(shop, first, last) if a.summary is not None else {}
-            a.email.send(report_email(shop, period, first, last, totals))
+            totals = alerts.summary(shop, first, last) if alerts.summary is not None else {}
+            alerts.email.send(report_email(shop, period, first, last, totals))
         except Exception:
-            a.alerts.release_report(shop.shop_id, period, first.isoformat())
+            alerts.alerts.release_report(shop.shop_id, period, first.isoformat())
             raise
         counts["sent"] += 1
     logger.info("scheduled reports", extra={"period": period, **counts})

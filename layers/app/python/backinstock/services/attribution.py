@@ -103,7 +103,9 @@ def has_marker(order: dict[str, Any]) -> bool:
     return False
 
 
-def attribute_order(a: Attribution, shop: Shop, order: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def attribute_order(
+    attribution: Attribution, shop: Shop, order: dict[str, Any], now: datetime | None = None
+) -> dict[str, Any]:
     moment = now or ids.now()
     order_id = str(order["id"])
     ordered_at = parse_time(order.get("created_at"), moment)
@@ -117,7 +119,7 @@ def attribute_order(a: Attribution, shop: Shop, order: dict[str, Any], now: date
         if not variant_id or not product_id or not contacts:
             continue
         if product_id not in candidates:
-            candidates[product_id] = a.attributions.sent_to(
+            candidates[product_id] = attribution.attributions.sent_to(
                 shop.shop_id, int(product_id), contacts, ordered_at - ATTRIBUTION_WINDOW, ordered_at
             )
         sent = candidates[product_id]
@@ -145,9 +147,9 @@ def attribute_order(a: Attribution, shop: Shop, order: dict[str, Any], now: date
             "notified_at": chosen.get("sent_at"),
             "created_at": ids.iso(moment),
         }
-        item["new"] = a.attributions.record({k: v for k, v in item.items() if k != "new"})
+        item["new"] = attribution.attributions.record({k: v for k, v in item.items() if k != "new"})
         attributed.append(item)
-    tagged = _tag(a, shop, order_id, attributed)
+    tagged = _tag(attribution, shop, order_id, attributed)
     logger.info(
         "order attributed",
         extra={
@@ -161,13 +163,13 @@ def attribute_order(a: Attribution, shop: Shop, order: dict[str, Any], now: date
     return {"order_id": order_id, "attributions": attributed, "tagged": tagged}
 
 
-def _tag(a: Attribution, shop: Shop, order_id: str, attributed: list[dict[str, Any]]) -> str | None:
+def _tag(attribution: Attribution, shop: Shop, order_id: str, attributed: list[dict[str, Any]]) -> str | None:
     from backinstock.providers.shopify import ShopifyAuthError, ShopifyUserError
 
     tags = settings_of(shop).tagging.order_tags
     if not tags.enabled or not any(i["confidence"] in CONVERSION_CONFIDENCES for i in attributed):
         return None
-    client = a.shopify(shop)
+    client = attribution.shopify(shop)
     if client is None:
         logger.error("order tag not added: the shop is not connected to Shopify", extra={"order_id": order_id})
         return None

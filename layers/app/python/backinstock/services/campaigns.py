@@ -71,7 +71,7 @@ def any_variant_applies(settings: Settings, product_id: int) -> bool:
 
 
 def start(
-    c: Campaigns,
+    campaigns: Campaigns,
     shop: Shop,
     variant_id: int,
     product_id: int,
@@ -87,10 +87,10 @@ def start(
     already. `trigger`: `webhook` or `manual` (a manual campaign does not stop on the variant's stock level: its
     inventory may live outside Shopify). `titles`: the variant's and product's titles for the record."""
     moment = now or ids.now()
-    previous = c.restocks.campaign(shop.shop_id, variant_id)
+    previous = campaigns.restocks.campaign(shop.shop_id, variant_id)
     delay = 0  # seconds of this clock: the cooldown is scaled as every wait of the workflow is (the local run's hour)
     if previous and previous.get("last_batch_at"):
-        rest = _scaled(c, int(cooldown(delivery or settings_of(shop).delivery).total_seconds()))
+        rest = _scaled(campaigns, int(cooldown(delivery or settings_of(shop).delivery).total_seconds()))
         ready_at = datetime.fromisoformat(previous["last_batch_at"].replace("Z", "+00:00")) + timedelta(seconds=rest)
         delay = max(0, math.ceil((ready_at - moment).total_seconds()))
     campaign_id = ids.uuid7(moment)
@@ -112,7 +112,7 @@ def start(
         "variant_title": (titles or {}).get("title"),
         "product_title": (titles or {}).get("product_title"),
     }
-    if not c.restocks.claim_campaign(shop.shop_id, variant_id, campaign):
+    if not campaigns.restocks.claim_campaign(shop.shop_id, variant_id, campaign):
         logger.info("restock while a campaign runs: no second campaign", extra={"variant_id": variant_id})
         return None
     state = {
@@ -131,9 +131,9 @@ def start(
         "wait_seconds": delay,
     }
     try:
-        execution_arn = c.workflow.start(f"restock-{campaign_id}", state)
+        execution_arn = campaigns.workflow.start(f"restock-{campaign_id}", state)
     except Exception:
-        c.restocks.release_claim(shop.shop_id, variant_id, campaign_id)
+        campaigns.restocks.release_claim(shop.shop_id, variant_id, campaign_id)
         raise
     logger.info(
         "restock campaign started",
@@ -142,8 +142,8 @@ def start(
     return {**campaign, "execution_arn": execution_arn, "delay_seconds": delay, "status": "running"}
 
 
-def _scaled(c: Campaigns, seconds: int) -> int:
-    return math.ceil(seconds * c.seconds_per_hour / 3600)
+def _scaled(campaigns: Campaigns, seconds: int) -> int:
+    return math.ceil(seconds * campaigns.seconds_per_hour / 3600)
 
 
 def batch_size_text(delivery: Delivery) -> str:
@@ -162,21 +162,21 @@ def batch_size(settings: Settings, quantity: int | None) -> int | None:
     return None if quantity is None else max(1, quantity * batching.multiplier)
 
 
-def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def step(campaigns: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """One SendBatch of the workflow: re-check stock, pick the next batch, queue it. Returns the next state."""
     moment = now or ids.now()
     shop_id, variant_id = state["shop_id"], int(state["variant_id"])
-    steered = _steered(c, state)  # the merchant's pause or cancel: one read of the campaign's record
+    steered = _steered(campaigns, state)  # the merchant's pause or cancel: one read of the campaign's record
     if steered is not None:
         return steered
-    shop = c.shops.get(shop_id)
+    shop = campaigns.shops.get(shop_id)
     if shop is None:
-        return _close(c, state, "stopped", "the shop no longer exists", moment)
+        return _close(campaigns, state, "stopped", "the shop no longer exists", moment)
     settings = settings_of(shop)
     if state.get("trigger", "webhook") == "webhook":
-        restock = c.restocks.state(shop_id, variant_id) or {}
+        restock = campaigns.restocks.state(shop_id, variant_id) or {}
         if not restock.get("in_stock"):
-            return _close(c, state, "stopped", "sold out again before the batch", moment)
+            return _close(campaigns, state, "stopped", "sold out again before the batch", moment)
     channels = [name for name in ("email", "sms", "push") if getattr(settings.channels, name).enabled]
     product_id = int(state["product_id"])
     whole_product = any_variant_applies(settings, product_id)  # the product's waitlist, not the variant's
@@ -188,7 +188,7 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     starting = not state.get("in_batch")
     left_in_batch: int | None = size if starting else state.get("batch_left")
     take = STEP_LIMIT if left_in_batch is None else min(left_in_batch, STEP_LIMIT)
-    picked, cursor = c.restocks.waiting_signups(
+    picked, cursor = campaigns.restocks.waiting_signups(
         shop_id, variant_id, product_id, whole_product, state.get("cursor"), take, channels, int(moment.timestamp())
     )
     campaign_id = state["campaign_id"]
@@ -210,13 +210,17 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
         }
         for i in range(0, len(sends), SENDS_PER_MESSAGE)
     ]
-    refused = c.queue.send_many(messages)
+    refused = campaigns.queue.send_many(messages)
     if refused:  # raise: the step is retried and re-queues the same send ids (the worker sends each once)
         raise RuntimeError(f"{len(refused)} of {len(messages)} send messages were refused by SQS")
     at = ids.iso(moment)
     new_batch = starting and bool(sends)
     left = None if left_in_batch is None else left_in_batch - len(sends)
-    wait = 0 if cursor is None or left is None or left > 0 else _scaled(c, settings.delivery.batching.wait_hours * 3600)
+    wait = (
+        0
+        if cursor is None or left is None or left > 0
+        else _scaled(campaigns, settings.delivery.batching.wait_hours * 3600)
+    )
     if sends or (state.get("batches") == 0 and starting):
         progress: dict[str, Any] = {
             "phase": "waiting" if wait else "sending",
@@ -224,8 +228,8 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
             "next_batch_at": ids.iso(moment + timedelta(seconds=wait)) if wait else None,
         }
         if int(state["batches"]) == 0 and starting:
-            progress["eligible"] = _eligible(c, shop_id, whole_product, variant_id, product_id)
-        c.restocks.record_batch(shop_id, variant_id, campaign_id, len(sends), at, new_batch, progress)
+            progress["eligible"] = _eligible(campaigns, shop_id, whole_product, variant_id, product_id)
+        campaigns.restocks.record_batch(shop_id, variant_id, campaign_id, len(sends), at, new_batch, progress)
     next_state = {
         **state,
         "cursor": cursor,
@@ -239,52 +243,52 @@ def step(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> di
     if cursor is None:
         # Every waiting signup was queued: `eligible` is exactly what this campaign queued.
         extra = {"eligible": int(next_state["queued"])}
-        return _close(c, next_state, "finished", "every waiting signup was queued", moment, extra)
+        return _close(campaigns, next_state, "finished", "every waiting signup was queued", moment, extra)
     if left is None or left > 0:  # the batch goes on in the next step, at once
         return {**next_state, "in_batch": True, "batch_left": left, "done": False, "wait_seconds": 0}
     return {**next_state, "in_batch": False, "batch_left": None, "done": False, "wait_seconds": wait}
 
 
-def abandon(c: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def abandon(campaigns: Campaigns, state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """The workflow's Catch: a batch failed after its retries. Close the campaign so the next restock can run."""
     error = state.get("error") or {}
     logger.error("campaign failed", extra={"campaign_id": state.get("campaign_id"), "error": error.get("Error")})
-    record = c.restocks.record(state["shop_id"], state["campaign_id"]) or {}
+    record = campaigns.restocks.record(state["shop_id"], state["campaign_id"]) or {}
     failed = max(0, int(record.get("eligible", 0)) - int(record.get("queued", 0)))
     reason = f"a batch failed: {error.get('Error', 'unknown error')}"
-    return _close(c, state, "failed", reason, now or ids.now(), {"failed": failed})
+    return _close(campaigns, state, "failed", reason, now or ids.now(), {"failed": failed})
 
 
 def _close(
-    c: Campaigns,
+    campaigns: Campaigns,
     state: dict[str, Any],
     status: str,
     reason: str,
     moment: datetime,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    c.restocks.close_campaign(
+    campaigns.restocks.close_campaign(
         state["shop_id"], int(state["variant_id"]), state["campaign_id"], status, reason, ids.iso(moment), extra
     )
     logger.info("campaign closed", extra={"campaign_id": state["campaign_id"], "status": status, "reason": reason})
     return {**state, "done": True, "wait_seconds": 0, "status": status, "outcome": reason}
 
 
-def _eligible(c: Campaigns, shop_id: str, whole_product: bool, variant_id: int, product_id: int) -> int:
+def _eligible(campaigns: Campaigns, shop_id: str, whole_product: bool, variant_id: int, product_id: int) -> int:
     """Signups waiting at the campaign's start, from the waitlist's all-time counters (one GetItem, no Query of the
     whole waitlist); exact once every batch is queued (`step` then records what it queued)."""
-    if c.rollups is None:
+    if campaigns.rollups is None:
         return 0
     dimension = f"p:{product_id}" if whole_product else f"v:{variant_id}"
-    return c.rollups.total(shop_id, dimension, "signups_pending", consistent=False)
+    return campaigns.rollups.total(shop_id, dimension, "signups_pending", consistent=False)
 
 
-def _steered(c: Campaigns, state: dict[str, Any]) -> dict[str, Any] | None:
+def _steered(campaigns: Campaigns, state: dict[str, Any]) -> dict[str, Any] | None:
     """Before a step: the campaign's record says what the merchant asked. None: go on. A cancelled (or otherwise
     closed) campaign ends its execution; a paused one keeps its state in the record and ends its execution too
     (`resume` starts another from that state), so nothing waits on a paused campaign."""
     shop_id, campaign_id = state["shop_id"], state["campaign_id"]
-    record = c.restocks.record(shop_id, campaign_id)
+    record = campaigns.restocks.record(shop_id, campaign_id)
     if record is None:  # a campaign started before records existed: nothing can steer it
         return None
     if record.get("status") != restock_repo.RUNNING:
@@ -293,10 +297,10 @@ def _steered(c: Campaigns, state: dict[str, Any]) -> dict[str, Any] | None:
     if record.get("control") != restock_repo.PAUSED:
         return None
     parked = {**state, "done": False, "wait_seconds": 0}
-    if c.restocks.park(shop_id, campaign_id, json.dumps(parked, separators=(",", ":"))):
+    if campaigns.restocks.park(shop_id, campaign_id, json.dumps(parked, separators=(",", ":"))):
         logger.info("campaign paused: its execution ends until a resume", extra={"campaign_id": campaign_id})
         return {**state, "done": True, "wait_seconds": 0, "status": "paused", "outcome": "paused by the merchant"}
-    return _steered(c, state)  # resumed or cancelled meanwhile: read again
+    return _steered(campaigns, state)  # resumed or cancelled meanwhile: read again
 
 
 def hold_of(repo: RestockRepository, shop_id: str, campaign_id: str) -> str | None:

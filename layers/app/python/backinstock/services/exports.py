@@ -63,7 +63,7 @@ def new_job_id() -> str:
 
 # ------------------------------------------------------------------------------------------------ API: start
 def start(
-    e: Exports,
+    exports: Exports,
     workflow: Workflow,
     shop_id: str,
     action: Action,
@@ -99,17 +99,17 @@ def start(
         "created_at": ids.iso(moment),
         "expires_at": int((moment + UNFINISHED_RETENTION).timestamp()),
     }
-    e.jobs.create(job)
+    exports.jobs.create(job)
     try:
         execution_arn = workflow.start(job_id, {"shop_id": shop_id, "job_id": job_id})
     except Exception:
-        e.jobs.finish(
+        exports.jobs.finish(
             shop_id,
             job_id,
             {"status": "failed", "error": "The export could not be started; retry later", **_closing(moment)},
         )
         raise
-    e.jobs.update_running(shop_id, job_id, {"execution_arn": execution_arn})
+    exports.jobs.update_running(shop_id, job_id, {"execution_arn": execution_arn})
     return ExportAccepted(job_id=job_id, status_url=f"{BASE_PATH}{spec.status_path}/{job_id}")
 
 
@@ -136,9 +136,9 @@ def status_path_of(job: dict[str, Any]) -> str:
     )
 
 
-def _require(e: Exports, shop_id: str, job_id: str, moment: datetime, status_path: str) -> dict[str, Any]:
+def _require(exports: Exports, shop_id: str, job_id: str, moment: datetime, status_path: str) -> dict[str, Any]:
     """The job, under its own family's exports path only: another family's job is an unknown one (404)."""
-    job = e.jobs.get(shop_id, job_id) if job_id.startswith("exp_") and len(job_id) <= 40 else None
+    job = exports.jobs.get(shop_id, job_id) if job_id.startswith("exp_") and len(job_id) <= 40 else None
     # DynamoDB's TTL deletes within a day or two of `expires_at`: an expired row is gone for the API already.
     if job is not None and status_path_of(job) != status_path:
         job = None
@@ -175,13 +175,15 @@ def view(job: dict[str, Any], link: Link | None = None) -> ExportJob:
     )
 
 
-def get(e: Exports, shop_id: str, job_id: str, status_path: str, link: Link, now: datetime | None = None) -> ExportJob:
+def get(
+    exports: Exports, shop_id: str, job_id: str, status_path: str, link: Link, now: datetime | None = None
+) -> ExportJob:
     moment = now or ids.now()
-    return view(_require(e, shop_id, job_id, moment, status_path), link)
+    return view(_require(exports, shop_id, job_id, moment, status_path), link)
 
 
 def cancel(
-    e: Exports,
+    exports: Exports,
     workflow: Workflow,
     shop_id: str,
     job_id: str,
@@ -190,13 +192,13 @@ def cancel(
     now: datetime | None = None,
 ) -> ExportJob:
     moment = now or ids.now()
-    job = _require(e, shop_id, job_id, moment, status_path)
+    job = _require(exports, shop_id, job_id, moment, status_path)
     try:
         if job["status"] != "running":
             raise JobNotRunning(job_id)
-        job = e.jobs.finish(shop_id, job_id, {"status": "cancelled", **_closing(moment)})
+        job = exports.jobs.finish(shop_id, job_id, {"status": "cancelled", **_closing(moment)})
     except JobNotRunning:
-        current = e.jobs.get(shop_id, job_id) or job
+        current = exports.jobs.get(shop_id, job_id) or job
         raise Conflict(f"Export {job_id} is {current['status']}: only a running export can be cancelled") from None
     if job.get("execution_arn"):
         workflow.stop(job["execution_arn"])
@@ -233,7 +235,7 @@ def open_source(
 
 # ----------------------------------------------------------------------------------------- the workflow's task
 def run_step(
-    e: Exports,
+    exports: Exports,
     event: dict[str, Any],
     writer_for: Callable[[dict[str, Any], dict[str, Any] | None], Any],
     remaining_ms: Callable[[], int],
@@ -246,7 +248,7 @@ def run_step(
     shop_id, job_id = event["shop_id"], event["job_id"]
     state = event.get("state") or {}
     out = {"shop_id": shop_id, "job_id": job_id, "done": True}
-    job = e.jobs.get(shop_id, job_id)
+    job = exports.jobs.get(shop_id, job_id)
     if job is None:
         return out
     writer = writer_for(job, state.get("upload"))
@@ -262,7 +264,7 @@ def run_step(
             writer.abort_earlier_attempts()
             writer.start()
             try:
-                e.jobs.update_running(shop_id, job_id, {"upload_id": writer.upload_id})
+                exports.jobs.update_running(shop_id, job_id, {"upload_id": writer.upload_id})
             except Exception:
                 # Not recorded, the upload is known to this invocation only: abort it here (found by `make chaos`).
                 # A kill between the two calls is caught by the next start and by the failure path, which abort
@@ -274,7 +276,7 @@ def run_step(
             count += 1
             if not writer.write_row(cells):
                 continue
-            e.jobs.update_running(shop_id, job_id, {"progress": _progress(count, expected), "row_count": count})
+            exports.jobs.update_running(shop_id, job_id, {"progress": _progress(count, expected), "row_count": count})
             if remaining_ms() < TIME_RESERVE_MS:
                 resume = {"upload": writer.state(), "cursor": cursor, "row_count": count, "expected": expected}
                 return {**out, "done": False, "state": resume}
@@ -283,7 +285,9 @@ def run_step(
         writer.abort()
         return out
     try:
-        e.jobs.finish(shop_id, job_id, {"status": "ready", "progress": 100, "row_count": count, **_closing(moment)})
+        exports.jobs.finish(
+            shop_id, job_id, {"status": "ready", "progress": 100, "row_count": count, **_closing(moment)}
+        )
     except JobNotRunning:
         writer.delete()
     return out
@@ -296,7 +300,7 @@ def _progress(count: int, expected: int | None) -> int:
 
 
 def fail(
-    e: Exports,
+    exports: Exports,
     event: dict[str, Any],
     abort: Callable[[str, str], None],
     now: datetime | None = None,
@@ -304,13 +308,13 @@ def fail(
     """The workflow's Catch: mark the job failed with a message and abort the partial upload."""
     moment = now or ids.now()
     shop_id, job_id = event["shop_id"], event["job_id"]
-    job = e.jobs.get(shop_id, job_id)
+    job = exports.jobs.get(shop_id, job_id)
     if job is not None:  # the upload the row names ("" if none was recorded) and any other open one of its key
         abort(job["object_key"], job.get("upload_id") or "")
     if job is not None and job["status"] == "running":
         failed = {"status": "failed", "error": error_message(event.get("error")), **_closing(moment)}
         with contextlib.suppress(JobNotRunning):  # cancelled meanwhile: cancelled it stays
-            e.jobs.finish(shop_id, job_id, failed)
+            exports.jobs.finish(shop_id, job_id, failed)
     return {"shop_id": shop_id, "job_id": job_id, "done": True}
 
 

@@ -88,31 +88,31 @@ def view(item: dict[str, Any], known: dict[int, dict[str, Any]]) -> m.Offer:
     )
 
 
-def _views(o: Offers, shop_id: str, items: list[dict[str, Any]]) -> list[m.Offer]:
+def _views(offers: Offers, shop_id: str, items: list[dict[str, Any]]) -> list[m.Offer]:
     variant_ids = [int(v["variant_id"]) for item in items for v in item.get("variants") or []]
-    known = o.catalog.variants(shop_id, variant_ids) if variant_ids else {}
+    known = offers.catalog.variants(shop_id, variant_ids) if variant_ids else {}
     return [view(item, known) for item in items]
 
 
 # --------------------------------------------------------------------------------------------------------- reads
-def get_offer(o: Offers, shop_id: str, offer_id: str) -> m.Offer:
-    return _views(o, shop_id, [_require(o, shop_id, offer_id)])[0]
+def get_offer(offers: Offers, shop_id: str, offer_id: str) -> m.Offer:
+    return _views(offers, shop_id, [_require(offers, shop_id, offer_id)])[0]
 
 
-def _require(o: Offers, shop_id: str, offer_id: str) -> dict[str, Any]:
-    item = o.offers.offer(shop_id, offer_id) if ids.is_uuid(offer_id) else None
+def _require(offers: Offers, shop_id: str, offer_id: str) -> dict[str, Any]:
+    item = offers.offers.offer(shop_id, offer_id) if ids.is_uuid(offer_id) else None
     if item is None:
         raise NotFound(f"{NOT_FOUND}: no offer {offer_id} in this shop")
     return item
 
 
-def list_offers(o: Offers, shop_id: str, query: m.OfferListQuery, now: datetime | None = None) -> m.OfferList:
+def list_offers(offers: Offers, shop_id: str, query: m.OfferListQuery, now: datetime | None = None) -> m.OfferList:
     """Newest first; `as_of` (meta.as_of of the first page) keeps the pages stable while offers are created."""
     upper = min(b for b in (query.as_of, now or ids.now()) if b is not None)
-    matching = o.offers.list_ids(shop_id, upper, query.status, query.variant_id, query.product_id)
+    matching = offers.offers.list_ids(shop_id, upper, query.status, query.variant_id, query.product_id)
     start = (query.page - 1) * query.per_page
     page_ids = matching[start : start + query.per_page]
-    found = o.offers.offers(shop_id, page_ids) if page_ids else {}
+    found = offers.offers.offers(shop_id, page_ids) if page_ids else {}
     items = [found[i] for i in page_ids if i in found]
     meta = PageMeta(
         total_count=len(matching),
@@ -121,14 +121,14 @@ def list_offers(o: Offers, shop_id: str, query: m.OfferListQuery, now: datetime 
         total_pages=math.ceil(len(matching) / query.per_page),
         as_of=ids.iso(upper),
     )
-    return m.OfferList(offers=_views(o, shop_id, items), meta=meta)
+    return m.OfferList(offers=_views(offers, shop_id, items), meta=meta)
 
 
 # -------------------------------------------------------------------------------------------------------- writes
-def _variants(o: Offers, shop_id: str, refs: list[m.VariantRef]) -> list[dict[str, Any]]:
+def _variants(offers: Offers, shop_id: str, refs: list[m.VariantRef]) -> list[dict[str, Any]]:
     """Each variant with its product id: as given, else the catalog's. A product id that contradicts the catalog is
     refused; a variant unknown to the catalog without one keeps no product id (order lines carry it anyway)."""
-    known = o.catalog.variants(shop_id, [r.shopify_variant_id for r in refs]) if refs else {}
+    known = offers.catalog.variants(shop_id, [r.shopify_variant_id for r in refs]) if refs else {}
     out: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for i, ref in enumerate(refs):
@@ -184,7 +184,7 @@ def _taken(exc: PlanTaken) -> Conflict:
     )
 
 
-def create_offer(o: Offers, shop_id: str, body: m.OfferCreate, now: datetime | None = None) -> m.Offer:
+def create_offer(offers: Offers, shop_id: str, body: m.OfferCreate, now: datetime | None = None) -> m.Offer:
     moment = now or ids.now()
     at = ids.iso(moment)
     values: dict[str, Any] = {
@@ -194,7 +194,7 @@ def create_offer(o: Offers, shop_id: str, body: m.OfferCreate, now: datetime | N
         "name": body.name,
         "status": body.status,
         "selling_plan_ids": list(body.selling_plan_ids),
-        "variants": _variants(o, shop_id, body.variants),
+        "variants": _variants(offers, shop_id, body.variants),
         "deposit_type": body.deposit.type,
         "deposit_value": money.render(body.deposit.value),
         **_balance_due(body.balance_due),
@@ -205,14 +205,16 @@ def create_offer(o: Offers, shop_id: str, body: m.OfferCreate, now: datetime | N
     }
     values.update(_derived(values))
     try:
-        o.offers.create({k: v for k, v in values.items() if v is not None})
+        offers.offers.create({k: v for k, v in values.items() if v is not None})
     except PlanTaken as exc:
         raise _taken(exc) from None
-    return get_offer(o, shop_id, values["offer_id"])
+    return get_offer(offers, shop_id, values["offer_id"])
 
 
-def update_offer(o: Offers, shop_id: str, offer_id: str, body: m.OfferUpdate, now: datetime | None = None) -> m.Offer:
-    current = _require(o, shop_id, offer_id)
+def update_offer(
+    offers: Offers, shop_id: str, offer_id: str, body: m.OfferUpdate, now: datetime | None = None
+) -> m.Offer:
+    current = _require(offers, shop_id, offer_id)
     values = dict(current)
     for name in ("name", "status"):
         if getattr(body, name) is not None:
@@ -220,7 +222,7 @@ def update_offer(o: Offers, shop_id: str, offer_id: str, body: m.OfferUpdate, no
     if body.selling_plan_ids is not None:
         values["selling_plan_ids"] = list(body.selling_plan_ids)
     if body.variants is not None:
-        values["variants"] = _variants(o, shop_id, body.variants)
+        values["variants"] = _variants(offers, shop_id, body.variants)
     if body.deposit is not None:
         values["deposit_type"] = body.deposit.type
         values["deposit_value"] = money.render(body.deposit.value)
@@ -236,9 +238,9 @@ def update_offer(o: Offers, shop_id: str, offer_id: str, body: m.OfferUpdate, no
     after = {int(p) for p in values["selling_plan_ids"]}
     stored = {k: v for k, v in values.items() if v is not None}  # the read item's keys: the repository's
     try:
-        o.offers.replace(stored, read_version, sorted(after - before), sorted(before - after))
+        offers.offers.replace(stored, read_version, sorted(after - before), sorted(before - after))
     except PlanTaken as exc:
         raise _taken(exc) from None
     except OfferChanged:
         raise Conflict(f"offer {offer_id} was changed by someone else meanwhile: read it again and retry") from None
-    return get_offer(o, shop_id, offer_id)
+    return get_offer(offers, shop_id, offer_id)

@@ -98,12 +98,12 @@ class Scope:
         ]
 
 
-def _scope(r: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> Scope:
+def _scope(sources: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> Scope:
     start, end = resolve_window(query, now)  # every report family's window rules
-    shop = r.shops.get(shop_id)
+    shop = sources.shops.get(shop_id)
     shop_currency = (shop.currency if shop else None) or "USD"
     wanted = query.currency or shop_currency
-    conversion = None if wanted == shop_currency else _conversion(r, shop_id, shop_currency, wanted, start, end)
+    conversion = None if wanted == shop_currency else _conversion(sources, shop_id, shop_currency, wanted, start, end)
     return Scope(start, end, wanted, None, query.offers(), conversion)
 
 
@@ -111,7 +111,7 @@ RATE_PLACES = Decimal("0.000001")
 
 
 def _conversion(
-    r: PreorderReports, shop_id: str, shop_currency: str, wanted: str, start: date, end: date
+    sources: PreorderReports, shop_id: str, shop_currency: str, wanted: str, start: date, end: date
 ) -> m.Conversion:
     """How a report in `wanted` converts the shop's amounts. Shopify gives each order its amounts in the shop's
     money and in the currency the customer paid in (`*_set.shop_money` / `presentment_money`): their ratio is the
@@ -119,7 +119,7 @@ def _conversion(
     placed in the window, or of all such orders when the window has none; a currency no order was ever presented in
     cannot be converted into: a 422 naming those that can."""
     window = rollup_rules.totals(
-        r.rollups,
+        sources.rollups,
         shop_id,
         rollup_rules.dimension_for(currency=wanted),
         start,
@@ -129,7 +129,7 @@ def _conversion(
     if window["revenue_shop"] > 0:
         rate, count, where = window["revenue"] / window["revenue_shop"], int(window["orders"]), "placed in the window"
     else:
-        ever = rollup_rules.exchange_totals(r.rollups, shop_id)
+        ever = rollup_rules.exchange_totals(sources.rollups, shop_id)
         shop_side = ever.get(wanted, {}).get("s", Decimal(0))
         if shop_side <= 0:
             known = sorted({shop_currency, *(c for c, v in ever.items() if v.get("s", 0) > 0)})
@@ -155,27 +155,29 @@ def _conversion(
     )
 
 
-def _catalog_dimensions(r: PreorderReports, shop_id: str, scope: Scope, query: Any) -> list[str]:
+def _catalog_dimensions(sources: PreorderReports, shop_id: str, scope: Scope, query: Any) -> list[str]:
     """The dimensions of a query's product / variant / market filters. A variant of another product (both given)
     matches nothing, as in the back-in-stock reports."""
     product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
     if product_id is not None and variant_id is not None:
-        known = r.catalog.variant(shop_id, variant_id)
+        known = sources.catalog.variant(shop_id, variant_id)
         if known is not None and int(known["product_id"]) != product_id:
             return []
     return scope.dimensions(product_id, variant_id, getattr(query, "market_id", None))
 
 
-def _totals(r: PreorderReports, shop_id: str, scope: Scope, dims: list[str], names: list[str]) -> dict[str, Decimal]:
+def _totals(
+    sources: PreorderReports, shop_id: str, scope: Scope, dims: list[str], names: list[str]
+) -> dict[str, Decimal]:
     out: dict[str, Decimal] = defaultdict(Decimal)
     for dim in dims:
-        for name, value in rollup_rules.totals(r.rollups, shop_id, dim, scope.start, scope.end, names).items():
+        for name, value in rollup_rules.totals(sources.rollups, shop_id, dim, scope.start, scope.end, names).items():
             out[name] += value
     return out
 
 
 def _series(
-    r: PreorderReports, shop_id: str, scope: Scope, dims: list[str], granularity: str, names: list[str]
+    sources: PreorderReports, shop_id: str, scope: Scope, dims: list[str], granularity: str, names: list[str]
 ) -> list[tuple[date, dict[str, Decimal]]]:
     """Counters per bucket of `granularity`, every bucket present; a bucket the window cuts counts the window's
     days only (its cover is finer)."""
@@ -188,7 +190,7 @@ def _series(
         pieces.extend(buckets.cover(max(bucket, scope.start), min(last, scope.end), granularity))
     for dim in dims:
         for _g, first, last_key in buckets.runs(pieces):
-            for item in r.rollups.range(shop_id, dim, first, last_key, names):
+            for item in sources.rollups.range(shop_id, dim, first, last_key, names):
                 point = points[buckets.start_of(bucket_day(item), granularity)]
                 for name in names:
                     point[name] += Decimal(item.get(name, 0))
@@ -196,7 +198,7 @@ def _series(
 
 
 def _customers(
-    r: PreorderReports,
+    sources: PreorderReports,
     shop_id: str,
     scope: Scope,
     start: date | None = None,
@@ -207,12 +209,12 @@ def _customers(
     query's product / variant / market filters as every other figure is (a variant of another product: none)."""
     product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
     market_id = getattr(query, "market_id", None)
-    if query is not None and not _catalog_dimensions(r, shop_id, scope, query):
+    if query is not None and not _catalog_dimensions(sources, shop_id, scope, query):
         return {}
     out: dict[str, dict[str, Decimal]] = {}
     for offer in scope.offers if scope.offers is not None else [None]:
         rows = rollup_rules.customers(
-            r.rollups,
+            sources.rollups,
             shop_id,
             start or scope.start,
             end or scope.end,
@@ -229,18 +231,18 @@ def _customers(
     return out
 
 
-def _offers(r: PreorderReports, shop_id: str, scope: Scope) -> dict[str, dict[str, Any]]:
+def _offers(sources: PreorderReports, shop_id: str, scope: Scope) -> dict[str, dict[str, Any]]:
     """offer id -> offer item, in listing order, for the offers a per-offer breakdown lists: those of the scope
     that exist in this shop (another shop's id is an unknown id: no row), or every offer of the shop. One key read
     of the offers (and, without a scope, one Query of their ids)."""
-    wanted = scope.offers if scope.offers is not None else r.offers.list_ids(shop_id, ids.now())
-    known = _names(r, shop_id, wanted)
+    wanted = scope.offers if scope.offers is not None else sources.offers.list_ids(shop_id, ids.now())
+    known = _names(sources, shop_id, wanted)
     return {o: known[o] for o in wanted if o in known}
 
 
-def _names(r: PreorderReports, shop_id: str, offer_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _names(sources: PreorderReports, shop_id: str, offer_ids: list[str]) -> dict[str, dict[str, Any]]:
     """offer id -> the offer item, for the ids that are offers of this shop."""
-    return r.offers.offers(shop_id, offer_ids, consistent=False) if offer_ids else {}
+    return sources.offers.offers(shop_id, offer_ids, consistent=False) if offer_ids else {}
 
 
 def _int(value: Decimal) -> int:
@@ -253,12 +255,12 @@ def _rate(part: Decimal, whole: Decimal) -> float:
 
 # ------------------------------------------------------------------------------------------------- the reports
 def summary(
-    r: PreorderReports, shop_id: str, query: m.SummaryQuery, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.SummaryQuery, now: datetime | None = None
 ) -> m.PreorderSummaryReport:
-    scope = _scope(r, shop_id, query, now)
+    scope = _scope(sources, shop_id, query, now)
     names = [*PLACED, "deposits_collected", "balances_collected", "balances_outstanding"]
     names += ["cancelled_orders", "refunds_issued"]
-    t = _totals(r, shop_id, scope, _catalog_dimensions(r, shop_id, scope, query), names)
+    t = _totals(sources, shop_id, scope, _catalog_dimensions(sources, shop_id, scope, query), names)
     return m.PreorderSummaryReport(
         window=scope.window(),
         currency=scope.currency,
@@ -267,7 +269,7 @@ def summary(
             orders=_int(t["orders"]),
             units=_int(t["units"]),
             revenue=scope.money(t["revenue"]),
-            customers=len(_customers(r, shop_id, scope, query=query)),
+            customers=len(_customers(sources, shop_id, scope, query=query)),
             deposits_collected=scope.money(t["deposits_collected"]),
             balances_collected=scope.money(t["balances_collected"]),
             balances_outstanding=scope.money(t["balances_outstanding"]),
@@ -276,23 +278,23 @@ def summary(
         ),
         by_offer_top_5=[
             m.OfferFigures(**{k: v for k, v in row.items() if k != "customers"})
-            for row in _offer_rows(r, shop_id, scope, query, with_customers=False)[:TOP_OFFERS]
+            for row in _offer_rows(sources, shop_id, scope, query, with_customers=False)[:TOP_OFFERS]
         ],
     )
 
 
 def _offer_rows(
-    r: PreorderReports, shop_id: str, scope: Scope, query: Any, with_customers: bool
+    sources: PreorderReports, shop_id: str, scope: Scope, query: Any, with_customers: bool
 ) -> list[dict[str, Any]]:
     """Per offer (with activity in the window, or in scope): orders, units, revenue (and distinct customers),
     highest revenue first."""
-    known = _offers(r, shop_id, scope)
+    known = _offers(sources, shop_id, scope)
     product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
     market_id = getattr(query, "market_id", None)
     rows = []
     for offer in known:
         dims = scope.dimensions(product_id, variant_id, market_id, offers=[offer])
-        t = _totals(r, shop_id, scope, dims, list(PLACED))
+        t = _totals(sources, shop_id, scope, dims, list(PLACED))
         if not t["orders"] and scope.offers is None:
             continue  # every offer of the shop: only those with preorders in the window
         row: dict[str, Any] = {
@@ -304,7 +306,7 @@ def _offer_rows(
         }
         if with_customers:
             one = dataclasses.replace(scope, offers=[offer])
-            row["customers"] = len(_customers(r, shop_id, one, query=query))
+            row["customers"] = len(_customers(sources, shop_id, one, query=query))
         rows.append(row)
     rows.sort(key=lambda row: (-row["revenue"], -row["orders"], row["offer_name"] or "", row["offer_id"]))
     for row in rows:
@@ -312,10 +314,12 @@ def _offer_rows(
     return rows
 
 
-def revenue(r: PreorderReports, shop_id: str, query: m.RevenueQuery, now: datetime | None = None) -> m.RevenueReport:
-    scope = _scope(r, shop_id, query, now)
-    dims = _catalog_dimensions(r, shop_id, scope, query)
-    points = _series(r, shop_id, scope, dims, query.granularity, ["revenue_deposit", "revenue_balance"])
+def revenue(
+    sources: PreorderReports, shop_id: str, query: m.RevenueQuery, now: datetime | None = None
+) -> m.RevenueReport:
+    scope = _scope(sources, shop_id, query, now)
+    dims = _catalog_dimensions(sources, shop_id, scope, query)
+    points = _series(sources, shop_id, scope, dims, query.granularity, ["revenue_deposit", "revenue_balance"])
 
     def included(c: dict[str, Decimal]) -> Decimal:
         return (c["revenue_deposit"] if query.include_deposits else Decimal(0)) + (
@@ -335,9 +339,11 @@ def revenue(r: PreorderReports, shop_id: str, query: m.RevenueQuery, now: dateti
     )
 
 
-def by_offer(r: PreorderReports, shop_id: str, query: m.ByOfferQuery, now: datetime | None = None) -> m.ByOfferReport:
-    scope = _scope(r, shop_id, query, now)
-    rows = _offer_rows(r, shop_id, scope, query, with_customers=True)
+def by_offer(
+    sources: PreorderReports, shop_id: str, query: m.ByOfferQuery, now: datetime | None = None
+) -> m.ByOfferReport:
+    scope = _scope(sources, shop_id, query, now)
+    rows = _offer_rows(sources, shop_id, scope, query, with_customers=True)
     return m.ByOfferReport(
         window=scope.window(),
         currency=scope.currency,
@@ -347,11 +353,11 @@ def by_offer(r: PreorderReports, shop_id: str, query: m.ByOfferQuery, now: datet
 
 
 def by_variant(
-    r: PreorderReports, shop_id: str, query: m.ByVariantQuery, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.ByVariantQuery, now: datetime | None = None
 ) -> m.ByVariantReport:
     """One row per variant attached to each offer in scope, activity or not."""
-    scope = _scope(r, shop_id, query, now)
-    offers = _names(r, shop_id, scope.offers or [])
+    scope = _scope(sources, shop_id, query, now)
+    offers = _names(sources, shop_id, scope.offers or [])
     attached = [
         (offer_id, int(v["variant_id"]), v.get("product_id"))
         for offer_id in scope.offers or []
@@ -363,11 +369,11 @@ def by_variant(
         if (query.variant_id is None or a[1] == query.variant_id)
         and (query.product_id is None or a[2] is None or int(a[2]) == query.product_id)
     ]
-    known = r.catalog.variants(shop_id, [a[1] for a in attached]) if attached else {}
+    known = sources.catalog.variants(shop_id, [a[1] for a in attached]) if attached else {}
     rows = []
     for offer_id, variant_id, product_id in attached:
         dims = scope.dimensions(variant_id=variant_id, market_id=query.market_id, offers=[offer_id])
-        t = _totals(r, shop_id, scope, dims, list(PLACED))
+        t = _totals(sources, shop_id, scope, dims, list(PLACED))
         found = known.get(variant_id) or {}
         product = product_id or found.get("product_id")
         rows.append(
@@ -386,12 +392,12 @@ def by_variant(
 
 
 def by_product(
-    r: PreorderReports, shop_id: str, query: m.ByProductQuery, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.ByProductQuery, now: datetime | None = None
 ) -> m.ByProductReport:
     """Per product of the offers in scope (every offer by default), rolled up across its variants: a row per
     product with preorders in the window, highest revenue first."""
-    scope = _scope(r, shop_id, query, now)
-    offers = _offers(r, shop_id, scope)
+    scope = _scope(sources, shop_id, query, now)
+    offers = _offers(sources, shop_id, scope)
     variants_of: dict[int, set[int]] = defaultdict(set)
     for offer in offers.values():
         for v in offer.get("variants") or []:
@@ -401,7 +407,7 @@ def by_product(
         variants_of = {p: vs for p, vs in variants_of.items() if p == query.product_id}
     if query.variant_id is not None:
         variants_of = {p: {query.variant_id} & vs for p, vs in variants_of.items() if query.variant_id in vs}
-    titles = r.catalog.variants(shop_id, [v for vs in variants_of.values() for v in vs]) if variants_of else {}
+    titles = sources.catalog.variants(shop_id, [v for vs in variants_of.values() for v in vs]) if variants_of else {}
     rows = []
     for product_id, variant_ids in variants_of.items():
         dims = (
@@ -409,13 +415,13 @@ def by_product(
             if query.variant_id is not None
             else scope.dimensions(product_id, market_id=query.market_id)
         )
-        t = _totals(r, shop_id, scope, dims, list(PLACED))
+        t = _totals(sources, shop_id, scope, dims, list(PLACED))
         if not t["orders"]:
             continue
         active = sum(
             1
             for v in sorted(variant_ids)
-            if _totals(r, shop_id, scope, scope.dimensions(variant_id=v, market_id=query.market_id), ["orders"])[
+            if _totals(sources, shop_id, scope, scope.dimensions(variant_id=v, market_id=query.market_id), ["orders"])[
                 "orders"
             ]
         )
@@ -440,11 +446,15 @@ def by_product(
     )
 
 
-def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetime | None = None) -> m.ByDateReport:
-    scope = _scope(r, shop_id, query, now)
+def by_date(
+    sources: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetime | None = None
+) -> m.ByDateReport:
+    scope = _scope(sources, shop_id, query, now)
     metrics = query.metric_names()
     counters = [n for n in metrics if n != "customers"]
-    points = _series(r, shop_id, scope, _catalog_dimensions(r, shop_id, scope, query), query.granularity, counters)
+    points = _series(
+        sources, shop_id, scope, _catalog_dimensions(sources, shop_id, scope, query), query.granularity, counters
+    )
     series = []
     for day, c in points:
         values: dict[str, Any] = {}
@@ -453,7 +463,7 @@ def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetim
         if "customers" in metrics:
             last = buckets.next_start(buckets.start_of(day, query.granularity), query.granularity) - timedelta(days=1)
             values["customers"] = len(
-                _customers(r, shop_id, scope, max(day, scope.start), min(last, scope.end), query=query)
+                _customers(sources, shop_id, scope, max(day, scope.start), min(last, scope.end), query=query)
             )
         series.append(m.DatePoint(date=day.isoformat(), **values))
     return m.ByDateReport(
@@ -467,15 +477,15 @@ def by_date(r: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetim
 
 
 def cancellations(
-    r: PreorderReports, shop_id: str, query: m.CancellationsQuery, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.CancellationsQuery, now: datetime | None = None
 ) -> m.CancellationsReport:
-    scope = _scope(r, shop_id, query, now)
+    scope = _scope(sources, shop_id, query, now)
     names = ["cancelled_orders", "cancelled_units", "cancelled_revenue", "refunds_issued", *REASON_COUNTERS]
-    t = _totals(r, shop_id, scope, scope.dimensions(), names)
-    known = _offers(r, shop_id, scope)
+    t = _totals(sources, shop_id, scope, scope.dimensions(), names)
+    known = _offers(sources, shop_id, scope)
     by_offer_rows = []
     for offer in known:
-        o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), ["cancelled_orders", "refunds_issued"])
+        o = _totals(sources, shop_id, scope, scope.dimensions(offers=[offer]), ["cancelled_orders", "refunds_issued"])
         if scope.offers is None and not (o["cancelled_orders"] or o["refunds_issued"]):
             continue
         by_offer_rows.append(
@@ -516,16 +526,16 @@ def _balances(scope: Scope, t: dict[str, Decimal]) -> dict[str, Any]:
 
 
 def balance_collection(
-    r: PreorderReports, shop_id: str, query: m.BalanceCollectionQuery, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.BalanceCollectionQuery, now: datetime | None = None
 ) -> m.BalanceCollectionReport:
     """Balances falling due in the window (and what of them is still outstanding), against the balance payments
     collected and failed in the window."""
-    scope = _scope(r, shop_id, query, now)
-    t = _totals(r, shop_id, scope, scope.dimensions(), BALANCE_COUNTERS)
-    known = _offers(r, shop_id, scope)
+    scope = _scope(sources, shop_id, query, now)
+    t = _totals(sources, shop_id, scope, scope.dimensions(), BALANCE_COUNTERS)
+    known = _offers(sources, shop_id, scope)
     rows = []
     for offer in known:
-        o = _totals(r, shop_id, scope, scope.dimensions(offers=[offer]), BALANCE_COUNTERS)
+        o = _totals(sources, shop_id, scope, scope.dimensions(offers=[offer]), BALANCE_COUNTERS)
         if scope.offers is None and not any(o.values()):
             continue
         rows.append(m.OfferBalances(offer_id=offer, offer_name=known[offer].get("name"), **_balances(scope, o)))
@@ -539,18 +549,18 @@ def balance_collection(
 
 
 def customer_rows(
-    r: PreorderReports, shop_id: str, query: m.CustomersQuery | m.CustomersExport, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.CustomersQuery | m.CustomersExport, now: datetime | None = None
 ) -> tuple[Scope, list[tuple[str, dict[str, Decimal]]]]:
     """Every customer with preorders in the window, highest revenue first (profiles not yet attached)."""
-    scope = _scope(r, shop_id, query, now)
-    ranked = sorted(_customers(r, shop_id, scope).items(), key=lambda kv: (-kv[1]["revenue"], kv[0]))
+    scope = _scope(sources, shop_id, query, now)
+    ranked = sorted(_customers(sources, shop_id, scope).items(), key=lambda kv: (-kv[1]["revenue"], kv[0]))
     return scope, ranked
 
 
 def attach_profiles(
-    r: PreorderReports, shop_id: str, scope: Scope, page: list[tuple[str, dict[str, Decimal]]]
+    sources: PreorderReports, shop_id: str, scope: Scope, page: list[tuple[str, dict[str, Decimal]]]
 ) -> list[m.CustomerRow]:
-    profiles = r.ledger.customers(shop_id, [k for k, _ in page])
+    profiles = sources.ledger.customers(shop_id, [k for k, _ in page])
     out = []
     for customer_key, figures in page:
         profile = profiles.get(customer_key) or {}
@@ -569,23 +579,23 @@ def attach_profiles(
 
 
 def customers(
-    r: PreorderReports, shop_id: str, query: m.CustomersQuery, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.CustomersQuery, now: datetime | None = None
 ) -> m.CustomersReport:
-    scope, ranked = customer_rows(r, shop_id, query, now)
-    return _customers_page(r, shop_id, scope, ranked, query.page, query.per_page)
+    scope, ranked = customer_rows(sources, shop_id, query, now)
+    return _customers_page(sources, shop_id, scope, ranked, query.page, query.per_page)
 
 
 def customers_export(
-    r: PreorderReports, shop_id: str, query: m.CustomersExport, now: datetime | None = None
+    sources: PreorderReports, shop_id: str, query: m.CustomersExport, now: datetime | None = None
 ) -> m.CustomersReport:
     """The export's answer: every customer, unless `page` or `per_page` is given."""
-    scope, ranked = customer_rows(r, shop_id, query, now)
+    scope, ranked = customer_rows(sources, shop_id, query, now)
     page, per_page = export_page(query.page, query.per_page, m.DEFAULT_PER_PAGE, len(ranked))
-    return _customers_page(r, shop_id, scope, ranked, page, per_page)
+    return _customers_page(sources, shop_id, scope, ranked, page, per_page)
 
 
 def _customers_page(
-    r: PreorderReports,
+    sources: PreorderReports,
     shop_id: str,
     scope: Scope,
     ranked: list[tuple[str, dict[str, Decimal]]],
@@ -597,7 +607,7 @@ def _customers_page(
         window=scope.window(),
         currency=scope.currency,
         conversion=scope.basis(),
-        customers=attach_profiles(r, shop_id, scope, ranked[first : first + per_page]),
+        customers=attach_profiles(sources, shop_id, scope, ranked[first : first + per_page]),
         meta=m.CustomersMeta(
             total_count=len(ranked),
             page=page,

@@ -102,7 +102,7 @@ def _held(item: dict[str, Any]) -> set[str]:
     return {str(v) for v in held if v} - {REDACTED}
 
 
-def _find(p: Privacy, shop_id: str, emails: set[str], phones: set[str]) -> _Customer:
+def _find(privacy: Privacy, shop_id: str, emails: set[str], phones: set[str]) -> _Customer:
     """The customer's signups and customer items, and every contact they hold. A signup that names one of the
     customer's contacts names them all (an SMS signup can carry the email too), so the search repeats with the
     contacts it found until no new one appears (bounded: `MAX_FIND_ROUNDS`). Candidates are checked exactly: the
@@ -112,8 +112,8 @@ def _find(p: Privacy, shop_id: str, emails: set[str], phones: set[str]) -> _Cust
         if not found.contacts:
             break
         known = set(found.contacts)
-        found.signups = [s for s in p.records.signup_candidates(shop_id, known) if _held(s) & known]
-        found.customers = p.records.customers(shop_id, known)
+        found.signups = [s for s in privacy.records.signup_candidates(shop_id, known) if _held(s) & known]
+        found.customers = privacy.records.customers(shop_id, known)
         for item in found.signups + found.customers:
             found.contacts |= _held(item)
         if found.contacts == known:
@@ -262,7 +262,7 @@ def data_request_email(to: str, shop: Shop, report: dict[str, Any]) -> Email:
 
 
 def customer_data_request(
-    p: Privacy, shop: Shop, payload: dict[str, Any], now: datetime | None = None
+    privacy: Privacy, shop: Shop, payload: dict[str, Any], now: datetime | None = None
 ) -> dict[str, Any]:
     """Store the customer's report once and email it once to the merchant. Returns the counts and what happened to
     the email: `sent`, `already_sent`, `in_progress` (another invocation holds the claim) or `no_merchant_email`."""
@@ -272,16 +272,16 @@ def customer_data_request(
     moment = now or ids.now()
     at = ids.iso(moment)
     shop_id = shop.shop_id
-    stored = p.records.data_request(shop_id, request_id)
+    stored = privacy.records.data_request(shop_id, request_id)
     created = False
     if stored is None:
         emails, phones, customer_id = _identity(payload)
-        found = _find(p, shop_id, emails, phones)
-        notifications = p.records.notifications_to(shop_id, found.contacts) if found.contacts else []
+        found = _find(privacy, shop_id, emails, phones)
+        notifications = privacy.records.notifications_to(shop_id, found.contacts) if found.contacts else []
         orders = [str(o) for o in payload.get("orders_requested") or []]
-        attributions = p.records.order_attributions(shop_id, orders)
-        profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
-        preorders = (profiles, p.records.preorder_orders(shop_id, orders))
+        attributions = privacy.records.order_attributions(shop_id, orders)
+        profiles = privacy.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
+        preorders = (profiles, privacy.records.preorder_orders(shop_id, orders))
         report = _report(shop, payload, found, notifications, attributions, at, preorders)
         document = json.dumps(report, sort_keys=True)
         values: dict[str, Any] = {"created_at": at, "shopify_customer_id": customer_id}
@@ -290,8 +290,8 @@ def customer_data_request(
         else:
             values["report_gzip"] = gzip.compress(document.encode())
         expires_at = int((moment + DATA_REQUEST_RETENTION).timestamp())
-        created = p.records.put_data_request(shop_id, request_id, values, expires_at)
-        stored = p.records.data_request(shop_id, request_id) if not created else values
+        created = privacy.records.put_data_request(shop_id, request_id, values, expires_at)
+        stored = privacy.records.data_request(shop_id, request_id) if not created else values
     if stored is None:  # stored by a concurrent invocation, then expired or purged in between: let the retry redo it
         raise RuntimeError(f"data request {request_id} vanished while being stored")
     report = _stored_report(stored)
@@ -315,15 +315,15 @@ def customer_data_request(
     if stored.get("emailed_at"):
         return {**result, "email": "already_sent"}
     stale = ids.iso(moment - EMAIL_CLAIM_STALE_AFTER)
-    if not p.records.claim_data_request_email(shop_id, request_id, at, stale):
-        current = p.records.data_request(shop_id, request_id) or {}
+    if not privacy.records.claim_data_request_email(shop_id, request_id, at, stale):
+        current = privacy.records.data_request(shop_id, request_id) or {}
         return {**result, "email": "already_sent" if current.get("emailed_at") else "in_progress"}
     try:
-        message_id = p.email.send(data_request_email(shop.email, shop, report))
+        message_id = privacy.email.send(data_request_email(shop.email, shop, report))
     except Exception:
-        p.records.release_data_request_email(shop_id, request_id)  # the webhook's retry may send it
+        privacy.records.release_data_request_email(shop_id, request_id)  # the webhook's retry may send it
         raise
-    p.records.mark_data_request_emailed(shop_id, request_id, ids.iso(ids.now()), message_id)
+    privacy.records.mark_data_request_emailed(shop_id, request_id, ids.iso(ids.now()), message_id)
     logger.info(
         "data request emailed to the merchant", extra={"shop_id": shop_id, "data_request_id": request_id, **counts}
     )
@@ -339,13 +339,15 @@ def _preorder_keys(customer_id: str | None, emails: set[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ customer redact
-def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: datetime | None = None) -> dict[str, int]:
+def redact_customer(
+    privacy: Privacy, shop: Shop, payload: dict[str, Any], now: datetime | None = None
+) -> dict[str, int]:
     """Rub one customer's contacts out of the shop's data. Returns what was changed per item type; a second run
     finds nothing left and returns zeros."""
     at = ids.iso(now or ids.now())
     shop_id = shop.shop_id
     emails, phones, customer_id = _identity(payload)
-    found = _find(p, shop_id, emails, phones)
+    found = _find(privacy, shop_id, emails, phones)
     counts = {
         "signups": 0,
         "pending_guards": 0,
@@ -356,40 +358,42 @@ def redact_customer(p: Privacy, shop: Shop, payload: dict[str, Any], now: dateti
     }
     # Signups first: once unsubscribed, no new send can start for them while the rest is cleaned.
     for s in found.signups:
-        counts["signups"] += p.records.redact_signup(shop_id, s["signup_id"], at)
+        counts["signups"] += privacy.records.redact_signup(shop_id, s["signup_id"], at)
     if found.contacts:
-        counts["pending_guards"] = p.records.delete_in_shop(shop_id, p.records.guard_keys(shop_id, found.contacts))
-        counts["customers"] = p.records.delete_found(shop_id, found.customers)
-        for n in p.records.notifications_to(shop_id, found.contacts):
-            counts["notifications"] += p.records.redact_notification(shop_id, n["notification_id"], at)
-    profiles = p.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
-    counts["preorder_customers"] = p.records.delete_found(shop_id, profiles)
-    counts["data_requests"] = p.records.delete_in_shop(
-        shop_id, p.records.data_request_keys(shop_id, customer_id, found.contacts)
+        counts["pending_guards"] = privacy.records.delete_in_shop(
+            shop_id, privacy.records.guard_keys(shop_id, found.contacts)
+        )
+        counts["customers"] = privacy.records.delete_found(shop_id, found.customers)
+        for n in privacy.records.notifications_to(shop_id, found.contacts):
+            counts["notifications"] += privacy.records.redact_notification(shop_id, n["notification_id"], at)
+    profiles = privacy.records.preorder_customers(shop_id, _preorder_keys(customer_id, emails))
+    counts["preorder_customers"] = privacy.records.delete_found(shop_id, profiles)
+    counts["data_requests"] = privacy.records.delete_in_shop(
+        shop_id, privacy.records.data_request_keys(shop_id, customer_id, found.contacts)
     )
     # Last, once the rows are rubbed out: every export that started before now may hold them, and its download link
     # answers 410 from here on (services/downloads.py).
-    p.records.mark_erasure(shop_id, ids.now())
+    privacy.records.mark_erasure(shop_id, ids.now())
     logger.info("customer redacted", extra={"shop_id": shop_id, **counts})
     return counts
 
 
 # ---------------------------------------------------------------------------------------------- shop redact
-def redact_shop(p: Privacy, shop_id: str, payload: dict[str, Any]) -> dict[str, int]:
+def redact_shop(privacy: Privacy, shop_id: str, payload: dict[str, Any]) -> dict[str, int]:
     """Purge everything of a shop. Keys go first (the API stops answering the shop), the shop partition last (it
     names the keys: a purge interrupted before it is redone in full by the webhook's retry)."""
-    shop = p.shops.get(shop_id)
-    hashes = set(p.records.api_key_hashes(shop_id)) | ({shop.api_key_hash} if shop else set())
+    shop = privacy.shops.get(shop_id)
+    hashes = set(privacy.records.api_key_hashes(shop_id)) | ({shop.api_key_hash} if shop else set())
     domains = {d.strip().lower() for d in (shop.domain if shop else None, payload.get("shop_domain")) if d}
     counts = {
-        "api_keys": sum(p.records.delete_api_key(h, shop_id) for h in sorted(hashes)),
-        "domain_claims": sum(p.records.release_domain(d, shop_id) for d in sorted(domains)),
+        "api_keys": sum(privacy.records.delete_api_key(h, shop_id) for h in sorted(hashes)),
+        "domain_claims": sum(privacy.records.release_domain(d, shop_id) for d in sorted(domains)),
         "extra_items": 0,
         "shop_items": 0,
     }
-    p.secrets.delete(shop_id)
-    for partition in p.extra_partitions:
-        counts["extra_items"] += p.records.purge_partition(partition(shop_id))
-    counts["shop_items"] = p.records.purge_shop(shop_id)
+    privacy.secrets.delete(shop_id)
+    for partition in privacy.extra_partitions:
+        counts["extra_items"] += privacy.records.purge_partition(partition(shop_id))
+    counts["shop_items"] = privacy.records.purge_shop(shop_id)
     logger.info("shop purged", extra={"shop_id": shop_id, **counts})
     return counts

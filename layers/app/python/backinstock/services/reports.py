@@ -38,17 +38,17 @@ def _window(start: date, end: date) -> m.Window:
     return m.Window(**{"from": start.isoformat(), "to": end.isoformat()})
 
 
-def _variant_mismatch(r: Reports, shop_id: str, query: m.ReportFilters) -> bool:
+def _variant_mismatch(sources: Reports, shop_id: str, query: m.ReportFilters) -> bool:
     """variant_id and product_id together: a variant of another product matches nothing (as in the lists)."""
     if query.variant_id is None or query.product_id is None:
         return False
-    known = r.catalog.variant(shop_id, query.variant_id)
+    known = sources.catalog.variant(shop_id, query.variant_id)
     return known is not None and int(known["product_id"]) != query.product_id
 
 
 # -------------------------------------------------------------------------------------------------- rollup reads
 def _read(
-    r: Reports,
+    sources: Reports,
     shop_id: str,
     dimension: str,
     pieces: list[tuple[str, date]],
@@ -56,57 +56,57 @@ def _read(
 ) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for _granularity, first, last in buckets.runs(pieces):
-        items.extend(r.rollups.range(shop_id, dimension, first, last, attributes))
+        items.extend(sources.rollups.range(shop_id, dimension, first, last, attributes))
     return items
 
 
 def totals(
-    r: Reports, shop_id: str, query: m.ReportFilters, start: date, end: date, names: list[str]
+    sources: Reports, shop_id: str, query: m.ReportFilters, start: date, end: date, names: list[str]
 ) -> dict[str, Any]:
     """Sum of the counters `names` over the window (whole months, weeks, days: the fewest items)."""
     out: dict[str, Decimal] = defaultdict(Decimal)
-    if _variant_mismatch(r, shop_id, query):
+    if _variant_mismatch(sources, shop_id, query):
         return out
     dimension = dimension_for(query.variant_id, query.product_id, query.channel)
-    for item in _read(r, shop_id, dimension, buckets.cover(start, end, buckets.MONTH), names):
+    for item in _read(sources, shop_id, dimension, buckets.cover(start, end, buckets.MONTH), names):
         for name in names:
             out[name] += Decimal(item.get(name, 0))
     return out
 
 
 def series(
-    r: Reports, shop_id: str, query: m.SeriesQuery, start: date, end: date, names: list[str]
+    sources: Reports, shop_id: str, query: m.SeriesQuery, start: date, end: date, names: list[str]
 ) -> list[tuple[date, dict[str, Decimal]]]:
     """Counters per bucket of `query.granularity`, every bucket present (zeros when empty). Edge buckets that the
     window cuts count only the window's days (their cover is finer)."""
     granularity = query.granularity
     points: dict[date, dict[str, Decimal]] = {b: defaultdict(Decimal) for b in buckets.buckets(start, end, granularity)}
-    if _variant_mismatch(r, shop_id, query):
+    if _variant_mismatch(sources, shop_id, query):
         return labelled(points, start)
     pieces: list[tuple[str, date]] = []
     for bucket in points:
         last = buckets.next_start(bucket, granularity) - timedelta(days=1)
         pieces.extend(buckets.cover(max(bucket, start), min(last, end), granularity))
     dimension = dimension_for(query.variant_id, query.product_id, query.channel)
-    for item in _read(r, shop_id, dimension, pieces, names):
+    for item in _read(sources, shop_id, dimension, pieces, names):
         point = points[buckets.start_of(bucket_day(item), granularity)]
         for name in names:
             point[name] += Decimal(item.get(name, 0))
     return labelled(points, start)
 
 
-def _currency(r: Reports, shop_id: str) -> str:
-    shop = r.shops.get(shop_id)
+def _currency(sources: Reports, shop_id: str) -> str:
+    shop = sources.shops.get(shop_id)
     return shop.currency if shop else "USD"
 
 
 # --------------------------------------------------------------------------------------------------- the reports
-def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
+def summary(sources: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
     start, end = resolve_window(query, now)
     names = ["signups", "pending", "signups_blocked", "notified", "converted", "orders", "revenue"]
-    t = totals(r, shop_id, query, start, end, names)
+    t = totals(sources, shop_id, query, start, end, names)
     notified, converted = int(t["notified"]), int(t["converted"])
-    currency = _currency(r, shop_id)
+    currency = _currency(sources, shop_id)
     return m.SummaryReport(
         window=_window(start, end),
         currency=currency,
@@ -122,9 +122,9 @@ def summary(r: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None
     )
 
 
-def signups(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.SignupsReport:
+def signups(sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.SignupsReport:
     start, end = resolve_window(query, now)
-    points = series(r, shop_id, query, start, end, ["signups", "pending", "signups_blocked", "notified"])
+    points = series(sources, shop_id, query, start, end, ["signups", "pending", "signups_blocked", "notified"])
     return m.SignupsReport(
         window=_window(start, end),
         granularity=query.granularity,
@@ -141,10 +141,12 @@ def signups(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None
     )
 
 
-def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.NotificationsReport:
+def notifications(
+    sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
+) -> m.NotificationsReport:
     start, end = resolve_window(query, now)
     names = ["sent", "blocked", *(f"{kind}_{c}" for kind in ("sent", "blocked") for c in m.CHANNELS)]
-    points = series(r, shop_id, query, start, end, names)
+    points = series(sources, shop_id, query, start, end, names)
     return m.NotificationsReport(
         window=_window(start, end),
         granularity=query.granularity,
@@ -165,10 +167,12 @@ def notifications(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime 
     )
 
 
-def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.ConversionsReport:
+def conversions(
+    sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
+) -> m.ConversionsReport:
     start, end = resolve_window(query, now)
-    points = series(r, shop_id, query, start, end, ["orders", "revenue"])
-    currency = _currency(r, shop_id)
+    points = series(sources, shop_id, query, start, end, ["orders", "revenue"])
+    currency = _currency(sources, shop_id)
     return m.ConversionsReport(
         window=_window(start, end),
         granularity=query.granularity,
@@ -183,7 +187,7 @@ def conversions(r: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | 
 
 
 def demand_rows(
-    r: Reports, shop_id: str, query: m.DemandQuery | m.DemandExport, start: date, end: date
+    sources: Reports, shop_id: str, query: m.DemandQuery | m.DemandExport, start: date, end: date
 ) -> list[dict[str, Any]]:
     """Every variant with a waitlist now or signups in the window, ranked (titles not yet attached).
 
@@ -191,7 +195,7 @@ def demand_rows(
     all-time item of the demand dimension), so a waitlist older than the window still ranks; `total` and
     `last_requested_at` count the signups created in the window (the day items), the latter falling back to the
     latest request ever for a variant with no signup in the window."""
-    if _variant_mismatch(r, shop_id, query):
+    if _variant_mismatch(sources, shop_id, query):
         return []
     dimension = demand_dimension_for(query.product_id, query.channel)
     wanted = None
@@ -204,7 +208,7 @@ def demand_rows(
         return rows.setdefault(int(variant), {"total": 0, "pending": 0, "last": 0, "ever": 0, "product": None})
 
     pieces = [(buckets.DAY, d) for d in buckets.buckets(start, end, buckets.DAY)]
-    for item in _read(r, shop_id, dimension, pieces, wanted):
+    for item in _read(sources, shop_id, dimension, pieces, wanted):
         for name, value in item.items():
             kind, _, variant = name.partition("_")
             if kind not in ("t", "l", "r") or not variant.isdigit():
@@ -217,7 +221,7 @@ def demand_rows(
             else:
                 row["product"] = int(value)
     ever: dict[str, Any] = {}
-    for item in r.rollups.range(shop_id, dimension, TOTAL, TOTAL, wanted):  # one item: the all-time counters
+    for item in sources.rollups.range(shop_id, dimension, TOTAL, TOTAL, wanted):  # one item: the all-time counters
         ever.update(item)
     for name, value in ever.items():
         kind, _, variant = name.partition("_")
@@ -238,8 +242,8 @@ def demand_rows(
     return out
 
 
-def attach_titles(r: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[m.DemandRow]:
-    known = r.catalog.variants(shop_id, [row["variant_id"] for row in rows]) if rows else {}
+def attach_titles(sources: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[m.DemandRow]:
+    known = sources.catalog.variants(shop_id, [row["variant_id"] for row in rows]) if rows else {}
     out = []
     for row in rows:
         variant = known.get(row["variant_id"], {})
@@ -260,35 +264,37 @@ def attach_titles(r: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[
     return out
 
 
-def products_in_demand(r: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None) -> m.DemandReport:
-    return _demand_page(r, shop_id, query, now, lambda total: (query.page, query.per_page))
+def products_in_demand(
+    sources: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None
+) -> m.DemandReport:
+    return _demand_page(sources, shop_id, query, now, lambda total: (query.page, query.per_page))
 
 
 def products_in_demand_export(
-    r: Reports, shop_id: str, query: m.DemandExport, now: datetime | None = None
+    sources: Reports, shop_id: str, query: m.DemandExport, now: datetime | None = None
 ) -> m.DemandReport:
     """The export's answer: every row, unless `page` or `per_page` is given."""
     return _demand_page(
-        r, shop_id, query, now, lambda total: export_page(query.page, query.per_page, m.DEFAULT_PER_PAGE, total)
+        sources, shop_id, query, now, lambda total: export_page(query.page, query.per_page, m.DEFAULT_PER_PAGE, total)
     )
 
 
 def _demand_page(
-    r: Reports,
+    sources: Reports,
     shop_id: str,
     query: m.DemandQuery | m.DemandExport,
     now: datetime | None,
     paging: Callable[[int], tuple[int, int]],
 ) -> m.DemandReport:
     start, end = resolve_window(query, now)
-    ranked = demand_rows(r, shop_id, query, start, end)
+    ranked = demand_rows(sources, shop_id, query, start, end)
     page, per_page = paging(len(ranked))
     first = (page - 1) * per_page
     return m.DemandReport(
         window=_window(start, end),
         sort_by=query.sort_by,
         direction=query.direction,
-        rows=attach_titles(r, shop_id, ranked[first : first + per_page]),
+        rows=attach_titles(sources, shop_id, ranked[first : first + per_page]),
         meta=m.DemandMeta(
             total_count=len(ranked),
             page=page,

@@ -49,37 +49,41 @@ def available_total(levels: dict[int, int], locations: Locations) -> int:
     return sum(levels.values())
 
 
-def on_inventory_level(r: Restocks, shop: Shop, payload: dict[str, Any], now: datetime | None = None) -> str:
+def on_inventory_level(restocks: Restocks, shop: Shop, payload: dict[str, Any], now: datetime | None = None) -> str:
     moment = now or ids.now()
     if payload.get("available") is None:
         return "untracked"  # the item's inventory is not tracked: nothing to compare
     item_id, location_id = int(payload["inventory_item_id"]), int(payload["location_id"])
-    pointer = r.catalog.variant_of_inventory_item(shop.shop_id, item_id)
+    pointer = restocks.catalog.variant_of_inventory_item(shop.shop_id, item_id)
     if pointer is None:
         logger.warning("inventory update for an unknown inventory item ignored", extra={"inventory_item_id": item_id})
         return "unknown_item"
     variant_id, product_id = int(pointer["variant_id"]), int(pointer["product_id"])
     updated_at = ids.iso(parse_time(payload.get("updated_at"), moment))
-    if not r.restocks.set_level(shop.shop_id, variant_id, location_id, int(payload["available"]), updated_at, item_id):
+    if not restocks.restocks.set_level(
+        shop.shop_id, variant_id, location_id, int(payload["available"]), updated_at, item_id
+    ):
         return "stale"
     delivery = settings_of(shop).delivery  # once per webhook: the shop's leaves parsed into the settings model
-    total = available_total(r.restocks.levels(shop.shop_id, variant_id), delivery.locations)
+    total = available_total(restocks.restocks.levels(shop.shop_id, variant_id), delivery.locations)
     at = ids.iso(moment)
     if total < delivery.stock_threshold:
-        return "sold_out" if r.restocks.flip_out_of_stock(shop.shop_id, variant_id, total, at) else "out_of_stock"
-    episode = r.restocks.flip_in_stock(shop.shop_id, variant_id, total, at)
+        return (
+            "sold_out" if restocks.restocks.flip_out_of_stock(shop.shop_id, variant_id, total, at) else "out_of_stock"
+        )
+    episode = restocks.restocks.flip_in_stock(shop.shop_id, variant_id, total, at)
     if episode is None:
         # Already in stock. If the flip's campaign never started (a crash between the two), start it now.
         state, campaign = (
-            r.restocks.state(shop.shop_id, variant_id) or {},
-            r.restocks.campaign(shop.shop_id, variant_id),
+            restocks.restocks.state(shop.shop_id, variant_id) or {},
+            restocks.restocks.campaign(shop.shop_id, variant_id),
         )
         episode_now = int(state.get("episode", 0))
         if campaign is not None and int(campaign.get("episode", 0)) >= episode_now:
             return "in_stock"
         episode = episode_now
     logger.info("variant restocked", extra={"variant_id": variant_id, "available": total, "episode": episode})
-    started = campaigns.start(r.campaigns, shop, variant_id, product_id, total, episode, moment, delivery)
+    started = campaigns.start(restocks.campaigns, shop, variant_id, product_id, total, episode, moment, delivery)
     return "restocked" if started else "restocked_campaign_running"
 
 
@@ -168,31 +172,31 @@ def view(record: dict[str, Any], counters: dict[str, Any] | None, now: datetime)
     )
 
 
-def _views(b: RestockBook, shop_id: str, records: list[dict[str, Any]], now: datetime) -> list[m.Restock]:
+def _views(book: RestockBook, shop_id: str, records: list[dict[str, Any]], now: datetime) -> list[m.Restock]:
     dims = [rollups.campaign_dimension(r["campaign_id"]) for r in records]
-    counters = b.rollups.counters(shop_id, dims) if dims else {}
+    counters = book.rollups.counters(shop_id, dims) if dims else {}
     return [view(r, counters.get(d), now) for r, d in zip(records, dims, strict=True)]
 
 
 def list_restocks(
-    b: RestockBook, shop_id: str, query: m.RestockListQuery, now: datetime | None = None
+    book: RestockBook, shop_id: str, query: m.RestockListQuery, now: datetime | None = None
 ) -> m.RestockList:
     """Newest first. The campaigns of the window are read from their records (one Query: a shop starts a few
     campaigns a day, not thousands) and their counts in one BatchGetItem per 100 of them; the variant filter is
     applied to the records, the state filter to the views (a state depends on the counts)."""
     moment = now or ids.now()
-    upper = min(b for b in (query.to, query.as_of, moment) if b is not None)
+    upper = min(book for book in (query.to, query.as_of, moment) if book is not None)
     first, last = ids.id_bounds(query.from_, upper)
-    records = b.restocks.records(shop_id, first, last)
+    records = book.restocks.records(shop_id, first, last)
     if query.variant_id is not None:
         records = [r for r in records if int(r["variant_id"]) == query.variant_id]
     if query.state is not None:
-        views = [v for v in _views(b, shop_id, records, moment) if v.state == query.state]
+        views = [v for v in _views(book, shop_id, records, moment) if v.state == query.state]
         start = (query.page - 1) * query.per_page
         shown, total = views[start : start + query.per_page], len(views)
     else:
         start = (query.page - 1) * query.per_page
-        shown, total = _views(b, shop_id, records[start : start + query.per_page], moment), len(records)
+        shown, total = _views(book, shop_id, records[start : start + query.per_page], moment), len(records)
     meta = m.PageMeta(
         total_count=total,
         page=query.page,
@@ -203,19 +207,19 @@ def list_restocks(
     return m.RestockList(restocks=shown, meta=meta)
 
 
-def _require(b: RestockBook, shop_id: str, campaign_id: str) -> dict[str, Any]:
-    record = b.restocks.record(shop_id, campaign_id) if ids.is_uuid(campaign_id) else None
+def _require(book: RestockBook, shop_id: str, campaign_id: str) -> dict[str, Any]:
+    record = book.restocks.record(shop_id, campaign_id) if ids.is_uuid(campaign_id) else None
     if record is None:
         raise NotFound(f"{NOT_FOUND}: no restock campaign {campaign_id} in this shop")
     return record
 
 
-def _answer(b: RestockBook, shop_id: str, record: dict[str, Any], now: datetime) -> m.Restock:
-    return _views(b, shop_id, [record], now)[0]
+def _answer(book: RestockBook, shop_id: str, record: dict[str, Any], now: datetime) -> m.Restock:
+    return _views(book, shop_id, [record], now)[0]
 
 
-def get_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
-    return _answer(b, shop_id, _require(b, shop_id, campaign_id), now or ids.now())
+def get_restock(book: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+    return _answer(book, shop_id, _require(book, shop_id, campaign_id), now or ids.now())
 
 
 def _closed(record: dict[str, Any], verb: str) -> Conflict:
@@ -225,77 +229,77 @@ def _closed(record: dict[str, Any], verb: str) -> Conflict:
     )
 
 
-def pause_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+def pause_restock(book: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
     """Hold further sends: the next step parks the workflow, the send worker holds the campaign's queued messages
     (sends already with the provider complete). Idempotent: a paused campaign answers as it is."""
     moment = now or ids.now()
-    record = _require(b, shop_id, campaign_id)
+    record = _require(book, shop_id, campaign_id)
     if record.get("status") == restock_repo.RUNNING and record.get("control") != restock_repo.PAUSED:
-        record = b.restocks.pause(shop_id, campaign_id, ids.iso(moment)) or _require(b, shop_id, campaign_id)
+        record = book.restocks.pause(shop_id, campaign_id, ids.iso(moment)) or _require(book, shop_id, campaign_id)
     if record.get("status") != restock_repo.RUNNING:
         raise _closed(record, "paused")
-    return _answer(b, shop_id, record, moment)
+    return _answer(book, shop_id, record, moment)
 
 
-def resume_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+def resume_restock(book: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
     """Continue where it stopped: a workflow still waiting goes on by itself; one that parked (it saw the pause)
     is started again from the state it kept, under a new execution name. Idempotent: a running campaign answers as
     it is. Each transition is a conditional write, so a concurrent step's park and this resume never both win."""
     moment = now or ids.now()
     for _ in range(3):  # the record moved between the read and the write (the workflow parked): read again
-        record = _require(b, shop_id, campaign_id)
+        record = _require(book, shop_id, campaign_id)
         if record.get("status") != restock_repo.RUNNING:
             raise _closed(record, "resumed")
         if record.get("control") != restock_repo.PAUSED:
-            return _answer(b, shop_id, record, moment)
+            return _answer(book, shop_id, record, moment)
         parked = record.get("parked")
-        resumed = b.restocks.resume(shop_id, campaign_id, parked=bool(parked))
+        resumed = book.restocks.resume(shop_id, campaign_id, parked=bool(parked))
         if resumed is None:
             continue
         if parked:
-            _restart(b, shop_id, campaign_id, str(parked), int(resumed.get("resumes", 1)), moment)
-        return _answer(b, shop_id, resumed, moment)
-    return _answer(b, shop_id, _require(b, shop_id, campaign_id), moment)
+            _restart(book, shop_id, campaign_id, str(parked), int(resumed.get("resumes", 1)), moment)
+        return _answer(book, shop_id, resumed, moment)
+    return _answer(book, shop_id, _require(book, shop_id, campaign_id), moment)
 
 
-def _restart(b: RestockBook, shop_id: str, campaign_id: str, parked: str, n: int, moment: datetime) -> None:
-    if b.campaigns is None:
+def _restart(book: RestockBook, shop_id: str, campaign_id: str, parked: str, n: int, moment: datetime) -> None:
+    if book.campaigns is None:
         raise RuntimeError("resuming a parked campaign needs the campaign workflow")
-    c = b.campaigns()
+    c = book.campaigns()
     try:
         c.workflow.start(f"restock-{campaign_id}-r{n}", json.loads(parked))
     except Exception as exc:
         if "ExecutionAlreadyExists" in type(exc).__name__ or "ExecutionAlreadyExists" in str(exc):
             return  # a retry of this very resume: the execution runs
-        b.restocks.unresume(shop_id, campaign_id, parked, ids.iso(moment))
+        book.restocks.unresume(shop_id, campaign_id, parked, ids.iso(moment))
         raise
 
 
-def cancel_restock(b: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
+def cancel_restock(book: RestockBook, shop_id: str, campaign_id: str, now: datetime | None = None) -> m.Restock:
     """End it: the next step ends the workflow, the send worker drops the campaign's queued messages; signups not
     yet alerted stay pending. Idempotent: a cancelled campaign answers as it is; a completed one is a 409."""
     moment = now or ids.now()
-    record = _require(b, shop_id, campaign_id)
+    record = _require(book, shop_id, campaign_id)
     if record.get("status") == restock_repo.RUNNING:
-        b.restocks.cancel(shop_id, campaign_id, int(record["variant_id"]), ids.iso(moment))
-        record = _require(b, shop_id, campaign_id)
+        book.restocks.cancel(shop_id, campaign_id, int(record["variant_id"]), ids.iso(moment))
+        record = _require(book, shop_id, campaign_id)
     if record.get("status") != restock_repo.CANCELLED:
         raise _closed(record, "cancelled")
-    return _answer(b, shop_id, record, moment)
+    return _answer(book, shop_id, record, moment)
 
 
-def create_restock(b: RestockBook, shop_id: str, body: m.RestockCreate, now: datetime | None = None) -> m.Restock:
+def create_restock(book: RestockBook, shop_id: str, body: m.RestockCreate, now: datetime | None = None) -> m.Restock:
     """ "Notify everyone waiting for this variant": a campaign started by hand, under a webhook restock's rules
     (eligible signups only, the batching setting, the cooldown after the variant's previous campaign, one campaign
     per variant at a time: a 409 while one runs). It does not stop on the variant's stock level."""
     moment = now or ids.now()
-    shop = b.shops.require(shop_id)
-    variant = signups.resolve_variant(b.catalog, shop_id, body.shopify_variant_id, body.shopify_product_id)
-    if b.campaigns is None:
+    shop = book.shops.require(shop_id)
+    variant = signups.resolve_variant(book.catalog, shop_id, body.shopify_variant_id, body.shopify_product_id)
+    if book.campaigns is None:
         raise RuntimeError("starting a campaign needs the campaign workflow")
-    episode = int((b.restocks.state(shop_id, body.shopify_variant_id) or {}).get("episode", 0))
+    episode = int((book.restocks.state(shop_id, body.shopify_variant_id) or {}).get("episode", 0))
     started = campaigns.start(
-        b.campaigns(),
+        book.campaigns(),
         shop,
         body.shopify_variant_id,
         variant["product_id"],
@@ -306,9 +310,9 @@ def create_restock(b: RestockBook, shop_id: str, body: m.RestockCreate, now: dat
         titles=variant,
     )
     if started is None:
-        running = b.restocks.campaign(shop_id, body.shopify_variant_id) or {}
+        running = book.restocks.campaign(shop_id, body.shopify_variant_id) or {}
         raise Conflict(
             f"A restock campaign of variant {body.shopify_variant_id} is running ({running.get('campaign_id')}): "
             "pause, resume or cancel it at /back_in_stock/restocks/:id"
         )
-    return _answer(b, shop_id, _require(b, shop_id, started["campaign_id"]), moment)
+    return _answer(book, shop_id, _require(book, shop_id, started["campaign_id"]), moment)

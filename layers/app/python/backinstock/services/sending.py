@@ -181,25 +181,25 @@ class Batch:
         self.read_at = time.monotonic()
 
 
-def prepare(s: Sender, shop: Shop, sends: list[dict[str, Any]], now: datetime | None = None) -> Batch:
+def prepare(sender: Sender, shop: Shop, sends: list[dict[str, Any]], now: datetime | None = None) -> Batch:
     moment = now or ids.now()
     month = moment.strftime("%Y-%m")
-    claims, items = s.notifications.prefetch(shop.shop_id, sends)
+    claims, items = sender.notifications.prefetch(shop.shop_id, sends)
     send_ids = list(dict.fromkeys(x["send_id"] for x in sends))
     lease = None
     if send_ids:
         candidate = lease_id(month, send_ids)
         limit = PLAN_MONTHLY_SENDS.get(shop.plan, 0)
         expires_at = int((moment + CLAIM_RETENTION).timestamp())
-        if s.notifications.reserve(shop.shop_id, candidate, month, len(send_ids), limit, expires_at):
+        if sender.notifications.reserve(shop.shop_id, candidate, month, len(send_ids), limit, expires_at):
             lease = candidate
     return Batch(claims, items, month, lease, sends=list(sends))
 
 
-def settle(s: Sender, shop: Shop, batch: Batch) -> None:
+def settle(sender: Sender, shop: Shop, batch: Batch) -> None:
     """Every send of the message is done: its unused reservations go back to the month (once)."""
     if batch.lease is not None:
-        s.notifications.settle(shop.shop_id, batch.lease, batch.month, batch.returned)
+        sender.notifications.settle(shop.shop_id, batch.lease, batch.month, batch.returned)
 
 
 def _unused(batch: Batch | None) -> None:
@@ -208,7 +208,7 @@ def _unused(batch: Batch | None) -> None:
 
 
 def process_send(
-    s: Sender,
+    sender: Sender,
     shop: Shop,
     settings: Settings,
     send: dict[str, Any],
@@ -227,11 +227,11 @@ def process_send(
     lease = batch.lease if batch is not None else None
 
     if batch is not None:
-        batch.fresh(s, shop_id, send)
+        batch.fresh(sender, shop_id, send)
         claim, item = batch.claims.get(send_id), batch.signups.get(signup_id)
     else:
-        claim = s.notifications.claim(shop_id, signup_id, send_id)
-        item = s.signups.signup(shop_id, signup_id)
+        claim = sender.notifications.claim(shop_id, signup_id, send_id)
+        item = sender.signups.signup(shop_id, signup_id)
     if claim is not None:
         if lease is None or claim.get("lease") != lease or claim["status"] != "sending":
             _unused(batch)  # this message's lease did not pay for it
@@ -241,7 +241,11 @@ def process_send(
         row = _notification(
             item, claim["notification_id"], status, claim.get("reason"), claim["attempted_at"], campaign
         )
-        recorded = s.notifications.record_sent(row, send_id, None) if status == "sent" else s.notifications.record(row)
+        recorded = (
+            sender.notifications.record_sent(row, send_id, None)
+            if status == "sent"
+            else sender.notifications.record(row)
+        )
         if not recorded:
             return Outcome("skipped", "already processed")
         logger.warning(
@@ -269,7 +273,7 @@ def process_send(
     if reason is None:
         try:
             before = (
-                s.notifications.claim_send(
+                sender.notifications.claim_send(
                     shop_id,
                     send_id,
                     signup_id,
@@ -297,7 +301,7 @@ def process_send(
     if reason is not None:
         _unused(batch)
         try:
-            s.notifications.record_blocked(
+            sender.notifications.record_blocked(
                 _notification(item, notification_id, "blocked", reason, at, campaign), send_id, expires_at, allow_resend
             )
         except (AlreadyClaimed, NotNotifiable):
@@ -305,14 +309,14 @@ def process_send(
         return Outcome("blocked", reason)
 
     try:
-        provider_id = deliver(s, shop, item, moment)
+        provider_id = deliver(sender, shop, item, moment)
     except ProviderRefused as refused:
         # A refusal is an outcome: the claim goes (so the blocked row can take its place), the send is logged blocked.
-        s.notifications.release_claim(shop_id, send_id, month, lease is not None, signup_id, before)
+        sender.notifications.release_claim(shop_id, send_id, month, lease is not None, signup_id, before)
         _unused(batch)  # a blocked send uses no quota
         logger.info("the provider refused the recipient", extra={"send_id": send_id, "error": refused.code})
         try:
-            s.notifications.record_blocked(
+            sender.notifications.record_blocked(
                 _notification(item, notification_id, "blocked", refused.reason, at, campaign),
                 send_id,
                 expires_at,
@@ -323,9 +327,11 @@ def process_send(
         return Outcome("blocked", refused.reason)
     except Exception as exc:
         exc.add_note(NOT_SENT)  # the provider did not accept it (the pace's token goes back)
-        s.notifications.release_claim(shop_id, send_id, month, lease is not None, signup_id, before)
+        sender.notifications.release_claim(shop_id, send_id, month, lease is not None, signup_id, before)
         raise
-    s.notifications.record_sent(_notification(item, notification_id, "sent", None, at, campaign), send_id, provider_id)
+    sender.notifications.record_sent(
+        _notification(item, notification_id, "sent", None, at, campaign), send_id, provider_id
+    )
     if batch is not None:  # a later send of the message to the same signup sees it notified (and its claim)
         claimed = {"send_id": send_id, "status": "sending", "notification_id": notification_id, "attempted_at": at}
         batch.signups[signup_id] = {
@@ -355,22 +361,22 @@ def product_name(item: dict[str, Any]) -> str:
     return f"{product} ({variant})" if variant and variant != "Default Title" else product
 
 
-def deliver(s: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> str:
+def deliver(sender: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> str:
     name = product_name(item)
     url = product_url(shop, item)
-    token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "unsubscribe", moment)
-    unsubscribe = links.link(s.public_base_url, token, "unsubscribe")
+    token = links.make_token(sender.link_key, shop.shop_id, item["signup_id"], "unsubscribe", moment)
+    unsubscribe = links.link(sender.public_base_url, token, "unsubscribe")
     channel = item["channel"]
     if channel == "email":
-        return s.providers.email.send(restock_email(item["contact"], name, url, unsubscribe))
+        return sender.providers.email.send(restock_email(item["contact"], name, url, unsubscribe))
     if channel == "sms":
-        return s.providers.sms.send(
+        return sender.providers.sms.send(
             item["contact"], f"{name} is back in stock: {url} Unsubscribe: {unsubscribe} or reply STOP"
         )
     endpoint = item.get("push_endpoint")
     if not endpoint:
         raise ValueError(f"push signup {item['signup_id']} has no push endpoint")
-    return s.providers.push.send(endpoint, "Back in stock", f"{name} is back in stock", url)
+    return sender.providers.push.send(endpoint, "Back in stock", f"{name} is back in stock", url)
 
 
 def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
@@ -394,7 +400,7 @@ def restock_email(to: str, name: str, url: str, unsubscribe: str) -> Email:
 
 
 def send_optin(
-    s: Sender,
+    sender: Sender,
     shop: Shop,
     item: dict[str, Any],
     now: datetime | None = None,
@@ -410,22 +416,22 @@ def send_optin(
         raise Deferred(item["signup_id"])
     moment = now or ids.now()
     marked = ids.iso(moment)
-    if not s.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", marked):
+    if not sender.signups.mark_once(shop.shop_id, item["signup_id"], "optin_requested_at", marked):
         return Outcome("skipped", "confirmation already sent")
     try:
-        _send_optin(s, shop, item, moment)
+        _send_optin(sender, shop, item, moment)
     except ProviderThrottled:
-        s.signups.unmark(shop.shop_id, item["signup_id"], "optin_requested_at", marked)
+        sender.signups.unmark(shop.shop_id, item["signup_id"], "optin_requested_at", marked)
         raise
     return Outcome("sent")
 
 
-def _send_optin(s: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> None:
-    token = links.make_token(s.link_key, shop.shop_id, item["signup_id"], "optin", moment)
-    confirm = links.link(s.public_base_url, token, "optin")
+def _send_optin(sender: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> None:
+    token = links.make_token(sender.link_key, shop.shop_id, item["signup_id"], "optin", moment)
+    confirm = links.link(sender.public_base_url, token, "optin")
     name = product_name(item)
     if item["channel"] == "sms":
-        s.providers.sms.send(item["contact"], f"Confirm your restock alert for {name}: {confirm}")
+        sender.providers.sms.send(item["contact"], f"Confirm your restock alert for {name}: {confirm}")
         return
     text = f"Please confirm that you want an alert when {name} is back in stock: {confirm}\n"
     html = (
@@ -434,6 +440,6 @@ def _send_optin(s: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -
         f'<p><a href="{escape(confirm)}">Confirm my restock alert</a></p>'
         '<p style="font-size:12px;color:#666">Ignore this email if you did not ask for it.</p></body></html>'
     )
-    s.providers.email.send(
+    sender.providers.email.send(
         Email(to=item["contact"], subject=f"Confirm your restock alert for {name}", html=html, text=text)
     )

@@ -151,7 +151,9 @@ def counter_total(
 
 
 # --------------------------------------------------------------------------------------------------------- reads
-def list_signups(w: Waitlist, shop_id: str, query: m.SignupListQuery, now: datetime | None = None) -> m.SignupList:
+def list_signups(
+    waitlist: Waitlist, shop_id: str, query: m.SignupListQuery, now: datetime | None = None
+) -> m.SignupList:
     where = ListFilter()
     if query.status:
         where.add(STATUS_FILTERS[query.status])
@@ -159,22 +161,28 @@ def list_signups(w: Waitlist, shop_id: str, query: m.SignupListQuery, now: datet
         where.add("contains(search_email, :email)", values={":email": m.normalize_email(query.email)})
     if query.phone:
         where.add("contains(search_phone, :phone)", values={":phone": m.normalize_phone(query.phone)})
-    list_ids = partial(w.signups.list_ids, shop_id)
+    list_ids = partial(waitlist.signups.list_ids, shop_id)
     counted = None
-    if w.rollups is not None and not query.email and not query.phone:
-        counted = counter_total(w.rollups, shop_id, query, "signups", query.status, list_ids, where)
+    if waitlist.rollups is not None and not query.email and not query.phone:
+        counted = counter_total(waitlist.rollups, shop_id, query, "signups", query.status, list_ids, where)
     items, meta = page(
-        query, where, list_ids, partial(w.signups.signups, shop_id), now, counted, partial(w.signups.first_ids, shop_id)
+        query,
+        where,
+        list_ids,
+        partial(waitlist.signups.signups, shop_id),
+        now,
+        counted,
+        partial(waitlist.signups.first_ids, shop_id),
     )
     return m.SignupList(signups=[view(i) for i in items], meta=meta)
 
 
-def get_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Signup:
-    return view(_require(w, shop_id, signup_id))
+def get_signup(waitlist: Waitlist, shop_id: str, signup_id: str) -> m.Signup:
+    return view(_require(waitlist, shop_id, signup_id))
 
 
-def _require(w: Waitlist, shop_id: str, signup_id: str) -> dict[str, Any]:
-    item = w.signups.signup(shop_id, signup_id) if ids.is_uuid(signup_id) else None
+def _require(waitlist: Waitlist, shop_id: str, signup_id: str) -> dict[str, Any]:
+    item = waitlist.signups.signup(shop_id, signup_id) if ids.is_uuid(signup_id) else None
     if item is None:
         raise NotFound(f"{NOT_FOUND}: no signup {signup_id} in this shop")
     return item
@@ -220,14 +228,14 @@ def resolve_variant(
     }
 
 
-def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime | None = None) -> m.Signup:
+def create_signup(waitlist: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime | None = None) -> m.Signup:
     moment = now or ids.now()
     at = ids.iso(moment)
     from backinstock.services.settings import settings_of  # only create needs the settings models (cold start)
 
-    variant = resolve_variant(w.catalog, shop_id, body.shopify_variant_id, body.shopify_product_id)
-    optin_required = settings_of(w.shops.require(shop_id)).compliance.optin_required
-    customer = w.signups.upsert_customer(
+    variant = resolve_variant(waitlist.catalog, shop_id, body.shopify_variant_id, body.shopify_product_id)
+    optin_required = settings_of(waitlist.shops.require(shop_id)).compliance.optin_required
+    customer = waitlist.signups.upsert_customer(
         shop_id, body.channel, body.contact, str(uuid.uuid4()), body.name, body.email, body.phone, at
     )
     signup_id = ids.uuid7(moment)
@@ -257,22 +265,22 @@ def create_signup(w: Waitlist, shop_id: str, body: m.SignupCreate, now: datetime
     }  # its keys and index entries: the repository's (`SignupRepository.create`)
     # The opt-in confirmation (when required) is not queued here: the table's stream queues it once the write is
     # committed (services/optin.py), so a refused create (409) or a failed write leaves no message behind.
-    _create_unique(w, item)
+    _create_unique(waitlist, item)
     return view(item)
 
 
-def _create_unique(w: Waitlist, item: dict[str, Any]) -> None:
+def _create_unique(waitlist: Waitlist, item: dict[str, Any]) -> None:
     try:
-        w.signups.create(item)
+        waitlist.signups.create(item)
         return
     except GuardTaken as taken:
-        owner = w.signups.signup(item["shop_id"], taken.owner_id) if taken.owner_id else None
+        owner = waitlist.signups.signup(item["shop_id"], taken.owner_id) if taken.owner_id else None
         if owner is not None and status_of(owner) in ("pending", "blocked"):
             raise _duplicate(item, f" (signup {owner['signup_id']})", status_of(owner)) from None
         stale = taken.owner_id
     # The guard's owner was notified, unsubscribed or deleted without releasing it (a crash in between): take it.
     try:
-        w.signups.create(item, stale_guard_owner=stale)
+        waitlist.signups.create(item, stale_guard_owner=stale)
     except GuardTaken:
         raise _duplicate(item) from None
 
@@ -295,22 +303,22 @@ def _duplicate(item: dict[str, Any], owner: str = "", status: str = "pending") -
 
 
 # -------------------------------------------------------------------------------------------------------- delete
-def delete_signup(w: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
+def delete_signup(waitlist: Waitlist, shop_id: str, signup_id: str) -> m.Deleted:
     if not ids.is_uuid(signup_id):
         raise NotFound(f"{NOT_FOUND}: no signup {signup_id} in this shop")
     try:
-        w.signups.delete_unnotified(shop_id, signup_id)
+        waitlist.signups.delete_unnotified(shop_id, signup_id)
     except SignupMissing:
         raise NotFound(f"{NOT_FOUND}: no signup {signup_id} in this shop") from None
     return m.Deleted(deleted=True, signup_id=signup_id)
 
 
-def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
+def bulk_delete(waitlist: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDeleted:
     """All or nothing: an id that is not a signup of this shop (unknown, or another shop's: the same answer, one
     problem per id in bulk notify's words) or one that is not pending (notified, blocked, unsubscribed) fails the
     whole request with a 422 naming the offending ids, and nothing is deleted."""
     wanted = list(dict.fromkeys(body.signup_ids))
-    found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
+    found = waitlist.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
     problems = [
         Problem(
             "not_found",
@@ -336,7 +344,7 @@ def bulk_delete(w: Waitlist, shop_id: str, body: m.BulkDeleteBody) -> m.BulkDele
     if problems:
         raise ValidationFailed(problems=problems)
     targets = [found[i] for i in wanted]
-    w.signups.delete_many_unnotified(shop_id, targets)
+    waitlist.signups.delete_many_unnotified(shop_id, targets)
     return m.BulkDeleted(deleted_count=len(targets))
 
 
@@ -345,19 +353,21 @@ def _send(signup_id: str, allow_resend: bool) -> dict[str, Any]:
     return {"send_id": str(uuid.uuid4()), "signup_id": signup_id, "allow_resend": allow_resend}
 
 
-def spacing_of(w: Waitlist, shop_id: str) -> timedelta:
+def spacing_of(waitlist: Waitlist, shop_id: str) -> timedelta:
     """The shop's resend spacing window (settings delivery.resend_spacing_minutes)."""
     from backinstock.services.settings import settings_of  # the settings models only where a notify needs them
 
-    return timedelta(minutes=settings_of(w.shops.require(shop_id)).delivery.resend_spacing_minutes)
+    return timedelta(minutes=settings_of(waitlist.shops.require(shop_id)).delivery.resend_spacing_minutes)
 
 
-def _hold(w: Waitlist, shop_id: str, send: dict[str, Any], moment: datetime, spacing: timedelta) -> m.SpacedSend | None:
+def _hold(
+    waitlist: Waitlist, shop_id: str, send: dict[str, Any], moment: datetime, spacing: timedelta
+) -> m.SpacedSend | None:
     """Take the signup's one send slot for `send` (a conditional write: of concurrent requests, one wins). None: taken,
     queue the send; else why not: `joined` (a send is queued or in flight) or `held` (alerted within the window)."""
     until = moment + max(OUTSTANDING_FOR, spacing)
     signup_id = send["signup_id"]
-    old = w.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, until, spacing)
+    old = waitlist.signups.mark_send_outstanding(shop_id, signup_id, send["send_id"], moment, until, spacing)
     if old is None:
         return None
     last = old.get("last_notified_at")
@@ -378,27 +388,29 @@ def _outstanding(send: dict[str, Any], moment: datetime) -> dict[str, Any]:
     return {**send, "outstanding": int(moment.timestamp()), "held_at": ids.iso(moment)}
 
 
-def notify(w: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None) -> m.Queued:
+def notify(
+    waitlist: Waitlist, shop_id: str, signup_id: str, body: m.NotifyBody, now: datetime | None = None
+) -> m.Queued:
     """At most one alert per signup per spacing window (settings delivery.resend_spacing_minutes), and one send
     outstanding (queued or in flight) at a time: the signup carries the send's id until the worker has processed it
     and the window after it has passed (or until `OUTSTANDING_FOR` passes, should the message be lost); a notify
     meanwhile joins that send or is held, instead of queueing another, so `allow_resend` cannot flood one
     customer."""
-    item = _require(w, shop_id, signup_id)
+    item = _require(waitlist, shop_id, signup_id)
     if item.get("notified_at") and not body.allow_resend:
         raise Conflict(ALREADY_NOTIFIED)
     send = _send(signup_id, body.allow_resend)
     moment = now or ids.now()
-    spacing = spacing_of(w, shop_id)
-    spaced = _hold(w, shop_id, send, moment, spacing)
+    spacing = spacing_of(waitlist, shop_id)
+    spaced = _hold(waitlist, shop_id, send, moment, spacing)
     if spaced is not None:
         return m.Queued(
             signup_id=signup_id, queued=True, coalesced=True, spacing=spaced.spacing, held_until=spaced.held_until
         )
     try:
-        w.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_outstanding(send, moment)]})
+        waitlist.queue.send({"kind": "send", "shop_id": shop_id, "sends": [_outstanding(send, moment)]})
     except Exception:
-        w.signups.release_send_outstanding(shop_id, signup_id, send["send_id"], moment)
+        waitlist.signups.release_send_outstanding(shop_id, signup_id, send["send_id"], moment)
         raise
     return m.Queued(signup_id=signup_id, queued=True)
 
@@ -416,13 +428,13 @@ HOLD_THREADS = 16  # conditional writes in flight when bulk notify takes its sig
 
 
 def bulk_notify(
-    w: Waitlist, shop_id: str, body: m.BulkNotifyBody, now: datetime | None = None
+    waitlist: Waitlist, shop_id: str, body: m.BulkNotifyBody, now: datetime | None = None
 ) -> tuple[m.BulkNotifyResult, bool]:
     """Returns the result and whether every id queued (200) or not (207). Each signup's send slot is taken with a
     conditional write, as notify does: of parallel bulk notifies for one signup, one queues its alert, the others
     join it (listed in `spaced`), and an alert within the spacing window holds the signup."""
     wanted = list(dict.fromkeys(body.signup_ids))
-    found = w.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
+    found = waitlist.signups.signups(shop_id, [i for i in wanted if ids.is_uuid(i)])
     failed: list[m.BulkFailure] = []
     candidates: list[str] = []
     for signup_id in wanted:
@@ -434,20 +446,20 @@ def bulk_notify(
         else:
             candidates.append(signup_id)
     moment = now or ids.now()
-    spacing = spacing_of(w, shop_id) if candidates else timedelta(0)
+    spacing = spacing_of(waitlist, shop_id) if candidates else timedelta(0)
     sends = [_send(i, body.allow_resend) for i in candidates]
     with ThreadPoolExecutor(max_workers=HOLD_THREADS) as pool:  # boto3 clients are thread-safe
-        holds = list(pool.map(lambda s: _hold(w, shop_id, s, moment, spacing), sends))
+        holds = list(pool.map(lambda s: _hold(waitlist, shop_id, s, moment, spacing), sends))
     spaced = [h for h in holds if h is not None]
     queueable = [_outstanding(s, moment) for s, h in zip(sends, holds, strict=True) if h is None]
     chunks = [queueable[i : i + SENDS_PER_MESSAGE] for i in range(0, len(queueable), SENDS_PER_MESSAGE)]
     messages = [{"kind": "send", "shop_id": shop_id, "sends": chunk} for chunk in chunks]
-    refused = set(w.queue.send_many(messages))
+    refused = set(waitlist.queue.send_many(messages))
     success: list[str] = []
     for index, chunk in enumerate(chunks):
         if index in refused:
             for send in chunk:  # not queued: give the slot back, so that a retry of this id can queue
-                w.signups.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], moment)
+                waitlist.signups.release_send_outstanding(shop_id, send["signup_id"], send["send_id"], moment)
             failed.extend(
                 m.BulkFailure(signup_id=s["signup_id"], error="Could not be queued; retry this id") for s in chunk
             )
@@ -460,11 +472,11 @@ def bulk_notify(
 
 
 # ------------------------------------------------------------------------------------------------------ transfer
-def transfer(w: Waitlist, shop_id: str, body: m.TransferBody) -> m.TransferAccepted:
+def transfer(waitlist: Waitlist, shop_id: str, body: m.TransferBody) -> m.TransferAccepted:
     """Validate now, move asynchronously: the send worker moves the waitlist a page at a time (tens of thousands
     of signups do not fit one request)."""
-    target = resolve_variant(w.catalog, shop_id, body.to_shopify_variant_id, body.to_shopify_product_id, "to_")
-    source_known = w.catalog.variant(shop_id, body.from_shopify_variant_id)
+    target = resolve_variant(waitlist.catalog, shop_id, body.to_shopify_variant_id, body.to_shopify_product_id, "to_")
+    source_known = waitlist.catalog.variant(shop_id, body.from_shopify_variant_id)
     if (
         source_known is not None
         and body.from_shopify_product_id is not None
@@ -481,7 +493,7 @@ def transfer(w: Waitlist, shop_id: str, body: m.TransferBody) -> m.TransferAccep
             ]
         )
     transfer_id = str(uuid.uuid4())
-    w.queue.send(
+    waitlist.queue.send(
         {
             "kind": "transfer",
             "shop_id": shop_id,
@@ -514,11 +526,13 @@ def in_scope(item: dict[str, Any], scope: str) -> bool:
     return status_of(item) == "pending"
 
 
-def run_transfer_page(w: Waitlist, message: dict[str, Any]) -> dict[str, Any]:
+def run_transfer_page(waitlist: Waitlist, message: dict[str, Any]) -> dict[str, Any]:
     """Move one page of the source variant's signups (the worker's `transfer` message). Returns counts and the
     continuation message when more pages remain."""
     shop_id = message["shop_id"]
-    items, next_key = w.signups.by_variant(shop_id, message["from_variant_id"], message.get("start_key"), TRANSFER_PAGE)
+    items, next_key = waitlist.signups.by_variant(
+        shop_id, message["from_variant_id"], message.get("start_key"), TRANSFER_PAGE
+    )
     moved = dropped = 0
     for item in items:
         if message.get("from_product_id") and item["product_id"] != message["from_product_id"]:
@@ -526,7 +540,7 @@ def run_transfer_page(w: Waitlist, message: dict[str, Any]) -> dict[str, Any]:
         if not in_scope(item, message["scope"]):
             continue
         holds_guard = status_of(item) in ("pending", "blocked")
-        if w.signups.move(item, message["target"], take_guard=holds_guard):
+        if waitlist.signups.move(item, message["target"], take_guard=holds_guard):
             moved += 1
         else:
             dropped += 1
