@@ -47,7 +47,7 @@ print(json.dumps({
 
 def _run_in_a_process(hash_seed: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-    return subprocess.Popen(  # noqa: S603 (this interpreter, a fixed script)
+    return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, json.dumps(CONFIG)],
         env=env,
         stdout=subprocess.PIPE,
