@@ -90,6 +90,7 @@ class Faults:
         self.kill_at = None
         self.invocations += 1
         self.current = self.invocations
+        self.calls.clear()  # an earlier invocation's calls are never decided again
         if allowed and kill and self.chance(kill):
             self.kill_at = self.rng.randint(1, 6)
             self._kill_kind = kill
@@ -127,10 +128,11 @@ class Faults:
 
         service, operation = event_name.split(".")[1:3]
         params: dict[str, Any] = context.get("chaos_params") or {}
-        call = _identity(service, operation, params)
+        recipient = _recipient(operation, params) if service in ("ses", "sesv2", "sns") else None
+        call = _identity(service, operation, params, recipient)
         context["chaos_call"] = call
-        if service in ("ses", "sesv2", "sns"):
-            context["chaos_recipient"] = _recipient(operation, params)
+        if recipient is not None:
+            context["chaos_recipient"] = recipient
             if operation in ("SendEmail", "SendRawEmail", "Publish"):
                 self.provider_calls += 1
                 self.clock.sleep(PROVIDER_CALL_SECONDS)
@@ -239,7 +241,7 @@ class Faults:
             raise Killed("send worker killed after the provider accepted the message")
 
 
-def _identity(service: str, operation: str, params: dict[str, Any]) -> str:
+def _identity(service: str, operation: str, params: dict[str, Any], recipient: tuple[str, str] | None) -> str:
     """What a call is, independent of when it is made: its operation, table or queue, and the keys it touches (a
     DynamoDB item's PK/SK or id, every item of a transaction or batch, sorted), the message it sends, the recipient
     it sends to. Never a time the code read (the application's clock is logical: its readings follow the calls)."""
@@ -265,8 +267,8 @@ def _identity(service: str, operation: str, params: dict[str, Any]) -> str:
     if "MessageBody" in params:
         parts.append(str(params["MessageBody"]))
     parts += sorted(str(e.get("MessageBody", "")) for e in params.get("Entries", []) if isinstance(e, dict))
-    if service in ("ses", "sesv2", "sns"):
-        parts.append("|".join(_recipient(operation, params)))
+    if recipient is not None:
+        parts.append("|".join(recipient))
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
