@@ -12,6 +12,8 @@ test) gives each of them a value from the seed, for the run's duration:
   the second run of a process) does not move another's;
 - moto's own generator (`mock_random`: SQS message ids and receipt handles, stream event ids), seeded;
 - the shops' ids: the run passes them to `create_shop` (`shop_id`) instead of letting it draw a `uuid4`;
+- the code's thread pools (bulk notify's send slots, `SignupRepository.release_guards`): their tasks run in order,
+  one at a time (`_InOrder`), so the order of their calls is not the scheduler's;
 - the clocks that steer code paths, put on the run's virtual clock: the rate limiter's (`Limiter.clock`: which form
   of its UpdateItem it tries first, and whether a request is refused), the send path's staleness of a batch's read
   (`services.sending`: `time.monotonic`, whether it reads the claims again), the webhook secrets' cache
@@ -28,11 +30,43 @@ import random
 import secrets
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 from backinstock_tools.chaos.model import VirtualClock
+
+
+class _InOrder:
+    """A `ThreadPoolExecutor` that runs its tasks one after the other, in order, in the calling thread: every task
+    runs (as in a pool), and `map` raises the first failure when its results are read. The code under test keeps
+    16 conditional writes in flight in places (bulk notify's send slots, `release_guards`); which of them reaches the
+    boundary first is the scheduler's choice, and the fault hooks keep one invocation's state."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> _InOrder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
+        outcomes: list[tuple[bool, Any]] = []
+        for args in zip(*iterables, strict=False):
+            try:
+                outcomes.append((True, fn(*args)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+
+        def results() -> Iterator[Any]:
+            for ok, value in outcomes:
+                if not ok:
+                    raise value
+                yield value
+
+        return results()
 
 
 class _Streams:
@@ -81,7 +115,9 @@ def seeded(seed: int, clock: VirtualClock) -> Iterator[None]:
 
     from backinstock import deps
     from backinstock.repositories.shop_secrets import ShopSecrets
+    from backinstock.repositories.signups import SignupRepository
     from backinstock.services import sending
+    from backinstock.services import signups as signup_service
 
     streams = _Streams(seed)
     mock_random.seed(seed)
@@ -107,7 +143,12 @@ def seeded(seed: int, clock: VirtualClock) -> Iterator[None]:
         batch.read_at = clock.time()  # its default, time.monotonic, was bound when the class was made
         return batch
 
+    def release_guards(self: SignupRepository, signups: list[dict[str, Any]]) -> None:
+        list(_InOrder().map(self.release_guard, signups))
+
     with (
+        mock.patch.object(signup_service, "ThreadPoolExecutor", _InOrder),
+        mock.patch.object(SignupRepository, "release_guards", release_guards),
         mock.patch.object(uuid, "uuid4", streams.uuid4),
         mock.patch.object(secrets, "token_hex", streams.token_hex),
         mock.patch.object(secrets, "token_urlsafe", streams.token_urlsafe),
