@@ -100,7 +100,7 @@ bench: install ## cold starts, warm latency, bulk notify, the send worker, webho
 	$(PY) bench/preorders.py
 
 chaos: install ## the whole pipeline under seeded faults, then its invariants (CHAOS_SEED=<n> replays a run; docs/RELIABILITY.md)
-	$(PY) -m backinstock_tools.chaos --seed $${CHAOS_SEED:-1}
+	PYTHONHASHSEED=$${PYTHONHASHSEED:-0} $(PY) -m backinstock_tools.chaos --seed $${CHAOS_SEED:-1}
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

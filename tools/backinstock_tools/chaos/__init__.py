@@ -29,8 +29,9 @@ breaks. `run(Config(...))` is what the tests call with a small configuration.
 
 The parts: `model` (the fault kinds and rates, `Config`, the run's state, `Result`), `faults` (the botocore hooks),
 `operations` (clients' requests, Shopify's webhooks, the client operations), `drivers` (the queues, workflows and
-stream as event sources), `invariants` (one check each, `INVARIANTS`), `runner` (`run`: set-up, drive, check) and
-`cli` (`main`, `python -m backinstock_tools.chaos`).
+stream as event sources), `invariants` (one check each, `INVARIANTS`), `seeded` (ids, keys and the clocks that steer
+code paths from the seed: a seed replays in any process), `runner` (`run`: set-up, drive, check) and `cli` (`main`,
+`python -m backinstock_tools.chaos`).
 """
 
 from __future__ import annotations

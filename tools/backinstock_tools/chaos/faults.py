@@ -5,6 +5,8 @@ kills between two writes they carry out for the drivers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,9 +28,11 @@ class Faults:
     """The botocore hooks. Faults fire only inside an invocation the driver runs (`invocation`), never during the
     driver's own reads, and only while that invocation's work may still be faulted (`allowed`)."""
 
-    def __init__(self, rng: random.Random, rate: float) -> None:
+    def __init__(self, rng: random.Random, rate: float, seed: int = 0) -> None:
         self.rng = rng
         self.rate = rate
+        self.seed = seed
+        self.calls: Counter[tuple[int, str, str]] = Counter()  # (invocation, kind, call) -> decisions so far
         self.counts: Counter[str] = Counter()
         self.scope: str | None = None
         self.allowed = False
@@ -53,6 +57,20 @@ class Faults:
     def chance(self, kind: str) -> bool:
         return self.rng.random() < BASE_RATES[kind] * self.rate
 
+    def chance_at(self, kind: str, call: str) -> bool:
+        """A fault of one call at the AWS or provider boundary, decided by the call itself, not by its place among
+        the invocation's calls: a hash of (seed, the invocation's number, kind, the call's identity, how many times
+        the invocation made that call before). The invocations are numbered in the driver's (seeded) order; within
+        one, code that makes the same calls in another order (iterating over a set of strings, whose order changes
+        with PYTHONHASHSEED) gets the same faults on the same calls, and the driver's generator is not moved."""
+        return self._draw(kind, call) < BASE_RATES[kind] * self.rate
+
+    def _draw(self, kind: str, call: str) -> float:
+        key = (self.current, kind, call)
+        self.calls[key] += 1
+        text = f"{self.seed}|{self.current}|{kind}|{call}|{self.calls[key]}"
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2**64
+
     def hit(self, kind: str) -> None:
         self.counts[kind] += 1
 
@@ -72,6 +90,7 @@ class Faults:
         self.kill_at = None
         self.invocations += 1
         self.current = self.invocations
+        self.calls.clear()  # an earlier invocation's calls are never decided again
         if allowed and kill and self.chance(kill):
             self.kill_at = self.rng.randint(1, 6)
             self._kill_kind = kill
@@ -109,13 +128,16 @@ class Faults:
 
         service, operation = event_name.split(".")[1:3]
         params: dict[str, Any] = context.get("chaos_params") or {}
-        if service in ("ses", "sesv2", "sns"):
-            context["chaos_recipient"] = _recipient(operation, params)
+        recipient = _recipient(operation, params) if service in ("ses", "sesv2", "sns") else None
+        call = _identity(service, operation, params, recipient)
+        context["chaos_call"] = call
+        if recipient is not None:
+            context["chaos_recipient"] = recipient
             if operation in ("SendEmail", "SendRawEmail", "Publish"):
                 self.provider_calls += 1
                 self.clock.sleep(PROVIDER_CALL_SECONDS)
         if service == "dynamodb" and operation == "TransactWriteItems" and self.scope is not None:
-            self.contend(params)
+            self.contend(params, call)
         if self.scope is None or self.depth:
             return None
         if operation in WRITES:
@@ -134,39 +156,39 @@ class Faults:
         if not self.allowed:
             return None
         if service == "dynamodb":
-            if operation == "TransactWriteItems" and self.chance("dynamodb_transaction_cancelled"):
+            if operation == "TransactWriteItems" and self.chance_at("dynamodb_transaction_cancelled", call):
                 self.hit("dynamodb_transaction_cancelled")
                 from backinstock import aws
 
                 size = len(params.get("TransactItems", []))
                 reasons = [{"Code": "None"}] * size
                 if reasons:
-                    reasons[self.rng.randrange(size)] = {"Code": "TransactionConflict"}
+                    reasons[int(self._draw("conflict_item", call) * size)] = {"Code": "TransactionConflict"}
                 error = {
                     "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled (chaos)"},
                     "CancellationReasons": reasons,
                 }
                 raise aws.client("dynamodb").exceptions.TransactionCanceledException(error, operation)
-            if self.chance("dynamodb_throttled"):
+            if self.chance_at("dynamodb_throttled", call):
                 self.hit("dynamodb_throttled")
                 raise ClientError(_error("ProvisionedThroughputExceededException", 400), operation)
         elif service == "sqs" and operation in ("SendMessage", "SendMessageBatch"):
-            if self.chance("sqs_send_failed"):
+            if self.chance_at("sqs_send_failed", call):
                 self.hit("sqs_send_failed")
                 raise ClientError(_error("InternalError", 500), operation)
         elif service in ("ses", "sesv2") and operation in ("SendEmail", "SendRawEmail"):
-            if self.chance("ses_throttled"):
+            if self.chance_at("ses_throttled", call):
                 self.hit("ses_throttled")
                 raise ClientError(_error("Throttling", 400, "Maximum sending rate exceeded."), operation)
-            if self.chance("ses_5xx"):
+            if self.chance_at("ses_5xx", call):
                 self.hit("ses_5xx")
                 raise ClientError(_error("ServiceUnavailable", 503), operation)
-        elif service == "sns" and operation == "Publish" and self.chance("sns_throttled"):
+        elif service == "sns" and operation == "Publish" and self.chance_at("sns_throttled", call):
             self.hit("sns_throttled")
             raise ClientError(_error("Throttling", 400), operation)
         return None
 
-    def contend(self, params: dict[str, Any]) -> None:
+    def contend(self, params: dict[str, Any], call: str) -> None:
         """The contention fault: a transaction touching an item that another invocation's transaction touched at the
         same moment (one of the last `CONTENTION_WINDOW`) is cancelled with TransactionConflict on that item; the
         earlier one has committed by then, so the same transaction tried again goes through. A cancelled one that
@@ -187,7 +209,7 @@ class Faults:
             None,
         )
         self.recent = [*self.recent, (me, mine)][-CONTENTION_WINDOW:]
-        if clash is None or not self.allowed or self.depth or not self.chance("contention"):
+        if clash is None or not self.allowed or self.depth or not self.chance_at("contention", call):
             return
         _, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
         self.hit("contention")
@@ -209,9 +231,45 @@ class Faults:
         self.delivered.append((self.tick, recipient, subject))
         if "back in stock" in subject:
             self.sent_at.append(self.clock.time())
-        if self.scope == "send" and not self.depth and self.allowed and self.chance("send_killed_after_provider"):
+        if (
+            self.scope == "send"
+            and not self.depth
+            and self.allowed
+            and self.chance_at("send_killed_after_provider", str(context.get("chaos_call", "?")))
+        ):
             self.hit("send_killed_after_provider")
             raise Killed("send worker killed after the provider accepted the message")
+
+
+def _identity(service: str, operation: str, params: dict[str, Any], recipient: tuple[str, str] | None) -> str:
+    """What a call is, independent of when it is made: its operation, table or queue, and the keys it touches (a
+    DynamoDB item's PK/SK or id, every item of a transaction or batch, sorted), the message it sends, the recipient
+    it sends to. Never a time the code read (the application's clock is logical: its readings follow the calls)."""
+
+    def key(body: dict[str, Any]) -> str:
+        item = body.get("Key") or body.get("Item") or {}
+        return json.dumps({a: item[a] for a in ("PK", "SK", "id") if a in item}, sort_keys=True)
+
+    parts = [service, operation, str(params.get("TableName") or params.get("QueueUrl") or "")]
+    if "Key" in params or "Item" in params:
+        parts.append(key(params))
+    if "TransactItems" in params:
+        parts += sorted(key(next(iter(e.values()))) for e in params["TransactItems"])
+    for table, request in sorted((params.get("RequestItems") or {}).items()):
+        if isinstance(request, dict):  # BatchGetItem: {"Keys": [...]}; BatchWriteItem: [{"PutRequest": ...}, ...]
+            keys = [key({"Key": k}) for k in request.get("Keys", [])]
+        else:
+            keys = [key(next(iter(w.values()))) for w in request]
+        parts += [table, *sorted(keys)]
+    if "KeyConditionExpression" in params:
+        parts += [str(params.get("IndexName", "")), params["KeyConditionExpression"]]
+        parts.append(json.dumps(params.get("ExpressionAttributeValues", {}), sort_keys=True))
+    if "MessageBody" in params:
+        parts.append(str(params["MessageBody"]))
+    parts += sorted(str(e.get("MessageBody", "")) for e in params.get("Entries", []) if isinstance(e, dict))
+    if recipient is not None:
+        parts.append("|".join(recipient))
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
 def _error(code: str, status: int, message: str = "chaos") -> dict[str, Any]:

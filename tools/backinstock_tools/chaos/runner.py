@@ -30,6 +30,7 @@ from backinstock_tools.chaos.model import (
     VirtualClock,
 )
 from backinstock_tools.chaos.operations import _webhook
+from backinstock_tools.chaos.seeded import seeded, shop_id
 
 
 def run(config: Config, progress: Callable[[str], None] | None = None) -> Result:
@@ -61,14 +62,15 @@ def _run(config: Config, progress: Callable[[str], None] | None) -> Result:
     deps.reset()
     started, cpu = time.monotonic(), time.process_time()
     rng = random.Random(config.seed)
+    faults = Faults(rng, config.fault_rate, config.seed)
     with (
         mock_aws(),
         _parsed_once(),
         _seeded_clock(config.seed),
+        seeded(config.seed, faults.clock),  # ids, keys and the clocks that steer code paths: any process replays
         contextlib.ExitStack() as stack,
     ):  # moto does not execute the state machines: this driver runs their tasks
         backend.create_resources()
-        faults = Faults(rng, config.fault_rate)
         stack.enter_context(_virtual_time(faults.clock, config))
         r = Run(config, rng, faults)
         if progress is not None:
@@ -174,7 +176,7 @@ def _setup(r: Run) -> None:
     for index, (domain, waiting) in enumerate(
         (("chaos-one.myshopify.com", c.restock_signups), ("chaos-two.myshopify.com", c.side_signups))
     ):
-        shop = shops.create_shop(deps.shops(), domain, plan="pro")
+        shop = shops.create_shop(deps.shops(), domain, plan="pro", shop_id=shop_id(c.seed, index))
         shops.connect_shopify(deps.shops(), deps.shop_secrets(), shop["shop_id"], WEBHOOK_SECRET, "shpat_chaos_0123")
         product = 9000 + index
         base = 100 * (index + 1)
