@@ -44,7 +44,7 @@ def entity_of(dimension: str) -> str:
 def net(plus: Deltas, minus: Deltas) -> Deltas:
     """`plus - minus`, slot by slot, without the counters that come to zero (what a change of an item moves)."""
     out: Deltas = {}
-    for slot in set(plus) | set(minus):
+    for slot in sorted(set(plus) | set(minus)):  # sorted: the same order in every process (chaos seeds replay)
         counters: Counters = defaultdict(Decimal)
         for name, value in plus.get(slot, {}).items():
             counters[name] += value
