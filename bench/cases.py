@@ -169,7 +169,7 @@ def link_token(shop_id: str, subject: str, purpose: str, **extra: str) -> str:
     from backinstock import deps, ids
     from backinstock.services import links
 
-    return links.make_token(deps.link_key(), shop_id, subject, purpose, ids.now(), **extra)  # type: ignore[arg-type]
+    return links.make_token(deps.link_secret(), shop_id, subject, purpose, ids.now(), **extra)  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------------------------- requests
@@ -394,7 +394,7 @@ def stub_sender() -> Sender:
         notifications=deps.notifications(),
         shops=deps.shops(),
         providers=Providers(email=StubEmail(), sms=StubSms(), push=StubPush()),
-        link_key=b"bench-link-signing-key-not-a-secret",
+        link_secret=b"bench-link-signing-key-not-a-secret",
         public_base_url=backend.DEFAULT_PUBLIC_BASE_URL,
     )
 
@@ -499,8 +499,8 @@ def table_items() -> int:
     return int(aws.client("dynamodb").describe_table(TableName=config.table_name())["Table"]["ItemCount"])
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p95 of 7 samples is the largest)."""
-    ordered = sorted(samples)
+def percentile(timings: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p95 of 7 timings is the largest)."""
+    ordered = sorted(timings)
     rank = max(1, -(-int(fraction * 100) * len(ordered) // 100))
     return ordered[min(rank, len(ordered)) - 1]

@@ -76,14 +76,14 @@ def _cpu_per_decision() -> float:
 
     now = [1_800_000_000.0]
     limiter = Limiter(MemoryRateLimitStore(), clock=lambda: now[0])
-    samples = []
+    timings = []
     for _ in range(5):
         t0 = time.process_time()
         for _ in range(10_000):
             limiter.check("cpu", "growth", 1).headers()
             now[0] += 0.2
-        samples.append((time.process_time() - t0) / 10_000 * 1e6)
-    return round(statistics.median(samples), 1)
+        timings.append((time.process_time() - t0) / 10_000 * 1e6)
+    return round(statistics.median(timings), 1)
 
 
 def markdown(results: dict[str, Any]) -> str:

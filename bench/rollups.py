@@ -230,16 +230,16 @@ def run() -> dict[str, Any]:
         assert len(records) == ROLLUP_RECORDS, len(records)
         per_batch: dict[str, Any] = {}
         for size in BATCH_SIZES:
-            sample = records[:100] if size == 1 else records  # one record a batch: 100 make the figure
+            measured = records[:100] if size == 1 else records  # one record a batch: 100 make the figure
             deps.rollups().client.delete_item(  # forget the mark: the same records count again (counters double)
                 TableName=deps.rollups().table_name,
                 Key={"PK": {"S": marks_pk(shop_id)}, "SK": {"S": f"SHOP#{shop_id}"}},
             )
             meter.reset()
             with cases.moto_transactions(snapshots=False):
-                aggregate(sample, size)
+                aggregate(measured, size)
             figures = meter.snapshot()
-            scale = 1000 / len(sample)
+            scale = 1000 / len(measured)
             per_batch[str(size)] = {
                 "item_writes_per_1000_records": round(figures["items_written"] * scale, 1),
                 "write_units_per_1000_records": round(figures["write_units"] * scale, 1),

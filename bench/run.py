@@ -124,7 +124,7 @@ def load(entry_point: str) -> str:
 
 
 def cold_imports() -> dict[str, Any]:
-    """Each row's ratios are to floor samples taken between its own samples (paired): on a shared machine whose load
+    """Each row's ratios are to floor timings taken between its own timings (paired): on a shared machine whose load
     drifts, a floor measured once at the start would make later rows look better or worse than they are.
 
     The floor is `BASELINE_WITH_MODEL`: what any handler that validates with pydantic imports. Two ratios per row:
@@ -138,16 +138,16 @@ def cold_imports() -> dict[str, Any]:
     model_factor = statistics.median(m / b for b, m in pairs)  # what `from pydantic import BaseModel` adds, as a ratio
     rows = []
     for target, module in cold_targets():
-        samples, floors, code_ratios = [], [], []
+        timings, floors, code_ratios = [], [], []
         for _ in range(RUNS):
-            samples.append(_child("", _FIRST_CALL, lambda_env=True, load=load(module), target=target))
+            timings.append(_child("", _FIRST_CALL, lambda_env=True, load=load(module), target=target))
             floors.append(_child(BASELINE_WITH_MODEL)["ms"])
             bare_floor = _child(NO_GC + BASELINE_WITH_MODEL)["ms"]
             code_ratios.append(_child(NO_GC + load(module))["ms"] / bare_floor)
-        imported = statistics.median(s["import_ms"] for s in samples)
+        imported = statistics.median(s["import_ms"] for s in timings)
         floor = statistics.median(floors)
-        firsts = [s["first_call_ms"] for s in samples if s["first_call_ms"] is not None]
-        reasons = sorted({s["reason"] for s in samples if s["reason"]})
+        firsts = [s["first_call_ms"] for s in timings if s["first_call_ms"] is not None]
+        reasons = sorted({s["reason"] for s in timings if s["reason"]})
         rows.append(
             {
                 "target": target,
@@ -155,12 +155,12 @@ def cold_imports() -> dict[str, Any]:
                 "import_ms": round(imported, 1),
                 "paired_floor_ms": round(floor, 1),
                 "ratio_to_floor": round(
-                    statistics.median(s["import_ms"] / f for s, f in zip(samples, floors, strict=True)), 2
+                    statistics.median(s["import_ms"] / f for s, f in zip(timings, floors, strict=True)), 2
                 ),
                 "code_only_ratio_to_floor": round(statistics.median(code_ratios), 2),
-                "first_call_ms": round(statistics.median(firsts), 1) if len(firsts) == len(samples) else None,
+                "first_call_ms": round(statistics.median(firsts), 1) if len(firsts) == len(timings) else None,
                 "first_call_note": "; ".join(reasons) or None,
-                "heavy_modules": samples[0]["heavy"],
+                "heavy_modules": timings[0]["heavy"],
             }
         )
         row = rows[-1]
@@ -217,17 +217,17 @@ def warm_latency() -> dict[str, Any]:
         def repeat(action: registry.Action, call: cases.Call, times: int) -> dict[str, Any]:
             event = cases.event(action, call, shop_id)
             timed(action, event)  # warm-up: imports, first client
-            samples, inside = [], []
+            timings, inside = [], []
             meter.reset()
             for _ in range(times):
                 before = meter.inside_ms()
-                samples.append(timed(action, event)[0])
+                timings.append(timed(action, event)[0])
                 inside.append(meter.inside_ms() - before)
             return {
                 "action": action.name,
                 "request": call.label or call.path.replace(shop_id, "<shop>"),
-                "median_ms": round(statistics.median(samples), 2),
-                "p95_ms": round(cases.percentile(samples, 0.95), 2),
+                "median_ms": round(statistics.median(timings), 2),
+                "p95_ms": round(cases.percentile(timings, 0.95), 2),
                 "median_inside_aws_ms": round(statistics.median(inside), 2),
                 "dynamodb_calls_per_request": sum(meter.of("dynamodb").values()) / times,
                 "calls_per_request": _ops(meter.calls, times),
@@ -274,7 +274,7 @@ def warm_latency() -> dict[str, Any]:
             if not cases.repeatable(action):
                 out["not_measured"][action.name] = "changes the shop once for good, or serves a job: measured cold"
                 continue
-            samples, inside, copies = [], [], []
+            timings, inside, copies = [], [], []
             totals: Counter[str] = Counter()
             for attempt in range(WARM_WRITE_CALLS + 1):
                 event = cases.event(action, cases.request_for(action, shop_id), shop_id)
@@ -283,7 +283,7 @@ def warm_latency() -> dict[str, Any]:
                     elapsed, _ = timed(action, event)
                 if attempt == 0:
                     continue  # warm-up
-                samples.append(elapsed)
+                timings.append(elapsed)
                 inside.append(meter.inside_ms())
                 copies.append(tx["snapshot_seconds"] * 1000)
                 totals.update(meter.calls)
@@ -291,8 +291,8 @@ def warm_latency() -> dict[str, Any]:
             out["writes"].append(
                 {
                     "action": action.name,
-                    "median_ms": round(statistics.median(samples), 2),
-                    "p95_ms": round(cases.percentile(samples, 0.95), 2),
+                    "median_ms": round(statistics.median(timings), 2),
+                    "p95_ms": round(cases.percentile(timings, 0.95), 2),
                     "median_inside_aws_ms": round(statistics.median(inside), 2),
                     "median_moto_table_copy_ms": round(statistics.median(copies), 2),
                     "calls_per_request": _ops(totals, WARM_WRITE_CALLS),
@@ -314,7 +314,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"### Cold import (fresh process, median of {cold['runs']})\n",
         f"Baseline `{BASELINE}`: **{cold['baseline_median_ms']} ms**; ",
         f"with `from pydantic import BaseModel` (the floor): **{cold['baseline_with_model_median_ms']} ms** (measured "
-        "first). Ratios are to floor samples taken between each row's own samples (`paired floor ms`). `x floor`: "
+        "first). Ratios are to floor timings taken between each row's own timings (`paired floor ms`). `x floor`: "
         "the handler as Lambda imports it (collector paused while it loads) against the plain floor; `code only`: "
         "both with the collector off.\n",
         "| handler module | import ms | paired floor ms | x floor | x floor, code only | first call ms | heavy |",

@@ -9,5 +9,5 @@ from backinstock.services import customer_links
 
 @route(OPTIN_PAGE)
 def handler(request: Request[LinkQuery, None]) -> Reply:
-    status, page = customer_links.optin_form(deps.link_key(), request.query.token)
+    status, page = customer_links.optin_form(deps.link_secret(), request.query.token)
     return Reply(page, status, content_type=HTML)

@@ -9,5 +9,5 @@ from backinstock.services import customer_links
 
 @route(UNSUBSCRIBE)
 def handler(request: Request[LinkQuery, None]) -> Reply:
-    status, page = customer_links.unsubscribe(deps.signups(), deps.link_key(), request.query.token)
+    status, page = customer_links.unsubscribe(deps.signups(), deps.link_secret(), request.query.token)
     return Reply(page, status, content_type=HTML)

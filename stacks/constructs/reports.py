@@ -66,7 +66,7 @@ class Rollups(Construct):
             description="Table stream -> report rollups (idempotent counters) and the opt-in confirmation outbox",
             role_description=f"backinstock {spec.handler}: least privilege for the rollup aggregator",
             timeout=Duration.seconds(spec.timeout_seconds),
-            # A variant's waitlist crossing the merchant's threshold mails the merchant (services/alerts.py).
+            # A variant's waitlist crossing the merchant's threshold mails the merchant (services/merchant_alerts.py).
             environment={"SENDER_EMAIL": sender_email},
             statements=[ses_send_email_statement(self, sender_email)],
         )

@@ -14,7 +14,7 @@ import pytest
 from backinstock import ids
 from backinstock.services import links
 from tests.local_server import local_run
-from tests.security.conftest import PRODUCT, call, link_key, new_shop, populate
+from tests.security.conftest import PRODUCT, call, link_secret, new_shop, populate
 
 
 def seed(server: dict[str, Any]) -> dict[str, str]:
@@ -23,7 +23,7 @@ def seed(server: dict[str, Any]) -> dict[str, str]:
     values = populate(server, shop)
     status, job, _ = call(shop, "POST", "/preorders/reports/summary/export", {})
     assert status == 202, job
-    token = links.make_token(link_key(server), shop["shop_id"], job["job_id"], "download", ids.now(), file="f.csv")
+    token = links.make_token(link_secret(server), shop["shop_id"], job["job_id"], "download", ids.now(), file="f.csv")
     return {
         "FUZZ_API_KEY": shop["api_key"],
         "FUZZ_VARIANT_ID": str(shop["variant_id"]),

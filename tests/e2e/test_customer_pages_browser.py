@@ -62,7 +62,7 @@ def browser(profile: Path, javascript: bool) -> Iterator[Any]:
             context.close()
 
 
-def link_key(server: dict[str, Any]) -> bytes:
+def link_secret(server: dict[str, Any]) -> bytes:
     """The local run's link-signing key (its Secrets Manager): to sign expired links."""
     arn = server["environment"]["LINK_SECRET_ARN"]
     return str(aws_client(server, "secretsmanager").get_secret_value(SecretId=arn)["SecretString"]).encode()
@@ -128,7 +128,7 @@ def _says_what_happened(context: Any, url: str) -> None:
 
 def test_the_unsubscribe_page_in_a_browser(server: dict[str, Any], tmp_path: Path) -> None:
     signup, link = _notified_signup(server)
-    key = link_key(server)
+    key = link_secret(server)
     expired = links.link(
         server["base_url"],
         links.make_token(key, server["shop_id"], signup["id"], "unsubscribe", ids.now() - timedelta(days=91)),
@@ -150,7 +150,7 @@ def test_the_optin_page_in_a_browser(server: dict[str, Any], tmp_path: Path) -> 
     body = {"channel": "email", "shopify_variant_id": 40011, "email": email}
     status, signup, _ = http(server, "POST", "/back_in_stock/signups", body)
     assert status == 201, signup
-    key = link_key(server)
+    key = link_secret(server)
     now = ids.now()
     link = links.link(server["base_url"], links.make_token(key, server["shop_id"], signup["id"], "optin", now), "optin")
     old = links.make_token(key, server["shop_id"], signup["id"], "optin", now - timedelta(days=8))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from backinstock import deps
-from backinstock.services import alerts
+from backinstock.services import merchant_alerts
 from backinstock_tools.testkit import Shop
 from backinstock_tools.testkit.gateway import call
 
@@ -25,9 +25,9 @@ def threshold_emails(outbox: Any) -> list[Any]:
 
 
 def test_one_email_per_crossing(merchant: Any, outbox: Any) -> None:
-    a = deps.alerts()
+    a = deps.merchant_alerts()
     counts = [(8, 9), (9, 10), (10, 11), (11, 12), (12, 9), (9, 10), (10, 10)]
-    outcomes = [alerts.on_pending_count(a, merchant, 101, before, after) for before, after in counts]
+    outcomes = [merchant_alerts.on_pending_count(a, merchant, 101, before, after) for before, after in counts]
     assert outcomes == [None, "alerted", None, None, "rearmed", "alerted", None]
     sent = threshold_emails(outbox)
     assert len(sent) == 2
@@ -36,13 +36,13 @@ def test_one_email_per_crossing(merchant: Any, outbox: Any) -> None:
 
 
 def test_a_replayed_crossing_alerts_once_and_notify_false_never(shop: Shop, merchant: Any, outbox: Any) -> None:
-    a = deps.alerts()
-    assert alerts.on_pending_count(a, merchant, 101, 9, 10) == "alerted"
-    assert alerts.on_pending_count(a, merchant, 101, 9, 10) is None  # the same change delivered twice
+    a = deps.merchant_alerts()
+    assert merchant_alerts.on_pending_count(a, merchant, 101, 9, 10) == "alerted"
+    assert merchant_alerts.on_pending_count(a, merchant, 101, 9, 10) is None  # the same change delivered twice
     status, _ = call("PATCH", "/back_in_stock/settings/alerts", shop.key, {"signups_threshold": {"notify": False}})
     assert status == 200
     quiet = deps.shops().require(merchant.shop_id)
-    assert alerts.on_pending_count(a, quiet, 102, 9, 10) is None
+    assert merchant_alerts.on_pending_count(a, quiet, 102, 9, 10) is None
     assert len(threshold_emails(outbox)) == 1
 
 
@@ -56,7 +56,7 @@ def test_a_replayed_crossing_alerts_once_and_notify_false_never(shop: Shop, merc
     ],
 )
 def test_last_complete_period(period: str, today: date, expected: tuple[date, date]) -> None:
-    assert alerts.last_period(period, today) == expected
+    assert merchant_alerts.last_period(period, today) == expected
 
 
 def test_scheduled_reports_go_once_to_shops_that_enabled_the_period(
@@ -69,11 +69,13 @@ def test_scheduled_reports_go_once_to_shops_that_enabled_the_period(
         seen.append((shop.shop_id, first, last))
         return {"signups": 12, "notified": 5, "conversions": 2, "conversion_rate": 0.4, "recovered_revenue": "80.00"}
 
-    a = alerts.Alerts(alerts=deps.alerts().alerts, shops=deps.shops(), email=deps.alerts().email, summary=summary)
+    a = merchant_alerts.MerchantAlerts(
+        records=deps.merchant_alerts().records, shops=deps.shops(), email=deps.merchant_alerts().email, summary=summary
+    )
     now = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
-    assert alerts.send_scheduled_reports(a, "daily", now)["sent"] == 0
-    assert alerts.send_scheduled_reports(a, "weekly", now) == {"shops": 2, "sent": 1, "skipped": 1}
-    assert alerts.send_scheduled_reports(a, "weekly", now)["sent"] == 0  # a second run of the schedule
+    assert merchant_alerts.send_scheduled_reports(a, "daily", now)["sent"] == 0
+    assert merchant_alerts.send_scheduled_reports(a, "weekly", now) == {"shops": 2, "sent": 1, "skipped": 1}
+    assert merchant_alerts.send_scheduled_reports(a, "weekly", now)["sent"] == 0  # a second run of the schedule
     [email] = [m for m in outbox.emails() if "weekly report" in m.subject]
     assert email.destinations["ToAddresses"] == ["owner@example.com"]
     assert "80.00 USD" in email.body and "40.0%" in email.body

@@ -45,7 +45,7 @@ def without_send_claim(monkeypatch: pytest.MonkeyPatch) -> None:
     from backinstock.repositories import notifications
     from backinstock.repositories.notifications import NotificationRepository
 
-    original = NotificationRepository._signup_claim
+    original = NotificationRepository.signup_claim
 
     def unconditional(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         update = original(self, *args, **kwargs)
@@ -57,7 +57,7 @@ def without_send_claim(monkeypatch: pytest.MonkeyPatch) -> None:
         return update
 
     monkeypatch.setattr(notifications, "claim_of", lambda signup, send_id: None)
-    monkeypatch.setattr(NotificationRepository, "_signup_claim", unconditional)
+    monkeypatch.setattr(NotificationRepository, "signup_claim", unconditional)
 
 
 def without_conflict_retry(monkeypatch: pytest.MonkeyPatch) -> None:

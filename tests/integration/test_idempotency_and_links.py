@@ -110,7 +110,7 @@ def page(method: str, path: str) -> tuple[int, str, str]:
 
 
 def token_for(shop_id: str, signup_id: str, purpose: Any, moment: Any = None) -> str:
-    return links.make_token(deps.link_key(), shop_id, signup_id, purpose, moment or ids.now())
+    return links.make_token(deps.link_secret(), shop_id, signup_id, purpose, moment or ids.now())
 
 
 def test_confirm_optin_link(shop: Shop, catalog: dict[str, int], worker: Any, outbox: Any, stream: Any) -> None:

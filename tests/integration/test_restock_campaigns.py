@@ -277,7 +277,7 @@ def test_a_cancel_during_a_running_step_wins(
     signups(shop, 3)
     started = restocks.create_restock(book, shop_id, restocks.m.RestockCreate(shopify_variant_id=101))
     restocks.cancel_restock(book, shop_id, started.id)
-    monkeypatch.setattr(campaigns, "_steered", lambda c, state: None)  # the read happened before the cancel
+    monkeypatch.setattr(campaigns, "steered_state", lambda c, state: None)  # the read happened before the cancel
     # When that step goes on: it queues its batch, counts it, and tries to close the campaign as finished
     state = run(book, workflow.started[0]["input"])
     # Then the close finds it cancelled (conditional writes): the campaign and the variant's lock stay cancelled,

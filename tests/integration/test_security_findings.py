@@ -112,7 +112,7 @@ def test_json_answers_and_errors_are_not_sniffed_nor_cached(shop: Shop) -> None:
 
 def test_link_pages_carry_a_strict_policy_whatever_their_token(shop: Shop, catalog: dict[str, int]) -> None:
     _, signup = call("POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "h@e.io"})
-    good = links.make_token(deps.link_key(), shop.id, signup["id"], "unsubscribe", ids.now())
+    good = links.make_token(deps.link_secret(), shop.id, signup["id"], "unsubscribe", ids.now())
     for method, path in (
         ("GET", f"/back_in_stock/unsubscribe?token={good}"),
         ("GET", "/back_in_stock/unsubscribe?token=bad"),  # too short to be a token: still the page, not JSON

@@ -435,9 +435,9 @@ def test_an_earlier_optin_message_seen_before_its_signup_is_retried_not_lost(
     from backinstock.services import signups as service
 
     call("PATCH", "/back_in_stock/settings/compliance", shop.key, {"optin_required": True})
-    real_create = service._create_unique
+    real_create = service.create_unique
     held: list[Any] = []
-    monkeypatch.setattr(service, "_create_unique", lambda w, item: held.append((w, item)))
+    monkeypatch.setattr(service, "create_unique", lambda w, item: held.append((w, item)))
     status, body = call(
         "POST", SIGNUPS, shop.key, {"channel": "email", "shopify_variant_id": 101, "email": "r@example.com"}
     )

@@ -59,7 +59,7 @@ def call(shop: dict[str, Any], method: str, path: str, body: Any = None, **kw: A
     return http(shop, method, path, body, **kw)
 
 
-def link_key(server: dict[str, Any]) -> bytes:
+def link_secret(server: dict[str, Any]) -> bytes:
     """The local run's link-signing key, read from its Secrets Manager (moto): to sign expired links."""
     client = aws_client(server, "secretsmanager")
     arn = server["environment"]["LINK_SECRET_ARN"]
@@ -99,7 +99,7 @@ def populate(server: dict[str, Any], shop: dict[str, Any]) -> dict[str, str]:
     restock_variant = {"shopify_variant_id": shop["variant_id"] + 500_000, "shopify_product_id": PRODUCT}
     status, restock, _ = call(shop, "POST", "/back_in_stock/restocks", restock_variant)
     assert status == 202, restock
-    key = link_key(server)
+    key = link_secret(server)
     return {
         "api_key": shop["api_key"],
         "shop_domain": shop["domain"],

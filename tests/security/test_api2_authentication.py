@@ -16,7 +16,7 @@ from backinstock.services import links
 from backinstock_tools.testkit.samples import sample_request, v1_sample_request
 from tests.e2e.conftest import cli, fetch
 from tests.helpers import v1_base
-from tests.security.conftest import call, link_key, new_shop
+from tests.security.conftest import call, link_secret, new_shop
 
 pytestmark = pytest.mark.security
 
@@ -104,7 +104,7 @@ def forgeries(server: dict[str, Any], victim: dict[str, Any], attacker: dict[str
     good = victim["values"]["unsubscribe_token"]
     payload, signature = good.split(".")
     other_payload, other_signature = attacker["values"]["unsubscribe_token"].split(".")
-    key = link_key(server)
+    key = link_secret(server)
     signup_id = victim["values"]["signup_id"]
     return {
         "tampered signature": f"{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",

@@ -140,7 +140,7 @@ def _client_op(r: Run, kind: str, s: ShopRun) -> None:
             from backinstock import deps, ids
             from backinstock.services import links
 
-            token = links.make_token(deps.link_key(), s.shop_id, g.signup_id, "unsubscribe", ids.now())
+            token = links.make_token(deps.link_secret(), s.shop_id, g.signup_id, "unsubscribe", ids.now())
             status, _ = _request(r, "POST", "/back_in_stock/unsubscribe", None, query=f"?token={token}")
         # A 404 to a delete of a signup this run knows is there: an earlier attempt of the same request deleted it
         # (its answer was lost to a fault and the client retried).

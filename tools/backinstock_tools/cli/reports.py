@@ -15,9 +15,9 @@ from backinstock_tools.cli.common import Commands, Stop, _print
 
 def cmd_reports_send_scheduled(args: argparse.Namespace) -> int:
     from backinstock import deps
-    from backinstock.services import alerts
+    from backinstock.services import merchant_alerts
 
-    _print({"period": args.period, **alerts.send_scheduled_reports(deps.alerts(), args.period)})
+    _print({"period": args.period, **merchant_alerts.send_scheduled_reports(deps.merchant_alerts(), args.period)})
     return 0
 
 

@@ -81,7 +81,7 @@ def sample_values(shop_id: str, key: str, domain: str, **seeded: str) -> dict[st
     from backinstock.services import links
 
     def token(subject: str, purpose: str, **extra: str) -> str:
-        return links.make_token(deps.link_key(), shop_id, subject, purpose, ids.now(), **extra)  # type: ignore[arg-type]
+        return links.make_token(deps.link_secret(), shop_id, subject, purpose, ids.now(), **extra)  # type: ignore[arg-type]
 
     signup_id = seeded["signup_id"]
     running_job(shop_id)

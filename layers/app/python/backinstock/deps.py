@@ -27,17 +27,17 @@ if TYPE_CHECKING:
     from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.shops import Shop
     from backinstock.repositories.signups import SignupRepository
-    from backinstock.services.alerts import Alerts
     from backinstock.services.attribution import Attribution
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports
+    from backinstock.services.merchant_alerts import MerchantAlerts
     from backinstock.services.offers import Offers
     from backinstock.services.pacing import Pace
     from backinstock.services.preorder_ledger import Ledger
-    from backinstock.services.preorder_reports import PreorderReports
+    from backinstock.services.preorder_reports import PreorderReportSources
     from backinstock.services.privacy import Privacy
     from backinstock.services.ratelimits import Limiter
-    from backinstock.services.reports import Reports
+    from backinstock.services.reports import ReportSources
     from backinstock.services.restocks import RestockBook, Restocks
     from backinstock.services.sending import Sender
     from backinstock.services.signups import Waitlist
@@ -90,14 +90,14 @@ def offers() -> Offers:
 
 
 @factory
-def preorder_reports() -> PreorderReports:
+def preorder_reports() -> PreorderReportSources:
     """Rollups, offers (names, attached variants), the catalog (titles), the shop (currency) and the customers'
     profiles for the preorder report reads."""
     from backinstock.repositories.offers import OfferRepository
     from backinstock.repositories.preorders import PreorderRepository
-    from backinstock.services.preorder_reports import PreorderReports
+    from backinstock.services.preorder_reports import PreorderReportSources
 
-    return PreorderReports(
+    return PreorderReportSources(
         rollups=rollups(),
         offers=OfferRepository(config.table_name()),
         catalog=catalog(),
@@ -124,11 +124,11 @@ def rollups() -> RollupRepository:
 
 
 @factory
-def reports() -> Reports:
+def reports() -> ReportSources:
     """Rollups, the catalog (titles) and the shop (currency) for the report reads."""
-    from backinstock.services.reports import Reports
+    from backinstock.services.reports import ReportSources
 
-    return Reports(rollups=rollups(), catalog=catalog(), shops=shops())
+    return ReportSources(rollups=rollups(), catalog=catalog(), shops=shops())
 
 
 def exports() -> Exports:
@@ -283,13 +283,13 @@ def privacy() -> Privacy:
 
 
 @factory
-def alerts() -> Alerts:
+def merchant_alerts() -> MerchantAlerts:
     from backinstock.providers import SesEmail
-    from backinstock.repositories.alerts import AlertRepository
-    from backinstock.services.alerts import Alerts, summary_totals
+    from backinstock.repositories.merchant_alerts import MerchantAlertRepository
+    from backinstock.services.merchant_alerts import MerchantAlerts, summary_totals
 
-    return Alerts(
-        alerts=AlertRepository(config.table_name()),
+    return MerchantAlerts(
+        records=MerchantAlertRepository(config.table_name()),
         shops=shops(),
         email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
         catalog=catalog(),
@@ -317,7 +317,7 @@ def sender() -> Sender:
         notifications=notifications(),
         shops=shops(),
         providers=Providers(email=SesEmail(env.SENDER_EMAIL), sms=SnsSms(), push=SnsPush()),
-        link_key=link_key(),
+        link_secret=link_secret(),
         public_base_url=env.PUBLIC_BASE_URL,
         pace=pace(),
     )
@@ -338,11 +338,11 @@ def pace() -> Pace:
 
 
 @factory
-def link_key() -> bytes:
+def link_secret() -> bytes:
     """The HMAC key of customers' opt-in and unsubscribe links, read once per container."""
-    from backinstock.repositories.link_key import read_link_key
+    from backinstock.repositories.link_secret import read_link_secret
 
-    return read_link_key(config.link_secret_arn())
+    return read_link_secret(config.link_secret_arn())
 
 
 @factory

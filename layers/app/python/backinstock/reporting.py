@@ -1,10 +1,10 @@
 """Report families: a family (its prefix, manifest, export jobs, file names) and its reports, each declared once.
 
 A `Report` carries everything that belongs to one report: name, description, aliases, notes, query and response
-models, its read, the sample of its read. Its CSV export is its answer as a table: the response model declares it
-(`models.reporting.Table`), so the file's columns are the model's fields and a new column is one field. A
-`ReportFamily` carries what its reports share and derives every action from the declarations: the manifest, a read
-and an export per report (the export's job definition, `registry.Export`, included), the export job's status and
+models, its read, the query of a valid read (`sample_query`). Its CSV export is its answer as a table: the response
+model declares it (`models.reporting.Table`), so the file's columns are the model's fields and a new column is one
+field. A `ReportFamily` carries what its reports share and derives every action from the declarations: the manifest, a
+read and an export per report (the export's job definition, `registry.Export`, included), the export job's status and
 cancel. A family's module (`backinstock.actions.<resource>`) declares `FAMILY = ReportFamily(...)` and
 `ACTIONS = FAMILY.actions`.
 
@@ -79,7 +79,7 @@ class Report:
     # (a paginated report's export: every row unless page/per_page are given, `export_page`).
     export_read: str | None = None
     notes: tuple[str, ...] = ()  # the read's notes (the family's read note follows them)
-    sample: str = ""  # query parameters of a valid read, after the window (`from`/`to` are the test's)
+    sample_query: str = ""  # query parameters of a valid read, after the window (`from`/`to` are the test's)
     file_name: str | None = None  # the export's file name pattern, when not the family's
     v1: V1 | None = None  # the read's deprecated v1 route (registry.V1)
 
@@ -269,7 +269,7 @@ class ReportFamily:
             notes=(*r.notes, self.read_note),
             report=r.name,
             v1=r.v1,
-            sample=Sample(f"{window}&{r.sample}" if r.sample else window),
+            sample=Sample(f"{window}&{r.sample_query}" if r.sample_query else window),
         )
 
     def _export(self, r: Report) -> Action:
@@ -297,7 +297,7 @@ class ReportFamily:
             report=r.name,
             sample=Sample(
                 f"{self.prefix}/{r.name}/export",
-                {"from": "{from}", "to": "{to}", **{k: _json_value(v) for k, v in parse_qsl(r.sample)}},
+                {"from": "{from}", "to": "{to}", **{k: _json_value(v) for k, v in parse_qsl(r.sample_query)}},
             ),
             export=Export(
                 report=r.name,

@@ -55,7 +55,7 @@ REVENUE = Report(
         SCOPE_NOTE,
         CURRENCY_NOTE,
     ),
-    sample="granularity=week&include_balances=false",
+    sample_query="granularity=week&include_balances=false",
 )
 
 BY_OFFER = Report(
@@ -78,7 +78,7 @@ BY_VARIANT = Report(
     notes=(
         "Requires offer_id or offer_ids[] (422 without). One row per variant attached to the offer, activity or not.",
     ),
-    sample="offer_id={offer_id}",
+    sample_query="offer_id={offer_id}",
 )
 
 BY_PRODUCT = Report(
@@ -107,7 +107,7 @@ BY_DATE = Report(
         "every metric column; metrics not asked for are empty.",
         CURRENCY_NOTE,
     ),
-    sample="granularity=month&metrics=orders,revenue,customers",
+    sample_query="granularity=month&metrics=orders,revenue,customers",
 )
 
 CANCELLATIONS = Report(
@@ -153,7 +153,7 @@ CUSTOMERS = Report(
         f"default {m.DEFAULT_PER_PAGE}, at most {m.MAX_PER_PAGE}; the export writes every customer unless "
         "page/per_page are given.",
     ),
-    sample="per_page=10",
+    sample_query="per_page=10",
 )
 
 FAMILY = ReportFamily(

@@ -29,7 +29,7 @@ SUMMARY = Report(
         "at medium/high confidence (they equal the sums of the conversions report's buckets), in the shop's "
         "currency. notified counts signups, the notifications report counts sends.",
     ),
-    sample="variant_id=101",
+    sample_query="variant_id=101",
 )
 
 SIGNUPS = Report(
@@ -43,7 +43,7 @@ SIGNUPS = Report(
         "Each bucket counts the signups created in it, by their current status as the signups list reports it "
         "(pending: waiting, no send attempted; blocked: a send was attempted but stopped). Empty buckets are zeros.",
     ),
-    sample="granularity=week",
+    sample_query="granularity=week",
 )
 
 NOTIFICATIONS = Report(
@@ -59,7 +59,7 @@ NOTIFICATIONS = Report(
         "/back_in_stock/notifications with status, channel and from/to). The summary's notified counts something "
         "else: the signups created in the window that were notified.",
     ),
-    sample="channel=email",
+    sample_query="channel=email",
 )
 
 CONVERSIONS = Report(
@@ -73,7 +73,7 @@ CONVERSIONS = Report(
         "Orders attributed at medium or high confidence, bucketed by order time; revenue has two decimals. Its sums "
         "are the summary's conversions and recovered_revenue.",
     ),
-    sample="granularity=month&product_id=10",
+    sample_query="granularity=month&product_id=10",
 )
 
 PRODUCTS_IN_DEMAND = Report(
@@ -93,7 +93,7 @@ PRODUCTS_IN_DEMAND = Report(
         f"sort_by pending (default) / total / last_requested_at; per_page default {m.DEFAULT_PER_PAGE}, at most "
         f"{m.MAX_PER_PAGE}. The export writes every row unless page/per_page are given.",
     ),
-    sample="sort_by=total",
+    sample_query="sort_by=total",
 )
 
 FAMILY = ReportFamily(

@@ -107,7 +107,9 @@ def _link(family: ReportFamily, request: Request[Any, Any], job_id: str) -> Any:
     def link(job: dict[str, Any]) -> tuple[str, Any]:
         completed = ids.parse(job.get("completed_at") or job["created_at"])
         started = ids.parse(job["created_at"])
-        url = downloads.link(deps.link_key(), status_url, request.shop_id, job_id, job["file_name"], completed, started)
+        url = downloads.link(
+            deps.link_secret(), status_url, request.shop_id, job_id, job["file_name"], completed, started
+        )
         return url, downloads.expires_at(completed)
 
     return link
@@ -119,7 +121,7 @@ def _download(family: ReportFamily, _name: str) -> LambdaHandler:
 
     def endpoint(request: Request[Any, Any]) -> Reply:
         url = downloads.redirect(
-            deps.link_key(),
+            deps.link_secret(),
             request.path_params["job_id"],
             request.query.token,
             deps.sign_export,

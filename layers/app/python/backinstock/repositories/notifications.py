@@ -149,7 +149,7 @@ class NotificationRepository(Repository):
             }
         }
 
-    def _signup_claim(
+    def signup_claim(
         self,
         shop_id: str,
         signup_id: str,
@@ -221,7 +221,7 @@ class NotificationRepository(Repository):
             "attempted_at": notification["sent_at"],
             "reason": notification["blocked_reason"],
         }
-        self._update_signup(self._signup_claim(shop_id, signup_id, claim, allow_resend, None), send_id)
+        self._update_signup(self.signup_claim(shop_id, signup_id, claim, allow_resend, None), send_id)
         self.record(notification)
 
     # ------------------------------------------------------------------------------------------ monthly quota
@@ -308,7 +308,7 @@ class NotificationRepository(Repository):
         spaced: str | None = None,
         frees_slot: bool = False,
     ) -> dict[str, Any] | None:
-        """Before the provider is called: the send's claim on its signup (`_signup_claim`: marked notified, `last_send`
+        """Before the provider is called: the send's claim on its signup (`signup_claim`: marked notified, `last_send`
         names the send, `sending`). Raises AlreadyClaimed, QuotaExceeded or NotNotifiable. Returns the signup as it
         was (what `release_claim` puts back), or None when it was not read back (a send at a time).
 
@@ -322,7 +322,7 @@ class NotificationRepository(Repository):
             "attempted_at": attempted_at,
             "lease": lease,
         }
-        update = self._signup_claim(shop_id, signup_id, claim, allow_resend, spaced, frees_slot)
+        update = self.signup_claim(shop_id, signup_id, claim, allow_resend, spaced, frees_slot)
         if lease is not None:
             return self._update_signup(update, send_id)
         usage: dict[str, Any] = {

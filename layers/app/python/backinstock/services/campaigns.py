@@ -166,7 +166,7 @@ def step(campaigns: Campaigns, state: dict[str, Any], now: datetime | None = Non
     """One SendBatch of the workflow: re-check stock, pick the next batch, queue it. Returns the next state."""
     moment = now or ids.now()
     shop_id, variant_id = state["shop_id"], int(state["variant_id"])
-    steered = _steered(campaigns, state)  # the merchant's pause or cancel: one read of the campaign's record
+    steered = steered_state(campaigns, state)  # the merchant's pause or cancel: one read of the campaign's record
     if steered is not None:
         return steered
     shop = campaigns.shops.get(shop_id)
@@ -283,7 +283,7 @@ def _eligible(campaigns: Campaigns, shop_id: str, whole_product: bool, variant_i
     return campaigns.rollups.total(shop_id, dimension, "signups_pending", consistent=False)
 
 
-def _steered(campaigns: Campaigns, state: dict[str, Any]) -> dict[str, Any] | None:
+def steered_state(campaigns: Campaigns, state: dict[str, Any]) -> dict[str, Any] | None:
     """Before a step: the campaign's record says what the merchant asked. None: go on. A cancelled (or otherwise
     closed) campaign ends its execution; a paused one keeps its state in the record and ends its execution too
     (`resume` starts another from that state), so nothing waits on a paused campaign."""
@@ -300,7 +300,7 @@ def _steered(campaigns: Campaigns, state: dict[str, Any]) -> dict[str, Any] | No
     if campaigns.restocks.park(shop_id, campaign_id, json.dumps(parked, separators=(",", ":"))):
         logger.info("campaign paused: its execution ends until a resume", extra={"campaign_id": campaign_id})
         return {**state, "done": True, "wait_seconds": 0, "status": "paused", "outcome": "paused by the merchant"}
-    return _steered(campaigns, state)  # resumed or cancelled meanwhile: read again
+    return steered_state(campaigns, state)  # resumed or cancelled meanwhile: read again
 
 
 def hold_of(repo: RestockRepository, shop_id: str, campaign_id: str) -> str | None:

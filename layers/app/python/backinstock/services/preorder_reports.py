@@ -52,7 +52,7 @@ BALANCE_COUNTERS = [
 
 
 @dataclass(frozen=True)
-class PreorderReports:
+class PreorderReportSources:
     rollups: RollupRepository
     offers: OfferRepository
     catalog: CatalogRepository
@@ -98,7 +98,7 @@ class Scope:
         ]
 
 
-def _scope(sources: PreorderReports, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> Scope:
+def _scope(sources: PreorderReportSources, shop_id: str, query: m.PreorderFilters, now: datetime | None) -> Scope:
     start, end = resolve_window(query, now)  # every report family's window rules
     shop = sources.shops.get(shop_id)
     shop_currency = (shop.currency if shop else None) or "USD"
@@ -111,7 +111,7 @@ RATE_PLACES = Decimal("0.000001")
 
 
 def _conversion(
-    sources: PreorderReports, shop_id: str, shop_currency: str, wanted: str, start: date, end: date
+    sources: PreorderReportSources, shop_id: str, shop_currency: str, wanted: str, start: date, end: date
 ) -> m.Conversion:
     """How a report in `wanted` converts the shop's amounts. Shopify gives each order its amounts in the shop's
     money and in the currency the customer paid in (`*_set.shop_money` / `presentment_money`): their ratio is the
@@ -155,7 +155,7 @@ def _conversion(
     )
 
 
-def _catalog_dimensions(sources: PreorderReports, shop_id: str, scope: Scope, query: Any) -> list[str]:
+def _catalog_dimensions(sources: PreorderReportSources, shop_id: str, scope: Scope, query: Any) -> list[str]:
     """The dimensions of a query's product / variant / market filters. A variant of another product (both given)
     matches nothing, as in the back-in-stock reports."""
     product_id, variant_id = getattr(query, "product_id", None), getattr(query, "variant_id", None)
@@ -167,7 +167,7 @@ def _catalog_dimensions(sources: PreorderReports, shop_id: str, scope: Scope, qu
 
 
 def _totals(
-    sources: PreorderReports, shop_id: str, scope: Scope, dims: list[str], names: list[str]
+    sources: PreorderReportSources, shop_id: str, scope: Scope, dims: list[str], names: list[str]
 ) -> dict[str, Decimal]:
     out: dict[str, Decimal] = defaultdict(Decimal)
     for dim in dims:
@@ -177,7 +177,7 @@ def _totals(
 
 
 def _series(
-    sources: PreorderReports, shop_id: str, scope: Scope, dims: list[str], granularity: str, names: list[str]
+    sources: PreorderReportSources, shop_id: str, scope: Scope, dims: list[str], granularity: str, names: list[str]
 ) -> list[tuple[date, dict[str, Decimal]]]:
     """Counters per bucket of `granularity`, every bucket present; a bucket the window cuts counts the window's
     days only (its cover is finer)."""
@@ -198,7 +198,7 @@ def _series(
 
 
 def _customers(
-    sources: PreorderReports,
+    sources: PreorderReportSources,
     shop_id: str,
     scope: Scope,
     start: date | None = None,
@@ -231,7 +231,7 @@ def _customers(
     return out
 
 
-def _offers(sources: PreorderReports, shop_id: str, scope: Scope) -> dict[str, dict[str, Any]]:
+def _offers(sources: PreorderReportSources, shop_id: str, scope: Scope) -> dict[str, dict[str, Any]]:
     """offer id -> offer item, in listing order, for the offers a per-offer breakdown lists: those of the scope
     that exist in this shop (another shop's id is an unknown id: no row), or every offer of the shop. One key read
     of the offers (and, without a scope, one Query of their ids)."""
@@ -240,7 +240,7 @@ def _offers(sources: PreorderReports, shop_id: str, scope: Scope) -> dict[str, d
     return {o: known[o] for o in wanted if o in known}
 
 
-def _names(sources: PreorderReports, shop_id: str, offer_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _names(sources: PreorderReportSources, shop_id: str, offer_ids: list[str]) -> dict[str, dict[str, Any]]:
     """offer id -> the offer item, for the ids that are offers of this shop."""
     return sources.offers.offers(shop_id, offer_ids, consistent=False) if offer_ids else {}
 
@@ -255,7 +255,7 @@ def _rate(part: Decimal, whole: Decimal) -> float:
 
 # ------------------------------------------------------------------------------------------------- the reports
 def summary(
-    sources: PreorderReports, shop_id: str, query: m.SummaryQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.SummaryQuery, now: datetime | None = None
 ) -> m.PreorderSummaryReport:
     scope = _scope(sources, shop_id, query, now)
     names = [*PLACED, "deposits_collected", "balances_collected", "balances_outstanding"]
@@ -284,7 +284,7 @@ def summary(
 
 
 def _offer_rows(
-    sources: PreorderReports, shop_id: str, scope: Scope, query: Any, with_customers: bool
+    sources: PreorderReportSources, shop_id: str, scope: Scope, query: Any, with_customers: bool
 ) -> list[dict[str, Any]]:
     """Per offer (with activity in the window, or in scope): orders, units, revenue (and distinct customers),
     highest revenue first."""
@@ -315,7 +315,7 @@ def _offer_rows(
 
 
 def revenue(
-    sources: PreorderReports, shop_id: str, query: m.RevenueQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.RevenueQuery, now: datetime | None = None
 ) -> m.RevenueReport:
     scope = _scope(sources, shop_id, query, now)
     dims = _catalog_dimensions(sources, shop_id, scope, query)
@@ -340,7 +340,7 @@ def revenue(
 
 
 def by_offer(
-    sources: PreorderReports, shop_id: str, query: m.ByOfferQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.ByOfferQuery, now: datetime | None = None
 ) -> m.ByOfferReport:
     scope = _scope(sources, shop_id, query, now)
     rows = _offer_rows(sources, shop_id, scope, query, with_customers=True)
@@ -353,7 +353,7 @@ def by_offer(
 
 
 def by_variant(
-    sources: PreorderReports, shop_id: str, query: m.ByVariantQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.ByVariantQuery, now: datetime | None = None
 ) -> m.ByVariantReport:
     """One row per variant attached to each offer in scope, activity or not."""
     scope = _scope(sources, shop_id, query, now)
@@ -392,7 +392,7 @@ def by_variant(
 
 
 def by_product(
-    sources: PreorderReports, shop_id: str, query: m.ByProductQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.ByProductQuery, now: datetime | None = None
 ) -> m.ByProductReport:
     """Per product of the offers in scope (every offer by default), rolled up across its variants: a row per
     product with preorders in the window, highest revenue first."""
@@ -447,7 +447,7 @@ def by_product(
 
 
 def by_date(
-    sources: PreorderReports, shop_id: str, query: m.ByDateQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.ByDateQuery, now: datetime | None = None
 ) -> m.ByDateReport:
     scope = _scope(sources, shop_id, query, now)
     metrics = query.metric_names()
@@ -477,7 +477,7 @@ def by_date(
 
 
 def cancellations(
-    sources: PreorderReports, shop_id: str, query: m.CancellationsQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.CancellationsQuery, now: datetime | None = None
 ) -> m.CancellationsReport:
     scope = _scope(sources, shop_id, query, now)
     names = ["cancelled_orders", "cancelled_units", "cancelled_revenue", "refunds_issued", *REASON_COUNTERS]
@@ -526,7 +526,7 @@ def _balances(scope: Scope, t: dict[str, Decimal]) -> dict[str, Any]:
 
 
 def balance_collection(
-    sources: PreorderReports, shop_id: str, query: m.BalanceCollectionQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.BalanceCollectionQuery, now: datetime | None = None
 ) -> m.BalanceCollectionReport:
     """Balances falling due in the window (and what of them is still outstanding), against the balance payments
     collected and failed in the window."""
@@ -549,7 +549,10 @@ def balance_collection(
 
 
 def customer_rows(
-    sources: PreorderReports, shop_id: str, query: m.CustomersQuery | m.CustomersExport, now: datetime | None = None
+    sources: PreorderReportSources,
+    shop_id: str,
+    query: m.CustomersQuery | m.CustomersExport,
+    now: datetime | None = None,
 ) -> tuple[Scope, list[tuple[str, dict[str, Decimal]]]]:
     """Every customer with preorders in the window, highest revenue first (profiles not yet attached)."""
     scope = _scope(sources, shop_id, query, now)
@@ -558,7 +561,7 @@ def customer_rows(
 
 
 def attach_profiles(
-    sources: PreorderReports, shop_id: str, scope: Scope, page: list[tuple[str, dict[str, Decimal]]]
+    sources: PreorderReportSources, shop_id: str, scope: Scope, page: list[tuple[str, dict[str, Decimal]]]
 ) -> list[m.CustomerRow]:
     profiles = sources.ledger.customers(shop_id, [k for k, _ in page])
     out = []
@@ -579,14 +582,14 @@ def attach_profiles(
 
 
 def customers(
-    sources: PreorderReports, shop_id: str, query: m.CustomersQuery, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.CustomersQuery, now: datetime | None = None
 ) -> m.CustomersReport:
     scope, ranked = customer_rows(sources, shop_id, query, now)
     return _customers_page(sources, shop_id, scope, ranked, query.page, query.per_page)
 
 
 def customers_export(
-    sources: PreorderReports, shop_id: str, query: m.CustomersExport, now: datetime | None = None
+    sources: PreorderReportSources, shop_id: str, query: m.CustomersExport, now: datetime | None = None
 ) -> m.CustomersReport:
     """The export's answer: every customer, unless `page` or `per_page` is given."""
     scope, ranked = customer_rows(sources, shop_id, query, now)
@@ -595,7 +598,7 @@ def customers_export(
 
 
 def _customers_page(
-    sources: PreorderReports,
+    sources: PreorderReportSources,
     shop_id: str,
     scope: Scope,
     ranked: list[tuple[str, dict[str, Decimal]]],

@@ -28,7 +28,7 @@ from backinstock.services.rollups import TOTAL, demand_dimension_for, dimension_
 
 
 @dataclass(frozen=True)
-class Reports:
+class ReportSources:
     rollups: RollupRepository
     catalog: CatalogRepository
     shops: ShopRepository
@@ -38,7 +38,7 @@ def _window(start: date, end: date) -> m.Window:
     return m.Window(**{"from": start.isoformat(), "to": end.isoformat()})
 
 
-def _variant_mismatch(sources: Reports, shop_id: str, query: m.ReportFilters) -> bool:
+def _variant_mismatch(sources: ReportSources, shop_id: str, query: m.ReportFilters) -> bool:
     """variant_id and product_id together: a variant of another product matches nothing (as in the lists)."""
     if query.variant_id is None or query.product_id is None:
         return False
@@ -48,7 +48,7 @@ def _variant_mismatch(sources: Reports, shop_id: str, query: m.ReportFilters) ->
 
 # -------------------------------------------------------------------------------------------------- rollup reads
 def _read(
-    sources: Reports,
+    sources: ReportSources,
     shop_id: str,
     dimension: str,
     pieces: list[tuple[str, date]],
@@ -61,7 +61,7 @@ def _read(
 
 
 def totals(
-    sources: Reports, shop_id: str, query: m.ReportFilters, start: date, end: date, names: list[str]
+    sources: ReportSources, shop_id: str, query: m.ReportFilters, start: date, end: date, names: list[str]
 ) -> dict[str, Any]:
     """Sum of the counters `names` over the window (whole months, weeks, days: the fewest items)."""
     out: dict[str, Decimal] = defaultdict(Decimal)
@@ -75,7 +75,7 @@ def totals(
 
 
 def series(
-    sources: Reports, shop_id: str, query: m.SeriesQuery, start: date, end: date, names: list[str]
+    sources: ReportSources, shop_id: str, query: m.SeriesQuery, start: date, end: date, names: list[str]
 ) -> list[tuple[date, dict[str, Decimal]]]:
     """Counters per bucket of `query.granularity`, every bucket present (zeros when empty). Edge buckets that the
     window cuts count only the window's days (their cover is finer)."""
@@ -95,13 +95,13 @@ def series(
     return labelled(points, start)
 
 
-def _currency(sources: Reports, shop_id: str) -> str:
+def _currency(sources: ReportSources, shop_id: str) -> str:
     shop = sources.shops.get(shop_id)
     return shop.currency if shop else "USD"
 
 
 # --------------------------------------------------------------------------------------------------- the reports
-def summary(sources: Reports, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
+def summary(sources: ReportSources, shop_id: str, query: m.ReportQuery, now: datetime | None = None) -> m.SummaryReport:
     start, end = resolve_window(query, now)
     names = ["signups", "pending", "signups_blocked", "notified", "converted", "orders", "revenue"]
     t = totals(sources, shop_id, query, start, end, names)
@@ -122,7 +122,7 @@ def summary(sources: Reports, shop_id: str, query: m.ReportQuery, now: datetime 
     )
 
 
-def signups(sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.SignupsReport:
+def signups(sources: ReportSources, shop_id: str, query: m.SeriesQuery, now: datetime | None = None) -> m.SignupsReport:
     start, end = resolve_window(query, now)
     points = series(sources, shop_id, query, start, end, ["signups", "pending", "signups_blocked", "notified"])
     return m.SignupsReport(
@@ -142,7 +142,7 @@ def signups(sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime 
 
 
 def notifications(
-    sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
+    sources: ReportSources, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
 ) -> m.NotificationsReport:
     start, end = resolve_window(query, now)
     names = ["sent", "blocked", *(f"{kind}_{c}" for kind in ("sent", "blocked") for c in m.CHANNELS)]
@@ -168,7 +168,7 @@ def notifications(
 
 
 def conversions(
-    sources: Reports, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
+    sources: ReportSources, shop_id: str, query: m.SeriesQuery, now: datetime | None = None
 ) -> m.ConversionsReport:
     start, end = resolve_window(query, now)
     points = series(sources, shop_id, query, start, end, ["orders", "revenue"])
@@ -187,7 +187,7 @@ def conversions(
 
 
 def demand_rows(
-    sources: Reports, shop_id: str, query: m.DemandQuery | m.DemandExport, start: date, end: date
+    sources: ReportSources, shop_id: str, query: m.DemandQuery | m.DemandExport, start: date, end: date
 ) -> list[dict[str, Any]]:
     """Every variant with a waitlist now or signups in the window, ranked (titles not yet attached).
 
@@ -242,7 +242,7 @@ def demand_rows(
     return out
 
 
-def attach_titles(sources: Reports, shop_id: str, rows: list[dict[str, Any]]) -> list[m.DemandRow]:
+def attach_titles(sources: ReportSources, shop_id: str, rows: list[dict[str, Any]]) -> list[m.DemandRow]:
     known = sources.catalog.variants(shop_id, [row["variant_id"] for row in rows]) if rows else {}
     out = []
     for row in rows:
@@ -265,13 +265,13 @@ def attach_titles(sources: Reports, shop_id: str, rows: list[dict[str, Any]]) ->
 
 
 def products_in_demand(
-    sources: Reports, shop_id: str, query: m.DemandQuery, now: datetime | None = None
+    sources: ReportSources, shop_id: str, query: m.DemandQuery, now: datetime | None = None
 ) -> m.DemandReport:
     return _demand_page(sources, shop_id, query, now, lambda total: (query.page, query.per_page))
 
 
 def products_in_demand_export(
-    sources: Reports, shop_id: str, query: m.DemandExport, now: datetime | None = None
+    sources: ReportSources, shop_id: str, query: m.DemandExport, now: datetime | None = None
 ) -> m.DemandReport:
     """The export's answer: every row, unless `page` or `per_page` is given."""
     return _demand_page(
@@ -280,7 +280,7 @@ def products_in_demand_export(
 
 
 def _demand_page(
-    sources: Reports,
+    sources: ReportSources,
     shop_id: str,
     query: m.DemandQuery | m.DemandExport,
     now: datetime | None,

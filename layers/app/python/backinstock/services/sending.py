@@ -79,7 +79,7 @@ class Sender:
     notifications: NotificationRepository
     shops: ShopRepository
     providers: Providers
-    link_key: bytes
+    link_secret: bytes
     public_base_url: str
     pace: Pace | None = None  # None: no pacing (benchmarks of the data path)
 
@@ -364,7 +364,7 @@ def product_name(item: dict[str, Any]) -> str:
 def deliver(sender: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> str:
     name = product_name(item)
     url = product_url(shop, item)
-    token = links.make_token(sender.link_key, shop.shop_id, item["signup_id"], "unsubscribe", moment)
+    token = links.make_token(sender.link_secret, shop.shop_id, item["signup_id"], "unsubscribe", moment)
     unsubscribe = links.link(sender.public_base_url, token, "unsubscribe")
     channel = item["channel"]
     if channel == "email":
@@ -427,7 +427,7 @@ def send_optin(
 
 
 def _send_optin(sender: Sender, shop: Shop, item: dict[str, Any], moment: datetime) -> None:
-    token = links.make_token(sender.link_key, shop.shop_id, item["signup_id"], "optin", moment)
+    token = links.make_token(sender.link_secret, shop.shop_id, item["signup_id"], "optin", moment)
     confirm = links.link(sender.public_base_url, token, "optin")
     name = product_name(item)
     if item["channel"] == "sms":

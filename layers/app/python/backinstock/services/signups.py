@@ -265,11 +265,11 @@ def create_signup(waitlist: Waitlist, shop_id: str, body: m.SignupCreate, now: d
     }  # its keys and index entries: the repository's (`SignupRepository.create`)
     # The opt-in confirmation (when required) is not queued here: the table's stream queues it once the write is
     # committed (services/optin.py), so a refused create (409) or a failed write leaves no message behind.
-    _create_unique(waitlist, item)
+    create_unique(waitlist, item)
     return view(item)
 
 
-def _create_unique(waitlist: Waitlist, item: dict[str, Any]) -> None:
+def create_unique(waitlist: Waitlist, item: dict[str, Any]) -> None:
     try:
         waitlist.signups.create(item)
         return

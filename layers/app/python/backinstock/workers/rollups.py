@@ -120,7 +120,7 @@ def _alert(shop_id: str, changes: list[Change]) -> None:
     moved = {variant_id: deltas for variant_id, deltas in steps.items() if sum(deltas) or len(deltas) > 1}
     if not moved:
         return
-    from backinstock.services import alerts
+    from backinstock.services import merchant_alerts
 
     shop = deps.shops().get(shop_id, consistent=False)
     if shop is None:
@@ -128,7 +128,7 @@ def _alert(shop_id: str, changes: list[Change]) -> None:
     for variant_id, deltas in moved.items():
         count = deps.rollups().total(shop_id, f"v:{variant_id}", "pending") - sum(deltas)
         for delta in deltas:
-            outcome = alerts.on_pending_count(deps.alerts(), shop, variant_id, count, count + delta)
+            outcome = merchant_alerts.on_pending_count(deps.merchant_alerts(), shop, variant_id, count, count + delta)
             count += delta
             if outcome:
                 logger.info("signups threshold", extra={"variant_id": variant_id, "outcome": outcome, "pending": count})

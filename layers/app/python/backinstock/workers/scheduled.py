@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from backinstock import deps, observability
-from backinstock.services import alerts
+from backinstock.services import merchant_alerts
 
 logger = observability.root_logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    return alerts.send_scheduled_reports(deps.alerts(), str(event.get("period", "")))
+    return merchant_alerts.send_scheduled_reports(deps.merchant_alerts(), str(event.get("period", "")))

@@ -8,6 +8,6 @@ from typing import Any
 from backinstock import aws
 
 
-def read_link_key(secret_arn: str, client: Any = None) -> bytes:
+def read_link_secret(secret_arn: str, client: Any = None) -> bytes:
     secret = (client or aws.client("secretsmanager")).get_secret_value(SecretId=secret_arn)
     return str(secret["SecretString"]).encode()

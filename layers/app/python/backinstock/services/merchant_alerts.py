@@ -3,8 +3,8 @@
 - `signups_threshold`: when a variant's pending signups reach `count` (and `notify` is on), the merchant gets one
   email per crossing, not one per signup. The pending count comes from the report rollups' per-variant counter
   (maintained from the table's stream), which hands over the count before and after each change: a change that
-  crosses the threshold upward claims the crossing (`AlertRepository.claim_crossing`, conditional), one that drops
-  below it re-arms the alert.
+  crosses the threshold upward claims the crossing (`MerchantAlertRepository.claim_crossing`, conditional), one
+  that drops below it re-arms the alert.
 - `scheduled_reports`: daily / weekly / monthly summary emails, sent by a scheduled function (EventBridge rules in
   AWS; `backinstock reports send-scheduled --period P` locally) to every shop that enabled the period, for the last
   complete period (yesterday; last ISO week, Monday to Sunday; last month), once per shop and period.
@@ -22,12 +22,12 @@ from aws_lambda_powertools import Logger
 
 from backinstock import ids
 from backinstock.providers import Email, EmailProvider
-from backinstock.repositories.alerts import AlertRepository
+from backinstock.repositories.merchant_alerts import MerchantAlertRepository
 from backinstock.repositories.shops import Shop, ShopRepository
 from backinstock.services.settings import settings_of
 
 if TYPE_CHECKING:
-    from backinstock.services.reports import Reports
+    from backinstock.services.reports import ReportSources
 
 logger = Logger(child=True)
 
@@ -35,8 +35,8 @@ PERIODS = ("daily", "weekly", "monthly")
 
 
 @dataclass(frozen=True)
-class Alerts:
-    alerts: AlertRepository
+class MerchantAlerts:
+    records: MerchantAlertRepository
     shops: ShopRepository
     email: EmailProvider
     # (shop, first day, last day) -> the summary's totals (the `summary` report's `totals`)
@@ -44,12 +44,14 @@ class Alerts:
     catalog: Any = None  # CatalogRepository: titles for the threshold email
 
 
-def on_pending_count(alerts: Alerts, shop: Shop, variant_id: int, before: int, after: int) -> str | None:
+def on_pending_count(
+    merchant_alerts: MerchantAlerts, shop: Shop, variant_id: int, before: int, after: int
+) -> str | None:
     """React to a variant's pending count changing from `before` to `after`. Returns what happened."""
     rule = settings_of(shop).alerts.signups_threshold
     if after < rule.count:
         if before >= rule.count:
-            alerts.alerts.release_crossing(shop.shop_id, variant_id)
+            merchant_alerts.records.release_crossing(shop.shop_id, variant_id)
             return "rearmed"
         return None
     if before >= rule.count or not rule.notify:
@@ -57,9 +59,9 @@ def on_pending_count(alerts: Alerts, shop: Shop, variant_id: int, before: int, a
     if not shop.email:
         logger.warning("signups threshold reached but the shop has no merchant email", extra={"variant": variant_id})
         return None
-    if not alerts.alerts.claim_crossing(shop.shop_id, variant_id, after, ids.iso(ids.now())):
+    if not merchant_alerts.records.claim_crossing(shop.shop_id, variant_id, after, ids.iso(ids.now())):
         return None
-    variant = alerts.catalog.variant(shop.shop_id, variant_id) if alerts.catalog is not None else None
+    variant = merchant_alerts.catalog.variant(shop.shop_id, variant_id) if merchant_alerts.catalog is not None else None
     name = _variant_name(variant, variant_id)
     subject = f"{after} customers are waiting for {name}"
     text = (
@@ -72,9 +74,9 @@ def on_pending_count(alerts: Alerts, shop: Shop, variant_id: int, before: int, a
         f"(your alert threshold is {rule.count}).</p><p>Restocking it will alert them.</p></body></html>"
     )
     try:
-        alerts.email.send(Email(to=shop.email, subject=subject, html=html, text=text))
+        merchant_alerts.email.send(Email(to=shop.email, subject=subject, html=html, text=text))
     except Exception:
-        alerts.alerts.release_crossing(shop.shop_id, variant_id)  # the retry of the change alerts again
+        merchant_alerts.records.release_crossing(shop.shop_id, variant_id)  # the retry of the change alerts again
         raise
     logger.info("signups threshold alert sent", extra={"variant_id": variant_id, "pending": after})
     return "alerted"
@@ -87,10 +89,10 @@ def _variant_name(variant: dict[str, Any] | None, variant_id: int) -> str:
     return f"{product} ({title})" if title and title != "Default Title" else str(product)
 
 
-def summary_totals(reports: Callable[[], Reports]) -> Callable[[Shop, date, date], dict[str, Any]]:
-    """`Alerts.summary` from the `summary` report: the totals a scheduled report email shows. `reports` builds the
-    report dependencies on first use, so the functions that never email a report (the rollup aggregator) never
-    import the report code."""
+def summary_totals(reports: Callable[[], ReportSources]) -> Callable[[Shop, date, date], dict[str, Any]]:
+    """`MerchantAlerts.summary` from the `summary` report: the totals a scheduled report email shows. `reports`
+    builds the report dependencies on first use, so the functions that never email a report (the rollup aggregator)
+    never import the report code."""
 
     def totals(shop: Shop, first: date, last: date) -> dict[str, Any]:
         from backinstock.models.reports import ReportQuery
@@ -116,24 +118,24 @@ def last_period(period: str, today: date) -> tuple[date, date]:
     raise ValueError(f"period must be one of {', '.join(PERIODS)} (got {period!r})")
 
 
-def send_scheduled_reports(alerts: Alerts, period: str, now: datetime | None = None) -> dict[str, int]:
+def send_scheduled_reports(merchant_alerts: MerchantAlerts, period: str, now: datetime | None = None) -> dict[str, int]:
     """Email the period's summary to every shop that enabled it. Safe to run twice: once per shop and period."""
     moment = now or ids.now()
     first, last = last_period(period, moment.date())
     counts = {"shops": 0, "sent": 0, "skipped": 0}
-    for shop in alerts.shops.all_shops():
+    for shop in merchant_alerts.shops.all_shops():
         counts["shops"] += 1
         if not getattr(settings_of(shop).alerts.scheduled_reports, period) or not shop.email:
             counts["skipped"] += 1
             continue
-        if not alerts.alerts.claim_report(shop.shop_id, period, first.isoformat(), ids.iso(moment)):
+        if not merchant_alerts.records.claim_report(shop.shop_id, period, first.isoformat(), ids.iso(moment)):
             counts["skipped"] += 1
             continue
         try:
-            totals = alerts.summary(shop, first, last) if alerts.summary is not None else {}
-            alerts.email.send(report_email(shop, period, first, last, totals))
+            totals = merchant_alerts.summary(shop, first, last) if merchant_alerts.summary is not None else {}
+            merchant_alerts.email.send(report_email(shop, period, first, last, totals))
         except Exception:
-            alerts.alerts.release_report(shop.shop_id, period, first.isoformat())
+            merchant_alerts.records.release_report(shop.shop_id, period, first.isoformat())
             raise
         counts["sent"] += 1
     logger.info("scheduled reports", extra={"period": period, **counts})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from backinstock.repositories.base import Repository, key, to_item
 
 
-class AlertRepository(Repository):
+class MerchantAlertRepository(Repository):
     def claim_crossing(self, shop_id: str, variant_id: int, count: int, at: str) -> bool:
         values = {"entity": "threshold_alert", "variant_id": variant_id, "count": count, "alerted_at": at}
         return self.put_if({**key(f"SHOP#{shop_id}", f"ALERT#SIGNUPS#{variant_id}"), **to_item(values)})
