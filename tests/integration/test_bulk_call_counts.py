@@ -21,7 +21,7 @@ from backinstock import aws, deps
 from backinstock.models.signups import MAX_BULK_IDS, SignupCreate
 from backinstock.queue import BATCH_LIMIT, SENDS_PER_MESSAGE
 from backinstock.repositories.base import BATCH_GET_LIMIT, to_item
-from backinstock.repositories.signups import SignupRepository, signup_key
+from backinstock.repositories.signups import SignupRepository, index_keys, signup_key
 from backinstock.services import signups
 from backinstock_tools.testkit import Shop
 from backinstock_tools.testkit.gateway import count_calls, invoke
@@ -77,7 +77,10 @@ def seed(shop_id: str, count: int, variant_id: int, prefix: str = "c") -> list[s
         for i in range(count)
     ]
     recorder.batch_write(
-        [{"PutRequest": {"Item": {**signup_key(shop_id, s["signup_id"]), **to_item(s)}}} for s in recorder.items]
+        [
+            {"PutRequest": {"Item": {**signup_key(shop_id, s["signup_id"]), **to_item({**s, **index_keys(s)})}}}
+            for s in recorder.items
+        ]
     )
     return created
 

@@ -170,7 +170,7 @@ def test_a_campaign_counts_as_a_started_restock_at_its_first_step_only(
 def test_a_finished_export_is_counted(
     shop: Shop, catalog: dict[str, int], stream: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.integration.test_exports import wait_until_done
+    from backinstock_tools.testkit.gateway import wait_for_export
 
     key = shop.key
     stream.drain()
@@ -178,6 +178,6 @@ def test_a_finished_export_is_counted(
     body = {"from": "2026-03-01", "to": "2026-03-31", "granularity": "week"}
     status, accepted = call("POST", "/back_in_stock/reports/signups/export", key, body)
     assert status == 202, accepted
-    assert wait_until_done(key, accepted["job_id"])["status"] == "ready"
+    assert wait_for_export(key, accepted["job_id"])["status"] == "ready"
     counts = metric_counts(emf_documents(capsys.readouterr().out))
     assert counts[observability.EXPORTS_FINISHED] == 1 and counts[observability.EXPORTS_FAILED] == 0
