@@ -9,7 +9,6 @@ never silently clamped.
 from __future__ import annotations
 
 import math
-
 import re
 import unicodedata
 from datetime import UTC, date, datetime, time
