@@ -56,15 +56,11 @@ _POLLERS: dict[str, Any] = {}
 
 
 def _poller(url: str, handler: str) -> Any:
-    import threading
-
-    from backinstock_tools.local.pollers import QueuePoller
+    from backinstock_tools.testkit.drivers import driven_poller
 
     key = f"{url}|{handler}"
     if key not in _POLLERS:
-        _POLLERS[key] = QueuePoller(
-            url, handler, threading.RLock(), wait_seconds=0, retry_base_seconds=0, retry_max_seconds=0
-        )
+        _POLLERS[key] = driven_poller(url, handler)
     return _POLLERS[key]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backinstock_tools.chaos.model import FAULTED_ATTEMPTS, WEBHOOK_SECRET, Run, ShopRun, Signup
+from backinstock_tools.testkit.builders import signup_body, webhook_headers
 
 
 # ------------------------------------------------------------------------------------------------- requests
@@ -53,16 +54,10 @@ def _gateway(method: str, path: str, headers: dict[str, str], body: str | None) 
 def _webhook(r: Run, s: ShopRun, topic: str, payload: dict[str, Any], event_id: str | None = None) -> tuple[int, Any]:
     """Shopify's delivery: signed with the shop's secret, retried (same event id) until it is answered 2xx."""
     from backinstock import registry
-    from backinstock.services.webhooks import signature
 
     body = json.dumps(payload)
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": s.domain,
-        "X-Shopify-Hmac-Sha256": signature(WEBHOOK_SECRET, body.encode()),
-        "X-Shopify-Event-Id": event_id or str(uuid.UUID(int=r.rng.getrandbits(128))),
-    }
+    event_id = event_id or str(uuid.UUID(int=r.rng.getrandbits(128)))
+    headers = {"Content-Type": "application/json", **webhook_headers(topic, s.domain, WEBHOOK_SECRET, body, event_id)}
     status, answer = 0, None
     for attempt in range(8):  # Shopify retries 8 times
         with r.faults.invocation("api", attempt < FAULTED_ATTEMPTS):
@@ -127,7 +122,7 @@ def _client_op(r: Run, kind: str, s: ShopRun) -> None:
             "POST",
             "/back_in_stock/signups",
             s.api_key,
-            {"channel": "email", "shopify_variant_id": variant, "email": contact},
+            signup_body(variant, contact),
         )
         if status == 201:
             r.signups[body["id"]] = Signup(s.shop_id, body["id"], contact, variant, r.faults.tick)

@@ -171,16 +171,18 @@ def _setup(r: Run) -> None:
     from backinstock import deps
     from backinstock.models.signups import SignupCreate
     from backinstock.services import shops, signups
+    from backinstock_tools.testkit.builders import signup_body
+    from backinstock_tools.testkit.shops import new_shop
 
     c = r.config
     for index, (domain, waiting) in enumerate(
         (("chaos-one.myshopify.com", c.restock_signups), ("chaos-two.myshopify.com", c.side_signups))
     ):
-        shop = shops.create_shop(deps.shops(), domain, plan="pro", shop_id=shop_id(c.seed, index))
-        shops.connect_shopify(deps.shops(), deps.shop_secrets(), shop["shop_id"], WEBHOOK_SECRET, "shpat_chaos_0123")
+        shop = new_shop(domain, plan="pro", shop_id=shop_id(c.seed, index))
+        shops.connect_shopify(deps.shops(), deps.shop_secrets(), shop.id, WEBHOOK_SECRET, "shpat_chaos_0123")
         product = 9000 + index
         base = 100 * (index + 1)
-        s = ShopRun(shop["shop_id"], domain, shop["api_key"], base + 1, product, 70000 + base + 1)
+        s = ShopRun(shop.id, domain, shop.key, base + 1, product, 70000 + base + 1)
         r.shops.append(s)
         variants = [{"id": base + i, "title": f"Size {i}", "inventory_item_id": 70000 + base + i} for i in (1, 2, 3, 4)]
         payload = {
@@ -199,7 +201,7 @@ def _setup(r: Run) -> None:
         for variant, n in counts.items():
             for _ in range(n):
                 contact = f"c{r.rng.getrandbits(48):012x}@example.com"
-                body_model = SignupCreate(channel="email", shopify_variant_id=variant, email=contact)
+                body_model = SignupCreate.model_validate(signup_body(variant, contact))
                 signup_id = signups.create_signup(deps.waitlist(), s.shop_id, body_model).id
                 r.signups[signup_id] = Signup(s.shop_id, signup_id, contact, variant, 0)
     # The waitlists are history: the rollups count them through a rebuild (`reports rebuild`, services/rollup_audit),

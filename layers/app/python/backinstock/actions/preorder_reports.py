@@ -11,7 +11,7 @@ job's definition), its manifest entry and its handlers derive from it (`backinst
 from __future__ import annotations
 
 from backinstock.models import preorder_reports as m
-from backinstock.models.reporting import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
+from backinstock.models.reporting import WINDOW_READ_NOTE
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
 CURRENCY_NOTE = (
@@ -162,12 +162,7 @@ FAMILY = ReportFamily(
     service="backinstock.services.preorder_reports",
     context="preorder_reports",
     file_name="preorders_{report}_{from}_{to}.csv",
-    read_note=(
-        f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
-        f"{MAX_BUCKETS} buckets of the granularity ({MAX_WINDOW_DAYS} days without one). The resolved "
-        "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
-        "seconds)."
-    ),
+    read_note=WINDOW_READ_NOTE,
     manifest=FamilyAction(
         name="list_preorder_reports",
         description="The catalog of available preorder reports, generated from the registry",

@@ -10,7 +10,7 @@ signups' (`actions/signups.py`), on the same export jobs.
 from __future__ import annotations
 
 from backinstock.models import reports as m
-from backinstock.models.reporting import DEFAULT_WINDOW_DAYS, MAX_BUCKETS, MAX_WINDOW_DAYS
+from backinstock.models.reporting import WINDOW_READ_NOTE
 from backinstock.registry import V1
 from backinstock.reporting import FamilyAction, Report, ReportFamily
 
@@ -102,12 +102,7 @@ FAMILY = ReportFamily(
     service="backinstock.services.reports",
     context="reports",
     file_name="back_in_stock_{report}_{today}.csv",
-    read_note=(
-        f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
-        f"{MAX_BUCKETS} buckets of the granularity ({MAX_WINDOW_DAYS} days without one). The resolved "
-        "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
-        "seconds)."
-    ),
+    read_note=WINDOW_READ_NOTE,
     manifest=FamilyAction(
         name="list_reports",
         description="The catalog of available back-in-stock reports, generated from the registry",

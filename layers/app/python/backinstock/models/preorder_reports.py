@@ -12,7 +12,6 @@ a new column is one field. Every file has the reporting currency and its exchang
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -27,8 +26,8 @@ from pydantic import (
 )
 
 from backinstock.models.common import SPACE
-from backinstock.models.reporting import IN_RANGE, Column, Table
-from backinstock.models.reports import DEFAULT_WINDOW_DAYS, WINDOW_RULE, Granularity, Window, parse_date
+from backinstock.models.reporting import Column, Table
+from backinstock.models.reports import WINDOW_RULE, Granularity, Window, WindowFilters
 from backinstock.models.rollups import CANCEL_REASONS
 
 DEFAULT_PER_PAGE = 50
@@ -67,22 +66,11 @@ MONEY_METRICS = frozenset(n for n in BY_DATE_METRICS if DatePoint.model_fields[n
 
 
 # ------------------------------------------------------------------------------------------------------ filters
-class PreorderFilters(BaseModel):
+class PreorderFilters(WindowFilters):
     """Every preorder read: the window and offer scoping, and the reporting currency."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
-    # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
-    contract_rules: ClassVar[tuple[str, ...]] = (WINDOW_RULE,)
+    model_config = ConfigDict(defer_build=True)
 
-    from_: date | None = Field(
-        default=None,
-        alias="from",
-        description=f"ISO 8601 date, inclusive; default {DEFAULT_WINDOW_DAYS - 1} days before `to`",
-        json_schema_extra=IN_RANGE,
-    )
-    to: date | None = Field(
-        default=None, description="ISO 8601 date, inclusive; default today (UTC)", json_schema_extra=IN_RANGE
-    )
     offer_id: UUID | None = Field(default=None, description="Scope to one offer")
     offer_ids: list[UUID] | None = Field(
         default=None,
@@ -97,11 +85,6 @@ class PreorderFilters(BaseModel):
         "converted at the rates Shopify applied to the orders presented in it (see conversion); a currency no order "
         "was presented in is a 422 naming those that can be used",
     )
-
-    @field_validator("from_", "to", mode="before")
-    @classmethod
-    def _date(cls, value: Any) -> date | None:
-        return parse_date(value)
 
     @field_validator("currency", mode="before")
     @classmethod

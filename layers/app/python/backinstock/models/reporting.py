@@ -37,6 +37,13 @@ DOWNLOAD_TERMS = (
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 366
 MAX_BUCKETS = 366  # a time series' buckets (days at day granularity): what a read costs, not the days it spans
+# Every family's reads' note (`ReportFamily.read_note`): the window and where the numbers come from.
+WINDOW_READ_NOTE = (
+    f"from/to: ISO dates, inclusive (UTC days); default the last {DEFAULT_WINDOW_DAYS} days; at most "
+    f"{MAX_BUCKETS} buckets of the granularity ({MAX_WINDOW_DAYS} days without one). The resolved "
+    "window is echoed. Computed from pre-aggregated rollups (eventually consistent: activity shows within "
+    "seconds)."
+)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

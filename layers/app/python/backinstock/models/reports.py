@@ -39,8 +39,8 @@ WINDOW_RULE = (
 )
 
 
-class ReportFilters(BaseModel):
-    """The filters every back-in-stock report takes (reference 000's shared filters)."""
+class WindowFilters(BaseModel):
+    """The window every report takes, back-in-stock's and the preorder family's: `from` and `to`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     # Rules JSON Schema cannot state: written in the description of every operation that takes the model.
@@ -55,14 +55,19 @@ class ReportFilters(BaseModel):
     to: date | None = Field(
         default=None, description="ISO 8601 date, inclusive; default today (UTC)", json_schema_extra=IN_RANGE
     )
-    variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
-    product_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify product id")
-    channel: Channel | None = None
 
     @field_validator("from_", "to", mode="before")
     @classmethod
     def _date(cls, value: Any) -> date | None:
         return parse_date(value)
+
+
+class ReportFilters(WindowFilters):
+    """The filters every back-in-stock report takes (reference 000's shared filters)."""
+
+    variant_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify variant id")
+    product_id: int | None = Field(default=None, ge=1, le=2**53, description="Shopify product id")
+    channel: Channel | None = None
 
 
 class ReportQuery(ReportFilters):

@@ -8,6 +8,7 @@ never silently clamped.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import UTC, date, datetime, time
@@ -356,6 +357,12 @@ class PageMeta(_Representation):
     per_page: int
     total_pages: int
     as_of: str = Field(description="Pass back as `as_of` with the next pages for a stable listing")
+
+    @classmethod
+    def of(cls, total: int, page: int, per_page: int, as_of: str) -> PageMeta:
+        """The meta of page `page` (of `per_page` items) of a listing of `total` items as of `as_of`."""
+        pages = math.ceil(total / per_page)
+        return cls(total_count=total, page=page, per_page=per_page, total_pages=pages, as_of=as_of)
 
 
 class SignupList(_Representation):

@@ -103,6 +103,15 @@ class Repository:
             return False
         return True
 
+    def update_if(self, **request: Any) -> bool:
+        """A conditional UpdateItem (`request` without the table name). False (nothing written) when its condition
+        fails, as `put_if`."""
+        try:
+            self.client.update_item(TableName=self.table_name, **request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def query(self, **request: Any) -> Iterator[dict[str, Any]]:
         """Every raw item of a Query, page after page (boto3's paginator)."""
         paginator = self.client.get_paginator("query")

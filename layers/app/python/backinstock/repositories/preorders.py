@@ -113,7 +113,6 @@ class PreorderRepository(Repository):
         sets += ["entity = :entity", "customer_key = :key", "last_order_at = :at"]
         sets.append("first_order_at = if_not_exists(first_order_at, :at)")
         request: dict[str, Any] = {
-            "TableName": self.table_name,
             "Key": key(_shop_pk(shop_id), CUSTOMER + customer_key),
             "UpdateExpression": "SET " + ", ".join(sets),
             "ConditionExpression": "attribute_not_exists(last_order_at) OR last_order_at <= :at",
@@ -126,11 +125,7 @@ class PreorderRepository(Repository):
         }
         if names:
             request["ExpressionAttributeNames"] = names
-        try:
-            self.client.update_item(**request)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.update_if(**request)
 
     def customers(self, shop_id: str, customer_keys: list[str]) -> dict[str, dict[str, Any]]:
         """customer key -> profile, for a page of the customers report (BatchGetItem, eventually consistent)."""

@@ -194,33 +194,23 @@ class PrivacyRepository(Repository):
     def redact_signup(self, shop_id: str, signup_id: str, at: str) -> bool:
         """Contact replaced, contact attributes removed, `redacted_at` and `unsubscribed_at` set if not set yet (the
         send worker blocks an unsubscribed signup). False if the signup is gone."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key(shop_pk(shop_id), f"SIGNUP#{signup_id}"),
-                UpdateExpression="SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at), "
-                "unsubscribed_at = if_not_exists(unsubscribed_at, :at) REMOVE " + ", ".join(SIGNUP_PERSONAL),
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeNames={"#contact": "contact"},
-                ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        update = "SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at), "
+        update += "unsubscribed_at = if_not_exists(unsubscribed_at, :at) REMOVE " + ", ".join(SIGNUP_PERSONAL)
+        return self._redact(shop_id, f"SIGNUP#{signup_id}", update, at)
 
     def redact_notification(self, shop_id: str, notification_id: str, at: str) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key(shop_pk(shop_id), f"NOTIF#{notification_id}"),
-                UpdateExpression="SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at)",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeNames={"#contact": "contact"},
-                ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        update = "SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at)"
+        return self._redact(shop_id, f"NOTIF#{notification_id}", update, at)
+
+    def _redact(self, shop_id: str, sort_key: str, update: str, at: str) -> bool:
+        """One item's contact replaced by the redacted mark (`update` says what else changes). False if it is gone."""
+        return self.update_if(
+            Key=key(shop_pk(shop_id), sort_key),
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames={"#contact": "contact"},
+            ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
+        )
 
     def delete_in_shop(self, shop_id: str, sort_keys: list[str]) -> int:
         """Delete items of the shop's partition, BatchWriteItem of 25, unprocessed items retried."""

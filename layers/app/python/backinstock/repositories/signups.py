@@ -447,33 +447,24 @@ class SignupRepository(Repository):
     def mark_once(self, shop_id: str, signup_id: str, field: str, value: str) -> bool:
         """Set a timestamp only if it was never set. True for the one caller that set it (at-most-once work such
         as the opt-in confirmation message)."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=signup_key(shop_id, signup_id),
-                UpdateExpression="SET #f = :v",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#f)",
-                ExpressionAttributeNames={"#f": field},
-                ExpressionAttributeValues={":v": {"S": value}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.update_if(
+            Key=signup_key(shop_id, signup_id),
+            UpdateExpression="SET #f = :v",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#f)",
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
 
     def unmark(self, shop_id: str, signup_id: str, field: str, value: str) -> None:
         """Undo `mark_once` when the work it guarded did not happen (the provider throttled the confirmation): only
         the value this caller set, so a later caller's mark stays."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=signup_key(shop_id, signup_id),
-                UpdateExpression="REMOVE #f",
-                ConditionExpression="#f = :v",
-                ExpressionAttributeNames={"#f": field},
-                ExpressionAttributeValues={":v": {"S": value}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return
+        self.update_if(
+            Key=signup_key(shop_id, signup_id),
+            UpdateExpression="REMOVE #f",
+            ConditionExpression="#f = :v",
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
 
     def move(self, signup: dict[str, Any], target: dict[str, Any], take_guard: bool) -> bool:
         """Point a signup at another variant (its id and history stay). A signup that holds a pending guard moves

@@ -16,7 +16,6 @@ No HTTP and no boto3: the repositories are passed in (`Offers`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -114,13 +113,7 @@ def list_offers(offers: Offers, shop_id: str, query: m.OfferListQuery, now: date
     page_ids = matching[start : start + query.per_page]
     found = offers.offers.offers(shop_id, page_ids) if page_ids else {}
     items = [found[i] for i in page_ids if i in found]
-    meta = PageMeta(
-        total_count=len(matching),
-        page=query.page,
-        per_page=query.per_page,
-        total_pages=math.ceil(len(matching) / query.per_page),
-        as_of=ids.iso(upper),
-    )
+    meta = PageMeta.of(len(matching), query.page, query.per_page, ids.iso(upper))
     return m.OfferList(offers=_views(offers, shop_id, items), meta=meta)
 
 

@@ -11,7 +11,6 @@ the episode. Inventory items are mapped to variants by the product webhooks; an 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -197,13 +196,7 @@ def list_restocks(
     else:
         start = (query.page - 1) * query.per_page
         shown, total = _views(book, shop_id, records[start : start + query.per_page], moment), len(records)
-    meta = m.PageMeta(
-        total_count=total,
-        page=query.page,
-        per_page=query.per_page,
-        total_pages=math.ceil(total / query.per_page),
-        as_of=ids.iso(upper),
-    )
+    meta = m.PageMeta.of(total, query.page, query.per_page, ids.iso(upper))
     return m.RestockList(restocks=shown, meta=meta)
 
 

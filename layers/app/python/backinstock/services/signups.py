@@ -6,7 +6,6 @@ bulk notify enqueue them for the send worker (`services.sending`), which decides
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,13 +103,7 @@ def page(
         total = len(matching)
     page_ids = matching[start : start + query.per_page]
     found = fetch(page_ids) if page_ids else {}
-    meta = m.PageMeta(
-        total_count=total,
-        page=query.page,
-        per_page=query.per_page,
-        total_pages=math.ceil(total / query.per_page),
-        as_of=ids.iso(upper),
-    )
+    meta = m.PageMeta.of(total, query.page, query.per_page, ids.iso(upper))
     return [found[i] for i in page_ids if i in found], meta
 
 
