@@ -143,16 +143,8 @@ def test_a_campaign_leaves_out_a_signup_whose_notify_is_in_flight(
     first, second = new_signup(key, "c1@example.com"), new_signup(key, "c2@example.com")
     assert call("POST", f"{SIGNUPS}/{first}/notify", key)[0] == 202
     # When a campaign of the variant picks its waiting signups
-    from backinstock.repositories import restocks as restock_repo
-
-    picked, _ = restock_repo.waiting_signups(
-        deps.restocks().restocks,
-        "GSI1",
-        f"SHOP#{shop_id}#VARIANT#101",
-        None,
-        10,
-        ["email"],
-        int(ids.now().timestamp()),
+    picked, _ = deps.restocks().restocks.waiting_signups(
+        shop_id, 101, 10, False, None, 10, ["email"], int(ids.now().timestamp())
     )
     # Then it leaves out the one whose alert is on its way (it joins that send): one alert each
     assert [s["signup_id"] for s in picked] == [second]

@@ -408,7 +408,7 @@ class RestockRepository(Repository):
         channels: list[str],
         now: int | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """A campaign's next waiting signups (`waiting_signups`): the variant's (its `GSI1` list) or, when any
+        """A campaign's next waiting signups (`_waiting_in`): the variant's (its `GSI1` list) or, when any
         variant of the product applies (`whole_product`), the product's (its `GSI2` list)."""
         from backinstock.repositories.signups import product_pk, variant_pk
 
@@ -416,7 +416,7 @@ class RestockRepository(Repository):
             index, partition = "GSI2", product_pk(shop_id, product_id)
         else:
             index, partition = "GSI1", variant_pk(shop_id, variant_id)
-        return waiting_signups(self, index, partition, start_key, want, channels, now)
+        return _waiting_in(self, index, partition, start_key, want, channels, now)
 
 
 # Pending (not notified, not unsubscribed, not blocked) and eligible: channel enabled, opt-in confirmed if required.
@@ -427,7 +427,7 @@ _WAITING = (
 QUERY_PAGE = 500
 
 
-def waiting_signups(
+def _waiting_in(
     repo: Repository,
     index: str,
     partition: str,
