@@ -41,7 +41,7 @@ def _table(scope: Construct, spec: TableSpec, *, retain: bool) -> dynamodb.Table
             index_name=index.name,
             partition_key=_key(index.partition_key),
             sort_key=_key(index.sort_key),
-            projection_type=dynamodb.ProjectionType.ALL,
+            projection_type=dynamodb.ProjectionType(index.projection),
         )
     # A stateful resource keeps its logical ID whatever the construct tree looks like: moving this construct
     # must never make CloudFormation create a second table.

@@ -120,6 +120,10 @@ class Repository:
 
     def batch_get(self, keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
         """Items for the keys (missing ones are simply absent), 100 keys per call, unprocessed keys retried."""
+        return [from_item(i) for i in self.batch_get_raw(keys, consistent)]
+
+    def batch_get_raw(self, keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
+        """`batch_get`'s items as DynamoDB returns them (typed attribute values), in no particular order."""
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             pending: dict[str, Any] = {
@@ -127,7 +131,7 @@ class Repository:
             }
             for attempt in range(_RETRIES):
                 response = self.client.batch_get_item(RequestItems=pending)
-                found.extend(from_item(i) for i in response.get("Responses", {}).get(self.table_name, []))
+                found.extend(response.get("Responses", {}).get(self.table_name, []))
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break

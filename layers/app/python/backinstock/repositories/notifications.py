@@ -1,8 +1,10 @@
 """The send log and the send worker's bookkeeping. Every DynamoDB expression for them lives here.
 
 Items (see docs/DATA_MODEL.md, "Sends: claim, provider, record"):
-- `SHOP#<id> / NOTIF#<uuid7>`: one delivery attempt (`sent` or `blocked`), with the variant and product index keys
-  (`GSI1PK=SHOP#<id>#VARIANT#<v>`, `GSI2PK=SHOP#<id>#PRODUCT#<p>`, sort key `NOTIF#<uuid7>`).
+- `SHOP#<id>#NOTIF#<nn> / NOTIF#<uuid7>`: one delivery attempt (`sent` or `blocked`), in one of the shop's 16 log
+  partitions (`nn` from the id: `shards`), with the variant and product index keys, sharded the same way
+  (`GSI1PK=SHOP#<id>#VARIANT#<v>#NOTIF#<nn>`, `GSI2PK=SHOP#<id>#PRODUCT#<p>#NOTIF#<nn>`, sort key `NOTIF#<uuid7>`):
+  a restock's log rows spread over 16 keys of the table and of each index.
 - A send's claim is on its signup (`last_send`: the send id, `sending` or `blocked`, the log row's id, the lease): one
   conditional UpdateItem before the provider is called, which also marks the signup notified; a redelivered message
   finds it there (`claim_of`) and does not send again. Claim items of the earlier layout
@@ -18,32 +20,34 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-import zlib
 from typing import Any
 
 from backinstock.ids import parse as ids_parse
 from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, from_item, key, serialize, to_item
+from backinstock.repositories.shards import SHARDS, partitions, sharded
 from backinstock.repositories.signups import (
     SEND_SPACING_CONDITION,
     ListFilter,
+    entity_prefix,
     first_ids,
     list_ids,
     product_pk,
     send_spacing_values,
     shop_pk,
     signup_key,
+    signup_pk,
     variant_pk,
 )
 
 NOTIF = "NOTIF#"
-SEND_SHARDS = 16  # claim partitions per shop: a restock's claims spread over 16 partition keys
+SEND_SHARDS = SHARDS  # claim and lease partitions per shop
 
 RELEASE_ATTEMPTS = 4  # a refused send's claim release: once, then 3 retries (50, 100, 200 ms)
 
 
 def send_pk(shop_id: str, send_id: str) -> str:
     """The claim partition of a send: `SHOP#<id>#SEND#<nn>`, `nn = crc32(send_id) % 16`."""
-    return f"SHOP#{shop_id}#SEND#{zlib.crc32(send_id.encode()) % SEND_SHARDS:02d}"
+    return sharded(f"SHOP#{shop_id}#SEND", send_id)
 
 
 def claim_key(shop_id: str, send_id: str) -> dict[str, Any]:
@@ -53,6 +57,38 @@ def claim_key(shop_id: str, send_id: str) -> dict[str, Any]:
 def send_partitions() -> list[Any]:
     """The partitions outside `SHOP#<id>` that hold a shop's send claims and leases (for the privacy purge)."""
     return [lambda s, n=n: f"SHOP#{s}#SEND#{n:02d}" for n in range(SEND_SHARDS)]
+
+
+def notification_pk(shop_id: str, notification_id: str) -> str:
+    """`SHOP#<id>#NOTIF#<nn>`: one of the shop's 16 log partitions, computed from the row's id."""
+    return sharded(entity_prefix(shop_id, NOTIF), notification_id)
+
+
+def notification_partitions(shop_id: str) -> list[str]:
+    """The 16 partition keys holding one shop's send-log rows."""
+    return partitions(entity_prefix(shop_id, NOTIF))
+
+
+def notification_key(shop_id: str, notification_id: str) -> dict[str, Any]:
+    return key(notification_pk(shop_id, notification_id), NOTIF + notification_id)
+
+
+def log_index_keys(notification: dict[str, Any]) -> dict[str, str]:
+    """A log row's index entries: its variant's (`GSI1`) and its product's (`GSI2`) list, each in the shard of the
+    row's id (`...#NOTIF#<nn>`), by row id."""
+    shop_id, row_id = notification["shop_id"], notification["notification_id"]
+    sk = NOTIF + row_id
+    return {
+        "GSI1PK": sharded(f"{variant_pk(shop_id, notification['variant_id'])}#NOTIF", row_id),
+        "GSI1SK": sk,
+        "GSI2PK": sharded(f"{product_pk(shop_id, notification['product_id'])}#NOTIF", row_id),
+        "GSI2SK": sk,
+    }
+
+
+def product_log_partitions(shop_id: str, product_id: int) -> list[str]:
+    """The 16 `GSI2` keys holding one product's log rows."""
+    return partitions(f"{product_pk(shop_id, product_id)}#NOTIF")
 
 
 def lease_id(month: str, send_ids: list[str]) -> str:
@@ -90,10 +126,10 @@ class NotNotifiable(Exception):
 
 class NotificationRepository(Repository):
     def notification(self, shop_id: str, notification_id: str) -> dict[str, Any] | None:
-        return self.read(shop_pk(shop_id), NOTIF + notification_id)
+        return self.read(notification_pk(shop_id, notification_id), NOTIF + notification_id)
 
     def notifications(self, shop_id: str, ids: list[str]) -> list[dict[str, Any]]:
-        return self.batch_get([key(shop_pk(shop_id), NOTIF + i) for i in ids])
+        return self.batch_get([notification_key(shop_id, i) for i in ids])
 
     def list_ids(self, shop_id: str, where: ListFilter, **window: Any) -> list[str]:
         return list_ids(self, shop_id, NOTIF, where, **window)
@@ -134,17 +170,10 @@ class NotificationRepository(Repository):
 
     def _log_put(self, notification: dict[str, Any]) -> dict[str, Any]:
         shop_id = notification["shop_id"]
-        item = {
-            **notification,
-            "entity": "notification",
-            "GSI1PK": variant_pk(shop_id, notification["variant_id"]),
-            "GSI1SK": NOTIF + notification["notification_id"],
-            "GSI2PK": product_pk(shop_id, notification["product_id"]),
-            "GSI2SK": NOTIF + notification["notification_id"],
-        }
+        item = {**notification, "entity": "notification", **log_index_keys(notification)}
         return {
             "Put": {
-                "Item": {**key(shop_pk(shop_id), NOTIF + notification["notification_id"]), **to_item(item)},
+                "Item": {**notification_key(shop_id, notification["notification_id"]), **to_item(item)},
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
         }
@@ -340,7 +369,7 @@ class NotificationRepository(Repository):
             if codes[0] == "ConditionalCheckFailed":
                 raise QuotaExceeded(month) from None
             if codes[1] == "ConditionalCheckFailed":
-                raise self._refused(self.read(shop_pk(shop_id), f"SIGNUP#{signup_id}"), send_id) from None
+                raise self._refused(self.read(signup_pk(shop_id, signup_id), f"SIGNUP#{signup_id}"), send_id) from None
             raise
         return None
 

@@ -1,9 +1,11 @@
 """Signups, their customers and the pending-uniqueness guard. Every DynamoDB expression for them lives here.
 
 Items (see docs/DATA_MODEL.md):
-- `SHOP#<id> / SIGNUP#<uuid7>`: the signup, with its customer and variant denormalized (one GetItem reads the
-  full representation). `GSI1PK=SHOP#<id>#VARIANT#<variant>` and `GSI2PK=SHOP#<id>#PRODUCT#<product>`, both with
-  `SIGNUP#<uuid7>` as sort key, serve the per-variant and per-product lists; UUIDv7 ids sort by creation time.
+- `SHOP#<id>#SIGNUP#<nn> / SIGNUP#<uuid7>`: the signup, with its customer and variant denormalized (one GetItem
+  reads the full representation), in one of the shop's 16 signup partitions (`nn` from the id: `shards`), so a
+  restock's claims spread over 16 keys. `GSI3PK=SHOP#<id>#VARIANT#<variant>` and `GSI4PK=SHOP#<id>#PRODUCT#<product>`,
+  both with `SIGNUP#<uuid7>` as sort key, keys only, serve the per-variant and per-product lists; UUIDv7 ids sort by
+  creation time.
 - `SHOP#<id> / CUSTOMER#<channel>#<contact>`: find-or-create in one UpdateItem (`if_not_exists`).
 - `SHOP#<id> / PENDING#<variant>#<channel>#<contact>`: at most one active (not yet notified, not unsubscribed)
   signup per contact, variant and channel, claimed in the same transaction as the signup's Put, so of two
@@ -16,13 +18,17 @@ the status filter is a FilterExpression on their existence.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from backinstock.errors import Conflict
 from backinstock.ids import id_bounds, iso
 from backinstock.models.status import status_of
-from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
+from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, from_item, key, serialize, to_item
+from backinstock.repositories.shards import merged, partitions, sharded
 
 SIGNUP = "SIGNUP#"
 ZERO = timedelta(0)
@@ -70,19 +76,40 @@ def guard_sk(variant_id: int, channel: str, contact: str) -> str:
     return f"PENDING#{variant_id}#{channel}#{contact}"
 
 
+def entity_prefix(shop_id: str, prefix: str) -> str:
+    """`SHOP#<id>#SIGNUP` / `SHOP#<id>#NOTIF`: the sharded partitions of one shop's signups or log rows."""
+    return f"{shop_pk(shop_id)}#{prefix.rstrip('#')}"
+
+
+def signup_pk(shop_id: str, signup_id: str) -> str:
+    """`SHOP#<id>#SIGNUP#<nn>`: one of the shop's 16 signup partitions (`shards`), computed from the id."""
+    return sharded(entity_prefix(shop_id, SIGNUP), signup_id)
+
+
+def signup_partitions(shop_id: str) -> list[str]:
+    """The 16 partition keys holding one shop's signups."""
+    return partitions(entity_prefix(shop_id, SIGNUP))
+
+
 def signup_key(shop_id: str, signup_id: str) -> dict[str, Any]:
-    return key(shop_pk(shop_id), SIGNUP + signup_id)
+    return key(signup_pk(shop_id, signup_id), SIGNUP + signup_id)
 
 
 def index_keys(signup: dict[str, Any]) -> dict[str, str]:
-    """A signup's two index entries: its variant's list (`GSI1`) and its product's (`GSI2`), by signup id."""
+    """A signup's two index entries, keys only (a send's claim rewrites neither): its variant's list (`GSI3`) and
+    its product's (`GSI4`), by signup id. Written only when the signup is created or moved, never by a send, so they
+    need no shards."""
     shop_id, sk = signup["shop_id"], SIGNUP + signup["signup_id"]
     return {
-        "GSI1PK": variant_pk(shop_id, signup["variant_id"]),
-        "GSI1SK": sk,
-        "GSI2PK": product_pk(shop_id, signup["product_id"]),
-        "GSI2SK": sk,
+        "GSI3PK": variant_pk(shop_id, signup["variant_id"]),
+        "GSI3SK": sk,
+        "GSI4PK": product_pk(shop_id, signup["product_id"]),
+        "GSI4SK": sk,
     }
+
+
+def _pending(item: dict[str, Any]) -> bool:
+    return not ({"notified_at", "unsubscribed_at", "blocked_at"} & item.keys())
 
 
 STATUS_FILTERS = {
@@ -91,20 +118,171 @@ STATUS_FILTERS = {
     "notified": "attribute_exists(notified_at) AND attribute_not_exists(unsubscribed_at)",
     "unsubscribed": "attribute_exists(unsubscribed_at)",
 }
+# The same filters on an item already read (a keys-only index lists keys: its filters run after the BatchGetItem).
+STATUS_TESTS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "pending": _pending,
+    "notified": lambda item: "notified_at" in item and "unsubscribed_at" not in item,
+    "unsubscribed": lambda item: "unsubscribed_at" in item,
+}
 
 
 class ListFilter:
-    """A key range and a FilterExpression for a Query over signups or notifications of one shop."""
+    """The filters of a listing of one shop's signups or log rows, each twice: a FilterExpression clause (a Query of
+    the table or of an index that projects every attribute) and the same test on an item already read (a Query of
+    a keys-only index, whose FilterExpression could not see the attributes: `Listing.keys_only`)."""
 
     def __init__(self) -> None:
         self.clauses: list[str] = []
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
+        self.tests: list[Callable[[dict[str, Any]], bool]] = []
 
-    def add(self, clause: str, names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
+    def add(
+        self,
+        clause: str,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+        test: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        if test is None:
+            raise ValueError(f"a list filter needs its test on a read item too: {clause}")
         self.clauses.append(f"({clause})")
         self.names.update(names or {})
         self.values.update({k: serialize(v) for k, v in (values or {}).items()})
+        self.tests.append(test)
+
+    def status(self, status: str) -> None:
+        self.add(STATUS_FILTERS[status], test=STATUS_TESTS[status])
+
+    def equals(self, attribute: str, value: Any) -> None:
+        self.add(
+            f"#{attribute} = :{attribute}",
+            names={f"#{attribute}": attribute},
+            values={f":{attribute}": value},
+            test=lambda item: item.get(attribute) == value,
+        )
+
+    def contains(self, attribute: str, value: str) -> None:
+        self.add(
+            f"contains(#{attribute}, :{attribute})",
+            names={f"#{attribute}": attribute},
+            values={f":{attribute}": value},
+            test=lambda item: value in str(item.get(attribute) or ""),
+        )
+
+    def copy(self) -> ListFilter:
+        out = ListFilter()
+        out.clauses, out.names, out.values, out.tests = (
+            list(self.clauses),
+            dict(self.names),
+            dict(self.values),
+            list(self.tests),
+        )
+        return out
+
+    def passes(self, item: dict[str, Any]) -> bool:
+        return all(test(item) for test in self.tests)
+
+
+@dataclass
+class Listing:
+    """The Queries behind a listing (newest first, one per partition: `merged` puts them together) and whether
+    they read a keys-only index (filters after the BatchGetItem) or carry the filter themselves."""
+
+    requests: list[dict[str, Any]]
+    keys_only: bool
+    where: ListFilter
+    prefix: str
+
+
+def list_request(
+    shop_id: str,
+    prefix: str,
+    where: ListFilter,
+    variant_id: int | None,
+    product_id: int | None,
+    start: datetime | None,
+    end: datetime,
+    before: str | None = None,
+) -> Listing:
+    """The narrowest key for the filters, the window as a key range (`before`: a sort key the listing resumes
+    after, newest first). Signups: the variant's or the product's keys-only index (`GSI3`, `GSI4`: one Query),
+    else the shop's 16 signup partitions. Log rows: the variant's (`GSI1`) or product's (`GSI2`) 16 sharded index
+    keys, else the shop's 16 log partitions."""
+    low, high = id_bounds(start, end)
+    high = min(prefix + high, before) if before else prefix + high
+    signups = prefix == SIGNUP
+    filters = where.copy()
+    if variant_id is not None:
+        index = "GSI3" if signups else "GSI1"
+        keys = [variant_pk(shop_id, variant_id)] if signups else partitions(f"{variant_pk(shop_id, variant_id)}#NOTIF")
+        if product_id is not None:
+            filters.equals("product_id", product_id)
+    elif product_id is not None:
+        index = "GSI4" if signups else "GSI2"
+        keys = [product_pk(shop_id, product_id)] if signups else partitions(f"{product_pk(shop_id, product_id)}#NOTIF")
+    else:
+        index, keys = "", partitions(entity_prefix(shop_id, prefix))
+    keys_only = signups and bool(index)
+    names = {"#pk": f"{index}PK" if index else "PK", "#sk": f"{index}SK" if index else "SK"}
+    template: dict[str, Any] = {
+        "ScanIndexForward": False,
+        "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+    }
+    if index:
+        template["IndexName"] = index
+    values: dict[str, Any] = {":low": {"S": prefix + low}, ":high": {"S": high}}
+    if filters.clauses and not keys_only:
+        template["FilterExpression"] = " AND ".join(filters.clauses)
+        values.update(filters.values)
+        names.update(filters.names)
+    template["ExpressionAttributeNames"] = names
+    requests = [{**template, "ExpressionAttributeValues": {**values, ":pk": {"S": pk}}} for pk in keys]
+    return Listing(requests, keys_only, filters, prefix)
+
+
+def _keys(repo: Repository, listing: Listing, page: int | None = None) -> Iterator[dict[str, Any]]:
+    """The listing's raw items, keys only (`PK`, `SK`), newest first across its partitions."""
+    requests = [{**r, "TableName": repo.table_name, "ProjectionExpression": "PK, SK"} for r in listing.requests]
+    if page:
+        requests = [{**r, "Limit": page} for r in requests]
+    return merged(repo.client, requests)
+
+
+def _matching(repo: Repository, listing: Listing, page: int = BATCH_GET_LIMIT) -> Iterator[dict[str, Any]]:
+    """The listing's full raw items that pass its filters, newest first: the Queries' own items, or (a keys-only
+    index) its keys read back `page` at a time (one BatchGetItem each) and tested."""
+    if not listing.keys_only:
+        requests = [{**r, "TableName": repo.table_name, "Limit": page} for r in listing.requests]
+        yield from merged(repo.client, requests)
+        return
+    chunk: list[dict[str, Any]] = []
+    for raw in _keys(repo, listing, page):
+        chunk.append({"PK": raw["PK"], "SK": raw["SK"]})
+        if len(chunk) == page:
+            yield from _read_back(repo, chunk, listing.where)
+            chunk = []
+    if chunk:
+        yield from _read_back(repo, chunk, listing.where)
+
+
+def _read_back(repo: Repository, keys: list[dict[str, Any]], where: ListFilter) -> Iterator[dict[str, Any]]:
+    """The items of `keys` in their order (BatchGetItem, strongly consistent) that pass `where`, raw."""
+    found = {(i["PK"]["S"], i["SK"]["S"]): i for i in repo.batch_get_raw(keys)}
+    for k in keys:
+        item = found.get((k["PK"]["S"], k["SK"]["S"]))
+        if item is not None and where.passes(from_item(item)):
+            yield item
+
+
+def _ids(repo: Repository, listing: Listing, page: int | None) -> Iterator[str]:
+    """The listing's ids: its keys alone when the Queries carry the filters (or there are none), else the items
+    read back and tested."""
+    if listing.keys_only and listing.where.tests:
+        items = _matching(repo, listing, page or BATCH_GET_LIMIT)
+    else:
+        items = _keys(repo, listing, page)
+    return (item["SK"]["S"][len(listing.prefix) :] for item in items)
 
 
 def list_ids(
@@ -119,11 +297,10 @@ def list_ids(
 ) -> list[str]:
     """Ids (newest first) of one shop's items with sort key `prefix<uuid7>` in the window that pass the filter.
 
-    The narrowest key serves the Query: the variant index, else the product index, else the shop's partition.
-    Only keys are projected: counting a big waitlist moves ids, not items. Never a Scan."""
-    request = list_request(shop_id, prefix, where, variant_id, product_id, start, end)
-    request["ProjectionExpression"] = "SK"
-    return [item["SK"]["S"][len(prefix) :] for item in repo.query(**request)]
+    The narrowest key serves the Query (`list_request`). Only keys are projected when the Query carries the filter:
+    counting a big waitlist moves ids, not items. Never a Scan."""
+    listing = list_request(shop_id, prefix, where, variant_id, product_id, start, end)
+    return list(_ids(repo, listing, None))
 
 
 def first_ids(
@@ -137,60 +314,17 @@ def first_ids(
     start: datetime | None,
     end: datetime,
 ) -> tuple[list[str], bool]:
-    """The first `limit` ids (newest first) of `list_ids`, and whether they are all of them: Query pages of `limit`
-    keys until that many pass the filter (one page when nothing is filtered out), never the whole listing."""
-    request = list_request(shop_id, prefix, where, variant_id, product_id, start, end)
-    request.update(TableName=repo.table_name, ProjectionExpression="SK", Limit=limit)
-    found: list[str] = []
-    while len(found) < limit:
-        response = repo.client.query(**request)
-        found += [item["SK"]["S"][len(prefix) :] for item in response.get("Items", [])]
-        if not response.get("LastEvaluatedKey"):
-            return found, True
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return found[:limit], False
-
-
-def list_request(
-    shop_id: str,
-    prefix: str,
-    where: ListFilter,
-    variant_id: int | None,
-    product_id: int | None,
-    start: datetime | None,
-    end: datetime,
-) -> dict[str, Any]:
-    """The Query (newest first) behind `list_ids`: the narrowest key, the window as a key range, the filter."""
-    low, high = id_bounds(start, end)
-    values: dict[str, Any] = {":low": {"S": prefix + low}, ":high": {"S": prefix + high}}
-    request: dict[str, Any] = {"ScanIndexForward": False}
-    if variant_id is not None:
-        request["IndexName"] = "GSI1"
-        condition = "GSI1PK = :pk AND GSI1SK BETWEEN :low AND :high"
-        values[":pk"] = {"S": variant_pk(shop_id, variant_id)}
-        if product_id is not None:
-            where.add("product_id = :product", values={":product": product_id})
-    elif product_id is not None:
-        request["IndexName"] = "GSI2"
-        condition = "GSI2PK = :pk AND GSI2SK BETWEEN :low AND :high"
-        values[":pk"] = {"S": product_pk(shop_id, product_id)}
-    else:
-        condition = "PK = :pk AND SK BETWEEN :low AND :high"
-        values[":pk"] = {"S": shop_pk(shop_id)}
-    request["KeyConditionExpression"] = condition
-    if where.clauses:
-        request["FilterExpression"] = " AND ".join(where.clauses)
-        values.update(where.values)
-        if where.names:
-            request["ExpressionAttributeNames"] = where.names
-    request["ExpressionAttributeValues"] = values
-    return request
+    """The first `limit` ids (newest first) of `list_ids`, and whether they are all of them: each partition is read
+    a page of `limit` keys at a time, and only as far as the merge needs, never the whole listing."""
+    listing = list_request(shop_id, prefix, where, variant_id, product_id, start, end)
+    found = list(islice(_ids(repo, listing, limit + 1), limit + 1))
+    return found[:limit], len(found) <= limit
 
 
 class SignupRepository(Repository):
     # ------------------------------------------------------------------------------------------------ reads
     def signup(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
-        return self.read(shop_pk(shop_id), SIGNUP + signup_id)
+        return self.read(signup_pk(shop_id, signup_id), SIGNUP + signup_id)
 
     def signups(self, shop_id: str, signup_ids: list[str]) -> dict[str, dict[str, Any]]:
         """id -> item for the ids that exist in this shop (BatchGetItem, 100 per call, strongly consistent)."""
@@ -203,46 +337,57 @@ class SignupRepository(Repository):
     def first_ids(self, shop_id: str, where: ListFilter, limit: int, **window: Any) -> tuple[list[str], bool]:
         return first_ids(self, shop_id, SIGNUP, where, limit, **window)
 
+    EXPORT_PAGE = BATCH_GET_LIMIT
+
     def iter_pages(
         self, shop_id: str, where: ListFilter, start_key: dict[str, Any] | None = None, **window: Any
-    ) -> Any:
-        """Full signup items of a listing, newest first, a Query page at a time: yields (items, raw keys of each
-        item) so that a long export can resume after any item (`start_key`, an item's raw key)."""
-        request = list_request(shop_id, SIGNUP, where, **window)
-        request["TableName"] = self.table_name
-        key_names = ["PK", "SK"]
-        if request.get("IndexName"):
-            key_names += [f"{request['IndexName']}PK", f"{request['IndexName']}SK"]
-        while True:
-            if start_key:
-                request["ExclusiveStartKey"] = start_key
-            response = self.client.query(**request)
-            raw = response.get("Items", [])
-            yield [from_item(i) for i in raw], [{k: i[k] for k in key_names} for i in raw]
-            start_key = response.get("LastEvaluatedKey")
-            if not start_key:
-                return
+    ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+        """Full signup items of a listing, newest first, `EXPORT_PAGE` at a time: yields (items, each item's
+        cursor) so that a long export can resume after any item (`start_key`: `{"SK": ...}`; the raw key of the
+        layout before the shards, which also holds `SK`, resumes too)."""
+        before = start_key["SK"]["S"] if start_key else None
+        listing = list_request(shop_id, SIGNUP, where, **window, before=before)
+        page: list[dict[str, Any]] = []
+        for raw in _matching(self, listing, self.EXPORT_PAGE):
+            if raw["SK"]["S"] == before:
+                continue  # the window's bound is inclusive: the cursor's own item was exported already
+            page.append(raw)
+            if len(page) == self.EXPORT_PAGE:
+                yield [from_item(i) for i in page], [{"SK": i["SK"]} for i in page]
+                page = []
+        if page:
+            yield [from_item(i) for i in page], [{"SK": i["SK"]} for i in page]
 
     def count(self, shop_id: str, where: ListFilter, **window: Any) -> int:
-        """How many signups a listing matches (Select=COUNT: no item leaves DynamoDB)."""
-        request = list_request(shop_id, SIGNUP, where, **window)
-        request["Select"] = "COUNT"
+        """How many signups a listing matches: Select=COUNT on each partition (no item leaves DynamoDB), or, on a
+        keys-only index with filters, the items read back and tested."""
+        listing = list_request(shop_id, SIGNUP, where, **window)
+        if listing.keys_only:
+            return sum(1 for _ in _ids(self, listing, None))
         paginator = self.client.get_paginator("query")
-        return sum(page["Count"] for page in paginator.paginate(TableName=self.table_name, **request))
+        return sum(
+            page["Count"]
+            for request in listing.requests
+            for page in paginator.paginate(TableName=self.table_name, Select="COUNT", **request)
+        )
 
     def by_variant(self, shop_id: str, variant_id: int, start_key: dict[str, Any] | None, limit: int) -> Any:
-        """One page of a variant's signups, oldest first, for the transfer worker. Returns (items, next key)."""
+        """One page of a variant's signups, oldest first, for the transfer worker: its keys-only index (`GSI3`),
+        then the items (one BatchGetItem). Returns (items, next key)."""
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk AND begins_with(GSI1SK, :signup)",
+            "IndexName": "GSI3",
+            "KeyConditionExpression": "GSI3PK = :pk AND begins_with(GSI3SK, :signup)",
             "ExpressionAttributeValues": {":pk": {"S": variant_pk(shop_id, variant_id)}, ":signup": {"S": SIGNUP}},
             "Limit": limit,
         }
         if start_key:
             request["ExclusiveStartKey"] = start_key
         response = self.client.query(**request)
-        return [from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+        keys = [{"PK": i["PK"], "SK": i["SK"]} for i in response.get("Items", [])]
+        found = {i["SK"]: i for i in self.batch_get(keys)}
+        items = [found[k["SK"]["S"]] for k in keys if k["SK"]["S"] in found]
+        return items, response.get("LastEvaluatedKey")
 
     # ------------------------------------------------------------------------------------------- customers
     def upsert_customer(
@@ -476,19 +621,19 @@ class SignupRepository(Repository):
             "product_id": target["product_id"],
             "variant_title": target.get("title"),
             "product_title": target.get("product_title"),
-            "GSI1PK": variant_pk(shop_id, target["variant_id"]),
-            "GSI2PK": product_pk(shop_id, target["product_id"]),
+            "GSI3PK": variant_pk(shop_id, target["variant_id"]),
+            "GSI4PK": product_pk(shop_id, target["product_id"]),
         }
         sets = [f"#{k} = :{k}" for k, v in new_values.items() if v is not None]
         removes = [f"#{k}" for k, v in new_values.items() if v is None]
         names = {f"#{k}": k for k in new_values}
         values = {f":{k}": serialize(v) for k, v in new_values.items() if v is not None}
-        values[":from"] = serialize(signup["GSI1PK"])
+        values[":from"] = serialize(signup["GSI3PK"])
         update = {
             "Update": {
                 "Key": signup_key(shop_id, signup["signup_id"]),
                 "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
-                "ConditionExpression": "GSI1PK = :from",
+                "ConditionExpression": "GSI3PK = :from",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
             }
@@ -523,8 +668,8 @@ class SignupRepository(Repository):
                 self.client.delete_item(
                     TableName=self.table_name,
                     Key=signup_key(shop_id, signup["signup_id"]),
-                    ConditionExpression="GSI1PK = :from",
-                    ExpressionAttributeValues={":from": serialize(signup["GSI1PK"])},
+                    ConditionExpression="GSI3PK = :from",
+                    ExpressionAttributeValues={":from": serialize(signup["GSI3PK"])},
                 )
                 self.release_guard(signup)
                 return False

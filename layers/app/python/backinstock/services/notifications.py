@@ -40,7 +40,7 @@ def list_notifications(
     from the matching ids)."""
     where = ListFilter()
     if query.status:
-        where.add("#status = :status", names={"#status": "status"}, values={":status": query.status})
+        where.equals("status", query.status)
 
     def fetch(page_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {i["notification_id"]: i for i in repo.notifications(shop_id, page_ids)}

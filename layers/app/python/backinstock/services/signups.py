@@ -22,7 +22,7 @@ from backinstock.queue import SENDS_PER_MESSAGE, SendQueue
 from backinstock.repositories.catalog import CatalogRepository
 from backinstock.repositories.rollups import RollupRepository
 from backinstock.repositories.shops import ShopRepository
-from backinstock.repositories.signups import STATUS_FILTERS, GuardTaken, ListFilter, SignupMissing, SignupRepository
+from backinstock.repositories.signups import GuardTaken, ListFilter, SignupMissing, SignupRepository
 from backinstock.services.rollups import dimension_for
 
 OUTSTANDING_FOR = timedelta(minutes=15)  # a notify's send that was never processed stops holding later ones
@@ -88,7 +88,7 @@ def page(
     `EXACT_UP_TO` (`first_ids`); a listing that ends there is counted from them. A longer one is counted by
     `counted(upper bound, now)` (the rollup counters) when its filters have a counter, else from every matching id."""
     if query.channel:
-        where.add("channel = :channel", values={":channel": query.channel})
+        where.equals("channel", query.channel)
     now = now or ids.now()
     upper = query.upper_bound(now)
     start = (query.page - 1) * query.per_page
@@ -149,11 +149,11 @@ def list_signups(
 ) -> m.SignupList:
     where = ListFilter()
     if query.status:
-        where.add(STATUS_FILTERS[query.status])
+        where.status(query.status)
     if query.email:
-        where.add("contains(search_email, :email)", values={":email": m.normalize_email(query.email)})
+        where.contains("search_email", m.normalize_email(query.email))
     if query.phone:
-        where.add("contains(search_phone, :phone)", values={":phone": m.normalize_phone(query.phone)})
+        where.contains("search_phone", m.normalize_phone(query.phone))
     list_ids = partial(waitlist.signups.list_ids, shop_id)
     counted = None
     if waitlist.rollups is not None and not query.email and not query.phone:

@@ -14,20 +14,20 @@ from typing import Any
 from backinstock import ids
 from backinstock.models.signups import SignupExport
 from backinstock.models.status import status_of
-from backinstock.repositories.signups import STATUS_FILTERS, ListFilter, SignupRepository
+from backinstock.repositories.signups import ListFilter, SignupRepository
 from backinstock.services.exports import Opened
 
 
 def _filter(q: SignupExport) -> ListFilter:
     where = ListFilter()
     if q.status:
-        where.add(STATUS_FILTERS[q.status])
+        where.status(q.status)
     if q.channel:
-        where.add("channel = :channel", values={":channel": q.channel})
+        where.equals("channel", q.channel)
     if q.email:
-        where.add("contains(search_email, :email)", values={":email": q.email})
+        where.contains("search_email", q.email)
     if q.phone:
-        where.add("contains(search_phone, :phone)", values={":phone": q.phone})
+        where.contains("search_phone", q.phone)
     return where
 
 
