@@ -64,11 +64,13 @@ def signup_record(shop_id: str = "s1", **extra: Any) -> dict[str, Any]:
 def mark(shop_id: str, signup_id: str, field: str) -> None:
     """As the send worker (blocked_at) or the unsubscribe link (unsubscribed_at) records it."""
     from backinstock import deps
+    from backinstock.repositories.signups import signup_key
 
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        Key=signup_key(shop_id, signup_id),
+        ConditionExpression="attribute_exists(PK)",
         UpdateExpression="SET #f = :t",
         ExpressionAttributeNames={"#f": field},
         ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}},
@@ -78,11 +80,13 @@ def mark(shop_id: str, signup_id: str, field: str) -> None:
 def mark_notified(shop_id: str, signup_id: str) -> None:
     """As the send worker records a send (the pipeline itself is tested in test_send_worker)."""
     from backinstock import deps
+    from backinstock.repositories.signups import signup_key
 
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        Key=signup_key(shop_id, signup_id),
+        ConditionExpression="attribute_exists(PK)",
         UpdateExpression="SET notified_at = :t, last_notified_at = :t ADD notifications_sent :one",
         ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}, ":one": {"N": "1"}},
     )
@@ -92,6 +96,7 @@ def make_push(shop_id: str, signup_id: str) -> str:
     """Turns a signup into a push one, as the storefront widget writes them (the admin API creates email and sms
     ones): an SNS platform endpoint of its own. Its ARN."""
     from backinstock import aws, deps
+    from backinstock.repositories.signups import signup_key
 
     sns = aws.client("sns")
     app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
@@ -100,7 +105,8 @@ def make_push(shop_id: str, signup_id: str) -> str:
     repo = deps.signups()
     repo.client.update_item(
         TableName=repo.table_name,
-        Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": f"SIGNUP#{signup_id}"}},
+        Key=signup_key(shop_id, signup_id),
+        ConditionExpression="attribute_exists(PK)",
         UpdateExpression="SET channel = :push, push_endpoint = :arn",
         ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
     )

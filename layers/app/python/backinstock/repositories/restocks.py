@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
+from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, from_item, key, serialize, to_item
 
 RUNNING = "running"
 CANCELLED = "cancelled"
@@ -408,23 +408,27 @@ class RestockRepository(Repository):
         channels: list[str],
         now: int | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """A campaign's next waiting signups (`_waiting_in`): the variant's (its `GSI1` list) or, when any
-        variant of the product applies (`whole_product`), the product's (its `GSI2` list)."""
+        """A campaign's next waiting signups (`_waiting_in`): the variant's (its keys-only `GSI3` list) or, when
+        any variant of the product applies (`whole_product`), the product's (its keys-only `GSI4` list)."""
         from backinstock.repositories.signups import product_pk, variant_pk
 
         if whole_product:
-            index, partition = "GSI2", product_pk(shop_id, product_id)
+            index, partition = "GSI4", product_pk(shop_id, product_id)
         else:
-            index, partition = "GSI1", variant_pk(shop_id, variant_id)
+            index, partition = "GSI3", variant_pk(shop_id, variant_id)
         return _waiting_in(self, index, partition, start_key, want, channels, now)
 
 
-# Pending (not notified, not unsubscribed, not blocked) and eligible: channel enabled, opt-in confirmed if required.
-_WAITING = (
-    "attribute_not_exists(notified_at) AND attribute_not_exists(unsubscribed_at) AND attribute_not_exists(blocked_at) "
-    "AND (attribute_not_exists(optin_required) OR optin_required = :false OR attribute_exists(optin_confirmed_at))"
-)
-QUERY_PAGE = 500
+def _waiting(item: dict[str, Any], channels: list[str], now: int | None) -> bool:
+    """Pending (not notified, not unsubscribed, not blocked) and eligible: its channel enabled, opt-in confirmed if
+    required, and (`now`, epoch seconds) no notify holding its send slot (`send_outstanding_until`)."""
+    if {"notified_at", "unsubscribed_at", "blocked_at"} & item.keys():
+        return False
+    if item.get("optin_required") and "optin_confirmed_at" not in item:
+        return False
+    if item.get("channel") not in channels:
+        return False
+    return now is None or int(item.get("send_outstanding_until", 0)) <= now
 
 
 def _waiting_in(
@@ -436,44 +440,63 @@ def _waiting_in(
     channels: list[str],
     now: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Up to `want` waiting signups of an index partition (a variant's `GSI1`, a product's `GSI2`), oldest first
-    (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (None: no more waiting).
-    `now` (epoch seconds): leave out signups whose send slot a notify holds (`send_outstanding_until`: its send is
-    queued or in flight, or within the resend spacing window): they get that alert, not a second one."""
+    """Up to `want` waiting signups (`_waiting`) of a keys-only index partition (a variant's `GSI3`, a product's
+    `GSI4`), oldest first (UUIDv7 sort keys), after `start_key`. Returns them and the cursor to continue from (the
+    key of the last one returned; None: no more waiting). `now` (epoch seconds): leave out signups whose send slot
+    a notify holds (`send_outstanding_until`: its send is queued or in flight, or within the resend spacing
+    window): they get that alert, not a second one.
+
+    The index holds keys only, so the filter runs here on the items read back (BatchGetItem, strongly consistent,
+    `BATCH_GET_LIMIT` keys a call, only as many as it takes to find one more than wanted). Calls: one Query of
+    `want + 1` keys (about 200 bytes each: 1,001 keys is one page) and ceil(keys read / 100) BatchGetItems. When
+    every signup read is waiting, a step of 1,000 is 1 Query + 11 BatchGetItems; each signup of the index that is
+    not waiting (notified, unsubscribed, blocked, opted out, another channel) before the last one picked adds a key
+    to read back (1 BatchGetItem per 100 of them) and, beyond the first page, a Query per `want + 1` of them.
+
+    The cursor (`{"SK": "SIGNUP#<id>", ...}`) resumes by key condition (`GSI3SK > SK`), not ExclusiveStartKey, so a
+    cursor of the layout before the shards (a `GSI1` key, which holds the same `SK`) resumes too."""
+    from backinstock.repositories.signups import SIGNUP
+
     if not channels or want <= 0:
         return [], None
-    names = {"#pk": f"{index}PK", "#sk": f"{index}SK", "#ch": "channel"}
-    values: dict[str, Any] = {
-        ":pk": {"S": partition},
-        ":signup": {"S": "SIGNUP#"},
-        ":false": {"BOOL": False},
-        **{f":c{i}": {"S": c} for i, c in enumerate(channels)},
-    }
-    channel_filter = "#ch IN (" + ", ".join(f":c{i}" for i in range(len(channels))) + ")"
-    if now is not None:
-        channel_filter += " AND (attribute_not_exists(send_outstanding_until) OR send_outstanding_until <= :now)"
-        values[":now"] = {"N": str(now)}
+    names = {"#pk": f"{index}PK", "#sk": f"{index}SK"}
+    values: dict[str, Any] = {":pk": {"S": partition}}
+    if start_key:
+        condition = "#pk = :pk AND #sk > :after"
+        values[":after"] = {"S": start_key["SK"]["S"]}
+    else:
+        condition = "#pk = :pk AND begins_with(#sk, :signup)"
+        values[":signup"] = {"S": SIGNUP}
     # One more than wanted is read: its presence says whether a next batch exists, so the last batch ends the
     # campaign instead of a Wait of `wait_hours` followed by an empty step.
     found: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    cursor = start_key
+    page_start: dict[str, Any] | None = None
     while True:
         request: dict[str, Any] = {
             "TableName": repo.table_name,
             "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :signup)",
-            "FilterExpression": f"{_WAITING} AND {channel_filter}",
+            "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
-            "Limit": QUERY_PAGE,
+            "Limit": max(want + 1 - len(found), BATCH_GET_LIMIT),
         }
-        if cursor:
-            request["ExclusiveStartKey"] = cursor
+        if page_start:
+            request["ExclusiveStartKey"] = page_start
         response = repo.client.query(**request)
-        for item in response.get("Items", []):
-            found.append((from_item(item), {k: item[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}))
-            if len(found) > want:
-                return [f[0] for f in found[:want]], found[want - 1][1]
-        cursor = response.get("LastEvaluatedKey")
-        if not cursor:
+        keys = [{"PK": i["PK"], "SK": i["SK"]} for i in response.get("Items", [])]
+        for chunk in range(0, len(keys), BATCH_GET_LIMIT):
+            part = keys[chunk : chunk + BATCH_GET_LIMIT]
+            read = {i["SK"]["S"]: i for i in repo.batch_get_raw(part)}
+            for k in part:
+                raw = read.get(k["SK"]["S"])  # absent: deleted since the index listed it
+                if raw is None:
+                    continue
+                item = from_item(raw)
+                if not _waiting(item, channels, now):
+                    continue
+                found.append((item, {"SK": k["SK"]}))
+                if len(found) > want:
+                    return [f[0] for f in found[:want]], found[want - 1][1]
+        page_start = response.get("LastEvaluatedKey")
+        if not page_start:
             return [f[0] for f in found], None
