@@ -419,6 +419,9 @@ class RestockRepository(Repository):
         return _waiting_in(self, index, partition, start_key, want, channels, now)
 
 
+KEY_PAGE = 1_000  # keys of a keys-only index Query after the first (about 200 KB: one page)
+
+
 def _waiting(item: dict[str, Any], channels: list[str], now: int | None) -> bool:
     """Pending (not notified, not unsubscribed, not blocked) and eligible: its channel enabled, opt-in confirmed if
     required, and (`now`, epoch seconds) no notify holding its send slot (`send_outstanding_until`)."""
@@ -446,14 +449,17 @@ def _waiting_in(
     a notify holds (`send_outstanding_until`: its send is queued or in flight, or within the resend spacing
     window): they get that alert, not a second one.
 
-    The index holds keys only, so the filter runs here on the items read back (BatchGetItem, strongly consistent,
-    `BATCH_GET_LIMIT` keys a call, only as many as it takes to find one more than wanted). Calls: one Query of
-    `want + 1` keys (about 200 bytes each: 1,001 keys is one page) and ceil(keys read / 100) BatchGetItems. When
-    every signup read is waiting, a step of 1,000 is 1 Query + 11 BatchGetItems; each signup of the index that is
-    not waiting (notified, unsubscribed, blocked, opted out, another channel) before the last one picked adds a key
-    to read back (1 BatchGetItem per 100 of them) and, beyond the first page, a Query per `want + 1` of them.
+    The index holds keys only, so the filter runs here, on the items read back (BatchGetItem, strongly consistent,
+    `BATCH_GET_LIMIT` keys a call, only as far as it takes to find one more than wanted). Calls: the first Query
+    reads `want + 1` keys (about 200 bytes each: 1,001 keys are one page), each further one `KEY_PAGE` keys (or what
+    is still wanted, if more), and the keys are read back ceil(keys read back / 100) BatchGetItems. When every
+    signup read is waiting, a step of 1,000 costs 1 Query + 11 BatchGetItems and a step of 10, 1 Query + 1
+    BatchGetItem. Each signup of the index that is not waiting (notified, unsubscribed, blocked, opted in
+    unconfirmed, another channel, a notify's slot) met before the last one wanted is one more key read back (a
+    BatchGetItem per 100 of them) and, past the first page, a Query per `KEY_PAGE` of them: a variant's notified
+    signups stay in its index, so a restock after a big one reads those back (a Query filter read them too).
 
-    The cursor (`{"SK": "SIGNUP#<id>", ...}`) resumes by key condition (`GSI3SK > SK`), not ExclusiveStartKey, so a
+    The cursor (`{"SK": "SIGNUP#<id>"}`) resumes by key condition (`GSI3SK > SK`), not ExclusiveStartKey, so a
     cursor of the layout before the shards (a `GSI1` key, which holds the same `SK`) resumes too."""
     from backinstock.repositories.signups import SIGNUP
 
@@ -471,6 +477,7 @@ def _waiting_in(
     # campaign instead of a Wait of `wait_hours` followed by an empty step.
     found: list[tuple[dict[str, Any], dict[str, Any]]] = []
     page_start: dict[str, Any] | None = None
+    limit = want + 1
     while True:
         request: dict[str, Any] = {
             "TableName": repo.table_name,
@@ -478,7 +485,7 @@ def _waiting_in(
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
-            "Limit": max(want + 1 - len(found), BATCH_GET_LIMIT),
+            "Limit": limit,
         }
         if page_start:
             request["ExclusiveStartKey"] = page_start
@@ -500,3 +507,4 @@ def _waiting_in(
         page_start = response.get("LastEvaluatedKey")
         if not page_start:
             return [f[0] for f in found], None
+        limit = max(want + 1 - len(found), KEY_PAGE)

@@ -381,6 +381,14 @@ class SignupRepository(Repository):
             "ExpressionAttributeValues": {":pk": {"S": variant_pk(shop_id, variant_id)}, ":signup": {"S": SIGNUP}},
             "Limit": limit,
         }
+        if start_key and "GSI3PK" not in start_key:
+            # a transfer queued before the shards resumes from its `GSI1` key: the same signup's key on `GSI3`
+            sort_key = start_key["SK"]["S"]
+            start_key = {
+                **signup_key(shop_id, sort_key[len(SIGNUP) :]),
+                "GSI3PK": {"S": variant_pk(shop_id, variant_id)},
+                "GSI3SK": {"S": sort_key},
+            }
         if start_key:
             request["ExclusiveStartKey"] = start_key
         response = self.client.query(**request)
