@@ -66,3 +66,29 @@ def test_a_query_reads_its_partition_in_key_order_within_its_condition(aws: None
 
 def aws_client() -> Any:
     return aws.client("dynamodb")
+
+
+def test_a_keys_only_index_answers_its_keys_and_the_tables_only(aws: None) -> None:
+    from backinstock import infra_spec
+
+    client, table = aws_client(), "backinstock"
+    keys_only = [i for i in infra_spec.MAIN_TABLE.indexes if i.projection == "KEYS_ONLY"]
+    assert [i.name for i in keys_only] == ["GSI3", "GSI4"]
+    item = {
+        "PK": {"S": "P#01"},
+        "SK": {"S": "S#1"},
+        "GSI3PK": {"S": "V"},
+        "GSI3SK": {"S": "S#1"},
+        "GSI4PK": {"S": "W"},
+        "GSI4SK": {"S": "S#1"},
+        "channel": {"S": "email"},
+    }
+    client.put_item(TableName=table, Item=item)
+    for index, pk in (("GSI3", "V"), ("GSI4", "W")):
+        found = client.query(
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression=f"{index}PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+        )["Items"]
+        assert found == [{k: item[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}]
