@@ -283,3 +283,55 @@ def test_a_transfer_page_resumes_from_a_key_of_the_layout_before_the_shards(
     first, next_key = deps.signups().by_variant(shop.id, 101, None, 2)
     rest, end = deps.signups().by_variant(shop.id, 101, next_key, 10)
     assert [i["signup_id"] for i in first + rest] == made and end is None
+
+
+def test_a_campaign_step_of_1000_is_one_query_and_11_batch_gets_when_all_are_waiting(shop: Shop) -> None:
+    # Given 1,200 signups of variant 101 written as the create writes them, the oldest 150 of them notified
+    from datetime import timedelta
+
+    from backinstock.repositories.base import to_item
+    from backinstock.repositories.signups import index_keys
+
+    start = ids.now() - timedelta(days=1)
+    made = []
+    for n in range(1200):
+        at = start + timedelta(milliseconds=n)
+        made.append(
+            {
+                "entity": "signup",
+                "shop_id": shop.id,
+                "signup_id": ids.uuid7(at),
+                "variant_id": 101,
+                "product_id": 10,
+                "channel": "email",
+                "contact": f"big{n}@example.com",
+                "created_at": ids.iso(at),
+                **({"notified_at": ids.iso(at)} if n < 150 else {}),
+            }
+        )
+    assert [s["signup_id"] for s in made] == sorted(s["signup_id"] for s in made)
+    repo = deps.restocks().restocks
+    repo.batch_write(
+        [
+            {"PutRequest": {"Item": {**signup_key(shop.id, s["signup_id"]), **to_item({**s, **index_keys(s)})}}}
+            for s in made
+        ]
+    )
+    calls: Counter[str] = Counter()
+    count_calls(repo.client, "dynamodb", calls)
+    # When a campaign's steps pick 1,000 at a time
+    first, cursor = repo.waiting_signups(shop.id, 101, 10, False, None, 1000, ["email"], None)
+    # Then the first step reads 1,001 keys (one Query) and 1,001 items (11 BatchGetItems), then 150 more keys of the
+    # next Query to get past the 150 notified ones (2 BatchGetItems)
+    assert [s["signup_id"] for s in first] == [s["signup_id"] for s in made[150:1150]]
+    assert calls == {"Query": 2, "BatchGetItem": 13}
+    calls.clear()
+    rest, end = repo.waiting_signups(shop.id, 101, 10, False, cursor, 1000, ["email"], None)
+    assert [s["signup_id"] for s in rest] == [s["signup_id"] for s in made[1150:]] and end is None
+    assert calls == {"Query": 1, "BatchGetItem": 1}
+    calls.clear()
+    # And a campaign of the same variant once the notified ones are no longer first: 1 Query, 11 BatchGetItems
+    skipped, _ = repo.waiting_signups(
+        shop.id, 101, 10, False, {"SK": {"S": f"SIGNUP#{made[149]['signup_id']}"}}, 1000, ["email"], None
+    )
+    assert len(skipped) == 1000 and calls == {"Query": 1, "BatchGetItem": 11}
