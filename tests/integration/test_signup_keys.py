@@ -335,3 +335,21 @@ def test_a_campaign_step_of_1000_is_one_query_and_11_batch_gets_when_all_are_wai
         shop.id, 101, 10, False, {"SK": {"S": f"SIGNUP#{made[149]['signup_id']}"}}, 1000, ["email"], None
     )
     assert len(skipped) == 1000 and calls == {"Query": 1, "BatchGetItem": 11}
+
+
+def test_a_signup_moved_to_another_variant_after_its_key_was_listed_is_not_picked(
+    shop: Shop, waiting: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = deps.restocks().restocks
+    original = repo.batch_get_raw
+
+    def moved_first(keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
+        monkeypatch.setattr(repo, "batch_get_raw", original)
+        item = deps.signups().signup(shop.id, waiting["w1"])
+        assert item is not None and deps.signups().move(item, {"variant_id": 201, "product_id": 20}, take_guard=True)
+        return original(keys, consistent)
+
+    monkeypatch.setattr(repo, "batch_get_raw", moved_first)
+    picked, cursor = repo.waiting_signups(shop.id, 101, 10, False, None, 100, ["email"], None)
+    w = waiting
+    assert ([s["signup_id"] for s in picked], cursor) == ([w["w2"], w["w3"], w["c"], w["w4"], w["w5"]], None)

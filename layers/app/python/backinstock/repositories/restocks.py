@@ -495,9 +495,9 @@ def _waiting_in(
             part = keys[chunk : chunk + BATCH_GET_LIMIT]
             read = {i["SK"]["S"]: i for i in repo.batch_get_raw(part)}
             for k in part:
-                raw = read.get(k["SK"]["S"])  # absent: deleted since the index listed it
-                if raw is None:
-                    continue
+                raw = read.get(k["SK"]["S"])
+                if raw is None or raw.get(f"{index}PK") != {"S": partition}:
+                    continue  # deleted, or moved to another variant, since the index listed it
                 item = from_item(raw)
                 if not _waiting(item, channels, now):
                     continue
