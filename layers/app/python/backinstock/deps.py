@@ -266,10 +266,11 @@ def erasures() -> PrivacyRepository:
 @factory
 def privacy() -> Privacy:
     """The privacy webhooks' dependencies; `shop/redact` also purges the report rollups' and the send claims'
-    partitions."""
+    partitions, and the 16 signup and 16 send-log partitions."""
     from backinstock.providers import SesEmail
     from backinstock.repositories import notifications as notification_repository
     from backinstock.repositories import rollups as rollup_repository
+    from backinstock.repositories import signups as signup_repository
     from backinstock.repositories.privacy import PrivacyRepository
     from backinstock.services.privacy import Privacy
 
@@ -278,7 +279,12 @@ def privacy() -> Privacy:
         shops=shops(),
         secrets=shop_secrets(),
         email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
-        extra_partitions=(*rollup_repository.shop_partitions(), *notification_repository.send_partitions()),
+        extra_partitions=(
+            *rollup_repository.shop_partitions(),
+            *notification_repository.send_partitions(),
+            *signup_repository.purge_partitions(),
+            *notification_repository.log_partitions(),
+        ),
     )
 
 
