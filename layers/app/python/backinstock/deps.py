@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports
     from backinstock.services.merchant_alerts import MerchantAlerts
+    from backinstock.services.migration import KeyMigration
     from backinstock.services.offers import Offers
     from backinstock.services.pacing import Pace
     from backinstock.services.preorder_ledger import Ledger
@@ -121,6 +122,15 @@ def rollups() -> RollupRepository:
     from backinstock.repositories.rollups import RollupRepository
 
     return RollupRepository(config.table_name())
+
+
+@factory
+def key_migration() -> KeyMigration:
+    """`backinstock migrate keys`: the moves of the rows of the layout before issue 23, and the shops."""
+    from backinstock.repositories.migration import KeyMigrationRepository
+    from backinstock.services.migration import KeyMigration
+
+    return KeyMigration(records=KeyMigrationRepository(config.table_name()), shops=shops())
 
 
 @factory
