@@ -118,8 +118,14 @@ def test_migration_moves_every_row_once_and_the_reports_do_not_move(
     assert dry["signups"] == {"to_move": 40} and dry["notifications"] == {"to_move": moved - 40}
     assert len(old_rows(shop.id)) == moved and sharded_rows(shop.id) == []  # a dry run writes nothing
 
+    calls: Counter[str] = Counter()
+    aws.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
+    )
     assert cli.main(["migrate", "keys", "--shop", shop.id]) == 0
     summary = json.loads(capsys.readouterr().out)
+    # three writes a row (copy and mark, unmark, delete), a Query per page of 100 of each kind, the shop's GetItem
+    assert calls == {"TransactWriteItems": moved, "UpdateItem": moved, "DeleteItem": moved, "Query": 2, "GetItem": 1}
     assert summary == {
         "dry_run": False,
         "shops": 1,
