@@ -347,6 +347,16 @@ class SignupRepository(Repository):
     def signup(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
         return self.read(signup_pk(shop_id, signup_id), SIGNUP + signup_id)
 
+    def guard_owner(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
+        """The signup a pending guard names: at its key, else where the layout before issue 23 kept it (a table
+        `backinstock migrate keys` has not moved yet), so that a customer still waiting there is not signed up a
+        second time. A second GetItem only for an owner not found, the rare path of a create refused by a guard."""
+        found = self.signup(shop_id, signup_id)
+        if found is None:
+            legacy = legacy_signup_key(shop_id, signup_id)
+            found = self.read(legacy["PK"]["S"], legacy["SK"]["S"])
+        return found
+
     def signups(self, shop_id: str, signup_ids: list[str]) -> dict[str, dict[str, Any]]:
         """id -> item for the ids that exist in this shop (BatchGetItem, 100 per call, strongly consistent)."""
         items = self.batch_get([signup_key(shop_id, i) for i in dict.fromkeys(signup_ids)])
