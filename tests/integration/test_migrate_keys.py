@@ -242,3 +242,19 @@ def test_a_customer_waiting_in_an_old_row_is_not_signed_up_twice_before_the_move
     assert listed(shop, "signups", "signups") == 1
     status, body = call("GET", f"/back_in_stock/signups/{first['id']}", shop.key)
     assert status == 200 and body["status"] == "pending"
+
+
+def test_two_runs_racing_on_a_row_move_it_once(shop: Shop, catalog: dict[str, int]) -> None:
+    """A run that read a row before another run copied it finds the copy there and the row marked: it finishes the
+    move (no conflict, nothing twice)."""
+    from backinstock_tools.testkit.builders import signup
+
+    first = signup(shop.key, 101, "one@example.com")
+    to_old_layout(shop.id)
+    records = deps.key_migration().records
+    [[stale]] = list(records.old_rows(shop.id, "signups"))
+    assert records._copy(stale, "2026-12-07T19:00:00.000Z") == "copied"  # the other run, stopped after step 1
+
+    assert records.move(stale, "2026-12-07T19:00:01.000Z") == "finished"
+    assert old_rows(shop.id) == [] and [r["SK"]["S"] for r in sharded_rows(shop.id)] == [f"SIGNUP#{first['id']}"]
+    assert not any("relocated" in r for r in sharded_rows(shop.id))

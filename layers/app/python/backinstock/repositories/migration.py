@@ -87,16 +87,18 @@ class KeyMigrationRepository(Repository):
             if outcome == "copied":
                 self._finish(row)
                 return "moved"
-            if outcome == "conflict":
-                return "conflict"
+            # Not as read: redacted meanwhile, or copied (and marked) or moved by a concurrent run
             current = self.client.get_item(TableName=self.table_name, Key=_key_of(row.raw), ConsistentRead=True)
             if "Item" not in current:
                 return "gone"
             row = OldRow(row.shop_id, row.kind, current["Item"])
+            if outcome == "conflict" and not row.marked:
+                return "conflict"
         raise RuntimeError(f"a {row.kind} row kept changing while being moved; run the migration again")
 
     def _copy(self, row: OldRow, at: str) -> str:
-        """Step 1. `copied`, `changed` (the old row is not as read: read it again) or `conflict`."""
+        """Step 1. `copied`; `conflict` (the new key holds an item: a concurrent run's copy, or another item) or
+        `changed` (the old row is not as read): the caller reads the old row again to tell."""
         names = {"#rel": RELOCATED, "#contact": "contact", "#redacted": "redacted_at"}
         values: dict[str, Any] = {":at": {"S": at}}
         guards = ["attribute_exists(PK)", "attribute_not_exists(#rel)"]
