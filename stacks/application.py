@@ -27,6 +27,7 @@ STACK_ID = "BackInStock"
 CTX_LOG_LEVEL = "log_level"
 CTX_ALARM_EMAIL = "alarm_email"
 CTX_SENDER_EMAIL = "sender_email"
+CTX_UPGRADE_INDEXES = "upgrade_indexes"  # `-c upgrade_indexes=1`: an upgrade's first deploy (docs/DEPLOY.md)
 
 
 def sender_email(value: Any) -> str:
@@ -40,6 +41,18 @@ def sender_email(value: Any) -> str:
     except ValidationError:
         raise ValueError(f"context {CTX_SENDER_EMAIL}: not an e-mail address: {address!r}") from None
     return address
+
+
+def upgrade_indexes(value: Any) -> bool:
+    """The `upgrade_indexes` context: `1` synthesizes the main table with one new index beyond those a stack made
+    before issue 23 has (the first of two deploys: CloudFormation adds one global secondary index per table
+    update); absent or `0`, every index (a new stack, or the second deploy). Anything else fails the synth."""
+    text = "" if value is None else str(value).strip().lower()
+    if text in ("", "0", "false"):
+        return False
+    if text in ("1", "true"):
+        return True
+    raise ValueError(f"context {CTX_UPGRADE_INDEXES}: 1 (an upgrade's first deploy) or 0, not {value!r}")
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -81,6 +94,7 @@ def build_app(
         log_level=str(app.node.try_get_context(CTX_LOG_LEVEL) or "INFO"),
         alarm_email=app.node.try_get_context(CTX_ALARM_EMAIL) or None,
         sender_email=sender_email(app.node.try_get_context(CTX_SENDER_EMAIL)),
+        upgrade_indexes=upgrade_indexes(app.node.try_get_context(CTX_UPGRADE_INDEXES)),
     )
     cdk.Tags.of(app).add("app", "backinstock")
     return app, stack

@@ -44,10 +44,11 @@ class BackInStockStack(Stack):
         log_level: str = "INFO",
         alarm_email: str | None = None,
         sender_email: str = DEFAULT_SENDER_EMAIL,
+        upgrade_indexes: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.data = Data(self, "Data")
+        self.data = Data(self, "Data", upgrade_indexes=upgrade_indexes)
         self.layers = Layers(self, "Layers")
         # The queues and the link secret come first: API functions are granted on them (the send queue, the webhook
         # queue for the public webhook intake, the link secret).

@@ -10,7 +10,15 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from backinstock.infra_spec import IDEMPOTENCY_TABLE, MAIN_TABLE, RATE_LIMIT_TABLE, TableSpec
+from backinstock.infra_spec import (
+    IDEMPOTENCY_TABLE,
+    MAIN_TABLE,
+    MAIN_TABLE_INDEXES_BEFORE_23,
+    RATE_LIMIT_TABLE,
+    Index,
+    TableSpec,
+    upgrade_step_indexes,
+)
 from stacks.nag import checkov_skip
 
 
@@ -18,9 +26,12 @@ def _key(name: str) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
 
 
-def _table(scope: Construct, spec: TableSpec, *, retain: bool) -> dynamodb.Table:
+def _table(
+    scope: Construct, spec: TableSpec, *, retain: bool, indexes: tuple[Index, ...] | None = None
+) -> dynamodb.Table:
     """On-demand, point-in-time recovery, encrypted with the AWS managed key, keys/indexes/TTL/stream from the
-    spec. `retain`: kept (and deletion-protected) when the stack goes away, or deleted with it."""
+    spec. `retain`: kept (and deletion-protected) when the stack goes away, or deleted with it. `indexes`: the
+    global secondary indexes to synthesize when not all of the spec's (an upgrade's first step)."""
     table = dynamodb.Table(
         scope,
         spec.logical_id,
@@ -36,7 +47,7 @@ def _table(scope: Construct, spec: TableSpec, *, retain: bool) -> dynamodb.Table
         deletion_protection=retain,
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
     )
-    for index in spec.indexes:
+    for index in spec.indexes if indexes is None else indexes:
         table.add_global_secondary_index(
             index_name=index.name,
             partition_key=_key(index.partition_key),
@@ -70,10 +81,16 @@ class Data(Construct):
     `rate_limit_table`: the per-shop rate-limit buckets (`services/ratelimits.py`), key `id`, idle ones expiring
     through `expires_at`; not retained for the same reason (a bucket is a minute of state)."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, upgrade_indexes: bool = False) -> None:
+        """`upgrade_indexes`: the first deploy of a stack made before issue 23 (the main table has GSI1 and GSI2):
+        only one new index (GSI3), as CloudFormation creates one global secondary index per table update; the next
+        plain deploy adds GSI4 (docs/DEPLOY.md). The functions' grants name every index of the spec either way."""
         super().__init__(scope, construct_id)
         self.spec = MAIN_TABLE
-        self.table = _table(self, MAIN_TABLE, retain=True)
+        self.indexes = (
+            upgrade_step_indexes(MAIN_TABLE, MAIN_TABLE_INDEXES_BEFORE_23) if upgrade_indexes else MAIN_TABLE.indexes
+        )
+        self.table = _table(self, MAIN_TABLE, retain=True, indexes=self.indexes)
         self.idempotency_table = _table(self, IDEMPOTENCY_TABLE, retain=False)
         self.rate_limit_table = _table(self, RATE_LIMIT_TABLE, retain=False)
 

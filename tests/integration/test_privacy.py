@@ -17,7 +17,9 @@ from backinstock.infra_spec import TTL_ATTRIBUTE
 from backinstock.providers import Email
 from backinstock.repositories.attributions import AttributionRepository
 from backinstock.repositories.base import from_item
+from backinstock.repositories.notifications import notification_partitions
 from backinstock.repositories.shop_secrets import ShopifyCredentials, ShopSecrets
+from backinstock.repositories.signups import signup_partitions
 from backinstock.services import privacy, shops
 from backinstock_tools.testkit import Shop
 from backinstock_tools.testkit.builders import signup
@@ -55,9 +57,20 @@ def partition(pk: str) -> list[dict[str, Any]]:
     return [from_item(item) for page in pages for item in page["Items"]]
 
 
+def shards(shop_id: str) -> list[str]:
+    """The shop's 16 signup and 16 send-log partitions."""
+    return [*signup_partitions(shop_id), *notification_partitions(shop_id)]
+
+
+def shop_items(shop_id: str) -> list[dict[str, Any]]:
+    """Every item of the shop's partition and of its signup and send-log shards."""
+    return [item for pk in (f"SHOP#{shop_id}", *shards(shop_id)) for item in partition(pk)]
+
+
 def dump(shop_id: str, but: str | None = None) -> str:
-    """The shop's whole partition as lower-case JSON text (`but`: without the items of that entity)."""
-    items = [i for i in partition(f"SHOP#{shop_id}") if but is None or i.get("entity") != but]
+    """The shop's partition and its signup and send-log shards as lower-case JSON text (`but`: without the items of
+    that entity)."""
+    items = [i for i in shop_items(shop_id) if but is None or i.get("entity") != but]
     return json.dumps(items, sort_keys=True, default=str).lower()
 
 
@@ -90,7 +103,7 @@ def jane(shop: Shop, other_shop: Shop, catalog: dict[str, int], worker: Any) -> 
     worker.drain()
     text = dump(shop.id)
     assert mentions(text, JANE_EMAIL) and mentions(text, JANE_PHONE) and "jane doorknob" in text
-    assert len([i for i in partition(f"SHOP#{shop.id}") if i["entity"] == "notification"]) == 2
+    assert len([i for i in shop_items(shop.id) if i["entity"] == "notification"]) == 2
     return {"notified": notified, "sms": sms, "pending": pending, "bob": bob, "xjane": xjane}
 
 
@@ -380,6 +393,86 @@ def test_shop_purge_writes_batches_of_25_and_retries_unprocessed_items(
     counts = privacy.redact_shop(p, shop.id, {})
     assert max(sizes) == 25 and sizes[1] == 15  # the retry carries exactly the unprocessed part
     assert counts["shop_items"] >= 63 and partition(f"SHOP#{shop.id}") == []
+
+
+# ------------------------------------------------------------------------------------ the sharded layout (issue 23)
+def unmoved(shop_id: str, item_pk: str, sk: str) -> None:
+    """Put a row back where the layout before issue 23 kept it (`SHOP#<id>`, indexed by GSI1/GSI2), as a table not
+    migrated yet holds it (`backinstock migrate keys`)."""
+    client, table = aws.client("dynamodb"), config.table_name()
+    item = client.get_item(TableName=table, Key={"PK": {"S": item_pk}, "SK": {"S": sk}})["Item"]
+    for name in ("GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"):
+        item.pop(name, None)
+    variant, product = item["variant_id"]["N"], item["product_id"]["N"]
+    old = {"GSI1PK": f"SHOP#{shop_id}#VARIANT#{variant}", "GSI2PK": f"SHOP#{shop_id}#PRODUCT#{product}"}
+    item.update({**{k: {"S": v} for k, v in old.items()}, "GSI1SK": {"S": sk}, "GSI2SK": {"S": sk}})
+    client.put_item(TableName=table, Item={**item, "PK": {"S": f"SHOP#{shop_id}"}})
+    client.delete_item(TableName=table, Key={"PK": {"S": item_pk}, "SK": {"S": sk}})
+
+
+def test_redact_finds_the_customers_rows_in_several_shards_and_rows_not_moved_yet(
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any], worker: Any
+) -> None:
+    key = shop.key
+    more = [signup(key, 300 + n, JANE_EMAIL, product=30) for n in range(8)]
+    for s in more[:2]:
+        notify(key, s["id"])
+    worker.drain()
+    rows = [i for i in shop_items(shop.id) if mentions(json.dumps(i, default=str).lower(), JANE_EMAIL)]
+    signup_shards = {i["PK"] for i in rows if i.get("entity") == "signup"}
+    log_shards = {i["PK"] for i in rows if i.get("entity") == "notification"}
+    assert len(signup_shards) >= 2 and len(log_shards) >= 1, (signup_shards, log_shards)
+    # one signup and one log row of hers still where the old layout kept them
+    legacy_signup = next(i for i in rows if i.get("entity") == "signup")
+    legacy_row = next(i for i in rows if i.get("entity") == "notification")
+    unmoved(shop.id, legacy_signup["PK"], legacy_signup["SK"])
+    unmoved(shop.id, legacy_row["PK"], legacy_row["SK"])
+    assert {legacy_signup["SK"], legacy_row["SK"]} <= {i["SK"] for i in partition(f"SHOP#{shop.id}")}
+
+    counts = privacy.redact_customer(p, the_shop(shop), customer_payload())
+
+    assert counts["signups"] == 3 + 8 and counts["notifications"] == 1 + 2
+    text = dump(shop.id)
+    assert not mentions(text, JANE_EMAIL) and not mentions(text, JANE_PHONE)
+    assert mentions(text, "bob@example.com") and mentions(text, "xjane@example.com")
+    legacy = {i["SK"]: i for i in partition(f"SHOP#{shop.id}")}
+    assert (
+        legacy[legacy_signup["SK"]]["contact"] == "[redacted]" and legacy[legacy_row["SK"]]["contact"] == "[redacted]"
+    )
+    # the data request finds them everywhere too (each once)
+    report = privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 3}))
+    assert report["counts"]["signups"] == 0  # redacted: nothing names her any more
+
+
+def test_a_data_request_counts_a_row_met_in_its_shard_and_its_old_place_once(
+    p: privacy.Privacy, shop: Shop, jane: dict[str, Any]
+) -> None:
+    """While `migrate keys` moves a row, it exists at both keys for a moment: the report names it once."""
+    client, table = aws.client("dynamodb"), config.table_name()
+    for item in [i for i in shop_items(shop.id) if i.get("entity") in ("signup", "notification")]:
+        raw = client.get_item(TableName=table, Key={"PK": {"S": item["PK"]}, "SK": {"S": item["SK"]}})["Item"]
+        client.put_item(TableName=table, Item={**raw, "PK": {"S": f"SHOP#{shop.id}"}})
+    result = privacy.customer_data_request(p, the_shop(shop), customer_payload(data_request={"id": 4}))
+    assert result["counts"]["signups"] == 3 and result["counts"]["notifications"] == 1
+
+
+def test_shop_redact_leaves_no_item_in_any_signup_or_log_shard(
+    p: privacy.Privacy, shop: Shop, other_shop: Shop, jane: dict[str, Any], worker: Any
+) -> None:
+    for n in range(12):
+        signup(shop.key, 101, f"customer{n}@example.com")
+    before = {pk: len(partition(pk)) for pk in shards(shop.id)}
+    assert sum(1 for pk in signup_partitions(shop.id) if before[pk]) >= 2
+    assert sum(1 for pk in notification_partitions(shop.id) if before[pk]) >= 1
+    other_before = {pk: partition(pk) for pk in shards(other_shop.id)}
+    assert any(other_before.values())
+
+    counts = privacy.redact_shop(p, shop.id, {"shop_domain": "first-shop.myshopify.com"})
+
+    assert counts["extra_items"] >= sum(before.values()) == 5 + 12 + 2
+    assert [pk for pk in shards(shop.id) if partition(pk)] == []
+    assert partition(f"SHOP#{shop.id}") == []
+    assert {pk: partition(pk) for pk in shards(other_shop.id)} == other_before
 
 
 # --------------------------------------------------------------------------------------------------------- no Scan

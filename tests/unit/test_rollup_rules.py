@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from backinstock import buckets
 from backinstock.csvfile import MultipartCsv, neutralise
+from backinstock.keys import RELOCATED
 from backinstock.services.rollups import change_of, pending_changes
 
 pytestmark = pytest.mark.unit
@@ -264,3 +265,35 @@ def test_a_failed_exports_message_is_meant_for_the_merchant() -> None:
     crash = {"Error": "KeyError", "Cause": json.dumps({"errorType": "KeyError", "errorMessage": "'secret detail'"})}
     assert "secret detail" not in error_message(crash) and "(KeyError)" in error_message(crash)
     assert "unknown error" in error_message(None)
+
+
+def test_a_row_moved_to_its_issue_23_key_counts_nothing_and_stays_countable() -> None:
+    """`migrate keys` (repositories/migration.py): the copy's INSERT and the old row's REMOVE carry `relocated` and
+    count nothing (no new signup, no removed one, no waitlist move, no demand time); the marks coming and going
+    change no counter; the copy, once unmarked, counts as the row did (what `reports verify` adds up), and a later
+    delete of it takes it back as any delete does."""
+    send = {
+        "entity": "notification",
+        "shop_id": "s1",
+        "notification_id": "019d0000-0000-7000-8000-000000000001",
+        "variant_id": 101,
+        "product_id": 10,
+        "channel": "email",
+        "status": "sent",
+        "sent_at": "2026-06-03T10:00:00.000Z",
+        "campaign_id": "c1",
+    }
+    for row in (SIGNUP, send):
+        moving = {**row, RELOCATED: "2026-12-07T19:00:00.000Z"}
+        assert change_of(None, moving) is None  # the copy's INSERT
+        assert change_of(moving, None) is None  # the old row's REMOVE
+        marked = change_of(row, moving)  # the old row marked (step 1)
+        assert marked is None or not marked.plain
+        unmarked = change_of(moving, row)  # the copy unmarked (step 2)
+        assert unmarked is None or not unmarked.plain
+        counted, removed = change_of(None, row), change_of(row, None)
+        assert counted is not None and counted.plain and removed is not None and removed.plain
+    # a marked copy's own change (a send's claim landing while it moves) still counts
+    moving = {**SIGNUP, RELOCATED: "2026-12-07T19:00:00.000Z"}
+    notified = change_of(moving, {**moving, "notified_at": "2026-06-09T10:00:00.000Z"})
+    assert notified is not None and notified.plain[("dem", "TOTAL")] == {"p_101": Decimal(-1)}

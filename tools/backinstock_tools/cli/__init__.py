@@ -29,6 +29,7 @@
     backinstock reports verify --shop-id ID [--from DATE] [--to DATE] [--json]
     backinstock reports rebuild --shop-id ID [--settle SECONDS] [--max-passes N] [--state PATH]
     backinstock reports failures [--queue-url URL] [--clear --rebuilt ID ... | --clear --all-rebuilt]
+    backinstock migrate keys (--shop-id ID | --all) [--dry-run]   (an upgrade from before issue 23: docs/DEPLOY.md)
 
 The shop and catalog commands talk to whatever AWS endpoint boto3 is configured for: a real account (set
 TABLE_NAME to the stack's table), or the local run's embedded backend (`--local` reads the endpoint from `serve`'s
@@ -40,9 +41,9 @@ option, a missing info file, an unknown id) is one line on stderr, `{"errors": [
 CLI itself is one line too, and exit 70 (`BACKINSTOCK_TRACEBACK=1` shows its traceback). Never a traceback unasked.
 
 Each command group is a module of this package (`serve`, `shops`, `catalog`, `offers`, `restocks`, `preorders`,
-`simulate`, `seed`, `reports`, `outbox`): its commands' handlers and its `register`, which declares its commands and
-their options (each with a `cli_args` type). This root assembles them (`GROUPS`, in the order `--help` lists them)
-and runs one (`main`); `common` holds what the groups share.
+`simulate`, `seed`, `reports`, `migrate`, `outbox`): its commands' handlers and its `register`, which declares its
+commands and their options (each with a `cli_args` type). This root assembles them (`GROUPS`, in the order `--help`
+lists them) and runs one (`main`); `common` holds what the groups share.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from typing import NoReturn
 
 from backinstock_tools.cli import (
     catalog,
+    migrate,
     offers,
     outbox,
     preorders,
@@ -70,7 +72,7 @@ from backinstock_tools.cli.outbox import outbox_url
 from backinstock_tools.cli.restocks import BAR_WIDTH, progress_line
 
 # The command groups, in the order `backinstock --help` lists them: each declares its commands and their options.
-GROUPS = (serve, shops, catalog, offers, restocks, preorders, simulate, seed, reports, outbox)
+GROUPS = (serve, shops, catalog, offers, restocks, preorders, simulate, seed, reports, migrate, outbox)
 
 __all__ = [
     "BAR_WIDTH",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from backinstock.services.campaigns import Campaigns
     from backinstock.services.exports import Exports
     from backinstock.services.merchant_alerts import MerchantAlerts
+    from backinstock.services.migration import KeyMigration
     from backinstock.services.offers import Offers
     from backinstock.services.pacing import Pace
     from backinstock.services.preorder_ledger import Ledger
@@ -121,6 +122,15 @@ def rollups() -> RollupRepository:
     from backinstock.repositories.rollups import RollupRepository
 
     return RollupRepository(config.table_name())
+
+
+@factory
+def key_migration() -> KeyMigration:
+    """`backinstock migrate keys`: the moves of the rows of the layout before issue 23, and the shops."""
+    from backinstock.repositories.migration import KeyMigrationRepository
+    from backinstock.services.migration import KeyMigration
+
+    return KeyMigration(records=KeyMigrationRepository(config.table_name()), shops=shops())
 
 
 @factory
@@ -266,10 +276,11 @@ def erasures() -> PrivacyRepository:
 @factory
 def privacy() -> Privacy:
     """The privacy webhooks' dependencies; `shop/redact` also purges the report rollups' and the send claims'
-    partitions."""
+    partitions, and the 16 signup and 16 send-log partitions."""
     from backinstock.providers import SesEmail
     from backinstock.repositories import notifications as notification_repository
     from backinstock.repositories import rollups as rollup_repository
+    from backinstock.repositories import signups as signup_repository
     from backinstock.repositories.privacy import PrivacyRepository
     from backinstock.services.privacy import Privacy
 
@@ -278,7 +289,12 @@ def privacy() -> Privacy:
         shops=shops(),
         secrets=shop_secrets(),
         email=SesEmail(config.load(config.MailEnv).SENDER_EMAIL),
-        extra_partitions=(*rollup_repository.shop_partitions(), *notification_repository.send_partitions()),
+        extra_partitions=(
+            *rollup_repository.shop_partitions(),
+            *notification_repository.send_partitions(),
+            *signup_repository.purge_partitions(),
+            *notification_repository.log_partitions(),
+        ),
     )
 
 

@@ -45,6 +45,22 @@ MAIN_TABLE = TableSpec(
     stream=True,  # NEW_AND_OLD_IMAGES: feeds the report rollups
 )
 
+# The main table's indexes before issue 23 (a stack deployed before it has these two). CloudFormation (DynamoDB)
+# creates or deletes one global secondary index per table update, so such a stack takes the new ones one deploy at a
+# time: `cdk deploy -c upgrade_indexes=1` first (`upgrade_step_indexes`), then a plain deploy (docs/DEPLOY.md,
+# "Upgrading a stack deployed before issue 23").
+MAIN_TABLE_INDEXES_BEFORE_23 = ("GSI1", "GSI2")
+
+
+def upgrade_step_indexes(spec: TableSpec, existing: tuple[str, ...]) -> tuple[Index, ...]:
+    """The indexes of one upgrade deploy of a table that has the indexes named `existing`: those, and the first of
+    the spec's other indexes (one new index per table update). An index the spec no longer has is kept too: this
+    step creates, it never deletes."""
+    kept = tuple(i for i in spec.indexes if i.name in existing)
+    new = [i for i in spec.indexes if i.name not in existing]
+    return kept + tuple(new[:1])
+
+
 # Powertools idempotency records (the `Idempotency-Key` header): its own table, so that a hot key never shares a
 # partition with shop data; records expire through `expiration` (Powertools' attribute name).
 IDEMPOTENCY_TABLE = TableSpec(

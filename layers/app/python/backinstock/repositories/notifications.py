@@ -31,6 +31,7 @@ from backinstock.repositories.signups import (
     entity_prefix,
     first_ids,
     list_ids,
+    partition_functions,
     product_pk,
     send_spacing_values,
     shop_pk,
@@ -71,6 +72,17 @@ def notification_partitions(shop_id: str) -> list[str]:
 
 def notification_key(shop_id: str, notification_id: str) -> dict[str, Any]:
     return key(notification_pk(shop_id, notification_id), NOTIF + notification_id)
+
+
+def legacy_notification_key(shop_id: str, notification_id: str) -> dict[str, Any]:
+    """Where a log row lived before issue 23 (`SHOP#<id> / NOTIF#<uuid7>`, `GSI1PK=SHOP#<id>#VARIANT#<v>`,
+    `GSI2PK=SHOP#<id>#PRODUCT#<p>`): read by the privacy webhooks and moved by `backinstock migrate keys`."""
+    return key(shop_pk(shop_id), NOTIF + notification_id)
+
+
+def log_partitions() -> list[Any]:
+    """The shop's 16 log partitions, as functions shop id -> partition key (for the privacy purge)."""
+    return partition_functions(notification_partitions)
 
 
 def log_index_keys(notification: dict[str, Any]) -> dict[str, str]:

@@ -2,9 +2,15 @@
 shop. Every DynamoDB expression of `services/privacy.py` lives here; the service decides what belongs to whom.
 
 No index by contact exists (none is worth its write cost for requests this rare), so a customer's rows are found by
-a `Query` of the shop's partition on one sort-key prefix (`SIGNUP#`, `NOTIF#`, `CUSTOMER#`, `PENDING#`, `DATAREQ#`)
-with a `FilterExpression` where one can apply; sort keys cannot be filtered server-side, so guards are read keys-only
-and matched here. Never a Scan: the table's IAM policies do not allow one, and tests fail on one.
+a `Query` of the shop's partition on one sort-key prefix (`CUSTOMER#`, `PENDING#`, `DATAREQ#`) with a
+`FilterExpression` where one can apply; sort keys cannot be filtered server-side, so guards are read keys-only
+and matched here. Signups and send-log rows live in 16 partitions each (`SHOP#<id>#SIGNUP#<nn>`,
+`SHOP#<id>#NOTIF#<nn>`: repositories/shards.py): their lookups Query every one of them, and the shop's own
+partition too, where rows of the layout before issue 23 stay until `backinstock migrate keys` moved them (one more
+Query; a row found in both places during its move counts once, its new copy). Redaction by id writes the row's key
+and its legacy key (`signup_key` / `legacy_signup_key`): whichever exists is rubbed out, so a row moved while the
+redaction runs is rubbed out where it is (the move copies only the image it read, `repositories/migration.py`).
+Never a Scan: the table's IAM policies do not allow one, and tests fail on one.
 
 Items written here:
 - `SHOP#<id> / DATAREQ#<data_request id>`: a `customers/data_request` report (JSON text in `report`, or gzip in
@@ -17,15 +23,21 @@ Items written here:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from backinstock import ids
 from backinstock.keys import PK, SK, TTL_ATTRIBUTE
 from backinstock.repositories.base import Repository, from_item, key, serialize, to_item
+from backinstock.repositories.notifications import (
+    NOTIF,
+    legacy_notification_key,
+    notification_key,
+    notification_partitions,
+)
 from backinstock.repositories.shops import shop_key
-from backinstock.repositories.signups import shop_pk
+from backinstock.repositories.signups import SIGNUP, legacy_signup_key, shop_pk, signup_key, signup_partitions
 
 REDACTED = "[redacted]"
 CHANNELS = ("email", "sms", "push")
@@ -81,6 +93,17 @@ class PrivacyRepository(Repository):
         )
         return [from_item(i) for i in items]
 
+    def _sharded_query(
+        self, shop_id: str, prefix: str, partitions_of: Callable[[str], list[str]], **request: Any
+    ) -> list[dict[str, Any]]:
+        """`_prefix_query` of the shop's legacy partition (rows not moved yet) and of its 16 shards (`partitions_of`),
+        one row per sort key: a row met in both places (moved while this reads) is its copy in the shard."""
+        rows: dict[str, dict[str, Any]] = {}
+        for pk in (shop_pk(shop_id), *partitions_of(shop_id)):
+            for row in self._prefix_query(pk, prefix, **request):
+                rows[row[SK]] = row
+        return list(rows.values())
+
     def signup_candidates(self, shop_id: str, contacts: set[str]) -> list[dict[str, Any]]:
         """Signups whose contact attributes mention one of the contacts. `contains` over-matches (a@x.io is in
         aa@x.io): the caller checks each candidate exactly."""
@@ -98,9 +121,10 @@ class PrivacyRepository(Repository):
                     f"contains(search_phone, {name})",
                 )
             ]
-            rows += self._prefix_query(
-                shop_pk(shop_id),
-                "SIGNUP#",
+            rows += self._sharded_query(
+                shop_id,
+                SIGNUP,
+                signup_partitions,
                 FilterExpression=" OR ".join(clauses),
                 ExpressionAttributeNames={"#contact": "contact"},
                 ExpressionAttributeValues=values,
@@ -141,9 +165,10 @@ class PrivacyRepository(Repository):
         rows: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(contacts), _IN_LIMIT):
             values = _values("c", chunk)
-            rows += self._prefix_query(
-                shop_pk(shop_id),
-                "NOTIF#",
+            rows += self._sharded_query(
+                shop_id,
+                NOTIF,
+                notification_partitions,
                 FilterExpression=f"#contact IN ({', '.join(values)})",
                 ExpressionAttributeNames={"#contact": "contact"},
                 ExpressionAttributeValues=values,
@@ -196,21 +221,27 @@ class PrivacyRepository(Repository):
         send worker blocks an unsubscribed signup). False if the signup is gone."""
         update = "SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at), "
         update += "unsubscribed_at = if_not_exists(unsubscribed_at, :at) REMOVE " + ", ".join(SIGNUP_PERSONAL)
-        return self._redact(shop_id, f"SIGNUP#{signup_id}", update, at)
+        return self._redact([signup_key(shop_id, signup_id), legacy_signup_key(shop_id, signup_id)], update, at)
 
     def redact_notification(self, shop_id: str, notification_id: str, at: str) -> bool:
         update = "SET #contact = :redacted, redacted_at = if_not_exists(redacted_at, :at)"
-        return self._redact(shop_id, f"NOTIF#{notification_id}", update, at)
+        keys = [notification_key(shop_id, notification_id), legacy_notification_key(shop_id, notification_id)]
+        return self._redact(keys, update, at)
 
-    def _redact(self, shop_id: str, sort_key: str, update: str, at: str) -> bool:
-        """One item's contact replaced by the redacted mark (`update` says what else changes). False if it is gone."""
-        return self.update_if(
-            Key=key(shop_pk(shop_id), sort_key),
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeNames={"#contact": "contact"},
-            ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
-        )
+    def _redact(self, keys: list[dict[str, Any]], update: str, at: str) -> bool:
+        """One row's contact replaced by the redacted mark (`update` says what else changes), at each of its keys
+        that exists (its key, and its key before issue 23 while `migrate keys` has not moved it). False if it is
+        gone from both."""
+        changed = False
+        for item_key in keys:
+            changed |= self.update_if(
+                Key=item_key,
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#contact": "contact"},
+                ExpressionAttributeValues={":redacted": {"S": REDACTED}, ":at": {"S": at}},
+            )
+        return changed
 
     def delete_in_shop(self, shop_id: str, sort_keys: list[str]) -> int:
         """Delete items of the shop's partition, BatchWriteItem of 25, unprocessed items retried."""

@@ -28,7 +28,7 @@ from backinstock.errors import Conflict
 from backinstock.ids import id_bounds, iso
 from backinstock.models.status import status_of
 from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, from_item, key, serialize, to_item
-from backinstock.repositories.shards import merged, partitions, sharded
+from backinstock.repositories.shards import SHARDS, merged, partitions, sharded
 
 SIGNUP = "SIGNUP#"
 ZERO = timedelta(0)
@@ -93,6 +93,27 @@ def signup_partitions(shop_id: str) -> list[str]:
 
 def signup_key(shop_id: str, signup_id: str) -> dict[str, Any]:
     return key(signup_pk(shop_id, signup_id), SIGNUP + signup_id)
+
+
+def legacy_signup_key(shop_id: str, signup_id: str) -> dict[str, Any]:
+    """Where a signup lived before issue 23 (`SHOP#<id> / SIGNUP#<uuid7>`, indexed by `GSI1`/`GSI2`): read by the
+    privacy webhooks and moved by `backinstock migrate keys` (repositories/migration.py) until none is left."""
+    return key(shop_pk(shop_id), SIGNUP + signup_id)
+
+
+def partition_functions(partitions_of: Callable[[str], list[str]]) -> list[Callable[[str], str]]:
+    """`partitions_of(shop_id)`'s keys as functions shop id -> partition key, one per shard (what the shop purge,
+    `services.privacy.Privacy.extra_partitions`, takes)."""
+
+    def shard(n: int) -> Callable[[str], str]:
+        return lambda shop_id: partitions_of(shop_id)[n]
+
+    return [shard(n) for n in range(SHARDS)]
+
+
+def purge_partitions() -> list[Callable[[str], str]]:
+    """The shop's 16 signup partitions, for the shop purge."""
+    return partition_functions(signup_partitions)
 
 
 def index_keys(signup: dict[str, Any]) -> dict[str, str]:
@@ -325,6 +346,16 @@ class SignupRepository(Repository):
     # ------------------------------------------------------------------------------------------------ reads
     def signup(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
         return self.read(signup_pk(shop_id, signup_id), SIGNUP + signup_id)
+
+    def guard_owner(self, shop_id: str, signup_id: str) -> dict[str, Any] | None:
+        """The signup a pending guard names: at its key, else where the layout before issue 23 kept it (a table
+        `backinstock migrate keys` has not moved yet), so that a customer still waiting there is not signed up a
+        second time. A second GetItem only for an owner not found, the rare path of a create refused by a guard."""
+        found = self.signup(shop_id, signup_id)
+        if found is None:
+            legacy = legacy_signup_key(shop_id, signup_id)
+            found = self.read(legacy["PK"]["S"], legacy["SK"]["S"])
+        return found
 
     def signups(self, shop_id: str, signup_ids: list[str]) -> dict[str, dict[str, Any]]:
         """id -> item for the ids that exist in this shop (BatchGetItem, 100 per call, strongly consistent)."""

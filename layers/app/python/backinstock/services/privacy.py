@@ -9,7 +9,7 @@ functions below with the verified payload. Each is idempotent, because webhooks 
   for 30 days (TTL) and emailed once to the merchant (`Shop.email`), who answers the customer: Shopify gives apps
   no channel back. A replay sends no second email (a conditional claim on the stored item precedes the provider
   call; a failed send releases it for the retry).
-- `redact_customer`: the customer's contacts are rubbed out of the shop's partition: signups keep their history
+- `redact_customer`: the customer's contacts are rubbed out of the shop's data: signups keep their history
   (ids, variants, timestamps, counters: the merchant's statistics) with `contact = "[redacted]"`, the other contact
   attributes removed and `unsubscribed_at` set, so no alert can ever go; pending guards, customer items, preorder
   customer profiles (their email and name; the preorder ledger and rollups hold only a customer key) and stored
@@ -20,11 +20,13 @@ functions below with the verified payload. Each is idempotent, because webhooks 
   identified by the payload's email (lower-cased) and phone (normalised as signups store it), then by every contact
   the rows found that way hold (an SMS signup found by its phone also names the email), until no new one appears.
 - `redact_shop` (48 hours after uninstall): every item of the shop's partition and of each partition that
-  `Privacy.extra_partitions` names (the factory passes the report rollups'), the shop's global API key items, its
+  `Privacy.extra_partitions` names (the factory passes the report rollups', the send claims' and the 16 signup and
+  16 send-log partitions: repositories/shards.py), the shop's global API key items, its
   domain claim (only while it points to this shop) and its Secrets Manager secret. Afterwards the shop does not
   exist, its keys do not authenticate and every download link of its exports answers 410.
 
-Rows are found by a Query of the shop's partition per sort-key prefix with a filter (see repositories/privacy.py):
+Rows are found by a Query of the shop's partition per sort-key prefix with a filter (signups and send-log rows: of
+each of their 16 partitions, and of the shop's partition for rows not moved yet; see repositories/privacy.py):
 no index by contact exists, none is worth its write cost for requests this rare, and a Scan is never used. Contacts
 are never logged: log lines carry ids and counts only.
 
@@ -74,7 +76,8 @@ class Privacy:
     secrets: ShopSecrets
     email: EmailProvider
     # Partitions outside the shop's own that hold a shop's data, as functions shop id -> partition key (the report
-    # rollups' shards, once-keys and marks; the send claims and leases: `shop_partitions`, `send_partitions`):
+    # rollups' shards, once-keys and marks; the send claims and leases; the signups' and the send log's 16 shards
+    # each: `shop_partitions`, `send_partitions`, `purge_partitions`, `log_partitions`):
     # `redact_shop` purges each.
     extra_partitions: tuple[Callable[[str], str], ...] = ()
 

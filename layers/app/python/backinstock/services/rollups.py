@@ -18,6 +18,8 @@ Rules (docs/DATA_MODEL.md, "Report rollups"):
 - All time (bucket `TOTAL`) of each dimension: `signups` and `signups_<status>`, `notifications` and
   `notifications_<status>`: the lists' `meta.total_count` for their filter combinations; and `pending` of `v:<v>`.
 - Attributions are immutable (conditional put): only their INSERT counts.
+- A signup or log row moved to its issue-23 key by `backinstock migrate keys` (marked `relocated` while it moves:
+  repositories/migration.py): the copy's INSERT and the old row's REMOVE count nothing.
 - A restock campaign's sends (a send log row with `campaign_id`): all time, dimension `rc:<campaign id>`: `sent`,
   `blocked`, `blocked:<reason>`, and `l_send` (the latest send's time, a max-update).
 - Preorder ledger orders (and the per-customer rows their counters create): `services.preorder_rollups`.
@@ -34,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from backinstock import buckets
+from backinstock.keys import RELOCATED
 from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, Change, Deltas, net
 from backinstock.models.status import status_of
 from backinstock.services import preorder_rollups
@@ -158,6 +161,10 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change 
         if old is None and new is not None:
             _attribution(new, change)
         return None if change.empty() else change
+    if (old is None) != (new is None) and RELOCATED in (new or old or {}):
+        # A row's move to its issue-23 key (`migrate keys`): its copy's INSERT and its old key's REMOVE. It was
+        # counted when first written; the move is no new signup, no removed one, no alert.
+        return None
     handler = _signup if entity == "signup" else _notification
     plus: Deltas = {}
     minus: Deltas = {}

@@ -267,7 +267,7 @@ def create_unique(waitlist: Waitlist, item: dict[str, Any]) -> None:
         waitlist.signups.create(item)
         return
     except GuardTaken as taken:
-        owner = waitlist.signups.signup(item["shop_id"], taken.owner_id) if taken.owner_id else None
+        owner = waitlist.signups.guard_owner(item["shop_id"], taken.owner_id) if taken.owner_id else None
         if owner is not None and status_of(owner) in ("pending", "blocked"):
             raise _duplicate(item, f" (signup {owner['signup_id']})", status_of(owner)) from None
         stale = taken.owner_id
