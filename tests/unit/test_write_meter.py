@@ -37,7 +37,7 @@ class Client:
         self.stored = stored or {}
         self.reads = 0
 
-    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool) -> dict[str, Any]:  # noqa: N803
+    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool) -> dict[str, Any]:
         self.reads += 1
         item = self.stored.get((Key["PK"]["S"], Key["SK"]["S"]))
         return {"Item": item} if item else {}
