@@ -330,26 +330,43 @@ def markdown(r: dict[str, Any]) -> str:
     model_rows = []
     for label, entry in r["restock.model"].items():
         for rate, m in entry["by_rate"].items():
+            bounds = entry["data_layer_bounds_s"]
             model_rows.append(
                 f"| {label} | {rate}/s | **{m['modelled_seconds']:,}** | {m['n_over_r_seconds']:,} | {m['ratio']} | "
-                f"{m['bound_by']} |"
+                f"{m['bound_by']} | {bounds['send_calls_s']:,} | {bounds['aggregator_s']:,} | "
+                f"{bounds['busiest_partition_s']:,} |"
             )
+    big = r["restock.model"]["100,000"]
+    lanes = big["aggregator"]
+    verify = r["reports_verify"]
+    verified = (
+        f"clean over {verify['base_records']} base records"
+        if verify["audit_reads_shards"]
+        else "not run on this layout yet (the audit still reads `SHOP#<id>`)"
+    )
     return "\n".join(
         [
             f"### The send path at {r['measured_signups']} signups (`bench/send_path.py`)\n",
             f"`send.calls_per_send` = **{r['send.calls_per_send']}** ({r['send.calls']}, and "
             f"{r['send.rereads_per_send']} BatchGetItem re-reads of a message's signups: one per second of sending, "
             f"{r['send.seconds_per_send_aws']} s a send in AWS), "
-            f"`send.wcu_per_send` = **{r['send.wcu_per_send']}** (index entries included); "
-            f"`restock.busiest_key_share_100000` = **{r['restock.busiest_key_share_100000']}** "
-            f"(`{r['restock.busiest_key_100000']}`); a send-log page: {r['send_log.calls_per_page']}; "
-            f"`reports verify` after the restock: clean over {r['reports_verify']['base_records']} base records.\n",
+            f"`send.wcu_per_send` = **{r['send.wcu_per_send']}** (index entries included, by each index's "
+            f"projection); `restock.busiest_key_share_100000` = **{r['restock.busiest_key_share_100000']}** "
+            f"(`{r['restock.busiest_key_100000']}`: a sharded key's busiest shard at 100,000 ids, "
+            f"{big['busiest_shard_fraction_x16']} x 1/16 of its category; at {r['measured_signups']} signups the "
+            f"busiest was `{big['measured_busiest_key']}` with {big['measured_busiest_key_share']}); "
+            f"a send-log page: {r['send_log.calls_per_page']}; `reports verify` after the restock: {verified}.\n",
+            f"The aggregator: {lanes['sources']} source partitions, one group each per batch at "
+            f"{lanes['seconds_per_group']} s of calls; {lanes['lanes']} lanes (the event source's parallelization "
+            f"factor), the busiest taking {lanes['busiest_lane_sources']} sources (95th percentile of a random "
+            f"assignment); one lane would take {lanes['one_lane_s']} s at 100,000.\n",
             "| stage | DynamoDB calls | write units | busiest keys (units) |",
             "|---|---|---:|---|",
             *stage_rows,
             "",
-            "| alerts | provider rate | modelled s | N / R s | x N / R | bound by |",
-            "|---:|---:|---:|---:|---:|---|",
+            "| alerts | provider rate | modelled s | N / R s | x N / R | bound by | send calls s | aggregator s "
+            "| busiest key s |",
+            "|---:|---:|---:|---:|---:|---|---:|---:|---:|",
             *model_rows,
         ]
     )
