@@ -1,19 +1,26 @@
 """`bench/run.py sendpath`: what a send costs DynamoDB, where it writes, and a big restock modelled at a provider's
 rate (issue 23, parts 2 and 6).
 
-In process against moto, through the real code paths: a waitlist of `SIGNUPS` (300) pending signups of one
-variant (one through `create_signup`, the rest copies: bench/rollups.clone_signups), one inventory webhook through
-intake and the webhook worker, the campaign's steps (`services.campaigns.step`, batching off), every queued message
-through the send worker (`workers.send.handle_message`, stub providers), then the stream through the aggregator.
-Every DynamoDB write is metered by `backinstock_tools.write_meter` (write units by table and index key, index
-entries included: GSI1 and GSI2 project every attribute).
+In process against moto, through the real code paths: a waitlist of `SIGNUPS` (300; `BENCH_SEND_PATH_SIGNUPS`)
+pending signups of one variant (one through `create_signup`, the rest copies under their own ids' keys:
+bench/rollups.clone_signups), one inventory webhook through intake and the webhook worker, the campaign's steps
+(`services.campaigns.step`, batching off), every queued message through the send worker (`workers.send.handle_message`,
+stub providers), then the stream through the aggregator. Every DynamoDB write is metered by
+`backinstock_tools.write_meter` (write units by table and index key, index entries included, by each index's
+projection in `infra_spec`).
 
-Then modelled, per stage scaled by its own units (sends; campaign steps of 1,000 signups; aggregator batches of
-1,000 records), for N = 100,000 and 1,000,000 alerts at a provider rate R of 14/s (a new SES account) and 1,000/s:
+Then modelled, per stage scaled by its own units (sends; campaign steps of 1,000 signups; aggregator records), for
+N = 100,000 and 1,000,000 alerts at a provider rate R of 14/s (a new SES account) and 1,000/s:
 - the provider: N / R (pacing keeps the sends at R: issue 23 part 1);
 - the send workers' DynamoDB calls: calls x latency (bench/rollups.ASSUMPTIONS) / 100 concurrent workers;
-- the busiest partition key (table or index): its write units / 1,000 a second, whatever the concurrency;
-- the campaign's steps and the aggregator's batches, one at a time each.
+- the busiest partition key (table or index) of the send path: its write units / 1,000 a second, whatever the
+  concurrency. A sharded key category (`<prefix>#<nn>`) is modelled at scale as CRC-32 spreads that many ids
+  (`busiest_shard_fraction`), not as the few hundred measured ids happened to fall;
+- the campaign's steps, one at a time;
+- the aggregator: one group per source partition of a batch (`workers/rollups._write`), its measured calls a group;
+  the event source's `parallelization_factor` lanes run at once, each partition key in one lane (modelled as a
+  random assignment: the busiest lane's share of the sources at the 95th percentile, `busiest_lane_sources`), in
+  full batches of 1,000 records; and the busiest rollup key's write units.
 They overlap (the campaign queues while the first messages send; the aggregator follows the stream), so the
 restock takes the slowest of them plus the start (the webhook worker and the first campaign step). The data layer
 is not the bottleneck when that is within 5% of N / R.
