@@ -172,7 +172,7 @@ def run() -> dict[str, Any]:
                     assert claim is not None
                     ids_of[str(claim["notification_id"])] = "notification"
                 templates.append((variant, ids_of, _base_items(shop_id, ids_of)))
-        clones = []
+        clones: list[dict[str, Any]] = []
         for n in range(AUDIT_SIGNUPS - len(templates)):
             variant = rng.choice(VARIANTS)[0]
             sent = rng.random() < AUDIT_SENDS / AUDIT_SIGNUPS

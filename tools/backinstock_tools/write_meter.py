@@ -64,8 +64,8 @@ def updated(stored: dict[str, Any] | None, body: dict[str, Any], attributes: Seq
     """The item after an Update, as far as `attributes` (the index key attributes) go: the others are left as
     stored (they decide no index entry)."""
     item = dict(stored or {})
-    names = body.get("ExpressionAttributeNames") or {}
-    values = body.get("ExpressionAttributeValues") or {}
+    names: dict[str, str] = body.get("ExpressionAttributeNames") or {}
+    values: dict[str, Any] = body.get("ExpressionAttributeValues") or {}
     expression = body.get("UpdateExpression") or ""
     parts = _CLAUSE.split(expression)
     for verb, text in zip(parts[1::2], parts[2::2], strict=True):
