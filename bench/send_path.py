@@ -17,10 +17,11 @@ N = 100,000 and 1,000,000 alerts at a provider rate R of 14/s (a new SES account
   concurrency. A sharded key category (`<prefix>#<nn>`) is modelled at scale as CRC-32 spreads that many ids
   (`busiest_shard_fraction`), not as the few hundred measured ids happened to fall;
 - the campaign's steps, one at a time;
-- the aggregator: one group per source partition of a batch (`workers/rollups._write`), its measured calls a group;
-  the event source's `parallelization_factor` lanes run at once, each partition key in one lane (modelled as a
-  random assignment: the busiest lane's share of the sources at the 95th percentile, `busiest_lane_sources`), in
-  full batches of 1,000 records; and the busiest rollup key's write units.
+- the aggregator: a shop's records of a batch summed in one transaction with each source partition's mark
+  (`workers/rollups._write`), its measured calls a batch; the event source's `parallelization_factor` lanes run at
+  once, each partition key in one lane (modelled as a random assignment: the busiest lane's share of the sources at
+  the 95th percentile, `busiest_lane_sources`), in full batches of 1,000 records; and the busiest rollup key's write
+  units.
 They overlap (the campaign queues while the first messages send; the aggregator follows the stream), so the
 restock takes the slowest of them plus the start (the webhook worker and the first campaign step). The data layer
 is not the bottleneck when that is within 5% of N / R.
@@ -231,7 +232,7 @@ def model(stages: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"restock.model": {}}
     aggregator = stages["aggregator"]
-    per_group_s = calls_seconds(aggregator) / aggregator["groups"]
+    per_batch_s = calls_seconds(aggregator) / aggregator["units"]
     lanes = infra_spec.ROLLUP_CONSUMER.parallelization_factor
     lane_sources = busiest_lane_sources(aggregator["sources"], lanes)
     records_per_send = aggregator["records"] / stages["send_worker"]["units"]
@@ -259,24 +260,25 @@ def model(stages: dict[str, Any]) -> dict[str, Any]:
         busiest_units = modelled[busiest]
         share = busiest_units / total
         sends = stages["send_worker"]
-        # The aggregator (`workers/rollups._write`): one group per source partition of a batch (32: 16 signup, 16
-        # log shards), its calls `per_group_s` each. Lambda runs `lanes` batches of the stream shard at once, each
-        # partition key in one lane: the busiest lane takes `lane_sources` of the sources' records (all as busy:
-        # one signup update and one log row a send), in full batches of 1,000 records, each `lane_sources` groups.
+        # The aggregator (`workers/rollups._write`): a shop's records of a batch, from its 32 source partitions (16
+        # signup, 16 log shards), summed in one transaction with their marks: `per_batch_s` of calls a batch of
+        # 1,000 records. Lambda runs `lanes` batches of the stream shard at once, each partition key in one lane:
+        # the busiest lane takes `lane_sources` of the sources' records (all as busy: one signup update and one log
+        # row a send), in full batches of 1,000 records (each no dearer than the measured batch of all 32 sources).
         records = n * records_per_send
         lane_batches = math.ceil(records * lane_sources / aggregator["sources"] / 1000)
-        one_lane_s = math.ceil(records / 1000) * aggregator["sources"] * per_group_s
-        groups_at_n = records / 1000 * aggregator["sources"] / lanes  # over all lanes, for its writes
+        one_lane_s = math.ceil(records / 1000) * per_batch_s
+        batches_at_n = records / 1000 + lanes  # over all lanes, for the busiest rollup key's writes
         aggregator_keys = {k: v for k, v in aggregator["by_key"].items() if ":" not in k}
         bounds = {
             "send_calls_s": (calls_seconds(sends) * scale["send_worker"] + LATENCY["email_or_sms_send"] * n / 1000)
             / CONCURRENCY,
             "busiest_partition_s": busiest_units / PARTITION_WCU,
             "campaign_steps_s": calls_seconds(stages["campaign_steps"]) * scale["campaign_steps"],
-            "aggregator_s": lane_batches * lane_sources * per_group_s,
+            "aggregator_s": lane_batches * per_batch_s,
             "aggregator_partition_s": max(aggregator_keys.values())
-            * groups_at_n
-            / aggregator["groups"]
+            * batches_at_n
+            / aggregator["units"]
             / PARTITION_WCU,
         }
         start = calls_seconds(stages["webhook_worker"]) + calls_seconds(stages["campaign_steps"]) / max(
@@ -293,7 +295,8 @@ def model(stages: dict[str, Any]) -> dict[str, Any]:
                 "lanes": lanes,
                 "sources": aggregator["sources"],
                 "busiest_lane_sources": lane_sources,
-                "seconds_per_group": round(per_group_s, 4),
+                "seconds_per_batch": round(per_batch_s, 4),
+                "calls_per_batch": {k: round(v / aggregator["units"], 1) for k, v in aggregator["calls"].items()},
                 "busiest_lane_batches": lane_batches,
                 "one_lane_s": round(one_lane_s, 1),
             },
@@ -363,8 +366,9 @@ def markdown(r: dict[str, Any]) -> str:
             f"{big['busiest_shard_fraction_x16']} x 1/16 of its category; at {r['measured_signups']} signups the "
             f"busiest was `{big['measured_busiest_key']}` with {big['measured_busiest_key_share']}); "
             f"a send-log page: {r['send_log.calls_per_page']}; `reports verify` after the restock: {verified}.\n",
-            f"The aggregator: {lanes['sources']} source partitions, one group each per batch at "
-            f"{lanes['seconds_per_group']} s of calls; {lanes['lanes']} lanes (the event source's parallelization "
+            f"The aggregator: {lanes['sources']} source partitions, a batch of 1,000 records at "
+            f"{lanes['seconds_per_batch']} s of calls ({lanes['calls_per_batch']}); {lanes['lanes']} lanes (the event "
+            "source's parallelization "
             f"factor), the busiest taking {lanes['busiest_lane_sources']} sources (95th percentile of a random "
             f"assignment); one lane would take {lanes['one_lane_s']} s at 100,000.\n",
             "| stage | DynamoDB calls | write units | busiest keys (units) |",
