@@ -66,17 +66,32 @@ def item_bytes(value: Any, name: str = "") -> int:
 
 def _base_items(shop_id: str, ids_of: dict[str, str]) -> list[dict[str, Any]]:
     from backinstock import aws, config
+    from backinstock.repositories.notifications import notification_key
+    from backinstock.repositories.signups import signup_key
 
     client = aws.client("dynamodb")
-    prefixes = {"signup": "SIGNUP#", "notification": "NOTIF#"}
+    keys = {"signup": signup_key, "notification": notification_key}
     return [
-        client.get_item(
-            TableName=config.table_name(),
-            Key={"PK": {"S": f"SHOP#{shop_id}"}, "SK": {"S": prefixes[kind] + record_id}},
-            ConsistentRead=True,
-        )["Item"]
+        client.get_item(TableName=config.table_name(), Key=keys[kind](shop_id, record_id), ConsistentRead=True)["Item"]
         for record_id, kind in ids_of.items()
     ]
+
+
+def _rekeyed(item: dict[str, Any], shop_id: str) -> dict[str, Any]:
+    """A cloned signup or log row under its own id's keys: its shard partition (`SHOP#<id>#SIGNUP#<nn>`,
+    `SHOP#<id>#NOTIF#<nn>`) and, for a log row, its sharded index keys (the clone's id picks other shards)."""
+    from backinstock.repositories.base import from_item
+    from backinstock.repositories.notifications import NOTIF, log_index_keys, notification_key
+    from backinstock.repositories.signups import SIGNUP, signup_key
+
+    sk = item["SK"]["S"]
+    if sk.startswith(SIGNUP):
+        return {**item, **signup_key(shop_id, sk[len(SIGNUP) :])}
+    if sk.startswith(NOTIF):
+        row = {**from_item(item), "shop_id": shop_id, "notification_id": sk[len(NOTIF) :]}
+        index = {k: {"S": v} for k, v in log_index_keys(row).items()}
+        return {**item, **index, **notification_key(shop_id, sk[len(NOTIF) :])}
+    return item
 
 
 _MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -157,21 +172,29 @@ def run() -> dict[str, Any]:
                     assert claim is not None
                     ids_of[str(claim["notification_id"])] = "notification"
                 templates.append((variant, ids_of, _base_items(shop_id, ids_of)))
-        clones = []
+        clones: list[dict[str, Any]] = []
         for n in range(AUDIT_SIGNUPS - len(templates)):
             variant = rng.choice(VARIANTS)[0]
             sent = rng.random() < AUDIT_SENDS / AUDIT_SIGNUPS
             _, ids_of, items = next(t for t in templates if t[0] == variant and (len(t[1]) == 2) == sent)
             shift = timedelta(seconds=-rng.uniform(3 * 86400, DAYS * 86400))
-            clones.extend(_clone(items, ids_of, shift, n))
+            clones.extend(_rekeyed(item, shop_id) for item in _clone(items, ids_of, shift, n))
         deps.rollups().batch_write([{"PutRequest": {"Item": item}} for item in clones])
         signups = len(templates) + AUDIT_SIGNUPS - len(templates)
         sends = sum(1 for i in clones if i["SK"]["S"].startswith("NOTIF#")) + len(VARIANTS)
         seed_s = time.perf_counter() - started
 
         client, table = aws.client("dynamodb"), config.table_name()
+        from backinstock.repositories.notifications import notification_partitions
+        from backinstock.repositories.signups import signup_partitions
+
+        # signups and log rows in their 16 partitions each (issue 23), attributions and ledger orders in the shop's
+        sharded = {"SIGNUP#": signup_partitions(shop_id), "NOTIF#": notification_partitions(shop_id)}
         base_items = [
-            i for prefix in rollup_audit.PREFIXES for i in _partition(client, table, f"SHOP#{shop_id}", prefix)
+            i
+            for prefix in rollup_audit.PREFIXES
+            for pk in sharded.get(prefix, [f"SHOP#{shop_id}"])
+            for i in _partition(client, table, pk, prefix)
         ]
         base_sizes = [item_bytes(i) for i in base_items]
         # Our own work per record (deserialize, the aggregator's rules, sums), CPU time: what AWS would not change.

@@ -504,3 +504,89 @@ def percentile(timings: list[float], fraction: float) -> float:
     ordered = sorted(timings)
     rank = max(1, -(-int(fraction * 100) * len(ordered) // 100))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+# ------------------------------------------------------------------------------------ campaign reads (stopgap)
+@contextlib.contextmanager
+def keys_only_campaign_reads() -> Iterator[bool]:
+    """A stopgap for the bench alone, while `RestockRepository.waiting_signups` still reads the signups' `GSI1`/`GSI2`
+    lists, which signups no longer carry (issue 23's keys-only `GSI3`/`GSI4`; the campaign's query is another part
+    of the round): the campaign's picks read the variant's (product's) keys-only index, a Query page of
+    `restocks.QUERY_PAGE` keys, then BatchGetItem of those signups and the waiting filter in Python: what a
+    keys-only pick costs. Yields whether it patched anything (nothing once the repository reads GSI3/GSI4)."""
+    import inspect
+
+    from backinstock.repositories import restocks
+    from backinstock.repositories.signups import product_pk, variant_pk
+
+    if '"GSI1"' not in inspect.getsource(restocks.RestockRepository.waiting_signups):
+        yield False
+        return
+
+    def waiting(item: dict[str, Any], channels: list[str], now: int | None) -> bool:
+        return (
+            not ({"notified_at", "unsubscribed_at", "blocked_at"} & item.keys())
+            and (not item.get("optin_required") or "optin_confirmed_at" in item)
+            and item.get("channel") in channels
+            and (now is None or int(item.get("send_outstanding_until", 0)) <= now)
+        )
+
+    def waiting_signups(
+        self: Any,
+        shop_id: str,
+        variant_id: int,
+        product_id: int,
+        whole_product: bool,
+        start_key: dict[str, Any] | None,
+        want: int,
+        channels: list[str],
+        now: int | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        from backinstock.repositories.base import from_item
+
+        if not channels or want <= 0:
+            return [], None
+        index, partition = (
+            ("GSI4", product_pk(shop_id, product_id))
+            if whole_product
+            else (
+                "GSI3",
+                variant_pk(shop_id, variant_id),
+            )
+        )
+        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        cursor = start_key
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": index,
+                "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :signup)",
+                "ExpressionAttributeNames": {"#pk": f"{index}PK", "#sk": f"{index}SK"},
+                "ExpressionAttributeValues": {":pk": {"S": partition}, ":signup": {"S": "SIGNUP#"}},
+                "Limit": restocks.QUERY_PAGE,
+            }
+            if cursor:
+                request["ExclusiveStartKey"] = cursor
+            response = self.client.query(**request)
+            listed = response.get("Items", [])
+            read = {
+                (i["PK"]["S"], i["SK"]["S"]): i
+                for i in self.batch_get_raw([{"PK": i["PK"], "SK": i["SK"]} for i in listed])
+            }
+            for entry in listed:
+                raw = read.get((entry["PK"]["S"], entry["SK"]["S"]))
+                item = from_item(raw) if raw else None
+                if item is not None and waiting(item, channels, now):
+                    found.append((item, {k: entry[k] for k in ("PK", "SK", f"{index}PK", f"{index}SK")}))
+                    if len(found) > want:
+                        return [f[0] for f in found[:want]], found[want - 1][1]
+            cursor = response.get("LastEvaluatedKey")
+            if not cursor:
+                return [f[0] for f in found], None
+
+    real = restocks.RestockRepository.waiting_signups
+    restocks.RestockRepository.waiting_signups = waiting_signups  # type: ignore[method-assign]
+    try:
+        yield True
+    finally:
+        restocks.RestockRepository.waiting_signups = real  # type: ignore[method-assign]

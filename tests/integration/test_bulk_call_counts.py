@@ -2,8 +2,10 @@
 
 Bulk notify of 1000 signups reads them with BatchGetItem (`BATCH_GET_LIMIT` keys per call) and queues them with
 SendMessageBatch (`queue.BATCH_LIMIT` messages per call, `queue.SENDS_PER_MESSAGE` sends per message); one notify
-is one GetItem and one SendMessage; a filtered list is one Query on the narrowest key and one BatchGetItem for the
-page. Nothing Scans. Expected counts are computed from the constants, so changing a limit keeps these tests honest.
+is one GetItem and one SendMessage; a list by variant or product is one Query of its keys-only index and one
+BatchGetItem for the page, the shop's whole list one Query of each of its 16 signup partitions and one
+BatchGetItem. Nothing Scans. Expected counts are computed from the constants, so changing a limit keeps these tests
+honest.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from backinstock import aws, deps
 from backinstock.models.signups import MAX_BULK_IDS, SignupCreate
 from backinstock.queue import BATCH_LIMIT, SENDS_PER_MESSAGE
 from backinstock.repositories.base import BATCH_GET_LIMIT, to_item
-from backinstock.repositories.signups import SignupRepository, index_keys, signup_key
+from backinstock.repositories.shards import SHARDS
+from backinstock.repositories.signups import SignupRepository, index_keys, signup_key, signup_partitions
 from backinstock.services import signups
 from backinstock_tools.testkit import Shop
 from backinstock_tools.testkit.gateway import count_calls, invoke
@@ -151,17 +154,20 @@ def test_notify_is_two_get_items_one_update_and_one_send_message(
 
 
 @pytest.mark.parametrize(
-    ("filter_by", "index"),
-    [("variant_id", "GSI1"), ("product_id", "GSI2"), (None, None)],
-    ids=["variant-GSI1", "product-GSI2", "unfiltered-table"],
+    ("filter_by", "index", "queries"),
+    # a variant's (product's) signups: one Query of its keys-only index key, which a send never writes, so it is not
+    # sharded; the shop's: its signups are in 16 partitions (`signup_partitions`), one Query each, merged newest first
+    [("variant_id", "GSI3", 1), ("product_id", "GSI4", 1), (None, None, SHARDS)],
+    ids=["variant-GSI3", "product-GSI4", "unfiltered-16-partitions"],
 )
-def test_a_list_page_is_one_query_on_the_narrowest_key_and_one_batch_get(
+def test_a_list_page_is_the_narrowest_keys_queries_and_one_batch_get(
     shop: Shop,
     catalog: dict[str, int],
     calls: Counter[str],
     query_params: list[dict[str, Any]],
     filter_by: str | None,
     index: str | None,
+    queries: int,
 ) -> None:
     small = seed(shop.id, 30, catalog["small"], prefix="s")
     seed(shop.id, 10, catalog["mug"], prefix="m")
@@ -172,10 +178,14 @@ def test_a_list_page_is_one_query_on_the_narrowest_key_and_one_batch_get(
     status, result = invoke("list_signups", shop.id, query=query)
 
     assert status == 200, result
-    assert calls == Counter({"dynamodb.Query": 1, "dynamodb.BatchGetItem": 1})
-    [params] = query_params
-    assert params.get("IndexName") == index
-    assert params["ProjectionExpression"] == "SK"  # the Query moves keys; the page's items come from BatchGetItem
+    # the page's 20 items: one BatchGetItem (up to `BATCH_GET_LIMIT` keys)
+    assert calls == Counter({"dynamodb.Query": queries, "dynamodb.BatchGetItem": 1})
+    assert len(query_params) == queries
+    assert {p.get("IndexName") for p in query_params} == {index}
+    # the Queries move keys; the page's items come from BatchGetItem
+    assert {p["ProjectionExpression"] for p in query_params} == {"PK, SK"}
+    if index is None:
+        assert {p["ExpressionAttributeValues"][":pk"]["S"] for p in query_params} == set(signup_partitions(shop.id))
     expected_total = 40 if filter_by is None else 30
     assert result["meta"]["total_count"] == expected_total
     assert len(result["signups"]) == 20

@@ -77,7 +77,7 @@ def without_webhook_dedupe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def without_rollup_replay_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """The aggregator no longer knows which stream records it applied: a replayed or retried batch counts again.
-    The guard is the per-source-partition high-water mark (`RollupRepository.mark`, written by `mark_put` on the
+    The guard is the per-source-partition high-water mark (`RollupRepository.mark`/`marks`, written by `mark_put` on the
     condition that it still holds what was read): here the mark is never read and its write is unconditional."""
     from backinstock.repositories.rollups import RollupRepository
 
@@ -90,6 +90,7 @@ def without_rollup_replay_guard(monkeypatch: pytest.MonkeyPatch) -> None:
         return put
 
     monkeypatch.setattr(RollupRepository, "mark", lambda self, shop_id, source: None)
+    monkeypatch.setattr(RollupRepository, "marks", lambda self, shop_id, sources: dict.fromkeys(sources))
     monkeypatch.setattr(RollupRepository, "mark_put", unconditional)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from backinstock import deps
+from backinstock.repositories.shards import SHARDS
 from backinstock.services import signups as waitlist
 from backinstock_tools.local.backend import RATE_LIMIT_TABLE_NAME
 from backinstock_tools.testkit import Shop
@@ -100,11 +101,27 @@ def test_a_count_filter_without_a_counter_is_counted_from_the_ids(
     assert total(key, "/back_in_stock/signups", "variant_id=101&product_id=99") == 0
 
 
-def test_a_page_of_a_big_waitlist_costs_three_calls(
-    shop: Shop, catalog: dict[str, int], stream: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("query", "queries"),
+    [
+        # the variant's signups: one keys-only Query of its GSI3 key (a send never writes it: not sharded)
+        ({"variant_id": "101"}, 1),
+        # the shop's: its signups live in 16 partitions (`signups.signup_partitions`), one Query each, merged
+        ({}, SHARDS),
+    ],
+    ids=["variant", "shop"],
+)
+def test_a_page_of_a_big_waitlist_costs_its_queries_a_counter_and_a_batch_get(
+    shop: Shop,
+    catalog: dict[str, int],
+    stream: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    query: dict[str, str],
+    queries: int,
 ) -> None:
-    """A waitlist longer than `EXACT_UP_TO` (made small here, as bench/run.py rollups does at 10,000): one keys-only
-    Query of the page's ids, one GetItem of the counter, one BatchGetItem of the page's items."""
+    """A waitlist longer than `EXACT_UP_TO` (made small here, as bench/run.py rollups does at 10,000): the keys-only
+    Queries of the page's ids (as many as the listing's partitions), one GetItem of the counter, one BatchGetItem of
+    the page's items."""
     key = shop.key
     waiting(key, stream, 12)
     monkeypatch.setattr(waitlist, "EXACT_UP_TO", 5)
@@ -117,8 +134,8 @@ def test_a_page_of_a_big_waitlist_costs_three_calls(
     events = deps.shops().client.meta.events
     events.register("provide-client-params.dynamodb", count, unique_id="count-list")
     try:  # the action's handler as API Gateway calls it once the authorizer has answered
-        status, body = invoke("list_signups", shop.id, query={"variant_id": "101", "per_page": "3"})
+        status, body = invoke("list_signups", shop.id, query={**query, "per_page": "3"})
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="count-list")
     assert status == 200 and len(body["signups"]) == 3 and body["meta"]["total_count"] == 12
-    assert calls == Counter({"Query": 1, "GetItem": 1, "BatchGetItem": 1})
+    assert calls == Counter({"Query": queries, "GetItem": 1, "BatchGetItem": 1})

@@ -45,6 +45,11 @@ def seq(record: dict[str, Any]) -> str:
     return str(record["dynamodb"]["SequenceNumber"])
 
 
+def source(record: dict[str, Any]) -> str:
+    """The record's source partition (its item's partition key: a signup's `SHOP#<id>#SIGNUP#<nn>`)."""
+    return str(record["dynamodb"]["Keys"]["PK"]["S"])
+
+
 def clean(shop_id: str) -> bool:
     return rollup_audit.verify(deps.rollups(), shop_id).differences == []
 
@@ -84,14 +89,16 @@ def test_a_batch_writes_each_counter_item_once_and_its_replay_counts_nothing(
         assert change is not None
         slots |= set(change.plain)
 
+    sources = {source(r) for r in batch}  # the signups' partitions (16 shards: up to 10 here)
     assert run(batch) == []
-    # One transaction: each counter item once (the ten records' deltas summed) and the mark.
-    assert transactions == [len(slots) + 1]
+    # One transaction: each counter item once (the ten records' deltas summed, whatever partition each record came
+    # from) and each source partition's mark.
+    assert transactions == [len(slots) + len(sources)]
     assert len(slots) < 35  # one signup touches about 27 items (4 all-time demand ones): ten of them, not 10x
     assert pending(shop.id, 101) == 10 and clean(shop.id)
 
     assert run(batch) == []  # the same batch again (a retry after a timeout)
-    assert transactions == [len(slots) + 1]  # nothing written
+    assert transactions == [len(slots) + len(sources)]  # nothing written
     assert pending(shop.id, 101) == 10 and clean(shop.id)
 
 
@@ -117,20 +124,23 @@ def test_a_batch_straddling_two_shops_and_shops_out_of_order_count_each_once(
         signup(shop.key, 101, f"a{i}@example.com")
         signup(other_shop.key, 7, f"b{i}@example.com", product=70)
     batch = records(stream)
-    mine = [r for r in batch if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop.id}"]
+    mine = [r for r in batch if source(r).startswith(f"SHOP#{shop.id}#")]  # its signup partitions
     theirs = [r for r in batch if r not in mine]
     assert len(mine) == len(theirs) == 3
 
     # The other shop's later records arrive first (another shard, another invocation), then the straddling batch
     assert run(theirs[1:]) == []
     assert run(batch) == []
-    assert pending(shop.id, 101) == 3 and pending(other_shop.id, 7) == 2
-    # its first record is below the other shop's mark: its own shard delivers it first in AWS; here it is a replay
+    # its first record is below its partition's mark when it shares a signup partition with a later one (its own
+    # shard delivers it first in AWS; here it is a replay); in a partition of its own it is simply applied now
+    replayed = source(theirs[0]) in {source(r) for r in theirs[1:]}
+    assert pending(shop.id, 101) == 3 and pending(other_shop.id, 7) == 3 - replayed
     assert run(batch) == []
     assert clean(shop.id)
-    marks = {s.id: deps.rollups().mark(s.id, f"SHOP#{s.id}") for s in (shop, other_shop)}
-    assert marks[shop.id] is not None and marks[shop.id].seq == int(seq(mine[-1]))
-    assert marks[other_shop.id] is not None and marks[other_shop.id].seq == int(seq(theirs[-1]))
+    for s, its in ((shop, mine), (other_shop, theirs)):  # each source partition's mark on its last record
+        for pk in {source(r) for r in its}:
+            mark = deps.rollups().mark(s.id, pk)
+            assert mark is not None and mark.seq == int(seq([r for r in its if source(r) == pk][-1]))
 
 
 def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_record_not_applied(
@@ -154,10 +164,15 @@ def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_reco
 
     assert len(failed) == 1
     at = [seq(r) for r in batch].index(failed[0])
-    assert 0 < at < len(batch)  # the first transaction's records are in; the mark says so
-    assert deps.rollups().mark(shop.id, f"SHOP#{shop.id}").seq == int(seq(batch[at - 1]))  # type: ignore[union-attr]
+    assert 0 < at < len(batch)  # the first transaction's records are in; the marks say so
+    # The first transaction took records of several source partitions (the signups' shards), each's mark moved to
+    # its last record in it: every record before the reported one is in, the reported one is not (records after it
+    # may be: replays on the retry).
+    marks = {pk: deps.rollups().mark(shop.id, pk) for pk in {source(r) for r in batch}}
+    applied = [r for r in batch if (m := marks[source(r)]) is not None and int(seq(r)) <= m.seq]
+    assert all(r in applied for r in batch[:at]) and batch[at] not in applied
     assert not clean(shop.id)
-    assert sum(pending(shop.id, 500 + i) for i in range(12)) == at
+    assert sum(pending(shop.id, 500 + i) for i in range(12)) == len(applied)
 
     # Lambda retries from the reported record; a later full replay counts nothing
     assert run(batch[at:]) == []

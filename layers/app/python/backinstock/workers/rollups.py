@@ -3,8 +3,8 @@ outbox of the double opt-in confirmation: a committed signup that needs confirmi
 (`services.optin`), so a request the table refused leaves no work behind.
 
 A batch is applied as a whole (`repositories.rollups`, "Exactly once, per batch"): each record's change
-(`services.rollups.change_of`, the counting rules) is collected by `apply_record`, then the records of each source
-partition are summed and written once, with that partition's high-water mark, in as few transactions as fit.
+(`services.rollups.change_of`, the counting rules) is collected by `apply_record`, then a shop's records of every
+source partition are summed and written once, with each partition's high-water mark, in as few transactions as fit.
 
 Partial batch failures: a record that raises while it is read (its change, its opt-in message) stops the batch
 there; the records before it are applied (the marks say so) and it is reported in `batchItemFailures`, so Lambda
@@ -85,21 +85,25 @@ def _collect(batch: _Batch, body: dict[str, Any], change: Change | None) -> None
 
 
 def _write(batch: _Batch) -> int | None:
-    """Apply the collected records, one source partition at a time. Returns the position of the first record not
-    applied (None: all of them)."""
-    groups: dict[tuple[str, str], list[tuple[int, Record]]] = {}
+    """Apply the collected records, one shop at a time: its records of every source partition summed together
+    (`apply_sources`: each counter item written once a transaction, each source's mark moved in it). Returns the
+    position of the first record not applied (None: all of them)."""
+    shops: dict[str, dict[str, list[tuple[int, Record]]]] = {}
     for position, shop_id, source, record in batch.records:
-        groups.setdefault((shop_id, source), []).append((position, record))
+        shops.setdefault(shop_id, {}).setdefault(source, []).append((position, record))
     first_failed: int | None = None
     now = ids.now()
-    for (shop_id, source), members in groups.items():
+    for shop_id, sources in shops.items():
         try:
-            result = deps.rollups().apply_batch(
-                shop_id, source, [r for _, r in members], now, committed=partial(_alert, shop_id)
+            result = deps.rollups().apply_sources(
+                shop_id,
+                {source: [r for _, r in members] for source, members in sources.items()},
+                now,
+                committed=partial(_alert, shop_id),
             )
         except ApplyFailed as exc:
-            logger.exception("rollup transaction failed", extra={"source": source})
-            position = next(p for p, r in members if r.seq == exc.seq)
+            logger.exception("rollup transaction failed", extra={"sources": len(sources)})
+            position = min(p for members in sources.values() for p, r in members if r.seq in exc.seqs)
             first_failed = position if first_failed is None else min(first_failed, position)
             batch.outcomes["failed"] += 1
             continue

@@ -11,15 +11,17 @@ Items (docs/DATA_MODEL.md, "Report rollups"):
   number of the last record applied, and `part` (the parts of that record applied, 0: all of it).
 - `SHOP#<id>#ROLLUP#ONCE / ORDER#<order_id>` and `CONVERTED#<signup_id>`: an order or a conversion was counted.
 
-Exactly once, per batch (`apply_batch`): DynamoDB Streams delivers the records of one partition key in order, in
-one shard (Lambda keeps that order with a parallelization factor above 1). The aggregator sums the changes of a
-batch's records of one source partition in memory and writes each counter item once, in one `TransactWriteItems`
-with the mark, moved to the last record it covers, on the condition that the mark still holds the value read
-before. Records at or below the mark are replays (retries, bisected halves, a re-delivered batch) and count
-nothing. A batch bigger than one transaction (100 items) is split into chunks of consecutive records, each moving
-the mark to its own last record: a crash between two chunks leaves the mark after the first, and the retry applies
-the rest. One record too big for a transaction (a preorder order touches dozens of dimensions in three bucket
-sizes; it has no once-keys) is applied in parts of fixed content, the mark saying how many parts are in.
+Exactly once, per batch (`apply_sources`; `apply_batch` for one source): DynamoDB Streams delivers the records of one
+partition key in order, in one shard (Lambda keeps that order with a parallelization factor above 1). The aggregator
+sums the changes of a batch's records of one shop, from every source partition (a shop's signup and log shards), in
+memory and writes each counter item once, in one `TransactWriteItems` with the mark of each source it covers, moved to
+that source's last record in it, on the condition that each mark still holds the value read before (the marks read
+with one `BatchGetItem`). Records at or below their source's mark are replays (retries, bisected halves, a
+re-delivered batch) and count nothing. A batch bigger than one transaction (100 items) is split into chunks of
+consecutive records of each source, each moving its source's mark to its own last record: a crash between two
+transactions leaves each mark after the records in, and the retry applies the rest. One record too big for a
+transaction (a preorder order touches dozens of dimensions in three bucket sizes; it has no once-keys) is applied in
+parts of fixed content, the mark saying how many parts are in.
 
 Once-keys (orders, conversions) are conditional Puts in the same transaction: a key already claimed (by an
 earlier chunk, batch or record) drops its counters, and the transaction is retried without them; within a

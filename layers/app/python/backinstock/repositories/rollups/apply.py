@@ -59,11 +59,13 @@ class BatchResult:
 
 
 class ApplyFailed(Exception):
-    """A transaction of a batch failed: records before `seq` are applied (the mark says so), `seq` and after not."""
+    """A transaction of a batch failed: records before `seq` are applied (the mark says so), `seq` and after not.
+    Over several source partitions, `seqs` are every record not applied (of each source, its records from one on)."""
 
-    def __init__(self, seq: int, cause: BaseException) -> None:
+    def __init__(self, seq: int, cause: BaseException, seqs: Sequence[int] | None = None) -> None:
         super().__init__(f"rollups applied up to (not including) sequence number {seq}: {cause!r}")
         self.seq = seq
+        self.seqs = frozenset(seqs if seqs is not None else (seq,))
 
 
 class MarkMoved(Exception):
@@ -77,6 +79,16 @@ class RollupWrites(Repository):
         item = self.read(marks_pk(shop_id), source)
         return Mark(int(item["seq"]), int(item.get("part", 0))) if item else None
 
+    def marks(self, shop_id: str, sources: Sequence[str]) -> dict[str, Mark | None]:
+        """The marks of a batch's source partitions: one GetItem for one source, else one BatchGetItem (100 a call)."""
+        if len(sources) == 1:
+            return {sources[0]: self.mark(shop_id, sources[0])}
+        found = {
+            str(item["SK"]): Mark(int(item["seq"]), int(item.get("part", 0)))
+            for item in self.batch_get([key(marks_pk(shop_id), source) for source in sources])
+        }
+        return {source: found.get(source) for source in sources}
+
     def apply_batch(
         self,
         shop_id: str,
@@ -85,58 +97,99 @@ class RollupWrites(Repository):
         now: datetime,
         committed: Callable[[list[Change]], None] | None = None,
     ) -> BatchResult:
-        """Apply the records of one source partition (in stream order) exactly once: see the module's docstring.
-        `committed` is called after each transaction with the changes it applied (the threshold alert). Raises
-        `ApplyFailed` with the first record not applied when a transaction fails."""
+        """Apply the records of one source partition (in stream order) exactly once: `apply_sources` of one."""
+        return self.apply_sources(shop_id, {source: records}, now, committed)
+
+    def apply_sources(
+        self,
+        shop_id: str,
+        sources: dict[str, Sequence[Record]],
+        now: datetime,
+        committed: Callable[[list[Change]], None] | None = None,
+    ) -> BatchResult:
+        """Apply one shop's records of a batch, by source partition (each in stream order), exactly once: see the
+        module's docstring. The sources' records are summed together, so a counter item is written once per
+        transaction whatever the number of partitions the records come from (a restock's: 16 signup and 16 log
+        shards); each transaction moves the mark of every source it covers, each on the condition that it still
+        holds the value read. `committed` is called after each transaction with the changes it applied (the
+        threshold alert). Raises `ApplyFailed` with the records not applied when a transaction fails."""
         result = BatchResult()
-        try:  # a failed read of the mark or a failed max-counter applies nothing: retried from the first record
-            mark = self.mark(shop_id, source)
+        every = [r.seq for records in sources.values() for r in records]
+        try:  # a failed read of the marks or a failed max-counter applies nothing: retried from the first record
+            marks = self.marks(shop_id, list(sources))
         except Exception as exc:
-            raise ApplyFailed(records[0].seq, exc) from exc
-        todo: list[Record] = []
-        for record in records:
-            if mark is not None and (record.seq < mark.seq or (record.seq == mark.seq and not mark.part)):
-                result.replayed += 1
-            else:
-                todo.append(record)
+            raise ApplyFailed(min(every), exc, every) from exc
+        todo: dict[str, list[Record]] = {}
+        for source, records in sources.items():
+            mark = marks[source]
+            for record in records:
+                if mark is not None and (record.seq < mark.seq or (record.seq == mark.seq and not mark.part)):
+                    result.replayed += 1
+                else:
+                    todo.setdefault(source, []).append(record)
         if not todo:
             return result
+        pending = [r.seq for records in todo.values() for r in records]
         try:
-            self._raise_all(shop_id, [r.change for r in todo if r.change is not None])
+            self._raise_all(shop_id, [r.change for records in todo.values() for r in records if r.change is not None])
         except Exception as exc:
-            raise ApplyFailed(todo[0].seq, exc) from exc
-        for chunk in _chunks(todo, mark):
-            first = chunk.records[0].seq
-            last = chunk.records[-1].seq
-            new_mark = Mark(last, 0 if chunk.part is None or chunk.part + 1 == chunk.parts else chunk.part + 1)
+            raise ApplyFailed(min(pending), exc, pending) from exc
+        transactions = _combined(
+            [(source, chunk) for source, records in todo.items() for chunk in _chunks(records, marks[source])]
+        )
+        for index, transaction in enumerate(transactions):
+            moves = {
+                source: Mark(
+                    chunk.records[-1].seq, 0 if chunk.part is None or chunk.part + 1 == chunk.parts else chunk.part + 1
+                )
+                for source, chunk in transaction
+            }
             try:
-                self._commit(shop_id, source, mark, new_mark, chunk, now)
+                self._commit(shop_id, {s: marks[s] for s in moves}, moves, [c for _, c in transaction], now)
             except Exception as exc:
-                raise ApplyFailed(first, exc) from exc
+                left = [r.seq for later in transactions[index:] for _, c in later for r in c.records]
+                raise ApplyFailed(min(left), exc, left) from exc
             result.transactions += 1
-            if chunk.part is None or chunk.part + 1 == chunk.parts:
-                result.applied += sum(1 for r in chunk.records if r.change is not None)
-            mark = new_mark
+            changes: list[Change] = []
+            for source, chunk in transaction:
+                marks[source] = moves[source]
+                if chunk.part is None or chunk.part + 1 == chunk.parts:
+                    result.applied += sum(1 for r in chunk.records if r.change is not None)
+                if chunk.part is None:
+                    changes += [r.change for r in chunk.records if r.change is not None]
+                else:
+                    changes.append(Change(shop_id, plain=chunk.updates or {}))
             if committed is not None:
-                changes = [r.change for r in chunk.records if r.change is not None]
-                committed(changes if chunk.part is None else [Change(shop_id, plain=chunk.updates or {})])
+                committed(changes)
         return result
 
     def _commit(
-        self, shop_id: str, source: str, expected: Mark | None, new: Mark, chunk: _Chunk, now: datetime
+        self,
+        shop_id: str,
+        expected: dict[str, Mark | None],
+        new: dict[str, Mark],
+        chunks: list[_Chunk],
+        now: datetime,
     ) -> None:
-        """One chunk's transaction: the mark (conditional on `expected`), the once-keys, the counter updates. A
-        once-key already claimed drops its counters and the transaction is retried without them."""
+        """One transaction: the marks of its sources (each conditional on `expected`), the once-keys, the counter
+        updates of its chunks summed. A once-key already claimed drops its counters and the transaction is retried
+        without them."""
+        plains: list[Deltas] = []
         groups: dict[str, Deltas] = {}
-        if chunk.updates is not None:
-            plain = chunk.updates
-        else:
-            plain, groups = _chunk_deltas(chunk.records)
+        for chunk in chunks:
+            if chunk.updates is not None:
+                plains.append(chunk.updates)
+                continue
+            plain, own = _chunk_deltas(chunk.records)
+            plains.append(plain)
+            for once_key, deltas in own.items():
+                groups.setdefault(once_key, deltas)
+        marks = len(new)
         while True:
             once_keys = list(groups)
-            updates = _merge(plain, *groups.values())
+            updates = _merge(*plains, *groups.values())
             items = [
-                self.mark_put(shop_id, source, expected, new, now),
+                *(self.mark_put(shop_id, source, expected[source], mark, now) for source, mark in new.items()),
                 *(self._once_put(shop_id, k, now) for k in once_keys),
                 *(self.counter_update(shop_id, slot, counters) for slot, counters in sorted(updates.items())),
             ]
@@ -147,16 +200,16 @@ class RollupWrites(Repository):
                 return
             except self.client.exceptions.TransactionCanceledException as exc:
                 codes = self.cancellation_codes(exc)
-                if codes and codes[0] == "ConditionalCheckFailed":
-                    if self.mark(shop_id, source) == new:
+                if "ConditionalCheckFailed" in codes[:marks]:
+                    if self.marks(shop_id, list(new)) == new:
                         # This very transaction committed: the client retried it after a timeout (DynamoDB answers
                         # a retry with the same ClientRequestToken as a success; moto does not)
                         return
-                    raise MarkMoved(f"the mark of {source} moved") from exc
+                    raise MarkMoved(f"the marks of {', '.join(new)} moved") from exc
                 taken = [
                     k
                     for i, k in enumerate(once_keys)
-                    if len(codes) > i + 1 and codes[i + 1] == "ConditionalCheckFailed"
+                    if len(codes) > i + marks and codes[i + marks] == "ConditionalCheckFailed"
                 ]
                 if not taken:
                     raise
@@ -290,6 +343,37 @@ def _chunks(todo: list[Record], mark: Mark | None) -> list[_Chunk]:
     if current.records:
         chunks.append(current)
     return chunks
+
+
+def _combined(chunks: list[tuple[str, _Chunk]]) -> list[list[tuple[str, _Chunk]]]:
+    """Chunks of several source partitions put together in transactions, in order, as many as fit in
+    `MAX_TRANSACTION` (a mark each, the once-keys, one update per counter item: the same counters of different
+    sources are one update): at most one chunk of a source a transaction (its mark moves once), a part of a big
+    record alone. A source's chunks stay in order: its later chunk is in a later transaction."""
+    out: list[list[tuple[str, _Chunk]]] = []
+    current: list[tuple[str, _Chunk]] = []
+    slots: set[tuple[str, str]] = set()
+    once: set[str] = set()
+    for source, chunk in chunks:
+        if chunk.part is not None:
+            own_slots, own_once = set(chunk.updates or {}), set[str]()
+        else:
+            own_slots, own_once = set(), set()
+            for record in chunk.records:
+                if record.change is not None:
+                    own_slots |= _slots(record.change)
+                    own_once |= set(record.change.once)
+        full = len(current) + 1 + len(slots | own_slots) + len(once | own_once) > MAX_TRANSACTION
+        alone = chunk.part is not None or any(c.part is not None for _, c in current)
+        if current and (full or alone or any(s == source for s, _ in current)):
+            out.append(current)
+            current, slots, once = [], set(), set()
+        current.append((source, chunk))
+        slots |= own_slots
+        once |= own_once
+    if current:
+        out.append(current)
+    return out
 
 
 def _merge(*groups: Deltas) -> Deltas:
