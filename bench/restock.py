@@ -35,7 +35,7 @@ def run() -> dict[str, Any]:
     from backinstock.workers import send, webhooks
     from backinstock_tools.testkit.sqs import receive_all
 
-    with cases.local_aws(), cases.keys_only_campaign_reads():
+    with cases.local_aws():
         shop = cases.new_shop("restock-bench.myshopify.com")
         shop_id = shop["shop_id"]
         cases.connect(shop_id)

@@ -216,7 +216,7 @@ def run() -> dict[str, Any]:
     from backinstock.workers import send, webhooks
 
     started = time.perf_counter()
-    with cases.local_aws(), cases.keys_only_campaign_reads():
+    with cases.local_aws():
         meter = Writes()
 
         # ---- 1. the aggregator's writes per 1,000 records, by batch size
