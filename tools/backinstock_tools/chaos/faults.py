@@ -204,14 +204,13 @@ class Faults:
         mine = frozenset(keys)
         self.conflicted.pop(mine, None)  # tried again
         me = self.current
-        clash = next(
-            (i for i, (who, items) in enumerate(self.recent) if who != me and mine & items),
-            None,
-        )
+        clash = next((entry for entry in self.recent if entry[0] != me and mine & entry[1]), None)
         self.recent = [*self.recent, (me, mine)][-CONTENTION_WINDOW:]
         if clash is None or not self.allowed or self.depth or not self.chance_at("contention", call):
             return
-        _, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
+        # it committed: a retry does not meet it again (by identity: the window may have moved past its index)
+        self.recent = [entry for entry in self.recent if entry is not clash]
+        items = clash[1]
         self.hit("contention")
         shared = sorted(mine & items)[0]
         self.conflicted[mine] = f"{self.scope}: {shared[1].split('#')[0]}"
