@@ -15,7 +15,7 @@ from typing import Any
 
 from backinstock.ids import id_bounds
 from backinstock.repositories.base import Repository, from_item, key, to_item
-from backinstock.repositories.notifications import product_log_partitions
+from backinstock.repositories.notifications import NOTIF, product_log_partitions
 from backinstock.repositories.shards import merged
 
 
@@ -50,8 +50,8 @@ class AttributionRepository(Repository):
             return []
         low, high = id_bounds(start, end)
         values: dict[str, Any] = {
-            ":low": {"S": f"NOTIF#{low}"},
-            ":high": {"S": f"NOTIF#{high}"},
+            ":low": {"S": NOTIF + low},
+            ":high": {"S": NOTIF + high},
             ":sent": {"S": "sent"},
             **{f":c{i}": {"S": c} for i, c in enumerate(contacts)},
         }
