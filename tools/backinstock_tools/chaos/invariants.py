@@ -309,7 +309,7 @@ def _send_rate(times: list[float], idle: list[float], killed: int) -> tuple[floa
 
 
 def _notifications(r: Run) -> list[dict[str, Any]]:
-    """Every send-log row of the run's shops: each shop's 16 log partitions (`notifications.notification_partitions`)."""
+    """Every send-log row of the run's shops, read from each shop's 16 log partitions (`notification_partitions`)."""
     from backinstock import aws, config
     from backinstock.repositories.base import from_item
     from backinstock.repositories.notifications import NOTIF, notification_partitions
