@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from backinstock import deps
-from backinstock.repositories.signups import signup_partitions
 from backinstock.services import rollup_audit
 from backinstock.workers import rollups as aggregator
 from backinstock_tools.testkit import Shop
@@ -44,19 +43,6 @@ def run(batch: list[dict[str, Any]]) -> list[str]:
 
 def seq(record: dict[str, Any]) -> str:
     return str(record["dynamodb"]["SequenceNumber"])
-
-
-def source(record: dict[str, Any]) -> str:
-    """The partition key of a record's item: the aggregator's source partition (a signup's is one of its shop's 16)."""
-    return str(record["dynamodb"]["Keys"]["PK"]["S"])
-
-
-def by_source(batch: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The batch's records per source partition, in stream order (the order the aggregator applies them)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for record in batch:
-        groups.setdefault(source(record), []).append(record)
-    return groups
 
 
 def clean(shop_id: str) -> bool:
@@ -93,25 +79,19 @@ def test_a_batch_writes_each_counter_item_once_and_its_replay_counts_nothing(
     batch = records(stream)
     assert len(batch) == 10
     slots: set[tuple[str, str]] = set()
-    per_source: list[int] = []
-    for members in by_source(batch).values():
-        mine: set[tuple[str, str]] = set()
-        for r in members:
-            change = change_of(None, from_item(r["dynamodb"]["NewImage"]))
-            assert change is not None
-            mine |= set(change.plain)
-        per_source.append(len(mine) + 1)
-        slots |= mine
-    assert len(per_source) > 1  # ten signups spread over the shop's signup partitions
+    for r in batch:
+        change = change_of(None, from_item(r["dynamodb"]["NewImage"]))
+        assert change is not None
+        slots |= set(change.plain)
 
     assert run(batch) == []
-    # One transaction per source partition: each counter item once (its records' deltas summed) and its mark.
-    assert transactions == per_source
+    # One transaction: each counter item once (the ten records' deltas summed) and the mark.
+    assert transactions == [len(slots) + 1]
     assert len(slots) < 35  # one signup touches about 27 items (4 all-time demand ones): ten of them, not 10x
     assert pending(shop.id, 101) == 10 and clean(shop.id)
 
     assert run(batch) == []  # the same batch again (a retry after a timeout)
-    assert transactions == per_source  # nothing written
+    assert transactions == [len(slots) + 1]  # nothing written
     assert pending(shop.id, 101) == 10 and clean(shop.id)
 
 
@@ -133,55 +113,40 @@ def test_bisected_halves_and_retries_of_a_batch_count_each_record_once(
 def test_a_batch_straddling_two_shops_and_shops_out_of_order_count_each_once(
     shop: Shop, other_shop: Shop, catalog: dict[str, int], stream: Any
 ) -> None:
-    for i in range(17):  # 17 signups of the other shop: two of them share one of its 16 signup partitions
-        if i < 3:
-            signup(shop.key, 101, f"a{i}@example.com")
+    for i in range(3):
+        signup(shop.key, 101, f"a{i}@example.com")
         signup(other_shop.key, 7, f"b{i}@example.com", product=70)
     batch = records(stream)
-    mine = [r for r in batch if source(r) in signup_partitions(shop.id)]
-    theirs = [r for r in batch if source(r) in signup_partitions(other_shop.id)]
-    assert (len(mine), len(theirs)) == (3, 17)
-    # the first of the other shop's records with a later one in its partition
-    first = next(n for n, r in enumerate(theirs) if any(source(r) == source(later) for later in theirs[n + 1 :]))
+    mine = [r for r in batch if r["dynamodb"]["Keys"]["PK"]["S"] == f"SHOP#{shop.id}"]
+    theirs = [r for r in batch if r not in mine]
+    assert len(mine) == len(theirs) == 3
 
     # The other shop's later records arrive first (another shard, another invocation), then the straddling batch
-    assert run(theirs[first + 1 :]) == []
+    assert run(theirs[1:]) == []
     assert run(batch) == []
-    assert pending(shop.id, 101) == 3 and pending(other_shop.id, 7) == 16
-    # that record is below its partition's mark: its own shard delivers it first in AWS; here it is a replay
+    assert pending(shop.id, 101) == 3 and pending(other_shop.id, 7) == 2
+    # its first record is below the other shop's mark: its own shard delivers it first in AWS; here it is a replay
     assert run(batch) == []
     assert clean(shop.id)
-    for s, records_of in ((shop, mine), (other_shop, theirs)):
-        for partition, members in by_source(records_of).items():
-            mark = deps.rollups().mark(s.id, partition)
-            assert mark is not None and mark.seq == int(seq(members[-1]))
+    marks = {s.id: deps.rollups().mark(s.id, f"SHOP#{s.id}") for s in (shop, other_shop)}
+    assert marks[shop.id] is not None and marks[shop.id].seq == int(seq(mine[-1]))
+    assert marks[other_shop.id] is not None and marks[other_shop.id].seq == int(seq(theirs[-1]))
 
 
 def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_record_not_applied(
     shop: Shop, stream: Any, transactions: list[int]
 ) -> None:
-    from backinstock.repositories.shards import shard_of
-
-    # Signups of different products until five share a signup partition: its records touch far more than 100
-    # counter items, so that partition takes several transactions (at most 65 signups: 16 partitions x 4 + 1)
-    held: dict[str, int] = {}
-    n = 0
-    while max(held.values(), default=0) < 5:
-        made = signup(shop.key, 500 + n, f"c{n}@example.com", product=900 + n)
-        held[shard_of(made["id"])] = held.get(shard_of(made["id"]), 0) + 1
-        n += 1
+    # Signups of twelve different products: far more than 100 counter items, so several transactions
+    for i in range(12):
+        signup(shop.key, 500 + i, f"c{i}@example.com", product=900 + i)
     batch = records(stream)
-    crowded = max(by_source(batch).items(), key=lambda group: len(group[1]))[0]
-    theirs: list[int] = []  # the sizes of the crowded partition's transactions
 
-    def crash_on_its_second(params: dict[str, Any], **_: Any) -> None:
-        if params["TransactItems"][0]["Put"]["Item"]["SK"]["S"] == crowded:  # its mark comes first
-            theirs.append(len(params["TransactItems"]))
-            if len(theirs) == 2:
-                raise ConnectionError("the function timed out")
+    def crash_on_the_second(params: dict[str, Any], **_: Any) -> None:
+        if len(transactions) == 2:
+            raise ConnectionError("the function timed out")
 
     events = deps.rollups().client.meta.events
-    events.register("provide-client-params.dynamodb.TransactWriteItems", crash_on_its_second, unique_id="crash")
+    events.register("provide-client-params.dynamodb.TransactWriteItems", crash_on_the_second, unique_id="crash")
     try:
         failed = run(batch)
     finally:
@@ -189,19 +154,16 @@ def test_a_crash_between_two_transactions_of_a_batch_resumes_from_the_first_reco
 
     assert len(failed) == 1
     at = [seq(r) for r in batch].index(failed[0])
-    members = by_source(batch)[crowded]
-    assert source(batch[at]) == crowded and members[0] is not batch[at]  # its first transaction's records are in
-    before = members[: members.index(batch[at])]
-    assert deps.rollups().mark(shop.id, crowded).seq == int(seq(before[-1]))  # type: ignore[union-attr]
+    assert 0 < at < len(batch)  # the first transaction's records are in; the mark says so
+    assert deps.rollups().mark(shop.id, f"SHOP#{shop.id}").seq == int(seq(batch[at - 1]))  # type: ignore[union-attr]
     assert not clean(shop.id)
-    left = [r for r in batch[at:] if source(r) == crowded]  # every other partition's records are applied
-    assert sum(pending(shop.id, 500 + i) for i in range(n)) == len(batch) - len(left)
+    assert sum(pending(shop.id, 500 + i) for i in range(12)) == at
 
     # Lambda retries from the reported record; a later full replay counts nothing
     assert run(batch[at:]) == []
     assert run(batch) == []
     assert clean(shop.id)
-    assert all(size <= 100 for size in transactions) and len(theirs) == 2  # it took more than one
+    assert all(size <= 100 for size in transactions) and len(transactions) >= 3
 
 
 def test_a_record_that_raises_fails_the_batch_from_it_and_the_records_before_it_count(
