@@ -9,8 +9,7 @@ Items (docs/DATA_MODEL.md, "Report rollups"):
 - `SHOP#<id>#ROLLUP#MARKS / <source partition key>`: the high-water mark of the stream records of one base
   partition (one of the shop's 16 signup or 16 log partitions, `SHOP#<id>` for attributions and ledger orders, or a
   rollup shard for the customer rows the aggregator writes itself): the sequence number of the last record applied,
-  and `part` (the parts of that record applied, 0: all of it). A batch of one shop's records writes a transaction
-  (and a mark) per source partition it holds.
+  and `part` (the parts of that record applied, 0: all of it).
 - `SHOP#<id>#ROLLUP#ONCE / ORDER#<order_id>` and `CONVERTED#<signup_id>`: an order or a conversion was counted.
 
 Exactly once, per batch (`apply_batch`): DynamoDB Streams delivers the records of one partition key in order, in
