@@ -31,7 +31,7 @@ _variants = itertools.count(7_701)
 # What no error body may show: a stack trace, an AWS resource, a library's internals, a key of the table.
 INTERNALS = re.compile(
     r"Traceback|File \"|arn:aws|botocore|boto3|pydantic|Exception|RecursionError|OverflowError|"
-    r"\bPK\b|\bSK\b|GSI\dPK|SHOP#|SIGNUP#|dynamodb|amazonaws|localhost:\d|127\.0\.0\.1:\d",
+    r"\bPK\b|\bSK\b|GSI\dPK|SHOP#|SIGNUP#|NOTIF#|dynamodb|amazonaws|localhost:\d|127\.0\.0\.1:\d",
 )
 
 

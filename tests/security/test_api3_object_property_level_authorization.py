@@ -18,7 +18,8 @@ from tests.security.conftest import call, signed
 pytestmark = pytest.mark.security
 # Names of the table's own attributes: never in a response.
 STORE_PROPERTIES = (
-    '"PK"', '"SK"', '"GSI1PK"', '"GSI1SK"', '"GSI2PK"', '"GSI2SK"', '"entity"', '"search_email"', '"search_phone"',
+    '"PK"', '"SK"', '"GSI1PK"', '"GSI1SK"', '"GSI2PK"', '"GSI2SK"', '"GSI3PK"', '"GSI3SK"', '"GSI4PK"', '"GSI4SK"',
+    '"entity"', '"search_email"', '"search_phone"', '"last_send"',
     '"send_outstanding"', '"expires_at"', '"optin_requested_at"', '"shop_id"', '"api_key_hash"', '"webhook_secret"',
 )  # fmt: skip
 EXTRA_FIELDS = {"shop_id": "someone-else", "notifications_sent": 99, "is_admin": True, "__proto__": {"x": 1}}

@@ -147,6 +147,8 @@ class Faults:
                 self.hit("sqs_visibility_expired")
                 with self.nested():
                     run()
+            if self.kill_at is not None and self.writes == self.kill_at and _releases_a_claim(operation, params):
+                self.kill_at += 1  # inside the at-most-once window (model.WRITES): killed at the next write instead
             if self.kill_at is not None and self.writes == self.kill_at:
                 self.kill_at = None
                 self.hit(self._kill_kind)
@@ -191,8 +193,11 @@ class Faults:
     def contend(self, params: dict[str, Any], call: str) -> None:
         """The contention fault: a transaction touching an item that another invocation's transaction touched at the
         same moment (one of the last `CONTENTION_WINDOW`) is cancelled with TransactionConflict on that item; the
-        earlier one has committed by then, so the same transaction tried again goes through. A cancelled one that
-        its invocation ends without trying again escaped to the caller (an invariant counts them)."""
+        earlier one has committed by then, so the same transaction tried again goes through. An invocation runs its
+        transactions one after another, so only its latest in the window is in flight: it is the one met, and once
+        it has committed, that invocation's earlier ones have too (a retry meets none of them; an aggregator batch
+        writes a transaction per source partition). A cancelled one that its invocation ends without trying again
+        escaped to the caller (an invariant counts them)."""
         from backinstock import aws
 
         entries = [next(iter(e.values())) for e in params.get("TransactItems", [])]
@@ -204,14 +209,13 @@ class Faults:
         mine = frozenset(keys)
         self.conflicted.pop(mine, None)  # tried again
         me = self.current
-        clash = next(
-            (i for i, (who, items) in enumerate(self.recent) if who != me and mine & items),
-            None,
-        )
+        in_flight = {who: items for who, items in self.recent if who != me}  # each other invocation's latest
+        clash = next(((who, items) for who, items in in_flight.items() if mine & items), None)
         self.recent = [*self.recent, (me, mine)][-CONTENTION_WINDOW:]
         if clash is None or not self.allowed or self.depth or not self.chance_at("contention", call):
             return
-        _, items = self.recent.pop(clash)  # it committed: a retry does not meet it again
+        who, items = clash  # it committed, and its invocation's earlier ones: a retry meets none of them
+        self.recent = [entry for entry in self.recent if entry[0] != who]
         self.hit("contention")
         shared = sorted(mine & items)[0]
         self.conflicted[mine] = f"{self.scope}: {shared[1].split('#')[0]}"
@@ -239,6 +243,19 @@ class Faults:
         ):
             self.hit("send_killed_after_provider")
             raise Killed("send worker killed after the provider accepted the message")
+
+
+def _releases_a_claim(operation: str, params: dict[str, Any]) -> bool:
+    """The write that gives a send's claim back after the provider did not take its message
+    (`NotificationRepository.release_claim`: its condition is that the signup's last claim is this send, still
+    `sending`). Until it is written the claim reads as "the provider may have accepted it", so a worker killed before
+    it is the send worker's documented at-most-once window, as a kill before the provider call would be."""
+    if operation != "TransactWriteItems":
+        return False
+    return any(
+        "last_send.#status = :sending" in str(next(iter(entry.values())).get("ConditionExpression", ""))
+        for entry in params.get("TransactItems", [])
+    )
 
 
 def _identity(service: str, operation: str, params: dict[str, Any], recipient: tuple[str, str] | None) -> str:

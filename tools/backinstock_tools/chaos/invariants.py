@@ -309,17 +309,20 @@ def _send_rate(times: list[float], idle: list[float], killed: int) -> tuple[floa
 
 
 def _notifications(r: Run) -> list[dict[str, Any]]:
+    """Every send-log row of the run's shops, read from each shop's 16 log partitions (`notification_partitions`)."""
     from backinstock import aws, config
     from backinstock.repositories.base import from_item
+    from backinstock.repositories.notifications import NOTIF, notification_partitions
 
     client = aws.client("dynamodb")
     out: list[dict[str, Any]] = []
     for s in r.shops:
-        paginator = client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=config.table_name(),
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :notif)",
-            ExpressionAttributeValues={":pk": {"S": f"SHOP#{s.shop_id}"}, ":notif": {"S": "NOTIF#"}},
-        ):
-            out += [from_item(i) for i in page["Items"]]
+        for partition in notification_partitions(s.shop_id):
+            paginator = client.get_paginator("query")
+            for page in paginator.paginate(
+                TableName=config.table_name(),
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :notif)",
+                ExpressionAttributeValues={":pk": {"S": partition}, ":notif": {"S": NOTIF}},
+            ):
+                out += [from_item(i) for i in page["Items"]]
     return out

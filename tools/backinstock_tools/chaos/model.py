@@ -43,8 +43,9 @@ CONTENTION_WINDOW = 6
 FAULTED_ATTEMPTS = 2  # attempts of one message / batch / task that may be faulted; later ones run clean
 # The writes a kill or an expired visibility may come before: DynamoDB and SQS. Not a provider call: a send worker
 # killed between its claim and the provider call records the send without sending it (the documented at-most-once
-# trade-off of services/sending.py, which invariant 1 would report); the kill after the provider accepted is
-# `send_killed_after_provider`.
+# trade-off of services/sending.py, which invariant 1 would report); nor the write that releases a claim after the
+# provider did not take the message (`faults._releases_a_claim`: the same window, closed late); the kill after the
+# provider accepted is `send_killed_after_provider`.
 WRITES = {
     "PutItem",
     "UpdateItem",

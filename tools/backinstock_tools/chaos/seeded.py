@@ -12,8 +12,9 @@ test) gives each of them a value from the seed, for the run's duration:
   the second run of a process) does not move another's;
 - moto's own generator (`mock_random`: SQS message ids and receipt handles, stream event ids), seeded;
 - the shops' ids: the run passes them to `create_shop` (`shop_id`) instead of letting it draw a `uuid4`;
-- the code's thread pools (bulk notify's send slots, `SignupRepository.release_guards`): their tasks run in order,
-  one at a time (`_InOrder`), so the order of their calls is not the scheduler's;
+- the code's thread pools (bulk notify's send slots, `SignupRepository.release_guards`, the first pages of a
+  sharded listing's Queries in `repositories.shards.merged`): their tasks run in order, one at a time (`_InOrder`),
+  so the order of their calls is not the scheduler's;
 - the clocks that steer code paths, put on the run's virtual clock: the rate limiter's (`Limiter.clock`: which form
   of its UpdateItem it tries first, and whether a request is refused), the send path's staleness of a batch's read
   (`services.sending`: `time.monotonic`, whether it reads the claims again), the webhook secrets' cache
@@ -114,6 +115,7 @@ def seeded(seed: int, clock: VirtualClock) -> Iterator[None]:
     from moto.moto_api._internal import mock_random
 
     from backinstock import deps
+    from backinstock.repositories import shards
     from backinstock.repositories.shop_secrets import ShopSecrets
     from backinstock.repositories.signups import SignupRepository
     from backinstock.services import sending
@@ -148,6 +150,7 @@ def seeded(seed: int, clock: VirtualClock) -> Iterator[None]:
 
     with (
         mock.patch.object(signup_service, "ThreadPoolExecutor", _InOrder),
+        mock.patch.object(shards, "ThreadPoolExecutor", _InOrder),
         mock.patch.object(SignupRepository, "release_guards", release_guards),
         mock.patch.object(uuid, "uuid4", streams.uuid4),
         mock.patch.object(secrets, "token_hex", streams.token_hex),

@@ -4,7 +4,8 @@
 
 The candidate notifications of an order line are read from the product index (`GSI2`, `NOTIF#` sort keys within
 the attribution window as a key range: UUIDv7 ids are time-ordered), filtered on the customer's contact and on
-`status = sent`: one Query per distinct product of the order.
+`status = sent`: the product's 16 sharded log keys (`notifications.product_log_partitions`), one Query each, merged
+oldest first (`shards.merged`), for each distinct product of the order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from backinstock.ids import id_bounds
 from backinstock.repositories.base import Repository, from_item, key, to_item
+from backinstock.repositories.notifications import NOTIF, product_log_partitions
+from backinstock.repositories.shards import merged
 
 
 class AttributionRepository(Repository):
@@ -47,21 +50,20 @@ class AttributionRepository(Repository):
             return []
         low, high = id_bounds(start, end)
         values: dict[str, Any] = {
-            ":pk": {"S": f"SHOP#{shop_id}#PRODUCT#{product_id}"},
-            ":low": {"S": f"NOTIF#{low}"},
-            ":high": {"S": f"NOTIF#{high}"},
+            ":low": {"S": NOTIF + low},
+            ":high": {"S": NOTIF + high},
             ":sent": {"S": "sent"},
             **{f":c{i}": {"S": c} for i, c in enumerate(contacts)},
         }
-        return [
-            from_item(i)
-            for i in self.query(
-                IndexName="GSI2",
-                KeyConditionExpression="GSI2PK = :pk AND GSI2SK BETWEEN :low AND :high",
-                FilterExpression="#s = :sent AND contact IN ("
-                + ", ".join(f":c{i}" for i in range(len(contacts)))
-                + ")",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-            )
+        template: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "GSI2",
+            "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK BETWEEN :low AND :high",
+            "FilterExpression": "#s = :sent AND contact IN (" + ", ".join(f":c{i}" for i in range(len(contacts))) + ")",
+            "ExpressionAttributeNames": {"#s": "status"},
+        }
+        requests = [
+            {**template, "ExpressionAttributeValues": {**values, ":pk": {"S": pk}}}
+            for pk in product_log_partitions(shop_id, product_id)
         ]
+        return [from_item(i) for i in merged(self.client, requests, sort_key="GSI2SK")]

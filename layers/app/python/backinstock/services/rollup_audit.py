@@ -17,7 +17,8 @@ The comparison is on the logical counter map, (dimension, bucket) -> counter -> 
 `RollupRepository.counter_map` reads: how the counters are laid out in items is the repository's business (issue 12
 may spread a slot over several items; verify then proves the new layout kept every number).
 
-Rebuild is paged (a Query page of base records at a time, the position and the partial sums saved after each page,
+Rebuild is paged (a page of base records at a time, read across a kind's partitions by `source_page`: the signups'
+and log rows' 16 each; the position and the partial sums saved after each page,
 so a killed rebuild resumes where it stopped), and safe while traffic continues: the stream keeps applying deltas
 while it runs, so a difference seen once may be a record in flight, not a lost one. A difference is corrected only
 when it is *stable*: seen with the same stored and expected values in two consecutive passes separated by a settle

@@ -7,8 +7,9 @@ Items (docs/DATA_MODEL.md, "Report rollups"):
   stable hash of its name (`rollup_pk`): a report reads one dimension, so one Query of one partition (buckets + a
   constant), while one shop's burst spreads over `SHARDS` partition keys instead of one (1,000 WCU/s each).
 - `SHOP#<id>#ROLLUP#MARKS / <source partition key>`: the high-water mark of the stream records of one base
-  partition (`SHOP#<id>`, or a rollup shard for the customer rows the aggregator writes itself): the sequence
-  number of the last record applied, and `part` (the parts of that record applied, 0: all of it).
+  partition (one of the shop's 16 signup or 16 log partitions, `SHOP#<id>` for attributions and ledger orders, or a
+  rollup shard for the customer rows the aggregator writes itself): the sequence number of the last record applied,
+  and `part` (the parts of that record applied, 0: all of it).
 - `SHOP#<id>#ROLLUP#ONCE / ORDER#<order_id>` and `CONVERTED#<signup_id>`: an order or a conversion was counted.
 
 Exactly once, per batch (`apply_sources`; `apply_batch` for one source): DynamoDB Streams delivers the records of one

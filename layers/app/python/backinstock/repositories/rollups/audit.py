@@ -4,6 +4,7 @@ records, the stored counters as one map, conditional corrections, once-keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,13 +13,26 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from backinstock.models.rollups import CUSTOMER_ROW_ENTITY, entity_of
 from backinstock.repositories.base import Repository, from_item, key, serialize
+from backinstock.repositories.notifications import NOTIF, notification_partitions
 from backinstock.repositories.rollups.keys import _NOT_COUNTERS, ONCE_RETENTION, SHARDS, once_pk, rollup_key, shard_pk
+from backinstock.repositories.signups import SIGNUP, shop_pk, signup_partitions
 
 _EXACT = TypeDeserializer()
 # The base records the rollups are a function of, by entity (`services.rollups.ENTITIES`, but for the customer rows,
-# which the counters of ledger orders make): the sort-key prefix of each, one Query range in the shop's partition
-# (`source_page`).
-SOURCES = {"signup": "SIGNUP#", "notification": "NOTIF#", "attribution": "ATTR#", "preorder": "PREORDER#"}
+# which the counters of ledger orders make): the sort-key prefix of each, one Query range in each of the partitions
+# that hold them (`source_page`): a shop's 16 signup partitions, its 16 log partitions, else the shop's partition.
+SOURCES = {"signup": SIGNUP, "notification": NOTIF, "attribution": "ATTR#", "preorder": "PREORDER#"}
+_PARTITIONS: dict[str, Callable[[str], list[str]]] = {SIGNUP: signup_partitions, NOTIF: notification_partitions}
+
+
+def source_partitions(shop_id: str, prefix: str) -> list[str]:
+    """The partition keys holding a shop's base records of one kind (`SOURCES`), in the order a scan reads them.
+    Signups and log rows: their 16 partitions, then the shop's own, where a table written before issue 23 keeps the
+    rows `migrate keys` has not moved yet (one more Query, empty once they are; a row being moved is marked
+    `relocated` at one place or the other, and counts once through `change_of`). Without it a rebuild before the
+    move would take the unmoved rows' counts away."""
+    partitions = _PARTITIONS.get(prefix)
+    return [*partitions(shop_id), shop_pk(shop_id)] if partitions else [shop_pk(shop_id)]
 
 
 class RollupAudit(Repository):
@@ -29,20 +43,44 @@ class RollupAudit(Repository):
     def source_page(
         self, shop_id: str, prefix: str, start_key: dict[str, Any] | None, limit: int | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One Query page of a shop's base records of one kind (`SIGNUP#`, `NOTIF#`, `ATTR#`, `PREORDER#`), strongly
-        consistent, and the key to resume after it (None: the last page)."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": f"SHOP#{shop_id}"}, ":prefix": {"S": prefix}},
-            "ConsistentRead": True,
-        }
+        """One page of a shop's base records of one kind (`SIGNUP#`, `NOTIF#`, `ATTR#`, `PREORDER#`): up to `limit`
+        items (all of them without one) read strongly consistent from its partitions (`source_partitions`) one after
+        the other, and the key to resume after it (None: the last page). The key is opaque to the caller: a Query's
+        `LastEvaluatedKey` (its `PK` names the partition), or `{"PK": ...}` alone for the start of the next
+        partition."""
+        partitions = source_partitions(shop_id, prefix)
+        at = 0
         if start_key:
-            request["ExclusiveStartKey"] = start_key
-        if limit:
-            request["Limit"] = limit
-        response = self.client.query(**request)
-        return [from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+            pk = start_key["PK"]["S"]
+            if pk not in partitions:
+                raise ValueError("the resume key is not in this source's partitions (a state saved before they moved)")
+            at = partitions.index(pk)
+            if "SK" not in start_key:
+                start_key = None
+        items: list[dict[str, Any]] = []
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                "ExpressionAttributeValues": {":pk": {"S": partitions[at]}, ":prefix": {"S": prefix}},
+                "ConsistentRead": True,
+            }
+            if start_key:
+                request["ExclusiveStartKey"] = start_key
+            if limit:
+                request["Limit"] = limit - len(items)
+            response = self.client.query(**request)
+            items += [from_item(i) for i in response.get("Items", [])]
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                at += 1
+                if at == len(partitions):
+                    return items, None
+                start_key = None
+                if limit and len(items) >= limit:
+                    return items, {"PK": {"S": partitions[at]}}
+            elif limit and len(items) >= limit:
+                return items, start_key
 
     def counter_map(self, shop_id: str) -> dict[tuple[str, str], dict[str, Decimal]]:
         """Every stored counter of the shop: (dimension, bucket) -> counter -> value (strongly consistent). Customer
