@@ -145,14 +145,20 @@ GUARDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
 }
 
 
+# Seeds tried in turn until one breaks the guard's invariant. Since signups and log rows are sharded (issue 23), the
+# tiny run's schedule changed: seeds 1-3 no longer redeliver a message whose claim the removed send-claim guard would
+# have refused; seed 5 does (14 alerts to 13 recipients).
+GUARD_SEEDS = (1, 2, 3, 5)
+
+
 @pytest.mark.parametrize("guard", sorted(GUARDS))
 def test_removing_a_guard_breaks_its_invariant(guard: str, monkeypatch: pytest.MonkeyPatch) -> None:
     remove, invariant = GUARDS[guard]
     remove(monkeypatch)
     broken: list[str] = []
-    for seed in (1, 2, 3):
+    for seed in GUARD_SEEDS:
         result = chaos.run(dataclasses.replace(TINY, seed=seed))
         broken = [i.name for i in result.invariants if not i.ok]
         if any(name.startswith(invariant) for name in broken):
             return
-    raise AssertionError(f"with the {guard} removed, seeds 1-3 kept '{invariant}' (broken: {broken})")
+    raise AssertionError(f"with the {guard} removed, seeds {GUARD_SEEDS} kept '{invariant}' (broken: {broken})")
