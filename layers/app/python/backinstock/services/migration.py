@@ -47,15 +47,15 @@ class MigrationSummary:
         return {"dry_run": self.dry_run, "shops": self.shops, **self.rows, "conflicts": self.conflicts}
 
 
-def shop_ids(migration: KeyMigration, shop_id: str | None) -> Iterable[str]:
+def shop_ids(key_migration: KeyMigration, shop_id: str | None) -> Iterable[str]:
     """One shop (it must exist), or every shop (`shop_id` None)."""
     if shop_id is not None:
-        return [migration.shops.require(shop_id).shop_id]
-    return (shop.shop_id for shop in migration.shops.all_shops())
+        return [key_migration.shops.require(shop_id).shop_id]
+    return (shop.shop_id for shop in key_migration.shops.all_shops())
 
 
 def migrate_keys(
-    migration: KeyMigration,
+    key_migration: KeyMigration,
     shops: Iterable[str],
     *,
     dry_run: bool = False,
@@ -71,12 +71,12 @@ def migrate_keys(
         summary.shops += 1
         for kind in KINDS:
             done = 0
-            for page in migration.records.old_rows(shop_id, kind, page_size):
+            for page in key_migration.records.old_rows(shop_id, kind, page_size):
                 for row in page:
                     if dry_run:
                         summary.add(kind, "to_finish" if row.marked else "to_move")
                     else:
-                        summary.add(kind, migration.records.move(row, at))
+                        summary.add(kind, key_migration.records.move(row, at))
                 done += len(page)
                 if progress is not None:
                     verb = "found" if dry_run else "moved"
