@@ -61,54 +61,52 @@ def signup_record(shop_id: str = "s1", **extra: Any) -> dict[str, Any]:
     }
 
 
-def mark(shop_id: str, signup_id: str, field: str) -> None:
-    """As the send worker (blocked_at) or the unsubscribe link (unsubscribed_at) records it."""
+def _update_signup(shop_id: str, signup_id: str, update: str, values: dict[str, Any], **names: str) -> None:
+    """One UpdateItem of an existing signup at its key (a missing one raises: never a stray item)."""
     from backinstock import deps
     from backinstock.repositories.signups import signup_key
 
     repo = deps.signups()
+    request: dict[str, Any] = {"ExpressionAttributeNames": {f"#{k}": v for k, v in names.items()}} if names else {}
     repo.client.update_item(
         TableName=repo.table_name,
         Key=signup_key(shop_id, signup_id),
         ConditionExpression="attribute_exists(PK)",
-        UpdateExpression="SET #f = :t",
-        ExpressionAttributeNames={"#f": field},
-        ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}},
+        UpdateExpression=update,
+        ExpressionAttributeValues=values,
+        **request,
     )
+
+
+def mark(shop_id: str, signup_id: str, field: str) -> None:
+    """As the send worker (blocked_at) or the unsubscribe link (unsubscribed_at) records it."""
+    _update_signup(shop_id, signup_id, "SET #f = :t", {":t": {"S": "2026-06-01T12:00:00.000Z"}}, f=field)
 
 
 def mark_notified(shop_id: str, signup_id: str) -> None:
     """As the send worker records a send (the pipeline itself is tested in test_send_worker)."""
-    from backinstock import deps
-    from backinstock.repositories.signups import signup_key
-
-    repo = deps.signups()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key=signup_key(shop_id, signup_id),
-        ConditionExpression="attribute_exists(PK)",
-        UpdateExpression="SET notified_at = :t, last_notified_at = :t ADD notifications_sent :one",
-        ExpressionAttributeValues={":t": {"S": "2026-06-01T12:00:00.000Z"}, ":one": {"N": "1"}},
+    _update_signup(
+        shop_id,
+        signup_id,
+        "SET notified_at = :t, last_notified_at = :t ADD notifications_sent :one",
+        {":t": {"S": "2026-06-01T12:00:00.000Z"}, ":one": {"N": "1"}},
     )
 
 
 def make_push(shop_id: str, signup_id: str) -> str:
     """Turns a signup into a push one, as the storefront widget writes them (the admin API creates email and sms
     ones): an SNS platform endpoint of its own. Its ARN."""
-    from backinstock import aws, deps
-    from backinstock.repositories.signups import signup_key
+    from backinstock import aws
 
     sns = aws.client("sns")
     app = sns.create_platform_application(Name="storefront", Platform="GCM", Attributes={"PlatformCredential": "k"})
     device = "device-1"  # moto's fake device, no secret
     endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app["PlatformApplicationArn"], Token=device)
-    repo = deps.signups()
-    repo.client.update_item(
-        TableName=repo.table_name,
-        Key=signup_key(shop_id, signup_id),
-        ConditionExpression="attribute_exists(PK)",
-        UpdateExpression="SET channel = :push, push_endpoint = :arn",
-        ExpressionAttributeValues={":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
+    _update_signup(
+        shop_id,
+        signup_id,
+        "SET channel = :push, push_endpoint = :arn",
+        {":push": {"S": "push"}, ":arn": {"S": endpoint["EndpointArn"]}},
     )
     return str(endpoint["EndpointArn"])
 

@@ -122,6 +122,12 @@ class Repository:
         """Items for the keys (missing ones are simply absent), 100 keys per call, unprocessed keys retried."""
         return [from_item(i) for i in self.batch_get_raw(keys, consistent)]
 
+    def batch_get_in_order(self, keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
+        """`batch_get_raw`'s items in the order of `keys` (a listing's order: a keys-only index page read back); a key
+        whose item is gone is left out."""
+        found = {(i["PK"]["S"], i["SK"]["S"]): i for i in self.batch_get_raw(keys, consistent)}
+        return [item for k in keys if (item := found.get((k["PK"]["S"], k["SK"]["S"]))) is not None]
+
     def batch_get_raw(self, keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
         """`batch_get`'s items as DynamoDB returns them (typed attribute values), in no particular order."""
         found: list[dict[str, Any]] = []

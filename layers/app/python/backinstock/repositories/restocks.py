@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from backinstock.repositories.base import BATCH_GET_LIMIT, Repository, from_item, key, serialize, to_item
+from backinstock.repositories.signups import SIGNUP, is_pending, product_pk, variant_pk
 
 RUNNING = "running"
 CANCELLED = "cancelled"
@@ -410,8 +411,6 @@ class RestockRepository(Repository):
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """A campaign's next waiting signups (`_waiting_in`): the variant's (its keys-only `GSI3` list) or, when
         any variant of the product applies (`whole_product`), the product's (its keys-only `GSI4` list)."""
-        from backinstock.repositories.signups import product_pk, variant_pk
-
         if whole_product:
             index, partition = "GSI4", product_pk(shop_id, product_id)
         else:
@@ -425,7 +424,7 @@ KEY_PAGE = 1_000  # keys of a keys-only index Query after the first (about 200 K
 def _waiting(item: dict[str, Any], channels: list[str], now: int | None) -> bool:
     """Pending (not notified, not unsubscribed, not blocked) and eligible: its channel enabled, opt-in confirmed if
     required, and (`now`, epoch seconds) no notify holding its send slot (`send_outstanding_until`)."""
-    if {"notified_at", "unsubscribed_at", "blocked_at"} & item.keys():
+    if not is_pending(item):
         return False
     if item.get("optin_required") and "optin_confirmed_at" not in item:
         return False
@@ -461,8 +460,6 @@ def _waiting_in(
 
     The cursor (`{"SK": "SIGNUP#<id>"}`) resumes by key condition (`GSI3SK > SK`), not ExclusiveStartKey, so a
     cursor of the layout before the shards (a `GSI1` key, which holds the same `SK`) resumes too."""
-    from backinstock.repositories.signups import SIGNUP
-
     if not channels or want <= 0:
         return [], None
     names = {"#pk": f"{index}PK", "#sk": f"{index}SK"}
@@ -492,16 +489,13 @@ def _waiting_in(
         response = repo.client.query(**request)
         keys = [{"PK": i["PK"], "SK": i["SK"]} for i in response.get("Items", [])]
         for chunk in range(0, len(keys), BATCH_GET_LIMIT):
-            part = keys[chunk : chunk + BATCH_GET_LIMIT]
-            read = {i["SK"]["S"]: i for i in repo.batch_get_raw(part)}
-            for k in part:
-                raw = read.get(k["SK"]["S"])
-                if raw is None or raw.get(f"{index}PK") != {"S": partition}:
-                    continue  # deleted, or moved to another variant, since the index listed it
+            for raw in repo.batch_get_in_order(keys[chunk : chunk + BATCH_GET_LIMIT]):  # deleted ones left out
+                if raw.get(f"{index}PK") != {"S": partition}:
+                    continue  # moved to another variant since the index listed it
                 item = from_item(raw)
                 if not _waiting(item, channels, now):
                     continue
-                found.append((item, {"SK": k["SK"]}))
+                found.append((item, {"SK": raw["SK"]}))
                 if len(found) > want:
                     return [f[0] for f in found[:want]], found[want - 1][1]
         page_start = response.get("LastEvaluatedKey")

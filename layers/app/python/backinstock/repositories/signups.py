@@ -129,7 +129,8 @@ def index_keys(signup: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _pending(item: dict[str, Any]) -> bool:
+def is_pending(item: dict[str, Any]) -> bool:
+    """Not notified, not unsubscribed, not blocked (`STATUS_FILTERS["pending"]` on an item already read)."""
     return not ({"notified_at", "unsubscribed_at", "blocked_at"} & item.keys())
 
 
@@ -141,7 +142,7 @@ STATUS_FILTERS = {
 }
 # The same filters on an item already read (a keys-only index lists keys: its filters run after the BatchGetItem).
 STATUS_TESTS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "pending": _pending,
+    "pending": is_pending,
     "notified": lambda item: "notified_at" in item and "unsubscribed_at" not in item,
     "unsubscribed": lambda item: "unsubscribed_at" in item,
 }
@@ -289,11 +290,7 @@ def _matching(repo: Repository, listing: Listing, page: int = BATCH_GET_LIMIT) -
 
 def _read_back(repo: Repository, keys: list[dict[str, Any]], where: ListFilter) -> Iterator[dict[str, Any]]:
     """The items of `keys` in their order (BatchGetItem, strongly consistent) that pass `where`, raw."""
-    found = {(i["PK"]["S"], i["SK"]["S"]): i for i in repo.batch_get_raw(keys)}
-    for k in keys:
-        item = found.get((k["PK"]["S"], k["SK"]["S"]))
-        if item is not None and where.passes(from_item(item)):
-            yield item
+    return (item for item in repo.batch_get_in_order(keys) if where.passes(from_item(item)))
 
 
 def _ids(repo: Repository, listing: Listing, page: int | None) -> Iterator[str]:
@@ -424,9 +421,7 @@ class SignupRepository(Repository):
             request["ExclusiveStartKey"] = start_key
         response = self.client.query(**request)
         keys = [{"PK": i["PK"], "SK": i["SK"]} for i in response.get("Items", [])]
-        found = {i["SK"]: i for i in self.batch_get(keys)}
-        items = [found[k["SK"]["S"]] for k in keys if k["SK"]["S"] in found]
-        return items, response.get("LastEvaluatedKey")
+        return [from_item(i) for i in self.batch_get_in_order(keys)], response.get("LastEvaluatedKey")
 
     # ------------------------------------------------------------------------------------------- customers
     def upsert_customer(
